@@ -1,0 +1,84 @@
+//! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
+
+mod features;
+mod generate;
+mod progress;
+
+use bankml::config::{ConfigError, EngineConfig};
+use bankml::data::snapshot::IngestError;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bankml",
+    version,
+    about = "Keeps a retail bank's machine-learning models honest",
+    long_about = "bankml ingests a bank's exports (Excel, CSV, Parquet), engineers client, manager and \
+agency features, and measures models and data drift.\n\nStart with `bankml generate` (a synthetic \
+bank in data/raw/) and `bankml features` (features in data/processed/)."
+)]
+pub struct Cli {
+    /// Engine settings (data folders, column mapping, cleaning).
+    #[arg(long, global = true, default_value = "config/bankml.yaml", env = "BANKML_CONFIG")]
+    pub config: PathBuf,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a synthetic bank's monthly exports to data/raw/<YYYY-MM-DD>/.
+    Generate(generate::GenerateArgs),
+    /// Read a snapshot, validate and clean it, and write client/manager/agency features.
+    Features(features::FeaturesArgs),
+}
+
+/// An error in what the user gave us (arguments, files, config): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserError(pub String);
+
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    let user = error.chain().any(|e| {
+        e.is::<UserError>() || e.is::<ConfigError>() || matches!(e.downcast_ref::<IngestError>(), Some(IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_)))
+    });
+    if user { 2 } else { 1 }
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let explicit = std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
+        || std::env::var_os("BANKML_CONFIG").is_some();
+    let config = EngineConfig::load(&cli.config, explicit)?;
+    match cli.command {
+        Command::Generate(args) => generate::run(args, &config),
+        Command::Features(args) => features::run(args, &config),
+    }
+}
+
+/// `12345678` → `12,345,678`, for counts people read.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

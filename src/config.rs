@@ -1,0 +1,162 @@
+//! Typed engine settings from `config/bankml.yaml`. Unknown keys are errors; every error
+//! names the file, line and column (serde-saphyr shows the offending line too).
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    pub data: DataConfig,
+    pub ingest: IngestConfig,
+    pub cleaning: CleaningConfig,
+    pub features: FeatureConfig,
+}
+
+/// Where data lives, relative to the working directory unless absolute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub raw_dir: PathBuf,
+    pub processed_dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { raw_dir: "data/raw".into(), processed_dir: "data/processed".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExtraColumns {
+    Ignore,
+    #[default]
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Per table, our column name → the name in the bank's export (e.g. `cli: client_id`).
+    pub columns: HashMap<String, HashMap<String, String>>,
+    /// What to do with columns we do not use.
+    pub extra_columns: ExtraColumns,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CleaningConfig {
+    /// Balances and activity counts above this quantile (per product category for balances)
+    /// are capped at it.
+    pub cap_quantile: f64,
+    /// A birth date giving an age outside this range is treated as missing.
+    pub min_age_years: f64,
+    pub max_age_years: f64,
+}
+
+impl Default for CleaningConfig {
+    fn default() -> Self {
+        CleaningConfig { cap_quantile: 0.999, min_age_years: 16.0, max_age_years: 110.0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureConfig {
+    /// A client churns when every product they hold closes within this many days.
+    pub churn_horizon_days: i32,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig { churn_horizon_days: 90 }
+    }
+}
+
+impl EngineConfig {
+    /// Reads `path`; a missing file at the default location gives the defaults.
+    pub fn load(path: &Path, must_exist: bool) -> Result<EngineConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(EngineConfig::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+        };
+        let config = parse_yaml::<EngineConfig>(&text, path)?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let mut errors = Vec::new();
+        let c = &self.cleaning;
+        if !(0.5..=1.0).contains(&c.cap_quantile) {
+            errors.push(format!("cleaning.cap_quantile must be between 0.5 and 1, got {}", c.cap_quantile));
+        }
+        if c.min_age_years >= c.max_age_years {
+            errors.push("cleaning.min_age_years must be below cleaning.max_age_years".to_string());
+        }
+        if self.features.churn_horizon_days <= 0 {
+            errors.push("features.churn_horizon_days must be positive".to_string());
+        }
+        for (table, mapping) in &self.ingest.columns {
+            match crate::data::schema::Table::from_name(table) {
+                None => errors.push(format!("ingest.columns: unknown table \"{table}\"")),
+                Some(t) => {
+                    for ours in mapping.keys() {
+                        if !t.columns().iter().any(|c| c.name == ours) {
+                            let names: Vec<&str> = t.columns().iter().map(|c| c.name).collect();
+                            errors.push(format!(
+                                "ingest.columns.{table}: unknown column \"{ours}\" (known: {})",
+                                names.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { path: path.into(), message: errors.join("; ") })
+        }
+    }
+}
+
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_its_line() {
+        let text = "data:\n  raw_dir: x\ncleaning:\n  cap_quantil: 0.99\n";
+        let err = parse_yaml::<EngineConfig>(text, Path::new("bankml.yaml")).unwrap_err().to_string();
+        assert!(err.contains("cap_quantil"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn mapping_must_name_known_columns() {
+        let text = "ingest:\n  columns:\n    clients:\n      cli: client_id\n      clie: x\n";
+        let config: EngineConfig = parse_yaml(text, Path::new("b.yaml")).unwrap();
+        let err = config.check(Path::new("b.yaml")).unwrap_err().to_string();
+        assert!(err.contains("unknown column \"clie\""), "{err}");
+        assert!(!err.contains("\"cli\""), "{err}");
+    }
+}

@@ -1,0 +1,204 @@
+//! Cleaning, after validation: the documented, counted changes we make to valid data.
+//!
+//! 1. Missing `sex`, `segment`, `region`, `income_band` → `"Unknown"` (a category of its own).
+//! 2. Missing `balance` → 0; missing `logins`, `transactions`, `complaints` → 0.
+//! 3. A `birth_date` giving an age outside `[min_age_years, max_age_years]` at the snapshot
+//!    date → missing (features leave the age empty rather than invent one).
+//! 4. Balances above the `cap_quantile` of their product category, and activity counts above
+//!    that quantile of their column, are capped at it (winsorising). Only where at least
+//!    [`MIN_VALUES_TO_CAP`] values exist, so a small bank's extremes are left alone.
+//!
+//! Every change is counted in the [`CleaningReport`], written beside the features.
+
+use crate::config::CleaningConfig;
+use crate::data::snapshot::Snapshot;
+use polars::prelude::*;
+use std::collections::HashMap;
+
+pub const MIN_VALUES_TO_CAP: usize = 1000;
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CleaningReport {
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Change {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub rule: String,
+    pub rows: usize,
+}
+
+impl CleaningReport {
+    fn record(&mut self, table: &'static str, column: &'static str, rule: String, rows: usize) {
+        if rows > 0 {
+            self.changes.push(Change { table, column, rule, rows });
+        }
+    }
+}
+
+pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport {
+    let mut report = CleaningReport::default();
+    for column in ["sex", "segment", "region", "income_band"] {
+        let rows = fill_text(&mut snapshot.clients, column, "Unknown");
+        report.record("clients", column, "missing → \"Unknown\"".into(), rows);
+    }
+    let rows = fill_number(&mut snapshot.holdings, "balance");
+    report.record("holdings", "balance", "missing → 0".into(), rows);
+    for column in ["logins", "transactions", "complaints"] {
+        let rows = fill_number(&mut snapshot.activity, column);
+        report.record("activity", column, "missing → 0".into(), rows);
+    }
+    let rows = blank_implausible_birth_dates(snapshot, config);
+    report.record(
+        "clients",
+        "birth_date",
+        format!("age outside {}–{} years → missing", config.min_age_years, config.max_age_years),
+        rows,
+    );
+    let rows = cap_balances(snapshot, config.cap_quantile);
+    report.record("holdings", "balance", format!("above the {} quantile of its category → capped", config.cap_quantile), rows);
+    for column in ["logins", "transactions", "complaints"] {
+        let rows = cap_counts(&mut snapshot.activity, column, config.cap_quantile);
+        report.record("activity", column, format!("above the {} quantile → capped", config.cap_quantile), rows);
+    }
+    report
+}
+
+fn fill_text(frame: &mut DataFrame, column: &str, value: &str) -> usize {
+    let Ok(ca) = frame.column(column).and_then(|c| c.str().cloned()) else { return 0 };
+    let missing = ca.null_count();
+    if missing > 0 {
+        let filled: StringChunked = ca.iter().map(|v| Some(v.unwrap_or(value))).collect();
+        let _ = frame.with_column(filled.with_name(column.into()).into_column());
+    }
+    missing
+}
+
+fn fill_number(frame: &mut DataFrame, column: &str) -> usize {
+    let Ok(series) = frame.column(column).map(|c| c.as_materialized_series().clone()) else { return 0 };
+    let missing = series.null_count();
+    if missing > 0
+        && let Ok(filled) = series.fill_null(FillNullStrategy::Zero)
+    {
+        let _ = frame.with_column(filled.into_column());
+    }
+    missing
+}
+
+fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfig) -> usize {
+    let Ok(births) = snapshot.clients.column("birth_date").and_then(|c| c.date().map(|d| d.physical().clone())) else {
+        return 0;
+    };
+    let today = snapshot.date.0 as f64;
+    let mut changed = 0;
+    let cleaned: Int32Chunked = births
+        .iter()
+        .map(|b| {
+            b.filter(|b| {
+                let age = (today - *b as f64) / 365.25;
+                let plausible = age >= config.min_age_years && age <= config.max_age_years;
+                changed += usize::from(!plausible);
+                plausible
+            })
+        })
+        .collect();
+    if changed > 0 {
+        let _ = snapshot.clients.with_column(cleaned.with_name("birth_date".into()).into_date().into_column());
+    }
+    changed
+}
+
+/// The value at quantile `q` (nearest rank) of `values`, which it reorders.
+fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
+    let (_, v, _) = values.select_nth_unstable_by(rank, f64::total_cmp);
+    Some(*v)
+}
+
+fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
+    let category_of: HashMap<String, String> = match (
+        snapshot.catalog.column("product_id").and_then(|c| c.str().cloned()),
+        snapshot.catalog.column("category").and_then(|c| c.str().cloned()),
+    ) {
+        (Ok(ids), Ok(categories)) => ids
+            .iter()
+            .zip(categories.iter())
+            .filter_map(|(i, c)| Some((i?.to_string(), c?.to_string())))
+            .collect(),
+        _ => return 0,
+    };
+    let (Ok(products), Ok(balances)) = (
+        snapshot.holdings.column("product_id").and_then(|c| c.str().cloned()),
+        snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
+    ) else {
+        return 0;
+    };
+    let categories: Vec<Option<&str>> =
+        products.iter().map(|p| p.and_then(|p| category_of.get(p)).map(String::as_str)).collect();
+    let mut by_category: HashMap<&str, Vec<f64>> = HashMap::new();
+    for (category, balance) in categories.iter().zip(balances.iter()) {
+        if let (Some(c), Some(b)) = (category, balance)
+            && b > 0.0
+        {
+            by_category.entry(c).or_default().push(b);
+        }
+    }
+    let caps: HashMap<&str, f64> = by_category
+        .into_iter()
+        .filter(|(_, v)| v.len() >= MIN_VALUES_TO_CAP)
+        .filter_map(|(c, mut v)| Some((c, quantile_in_place(&mut v, q)?)))
+        .collect();
+    let mut changed = 0;
+    let capped: Float64Chunked = categories
+        .iter()
+        .zip(balances.iter())
+        .map(|(c, b)| {
+            let cap = c.and_then(|c| caps.get(c));
+            match (b, cap) {
+                (Some(b), Some(cap)) if b > *cap => {
+                    changed += 1;
+                    Some(*cap)
+                }
+                (b, _) => b,
+            }
+        })
+        .collect();
+    if changed > 0 {
+        let _ = snapshot.holdings.with_column(capped.with_name("balance".into()).into_column());
+    }
+    changed
+}
+
+fn cap_counts(frame: &mut DataFrame, column: &str, q: f64) -> usize {
+    let Ok(values) = frame.column(column).and_then(|c| c.i64().cloned()) else { return 0 };
+    let mut sorted: Vec<f64> = values.iter().flatten().map(|v| v as f64).collect();
+    if sorted.len() < MIN_VALUES_TO_CAP {
+        return 0;
+    }
+    let Some(cap) = quantile_in_place(&mut sorted, q) else { return 0 };
+    let cap = cap as i64;
+    let changed = values.iter().flatten().filter(|v| *v > cap).count();
+    if changed > 0 {
+        let capped: Int64Chunked = values.iter().map(|v| v.map(|v| v.min(cap))).collect();
+        let _ = frame.with_column(capped.with_name(column.into()).into_column());
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_quantile() {
+        let mut v: Vec<f64> = (1..=1000).map(f64::from).collect();
+        assert_eq!(quantile_in_place(&mut v, 0.999), Some(999.0));
+        assert_eq!(quantile_in_place(&mut v, 1.0), Some(1000.0));
+        assert_eq!(quantile_in_place(&mut [], 0.5), None);
+    }
+}

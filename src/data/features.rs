@@ -1,0 +1,368 @@
+//! Features per client, manager and agency for one snapshot, computed with polars lazy
+//! frames: one row per entity per snapshot, so models can train across months.
+//!
+//! Targets: `churn` for clients (every product they held at the snapshot closed within
+//! the horizon; empty while the horizon has not passed in the data), `performance_score` for
+//! managers and agencies (the bank's own monthly scorecard).
+
+use crate::data::snapshot::Snapshot;
+use crate::data::synth::catalog::CATEGORIES;
+use polars::prelude::*;
+
+/// The client target: 1 when every product held at the snapshot closed within the horizon.
+pub const CHURN_LABEL: &str = "churn";
+
+/// Mean days per month, for tenure in months.
+const DAYS_PER_MONTH: f64 = 30.4375;
+
+pub struct Features {
+    pub clients: DataFrame,
+    pub managers: DataFrame,
+    pub agencies: DataFrame,
+}
+
+/// Holdings with their category, opening/closing as day numbers and an `active` flag at `day`.
+fn holdings_at(snapshot: &Snapshot, day: i32) -> LazyFrame {
+    let d = lit(day);
+    snapshot
+        .holdings
+        .clone()
+        .lazy()
+        .join(
+            snapshot.catalog.clone().lazy().select([col("product_id"), col("category")]),
+            [col("product_id")],
+            [col("product_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("opened_on").cast(DataType::Int32).alias("opened"),
+            col("closed_on").cast(DataType::Int32).alias("closed"),
+        ])
+        .filter(col("opened").lt_eq(d.clone()))
+        .with_column(col("closed").is_null().or(col("closed").gt(d)).alias("active"))
+}
+
+fn count(condition: Expr) -> Expr {
+    condition.cast(DataType::Int64).sum()
+}
+
+fn in_categories(names: &[&str]) -> Expr {
+    names.iter().map(|n| col("category").eq(lit(*n))).reduce(|a, b| a.or(b)).unwrap_or(lit(false))
+}
+
+const DEPOSIT_CATEGORIES: [&str; 4] = ["accounts", "savings", "investments", "pensions"];
+const CREDIT_CATEGORIES: [&str; 4] = ["cards", "consumer_loans", "mortgages", "business"];
+
+/// Client features at the snapshot date, for clients who are still clients then.
+pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
+    let day = snapshot.date.0;
+    let d = lit(day);
+    let month_start = snapshot.date.month_start().0;
+    let active = col("active");
+
+    let mut holding_aggs = vec![
+        len().cast(DataType::Int64).alias("n_products_ever"),
+        count(active.clone()).alias("n_products_active"),
+        count(col("closed").gt(lit(day - 90))).alias("n_products_closed_90d"),
+        count(col("opened").gt(lit(day - 90))).alias("n_products_opened_90d"),
+        count(col("opened").gt_eq(lit(month_start))).alias("n_products_opened_month"),
+        (d.clone() - col("opened").max()).alias("days_since_last_opening"),
+        (d.clone() - col("closed").max()).alias("days_since_last_closing"),
+        when(active.clone()).then(col("balance")).otherwise(lit(0.0)).sum().alias("balance_total"),
+        when(active.clone().and(in_categories(&DEPOSIT_CATEGORIES)))
+            .then(col("balance"))
+            .otherwise(lit(0.0))
+            .sum()
+            .alias("balance_deposits"),
+        when(active.clone().and(in_categories(&CREDIT_CATEGORIES)))
+            .then(col("balance"))
+            .otherwise(lit(0.0))
+            .sum()
+            .alias("balance_credit"),
+    ];
+    for category in CATEGORIES {
+        holding_aggs.push(count(active.clone().and(col("category").eq(lit(category)))).alias(format!("n_active_{category}")));
+    }
+    let per_client = holdings_at(snapshot, day).group_by([col("cli")]).agg(holding_aggs).with_column(
+        CATEGORIES
+            .iter()
+            .map(|c| col(format!("n_active_{c}")).gt(lit(0)).cast(DataType::Int64))
+            .reduce(|a, b| a + b)
+            .unwrap_or(lit(0i64))
+            .alias("n_categories_active"),
+    );
+
+    let months: Vec<i32> = (0..3).map(|k| snapshot.date.month_end_after(-k).month_start().0).collect();
+    let in_month = |k: usize| col("month_day").eq(lit(months[k]));
+    let mut activity_aggs = Vec::new();
+    for measure in ["logins", "transactions"] {
+        for k in 0..3 {
+            activity_aggs.push(
+                when(in_month(k)).then(col(measure)).otherwise(lit(0i64)).sum().alias(format!("{measure}_m{k}")),
+            );
+        }
+    }
+    activity_aggs.push(col("complaints").sum().alias("complaints_3m"));
+    activity_aggs.push(when(in_month(0)).then(col("complaints")).otherwise(lit(0i64)).sum().alias("complaints_m0"));
+    activity_aggs.push(len().cast(DataType::Int64).alias("months_with_activity"));
+    let per_client_activity = snapshot
+        .activity
+        .clone()
+        .lazy()
+        .with_column(col("month").cast(DataType::Int32).alias("month_day"))
+        .filter(col("month_day").gt_eq(lit(months[2])).and(col("month_day").lt_eq(lit(months[0]))))
+        .group_by([col("cli")])
+        .agg(activity_aggs);
+
+    let managers = snapshot.managers.clone().lazy().select([col("ges"), col("performance_score").alias("manager_score")]);
+    let agencies = snapshot.agencies.clone().lazy().select([col("age"), col("performance_score").alias("agency_score")]);
+    let left = || JoinArgs::new(JoinType::Left);
+    let zero_filled: Vec<Expr> = ["n_products_ever", "n_products_active", "n_products_closed_90d", "n_products_opened_90d", "n_products_opened_month", "n_categories_active"]
+        .into_iter()
+        .map(String::from)
+        .chain(CATEGORIES.iter().map(|c| format!("n_active_{c}")))
+        .chain(["logins", "transactions"].iter().flat_map(|m| (0..3).map(move |k| format!("{m}_m{k}"))))
+        .chain(["complaints_3m", "complaints_m0", "months_with_activity"].map(String::from))
+        .map(|name| col(name.as_str()).fill_null(lit(0i64)))
+        .chain(["balance_total", "balance_deposits", "balance_credit"].map(|n| col(n).fill_null(lit(0.0))))
+        .collect();
+
+    let mut selected = vec![
+        lit(day).cast(DataType::Date).alias("snapshot"),
+        col("cli"),
+        col("ges"),
+        col("age"),
+        col("sex"),
+        col("segment"),
+        col("region"),
+        col("income_band"),
+        ((d.clone() - col("birth_date").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25)).alias("age_years"),
+        ((d.clone() - col("client_since").cast(DataType::Int32)).cast(DataType::Float64) / lit(DAYS_PER_MONTH))
+            .alias("tenure_months"),
+    ];
+    for name in ["n_products_ever", "n_products_active", "n_categories_active", "n_products_opened_90d", "n_products_opened_month", "n_products_closed_90d", "days_since_last_opening", "days_since_last_closing"] {
+        selected.push(col(name));
+    }
+    selected.extend(CATEGORIES.iter().map(|c| col(format!("n_active_{c}"))));
+    selected.extend(["balance_total", "balance_deposits", "balance_credit"].map(col));
+    for measure in ["logins", "transactions"] {
+        let m = |k: usize| col(format!("{measure}_m{k}")).cast(DataType::Float64);
+        selected.push(col(format!("{measure}_m0")));
+        selected.push(((m(0) + m(1) + m(2)) / lit(3.0)).alias(format!("{measure}_avg_3m")));
+        selected.push((m(0) - (m(1) + m(2)) / lit(2.0)).alias(format!("{measure}_trend")));
+    }
+    selected.extend(["complaints_m0", "complaints_3m", "months_with_activity", "manager_score", "agency_score"].map(col));
+
+    snapshot
+        .clients
+        .clone()
+        .lazy()
+        .filter(
+            col("client_since")
+                .cast(DataType::Int32)
+                .lt_eq(d.clone())
+                .and(col("closed_on").is_null().or(col("closed_on").cast(DataType::Int32).gt(d))),
+        )
+        .join(per_client, [col("cli")], [col("cli")], left())
+        .join(per_client_activity, [col("cli")], [col("cli")], left())
+        .join(managers, [col("ges")], [col("ges")], left())
+        .join(agencies, [col("age")], [col("age")], left())
+        .with_columns(zero_filled)
+        .select(selected)
+        .sort(["cli"], SortMultipleOptions::default())
+        .collect()
+}
+
+/// Adds `churn` from a later snapshot's holdings (which carry every closing up to its
+/// date): 1 when the client held a product at the snapshot and none `horizon` days later.
+/// Empty for every client when `later` does not reach the horizon yet.
+pub fn add_churn_label(features: DataFrame, snapshot: &Snapshot, later: Option<&Snapshot>, horizon: i32) -> PolarsResult<DataFrame> {
+    let day = snapshot.date.0;
+    let horizon_day = day + horizon;
+    let Some(later) = later.filter(|l| l.date.0 >= horizon_day) else {
+        return features.lazy().with_column(lit(NULL).cast(DataType::Int32).alias(CHURN_LABEL)).collect();
+    };
+    let active_at = |t: i32| count(col("opened").lt_eq(lit(t)).and(col("closed").is_null().or(col("closed").gt(lit(t)))));
+    let outcome = holdings_at(later, later.date.0)
+        .group_by([col("cli")])
+        .agg([active_at(day).alias("held_then"), active_at(horizon_day).alias("held_after")])
+        .select([
+            col("cli"),
+            col("held_then").gt(lit(0)).and(col("held_after").eq(lit(0))).cast(DataType::Int32).alias(CHURN_LABEL),
+        ]);
+    features
+        .lazy()
+        .join(outcome, [col("cli")], [col("cli")], JoinArgs::new(JoinType::Left))
+        .with_column(col(CHURN_LABEL).fill_null(lit(0i32)))
+        .collect()
+}
+
+/// Portfolio features of one entity level (`ges` for managers, `age` for agencies), from the
+/// client features, plus the clients who left in the last 90 days.
+fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
+    let day = snapshot.date.0;
+    let sum = |c: &str| col(c).sum();
+    let mut aggs = vec![
+        len().cast(DataType::Int64).alias("n_clients"),
+        sum("n_products_active").alias("n_products_active"),
+        sum("n_products_ever").alias("n_products_managed"),
+        sum("n_products_opened_month").alias("new_products_month"),
+        sum("n_products_opened_90d").alias("new_products_90d"),
+        sum("n_products_closed_90d").alias("closed_products_90d"),
+        sum("balance_total").alias("balance_total"),
+        col("logins_m0").cast(DataType::Float64).mean().alias("mean_client_logins"),
+        col("complaints_3m").sum().alias("complaints_3m"),
+        col("tenure_months").mean().alias("mean_client_tenure_months"),
+        col("age_years").mean().alias("mean_client_age"),
+    ];
+    if key == "ges" {
+        aggs.push(col("age").n_unique().cast(DataType::Int64).alias("agencies_covered"));
+    } else {
+        aggs.push(col("ges").n_unique().cast(DataType::Int64).alias("managers_with_clients"));
+    }
+    let mix = [
+        ("share_credit", &["consumer_loans", "mortgages"][..]),
+        ("share_savings", &["savings", "investments", "pensions"][..]),
+        ("share_insurance", &["insurance"][..]),
+        ("share_cards", &["cards"][..]),
+        ("share_digital", &["digital"][..]),
+    ];
+    for (name, categories) in mix {
+        let total = categories.iter().map(|c| col(format!("n_active_{c}")).sum()).reduce(|a, b| a + b).unwrap_or(lit(0i64));
+        aggs.push(total.alias(format!("{name}_count")));
+    }
+    let churned = snapshot
+        .clients
+        .clone()
+        .lazy()
+        .with_column(col("closed_on").cast(DataType::Int32).alias("closed"))
+        .filter(col("closed").gt(lit(day - 90)).and(col("closed").lt_eq(lit(day))))
+        .group_by([col(key)])
+        .agg([len().cast(DataType::Int64).alias("churned_clients_90d")]);
+    let active_products = col("n_products_active").cast(DataType::Float64);
+    let mut derived = vec![
+        (col("n_products_active").cast(DataType::Float64) / col("n_clients").cast(DataType::Float64)).alias("products_per_client"),
+        (col("balance_total") / col("n_clients").cast(DataType::Float64)).alias("balance_per_client"),
+        col("churned_clients_90d").fill_null(lit(0i64)),
+        (col("churned_clients_90d").fill_null(lit(0i64)).cast(DataType::Float64)
+            / (col("n_clients") + col("churned_clients_90d").fill_null(lit(0i64))).cast(DataType::Float64))
+        .alias("churn_rate_90d"),
+    ];
+    for (name, _) in mix {
+        derived.push(
+            when(active_products.clone().gt(lit(0.0)))
+                .then(col(format!("{name}_count")).cast(DataType::Float64) / active_products.clone())
+                .otherwise(lit(0.0))
+                .alias(name),
+        );
+    }
+    clients
+        .clone()
+        .lazy()
+        .group_by([col(key)])
+        .agg(aggs)
+        .join(churned, [col(key)], [col(key)], JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns))
+        .with_columns([col("n_clients").fill_null(lit(0i64))])
+        .with_columns(derived)
+}
+
+const PORTFOLIO_COLUMNS: [&str; 20] = [
+    "n_clients",
+    "n_products_active",
+    "n_products_managed",
+    "products_per_client",
+    "new_products_month",
+    "new_products_90d",
+    "closed_products_90d",
+    "churned_clients_90d",
+    "churn_rate_90d",
+    "balance_total",
+    "balance_per_client",
+    "mean_client_logins",
+    "complaints_3m",
+    "mean_client_tenure_months",
+    "mean_client_age",
+    "share_credit",
+    "share_savings",
+    "share_insurance",
+    "share_cards",
+    "share_digital",
+];
+
+pub fn manager_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResult<DataFrame> {
+    let day = snapshot.date.0;
+    let mut selected = vec![lit(day).cast(DataType::Date).alias("snapshot"), col("ges"), col("age")];
+    selected.extend(PORTFOLIO_COLUMNS.iter().map(|c| col(*c)));
+    selected.extend([
+        col("agencies_covered").fill_null(lit(0i64)),
+        col("objective"),
+        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64)).alias("objective_attainment"),
+        ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25)).alias("tenure_years"),
+        col("performance_score"),
+    ]);
+    snapshot
+        .managers
+        .clone()
+        .lazy()
+        .join(portfolio(clients, snapshot, "ges"), [col("ges")], [col("ges")], JoinArgs::new(JoinType::Left))
+        .with_columns(zero_counts())
+        .select(selected)
+        .sort(["ges"], SortMultipleOptions::default())
+        .collect()
+}
+
+pub fn agency_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResult<DataFrame> {
+    let day = snapshot.date.0;
+    let staff = snapshot
+        .managers
+        .clone()
+        .lazy()
+        .group_by([col("age")])
+        .agg([
+            len().cast(DataType::Int64).alias("n_managers"),
+            ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
+                .mean()
+                .alias("mean_manager_tenure_years"),
+            col("objective").sum().alias("objective"),
+            col("performance_score").mean().alias("mean_manager_score"),
+        ]);
+    let mut selected = vec![lit(day).cast(DataType::Date).alias("snapshot"), col("age"), col("region")];
+    selected.extend(PORTFOLIO_COLUMNS.iter().map(|c| col(*c)));
+    selected.extend([
+        col("n_managers").fill_null(lit(0i64)),
+        col("managers_with_clients").fill_null(lit(0i64)),
+        (col("n_clients").cast(DataType::Float64) / col("n_managers").cast(DataType::Float64)).alias("clients_per_manager"),
+        col("mean_manager_tenure_years"),
+        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64)).alias("objective_attainment"),
+        col("performance_score"),
+    ]);
+    snapshot
+        .agencies
+        .clone()
+        .lazy()
+        .join(portfolio(clients, snapshot, "age"), [col("age")], [col("age")], JoinArgs::new(JoinType::Left))
+        .join(staff, [col("age")], [col("age")], JoinArgs::new(JoinType::Left))
+        .with_columns(zero_counts())
+        .select(selected)
+        .sort(["age"], SortMultipleOptions::default())
+        .collect()
+}
+
+/// Entities without clients have zero counts, not missing ones.
+fn zero_counts() -> Vec<Expr> {
+    ["n_clients", "n_products_active", "n_products_managed", "new_products_month", "new_products_90d", "closed_products_90d", "churned_clients_90d", "complaints_3m"]
+        .into_iter()
+        .map(|c| col(c).fill_null(lit(0i64)))
+        .chain(["churn_rate_90d", "balance_total", "share_credit", "share_savings", "share_insurance", "share_cards", "share_digital"].map(|c| col(c).fill_null(lit(0.0))))
+        .collect()
+}
+
+/// All three feature tables of a snapshot; `later` supplies the churn outcome when it
+/// reaches `horizon` days past the snapshot.
+pub fn build(snapshot: &Snapshot, later: Option<&Snapshot>, horizon: i32) -> PolarsResult<Features> {
+    let clients = client_features(snapshot)?;
+    let managers = manager_features(&clients, snapshot)?;
+    let agencies = agency_features(&clients, snapshot)?;
+    let clients = add_churn_label(clients, snapshot, later, horizon)?;
+    Ok(Features { clients, managers, agencies })
+}

@@ -1,0 +1,129 @@
+//! A snapshot: one folder `data/raw/<YYYY-MM-DD>/` of the bank's exports, loaded, validated
+//! and cleaned. Loading either returns every table or every problem found — never half.
+
+use crate::config::EngineConfig;
+use crate::data::clean::{self, CleaningReport};
+use crate::data::date::Date;
+use crate::data::problem::{Problem, Problems, Severity};
+use crate::data::schema::Table;
+use crate::data::source::{self, LoadedTable};
+use crate::data::validate;
+use polars::prelude::DataFrame;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no snapshot folders (YYYY-MM-DD) in {0}; run `bankml generate` or copy the bank's exports there")]
+    NoSnapshots(PathBuf),
+    #[error("snapshot {date} not found in {dir} (available: {available})")]
+    UnknownSnapshot { date: String, dir: PathBuf, available: String },
+    #[error("cannot list {path}: {source}")]
+    List { path: PathBuf, source: std::io::Error },
+    #[error("{} problem(s) in {}:\n{}", .problems.iter().filter(|p| p.severity == Severity::Error).count(), .dir.display(), list(.problems))]
+    Invalid { dir: PathBuf, problems: Vec<Problem> },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The six tables of one month, typed, validated and cleaned.
+pub struct Snapshot {
+    pub date: Date,
+    pub dir: PathBuf,
+    pub clients: DataFrame,
+    pub holdings: DataFrame,
+    pub catalog: DataFrame,
+    pub managers: DataFrame,
+    pub agencies: DataFrame,
+    pub activity: DataFrame,
+    pub warnings: Vec<Problem>,
+    pub cleaning: CleaningReport,
+}
+
+/// Snapshot folders under `raw_dir`, oldest first.
+pub fn list_snapshots(raw_dir: &Path) -> Result<Vec<(Date, PathBuf)>, IngestError> {
+    let entries = match std::fs::read_dir(raw_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IngestError::NoSnapshots(raw_dir.into())),
+        Err(source) => return Err(IngestError::List { path: raw_dir.into(), source }),
+    };
+    let mut found: Vec<(Date, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            (name.len() == 10).then(|| Date::parse(&name))?.map(|d| (d, e.path()))
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(IngestError::NoSnapshots(raw_dir.into()));
+    }
+    Ok(found)
+}
+
+/// The folder of snapshot `date` (`None`: the latest).
+pub fn find_snapshot(raw_dir: &Path, date: Option<&str>) -> Result<(Date, PathBuf), IngestError> {
+    let all = list_snapshots(raw_dir)?;
+    match date {
+        None => all.last().cloned().ok_or_else(|| IngestError::NoSnapshots(raw_dir.into())),
+        Some(wanted) => all.iter().find(|(d, _)| d.to_string() == wanted.trim()).cloned().ok_or_else(|| {
+            IngestError::UnknownSnapshot {
+                date: wanted.to_string(),
+                dir: raw_dir.into(),
+                available: all.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>().join(", "),
+            }
+        }),
+    }
+}
+
+/// Reads, validates and cleans the snapshot in `dir` dated `date`.
+pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, IngestError> {
+    let mut problems = Problems::default();
+    // Tables are read side by side: Excel parsing is single-threaded per file.
+    let results: Vec<(Problems, Option<LoadedTable>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = Table::ALL
+            .into_iter()
+            .map(|table| {
+                scope.spawn(move || {
+                    let mut problems = Problems::default();
+                    let loaded = source::locate(dir, table, &mut problems).and_then(|(path, format)| {
+                        source::read_table(&path, format, table, &config.ingest, &mut problems)
+                    });
+                    (problems, loaded)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (Problems::default(), None))).collect()
+    });
+    let mut tables = BTreeMap::new();
+    for (table_problems, loaded) in results {
+        problems.extend(table_problems);
+        if let Some(loaded) = loaded {
+            tables.insert(loaded.table, loaded);
+        }
+    }
+    if !problems.has_errors() {
+        validate::validate(&tables, &mut problems);
+    }
+    if problems.has_errors() || tables.len() != Table::ALL.len() {
+        return Err(IngestError::Invalid { dir: dir.into(), problems: problems.into_list() });
+    }
+    let mut take = |t: Table| tables.remove(&t).map(|l| l.frame).unwrap_or_default();
+    let mut snapshot = Snapshot {
+        date,
+        dir: dir.into(),
+        clients: take(Table::Clients),
+        holdings: take(Table::Holdings),
+        catalog: take(Table::Catalog),
+        managers: take(Table::Managers),
+        agencies: take(Table::Agencies),
+        activity: take(Table::Activity),
+        warnings: problems.into_list(),
+        cleaning: CleaningReport::default(),
+    };
+    snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
+    Ok(snapshot)
+}

@@ -1,0 +1,560 @@
+//! A seeded simulation of a retail bank, month by month, written as the bank's monthly exports.
+//!
+//! The planted signal (documented in `data/README.md`):
+//! - **churn**: each month a client decides to leave with a probability that rises with low
+//!   engagement, recent complaints, few products, short tenure and youth, and falls with a
+//!   skilled manager. A leaver's engagement drops at once and every product closes within
+//!   5–80 days, so "closes every product within 90 days" is learnable from activity, product
+//!   mix, tenure and complaints.
+//! - **adoption**: new products are drawn with weights from popularity × age fit × segment fit ×
+//!   co-holding affinity (see `catalog::BUNDLES`), so held products predict the next one.
+//! - **performance**: a manager's monthly score follows sales against objective, products per
+//!   client, the portfolio's churn and the manager's skill; an agency's follows its managers,
+//!   its churn and its own quality.
+//! - **drift**: new clients get younger month by month; a digital wallet (month 2) and a green
+//!   mortgage (month 6) launch and spread. With `sharp_drift`, the last month adds an app outage
+//!   (logins −45 %), a transaction surge (+35 %), doubled complaints and a wave of young clients.
+
+pub mod catalog;
+pub mod rng;
+
+use crate::data::date::Date;
+use crate::data::schema::Table;
+use catalog::{Balance, CATEGORIES, INCOME_BANDS, PRODUCTS, REGIONS, SEGMENTS};
+use polars::prelude::*;
+use rng::{Rng, sigmoid};
+
+#[derive(Clone, Debug)]
+pub struct BankSpec {
+    pub clients: usize,
+    pub months: usize,
+    pub managers: usize,
+    pub agencies: usize,
+    pub seed: u64,
+    /// The date of the last snapshot (a month end).
+    pub last_snapshot: Date,
+    pub sharp_drift: bool,
+}
+
+impl Default for BankSpec {
+    fn default() -> Self {
+        BankSpec {
+            clients: 20_000,
+            months: 12,
+            managers: 100,
+            agencies: 20,
+            seed: 42,
+            last_snapshot: Date::from_ymd(2025, 12, 31).unwrap_or(Date(20_453)),
+            sharp_drift: false,
+        }
+    }
+}
+
+/// One month's export: the six tables as of `date`.
+pub struct Snapshot {
+    pub date: Date,
+    pub tables: Vec<(Table, DataFrame)>,
+}
+
+struct Agency {
+    code: String,
+    region: usize,
+    quality: f64,
+    weight: f64,
+}
+
+struct Manager {
+    code: String,
+    agency: usize,
+    hired_on: i32,
+    skill: f64,
+    objective: i64,
+}
+
+struct Client {
+    id: i64,
+    sex: u8,
+    birth: i32,
+    segment: u8,
+    income: u8,
+    agency: u16,
+    manager: u16,
+    since: i32,
+    /// Date the client left (last product closed); may lie after the current snapshot.
+    closed_on: Option<i32>,
+    base_engagement: f64,
+    engagement: f64,
+    held: u64,
+    missing_sex: bool,
+    missing_birth: bool,
+    missing_income: bool,
+}
+
+struct Holding {
+    client: u32,
+    product: u8,
+    opened: i32,
+    closed: Option<i32>,
+    balance: f64,
+}
+
+/// Activity per client and month: logins, transactions, complaints.
+type Activity = [u16; 3];
+
+pub struct Simulation {
+    spec: BankSpec,
+    rng: Rng,
+    affinity: Vec<[f64; PRODUCTS.len()]>,
+    agencies: Vec<Agency>,
+    managers: Vec<Manager>,
+    clients: Vec<Client>,
+    holdings: Vec<Holding>,
+    /// `activity[client * months + month]`; `None` before arrival or after leaving.
+    activity: Vec<Option<Activity>>,
+    month: usize,
+    first_month_end: Date,
+    /// Clients still to arrive in each month.
+    arrivals: Vec<usize>,
+}
+
+const DAYS_PER_YEAR: f64 = 365.25;
+
+impl Simulation {
+    pub fn new(spec: BankSpec) -> Simulation {
+        let months = spec.months.max(1);
+        let first_month_end = spec.last_snapshot.month_end_after(-(months as i32 - 1));
+        let mut rng = Rng::new(spec.seed);
+        let mut setup = rng.fork(0);
+        let agencies: Vec<Agency> = (0..spec.agencies.max(1))
+            .map(|i| Agency {
+                code: format!("AG{:02}", i + 1),
+                region: if i == 0 { 0 } else { setup.below(REGIONS.len() as u64) as usize },
+                quality: setup.normal(),
+                weight: setup.log_normal(0.0, 0.45),
+            })
+            .collect();
+        let start = first_month_end.month_start().0;
+        let managers: Vec<Manager> = (0..spec.managers.max(1))
+            .map(|i| Manager {
+                code: format!("G{:03}", i + 1),
+                agency: i % agencies.len(),
+                hired_on: start - setup.range(200, 9000) as i32,
+                skill: setup.normal(),
+                objective: 1,
+            })
+            .collect();
+        // Arrivals: 85 % of the clients are there at the start; the rest come month by month
+        // (three times as many in a sharply drifted last month).
+        let initial = (spec.clients as f64 * 0.85).round() as usize;
+        let later = spec.clients - initial.min(spec.clients);
+        let mut weights: Vec<f64> = vec![1.0; months];
+        if spec.sharp_drift {
+            weights[months - 1] = 3.0;
+        }
+        let total: f64 = weights.iter().sum();
+        let mut arrivals: Vec<usize> = weights.iter().map(|w| (later as f64 * w / total) as usize).collect();
+        let assigned: usize = arrivals.iter().sum();
+        arrivals[0] += later - assigned;
+        let mut sim = Simulation {
+            affinity: catalog::affinity_matrix(),
+            agencies,
+            managers,
+            clients: Vec::with_capacity(spec.clients),
+            holdings: Vec::with_capacity(spec.clients * 4),
+            activity: vec![None; spec.clients * months],
+            month: 0,
+            first_month_end,
+            arrivals,
+            rng,
+            spec: BankSpec { months, ..spec },
+        };
+        let mut open_rng = sim.rng.fork(1);
+        for _ in 0..initial.min(sim.spec.clients) {
+            sim.add_client(&mut setup, &mut open_rng, -1);
+        }
+        for m in 0..sim.managers.len() {
+            let clients = sim.clients.iter().filter(|c| c.manager as usize == m).count();
+            sim.managers[m].objective = ((clients as f64 * 0.035).round() as i64).max(1);
+        }
+        sim
+    }
+
+    pub fn months(&self) -> usize {
+        self.spec.months
+    }
+
+    fn month_end(&self, month: usize) -> Date {
+        self.first_month_end.month_end_after(month as i32)
+    }
+
+    fn age_years(&self, client: &Client, day: i32) -> f64 {
+        (day - client.birth) as f64 / DAYS_PER_YEAR
+    }
+
+    /// A new client arriving in `month` (−1: before the first month), with first products.
+    fn add_client(&mut self, rng: &mut Rng, open_rng: &mut Rng, month: i32) {
+        let month_start = self.month_end(month.max(0) as usize).month_start().0;
+        let since = if month < 0 {
+            month_start - 1 - (rng.uniform().powf(1.6) * 25.0 * DAYS_PER_YEAR) as i32
+        } else {
+            month_start + rng.below(28) as i32
+        };
+        // Arrivals get younger over the months (gradual drift), and much younger in a
+        // sharply drifted last month.
+        let progress = (month.max(0) as f64) / self.spec.months as f64;
+        let sharp = self.spec.sharp_drift && month == self.spec.months as i32 - 1;
+        let segment = if sharp && rng.bernoulli(0.6) {
+            0
+        } else {
+            rng.weighted(&[0.10 + 0.08 * progress, 0.55, 0.20, 0.03, 0.10])
+        };
+        let age_at_join = if segment == 0 {
+            18.0 + rng.uniform() * 8.0
+        } else if month < 0 {
+            (24.0 + (rng.normal() * 13.0 + 18.0).abs()).min(85.0)
+        } else {
+            (21.0 + (rng.normal() * 11.0 + 15.0 - 6.0 * progress).abs()).min(80.0)
+        };
+        let birth = since - (age_at_join * DAYS_PER_YEAR) as i32;
+        let weights: Vec<f64> = self.agencies.iter().map(|a| a.weight).collect();
+        let agency = rng.weighted(&weights);
+        let staff: Vec<usize> = (0..self.managers.len()).filter(|&m| self.managers[m].agency == agency).collect();
+        let manager = if staff.is_empty() { 0 } else { staff[rng.below(staff.len() as u64) as usize] };
+        let income_shift = match segment {
+            0 => -1.2,
+            2 => 1.2,
+            3 => 2.3,
+            4 => 0.8,
+            _ => 0.0,
+        };
+        let income = ((1.6 + income_shift + 0.9 * rng.normal()).round().clamp(0.0, 4.0)) as u8;
+        let base_engagement = 0.6 * rng.normal() + if segment == 2 || segment == 3 { 0.2 } else { 0.0 };
+        let id = 100_001 + self.clients.len() as i64;
+        self.clients.push(Client {
+            id,
+            sex: rng.below(2) as u8,
+            birth,
+            segment: segment as u8,
+            income,
+            agency: agency as u16,
+            manager: manager as u16,
+            since,
+            closed_on: None,
+            base_engagement,
+            engagement: base_engagement + 0.5 * rng.normal(),
+            held: 0,
+            missing_sex: rng.bernoulli(0.003),
+            missing_birth: rng.bernoulli(0.002),
+            missing_income: rng.bernoulli(0.004),
+        });
+        let index = self.clients.len() - 1;
+        let first_products = if month < 0 { 1 + open_rng.poisson(1.5 + 0.4 * income_shift.max(0.0)) } else { 1 + open_rng.poisson(0.6) };
+        let window_end = if month < 0 { month_start - 1 } else { self.month_end(month as usize).0 };
+        for _ in 0..first_products.min(8) {
+            let opened = since + open_rng.below((window_end - since).max(1) as u64) as i32;
+            self.open_product(open_rng, index, opened, month.max(0));
+        }
+    }
+
+    /// Opens a product drawn from the adoption weights; returns false when nothing fits.
+    fn open_product(&mut self, rng: &mut Rng, client: usize, day: i32, month: i32) -> bool {
+        let c = &self.clients[client];
+        let age = self.age_years(c, day);
+        let mut weights = [0.0f64; PRODUCTS.len()];
+        for (j, p) in PRODUCTS.iter().enumerate() {
+            if c.held & (1 << j) != 0 {
+                continue;
+            }
+            let mut w = p.base * p.segment_fit[c.segment as usize];
+            if let Some(launch) = p.launch_month {
+                if month < launch {
+                    continue;
+                }
+                w *= (1.0 + 0.25 * (month - launch) as f64).min(3.0);
+            }
+            let z = (age - p.age_peak) / p.age_width;
+            w *= (-0.5 * z * z).exp() + 0.08;
+            let mut held = c.held;
+            while held != 0 {
+                let i = held.trailing_zeros() as usize;
+                w *= self.affinity[i][j];
+                held &= held - 1;
+            }
+            weights[j] = w;
+        }
+        if weights.iter().all(|w| *w <= 0.0) {
+            return false;
+        }
+        let product = rng.weighted(&weights);
+        let balance = match PRODUCTS[product].balance {
+            Balance::None => 0.0,
+            Balance::Deposit { mu, sigma } | Balance::Credit { mu, sigma } => {
+                let wealth = 0.25 * (c.income as f64 - 2.0);
+                let outlier = if rng.bernoulli(0.0004) { 40.0 } else { 1.0 };
+                rng.log_normal(mu + wealth, sigma) * outlier
+            }
+        };
+        self.clients[client].held |= 1 << product;
+        self.holdings.push(Holding { client: client as u32, product: product as u8, opened: day, closed: None, balance });
+        true
+    }
+
+    /// Runs one month and returns its export. Call `months()` times.
+    pub fn step(&mut self) -> Snapshot {
+        let month = self.month;
+        let months = self.spec.months;
+        let end = self.month_end(month).0;
+        let start = self.month_end(month).month_start().0;
+        let sharp = self.spec.sharp_drift && month == months - 1;
+        let mut rng = self.rng.fork(100 + month as u64);
+        let mut open_rng = rng.fork(7);
+        for _ in 0..self.arrivals[month] {
+            self.add_client(&mut rng.fork(11), &mut open_rng, month as i32);
+        }
+
+        // Holdings: balances move, some products close without the client leaving.
+        let mut client_products: Vec<u8> = vec![0; self.clients.len()];
+        for h in self.holdings.iter_mut() {
+            if h.closed.is_some_and(|d| d <= end) || h.opened > end {
+                continue;
+            }
+            let p = &PRODUCTS[h.product as usize];
+            h.balance *= match p.balance {
+                Balance::None => 1.0,
+                Balance::Deposit { .. } => (0.004 + 0.03 * rng.normal()).exp(),
+                Balance::Credit { .. } => (-0.012 + 0.01 * rng.normal()).exp(),
+            };
+            let leaving = self.clients[h.client as usize].closed_on.is_some();
+            if h.closed.is_none() && !leaving && rng.bernoulli(p.attrition) {
+                h.closed = Some((start + rng.below((end - start + 1) as u64) as i32).max(h.opened + 1));
+                self.clients[h.client as usize].held &= !(1 << h.product);
+            } else if h.closed.is_none() {
+                client_products[h.client as usize] += 1;
+            }
+        }
+
+        let mut sales = vec![0i64; self.managers.len()];
+        // Day on which a client decided to leave this month; their products close in one pass
+        // over the holdings below (a pass per leaver would be quadratic in a large bank).
+        let mut decided: Vec<Option<i32>> = vec![None; self.clients.len()];
+        for index in 0..self.clients.len() {
+            let (manager, agency) = (self.clients[index].manager as usize, self.clients[index].agency as usize);
+            let c = &self.clients[index];
+            if c.since > end || c.closed_on.is_some_and(|d| d < start) {
+                continue;
+            }
+            let leaving = c.closed_on.is_some();
+            let skill = self.managers[manager].skill;
+            let quality = self.agencies[agency].quality;
+            let age = self.age_years(c, end);
+            let n_products = client_products[index] as f64;
+            let mut engagement = 0.75 * c.engagement
+                + 0.25 * (c.base_engagement + 0.25 * skill + 0.15 * quality)
+                + 0.35 * rng.normal();
+            if leaving {
+                engagement -= 0.9;
+            }
+            let digital = (0.9 - 0.025 * (age - 18.0)).max(-0.6);
+            let mut logins = (1.8 + 0.55 * engagement + digital).exp();
+            let mut transactions = (2.6 + 0.35 * engagement + 0.12 * n_products.min(6.0)).exp();
+            let mut complaints = 0.03 + 0.10 * (-engagement).max(0.0) + if leaving { 0.45 } else { 0.0 };
+            if sharp {
+                logins *= 0.55;
+                transactions *= 1.35;
+                complaints *= 2.0;
+            }
+            let activity = [
+                rng.poisson(logins).min(u16::MAX as i64) as u16,
+                rng.poisson(transactions).min(u16::MAX as i64) as u16,
+                rng.poisson(complaints).min(u16::MAX as i64) as u16,
+            ];
+            self.activity[index * months + month] = Some(activity);
+            self.clients[index].engagement = engagement;
+            if leaving {
+                continue;
+            }
+
+            let recent_complaints: u32 = (month.saturating_sub(2)..=month)
+                .filter_map(|m| self.activity[index * months + m])
+                .map(|a| a[2] as u32)
+                .sum();
+            let tenure = (end - self.clients[index].since) as f64 / DAYS_PER_YEAR;
+            let logit = -4.3 - 0.85 * engagement + 0.9 * (recent_complaints.min(3) as f64)
+                - 0.35 * n_products.min(6.0)
+                + if tenure < 2.0 { 0.9 } else { 0.0 }
+                + if age < 28.0 { 0.5 } else { 0.0 }
+                - 0.25 * skill;
+            if rng.bernoulli(sigmoid(logit)) {
+                decided[index] = Some(start + rng.below((end - start + 1) as u64) as i32);
+                continue;
+            }
+            let open_p = sigmoid(-3.4 + 0.45 * engagement + 0.2 * skill + if self.clients[index].segment >= 2 { 0.35 } else { 0.0 });
+            if rng.bernoulli(open_p) {
+                let day = start + rng.below((end - start + 1) as u64) as i32;
+                if self.open_product(&mut open_rng, index, day, month as i32) {
+                    sales[manager] += 1;
+                }
+            }
+        }
+        for h in self.holdings.iter_mut().filter(|h| h.closed.is_none()) {
+            if let Some(day) = decided[h.client as usize] {
+                let closed = (day + rng.range(5, 80) as i32).max(h.opened + 1);
+                h.closed = Some(closed);
+                let client = &mut self.clients[h.client as usize];
+                client.closed_on = Some(client.closed_on.map_or(closed, |d| d.max(closed)));
+            }
+        }
+        for (index, day) in decided.iter().enumerate() {
+            if let (Some(day), client) = (day, &mut self.clients[index]) {
+                client.closed_on.get_or_insert(*day);
+            }
+        }
+        let snapshot = self.export(month, &sales, &mut rng);
+        self.month += 1;
+        snapshot
+    }
+
+    /// The month's six tables, with the managers' and agencies' scores for the month.
+    fn export(&self, month: usize, sales: &[i64], rng: &mut Rng) -> Snapshot {
+        let date = self.month_end(month);
+        let end = date.0;
+        let months = self.spec.months;
+        let visible = |d: Option<i32>| d.filter(|d| *d <= end);
+
+        // Portfolio figures for the performance scores.
+        let n_managers = self.managers.len();
+        let mut active = vec![0f64; n_managers];
+        let mut churned = vec![0f64; n_managers];
+        for c in self.clients.iter().filter(|c| c.since <= end) {
+            match c.closed_on {
+                Some(d) if d <= end && d > end - 90 => churned[c.manager as usize] += 1.0,
+                Some(d) if d <= end => {}
+                _ => active[c.manager as usize] += 1.0,
+            }
+        }
+        let mut products = vec![0f64; n_managers];
+        for h in self.holdings.iter().filter(|h| h.opened <= end && visible(h.closed).is_none()) {
+            products[self.clients[h.client as usize].manager as usize] += 1.0;
+        }
+        let manager_scores: Vec<f64> = (0..n_managers)
+            .map(|m| {
+                let attainment = sales[m] as f64 / self.managers[m].objective as f64;
+                let per_client = products[m] / active[m].max(1.0);
+                let churn_rate = churned[m] / (active[m] + churned[m]).max(1.0);
+                let score = 30.0 + 28.0 * attainment.min(1.5) / 1.5 + 10.0 * (per_client - 2.5)
+                    - 120.0 * churn_rate
+                    + 5.0 * self.managers[m].skill
+                    + 3.0 * rng.normal();
+                (score.clamp(0.0, 100.0) * 10.0).round() / 10.0
+            })
+            .collect();
+        let agency_scores: Vec<f64> = (0..self.agencies.len())
+            .map(|a| {
+                let staff: Vec<usize> = (0..n_managers).filter(|&m| self.managers[m].agency == a).collect();
+                let mean = staff.iter().map(|&m| manager_scores[m]).sum::<f64>() / staff.len().max(1) as f64;
+                let (lost, kept) = staff.iter().fold((0.0, 0.0), |(l, k), &m| (l + churned[m], k + active[m]));
+                let score = 0.7 * mean + 15.0 + 5.0 * self.agencies[a].quality - 150.0 * lost / (lost + kept).max(1.0)
+                    + 2.0 * rng.normal();
+                (score.clamp(0.0, 100.0) * 10.0).round() / 10.0
+            })
+            .collect();
+
+        let clients: Vec<&Client> = self.clients.iter().filter(|c| c.since <= end).collect();
+        let client_frame = df_or_empty(vec![
+            Column::new("cli".into(), clients.iter().map(|c| c.id).collect::<Vec<i64>>()),
+            Column::new("sex".into(), clients.iter().map(|c| (!c.missing_sex).then_some(["F", "M"][c.sex as usize])).collect::<Vec<_>>()),
+            date_column("birth_date", clients.iter().map(|c| (!c.missing_birth).then_some(c.birth)).collect()),
+            Column::new("segment".into(), clients.iter().map(|c| SEGMENTS[c.segment as usize]).collect::<Vec<_>>()),
+            Column::new("age".into(), clients.iter().map(|c| self.agencies[c.agency as usize].code.as_str()).collect::<Vec<_>>()),
+            Column::new("ges".into(), clients.iter().map(|c| self.managers[c.manager as usize].code.as_str()).collect::<Vec<_>>()),
+            date_column("client_since", clients.iter().map(|c| Some(c.since)).collect()),
+            Column::new("region".into(), clients.iter().map(|c| REGIONS[self.agencies[c.agency as usize].region]).collect::<Vec<_>>()),
+            Column::new("income_band".into(), clients.iter().map(|c| (!c.missing_income).then_some(INCOME_BANDS[c.income as usize])).collect::<Vec<_>>()),
+            date_column("closed_on", clients.iter().map(|c| visible(c.closed_on)).collect()),
+        ]);
+
+        let holdings: Vec<&Holding> = self.holdings.iter().filter(|h| h.opened <= end).collect();
+        let holding_frame = df_or_empty(vec![
+            Column::new("cli".into(), holdings.iter().map(|h| self.clients[h.client as usize].id).collect::<Vec<i64>>()),
+            Column::new("product_id".into(), holdings.iter().map(|h| PRODUCTS[h.product as usize].id).collect::<Vec<_>>()),
+            date_column("opened_on", holdings.iter().map(|h| Some(h.opened)).collect()),
+            date_column("closed_on", holdings.iter().map(|h| visible(h.closed)).collect()),
+            Column::new(
+                "balance".into(),
+                holdings
+                    .iter()
+                    .map(|h| if visible(h.closed).is_some() { 0.0 } else { (h.balance * 100.0).round() / 100.0 })
+                    .collect::<Vec<f64>>(),
+            ),
+        ]);
+
+        let launched: Vec<&catalog::Product> =
+            PRODUCTS.iter().filter(|p| p.launch_month.is_none_or(|m| m <= month as i32)).collect();
+        let catalog_frame = df_or_empty(vec![
+            Column::new("product_id".into(), launched.iter().map(|p| p.id).collect::<Vec<_>>()),
+            Column::new("product_name".into(), launched.iter().map(|p| p.name).collect::<Vec<_>>()),
+            Column::new("category".into(), launched.iter().map(|p| CATEGORIES[p.category]).collect::<Vec<_>>()),
+        ]);
+
+        let manager_frame = df_or_empty(vec![
+            Column::new("ges".into(), self.managers.iter().map(|m| m.code.as_str()).collect::<Vec<_>>()),
+            Column::new("age".into(), self.managers.iter().map(|m| self.agencies[m.agency].code.as_str()).collect::<Vec<_>>()),
+            date_column("hired_on", self.managers.iter().map(|m| Some(m.hired_on)).collect()),
+            Column::new("objective".into(), self.managers.iter().map(|m| m.objective).collect::<Vec<i64>>()),
+            Column::new("performance_score".into(), manager_scores),
+        ]);
+        let agency_frame = df_or_empty(vec![
+            Column::new("age".into(), self.agencies.iter().map(|a| a.code.as_str()).collect::<Vec<_>>()),
+            Column::new("region".into(), self.agencies.iter().map(|a| REGIONS[a.region]).collect::<Vec<_>>()),
+            Column::new("performance_score".into(), agency_scores),
+        ]);
+
+        let mut ids = Vec::new();
+        let mut month_days = Vec::new();
+        let mut counts: [Vec<i64>; 3] = Default::default();
+        for m in month.saturating_sub(2)..=month {
+            let first_day = self.month_end(m).month_start().0;
+            for (index, c) in self.clients.iter().enumerate() {
+                if let Some(a) = self.activity[index * months + m] {
+                    ids.push(c.id);
+                    month_days.push(Some(first_day));
+                    for k in 0..3 {
+                        counts[k].push(a[k] as i64);
+                    }
+                }
+            }
+        }
+        let [logins, transactions, complaints] = counts;
+        let activity_frame = df_or_empty(vec![
+            Column::new("cli".into(), ids),
+            date_column("month", month_days),
+            Column::new("logins".into(), logins),
+            Column::new("transactions".into(), transactions),
+            Column::new("complaints".into(), complaints),
+        ]);
+
+        Snapshot {
+            date,
+            tables: vec![
+                (Table::Clients, client_frame),
+                (Table::Holdings, holding_frame),
+                (Table::Catalog, catalog_frame),
+                (Table::Managers, manager_frame),
+                (Table::Agencies, agency_frame),
+                (Table::Activity, activity_frame),
+            ],
+        }
+    }
+}
+
+/// A polars `Date` column from day numbers.
+pub fn date_column(name: &str, days: Vec<Option<i32>>) -> Column {
+    Int32Chunked::from_iter_options(name.into(), days.into_iter())
+        .into_date()
+        .into_column()
+}
+
+/// Columns built here always have equal lengths; an empty frame is the safe fallback.
+fn df_or_empty(columns: Vec<Column>) -> DataFrame {
+    DataFrame::new_infer_height(columns).unwrap_or_default()
+}

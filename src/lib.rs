@@ -1,0 +1,8 @@
+//! bankml: keeps a retail bank's machine-learning models honest.
+//!
+//! Rooms, in dependency order (arrows point down, never up): `data` (exports → features),
+//! `metrics` (pure numbers, no I/O), `config` (typed YAML), `fsutil` (atomic writes).
+
+pub mod config;
+pub mod data;
+pub mod fsutil;
