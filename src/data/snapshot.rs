@@ -105,9 +105,7 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
             tables.insert(loaded.table, loaded);
         }
     }
-    if !problems.has_errors() {
-        validate::validate(&tables, &mut problems);
-    }
+    validate::validate(&tables, &mut problems);
     if problems.has_errors() || tables.len() != Table::ALL.len() {
         return Err(IngestError::Invalid { dir: dir.into(), problems: problems.into_list() });
     }

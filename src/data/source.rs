@@ -18,6 +18,8 @@ pub struct LoadedTable {
     pub table: Table,
     pub frame: DataFrame,
     pub origin: Origin,
+    /// Columns with cells that did not fit their type (left empty, already reported).
+    pub rejected: Vec<&'static str>,
 }
 
 /// Finds the one file holding `table` in `dir`.
@@ -104,16 +106,20 @@ pub fn read_table(
     if missing {
         return None;
     }
+    let mut rejected = Vec::new();
     for spec in table.columns() {
         let position = origin.columns[spec.name].1;
-        let column = match &raw.data {
+        let (column, failures) = match &raw.data {
             RawData::Cells(cells) => convert_cells(&cells[position], spec, &origin, problems),
             RawData::Frame(frame) => convert_series(frame.columns()[position].as_materialized_series(), spec, &origin, problems),
         };
+        if failures > 0 {
+            rejected.push(spec.name);
+        }
         columns.push(column);
     }
     let frame = DataFrame::new(raw.height, columns).ok()?;
-    Some(LoadedTable { table, frame, origin })
+    Some(LoadedTable { table, frame, origin, rejected })
 }
 
 enum RawData {
@@ -199,11 +205,12 @@ struct Builder<'a> {
     floats: Vec<Option<f64>>,
     dates: Vec<Option<i32>>,
     strings: Vec<Option<String>>,
+    rejected: usize,
 }
 
 impl<'a> Builder<'a> {
     fn new(spec: &'a ColumnSpec, origin: &'a Origin, capacity: usize) -> Self {
-        let mut b = Builder { spec, origin, ints: vec![], floats: vec![], dates: vec![], strings: vec![] };
+        let mut b = Builder { spec, origin, ints: vec![], floats: vec![], dates: vec![], strings: vec![], rejected: 0 };
         match spec.kind {
             Kind::Int => b.ints.reserve(capacity),
             Kind::Float => b.floats.reserve(capacity),
@@ -229,6 +236,7 @@ impl<'a> Builder<'a> {
             self.origin.cell(row, self.spec.name),
             format!("\"{shown}\" is not {}", self.spec.kind.describe()),
         );
+        self.rejected += 1;
         self.null();
     }
 
@@ -271,14 +279,16 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(self) -> Column {
+    /// The column, and how many cells were rejected.
+    fn finish(self) -> (Column, usize) {
         let name = PlSmallStr::from_static(self.spec.name);
-        match self.spec.kind {
+        let column = match self.spec.kind {
             Kind::Int => Column::new(name, self.ints),
             Kind::Float => Column::new(name, self.floats),
             Kind::Str => Column::new(name, self.strings),
             Kind::Date => Int32Chunked::from_iter_options(name, self.dates.into_iter()).into_date().into_column(),
-        }
+        };
+        (column, self.rejected)
     }
 }
 
@@ -290,7 +300,7 @@ fn parse_int(text: &str) -> Option<i64> {
     })
 }
 
-fn convert_cells(cells: &[Data], spec: &ColumnSpec, origin: &Origin, problems: &mut Problems) -> Column {
+fn convert_cells(cells: &[Data], spec: &ColumnSpec, origin: &Origin, problems: &mut Problems) -> (Column, usize) {
     let mut b = Builder::new(spec, origin, cells.len());
     for (row, cell) in cells.iter().enumerate() {
         match cell {
@@ -314,10 +324,10 @@ fn convert_cells(cells: &[Data], spec: &ColumnSpec, origin: &Origin, problems: &
     b.finish()
 }
 
-fn convert_series(series: &Series, spec: &ColumnSpec, origin: &Origin, problems: &mut Problems) -> Column {
+fn convert_series(series: &Series, spec: &ColumnSpec, origin: &Origin, problems: &mut Problems) -> (Column, usize) {
     let target = spec.kind.dtype();
     let dtype = series.dtype();
-    let renamed = |s: Series| s.with_name(PlSmallStr::from_static(spec.name)).into_column();
+    let renamed = |s: Series| (s.with_name(PlSmallStr::from_static(spec.name)).into_column(), 0);
     if dtype == &target {
         return renamed(series.clone());
     }
@@ -360,5 +370,5 @@ fn convert_series(series: &Series, spec: &ColumnSpec, origin: &Origin, problems:
         origin.column(spec.name),
         format!("stored as {dtype}, expected {}", spec.kind.describe()),
     );
-    Column::full_null(PlSmallStr::from_static(spec.name), series.len(), &target)
+    (Column::full_null(PlSmallStr::from_static(spec.name), series.len(), &target), series.len())
 }

@@ -71,7 +71,7 @@ pub fn validate(tables: &BTreeMap<Table, LoadedTable>, problems: &mut Problems) 
 }
 
 fn check_required(loaded: &LoadedTable, problems: &mut Problems) {
-    for spec in loaded.table.columns().iter().filter(|c| c.required) {
+    for spec in loaded.table.columns().iter().filter(|c| c.required && !loaded.rejected.contains(&c.name)) {
         let Ok(column) = loaded.frame.column(spec.name) else { continue };
         if column.null_count() == 0 {
             continue;

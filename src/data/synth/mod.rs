@@ -248,7 +248,7 @@ impl Simulation {
             missing_income: rng.bernoulli(0.004),
         });
         let index = self.clients.len() - 1;
-        let first_products = if month < 0 { 1 + open_rng.poisson(1.5 + 0.4 * income_shift.max(0.0)) } else { 1 + open_rng.poisson(0.6) };
+        let first_products = if month < 0 { 1 + open_rng.poisson(1.7 + 0.4 * income_shift.max(0.0)) } else { 1 + open_rng.poisson(0.6) };
         let window_end = if month < 0 { month_start - 1 } else { self.month_end(month as usize).0 };
         for _ in 0..first_products.min(8) {
             let opened = since + open_rng.below((window_end - since).max(1) as u64) as i32;
@@ -352,10 +352,10 @@ impl Simulation {
                 + 0.25 * (c.base_engagement + 0.25 * skill + 0.15 * quality)
                 + 0.35 * rng.normal();
             if leaving {
-                engagement -= 0.9;
+                engagement -= 1.2;
             }
             let digital = (0.9 - 0.025 * (age - 18.0)).max(-0.6);
-            let mut logins = (1.8 + 0.55 * engagement + digital).exp();
+            let mut logins = (1.8 + 0.7 * engagement + digital).exp();
             let mut transactions = (2.6 + 0.35 * engagement + 0.12 * n_products.min(6.0)).exp();
             let mut complaints = 0.03 + 0.10 * (-engagement).max(0.0) + if leaving { 0.45 } else { 0.0 };
             if sharp {
@@ -379,7 +379,7 @@ impl Simulation {
                 .map(|a| a[2] as u32)
                 .sum();
             let tenure = (end - self.clients[index].since) as f64 / DAYS_PER_YEAR;
-            let logit = -4.3 - 0.85 * engagement + 0.9 * (recent_complaints.min(3) as f64)
+            let logit = -4.4 - 1.1 * engagement + 0.9 * (recent_complaints.min(3) as f64)
                 - 0.35 * n_products.min(6.0)
                 + if tenure < 2.0 { 0.9 } else { 0.0 }
                 + if age < 28.0 { 0.5 } else { 0.0 }

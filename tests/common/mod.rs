@@ -1,0 +1,100 @@
+//! Helpers for driving the `bankml` binary in a scratch folder, as a user would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bankml(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bankml"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BANKML_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the bankml binary runs")
+}
+
+pub fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Runs and insists on success, returning everything printed.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let output = bankml(dir, args);
+    assert!(output.status.success(), "bankml {args:?} failed:\n{}", text(&output));
+    text(&output)
+}
+
+/// Runs and insists on exit code 2 (bad input), returning everything printed.
+pub fn bad_input(dir: &Path, args: &[&str]) -> String {
+    let output = bankml(dir, args);
+    assert_eq!(output.status.code(), Some(2), "bankml {args:?} should reject the input:\n{}", text(&output));
+    text(&output)
+}
+
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary folder")
+}
+
+/// Writes `files` (name, contents) into `dir/data/raw/<date>/`.
+pub fn write_snapshot(dir: &Path, date: &str, files: &[(&str, String)]) -> PathBuf {
+    let folder = dir.join("data/raw").join(date);
+    std::fs::create_dir_all(&folder).unwrap();
+    for (name, contents) in files {
+        std::fs::write(folder.join(name), contents).unwrap();
+    }
+    folder
+}
+
+pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().unwrap()
+}
+
+/// A small bank written by hand, with every figure of its features worked out in
+/// `features.rs`. The snapshot is 2025-03-31; `later` gives the one of 2025-06-30.
+pub fn hand_built(later: bool) -> Vec<(&'static str, String)> {
+    let catalog = "product_id,product_name,category\nP01,Current account,accounts\nP05,Savings account,savings\nP19,Fixed-rate mortgage,mortgages\nP22,Home insurance,insurance\n";
+    let agencies = "age,region,performance_score\nAG01,Capital,60.0\nAG02,North,40.0\n";
+    let managers = "ges,age,hired_on,objective,performance_score\nG001,AG01,2015-03-31,2,70.0\nG002,AG02,2020-03-31,1,50.0\n";
+    let client_2_closed = if later { "2025-05-01" } else { "" };
+    let clients = format!(
+        "cli,sex,birth_date,segment,age,ges,client_since,region,income_band,closed_on\n\
+         1,F,1985-03-31,Mass,AG01,G001,2020-03-31,Capital,40-70k,\n\
+         2,M,2000-01-15,Youth,AG01,G001,2024-12-31,Capital,<20k,{client_2_closed}\n\
+         3,F,1960-06-30,Affluent,AG02,G002,2010-01-01,North,>120k,2025-02-15\n\
+         4,M,1970-01-01,Mass,AG02,G002,2018-06-01,North,20-40k,\n"
+    );
+    let mut holdings = String::from(
+        "cli,product_id,opened_on,closed_on,balance\n\
+         1,P01,2020-03-31,,1000.50\n\
+         1,P05,2021-01-01,,5000\n\
+         1,P19,2025-03-10,,150000\n\
+         3,P01,2010-01-01,2025-02-15,0\n\
+         4,P01,2018-06-01,,300\n\
+         4,P22,2019-01-01,2025-01-20,0\n",
+    );
+    if later {
+        holdings.push_str("2,P01,2024-12-31,2025-05-01,0\n1,P22,2025-05-01,,0\n");
+    } else {
+        holdings.push_str("2,P01,2024-12-31,,200\n");
+    }
+    let activity = if later {
+        "cli,month,logins,transactions,complaints\n1,2025-06-01,9,9,0\n4,2025-06-01,7,9,0\n".to_string()
+    } else {
+        "cli,month,logins,transactions,complaints\n\
+         1,2025-01-01,10,20,0\n1,2025-02-01,12,22,0\n1,2025-03-01,14,30,1\n\
+         2,2025-01-01,5,5,0\n2,2025-02-01,3,4,1\n2,2025-03-01,1,2,2\n\
+         4,2025-03-01,7,9,0\n"
+            .to_string()
+    };
+    vec![
+        ("catalog.csv", catalog.to_string()),
+        ("agencies.csv", agencies.to_string()),
+        ("managers.csv", managers.to_string()),
+        ("clients.csv", clients),
+        ("holdings.csv", holdings),
+        ("activity.csv", activity),
+    ]
+}
