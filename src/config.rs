@@ -34,7 +34,10 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { raw_dir: "data/raw".into(), processed_dir: "data/processed".into() }
+        DataConfig {
+            raw_dir: "data/raw".into(),
+            processed_dir: "data/processed".into(),
+        }
     }
 }
 
@@ -69,7 +72,11 @@ pub struct CleaningConfig {
 
 impl Default for CleaningConfig {
     fn default() -> Self {
-        CleaningConfig { cap_quantile: 0.999, min_age_years: 16.0, max_age_years: 110.0 }
+        CleaningConfig {
+            cap_quantile: 0.999,
+            min_age_years: 16.0,
+            max_age_years: 110.0,
+        }
     }
 }
 
@@ -92,7 +99,12 @@ impl EngineConfig {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(EngineConfig::default()),
-            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.into(),
+                    source,
+                });
+            }
         };
         let config = parse_yaml::<EngineConfig>(&text, path)?;
         config.check(path)?;
@@ -103,7 +115,10 @@ impl EngineConfig {
         let mut errors = Vec::new();
         let c = &self.cleaning;
         if !(0.5..=1.0).contains(&c.cap_quantile) {
-            errors.push(format!("cleaning.cap_quantile must be between 0.5 and 1, got {}", c.cap_quantile));
+            errors.push(format!(
+                "cleaning.cap_quantile must be between 0.5 and 1, got {}",
+                c.cap_quantile
+            ));
         }
         if c.min_age_years >= c.max_age_years {
             errors.push("cleaning.min_age_years must be below cleaning.max_age_years".to_string());
@@ -130,13 +145,19 @@ impl EngineConfig {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid { path: path.into(), message: errors.join("; ") })
+            Err(ConfigError::Invalid {
+                path: path.into(),
+                message: errors.join("; "),
+            })
         }
     }
 }
 
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+    serde_saphyr::from_str::<T>(text).map_err(|e| ConfigError::Parse {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +167,9 @@ mod tests {
     #[test]
     fn unknown_key_names_its_line() {
         let text = "data:\n  raw_dir: x\ncleaning:\n  cap_quantil: 0.99\n";
-        let err = parse_yaml::<EngineConfig>(text, Path::new("bankml.yaml")).unwrap_err().to_string();
+        let err = parse_yaml::<EngineConfig>(text, Path::new("bankml.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cap_quantil"), "{err}");
         assert!(err.contains("line 4"), "{err}");
     }

@@ -7,11 +7,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FsError + 'a {
-    move |source| FsError::Io { action, path: path.to_path_buf(), source }
+    move |source| FsError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes through `fill` into a temporary file beside `path`, then renames it into place.
@@ -37,7 +45,11 @@ pub fn write_atomic<E: From<FsError>>(
         source: e.into_error(),
     })?;
     file.sync_all().map_err(io_error("cannot flush", path))?;
-    temp_path.persist(path).map_err(|e| FsError::Io { action: "cannot rename into", path: path.to_path_buf(), source: e.error })?;
+    temp_path.persist(path).map_err(|e| FsError::Io {
+        action: "cannot rename into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -61,7 +73,10 @@ impl StagedDir {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .tempdir_in(parent)
             .map_err(io_error("cannot create a staging folder in", parent))?;
-        Ok(StagedDir { staging: Some(staging), target: target.to_path_buf() })
+        Ok(StagedDir {
+            staging: Some(staging),
+            target: target.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -70,7 +85,9 @@ impl StagedDir {
 
     /// Replaces `target` with the staged folder (see [`replace_dir`]).
     pub fn commit(mut self) -> Result<PathBuf, FsError> {
-        let Some(staging) = self.staging.take() else { return Ok(self.target.clone()) };
+        let Some(staging) = self.staging.take() else {
+            return Ok(self.target.clone());
+        };
         let staged = staging.keep();
         let result = replace_dir(&staged, &self.target);
         if result.is_err() {
@@ -85,7 +102,11 @@ impl StagedDir {
 pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {
     let mut aside = None;
     if target.exists() {
-        let name = format!(".old-{}-{}", std::process::id(), target.file_name().and_then(|n| n.to_str()).unwrap_or("dir"));
+        let name = format!(
+            ".old-{}-{}",
+            std::process::id(),
+            target.file_name().and_then(|n| n.to_str()).unwrap_or("dir")
+        );
         let old = parent_of(target).join(name);
         fs::rename(target, &old).map_err(io_error("cannot move aside", target))?;
         aside = Some(old);
@@ -94,7 +115,11 @@ pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {
         if let Some(old) = &aside {
             let _ = fs::rename(old, target);
         }
-        return Err(FsError::Io { action: "cannot rename into", path: target.to_path_buf(), source: e });
+        return Err(FsError::Io {
+            action: "cannot rename into",
+            path: target.to_path_buf(),
+            source: e,
+        });
     }
     if let Some(old) = aside {
         fs::remove_dir_all(&old).map_err(io_error("cannot remove", &old))?;
@@ -115,9 +140,4 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
-}
-
-/// Resets the peak so the next reading covers only what follows (Linux ≥ 4.0).
-pub fn reset_peak_rss() -> bool {
-    fs::write("/proc/self/clear_refs", "5").is_ok()
 }

@@ -7,7 +7,9 @@ use polars::prelude::*;
 
 fn row<'a>(frame: &'a DataFrame, key: &str, value: AnyValue<'a>) -> usize {
     let column = frame.column(key).unwrap();
-    (0..frame.height()).find(|&i| column.get(i).unwrap() == value).unwrap_or_else(|| panic!("no {key} = {value}"))
+    (0..frame.height())
+        .find(|&i| column.get(i).unwrap() == value)
+        .unwrap_or_else(|| panic!("no {key} = {value}"))
 }
 
 fn int(frame: &DataFrame, column: &str, row: usize) -> Option<i64> {
@@ -19,11 +21,20 @@ fn int(frame: &DataFrame, column: &str, row: usize) -> Option<i64> {
 }
 
 fn float(frame: &DataFrame, column: &str, row: usize) -> f64 {
-    frame.column(column).unwrap().get(row).unwrap().try_extract::<f64>().unwrap()
+    frame
+        .column(column)
+        .unwrap()
+        .get(row)
+        .unwrap()
+        .try_extract::<f64>()
+        .unwrap()
 }
 
 fn close(actual: f64, expected: f64, what: &str) {
-    assert!((actual - expected).abs() <= 1e-9 * expected.abs().max(1.0), "{what}: {actual} ≠ {expected}");
+    assert!(
+        (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+        "{what}: {actual} ≠ {expected}"
+    );
 }
 
 #[test]
@@ -39,8 +50,16 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
     assert_eq!(clients.height(), 3, "client 3 left before the snapshot and has no row");
 
     let c1 = row(&clients, "cli", AnyValue::Int64(1));
-    close(float(&clients, "age_years", c1), 14_610.0 / 365.25, "age of client 1 (exactly 40 years)");
-    close(float(&clients, "tenure_months", c1), 1_826.0 / 30.4375, "tenure of client 1");
+    close(
+        float(&clients, "age_years", c1),
+        14_610.0 / 365.25,
+        "age of client 1 (exactly 40 years)",
+    );
+    close(
+        float(&clients, "tenure_months", c1),
+        1_826.0 / 30.4375,
+        "tenure of client 1",
+    );
     assert_eq!(int(&clients, "n_products_ever", c1), Some(3));
     assert_eq!(int(&clients, "n_products_active", c1), Some(3));
     assert_eq!(int(&clients, "n_categories_active", c1), Some(3));
@@ -55,20 +74,36 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
     close(float(&clients, "balance_credit", c1), 150_000.0, "credit of client 1");
     assert_eq!(int(&clients, "logins_m0", c1), Some(14));
     close(float(&clients, "logins_avg_3m", c1), 12.0, "logins average");
-    close(float(&clients, "logins_trend", c1), 3.0, "logins trend: 14 − (12 + 10) / 2");
+    close(
+        float(&clients, "logins_trend", c1),
+        3.0,
+        "logins trend: 14 − (12 + 10) / 2",
+    );
     close(float(&clients, "transactions_avg_3m", c1), 24.0, "transactions average");
-    close(float(&clients, "transactions_trend", c1), 9.0, "transactions trend: 30 − (22 + 20) / 2");
+    close(
+        float(&clients, "transactions_trend", c1),
+        9.0,
+        "transactions trend: 30 − (22 + 20) / 2",
+    );
     assert_eq!(int(&clients, "complaints_3m", c1), Some(1));
     close(float(&clients, "manager_score", c1), 70.0, "manager score");
     close(float(&clients, "agency_score", c1), 60.0, "agency score");
     assert_eq!(int(&clients, "churn", c1), Some(0));
 
     let c2 = row(&clients, "cli", AnyValue::Int64(2));
-    assert_eq!(int(&clients, "n_products_opened_90d", c2), Some(0), "opened exactly 90 days before: not within");
+    assert_eq!(
+        int(&clients, "n_products_opened_90d", c2),
+        Some(0),
+        "opened exactly 90 days before: not within"
+    );
     assert_eq!(int(&clients, "days_since_last_opening", c2), Some(90));
     close(float(&clients, "logins_trend", c2), -3.0, "1 − (3 + 5) / 2");
     assert_eq!(int(&clients, "complaints_3m", c2), Some(3));
-    assert_eq!(int(&clients, "churn", c2), Some(1), "client 2 closed every product on 2025-05-01");
+    assert_eq!(
+        int(&clients, "churn", c2),
+        Some(1),
+        "client 2 closed every product on 2025-05-01"
+    );
 
     let c4 = row(&clients, "cli", AnyValue::Int64(4));
     assert_eq!(int(&clients, "n_products_ever", c4), Some(2));
@@ -76,18 +111,34 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
     assert_eq!(int(&clients, "n_products_closed_90d", c4), Some(1));
     assert_eq!(int(&clients, "days_since_last_closing", c4), Some(70));
     assert_eq!(int(&clients, "months_with_activity", c4), Some(1));
-    close(float(&clients, "logins_avg_3m", c4), 7.0 / 3.0, "one month of logins over three");
+    close(
+        float(&clients, "logins_avg_3m", c4),
+        7.0 / 3.0,
+        "one month of logins over three",
+    );
     assert_eq!(int(&clients, "churn", c4), Some(0));
 
     let managers = read_parquet(&out.join("managers.parquet"));
     let g1 = row(&managers, "ges", AnyValue::String("G001"));
     assert_eq!(int(&managers, "n_clients", g1), Some(2));
     assert_eq!(int(&managers, "n_products_active", g1), Some(4));
-    close(float(&managers, "products_per_client", g1), 2.0, "products per client of G001");
+    close(
+        float(&managers, "products_per_client", g1),
+        2.0,
+        "products per client of G001",
+    );
     assert_eq!(int(&managers, "new_products_month", g1), Some(1));
-    close(float(&managers, "objective_attainment", g1), 0.5, "1 new product against an objective of 2");
+    close(
+        float(&managers, "objective_attainment", g1),
+        0.5,
+        "1 new product against an objective of 2",
+    );
     close(float(&managers, "tenure_years", g1), 3_653.0 / 365.25, "tenure of G001");
-    close(float(&managers, "share_credit", g1), 0.25, "one mortgage among four products");
+    close(
+        float(&managers, "share_credit", g1),
+        0.25,
+        "one mortgage among four products",
+    );
     close(float(&managers, "churn_rate_90d", g1), 0.0, "G001 lost nobody");
     assert_eq!(int(&managers, "agencies_covered", g1), Some(1));
     let g2 = row(&managers, "ges", AnyValue::String("G002"));
@@ -95,15 +146,27 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
     assert_eq!(int(&managers, "churned_clients_90d", g2), Some(1));
     close(float(&managers, "churn_rate_90d", g2), 0.5, "one of two clients left");
     assert_eq!(int(&managers, "closed_products_90d", g2), Some(1));
-    close(float(&managers, "performance_score", g2), 50.0, "target carried through");
+    close(
+        float(&managers, "performance_score", g2),
+        50.0,
+        "target carried through",
+    );
 
     let agencies = read_parquet(&out.join("agencies.parquet"));
     let a1 = row(&agencies, "age", AnyValue::String("AG01"));
     assert_eq!(int(&agencies, "n_clients", a1), Some(2));
     assert_eq!(int(&agencies, "n_managers", a1), Some(1));
-    close(float(&agencies, "clients_per_manager", a1), 2.0, "clients per manager of AG01");
+    close(
+        float(&agencies, "clients_per_manager", a1),
+        2.0,
+        "clients per manager of AG01",
+    );
     let a2 = row(&agencies, "age", AnyValue::String("AG02"));
-    close(float(&agencies, "churn_rate_90d", a2), 0.5, "AG02 lost one of two clients");
+    close(
+        float(&agencies, "churn_rate_90d", a2),
+        0.5,
+        "AG02 lost one of two clients",
+    );
     close(float(&agencies, "performance_score", a2), 40.0, "agency target");
 
     let report: serde_json::Value =

@@ -33,7 +33,22 @@ fn same_seed_gives_byte_identical_files_in_every_format() {
             .map(|(name, seed)| {
                 let dir = scratch();
                 let out = dir.path().join(name);
-                ok(dir.path(), &["generate", "--clients", "800", "--months", "3", "--seed", seed, "--format", format, "--out", out.to_str().unwrap()]);
+                ok(
+                    dir.path(),
+                    &[
+                        "generate",
+                        "--clients",
+                        "800",
+                        "--months",
+                        "3",
+                        "--seed",
+                        seed,
+                        "--format",
+                        format,
+                        "--out",
+                        out.to_str().unwrap(),
+                    ],
+                );
                 files_under(&out)
             })
             .collect();
@@ -48,10 +63,17 @@ fn same_seed_gives_byte_identical_files_in_every_format() {
 fn default_bank_has_the_documented_size() {
     let dir = scratch();
     let printed = ok(dir.path(), &["generate", "--format", "csv"]);
-    assert!(printed.contains("wrote 12 snapshots (2025-01-31 … 2025-12-31)"), "{printed}");
+    assert!(
+        printed.contains("wrote 12 snapshots (2025-01-31 … 2025-12-31)"),
+        "{printed}"
+    );
     let last = dir.path().join("data/raw/2025-12-31");
     let read = |name: &str| {
-        CsvReadOptions::default().try_into_reader_with_file_path(Some(last.join(name))).unwrap().finish().unwrap()
+        CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(last.join(name)))
+            .unwrap()
+            .finish()
+            .unwrap()
     };
     let clients = read("clients.csv");
     let holdings = read("holdings.csv");
@@ -68,19 +90,52 @@ fn default_bank_has_the_documented_size() {
 fn xlsx_beyond_a_sheet_is_refused_before_anything_is_written() {
     let dir = scratch();
     let printed = bad_input(dir.path(), &["generate", "--clients", "1100000", "--format", "xlsx"]);
-    assert!(printed.contains("more than an Excel sheet holds (1,048,575 rows); use --format csv or --format parquet"), "{printed}");
+    assert!(
+        printed.contains("more than an Excel sheet holds (1,048,575 rows); use --format csv or --format parquet"),
+        "{printed}"
+    );
     let raw = dir.path().join("data/raw");
-    assert!(!raw.exists() || std::fs::read_dir(&raw).unwrap().next().is_none(), "nothing may be written");
+    assert!(
+        !raw.exists() || std::fs::read_dir(&raw).unwrap().next().is_none(),
+        "nothing may be written"
+    );
 }
 
 fn mean(frame: &DataFrame, column: &str) -> f64 {
-    frame.column(column).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().mean().unwrap()
+    frame
+        .column(column)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .mean()
+        .unwrap()
 }
 
 fn correlation(frame: &DataFrame, a: &str, b: &str) -> f64 {
-    let x: Vec<f64> = frame.column(a).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().into_no_null_iter().collect();
-    let y: Vec<f64> = frame.column(b).unwrap().cast(&DataType::Float64).unwrap().f64().unwrap().into_no_null_iter().collect();
-    let (mx, my) = (x.iter().sum::<f64>() / x.len() as f64, y.iter().sum::<f64>() / y.len() as f64);
+    let x: Vec<f64> = frame
+        .column(a)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let y: Vec<f64> = frame
+        .column(b)
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let (mx, my) = (
+        x.iter().sum::<f64>() / x.len() as f64,
+        y.iter().sum::<f64>() / y.len() as f64,
+    );
     let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
     let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
     let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
@@ -89,7 +144,10 @@ fn correlation(frame: &DataFrame, a: &str, b: &str) -> f64 {
 
 fn stack(dir: &Path, name: &str) -> DataFrame {
     let mut frames = Vec::new();
-    for entry in std::fs::read_dir(dir.join("data/processed")).unwrap().filter_map(Result::ok) {
+    for entry in std::fs::read_dir(dir.join("data/processed"))
+        .unwrap()
+        .filter_map(Result::ok)
+    {
         frames.push(read_parquet(&entry.path().join(name)).lazy());
     }
     concat(frames, UnionArgs::default()).unwrap().collect().unwrap()
@@ -98,28 +156,60 @@ fn stack(dir: &Path, name: &str) -> DataFrame {
 #[test]
 fn planted_signal_is_there() {
     let dir = scratch();
-    ok(dir.path(), &["generate", "--clients", "6000", "--months", "8", "--format", "parquet"]);
+    ok(
+        dir.path(),
+        &["generate", "--clients", "6000", "--months", "8", "--format", "parquet"],
+    );
     ok(dir.path(), &["features", "--all"]);
 
     // Churn: leavers log in less, complain more and hold fewer products.
-    let clients = stack(dir.path(), "clients.parquet").lazy().filter(col("churn").is_not_null()).collect().unwrap();
-    let churned = clients.clone().lazy().filter(col("churn").eq(lit(1))).collect().unwrap();
-    let stayed = clients.clone().lazy().filter(col("churn").eq(lit(0))).collect().unwrap();
+    let clients = stack(dir.path(), "clients.parquet")
+        .lazy()
+        .filter(col("churn").is_not_null())
+        .collect()
+        .unwrap();
+    let churned = clients
+        .clone()
+        .lazy()
+        .filter(col("churn").eq(lit(1)))
+        .collect()
+        .unwrap();
+    let stayed = clients
+        .clone()
+        .lazy()
+        .filter(col("churn").eq(lit(0)))
+        .collect()
+        .unwrap();
     let rate = churned.height() as f64 / clients.height() as f64;
     assert!((0.01..0.12).contains(&rate), "90-day churn rate {rate}");
     let contrast = |column: &str| (mean(&churned, column), mean(&stayed, column));
     let (logins_churned, logins_stayed) = contrast("logins_avg_3m");
-    assert!(logins_churned < 0.8 * logins_stayed, "logins {logins_churned} (churned) vs {logins_stayed}");
+    assert!(
+        logins_churned < 0.8 * logins_stayed,
+        "logins {logins_churned} (churned) vs {logins_stayed}"
+    );
     let (complaints_churned, complaints_stayed) = contrast("complaints_3m");
-    assert!(complaints_churned > 2.0 * complaints_stayed, "complaints {complaints_churned} vs {complaints_stayed}");
+    assert!(
+        complaints_churned > 2.0 * complaints_stayed,
+        "complaints {complaints_churned} vs {complaints_stayed}"
+    );
     let (products_churned, products_stayed) = contrast("n_products_active");
-    assert!(products_churned < products_stayed, "products {products_churned} vs {products_stayed}");
+    assert!(
+        products_churned < products_stayed,
+        "products {products_churned} vs {products_stayed}"
+    );
     assert!(mean(&churned, "tenure_months") < mean(&stayed, "tenure_months"));
 
     // Adoption: mortgage holders hold home insurance far more often than others.
     let holdings = read_parquet(&dir.path().join("data/raw/2025-12-31/holdings.parquet"));
     let holders = |product: &str| -> std::collections::HashSet<i64> {
-        let ids = holdings.clone().lazy().filter(col("product_id").eq(lit(product))).select([col("cli")]).collect().unwrap();
+        let ids = holdings
+            .clone()
+            .lazy()
+            .filter(col("product_id").eq(lit(product)))
+            .select([col("cli")])
+            .collect()
+            .unwrap();
         ids.column("cli").unwrap().i64().unwrap().into_no_null_iter().collect()
     };
     let mortgage: std::collections::HashSet<i64> = holders("P19").union(&holders("P20")).copied().collect();
@@ -128,7 +218,10 @@ fn planted_signal_is_there() {
     let with = mortgage.iter().filter(|c| insured.contains(c)).count() as f64 / mortgage.len() as f64;
     let without = (insured.len() - mortgage.iter().filter(|c| insured.contains(c)).count()) as f64
         / (all_clients - mortgage.len()) as f64;
-    assert!(with > 3.0 * without, "home insurance: {with} with a mortgage vs {without} without");
+    assert!(
+        with > 3.0 * without,
+        "home insurance: {with} with a mortgage vs {without} without"
+    );
 
     // Performance: managers' scores follow their portfolio.
     let managers = stack(dir.path(), "managers.parquet");

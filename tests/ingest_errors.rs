@@ -9,7 +9,10 @@ use std::path::Path;
 /// The hand-built bank with `edit` applied to one file's text.
 fn bank_with(file: &str, edit: impl Fn(&str) -> String) -> Vec<(&'static str, String)> {
     let mut files = hand_built(false);
-    let entry = files.iter_mut().find(|(name, _)| *name == file).expect("file of the hand-built bank");
+    let entry = files
+        .iter_mut()
+        .find(|(name, _)| *name == file)
+        .expect("file of the hand-built bank");
     entry.1 = edit(&entry.1);
     files
 }
@@ -24,8 +27,13 @@ fn rejected(files: &[(&str, String)]) -> String {
 
 fn assert_nothing_written(dir: &Path) {
     let processed = dir.join("data/processed");
-    let leftovers: Vec<_> = std::fs::read_dir(&processed).map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(leftovers.is_empty(), "nothing may be written on bad input, found {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&processed)
+        .map(|r| r.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "nothing may be written on bad input, found {leftovers:?}"
+    );
 }
 
 fn assert_says(printed: &str, expected: &str) {
@@ -35,42 +43,70 @@ fn assert_says(printed: &str, expected: &str) {
 #[test]
 fn missing_column_is_named_with_what_was_found() {
     let printed = rejected(&bank_with("clients.csv", |t| t.replacen("segment", "segmnt", 1)));
-    assert_says(&printed, "data/raw/2025-03-31/clients.csv: missing column \"segment\"; found: cli, sex");
+    assert_says(
+        &printed,
+        "data/raw/2025-03-31/clients.csv: missing column \"segment\"; found: cli, sex",
+    );
 }
 
 #[test]
 fn extra_column_warns_by_default_and_fails_when_configured() {
     let files = bank_with("clients.csv", |t| {
-        t.lines().enumerate().map(|(i, l)| if i == 0 { format!("{l},nickname\n") } else { format!("{l},x\n") }).collect()
+        t.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("{l},nickname\n")
+                } else {
+                    format!("{l},x\n")
+                }
+            })
+            .collect()
     });
     let dir = scratch();
     write_snapshot(dir.path(), "2025-03-31", &files);
     let printed = ok(dir.path(), &["features"]);
-    assert_says(&printed, "warning: data/raw/2025-03-31/clients.csv: extra column \"nickname\" is not used");
+    assert_says(
+        &printed,
+        "warning: data/raw/2025-03-31/clients.csv: extra column \"nickname\" is not used",
+    );
 
     let strict = scratch();
     write_snapshot(strict.path(), "2025-03-31", &files);
     std::fs::write(strict.path().join("strict.yaml"), "ingest:\n  extra_columns: error\n").unwrap();
     let printed = bad_input(strict.path(), &["--config", "strict.yaml", "features"]);
-    assert_says(&printed, "error: data/raw/2025-03-31/clients.csv: extra column \"nickname\" is not used");
+    assert_says(
+        &printed,
+        "error: data/raw/2025-03-31/clients.csv: extra column \"nickname\" is not used",
+    );
     assert_nothing_written(strict.path());
 }
 
 #[test]
 fn wrong_type_names_line_and_column() {
-    let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("4,P01,2018-06-01", "four,P01,2018-06-01", 1)));
-    assert_says(&printed, "data/raw/2025-03-31/holdings.csv, line 6, column cli: \"four\" is not a whole number");
+    let printed = rejected(&bank_with("holdings.csv", |t| {
+        t.replacen("4,P01,2018-06-01", "four,P01,2018-06-01", 1)
+    }));
+    assert_says(
+        &printed,
+        "data/raw/2025-03-31/holdings.csv, line 6, column cli: \"four\" is not a whole number",
+    );
 }
 
 #[test]
 fn unparsable_date_names_line_and_column() {
     let printed = rejected(&bank_with("clients.csv", |t| t.replacen("1985-03-31", "31/03/1985", 1)));
-    assert_says(&printed, "clients.csv, line 2, column birth_date: \"31/03/1985\" is not a date (YYYY-MM-DD)");
+    assert_says(
+        &printed,
+        "clients.csv, line 2, column birth_date: \"31/03/1985\" is not a date (YYYY-MM-DD)",
+    );
 }
 
 #[test]
 fn duplicate_id_names_both_rows() {
-    let printed = rejected(&bank_with("clients.csv", |t| format!("{t}1,F,1985-03-31,Mass,AG01,G001,2020-03-31,Capital,40-70k,\n")));
+    let printed = rejected(&bank_with("clients.csv", |t| {
+        format!("{t}1,F,1985-03-31,Mass,AG01,G001,2020-03-31,Capital,40-70k,\n")
+    }));
     assert_says(&printed, "clients.csv, line 6: duplicate cli=1 (first seen at line 2)");
 }
 
@@ -86,32 +122,50 @@ fn unknown_product_manager_and_agency_are_named() {
     assert_says(&printed, "clients.csv, line 2, column ges: ges G042 is not in managers");
     assert_says(&printed, "clients.csv, line 2, column age: age AG07 is not in agencies");
     let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("P05", "P77", 1)));
-    assert_says(&printed, "holdings.csv, line 3, column product_id: product_id P77 is not in catalog");
+    assert_says(
+        &printed,
+        "holdings.csv, line 3, column product_id: product_id P77 is not in catalog",
+    );
 }
 
 #[test]
 fn negative_balance_and_impossible_scores_are_rejected() {
     let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("1000.50", "-1000.50", 1)));
-    assert_says(&printed, "holdings.csv, line 2, column balance: balance is -1000.5: a balance cannot be negative");
+    assert_says(
+        &printed,
+        "holdings.csv, line 2, column balance: balance is -1000.5: a balance cannot be negative",
+    );
     let printed = rejected(&bank_with("managers.csv", |t| t.replacen("70.0", "170.0", 1)));
-    assert_says(&printed, "managers.csv, line 2, column performance_score: performance_score is 170: a performance score is between 0 and 100");
+    assert_says(
+        &printed,
+        "managers.csv, line 2, column performance_score: performance_score is 170: a performance score is between 0 and 100",
+    );
 }
 
 #[test]
 fn closing_before_opening_is_rejected() {
-    let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("2019-01-01,2025-01-20", "2019-01-01,2018-01-20", 1)));
-    assert_says(&printed, "holdings.csv, line 7, column closed_on: closed_on 2018-01-20 is before opened_on 2019-01-01");
+    let printed = rejected(&bank_with("holdings.csv", |t| {
+        t.replacen("2019-01-01,2025-01-20", "2019-01-01,2018-01-20", 1)
+    }));
+    assert_says(
+        &printed,
+        "holdings.csv, line 7, column closed_on: closed_on 2018-01-20 is before opened_on 2019-01-01",
+    );
 }
 
 #[test]
 fn required_value_missing_is_named() {
-    let printed = rejected(&bank_with("clients.csv", |t| t.replacen("AG02,G002,2018-06-01", "AG02,,2018-06-01", 1)));
+    let printed = rejected(&bank_with("clients.csv", |t| {
+        t.replacen("AG02,G002,2018-06-01", "AG02,,2018-06-01", 1)
+    }));
     assert_says(&printed, "clients.csv, line 5, column ges: ges is required but empty");
 }
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let files = bank_with("holdings.csv", |t| t.replacen("1000.50", "-1", 1).replacen("P05", "P77", 1));
+    let files = bank_with("holdings.csv", |t| {
+        t.replacen("1000.50", "-1", 1).replacen("P05", "P77", 1)
+    });
     let printed = rejected(&files);
     assert_says(&printed, "balance is -1");
     assert_says(&printed, "product_id P77 is not in catalog");
@@ -140,11 +194,66 @@ fn xlsx_cells_are_named_by_sheet_and_cell() {
     let sheet = workbook.add_worksheet();
     sheet.set_name("clients").unwrap();
     let rows = [
-        ["cli", "sex", "birth_date", "segment", "age", "ges", "client_since", "region", "income_band", "closed_on"],
-        ["1", "F", "1985-03-31", "Mass", "AG01", "G001", "2020-03-31", "Capital", "40-70k", ""],
-        ["2", "M", "15.01.2000", "Youth", "AG01", "G001", "2024-12-31", "Capital", "<20k", ""],
-        ["3", "F", "1960-06-30", "Affluent", "AG02", "G002", "2010-01-01", "North", ">120k", "2025-02-15"],
-        ["4", "M", "1970-01-01", "Mass", "AG02", "G002", "2018-06-01", "North", "20-40k", ""],
+        [
+            "cli",
+            "sex",
+            "birth_date",
+            "segment",
+            "age",
+            "ges",
+            "client_since",
+            "region",
+            "income_band",
+            "closed_on",
+        ],
+        [
+            "1",
+            "F",
+            "1985-03-31",
+            "Mass",
+            "AG01",
+            "G001",
+            "2020-03-31",
+            "Capital",
+            "40-70k",
+            "",
+        ],
+        [
+            "2",
+            "M",
+            "15.01.2000",
+            "Youth",
+            "AG01",
+            "G001",
+            "2024-12-31",
+            "Capital",
+            "<20k",
+            "",
+        ],
+        [
+            "3",
+            "F",
+            "1960-06-30",
+            "Affluent",
+            "AG02",
+            "G002",
+            "2010-01-01",
+            "North",
+            ">120k",
+            "2025-02-15",
+        ],
+        [
+            "4",
+            "M",
+            "1970-01-01",
+            "Mass",
+            "AG02",
+            "G002",
+            "2018-06-01",
+            "North",
+            "20-40k",
+            "",
+        ],
     ];
     for (r, row) in rows.iter().enumerate() {
         for (c, value) in row.iter().enumerate() {
@@ -157,7 +266,10 @@ fn xlsx_cells_are_named_by_sheet_and_cell() {
     }
     workbook.save(folder.join("clients.xlsx")).unwrap();
     let printed = bad_input(dir.path(), &["features"]);
-    assert_says(&printed, "clients.xlsx, sheet \"clients\", cell C3 (column birth_date): \"15.01.2000\" is not a date");
+    assert_says(
+        &printed,
+        "clients.xlsx, sheet \"clients\", cell C3 (column birth_date): \"15.01.2000\" is not a date",
+    );
     assert_nothing_written(dir.path());
 }
 
@@ -186,14 +298,21 @@ fn parquet_values_of_the_wrong_type_are_named_by_row() {
     let file = std::fs::File::create(folder.join("agencies.parquet")).unwrap();
     ParquetWriter::new(file).finish(&mut agencies).unwrap();
     let printed = bad_input(dir.path(), &["features"]);
-    assert_says(&printed, "agencies.parquet, row 2, column performance_score: \"high\" is not a number");
+    assert_says(
+        &printed,
+        "agencies.parquet, row 2, column performance_score: \"high\" is not a number",
+    );
 }
 
 #[test]
 fn bad_config_is_named_by_line() {
     let dir = scratch();
     write_snapshot(dir.path(), "2025-03-31", &hand_built(false));
-    std::fs::write(dir.path().join("bad.yaml"), "data:\n  raw_dir: data/raw\ncleaning:\n  cap_quantile: lots\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "data:\n  raw_dir: data/raw\ncleaning:\n  cap_quantile: lots\n",
+    )
+    .unwrap();
     let printed = bad_input(dir.path(), &["--config", "bad.yaml", "features"]);
     assert_says(&printed, "bad.yaml");
     assert_says(&printed, "line 4");
@@ -204,5 +323,8 @@ fn unknown_snapshot_lists_the_available_ones() {
     let dir = scratch();
     write_snapshot(dir.path(), "2025-03-31", &hand_built(false));
     let printed = bad_input(dir.path(), &["features", "--snapshot", "2024-01-31"]);
-    assert_says(&printed, "snapshot 2024-01-31 not found in data/raw (available: 2025-03-31)");
+    assert_says(
+        &printed,
+        "snapshot 2024-01-31 not found in data/raw (available: 2025-03-31)",
+    );
 }

@@ -25,12 +25,18 @@ pub struct FeaturesArgs {
 pub fn run(args: FeaturesArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let raw = &config.data.raw_dir;
     let all = snapshot::list_snapshots(raw)?;
-    let chosen = if args.all { all.clone() } else { vec![snapshot::find_snapshot(raw, args.snapshot.as_deref())?] };
+    let chosen = if args.all {
+        all.clone()
+    } else {
+        vec![snapshot::find_snapshot(raw, args.snapshot.as_deref())?]
+    };
     let horizon = config.features.churn_horizon_days;
     // The latest snapshot carries every closing up to its date: it labels all earlier ones
     // whose horizon it reaches.
     let (latest_date, latest_dir) = all.last().cloned().context("no snapshots")?;
-    let needs_latest = chosen.iter().any(|(d, _)| d.0 + horizon <= latest_date.0 && *d != latest_date);
+    let needs_latest = chosen
+        .iter()
+        .any(|(d, _)| d.0 + horizon <= latest_date.0 && *d != latest_date);
     let latest = if needs_latest {
         let spinner = progress::spinner(&format!("reading {latest_date} for churn outcomes"));
         let loaded = snapshot::load(&latest_dir, latest_date, config)?;
@@ -44,13 +50,27 @@ pub fn run(args: FeaturesArgs, config: &EngineConfig) -> anyhow::Result<()> {
         let spinner = progress::spinner(&format!("reading {date}"));
         let loaded = snapshot::load(&dir, date, config)?;
         spinner.set_message(format!("features {date}"));
-        let later: Option<&Snapshot> = if date == latest_date { Some(&loaded) } else { latest.as_ref() };
-        let mut built = anyhow::Context::with_context(features::build(&loaded, later, horizon), || format!("features of {date}"))?;
+        let later: Option<&Snapshot> = if date == latest_date {
+            Some(&loaded)
+        } else {
+            latest.as_ref()
+        };
+        let mut built = anyhow::Context::with_context(features::build(&loaded, later, horizon), || {
+            format!("features of {date}")
+        })?;
         spinner.finish_and_clear();
         let out = config.data.processed_dir.join(date.to_string());
         let staged = StagedDir::new(&out)?;
-        for (name, frame) in [("clients", &mut built.clients), ("managers", &mut built.managers), ("agencies", &mut built.agencies)] {
-            write_frame(frame, &staged.path().join(format!("{name}.parquet")), FileFormat::Parquet)?;
+        for (name, frame) in [
+            ("clients", &mut built.clients),
+            ("managers", &mut built.managers),
+            ("agencies", &mut built.agencies),
+        ] {
+            write_frame(
+                frame,
+                &staged.path().join(format!("{name}.parquet")),
+                FileFormat::Parquet,
+            )?;
             if args.csv {
                 write_frame(frame, &staged.path().join(format!("{name}.csv")), FileFormat::Csv)?;
             }
@@ -61,7 +81,10 @@ pub fn run(args: FeaturesArgs, config: &EngineConfig) -> anyhow::Result<()> {
             "cleaning": loaded.cleaning,
             "warnings": loaded.warnings,
         });
-        fsutil::write_bytes_atomic(&staged.path().join("cleaning.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+        fsutil::write_bytes_atomic(
+            &staged.path().join("cleaning.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
         staged.commit()?;
         print_summary(&loaded, &built, &out, started.elapsed().as_secs_f64());
     }
@@ -74,7 +97,11 @@ fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path:
         Some(ca) if ca.null_count() < ca.len() => {
             let known = ca.len() - ca.null_count();
             let positive = ca.sum().unwrap_or(0);
-            format!("churn known for {} clients, {:.2} % churned", thousands(known), 100.0 * positive as f64 / known.max(1) as f64)
+            format!(
+                "churn known for {} clients, {:.2} % churned",
+                thousands(known),
+                100.0 * positive as f64 / known.max(1) as f64
+            )
         }
         _ => "churn outcome not known yet (the horizon reaches past the latest snapshot)".to_string(),
     };
@@ -89,7 +116,13 @@ fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path:
         seconds
     );
     for change in &loaded.cleaning.changes {
-        println!("  cleaned {}.{}: {} ({} rows)", change.table, change.column, change.rule, thousands(change.rows));
+        println!(
+            "  cleaned {}.{}: {} ({} rows)",
+            change.table,
+            change.column,
+            change.rule,
+            thousands(change.rows)
+        );
     }
     for warning in &loaded.warnings {
         println!("  {warning}");

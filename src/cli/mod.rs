@@ -1,5 +1,6 @@
 //! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
 
+mod bench;
 mod features;
 mod generate;
 mod progress;
@@ -35,6 +36,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Read a snapshot, validate and clean it, and write client/manager/agency features.
     Features(features::FeaturesArgs),
+    /// Print speed and memory figures (run from a release build).
+    Bench(bench::BenchArgs),
 }
 
 /// An error in what the user gave us (arguments, files, config): exit code 2.
@@ -44,7 +47,12 @@ pub struct UserError(pub String);
 
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     let user = error.chain().any(|e| {
-        e.is::<UserError>() || e.is::<ConfigError>() || matches!(e.downcast_ref::<IngestError>(), Some(IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_)))
+        e.is::<UserError>()
+            || e.is::<ConfigError>()
+            || matches!(
+                e.downcast_ref::<IngestError>(),
+                Some(IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_))
+            )
     });
     if user { 2 } else { 1 }
 }
@@ -57,7 +65,10 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -67,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
+        Command::Bench(args) => bench::run(args, &config, &cli.config),
     }
 }
 
@@ -75,7 +87,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

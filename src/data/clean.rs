@@ -33,7 +33,12 @@ pub struct Change {
 impl CleaningReport {
     fn record(&mut self, table: &'static str, column: &'static str, rule: String, rows: usize) {
         if rows > 0 {
-            self.changes.push(Change { table, column, rule, rows });
+            self.changes.push(Change {
+                table,
+                column,
+                rule,
+                rows,
+            });
         }
     }
 }
@@ -54,20 +59,35 @@ pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport
     report.record(
         "clients",
         "birth_date",
-        format!("age outside {}–{} years → missing", config.min_age_years, config.max_age_years),
+        format!(
+            "age outside {}–{} years → missing",
+            config.min_age_years, config.max_age_years
+        ),
         rows,
     );
     let rows = cap_balances(snapshot, config.cap_quantile);
-    report.record("holdings", "balance", format!("above the {} quantile of its category → capped", config.cap_quantile), rows);
+    report.record(
+        "holdings",
+        "balance",
+        format!("above the {} quantile of its category → capped", config.cap_quantile),
+        rows,
+    );
     for column in ["logins", "transactions", "complaints"] {
         let rows = cap_counts(&mut snapshot.activity, column, config.cap_quantile);
-        report.record("activity", column, format!("above the {} quantile → capped", config.cap_quantile), rows);
+        report.record(
+            "activity",
+            column,
+            format!("above the {} quantile → capped", config.cap_quantile),
+            rows,
+        );
     }
     report
 }
 
 fn fill_text(frame: &mut DataFrame, column: &str, value: &str) -> usize {
-    let Ok(ca) = frame.column(column).and_then(|c| c.str().cloned()) else { return 0 };
+    let Ok(ca) = frame.column(column).and_then(|c| c.str().cloned()) else {
+        return 0;
+    };
     let missing = ca.null_count();
     if missing > 0 {
         let filled: StringChunked = ca.iter().map(|v| Some(v.unwrap_or(value))).collect();
@@ -77,7 +97,9 @@ fn fill_text(frame: &mut DataFrame, column: &str, value: &str) -> usize {
 }
 
 fn fill_number(frame: &mut DataFrame, column: &str) -> usize {
-    let Ok(series) = frame.column(column).map(|c| c.as_materialized_series().clone()) else { return 0 };
+    let Ok(series) = frame.column(column).map(|c| c.as_materialized_series().clone()) else {
+        return 0;
+    };
     let missing = series.null_count();
     if missing > 0
         && let Ok(filled) = series.fill_null(FillNullStrategy::Zero)
@@ -88,7 +110,11 @@ fn fill_number(frame: &mut DataFrame, column: &str) -> usize {
 }
 
 fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfig) -> usize {
-    let Ok(births) = snapshot.clients.column("birth_date").and_then(|c| c.date().map(|d| d.physical().clone())) else {
+    let Ok(births) = snapshot
+        .clients
+        .column("birth_date")
+        .and_then(|c| c.date().map(|d| d.physical().clone()))
+    else {
         return 0;
     };
     let today = snapshot.date.0 as f64;
@@ -105,7 +131,9 @@ fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfi
         })
         .collect();
     if changed > 0 {
-        let _ = snapshot.clients.with_column(cleaned.with_name("birth_date".into()).into_date().into_column());
+        let _ = snapshot
+            .clients
+            .with_column(cleaned.with_name("birth_date".into()).into_date().into_column());
     }
     changed
 }
@@ -138,8 +166,10 @@ fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
     ) else {
         return 0;
     };
-    let categories: Vec<Option<&str>> =
-        products.iter().map(|p| p.and_then(|p| category_of.get(p)).map(String::as_str)).collect();
+    let categories: Vec<Option<&str>> = products
+        .iter()
+        .map(|p| p.and_then(|p| category_of.get(p)).map(String::as_str))
+        .collect();
     let mut by_category: HashMap<&str, Vec<f64>> = HashMap::new();
     for (category, balance) in categories.iter().zip(balances.iter()) {
         if let (Some(c), Some(b)) = (category, balance)
@@ -169,18 +199,24 @@ fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
         })
         .collect();
     if changed > 0 {
-        let _ = snapshot.holdings.with_column(capped.with_name("balance".into()).into_column());
+        let _ = snapshot
+            .holdings
+            .with_column(capped.with_name("balance".into()).into_column());
     }
     changed
 }
 
 fn cap_counts(frame: &mut DataFrame, column: &str, q: f64) -> usize {
-    let Ok(values) = frame.column(column).and_then(|c| c.i64().cloned()) else { return 0 };
+    let Ok(values) = frame.column(column).and_then(|c| c.i64().cloned()) else {
+        return 0;
+    };
     let mut sorted: Vec<f64> = values.iter().flatten().map(|v| v as f64).collect();
     if sorted.len() < MIN_VALUES_TO_CAP {
         return 0;
     }
-    let Some(cap) = quantile_in_place(&mut sorted, q) else { return 0 };
+    let Some(cap) = quantile_in_place(&mut sorted, q) else {
+        return 0;
+    };
     let cap = cap as i64;
     let changed = values.iter().flatten().filter(|v| *v > cap).count();
     if changed > 0 {

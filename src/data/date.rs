@@ -108,7 +108,10 @@ mod tests {
     fn known_dates() {
         assert_eq!(Date::parse("1970-01-01"), Some(Date(0)));
         assert_eq!(Date::parse("2000-03-01"), Some(Date(11_017)));
-        assert_eq!(Date::parse("2024-02-29T00:00:00").map(|d| d.to_string()), Some("2024-02-29".into()));
+        assert_eq!(
+            Date::parse("2024-02-29T00:00:00").map(|d| d.to_string()),
+            Some("2024-02-29".into())
+        );
         assert_eq!(Date::parse("2023-02-29"), None);
         assert_eq!(Date::parse("31/01/2024"), None);
         assert_eq!(Date::parse("2024-1-31"), None);

@@ -29,7 +29,11 @@ fn holdings_at(snapshot: &Snapshot, day: i32) -> LazyFrame {
         .clone()
         .lazy()
         .join(
-            snapshot.catalog.clone().lazy().select([col("product_id"), col("category")]),
+            snapshot
+                .catalog
+                .clone()
+                .lazy()
+                .select([col("product_id"), col("category")]),
             [col("product_id")],
             [col("product_id")],
             JoinArgs::new(JoinType::Left),
@@ -47,7 +51,11 @@ fn count(condition: Expr) -> Expr {
 }
 
 fn in_categories(names: &[&str]) -> Expr {
-    names.iter().map(|n| col("category").eq(lit(*n))).reduce(|a, b| a.or(b)).unwrap_or(lit(false))
+    names
+        .iter()
+        .map(|n| col("category").eq(lit(*n)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
 }
 
 const DEPOSIT_CATEGORIES: [&str; 4] = ["accounts", "savings", "investments", "pensions"];
@@ -68,7 +76,11 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         count(col("opened").gt_eq(lit(month_start))).alias("n_products_opened_month"),
         (d.clone() - col("opened").max()).alias("days_since_last_opening"),
         (d.clone() - col("closed").max()).alias("days_since_last_closing"),
-        when(active.clone()).then(col("balance")).otherwise(lit(0.0)).sum().alias("balance_total"),
+        when(active.clone())
+            .then(col("balance"))
+            .otherwise(lit(0.0))
+            .sum()
+            .alias("balance_total"),
         when(active.clone().and(in_categories(&DEPOSIT_CATEGORIES)))
             .then(col("balance"))
             .otherwise(lit(0.0))
@@ -81,51 +93,90 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
             .alias("balance_credit"),
     ];
     for category in CATEGORIES {
-        holding_aggs.push(count(active.clone().and(col("category").eq(lit(category)))).alias(format!("n_active_{category}")));
+        holding_aggs
+            .push(count(active.clone().and(col("category").eq(lit(category)))).alias(format!("n_active_{category}")));
     }
-    let per_client = holdings_at(snapshot, day).group_by([col("cli")]).agg(holding_aggs).with_column(
-        CATEGORIES
-            .iter()
-            .map(|c| col(format!("n_active_{c}")).gt(lit(0)).cast(DataType::Int64))
-            .reduce(|a, b| a + b)
-            .unwrap_or(lit(0i64))
-            .alias("n_categories_active"),
-    );
+    let per_client = holdings_at(snapshot, day)
+        .group_by([col("cli")])
+        .agg(holding_aggs)
+        .with_column(
+            CATEGORIES
+                .iter()
+                .map(|c| col(format!("n_active_{c}")).gt(lit(0)).cast(DataType::Int64))
+                .reduce(|a, b| a + b)
+                .unwrap_or(lit(0i64))
+                .alias("n_categories_active"),
+        );
 
-    let months: Vec<i32> = (0..3).map(|k| snapshot.date.month_end_after(-k).month_start().0).collect();
+    let months: Vec<i32> = (0..3)
+        .map(|k| snapshot.date.month_end_after(-k).month_start().0)
+        .collect();
     let in_month = |k: usize| col("month_day").eq(lit(months[k]));
     let mut activity_aggs = Vec::new();
     for measure in ["logins", "transactions"] {
         for k in 0..3 {
             activity_aggs.push(
-                when(in_month(k)).then(col(measure)).otherwise(lit(0i64)).sum().alias(format!("{measure}_m{k}")),
+                when(in_month(k))
+                    .then(col(measure))
+                    .otherwise(lit(0i64))
+                    .sum()
+                    .alias(format!("{measure}_m{k}")),
             );
         }
     }
     activity_aggs.push(col("complaints").sum().alias("complaints_3m"));
-    activity_aggs.push(when(in_month(0)).then(col("complaints")).otherwise(lit(0i64)).sum().alias("complaints_m0"));
+    activity_aggs.push(
+        when(in_month(0))
+            .then(col("complaints"))
+            .otherwise(lit(0i64))
+            .sum()
+            .alias("complaints_m0"),
+    );
     activity_aggs.push(len().cast(DataType::Int64).alias("months_with_activity"));
     let per_client_activity = snapshot
         .activity
         .clone()
         .lazy()
         .with_column(col("month").cast(DataType::Int32).alias("month_day"))
-        .filter(col("month_day").gt_eq(lit(months[2])).and(col("month_day").lt_eq(lit(months[0]))))
+        .filter(
+            col("month_day")
+                .gt_eq(lit(months[2]))
+                .and(col("month_day").lt_eq(lit(months[0]))),
+        )
         .group_by([col("cli")])
         .agg(activity_aggs);
 
-    let managers = snapshot.managers.clone().lazy().select([col("ges"), col("performance_score").alias("manager_score")]);
-    let agencies = snapshot.agencies.clone().lazy().select([col("age"), col("performance_score").alias("agency_score")]);
+    let managers = snapshot
+        .managers
+        .clone()
+        .lazy()
+        .select([col("ges"), col("performance_score").alias("manager_score")]);
+    let agencies = snapshot
+        .agencies
+        .clone()
+        .lazy()
+        .select([col("age"), col("performance_score").alias("agency_score")]);
     let left = || JoinArgs::new(JoinType::Left);
-    let zero_filled: Vec<Expr> = ["n_products_ever", "n_products_active", "n_products_closed_90d", "n_products_opened_90d", "n_products_opened_month", "n_categories_active"]
-        .into_iter()
-        .map(String::from)
-        .chain(CATEGORIES.iter().map(|c| format!("n_active_{c}")))
-        .chain(["logins", "transactions"].iter().flat_map(|m| (0..3).map(move |k| format!("{m}_m{k}"))))
-        .chain(["complaints_3m", "complaints_m0", "months_with_activity"].map(String::from))
-        .map(|name| col(name.as_str()).fill_null(lit(0i64)))
-        .chain(["balance_total", "balance_deposits", "balance_credit"].map(|n| col(n).fill_null(lit(0.0))))
-        .collect();
+    let zero_filled: Vec<Expr> = [
+        "n_products_ever",
+        "n_products_active",
+        "n_products_closed_90d",
+        "n_products_opened_90d",
+        "n_products_opened_month",
+        "n_categories_active",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(CATEGORIES.iter().map(|c| format!("n_active_{c}")))
+    .chain(
+        ["logins", "transactions"]
+            .iter()
+            .flat_map(|m| (0..3).map(move |k| format!("{m}_m{k}"))),
+    )
+    .chain(["complaints_3m", "complaints_m0", "months_with_activity"].map(String::from))
+    .map(|name| col(name.as_str()).fill_null(lit(0i64)))
+    .chain(["balance_total", "balance_deposits", "balance_credit"].map(|n| col(n).fill_null(lit(0.0))))
+    .collect();
 
     let mut selected = vec![
         lit(day).cast(DataType::Date).alias("snapshot"),
@@ -136,11 +187,21 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         col("segment"),
         col("region"),
         col("income_band"),
-        ((d.clone() - col("birth_date").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25)).alias("age_years"),
+        ((d.clone() - col("birth_date").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
+            .alias("age_years"),
         ((d.clone() - col("client_since").cast(DataType::Int32)).cast(DataType::Float64) / lit(DAYS_PER_MONTH))
             .alias("tenure_months"),
     ];
-    for name in ["n_products_ever", "n_products_active", "n_categories_active", "n_products_opened_90d", "n_products_opened_month", "n_products_closed_90d", "days_since_last_opening", "days_since_last_closing"] {
+    for name in [
+        "n_products_ever",
+        "n_products_active",
+        "n_categories_active",
+        "n_products_opened_90d",
+        "n_products_opened_month",
+        "n_products_closed_90d",
+        "days_since_last_opening",
+        "days_since_last_closing",
+    ] {
         selected.push(col(name));
     }
     selected.extend(CATEGORIES.iter().map(|c| col(format!("n_active_{c}"))));
@@ -151,17 +212,27 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         selected.push(((m(0) + m(1) + m(2)) / lit(3.0)).alias(format!("{measure}_avg_3m")));
         selected.push((m(0) - (m(1) + m(2)) / lit(2.0)).alias(format!("{measure}_trend")));
     }
-    selected.extend(["complaints_m0", "complaints_3m", "months_with_activity", "manager_score", "agency_score"].map(col));
+    selected.extend(
+        [
+            "complaints_m0",
+            "complaints_3m",
+            "months_with_activity",
+            "manager_score",
+            "agency_score",
+        ]
+        .map(col),
+    );
 
     snapshot
         .clients
         .clone()
         .lazy()
         .filter(
-            col("client_since")
-                .cast(DataType::Int32)
-                .lt_eq(d.clone())
-                .and(col("closed_on").is_null().or(col("closed_on").cast(DataType::Int32).gt(d))),
+            col("client_since").cast(DataType::Int32).lt_eq(d.clone()).and(
+                col("closed_on")
+                    .is_null()
+                    .or(col("closed_on").cast(DataType::Int32).gt(d)),
+            ),
         )
         .join(per_client, [col("cli")], [col("cli")], left())
         .join(per_client_activity, [col("cli")], [col("cli")], left())
@@ -176,19 +247,40 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
 /// Adds `churn` from a later snapshot's holdings (which carry every closing up to its
 /// date): 1 when the client held a product at the snapshot and none `horizon` days later.
 /// Empty for every client when `later` does not reach the horizon yet.
-pub fn add_churn_label(features: DataFrame, snapshot: &Snapshot, later: Option<&Snapshot>, horizon: i32) -> PolarsResult<DataFrame> {
+pub fn add_churn_label(
+    features: DataFrame,
+    snapshot: &Snapshot,
+    later: Option<&Snapshot>,
+    horizon: i32,
+) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
     let horizon_day = day + horizon;
     let Some(later) = later.filter(|l| l.date.0 >= horizon_day) else {
-        return features.lazy().with_column(lit(NULL).cast(DataType::Int32).alias(CHURN_LABEL)).collect();
+        return features
+            .lazy()
+            .with_column(lit(NULL).cast(DataType::Int32).alias(CHURN_LABEL))
+            .collect();
     };
-    let active_at = |t: i32| count(col("opened").lt_eq(lit(t)).and(col("closed").is_null().or(col("closed").gt(lit(t)))));
+    let active_at = |t: i32| {
+        count(
+            col("opened")
+                .lt_eq(lit(t))
+                .and(col("closed").is_null().or(col("closed").gt(lit(t)))),
+        )
+    };
     let outcome = holdings_at(later, later.date.0)
         .group_by([col("cli")])
-        .agg([active_at(day).alias("held_then"), active_at(horizon_day).alias("held_after")])
+        .agg([
+            active_at(day).alias("held_then"),
+            active_at(horizon_day).alias("held_after"),
+        ])
         .select([
             col("cli"),
-            col("held_then").gt(lit(0)).and(col("held_after").eq(lit(0))).cast(DataType::Int32).alias(CHURN_LABEL),
+            col("held_then")
+                .gt(lit(0))
+                .and(col("held_after").eq(lit(0)))
+                .cast(DataType::Int32)
+                .alias(CHURN_LABEL),
         ]);
     features
         .lazy()
@@ -210,7 +302,10 @@ fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
         sum("n_products_opened_90d").alias("new_products_90d"),
         sum("n_products_closed_90d").alias("closed_products_90d"),
         sum("balance_total").alias("balance_total"),
-        col("logins_m0").cast(DataType::Float64).mean().alias("mean_client_logins"),
+        col("logins_m0")
+            .cast(DataType::Float64)
+            .mean()
+            .alias("mean_client_logins"),
         col("complaints_3m").sum().alias("complaints_3m"),
         col("tenure_months").mean().alias("mean_client_tenure_months"),
         col("age_years").mean().alias("mean_client_age"),
@@ -218,7 +313,12 @@ fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
     if key == "ges" {
         aggs.push(col("age").n_unique().cast(DataType::Int64).alias("agencies_covered"));
     } else {
-        aggs.push(col("ges").n_unique().cast(DataType::Int64).alias("managers_with_clients"));
+        aggs.push(
+            col("ges")
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias("managers_with_clients"),
+        );
     }
     let mix = [
         ("share_credit", &["consumer_loans", "mortgages"][..]),
@@ -228,7 +328,11 @@ fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
         ("share_digital", &["digital"][..]),
     ];
     for (name, categories) in mix {
-        let total = categories.iter().map(|c| col(format!("n_active_{c}")).sum()).reduce(|a, b| a + b).unwrap_or(lit(0i64));
+        let total = categories
+            .iter()
+            .map(|c| col(format!("n_active_{c}")).sum())
+            .reduce(|a, b| a + b)
+            .unwrap_or(lit(0i64));
         aggs.push(total.alias(format!("{name}_count")));
     }
     let churned = snapshot
@@ -241,7 +345,8 @@ fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
         .agg([len().cast(DataType::Int64).alias("churned_clients_90d")]);
     let active_products = col("n_products_active").cast(DataType::Float64);
     let mut derived = vec![
-        (col("n_products_active").cast(DataType::Float64) / col("n_clients").cast(DataType::Float64)).alias("products_per_client"),
+        (col("n_products_active").cast(DataType::Float64) / col("n_clients").cast(DataType::Float64))
+            .alias("products_per_client"),
         (col("balance_total") / col("n_clients").cast(DataType::Float64)).alias("balance_per_client"),
         col("churned_clients_90d").fill_null(lit(0i64)),
         (col("churned_clients_90d").fill_null(lit(0i64)).cast(DataType::Float64)
@@ -261,7 +366,12 @@ fn portfolio(clients: &DataFrame, snapshot: &Snapshot, key: &str) -> LazyFrame {
         .lazy()
         .group_by([col(key)])
         .agg(aggs)
-        .join(churned, [col(key)], [col(key)], JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns))
+        .join(
+            churned,
+            [col(key)],
+            [col(key)],
+            JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
         .with_columns([col("n_clients").fill_null(lit(0i64))])
         .with_columns(derived)
 }
@@ -296,15 +406,22 @@ pub fn manager_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResul
     selected.extend([
         col("agencies_covered").fill_null(lit(0i64)),
         col("objective"),
-        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64)).alias("objective_attainment"),
-        ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25)).alias("tenure_years"),
+        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
+            .alias("objective_attainment"),
+        ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
+            .alias("tenure_years"),
         col("performance_score"),
     ]);
     snapshot
         .managers
         .clone()
         .lazy()
-        .join(portfolio(clients, snapshot, "ges"), [col("ges")], [col("ges")], JoinArgs::new(JoinType::Left))
+        .join(
+            portfolio(clients, snapshot, "ges"),
+            [col("ges")],
+            [col("ges")],
+            JoinArgs::new(JoinType::Left),
+        )
         .with_columns(zero_counts())
         .select(selected)
         .sort(["ges"], SortMultipleOptions::default())
@@ -313,34 +430,40 @@ pub fn manager_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResul
 
 pub fn agency_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
-    let staff = snapshot
-        .managers
-        .clone()
-        .lazy()
-        .group_by([col("age")])
-        .agg([
-            len().cast(DataType::Int64).alias("n_managers"),
-            ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
-                .mean()
-                .alias("mean_manager_tenure_years"),
-            col("objective").sum().alias("objective"),
-            col("performance_score").mean().alias("mean_manager_score"),
-        ]);
-    let mut selected = vec![lit(day).cast(DataType::Date).alias("snapshot"), col("age"), col("region")];
+    let staff = snapshot.managers.clone().lazy().group_by([col("age")]).agg([
+        len().cast(DataType::Int64).alias("n_managers"),
+        ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
+            .mean()
+            .alias("mean_manager_tenure_years"),
+        col("objective").sum().alias("objective"),
+        col("performance_score").mean().alias("mean_manager_score"),
+    ]);
+    let mut selected = vec![
+        lit(day).cast(DataType::Date).alias("snapshot"),
+        col("age"),
+        col("region"),
+    ];
     selected.extend(PORTFOLIO_COLUMNS.iter().map(|c| col(*c)));
     selected.extend([
         col("n_managers").fill_null(lit(0i64)),
         col("managers_with_clients").fill_null(lit(0i64)),
-        (col("n_clients").cast(DataType::Float64) / col("n_managers").cast(DataType::Float64)).alias("clients_per_manager"),
+        (col("n_clients").cast(DataType::Float64) / col("n_managers").cast(DataType::Float64))
+            .alias("clients_per_manager"),
         col("mean_manager_tenure_years"),
-        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64)).alias("objective_attainment"),
+        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
+            .alias("objective_attainment"),
         col("performance_score"),
     ]);
     snapshot
         .agencies
         .clone()
         .lazy()
-        .join(portfolio(clients, snapshot, "age"), [col("age")], [col("age")], JoinArgs::new(JoinType::Left))
+        .join(
+            portfolio(clients, snapshot, "age"),
+            [col("age")],
+            [col("age")],
+            JoinArgs::new(JoinType::Left),
+        )
         .join(staff, [col("age")], [col("age")], JoinArgs::new(JoinType::Left))
         .with_columns(zero_counts())
         .select(selected)
@@ -350,11 +473,31 @@ pub fn agency_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResult
 
 /// Entities without clients have zero counts, not missing ones.
 fn zero_counts() -> Vec<Expr> {
-    ["n_clients", "n_products_active", "n_products_managed", "new_products_month", "new_products_90d", "closed_products_90d", "churned_clients_90d", "complaints_3m"]
-        .into_iter()
-        .map(|c| col(c).fill_null(lit(0i64)))
-        .chain(["churn_rate_90d", "balance_total", "share_credit", "share_savings", "share_insurance", "share_cards", "share_digital"].map(|c| col(c).fill_null(lit(0.0))))
-        .collect()
+    [
+        "n_clients",
+        "n_products_active",
+        "n_products_managed",
+        "new_products_month",
+        "new_products_90d",
+        "closed_products_90d",
+        "churned_clients_90d",
+        "complaints_3m",
+    ]
+    .into_iter()
+    .map(|c| col(c).fill_null(lit(0i64)))
+    .chain(
+        [
+            "churn_rate_90d",
+            "balance_total",
+            "share_credit",
+            "share_savings",
+            "share_insurance",
+            "share_cards",
+            "share_digital",
+        ]
+        .map(|c| col(c).fill_null(lit(0.0))),
+    )
+    .collect()
 }
 
 /// All three feature tables of a snapshot; `later` supplies the churn outcome when it
@@ -364,5 +507,9 @@ pub fn build(snapshot: &Snapshot, later: Option<&Snapshot>, horizon: i32) -> Pol
     let managers = manager_features(&clients, snapshot)?;
     let agencies = agency_features(&clients, snapshot)?;
     let clients = add_churn_label(clients, snapshot, later, horizon)?;
-    Ok(Features { clients, managers, agencies })
+    Ok(Features {
+        clients,
+        managers,
+        agencies,
+    })
 }

@@ -54,12 +54,25 @@ pub enum WriteError {
 /// Writes `frame` to `path` in `format`, atomically: readers see the old file or the new one.
 pub fn write_frame(frame: &mut DataFrame, path: &Path, format: FileFormat) -> Result<(), WriteError> {
     if format == FileFormat::Xlsx && frame.height() + 1 > XLSX_MAX_ROWS {
-        return Err(WriteError::TooManyRowsForXlsx { path: path.into(), rows: frame.height(), max: XLSX_MAX_ROWS - 1 });
+        return Err(WriteError::TooManyRowsForXlsx {
+            path: path.into(),
+            rows: frame.height(),
+            max: XLSX_MAX_ROWS - 1,
+        });
     }
-    let encode = |message: String| WriteError::Encode { path: path.into(), message };
+    let encode = |message: String| WriteError::Encode {
+        path: path.into(),
+        message,
+    };
     fsutil::write_atomic(path, |file| match format {
-        FileFormat::Csv => CsvWriter::new(file).include_header(true).finish(frame).map_err(|e| encode(e.to_string())),
-        FileFormat::Parquet => ParquetWriter::new(file).finish(frame).map(|_| ()).map_err(|e| encode(e.to_string())),
+        FileFormat::Csv => CsvWriter::new(file)
+            .include_header(true)
+            .finish(frame)
+            .map_err(|e| encode(e.to_string())),
+        FileFormat::Parquet => ParquetWriter::new(file)
+            .finish(frame)
+            .map(|_| ())
+            .map_err(|e| encode(e.to_string())),
         FileFormat::Xlsx => {
             let sheet = path.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
             let bytes = xlsx_bytes(frame, sheet).map_err(|e| encode(e.to_string()))?;

@@ -42,7 +42,12 @@ pub struct Origin {
 
 impl Origin {
     pub fn new(path: &Path, format: FileFormat) -> Origin {
-        Origin { path: path.to_path_buf(), format, sheet: None, columns: HashMap::new() }
+        Origin {
+            path: path.to_path_buf(),
+            format,
+            sheet: None,
+            columns: HashMap::new(),
+        }
     }
 
     pub fn file(&self) -> String {
@@ -54,8 +59,16 @@ impl Origin {
 
     /// The cell holding frame row `row` (0-based, header excluded) of canonical `column`.
     pub fn cell(&self, row: usize, column: &str) -> String {
-        let (name, position) = self.columns.get(column).cloned().unwrap_or_else(|| (column.to_string(), 0));
-        let named = if name == column { format!("column {name}") } else { format!("column {name} ({column})") };
+        let (name, position) = self
+            .columns
+            .get(column)
+            .cloned()
+            .unwrap_or_else(|| (column.to_string(), 0));
+        let named = if name == column {
+            format!("column {name}")
+        } else {
+            format!("column {name} ({column})")
+        };
         match self.format {
             FileFormat::Xlsx => format!("{}, cell {}{} ({named})", self.file(), excel_column(position), row + 2),
             FileFormat::Csv => format!("{}, line {}, {named}", self.file(), row + 2),
@@ -65,7 +78,11 @@ impl Origin {
 
     /// A whole column (for problems such as a wrong stored type).
     pub fn column(&self, column: &str) -> String {
-        let name = self.columns.get(column).map(|(name, _)| name.as_str()).unwrap_or(column);
+        let name = self
+            .columns
+            .get(column)
+            .map(|(name, _)| name.as_str())
+            .unwrap_or(column);
         format!("{}, column {name}", self.file())
     }
 
@@ -110,7 +127,11 @@ impl Problems {
         let seen = self.per_kind.entry(kind.to_string()).or_insert(0);
         *seen += 1;
         if *seen <= LISTED_PER_KIND {
-            self.listed.push(Problem { severity, location, message });
+            self.listed.push(Problem {
+                severity,
+                location,
+                message,
+            });
         } else if let Some(h) = self.hidden.iter_mut().find(|h| h.0 == kind) {
             h.3 += 1;
         } else {

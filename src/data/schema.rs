@@ -94,7 +94,6 @@ const ACTIVITY: [ColumnSpec; 5] = [
     col("complaints", Int, false),
 ];
 
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Clients,
@@ -163,10 +162,40 @@ pub struct Reference {
 }
 
 pub const REFERENCES: [Reference; 6] = [
-    Reference { from: Table::Holdings, column: "cli", to: Table::Clients, to_column: "cli" },
-    Reference { from: Table::Holdings, column: "product_id", to: Table::Catalog, to_column: "product_id" },
-    Reference { from: Table::Clients, column: "ges", to: Table::Managers, to_column: "ges" },
-    Reference { from: Table::Clients, column: "age", to: Table::Agencies, to_column: "age" },
-    Reference { from: Table::Managers, column: "age", to: Table::Agencies, to_column: "age" },
-    Reference { from: Table::Activity, column: "cli", to: Table::Clients, to_column: "cli" },
+    Reference {
+        from: Table::Holdings,
+        column: "cli",
+        to: Table::Clients,
+        to_column: "cli",
+    },
+    Reference {
+        from: Table::Holdings,
+        column: "product_id",
+        to: Table::Catalog,
+        to_column: "product_id",
+    },
+    Reference {
+        from: Table::Clients,
+        column: "ges",
+        to: Table::Managers,
+        to_column: "ges",
+    },
+    Reference {
+        from: Table::Clients,
+        column: "age",
+        to: Table::Agencies,
+        to_column: "age",
+    },
+    Reference {
+        from: Table::Managers,
+        column: "age",
+        to: Table::Agencies,
+        to_column: "age",
+    },
+    Reference {
+        from: Table::Activity,
+        column: "cli",
+        to: Table::Clients,
+        to_column: "cli",
+    },
 ];

@@ -17,7 +17,11 @@ pub enum IngestError {
     #[error("no snapshot folders (YYYY-MM-DD) in {0}; run `bankml generate` or copy the bank's exports there")]
     NoSnapshots(PathBuf),
     #[error("snapshot {date} not found in {dir} (available: {available})")]
-    UnknownSnapshot { date: String, dir: PathBuf, available: String },
+    UnknownSnapshot {
+        date: String,
+        dir: PathBuf,
+        available: String,
+    },
     #[error("cannot list {path}: {source}")]
     List { path: PathBuf, source: std::io::Error },
     #[error("{} problem(s) in {}:\n{}", .problems.iter().filter(|p| p.severity == Severity::Error).count(), .dir.display(), list(.problems))]
@@ -47,7 +51,12 @@ pub fn list_snapshots(raw_dir: &Path) -> Result<Vec<(Date, PathBuf)>, IngestErro
     let entries = match std::fs::read_dir(raw_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IngestError::NoSnapshots(raw_dir.into())),
-        Err(source) => return Err(IngestError::List { path: raw_dir.into(), source }),
+        Err(source) => {
+            return Err(IngestError::List {
+                path: raw_dir.into(),
+                source,
+            });
+        }
     };
     let mut found: Vec<(Date, PathBuf)> = entries
         .filter_map(Result::ok)
@@ -68,19 +77,25 @@ pub fn list_snapshots(raw_dir: &Path) -> Result<Vec<(Date, PathBuf)>, IngestErro
 pub fn find_snapshot(raw_dir: &Path, date: Option<&str>) -> Result<(Date, PathBuf), IngestError> {
     let all = list_snapshots(raw_dir)?;
     match date {
-        None => all.last().cloned().ok_or_else(|| IngestError::NoSnapshots(raw_dir.into())),
-        Some(wanted) => all.iter().find(|(d, _)| d.to_string() == wanted.trim()).cloned().ok_or_else(|| {
-            IngestError::UnknownSnapshot {
+        None => all
+            .last()
+            .cloned()
+            .ok_or_else(|| IngestError::NoSnapshots(raw_dir.into())),
+        Some(wanted) => all
+            .iter()
+            .find(|(d, _)| d.to_string() == wanted.trim())
+            .cloned()
+            .ok_or_else(|| IngestError::UnknownSnapshot {
                 date: wanted.to_string(),
                 dir: raw_dir.into(),
                 available: all.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>().join(", "),
-            }
-        }),
+            }),
     }
 }
 
 /// Reads, validates and cleans the snapshot in `dir` dated `date`.
 pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, IngestError> {
+    let started = std::time::Instant::now();
     let mut problems = Problems::default();
     // Tables are read side by side: Excel parsing is single-threaded per file.
     let results: Vec<(Problems, Option<LoadedTable>)> = std::thread::scope(|scope| {
@@ -96,7 +111,10 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| (Problems::default(), None))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| (Problems::default(), None)))
+            .collect()
     });
     let mut tables = BTreeMap::new();
     for (table_problems, loaded) in results {
@@ -105,9 +123,14 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
             tables.insert(loaded.table, loaded);
         }
     }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "read {}", dir.display());
     validate::validate(&tables, &mut problems);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "validated");
     if problems.has_errors() || tables.len() != Table::ALL.len() {
-        return Err(IngestError::Invalid { dir: dir.into(), problems: problems.into_list() });
+        return Err(IngestError::Invalid {
+            dir: dir.into(),
+            problems: problems.into_list(),
+        });
     }
     let mut take = |t: Table| tables.remove(&t).map(|l| l.frame).unwrap_or_default();
     let mut snapshot = Snapshot {
@@ -123,5 +146,6 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
         cleaning: CleaningReport::default(),
     };
     snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "cleaned");
     Ok(snapshot)
 }

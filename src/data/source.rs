@@ -44,7 +44,11 @@ pub fn locate(dir: &Path, table: Table, problems: &mut Problems) -> Option<(Path
             problems.error(
                 "ambiguous table",
                 dir.display().to_string(),
-                format!("{} is there more than once ({}); keep one", table.name(), names.join(", ")),
+                format!(
+                    "{} is there more than once ({}); keep one",
+                    table.name(),
+                    names.join(", ")
+                ),
             );
             None
         }
@@ -78,18 +82,28 @@ pub fn read_table(
     let mut columns = Vec::with_capacity(table.columns().len());
     let mut missing = false;
     for spec in table.columns() {
-        let source_name = mapping.and_then(|m| m.get(spec.name)).map(String::as_str).unwrap_or(spec.name);
+        let source_name = mapping
+            .and_then(|m| m.get(spec.name))
+            .map(String::as_str)
+            .unwrap_or(spec.name);
         match headers.iter().position(|h| h.trim() == source_name) {
             Some(position) => {
                 origin.columns.insert(spec.name, (source_name.to_string(), position));
             }
             None => {
                 missing = true;
-                let mapped = if source_name == spec.name { String::new() } else { format!(" (mapped from {})", spec.name) };
+                let mapped = if source_name == spec.name {
+                    String::new()
+                } else {
+                    format!(" (mapped from {})", spec.name)
+                };
                 problems.error(
                     "missing column",
                     origin.file(),
-                    format!("missing column \"{source_name}\"{mapped}; found: {}", headers.join(", ")),
+                    format!(
+                        "missing column \"{source_name}\"{mapped}; found: {}",
+                        headers.join(", ")
+                    ),
                 );
             }
         }
@@ -111,7 +125,12 @@ pub fn read_table(
         let position = origin.columns[spec.name].1;
         let (column, failures) = match &raw.data {
             RawData::Cells(cells) => convert_cells(&cells[position], spec, &origin, problems),
-            RawData::Frame(frame) => convert_series(frame.columns()[position].as_materialized_series(), spec, &origin, problems),
+            RawData::Frame(frame) => convert_series(
+                frame.columns()[position].as_materialized_series(),
+                spec,
+                &origin,
+                problems,
+            ),
         };
         if failures > 0 {
             rejected.push(spec.name);
@@ -119,7 +138,12 @@ pub fn read_table(
         columns.push(column);
     }
     let frame = DataFrame::new(raw.height, columns).ok()?;
-    Some(LoadedTable { table, frame, origin, rejected })
+    Some(LoadedTable {
+        table,
+        frame,
+        origin,
+        rejected,
+    })
 }
 
 enum RawData {
@@ -145,7 +169,9 @@ fn read_xlsx(path: &Path, table: Table, origin: &mut Origin) -> Result<Raw, Stri
         .cloned()
         .ok_or_else(|| "the workbook has no sheet".to_string())?;
     origin.sheet = Some(sheet.clone());
-    let range = workbook.worksheet_range(&sheet).map_err(|e| format!("sheet \"{sheet}\": {e}"))?;
+    let range = workbook
+        .worksheet_range(&sheet)
+        .map_err(|e| format!("sheet \"{sheet}\": {e}"))?;
     // A sheet starting below row 1 or right of column A is read from where its data starts;
     // positions reported to the user stay those of the file.
     let (start_row, start_col) = range.start().unwrap_or((0, 0));
@@ -170,7 +196,11 @@ fn read_xlsx(path: &Path, table: Table, origin: &mut Origin) -> Result<Raw, Stri
             column.push(row.get(c).cloned().unwrap_or(Data::Empty));
         }
     }
-    Ok(Raw { names, height, data: RawData::Cells(cells) })
+    Ok(Raw {
+        names,
+        height,
+        data: RawData::Cells(cells),
+    })
 }
 
 fn read_csv(path: &Path) -> Result<Raw, String> {
@@ -185,7 +215,9 @@ fn read_csv(path: &Path) -> Result<Raw, String> {
 
 fn read_parquet(path: &Path) -> Result<Raw, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let frame = ParquetReader::new(file).finish().map_err(|e| format!("not a readable Parquet file: {e}"))?;
+    let frame = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
     Ok(raw_frame(frame))
 }
 
@@ -210,7 +242,15 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(spec: &'a ColumnSpec, origin: &'a Origin, capacity: usize) -> Self {
-        let mut b = Builder { spec, origin, ints: vec![], floats: vec![], dates: vec![], strings: vec![], rejected: 0 };
+        let mut b = Builder {
+            spec,
+            origin,
+            ints: vec![],
+            floats: vec![],
+            dates: vec![],
+            strings: vec![],
+            rejected: 0,
+        };
         match spec.kind {
             Kind::Int => b.ints.reserve(capacity),
             Kind::Float => b.floats.reserve(capacity),
@@ -230,7 +270,12 @@ impl<'a> Builder<'a> {
     }
 
     fn reject(&mut self, row: usize, shown: &str, problems: &mut Problems) {
-        let kind = format!("{} {} not {}", self.origin.file(), self.spec.name, self.spec.kind.describe());
+        let kind = format!(
+            "{} {} not {}",
+            self.origin.file(),
+            self.spec.name,
+            self.spec.kind.describe()
+        );
         problems.error(
             &kind,
             self.origin.cell(row, self.spec.name),
@@ -266,7 +311,9 @@ impl<'a> Builder<'a> {
         match self.spec.kind {
             Kind::Float => self.floats.push(Some(value)),
             Kind::Int if value.fract() == 0.0 && value.abs() < 9.0e15 => self.ints.push(Some(value as i64)),
-            Kind::Str if value.fract() == 0.0 && value.abs() < 9.0e15 => self.strings.push(Some((value as i64).to_string())),
+            Kind::Str if value.fract() == 0.0 && value.abs() < 9.0e15 => {
+                self.strings.push(Some((value as i64).to_string()))
+            }
             Kind::Str => self.strings.push(Some(value.to_string())),
             _ => self.reject(row, &value.to_string(), problems),
         }
@@ -286,7 +333,9 @@ impl<'a> Builder<'a> {
             Kind::Int => Column::new(name, self.ints),
             Kind::Float => Column::new(name, self.floats),
             Kind::Str => Column::new(name, self.strings),
-            Kind::Date => Int32Chunked::from_iter_options(name, self.dates.into_iter()).into_date().into_column(),
+            Kind::Date => Int32Chunked::from_iter_options(name, self.dates.into_iter())
+                .into_date()
+                .into_column(),
         };
         (column, self.rejected)
     }
@@ -351,24 +400,27 @@ fn convert_series(series: &Series, spec: &ColumnSpec, origin: &Origin, problems:
         }
         return b.finish();
     }
-    if spec.kind == Kind::Int && dtype.is_float() {
-        if let Ok(values) = series.cast(&DataType::Float64) {
-            let mut b = Builder::new(spec, origin, values.len());
-            if let Ok(values) = values.f64() {
-                for (row, value) in values.iter().enumerate() {
-                    match value {
-                        Some(v) => b.number(row, v, problems),
-                        None => b.null(),
-                    }
-                }
-                return b.finish();
+    if spec.kind == Kind::Int
+        && dtype.is_float()
+        && let Ok(values) = series.cast(&DataType::Float64)
+        && let Ok(values) = values.f64()
+    {
+        let mut b = Builder::new(spec, origin, values.len());
+        for (row, value) in values.iter().enumerate() {
+            match value {
+                Some(v) => b.number(row, v, problems),
+                None => b.null(),
             }
         }
+        return b.finish();
     }
     problems.error(
         &format!("{} {} type", origin.file(), spec.name),
         origin.column(spec.name),
         format!("stored as {dtype}, expected {}", spec.kind.describe()),
     );
-    (Column::full_null(PlSmallStr::from_static(spec.name), series.len(), &target), series.len())
+    (
+        Column::full_null(PlSmallStr::from_static(spec.name), series.len(), &target),
+        series.len(),
+    )
 }

@@ -5,55 +5,60 @@
 use crate::data::problem::{Origin, Problems};
 use crate::data::schema::{REFERENCES, Table};
 use crate::data::source::LoadedTable;
-use foldhash::HashMap;
-use foldhash::HashMapExt;
 use polars::prelude::*;
 use std::collections::BTreeMap;
 
-/// One key cell, typed, borrowed from the frame.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum KeyPart<'a> {
-    Int(Option<i64>),
-    Str(Option<&'a str>),
-    Date(Option<i32>),
-    Absent,
+/// Key columns as integer codes, so uniqueness is a sort and references a set lookup: text
+/// values get dictionary codes, numbers and dates their own bits. Reads each column once, in
+/// order (random access into a many-chunk Parquet column is slow).
+#[derive(Default)]
+struct Encoder<'a> {
+    dictionary: foldhash::HashMap<&'a str, u64>,
 }
 
-impl std::fmt::Display for KeyPart<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeyPart::Int(Some(v)) => write!(f, "{v}"),
-            KeyPart::Str(Some(v)) => write!(f, "{v}"),
-            KeyPart::Date(Some(v)) => write!(f, "{}", crate::data::date::Date(*v)),
-            _ => Ok(()),
-        }
-    }
-}
+/// A text value the dictionary has never seen (only in lookup mode).
+const UNSEEN: u64 = u64::MAX;
 
-/// A column as a random-access typed view.
-enum View<'a> {
-    Int(&'a Int64Chunked),
-    Str(&'a StringChunked),
-    Date(&'a Int32Chunked),
-}
-
-impl<'a> View<'a> {
-    fn of(frame: &'a DataFrame, name: &str) -> Option<View<'a>> {
+impl<'a> Encoder<'a> {
+    /// `insert`: give new text values new codes; otherwise they become [`UNSEEN`].
+    fn encode(&mut self, frame: &'a DataFrame, name: &str, insert: bool) -> Option<Vec<Option<u64>>> {
         let column = frame.column(name).ok()?;
-        match column.dtype() {
-            DataType::Int64 => column.i64().ok().map(View::Int),
-            DataType::String => column.str().ok().map(View::Str),
-            DataType::Date => column.date().ok().map(|d| View::Date(d.physical())),
-            _ => None,
-        }
+        Some(match column.dtype() {
+            DataType::Int64 => column.i64().ok()?.iter().map(|v| v.map(|v| v as u64)).collect(),
+            DataType::Date => column
+                .date()
+                .ok()?
+                .physical()
+                .iter()
+                .map(|v| v.map(|v| v as u32 as u64))
+                .collect(),
+            DataType::String => {
+                let values = column.str().ok()?;
+                let mut codes = Vec::with_capacity(values.len());
+                for value in values.iter() {
+                    codes.push(value.map(|text| {
+                        let next = self.dictionary.len() as u64;
+                        match self.dictionary.get(text) {
+                            Some(code) => *code,
+                            None if insert => *self.dictionary.entry(text).or_insert(next),
+                            None => UNSEEN,
+                        }
+                    }));
+                }
+                codes
+            }
+            _ => return None,
+        })
     }
+}
 
-    fn part(&self, row: usize) -> KeyPart<'a> {
-        match self {
-            View::Int(ca) => KeyPart::Int(ca.get(row)),
-            View::Str(ca) => KeyPart::Str(ca.get(row)),
-            View::Date(ca) => KeyPart::Date(ca.get(row)),
-        }
+/// The value at `row`, as the user wrote it (only called for the few rows reported).
+fn shown(frame: &DataFrame, column: &str, row: usize) -> String {
+    match frame.column(column).and_then(|c| c.get(row)) {
+        Ok(AnyValue::String(s)) => s.to_string(),
+        Ok(AnyValue::Date(days)) => crate::data::date::Date(days).to_string(),
+        Ok(value) => value.to_string(),
+        Err(_) => String::new(),
     }
 }
 
@@ -65,14 +70,23 @@ pub fn validate(tables: &BTreeMap<Table, LoadedTable>, problems: &mut Problems) 
         check_values(loaded, problems);
     }
     for reference in &REFERENCES {
-        let (Some(from), Some(to)) = (tables.get(&reference.from), tables.get(&reference.to)) else { continue };
+        let (Some(from), Some(to)) = (tables.get(&reference.from), tables.get(&reference.to)) else {
+            continue;
+        };
         check_reference(from, reference.column, to, reference.to_column, problems);
     }
 }
 
 fn check_required(loaded: &LoadedTable, problems: &mut Problems) {
-    for spec in loaded.table.columns().iter().filter(|c| c.required && !loaded.rejected.contains(&c.name)) {
-        let Ok(column) = loaded.frame.column(spec.name) else { continue };
+    for spec in loaded
+        .table
+        .columns()
+        .iter()
+        .filter(|c| c.required && !loaded.rejected.contains(&c.name))
+    {
+        let Ok(column) = loaded.frame.column(spec.name) else {
+            continue;
+        };
         if column.null_count() == 0 {
             continue;
         }
@@ -80,7 +94,11 @@ fn check_required(loaded: &LoadedTable, problems: &mut Problems) {
         let nulls = column.is_null();
         for (row, is_null) in nulls.iter().enumerate() {
             if is_null == Some(true) {
-                problems.error(&kind, loaded.origin.cell(row, spec.name), format!("{} is required but empty", spec.name));
+                problems.error(
+                    &kind,
+                    loaded.origin.cell(row, spec.name),
+                    format!("{} is required but empty", spec.name),
+                );
             }
         }
     }
@@ -88,30 +106,45 @@ fn check_required(loaded: &LoadedTable, problems: &mut Problems) {
 
 fn check_unique(loaded: &LoadedTable, problems: &mut Problems) {
     let key = loaded.table.key();
-    let views: Vec<View> = key.iter().filter_map(|k| View::of(&loaded.frame, k)).collect();
-    if views.len() != key.len() {
+    let frame = &loaded.frame;
+    let mut encoder = Encoder::default();
+    let Some(columns) = key
+        .iter()
+        .map(|k| encoder.encode(frame, k, true))
+        .collect::<Option<Vec<_>>>()
+    else {
         return;
+    };
+    let mut keys: Vec<([u64; 3], u32)> = Vec::with_capacity(frame.height());
+    'rows: for row in 0..frame.height() {
+        let mut parts = [0u64; 3];
+        for (i, codes) in columns.iter().enumerate() {
+            match codes[row] {
+                Some(code) => parts[i] = code,
+                None => continue 'rows, // reported as a missing required value
+            }
+        }
+        keys.push((parts, row as u32));
     }
-    let height = loaded.frame.height();
-    let mut first_row: HashMap<[KeyPart; 3], usize> = HashMap::with_capacity(height);
+    keys.sort_unstable();
+    let mut duplicates: Vec<(usize, usize)> = Vec::new();
+    for group in keys.chunk_by(|a, b| a.0 == b.0) {
+        let first = group[0].1 as usize;
+        duplicates.extend(group[1..].iter().map(|(_, row)| (*row as usize, first)));
+    }
+    duplicates.sort_unstable();
     let kind = format!("{} duplicate key", loaded.origin.file());
-    for row in 0..height {
-        let mut parts = [KeyPart::Absent; 3];
-        for (i, view) in views.iter().enumerate() {
-            parts[i] = view.part(row);
-        }
-        if parts.iter().any(|p| matches!(p, KeyPart::Int(None) | KeyPart::Str(None) | KeyPart::Date(None))) {
-            continue; // reported as a missing required value
-        }
-        if let Some(first) = first_row.insert(parts, row) {
-            first_row.insert(parts, first);
-            let shown: Vec<String> = key.iter().zip(parts.iter()).map(|(k, p)| format!("{k}={p}")).collect();
-            problems.error(
-                &kind,
-                loaded.origin.row(row),
-                format!("duplicate {} (first seen at {})", shown.join(", "), row_label(&loaded.origin, first)),
-            );
-        }
+    for (row, first) in duplicates {
+        let values: Vec<String> = key.iter().map(|k| format!("{k}={}", shown(frame, k, row))).collect();
+        problems.error(
+            &kind,
+            loaded.origin.row(row),
+            format!(
+                "duplicate {} (first seen at {})",
+                values.join(", "),
+                row_label(&loaded.origin, first)
+            ),
+        );
     }
 }
 
@@ -130,12 +163,27 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
         }
     };
     match loaded.table {
-        Table::Holdings => at_least("balance", 0.0, f64::INFINITY, "a balance cannot be negative (loans are outstanding amounts)"),
+        Table::Holdings => at_least(
+            "balance",
+            0.0,
+            f64::INFINITY,
+            "a balance cannot be negative (loans are outstanding amounts)",
+        ),
         Table::Managers => {
-            at_least("performance_score", 0.0, 100.0, "a performance score is between 0 and 100");
+            at_least(
+                "performance_score",
+                0.0,
+                100.0,
+                "a performance score is between 0 and 100",
+            );
             at_least("objective", 0.0, f64::INFINITY, "an objective cannot be negative");
         }
-        Table::Agencies => at_least("performance_score", 0.0, 100.0, "a performance score is between 0 and 100"),
+        Table::Agencies => at_least(
+            "performance_score",
+            0.0,
+            100.0,
+            "a performance score is between 0 and 100",
+        ),
         Table::Activity => {
             for column in ["logins", "transactions", "complaints"] {
                 at_least(column, 0.0, f64::INFINITY, "a count cannot be negative");
@@ -149,10 +197,13 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
         _ => None,
     };
     if let Some((opened, closed)) = order
-        && let (Some(View::Date(a)), Some(View::Date(b))) = (View::of(frame, opened), View::of(frame, closed))
+        && let (Ok(a), Ok(b)) = (
+            frame.column(opened).and_then(|c| c.date()),
+            frame.column(closed).and_then(|c| c.date()),
+        )
     {
         let kind = format!("{} {closed} before {opened}", origin.file());
-        for (row, (start, end)) in a.iter().zip(b.iter()).enumerate() {
+        for (row, (start, end)) in a.physical().iter().zip(b.physical().iter()).enumerate() {
             if let (Some(start), Some(end)) = (start, end)
                 && end < start
             {
@@ -190,26 +241,28 @@ fn report_out_of_range(
 }
 
 fn check_reference(from: &LoadedTable, column: &str, to: &LoadedTable, to_column: &str, problems: &mut Problems) {
-    let (Some(source), Some(target)) = (View::of(&from.frame, column), View::of(&to.frame, to_column)) else {
+    let mut encoder = Encoder::default();
+    let Some(targets) = encoder.encode(&to.frame, to_column, true) else {
         return;
     };
-    let mut known: foldhash::HashSet<KeyPart> = foldhash::HashSet::default();
-    known.reserve(to.frame.height());
-    for row in 0..to.frame.height() {
-        known.insert(target.part(row));
-    }
+    let known: foldhash::HashSet<u64> = targets.into_iter().flatten().collect();
+    let Some(sources) = encoder.encode(&from.frame, column, false) else {
+        return;
+    };
     let kind = format!("{} unknown {column}", from.origin.file());
     let target_name = to.table.name();
-    for row in 0..from.frame.height() {
-        let part = source.part(row);
-        if matches!(part, KeyPart::Int(None) | KeyPart::Str(None)) {
-            continue;
-        }
-        if !known.contains(&part) {
+    for (row, code) in sources.into_iter().enumerate() {
+        if let Some(code) = code
+            && !known.contains(&code)
+        {
             problems.error(
                 &kind,
                 from.origin.cell(row, column),
-                format!("{column} {part} is not in {target_name} ({})", to.origin.path.display()),
+                format!(
+                    "{column} {} is not in {target_name} ({})",
+                    shown(&from.frame, column, row),
+                    to.origin.path.display()
+                ),
             );
         }
     }

@@ -15,7 +15,11 @@ pub fn bankml(dir: &Path, args: &[&str]) -> Output {
 }
 
 pub fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// Runs and insists on success, returning everything printed.
@@ -28,7 +32,12 @@ pub fn ok(dir: &Path, args: &[&str]) -> String {
 /// Runs and insists on exit code 2 (bad input), returning everything printed.
 pub fn bad_input(dir: &Path, args: &[&str]) -> String {
     let output = bankml(dir, args);
-    assert_eq!(output.status.code(), Some(2), "bankml {args:?} should reject the input:\n{}", text(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "bankml {args:?} should reject the input:\n{}",
+        text(&output)
+    );
     text(&output)
 }
 
@@ -57,7 +66,8 @@ pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
 pub fn hand_built(later: bool) -> Vec<(&'static str, String)> {
     let catalog = "product_id,product_name,category\nP01,Current account,accounts\nP05,Savings account,savings\nP19,Fixed-rate mortgage,mortgages\nP22,Home insurance,insurance\n";
     let agencies = "age,region,performance_score\nAG01,Capital,60.0\nAG02,North,40.0\n";
-    let managers = "ges,age,hired_on,objective,performance_score\nG001,AG01,2015-03-31,2,70.0\nG002,AG02,2020-03-31,1,50.0\n";
+    let managers =
+        "ges,age,hired_on,objective,performance_score\nG001,AG01,2015-03-31,2,70.0\nG002,AG02,2020-03-31,1,50.0\n";
     let client_2_closed = if later { "2025-05-01" } else { "" };
     let clients = format!(
         "cli,sex,birth_date,segment,age,ges,client_since,region,income_band,closed_on\n\

@@ -19,10 +19,13 @@ pub mod catalog;
 pub mod rng;
 
 use crate::data::date::Date;
+use crate::data::format::{FileFormat, WriteError, write_frame};
 use crate::data::schema::Table;
+use crate::fsutil::{self, FsError};
 use catalog::{Balance, CATEGORIES, INCOME_BANDS, PRODUCTS, REGIONS, SEGMENTS};
 use polars::prelude::*;
 use rng::{Rng, sigmoid};
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
 pub struct BankSpec {
@@ -128,7 +131,11 @@ impl Simulation {
         let agencies: Vec<Agency> = (0..spec.agencies.max(1))
             .map(|i| Agency {
                 code: format!("AG{:02}", i + 1),
-                region: if i == 0 { 0 } else { setup.below(REGIONS.len() as u64) as usize },
+                region: if i == 0 {
+                    0
+                } else {
+                    setup.below(REGIONS.len() as u64) as usize
+                },
                 quality: setup.normal(),
                 weight: setup.log_normal(0.0, 0.45),
             })
@@ -218,8 +225,14 @@ impl Simulation {
         let birth = since - (age_at_join * DAYS_PER_YEAR) as i32;
         let weights: Vec<f64> = self.agencies.iter().map(|a| a.weight).collect();
         let agency = rng.weighted(&weights);
-        let staff: Vec<usize> = (0..self.managers.len()).filter(|&m| self.managers[m].agency == agency).collect();
-        let manager = if staff.is_empty() { 0 } else { staff[rng.below(staff.len() as u64) as usize] };
+        let staff: Vec<usize> = (0..self.managers.len())
+            .filter(|&m| self.managers[m].agency == agency)
+            .collect();
+        let manager = if staff.is_empty() {
+            0
+        } else {
+            staff[rng.below(staff.len() as u64) as usize]
+        };
         let income_shift = match segment {
             0 => -1.2,
             2 => 1.2,
@@ -248,8 +261,16 @@ impl Simulation {
             missing_income: rng.bernoulli(0.004),
         });
         let index = self.clients.len() - 1;
-        let first_products = if month < 0 { 1 + open_rng.poisson(1.7 + 0.4 * income_shift.max(0.0)) } else { 1 + open_rng.poisson(0.6) };
-        let window_end = if month < 0 { month_start - 1 } else { self.month_end(month as usize).0 };
+        let first_products = if month < 0 {
+            1 + open_rng.poisson(1.7 + 0.4 * income_shift.max(0.0))
+        } else {
+            1 + open_rng.poisson(0.6)
+        };
+        let window_end = if month < 0 {
+            month_start - 1
+        } else {
+            self.month_end(month as usize).0
+        };
         for _ in 0..first_products.min(8) {
             let opened = since + open_rng.below((window_end - since).max(1) as u64) as i32;
             self.open_product(open_rng, index, opened, month.max(0));
@@ -295,7 +316,13 @@ impl Simulation {
             }
         };
         self.clients[client].held |= 1 << product;
-        self.holdings.push(Holding { client: client as u32, product: product as u8, opened: day, closed: None, balance });
+        self.holdings.push(Holding {
+            client: client as u32,
+            product: product as u8,
+            opened: day,
+            closed: None,
+            balance,
+        });
         true
     }
 
@@ -338,7 +365,10 @@ impl Simulation {
         // over the holdings below (a pass per leaver would be quadratic in a large bank).
         let mut decided: Vec<Option<i32>> = vec![None; self.clients.len()];
         for index in 0..self.clients.len() {
-            let (manager, agency) = (self.clients[index].manager as usize, self.clients[index].agency as usize);
+            let (manager, agency) = (
+                self.clients[index].manager as usize,
+                self.clients[index].agency as usize,
+            );
             let c = &self.clients[index];
             if c.since > end || c.closed_on.is_some_and(|d| d < start) {
                 continue;
@@ -348,9 +378,8 @@ impl Simulation {
             let quality = self.agencies[agency].quality;
             let age = self.age_years(c, end);
             let n_products = client_products[index] as f64;
-            let mut engagement = 0.75 * c.engagement
-                + 0.25 * (c.base_engagement + 0.25 * skill + 0.15 * quality)
-                + 0.35 * rng.normal();
+            let mut engagement =
+                0.75 * c.engagement + 0.25 * (c.base_engagement + 0.25 * skill + 0.15 * quality) + 0.35 * rng.normal();
             if leaving {
                 engagement -= 1.2;
             }
@@ -379,16 +408,18 @@ impl Simulation {
                 .map(|a| a[2] as u32)
                 .sum();
             let tenure = (end - self.clients[index].since) as f64 / DAYS_PER_YEAR;
-            let logit = -4.4 - 1.1 * engagement + 0.9 * (recent_complaints.min(3) as f64)
-                - 0.35 * n_products.min(6.0)
+            let logit = -4.4 - 1.1 * engagement + 0.9 * (recent_complaints.min(3) as f64) - 0.35 * n_products.min(6.0)
                 + if tenure < 2.0 { 0.9 } else { 0.0 }
                 + if age < 28.0 { 0.5 } else { 0.0 }
                 - 0.25 * skill;
             if rng.bernoulli(sigmoid(logit)) {
-                decided[index] = Some(start + rng.below((end - start + 1) as u64) as i32);
+                let day = start + rng.below((end - start + 1) as u64) as i32;
+                decided[index] = Some(day.max(self.clients[index].since));
                 continue;
             }
-            let open_p = sigmoid(-3.4 + 0.45 * engagement + 0.2 * skill + if self.clients[index].segment >= 2 { 0.35 } else { 0.0 });
+            let open_p = sigmoid(
+                -3.4 + 0.45 * engagement + 0.2 * skill + if self.clients[index].segment >= 2 { 0.35 } else { 0.0 },
+            );
             if rng.bernoulli(open_p) {
                 let day = start + rng.below((end - start + 1) as u64) as i32;
                 if self.open_product(&mut open_rng, index, day, month as i32) {
@@ -433,7 +464,11 @@ impl Simulation {
             }
         }
         let mut products = vec![0f64; n_managers];
-        for h in self.holdings.iter().filter(|h| h.opened <= end && visible(h.closed).is_none()) {
+        for h in self
+            .holdings
+            .iter()
+            .filter(|h| h.opened <= end && visible(h.closed).is_none())
+        {
             products[self.clients[h.client as usize].manager as usize] += 1.0;
         }
         let manager_scores: Vec<f64> = (0..n_managers)
@@ -441,8 +476,7 @@ impl Simulation {
                 let attainment = sales[m] as f64 / self.managers[m].objective as f64;
                 let per_client = products[m] / active[m].max(1.0);
                 let churn_rate = churned[m] / (active[m] + churned[m]).max(1.0);
-                let score = 30.0 + 28.0 * attainment.min(1.5) / 1.5 + 10.0 * (per_client - 2.5)
-                    - 120.0 * churn_rate
+                let score = 30.0 + 28.0 * attainment.min(1.5) / 1.5 + 10.0 * (per_client - 2.5) - 120.0 * churn_rate
                     + 5.0 * self.managers[m].skill
                     + 3.0 * rng.normal();
                 (score.clamp(0.0, 100.0) * 10.0).round() / 10.0
@@ -452,7 +486,9 @@ impl Simulation {
             .map(|a| {
                 let staff: Vec<usize> = (0..n_managers).filter(|&m| self.managers[m].agency == a).collect();
                 let mean = staff.iter().map(|&m| manager_scores[m]).sum::<f64>() / staff.len().max(1) as f64;
-                let (lost, kept) = staff.iter().fold((0.0, 0.0), |(l, k), &m| (l + churned[m], k + active[m]));
+                let (lost, kept) = staff
+                    .iter()
+                    .fold((0.0, 0.0), |(l, k), &m| (l + churned[m], k + active[m]));
                 let score = 0.7 * mean + 15.0 + 5.0 * self.agencies[a].quality - 150.0 * lost / (lost + kept).max(1.0)
                     + 2.0 * rng.normal();
                 (score.clamp(0.0, 100.0) * 10.0).round() / 10.0
@@ -462,50 +498,130 @@ impl Simulation {
         let clients: Vec<&Client> = self.clients.iter().filter(|c| c.since <= end).collect();
         let client_frame = df_or_empty(vec![
             Column::new("cli".into(), clients.iter().map(|c| c.id).collect::<Vec<i64>>()),
-            Column::new("sex".into(), clients.iter().map(|c| (!c.missing_sex).then_some(["F", "M"][c.sex as usize])).collect::<Vec<_>>()),
-            date_column("birth_date", clients.iter().map(|c| (!c.missing_birth).then_some(c.birth)).collect()),
-            Column::new("segment".into(), clients.iter().map(|c| SEGMENTS[c.segment as usize]).collect::<Vec<_>>()),
-            Column::new("age".into(), clients.iter().map(|c| self.agencies[c.agency as usize].code.as_str()).collect::<Vec<_>>()),
-            Column::new("ges".into(), clients.iter().map(|c| self.managers[c.manager as usize].code.as_str()).collect::<Vec<_>>()),
+            Column::new(
+                "sex".into(),
+                clients
+                    .iter()
+                    .map(|c| (!c.missing_sex).then_some(["F", "M"][c.sex as usize]))
+                    .collect::<Vec<_>>(),
+            ),
+            date_column(
+                "birth_date",
+                clients.iter().map(|c| (!c.missing_birth).then_some(c.birth)).collect(),
+            ),
+            Column::new(
+                "segment".into(),
+                clients.iter().map(|c| SEGMENTS[c.segment as usize]).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "age".into(),
+                clients
+                    .iter()
+                    .map(|c| self.agencies[c.agency as usize].code.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "ges".into(),
+                clients
+                    .iter()
+                    .map(|c| self.managers[c.manager as usize].code.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             date_column("client_since", clients.iter().map(|c| Some(c.since)).collect()),
-            Column::new("region".into(), clients.iter().map(|c| REGIONS[self.agencies[c.agency as usize].region]).collect::<Vec<_>>()),
-            Column::new("income_band".into(), clients.iter().map(|c| (!c.missing_income).then_some(INCOME_BANDS[c.income as usize])).collect::<Vec<_>>()),
+            Column::new(
+                "region".into(),
+                clients
+                    .iter()
+                    .map(|c| REGIONS[self.agencies[c.agency as usize].region])
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "income_band".into(),
+                clients
+                    .iter()
+                    .map(|c| (!c.missing_income).then_some(INCOME_BANDS[c.income as usize]))
+                    .collect::<Vec<_>>(),
+            ),
             date_column("closed_on", clients.iter().map(|c| visible(c.closed_on)).collect()),
         ]);
 
         let holdings: Vec<&Holding> = self.holdings.iter().filter(|h| h.opened <= end).collect();
         let holding_frame = df_or_empty(vec![
-            Column::new("cli".into(), holdings.iter().map(|h| self.clients[h.client as usize].id).collect::<Vec<i64>>()),
-            Column::new("product_id".into(), holdings.iter().map(|h| PRODUCTS[h.product as usize].id).collect::<Vec<_>>()),
+            Column::new(
+                "cli".into(),
+                holdings
+                    .iter()
+                    .map(|h| self.clients[h.client as usize].id)
+                    .collect::<Vec<i64>>(),
+            ),
+            Column::new(
+                "product_id".into(),
+                holdings
+                    .iter()
+                    .map(|h| PRODUCTS[h.product as usize].id)
+                    .collect::<Vec<_>>(),
+            ),
             date_column("opened_on", holdings.iter().map(|h| Some(h.opened)).collect()),
             date_column("closed_on", holdings.iter().map(|h| visible(h.closed)).collect()),
             Column::new(
                 "balance".into(),
                 holdings
                     .iter()
-                    .map(|h| if visible(h.closed).is_some() { 0.0 } else { (h.balance * 100.0).round() / 100.0 })
+                    .map(|h| {
+                        if visible(h.closed).is_some() {
+                            0.0
+                        } else {
+                            (h.balance * 100.0).round() / 100.0
+                        }
+                    })
                     .collect::<Vec<f64>>(),
             ),
         ]);
 
-        let launched: Vec<&catalog::Product> =
-            PRODUCTS.iter().filter(|p| p.launch_month.is_none_or(|m| m <= month as i32)).collect();
+        let launched: Vec<&catalog::Product> = PRODUCTS
+            .iter()
+            .filter(|p| p.launch_month.is_none_or(|m| m <= month as i32))
+            .collect();
         let catalog_frame = df_or_empty(vec![
             Column::new("product_id".into(), launched.iter().map(|p| p.id).collect::<Vec<_>>()),
-            Column::new("product_name".into(), launched.iter().map(|p| p.name).collect::<Vec<_>>()),
-            Column::new("category".into(), launched.iter().map(|p| CATEGORIES[p.category]).collect::<Vec<_>>()),
+            Column::new(
+                "product_name".into(),
+                launched.iter().map(|p| p.name).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "category".into(),
+                launched.iter().map(|p| CATEGORIES[p.category]).collect::<Vec<_>>(),
+            ),
         ]);
 
         let manager_frame = df_or_empty(vec![
-            Column::new("ges".into(), self.managers.iter().map(|m| m.code.as_str()).collect::<Vec<_>>()),
-            Column::new("age".into(), self.managers.iter().map(|m| self.agencies[m.agency].code.as_str()).collect::<Vec<_>>()),
+            Column::new(
+                "ges".into(),
+                self.managers.iter().map(|m| m.code.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "age".into(),
+                self.managers
+                    .iter()
+                    .map(|m| self.agencies[m.agency].code.as_str())
+                    .collect::<Vec<_>>(),
+            ),
             date_column("hired_on", self.managers.iter().map(|m| Some(m.hired_on)).collect()),
-            Column::new("objective".into(), self.managers.iter().map(|m| m.objective).collect::<Vec<i64>>()),
+            Column::new(
+                "objective".into(),
+                self.managers.iter().map(|m| m.objective).collect::<Vec<i64>>(),
+            ),
             Column::new("performance_score".into(), manager_scores),
         ]);
         let agency_frame = df_or_empty(vec![
-            Column::new("age".into(), self.agencies.iter().map(|a| a.code.as_str()).collect::<Vec<_>>()),
-            Column::new("region".into(), self.agencies.iter().map(|a| REGIONS[a.region]).collect::<Vec<_>>()),
+            Column::new(
+                "age".into(),
+                self.agencies.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "region".into(),
+                self.agencies.iter().map(|a| REGIONS[a.region]).collect::<Vec<_>>(),
+            ),
             Column::new("performance_score".into(), agency_scores),
         ]);
 
@@ -545,6 +661,65 @@ impl Simulation {
             ],
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+/// What [`write_bank`] wrote.
+pub struct Written {
+    pub snapshots: Vec<Date>,
+    /// Rows per table in the last snapshot.
+    pub last_counts: Vec<(Table, usize)>,
+    /// Rows over every table and snapshot.
+    pub total_rows: usize,
+}
+
+/// Simulates the bank and writes one folder per month under `out`. Everything is staged in
+/// a hidden folder first, so a failure (e.g. an Excel sheet overflowing) leaves `out` as it was.
+pub fn write_bank(
+    spec: BankSpec,
+    format: FileFormat,
+    out: &Path,
+    mut on_month: impl FnMut(Date),
+) -> Result<Written, GenerateError> {
+    std::fs::create_dir_all(out).map_err(fsutil::io_error("cannot create folder", out))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .tempdir_in(out)
+        .map_err(fsutil::io_error("cannot create a staging folder in", out))?;
+    let mut simulation = Simulation::new(spec);
+    let mut written = Written {
+        snapshots: Vec::new(),
+        last_counts: Vec::new(),
+        total_rows: 0,
+    };
+    for _ in 0..simulation.months() {
+        let snapshot = simulation.step();
+        let dir: PathBuf = staging.path().join(snapshot.date.to_string());
+        written.last_counts.clear();
+        for (table, mut frame) in snapshot.tables {
+            write_frame(
+                &mut frame,
+                &dir.join(format!("{}.{}", table.name(), format.extension())),
+                format,
+            )?;
+            written.last_counts.push((table, frame.height()));
+            written.total_rows += frame.height();
+        }
+        written.snapshots.push(snapshot.date);
+        on_month(snapshot.date);
+    }
+    for date in &written.snapshots {
+        fsutil::replace_dir(&staging.path().join(date.to_string()), &out.join(date.to_string()))?;
+    }
+    Ok(written)
 }
 
 /// A polars `Date` column from day numbers.

@@ -18,7 +18,9 @@ impl Rng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng { s: [next(), next(), next(), next()] }
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
     }
 
     /// An independent stream for one purpose (e.g. one month), so adding draws in one part
@@ -110,9 +112,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_different_seed_differs() {
-        let a: Vec<u64> = (0..8).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..8).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let c: Vec<u64> = (0..8).map({ let mut r = Rng::new(8); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let c: Vec<u64> = (0..8)
+            .map({
+                let mut r = Rng::new(8);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -128,7 +145,10 @@ mod tests {
         assert!((var - 1.0).abs() < 0.02, "normal variance {var}");
         for lambda in [0.3, 4.0, 55.0] {
             let mean = (0..n).map(|_| rng.poisson(lambda) as f64).sum::<f64>() / n as f64;
-            assert!((mean - lambda).abs() < 0.02 * lambda.max(1.0), "poisson({lambda}) mean {mean}");
+            assert!(
+                (mean - lambda).abs() < 0.02 * lambda.max(1.0),
+                "poisson({lambda}) mean {mean}"
+            );
         }
         let mut counts = [0usize; 3];
         for _ in 0..n {

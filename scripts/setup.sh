@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building bankml needs on a fresh Debian machine, then builds it (release).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the build needs. (XGBoost, when the models arrive, adds cmake, ninja-build,
+# clang and libclang-dev here.)
+packages=()
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo (Rust) is not installed; see https://rustup.rs" >&2
+  exit 1
+fi
+
+if [ "${1:-}" != "--no-build" ]; then
+  cargo build --release --locked
+fi

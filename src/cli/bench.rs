@@ -1,0 +1,239 @@
+//! `bankml bench`: figures for the stages users wait on, measured in this process on data
+//! generated here. Prints; asserts nothing. Run it from a release build.
+
+use super::thousands;
+use bankml::config::EngineConfig;
+use bankml::data::features;
+use bankml::data::format::FileFormat;
+use bankml::data::snapshot;
+use bankml::data::synth::{BankSpec, write_bank};
+use bankml::fsutil::peak_rss_bytes;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Generate, ingest and features at each size (Parquet), plus the default xlsx demo.
+    Data {
+        /// Client counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+        clients: Vec<usize>,
+        /// Monthly snapshots to generate per size.
+        #[arg(long, default_value_t = 12)]
+        months: usize,
+        /// Skip the xlsx demo measurement.
+        #[arg(long)]
+        no_xlsx: bool,
+        /// Work folder (default: a temporary folder, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
+    #[command(hide = true)]
+    Stage {
+        #[arg(long)]
+        stage: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        clients: usize,
+        #[arg(long, default_value_t = 12)]
+        months: usize,
+        #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+        format: FileFormat,
+    },
+}
+
+struct Row {
+    stage: String,
+    clients: usize,
+    rows: usize,
+    seconds: f64,
+    peak: Option<u64>,
+}
+
+/// Runs one stage here and prints `rows seconds peak_bytes` for the parent to read.
+fn stage(
+    name: &str,
+    dir: &std::path::Path,
+    clients: usize,
+    months: usize,
+    format: FileFormat,
+    config: &EngineConfig,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let horizon = config.features.churn_horizon_days;
+    let rows = match name {
+        "generate" => {
+            write_bank(
+                BankSpec {
+                    clients,
+                    months,
+                    ..BankSpec::default()
+                },
+                format,
+                dir,
+                |_| {},
+            )?
+            .total_rows
+        }
+        "ingest" => {
+            let (date, folder) = snapshot::find_snapshot(dir, None)?;
+            let loaded = snapshot::load(&folder, date, config)?;
+            [
+                &loaded.clients,
+                &loaded.holdings,
+                &loaded.catalog,
+                &loaded.managers,
+                &loaded.agencies,
+                &loaded.activity,
+            ]
+            .iter()
+            .map(|f| f.height())
+            .sum()
+        }
+        "ingest+features" => {
+            let (date, folder) = snapshot::find_snapshot(dir, None)?;
+            let loaded = snapshot::load(&folder, date, config)?;
+            let read = started.elapsed().as_secs_f64();
+            let built = features::build(&loaded, None, horizon)?;
+            eprintln!(
+                "  (ingest {read:.2} s, features {:.2} s)",
+                started.elapsed().as_secs_f64() - read
+            );
+            built.clients.height()
+        }
+        other => anyhow::bail!("unknown stage {other}"),
+    };
+    println!(
+        "{rows} {} {}",
+        started.elapsed().as_secs_f64(),
+        peak_rss_bytes().unwrap_or(0)
+    );
+    Ok(())
+}
+
+/// Runs a stage in a child process (a fresh heap: its peak RSS is that stage's alone).
+fn child(
+    stage: &str,
+    dir: &std::path::Path,
+    clients: usize,
+    months: usize,
+    format: FileFormat,
+    config_path: &std::path::Path,
+) -> anyhow::Result<(usize, f64, u64)> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--config",
+            &config_path.display().to_string(),
+            "bench",
+            "stage",
+            "--stage",
+            stage,
+            "--dir",
+        ])
+        .arg(dir)
+        .args([
+            "--clients",
+            &clients.to_string(),
+            "--months",
+            &months.to_string(),
+            "--format",
+            format.extension(),
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(output.status.success(), "bench stage {stage} failed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut parts = text.split_whitespace();
+    let mut next = || {
+        parts
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("bench stage {stage} printed «{text}»"))
+    };
+    Ok((next()?.parse()?, next()?.parse()?, next()?.parse()?))
+}
+
+pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path) -> anyhow::Result<()> {
+    match args.what {
+        BenchWhat::Data {
+            clients,
+            months,
+            no_xlsx,
+            dir,
+        } => bench_data(&clients, months, !no_xlsx, dir, config_path),
+        BenchWhat::Stage {
+            stage: name,
+            dir,
+            clients,
+            months,
+            format,
+        } => stage(&name, &dir, clients, months, format, config),
+    }
+}
+
+fn bench_data(
+    sizes: &[usize],
+    months: usize,
+    xlsx: bool,
+    dir: Option<PathBuf>,
+    config_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; figures are only meaningful from `cargo run --release -- bench`");
+    }
+    let temp = tempfile::tempdir()?;
+    let root = dir.unwrap_or_else(|| temp.path().to_path_buf());
+    let mut runs: Vec<(usize, FileFormat)> = sizes.iter().map(|&n| (n, FileFormat::Parquet)).collect();
+    if xlsx {
+        runs.push((BankSpec::default().clients, FileFormat::Xlsx));
+    }
+    let mut rows = Vec::new();
+    for (clients, format) in runs {
+        let out = root.join(format!("{clients}-{format}"));
+        eprintln!("{format}, {} clients:", thousands(clients));
+        for stage in ["generate", "ingest", "ingest+features"] {
+            let (count, seconds, peak) = child(stage, &out, clients, months, format, config_path)?;
+            let label = if stage == "generate" {
+                format!("generate ({format}, {months} months)")
+            } else {
+                format!("{stage} ({format})")
+            };
+            rows.push(Row {
+                stage: label,
+                clients,
+                rows: count,
+                seconds,
+                peak: (peak > 0).then_some(peak),
+            });
+        }
+        std::fs::remove_dir_all(&out).ok();
+    }
+    println!(
+        "{:<30} {:>10} {:>12} {:>9} {:>14} {:>10}",
+        "stage", "clients", "rows", "seconds", "rows/s", "peak RSS"
+    );
+    for row in rows {
+        let peak = row
+            .peak
+            .map(|b| format!("{:.0} MiB", b as f64 / 1_048_576.0))
+            .unwrap_or_else(|| "n/a".into());
+        println!(
+            "{:<30} {:>10} {:>12} {:>9.2} {:>14} {:>10}",
+            row.stage,
+            thousands(row.clients),
+            thousands(row.rows),
+            row.seconds,
+            thousands((row.rows as f64 / row.seconds.max(1e-9)) as usize),
+            peak
+        );
+    }
+    Ok(())
+}
