@@ -1,0 +1,196 @@
+//! Every case of the shared reference (scikit-learn / scipy values) reproduced by our metric
+//! code: 1e-9 relative, p-values 1e-6 absolute or relative.
+
+use bankml::metrics::{classification, drift, ranking, regression};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+fn reference() -> Value {
+    let text = include_str!("fixtures/metrics.json");
+    serde_json::from_str(text).expect("the reference is JSON")
+}
+
+/// The fixture is a copy of ../shared/reference/metrics.json; when that is present, they agree.
+#[test]
+fn fixture_matches_the_shared_reference() {
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/metrics.json");
+    if let Ok(text) = std::fs::read_to_string(shared) {
+        let shared: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            shared,
+            reference(),
+            "tests/fixtures/metrics.json is stale: copy {shared:?} over it"
+        );
+    }
+}
+
+fn close(case: &str, metric: &str, actual: f64, expected: &Value) {
+    let expected = expected
+        .as_f64()
+        .unwrap_or_else(|| panic!("{case}: {metric} is not a number"));
+    let tolerance = (1e-9 * expected.abs()).max(1e-12);
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{case}: {metric} = {actual:.17}, reference {expected:.17}"
+    );
+}
+
+fn close_pvalue(case: &str, metric: &str, actual: f64, expected: &Value) {
+    let expected = expected.as_f64().unwrap();
+    let tolerance = 1e-6f64.max(1e-6 * expected.abs());
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{case}: {metric} = {actual:e}, reference {expected:e}"
+    );
+}
+
+fn floats(value: &Value) -> Vec<f64> {
+    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn regression_cases() {
+    let cases = reference()["regression"].as_array().unwrap().clone();
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let m = regression::evaluate(&floats(&case["y_true"]), &floats(&case["y_pred"])).unwrap();
+        close(name, "rmse", m.rmse, &case["rmse"]);
+        close(name, "mae", m.mae, &case["mae"]);
+        close(name, "r2", m.r2, &case["r2"]);
+        close(name, "within_15pct", m.within_15pct, &case["within_15pct"]);
+        close(name, "spearman", m.spearman, &case["spearman"]);
+        close(name, "top10_overlap", m.top10_overlap, &case["top10_overlap"]);
+    }
+}
+
+#[test]
+fn classification_cases() {
+    let cases = reference()["classification"].as_array().unwrap().clone();
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let labels: Vec<bool> = case["y_true"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64() == Some(1))
+            .collect();
+        let scores = floats(&case["y_score"]);
+        let m = classification::evaluate(&labels, &scores, case["threshold"].as_f64().unwrap()).unwrap();
+        for (metric, value) in [
+            ("roc_auc", m.roc_auc),
+            ("gini", m.gini),
+            ("ks", m.ks),
+            ("average_precision", m.average_precision),
+            ("log_loss", m.log_loss),
+            ("brier", m.brier),
+            ("precision", m.precision),
+            ("recall", m.recall),
+            ("f1", m.f1),
+            ("accuracy", m.accuracy),
+            ("false_positive_rate", m.false_positive_rate),
+        ] {
+            close(name, metric, value, &case[metric]);
+        }
+        let confusion: classification::Confusion = serde_json::from_value(case["confusion"].clone()).unwrap();
+        assert_eq!(m.confusion, confusion, "{name}: confusion");
+    }
+}
+
+#[test]
+fn ranking_cases() {
+    let cases = reference()["ranking"].as_array().unwrap().clone();
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let k = case["k"].as_u64().unwrap() as usize;
+        let recommended: HashMap<String, Vec<String>> = case["recommended"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(u, items)| (u.clone(), strings(items)))
+            .collect();
+        let relevant: HashMap<String, HashSet<String>> = case["relevant"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(u, items)| (u.clone(), strings(items).into_iter().collect()))
+            .collect();
+        let catalog: HashSet<String> = strings(&case["catalog"]).into_iter().collect();
+        let vectors: HashMap<String, Vec<f64>> = case["item_vectors"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(i, v)| (i.clone(), floats(v)))
+            .collect();
+        let m = ranking::accuracy(&recommended, &relevant, k).unwrap();
+        close(name, "precision_at_k", m.precision_at_k, &case["precision_at_k"]);
+        close(name, "recall_at_k", m.recall_at_k, &case["recall_at_k"]);
+        close(name, "ndcg_at_k", m.ndcg_at_k, &case["ndcg_at_k"]);
+        close(name, "hit_rate_at_k", m.hit_rate_at_k, &case["hit_rate_at_k"]);
+        close(name, "map_at_k", m.map_at_k, &case["map_at_k"]);
+        close(
+            name,
+            "coverage",
+            ranking::coverage(&recommended, &catalog, k).unwrap(),
+            &case["coverage"],
+        );
+        close(
+            name,
+            "intra_list_diversity",
+            ranking::intra_list_diversity(&recommended, &vectors, k).unwrap(),
+            &case["intra_list_diversity"],
+        );
+    }
+}
+
+#[test]
+fn drift_cases() {
+    let cases = reference()["drift"].as_array().unwrap().clone();
+    let mut kinds = HashSet::new();
+    for case in &cases {
+        let name = format!(
+            "{} ({})",
+            case["name"].as_str().unwrap(),
+            case["kind"].as_str().unwrap()
+        );
+        let name = name.as_str();
+        kinds.insert(case["kind"].as_str().unwrap().to_string());
+        if case["kind"] == "numeric" {
+            let d = drift::numeric(&floats(&case["reference"]), &floats(&case["current"])).unwrap();
+            let edges = floats(&case["bin_edges"]);
+            assert_eq!(
+                d.bin_edges.len(),
+                edges.len(),
+                "{name}: bin edges {:?} vs {edges:?}",
+                d.bin_edges
+            );
+            for (a, e) in d.bin_edges.iter().zip(&edges) {
+                close(name, "bin_edges", *a, &Value::from(*e));
+            }
+            close(name, "psi", d.psi, &case["psi"]);
+            close(name, "jensen_shannon", d.jensen_shannon, &case["jensen_shannon"]);
+            close(name, "ks_statistic", d.ks_statistic, &case["ks_statistic"]);
+            close_pvalue(name, "ks_pvalue", d.ks_pvalue, &case["ks_pvalue"]);
+            close(name, "wasserstein", d.wasserstein, &case["wasserstein"]);
+        } else {
+            let d = drift::categorical(&strings(&case["reference"]), &strings(&case["current"])).unwrap();
+            assert_eq!(d.categories, strings(&case["categories"]), "{name}: categories");
+            close(name, "psi", d.psi, &case["psi"]);
+            close(name, "jensen_shannon", d.jensen_shannon, &case["jensen_shannon"]);
+            close(name, "chi2_statistic", d.chi2_statistic, &case["chi2_statistic"]);
+            close_pvalue(name, "chi2_pvalue", d.chi2_pvalue, &case["chi2_pvalue"]);
+        }
+    }
+    assert_eq!(kinds.len(), 2, "both numeric and categorical cases ran");
+}
