@@ -124,23 +124,25 @@ pub fn ks_statistic(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Survival function of the Kolmogorov distribution (scipy's `kstwobign.sf`), from the series
-/// that converges fastest on each side.
+/// that converges fastest on each side of 1.
 pub fn kolmogorov_sf(x: f64) -> f64 {
     if x <= 0.0 {
         return 1.0;
     }
-    if x < 1.0 {
-        // 1 − √(2π)/x · Σ exp(−(2k−1)²π²/(8x²))
-        let factor = -std::f64::consts::PI.powi(2) / (8.0 * x * x);
-        let cdf: f64 = (1..=50)
-            .map(|k| ((2 * k - 1) as f64).powi(2) * factor)
-            .map(f64::exp)
-            .sum::<f64>()
-            * (2.0 * std::f64::consts::PI).sqrt()
-            / x;
-        return (1.0 - cdf).clamp(0.0, 1.0);
-    }
-    // 2 Σ (−1)^(k−1) exp(−2k²x²)
+    if x < 1.0 { kolmogorov_sf_small(x) } else { kolmogorov_sf_large(x) }
+}
+
+/// 1 − √(2π)/x · Σ exp(−(2k−1)²π²/(8x²)): converges fast for small x.
+fn kolmogorov_sf_small(x: f64) -> f64 {
+    let factor = -std::f64::consts::PI.powi(2) / (8.0 * x * x);
+    let cdf: f64 = (1..=50).map(|k| (((2 * k - 1) as f64).powi(2) * factor).exp()).sum::<f64>()
+        * (2.0 * std::f64::consts::PI).sqrt()
+        / x;
+    (1.0 - cdf).clamp(0.0, 1.0)
+}
+
+/// 2 Σ (−1)^(k−1) exp(−2k²x²): converges fast for large x.
+fn kolmogorov_sf_large(x: f64) -> f64 {
     let sum: f64 = (1..=100)
         .map(|k| {
             let term = (-2.0 * (k * k) as f64 * x * x).exp();
@@ -331,19 +333,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kolmogorov_series_meet_smoothly() {
-        // Both series are valid near 1: they must agree where we switch.
-        let left = {
-            let x: f64 = 1.0 - 1e-12;
-            let factor = -std::f64::consts::PI.powi(2) / (8.0 * x * x);
-            1.0 - (1..=50)
-                .map(|k| (((2 * k - 1) as f64).powi(2) * factor).exp())
-                .sum::<f64>()
-                * (2.0 * std::f64::consts::PI).sqrt()
-                / x
-        };
-        assert!((left - kolmogorov_sf(1.0)).abs() < 1e-12);
-        assert!((kolmogorov_sf(1.36) - 0.0494).abs() < 1e-3, "the 5 % critical value");
+    fn kolmogorov_series_agree_where_both_converge() {
+        for x in [0.6, 0.8, 0.95, 1.0, 1.05, 1.2, 1.5] {
+            let (small, large) = (kolmogorov_sf_small(x), kolmogorov_sf_large(x));
+            assert!((small - large).abs() < 1e-14, "x = {x}: {small} vs {large}");
+        }
+        assert!((kolmogorov_sf(1.36) - 0.049_485_876_755_377_876).abs() < 1e-14, "the 5 % critical value");
         assert_eq!(kolmogorov_sf(0.0), 1.0);
     }
 
