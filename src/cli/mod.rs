@@ -1,6 +1,7 @@
 //! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
 
 mod bench;
+mod evaluate;
 mod features;
 mod generate;
 mod progress;
@@ -36,6 +37,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Read a snapshot, validate and clean it, and write client/manager/agency features.
     Features(features::FeaturesArgs),
+    /// Metrics of any model's predictions (CSV or Parquet), as JSON.
+    Evaluate(evaluate::EvaluateArgs),
     /// Print speed and memory figures (run from a release build).
     Bench(bench::BenchArgs),
 }
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
+        Command::Evaluate(args) => evaluate::run(args),
         Command::Bench(args) => bench::run(args, &config, &cli.config),
     }
 }

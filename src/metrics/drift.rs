@@ -129,13 +129,19 @@ pub fn kolmogorov_sf(x: f64) -> f64 {
     if x <= 0.0 {
         return 1.0;
     }
-    if x < 1.0 { kolmogorov_sf_small(x) } else { kolmogorov_sf_large(x) }
+    if x < 1.0 {
+        kolmogorov_sf_small(x)
+    } else {
+        kolmogorov_sf_large(x)
+    }
 }
 
 /// 1 − √(2π)/x · Σ exp(−(2k−1)²π²/(8x²)): converges fast for small x.
 fn kolmogorov_sf_small(x: f64) -> f64 {
     let factor = -std::f64::consts::PI.powi(2) / (8.0 * x * x);
-    let cdf: f64 = (1..=50).map(|k| (((2 * k - 1) as f64).powi(2) * factor).exp()).sum::<f64>()
+    let cdf: f64 = (1..=50)
+        .map(|k| (((2 * k - 1) as f64).powi(2) * factor).exp())
+        .sum::<f64>()
         * (2.0 * std::f64::consts::PI).sqrt()
         / x;
     (1.0 - cdf).clamp(0.0, 1.0)
@@ -338,7 +344,10 @@ mod tests {
             let (small, large) = (kolmogorov_sf_small(x), kolmogorov_sf_large(x));
             assert!((small - large).abs() < 1e-14, "x = {x}: {small} vs {large}");
         }
-        assert!((kolmogorov_sf(1.36) - 0.049_485_876_755_377_876).abs() < 1e-14, "the 5 % critical value");
+        assert!(
+            (kolmogorov_sf(1.36) - 0.049_485_876_755_377_876).abs() < 1e-14,
+            "the 5 % critical value"
+        );
         assert_eq!(kolmogorov_sf(0.0), 1.0);
     }
 
