@@ -35,6 +35,18 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// ROC AUC + average precision, the drift statistics of one feature, and `evaluate drift`
+    /// end to end on a wide file.
+    Metrics {
+        /// Row counts for AUC and single-feature drift, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000_000usize, 10_000_000])]
+        rows: Vec<usize>,
+        /// Rows and columns of the `evaluate drift` files.
+        #[arg(long, default_value_t = 1_000_000)]
+        drift_rows: usize,
+        #[arg(long, default_value_t = 50)]
+        drift_columns: usize,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -169,6 +181,11 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             no_xlsx,
             dir,
         } => bench_data(&clients, months, !no_xlsx, dir, config_path),
+        BenchWhat::Metrics {
+            rows,
+            drift_rows,
+            drift_columns,
+        } => bench_metrics(&rows, drift_rows, drift_columns),
         BenchWhat::Stage {
             stage: name,
             dir,
@@ -233,6 +250,111 @@ fn bench_data(
             row.seconds,
             thousands((row.rows as f64 / row.seconds.max(1e-9)) as usize),
             peak
+        );
+    }
+    Ok(())
+}
+
+/// Best of three runs of `work`, in seconds.
+fn best_of_three(mut work: impl FnMut()) -> f64 {
+    (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn bench_metrics(sizes: &[usize], drift_rows: usize, drift_columns: usize) -> anyhow::Result<()> {
+    use bankml::data::synth::rng::{Rng, sigmoid};
+    use bankml::metrics::{classification, drift};
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; figures are only meaningful from `cargo run --release -- bench`");
+    }
+    println!("{:<44} {:>12} {:>9} {:>16}", "measure", "rows", "seconds", "rows/s");
+    let line = |what: &str, rows: usize, seconds: f64| {
+        println!(
+            "{what:<44} {:>12} {seconds:>9.3} {:>16}",
+            thousands(rows),
+            thousands((rows as f64 / seconds) as usize)
+        );
+    };
+    for &n in sizes {
+        let mut rng = Rng::new(n as u64);
+        let labels: Vec<bool> = (0..n).map(|_| rng.bernoulli(0.1)).collect();
+        let scores: Vec<f64> = labels
+            .iter()
+            .map(|l| sigmoid(rng.normal() + if *l { 1.5 } else { -1.0 }))
+            .collect();
+        let (mut auc, mut ap) = (0.0, 0.0);
+        let seconds = best_of_three(|| {
+            if let Ok(ranked) = classification::Ranked::new(&labels, &scores) {
+                (auc, ap) = (ranked.roc_auc(), ranked.average_precision());
+            }
+        });
+        line(&format!("ROC AUC {auc:.4} + average precision {ap:.4}"), n, seconds);
+        let reference: Vec<f64> = (0..n).map(|_| rng.log_normal(10.0, 1.0)).collect();
+        let current: Vec<f64> = (0..n).map(|_| rng.log_normal(10.1, 1.05)).collect();
+        let mut psi = 0.0;
+        let seconds = best_of_three(|| {
+            if let Ok(d) = drift::numeric(&reference, &current) {
+                psi = d.psi;
+            }
+        });
+        line(
+            &format!("PSI, KS, Wasserstein, JS of 1 feature (PSI {psi:.3})"),
+            n,
+            seconds,
+        );
+    }
+
+    // `evaluate drift` end to end, as a user runs it, on Parquet and CSV files.
+    let temp = tempfile::tempdir()?;
+    let mut rng = Rng::new(7);
+    let frame = |rng: &mut Rng, shift: f64| -> anyhow::Result<polars::prelude::DataFrame> {
+        let mut columns = Vec::with_capacity(drift_columns);
+        for c in 0..drift_columns {
+            let name = format!("f{c:02}");
+            let column = if c % 5 == 4 {
+                let values: Vec<&str> = (0..drift_rows)
+                    .map(|_| {
+                        ["Youth", "Mass", "Affluent", "Private", "Business"]
+                            [rng.weighted(&[1.0 + shift, 5.0, 2.0, 0.3, 1.0])]
+                    })
+                    .collect();
+                polars::prelude::Column::new(name.into(), values)
+            } else {
+                let values: Vec<f64> = (0..drift_rows)
+                    .map(|_| rng.normal() * (1.0 + c as f64 / 10.0) + shift * (c % 3) as f64)
+                    .collect();
+                polars::prelude::Column::new(name.into(), values)
+            };
+            columns.push(column);
+        }
+        Ok(polars::prelude::DataFrame::new_infer_height(columns)?)
+    };
+    for format in [FileFormat::Parquet, FileFormat::Csv] {
+        let reference = temp.path().join(format!("reference.{format}"));
+        let current = temp.path().join(format!("current.{format}"));
+        bankml::data::format::write_frame(&mut frame(&mut rng, 0.0)?, &reference, format)?;
+        bankml::data::format::write_frame(&mut frame(&mut rng, 0.3)?, &current, format)?;
+        let out = temp.path().join("drift.json");
+        let started = Instant::now();
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .args(["evaluate", "drift", "--reference"])
+            .arg(&reference)
+            .arg("--current")
+            .arg(&current)
+            .arg("--out")
+            .arg(&out)
+            .status()?;
+        anyhow::ensure!(status.success(), "evaluate drift failed");
+        let seconds = started.elapsed().as_secs_f64();
+        line(
+            &format!("evaluate drift, {drift_columns} columns, {format} files"),
+            drift_rows,
+            seconds,
         );
     }
     Ok(())

@@ -345,17 +345,18 @@ fn evaluate_ranking(
     Ok(document)
 }
 
-/// One column's values for drift: numbers (NaN and empty dropped and counted) or text.
+/// One column's values for drift: numbers (NaN and empty dropped and counted) or counts per
+/// text value.
 enum Sample {
     Numbers(Vec<f64>, usize),
-    Text(Vec<String>, usize),
+    Text(BTreeMap<String, u64>, usize),
 }
 
 impl Sample {
     fn is_empty(&self) -> bool {
         match self {
             Sample::Numbers(v, _) => v.is_empty(),
-            Sample::Text(v, _) => v.is_empty(),
+            Sample::Text(counts, _) => counts.is_empty(),
         }
     }
 }
@@ -391,8 +392,13 @@ fn drift_sample(frame: &DataFrame, name: &str, path: &Path) -> anyhow::Result<Sa
     } else {
         let values = column.cast(&DataType::String)?;
         let missing = values.null_count();
+        // Counted on borrowed text: no string is copied per row.
+        let mut counts: foldhash::HashMap<&str, u64> = foldhash::HashMap::default();
+        for value in values.str()?.iter().flatten() {
+            *counts.entry(value).or_insert(0) += 1;
+        }
         Ok(Sample::Text(
-            values.str()?.iter().flatten().map(str::to_string).collect(),
+            counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             missing,
         ))
     }
@@ -514,7 +520,7 @@ fn column_drift(
             (value, psi)
         }
         (Sample::Text(r, missing_r), Sample::Text(c, missing_c)) => {
-            let d = drift::categorical(&r, &c).map_err(context)?;
+            let d = drift::categorical_counts(&r, &c).map_err(context)?;
             let psi = d.psi;
             let mut value = serde_json::to_value(d)?;
             value["kind"] = json!("categorical");
