@@ -91,7 +91,7 @@ fn xlsx_beyond_a_sheet_is_refused_before_anything_is_written() {
     let dir = scratch();
     let printed = bad_input(dir.path(), &["generate", "--clients", "1100000", "--format", "xlsx"]);
     assert!(
-        printed.contains("more than an Excel sheet holds (1,048,575 rows); use --format csv or --format parquet"),
+        printed.contains("1,100,000 clients do not fit in an Excel sheet (1,048,575 rows at most); use --format csv or --format parquet"),
         "{printed}"
     );
     let raw = dir.path().join("data/raw");

@@ -60,13 +60,12 @@ pub fn run(args: GenerateArgs, config: &EngineConfig) -> anyhow::Result<()> {
         ))
         .into());
     }
-    // Holdings run at about three per client, so refuse xlsx before simulating anything when
-    // the clients alone or the expected holdings cannot fit a sheet.
-    if args.format == FileFormat::Xlsx && args.clients.saturating_mul(4) >= XLSX_MAX_ROWS {
+    // The clients table alone must fit a sheet; the holdings and activity tables are checked
+    // as they are written (into a staging folder, so a refusal leaves nothing behind).
+    if args.format == FileFormat::Xlsx && args.clients >= XLSX_MAX_ROWS {
         return Err(UserError(format!(
-            "{} clients need about {} holdings rows, more than an Excel sheet holds ({} rows); use --format csv or --format parquet",
+            "{} clients do not fit in an Excel sheet ({} rows at most); use --format csv or --format parquet",
             thousands(args.clients),
-            thousands(args.clients * 4),
             thousands(XLSX_MAX_ROWS - 1)
         ))
         .into());

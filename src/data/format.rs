@@ -43,7 +43,9 @@ impl fmt::Display for FileFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{path}: {rows} rows do not fit in an Excel sheet (at most {max} rows); use --format csv or parquet")]
+    #[error(
+        "{path}: {rows} rows do not fit in an Excel sheet (at most {max} rows); use --format csv or --format parquet"
+    )]
     TooManyRowsForXlsx { path: PathBuf, rows: usize, max: usize },
     #[error("cannot write {path}: {message}")]
     Encode { path: PathBuf, message: String },
@@ -149,5 +151,49 @@ impl Cells {
             other if other.is_primitive_numeric() => Cells::Float(series.cast(&DataType::Float64)?.f64()?.clone()),
             _ => Cells::Str(series.cast(&DataType::String)?.str()?.clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_beyond_a_sheet_is_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holdings.xlsx");
+        let mut frame =
+            DataFrame::new_infer_height(vec![Column::new("cli".into(), vec![1i64; XLSX_MAX_ROWS])]).unwrap();
+        let error = write_frame(&mut frame, &path, FileFormat::Xlsx).unwrap_err();
+        assert!(
+            error.to_string().contains("1048576 rows do not fit in an Excel sheet"),
+            "{error}"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn xlsx_round_trips_through_calamine_with_real_dates() {
+        use calamine::{Data, Reader};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clients.xlsx");
+        let mut frame = DataFrame::new_infer_height(vec![
+            Column::new("cli".into(), vec![Some(7i64), None]),
+            crate::data::synth::date_column("since", vec![Some(20_000), Some(0)]),
+            Column::new("name".into(), vec![Some("a"), Some("b")]),
+        ])
+        .unwrap();
+        write_frame(&mut frame, &path, FileFormat::Xlsx).unwrap();
+        let mut book = calamine::open_workbook_auto(&path).unwrap();
+        let range = book.worksheet_range("clients").unwrap();
+        assert_eq!(range.get((1, 0)), Some(&Data::Float(7.0)));
+        assert_eq!(range.get((2, 0)), Some(&Data::Empty));
+        match range.get((2, 1)) {
+            Some(Data::DateTime(dt)) => assert_eq!(dt.to_ymd_hms_milli().0, 1970),
+            other => panic!("a date cell, got {other:?}"),
+        }
     }
 }
