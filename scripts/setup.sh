@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the build needs. (XGBoost, when the models arrive, adds cmake, ninja-build,
-# clang and libclang-dev here.)
-packages=()
+# System packages the build needs: XGBoost (built from source by the xgb crate) needs cmake,
+# ninja and clang with libclang for its bindings.
+packages=(cmake ninja-build clang libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -22,6 +22,32 @@ pub struct EngineConfig {
     pub ingest: IngestConfig,
     pub cleaning: CleaningConfig,
     pub features: FeatureConfig,
+    pub models: ModelsConfig,
+}
+
+/// Model training settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// The model registry.
+    pub dir: PathBuf,
+    /// XGBoost settings shared by the churn, manager and agency models.
+    pub boosting: crate::models::boosted::BoostParams,
+    pub churn: crate::models::churn::ChurnConfig,
+    /// k of the k-fold cross-validation reported at training (manager and agency models;
+    /// churn's runs in the weekly validation). 0 turns it off.
+    pub cv_folds: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: "data/models".into(),
+            boosting: Default::default(),
+            churn: Default::default(),
+            cv_folds: 5,
+        }
+    }
 }
 
 /// Where data lives, relative to the working directory unless absolute.
@@ -122,6 +148,23 @@ impl EngineConfig {
         }
         if c.min_age_years >= c.max_age_years {
             errors.push("cleaning.min_age_years must be below cleaning.max_age_years".to_string());
+        }
+        let b = &self.models.boosting;
+        if b.rounds == 0 || b.max_depth == 0 {
+            errors.push("models.boosting.rounds and max_depth must be at least 1".to_string());
+        }
+        if !(0.0..=1.0).contains(&b.subsample) || b.subsample == 0.0 || !(0.0..=1.0).contains(&b.colsample_bytree) || b.colsample_bytree == 0.0 {
+            errors.push("models.boosting.subsample and colsample_bytree must be within (0, 1]".to_string());
+        }
+        if b.learning_rate <= 0.0 {
+            errors.push("models.boosting.learning_rate must be positive".to_string());
+        }
+        let churn = &self.models.churn;
+        if !(churn.medium_risk < churn.high_risk && churn.medium_risk > 0.0 && churn.high_risk <= 1.0) {
+            errors.push("models.churn: need 0 < medium_risk < high_risk ≤ 1".to_string());
+        }
+        if self.models.cv_folds == 1 {
+            errors.push("models.cv_folds must be 0 (off) or at least 2".to_string());
         }
         if self.features.churn_horizon_days <= 0 {
             errors.push("features.churn_horizon_days must be positive".to_string());

@@ -7,3 +7,4 @@ pub mod config;
 pub mod data;
 pub mod fsutil;
 pub mod metrics;
+pub mod models;

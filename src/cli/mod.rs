@@ -4,7 +4,10 @@ mod bench;
 mod evaluate;
 mod features;
 mod generate;
+mod models;
 mod progress;
+mod score;
+mod train;
 
 use bankml::config::{ConfigError, EngineConfig};
 use bankml::data::snapshot::IngestError;
@@ -37,6 +40,12 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Read a snapshot, validate and clean it, and write client/manager/agency features.
     Features(features::FeaturesArgs),
+    /// Train the churn, manager and agency models on every snapshot's features.
+    Train(train::TrainArgs),
+    /// Score every client, manager and agency of a snapshot with the champions.
+    Score(score::ScoreArgs),
+    /// The model registry: list, show, promote, rollback.
+    Models(models::ModelsArgs),
     /// Metrics of any model's predictions (CSV or Parquet), as JSON.
     Evaluate(evaluate::EvaluateArgs),
     /// Print speed and memory figures (run from a release build).
@@ -49,13 +58,17 @@ pub enum Command {
 pub struct UserError(pub String);
 
 pub fn exit_code(error: &anyhow::Error) -> u8 {
+    use bankml::data::history::HistoryError;
+    use bankml::models::tabular::TrainError;
+    let bad_data = |e: &IngestError| {
+        matches!(e, IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_))
+    };
     let user = error.chain().any(|e| {
         e.is::<UserError>()
             || e.is::<ConfigError>()
-            || matches!(
-                e.downcast_ref::<IngestError>(),
-                Some(IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_))
-            )
+            || e.downcast_ref::<IngestError>().is_some_and(bad_data)
+            || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Ingest(i)) if bad_data(i))
+            || matches!(e.downcast_ref::<TrainError>(), Some(TrainError::NoTrainingRows { .. } | TrainError::SingleClass { .. }))
     });
     if user { 2 } else { 1 }
 }
@@ -82,6 +95,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Train(args) => train::run(args, &config),
+        Command::Models(args) => models::run(args, &config),
+        Command::Score(args) => score::run(args, &config),
         Command::Bench(args) => bench::run(args, &config, &cli.config),
     }
 }

@@ -5,6 +5,7 @@ pub mod clean;
 pub mod date;
 pub mod features;
 pub mod format;
+pub mod history;
 pub mod problem;
 pub mod schema;
 pub mod snapshot;

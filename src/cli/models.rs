@@ -1,0 +1,67 @@
+use super::UserError;
+use bankml::config::EngineConfig;
+use bankml::models::registry::{MODELS, Registry, check_model};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub action: ModelsAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsAction {
+    /// Every model's versions and which is champion and challenger.
+    List,
+    /// A version's metadata (default: the champion).
+    Show {
+        model: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Make a version the champion (the old one is kept for rollback).
+    Promote { model: String, version: u32 },
+    /// Return the champion to the one before it.
+    Rollback { model: String },
+}
+
+pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
+    let registry = Registry::new(&config.models.dir);
+    let known = |name: &str| check_model(name).map_err(|e| anyhow::Error::new(UserError(e.to_string())));
+    match args.action {
+        ModelsAction::List => {
+            for model in MODELS {
+                let versions = registry.versions(model)?;
+                let aliases = registry.aliases(model)?;
+                let shown = |v: Option<u32>| v.map(|v| format!("v{v}")).unwrap_or_else(|| "–".into());
+                println!(
+                    "{model:<12} versions: {:<20} champion: {:<5} challenger: {}",
+                    if versions.is_empty() { "none".into() } else { versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" ") },
+                    shown(aliases.champion),
+                    shown(aliases.challenger)
+                );
+            }
+        }
+        ModelsAction::Show { model, version } => {
+            let model = known(&model)?;
+            let (_, dir) = registry.resolve(model, version).map_err(|e| UserError(e.to_string()))?;
+            let path = dir.join("meta.json");
+            println!("{}", std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        }
+        ModelsAction::Promote { model, version } => {
+            let model = known(&model)?;
+            let aliases = registry.promote(model, version).map_err(|e| UserError(e.to_string()))?;
+            println!("{model}: v{version} is champion (previous champions: {:?})", aliases.previous_champions);
+        }
+        ModelsAction::Rollback { model } => {
+            let model = known(&model)?;
+            let aliases = registry.rollback(model).map_err(|e| UserError(e.to_string()))?;
+            println!(
+                "{model}: rolled back to v{}; v{} is now challenger",
+                aliases.champion.unwrap_or_default(),
+                aliases.challenger.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+use super::{UserError, progress, thousands};
+use bankml::config::EngineConfig;
+use bankml::data::date::Date;
+use bankml::data::history;
+use bankml::models::registry::Registry;
+use bankml::models::tabular::{self, AGENCY, CHURN, MANAGER, ModelMeta, TabularSpec};
+use clap::{Args, ValueEnum};
+use polars::prelude::DataFrame;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelChoice {
+    Churn,
+    Manager,
+    Agency,
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Which model to train.
+    #[arg(long, value_enum, default_value_t = ModelChoice::All)]
+    pub model: ModelChoice,
+    /// Train on snapshots up to this date (default: all).
+    #[arg(long)]
+    pub snapshot: Option<String>,
+}
+
+pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
+    let until = match &args.snapshot {
+        Some(text) => Some(Date::parse(text).ok_or_else(|| UserError(format!("--snapshot {text}: expected YYYY-MM-DD")))?),
+        None => None,
+    };
+    let specs: Vec<&TabularSpec> = match args.model {
+        ModelChoice::Churn => vec![&CHURN],
+        ModelChoice::Manager => vec![&MANAGER],
+        ModelChoice::Agency => vec![&AGENCY],
+        ModelChoice::All => vec![&CHURN, &MANAGER, &AGENCY],
+    };
+    let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
+    let bar = progress::bar(count as u64, "features per snapshot");
+    let history = history::build(config, until, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let registry = Registry::new(&config.models.dir);
+    for spec in specs {
+        let frames: Vec<(Date, DataFrame)> = history
+            .iter()
+            .map(|(date, f)| {
+                let frame = match spec.model {
+                    "churn" => f.clients.clone(),
+                    "manager" => f.managers.clone(),
+                    _ => f.agencies.clone(),
+                };
+                (*date, frame)
+            })
+            .collect();
+        let spinner = progress::spinner(&format!("training {}", spec.model));
+        let cv = if spec.model == "churn" { 0 } else { config.models.cv_folds };
+        let meta = tabular::train(spec, &frames, &config.models.boosting, &config.models.churn, cv, &registry)?;
+        spinner.finish_and_clear();
+        print_summary(&meta, &registry)?;
+    }
+    Ok(())
+}
+
+fn figure(value: &Value, key: &str) -> String {
+    value[key].as_f64().map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())
+}
+
+fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
+    let aliases = registry.aliases(&meta.model)?;
+    let alias = if aliases.champion == Some(meta.version) { "champion" } else { "challenger" };
+    println!(
+        "{} v{} ({alias}): {} training rows from {} snapshot(s), holdout {} ({} rows), {} rounds, {:.1} s",
+        meta.model,
+        meta.version,
+        thousands(meta.rows_train),
+        meta.training_snapshots.len(),
+        meta.holdout_snapshot,
+        thousands(meta.rows_holdout),
+        meta.best_rounds,
+        meta.training_seconds
+    );
+    let h = &meta.holdout;
+    if meta.target == "churn" {
+        println!(
+            "  holdout: AUC {} · precision {} · recall {} · F1 {} at {} · High risk: precision {} recall {}",
+            figure(h, "roc_auc"),
+            figure(h, "precision"),
+            figure(h, "recall"),
+            figure(h, "f1"),
+            h["threshold"],
+            figure(&h["high_risk"], "precision"),
+            figure(&h["high_risk"], "recall"),
+        );
+    } else {
+        println!(
+            "  holdout: RMSE {} · MAE {} · R² {} · Spearman {} · top-10 overlap {}",
+            figure(h, "rmse"),
+            figure(h, "mae"),
+            figure(h, "r2"),
+            figure(h, "spearman"),
+            figure(h, "top10_overlap")
+        );
+        let cv = &meta.cross_validation;
+        if cv.is_object() {
+            println!(
+                "  {}-fold CV: RMSE {} ± {} · MAE {} · R² {}",
+                cv["folds"],
+                figure(&cv["rmse"], "mean"),
+                figure(&cv["rmse"], "std"),
+                figure(&cv["mae"], "mean"),
+                figure(&cv["r2"], "mean")
+            );
+        }
+    }
+    let top: Vec<String> = meta.importance.iter().take(5).map(|(name, gain)| format!("{name} ({gain:.1})")).collect();
+    println!("  top features by gain: {}", top.join(", "));
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The design matrix: which feature columns a model reads and how text becomes numbers.
+//! Fitted on the training frame and stored with the model, so scoring builds exactly the
+//! columns training saw (an unseen category is all zeros, a missing number is NaN).
+
+use super::boosted::Matrix;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// At most this many categories per text column become indicator columns (most frequent first).
+pub const MAX_CATEGORIES: usize = 30;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Design {
+    pub numeric: Vec<String>,
+    /// Text column → its categories, each an indicator column `column=category`.
+    pub categorical: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DesignError {
+    #[error("column {0} is missing from the features")]
+    Missing(String),
+    #[error("column {column}: {message}")]
+    Column { column: String, message: String },
+}
+
+impl Design {
+    /// Every numeric and text column of `frame` but those in `exclude`.
+    pub fn fit(frame: &DataFrame, exclude: &[&str]) -> Result<Design, DesignError> {
+        let mut design = Design { numeric: Vec::new(), categorical: Vec::new() };
+        for column in frame.columns() {
+            let name = column.name().as_str();
+            if exclude.contains(&name) {
+                continue;
+            }
+            if column.dtype().is_primitive_numeric() {
+                design.numeric.push(name.to_string());
+            } else if column.dtype() == &DataType::String {
+                let values = column.str().map_err(|e| DesignError::Column { column: name.into(), message: e.to_string() })?;
+                let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+                for v in values.iter().flatten() {
+                    *counts.entry(v).or_insert(0) += 1;
+                }
+                let mut categories: Vec<(&str, usize)> = counts.into_iter().collect();
+                categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+                categories.truncate(MAX_CATEGORIES);
+                let mut names: Vec<String> = categories.into_iter().map(|(c, _)| c.to_string()).collect();
+                names.sort();
+                design.categorical.push((name.to_string(), names));
+            }
+        }
+        Ok(design)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.numeric
+            .iter()
+            .cloned()
+            .chain(self.categorical.iter().flat_map(|(c, cats)| cats.iter().map(move |v| format!("{c}={v}"))))
+            .collect()
+    }
+
+    pub fn matrix(&self, frame: &DataFrame) -> Result<Matrix, DesignError> {
+        let names = self.names();
+        let (rows, cols) = (frame.height(), names.len());
+        let mut values = vec![0f32; rows * cols];
+        for (j, name) in self.numeric.iter().enumerate() {
+            let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
+            let cast = column.cast(&DataType::Float64).map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
+            let ca = cast.f64().map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
+            for (i, v) in ca.iter().enumerate() {
+                values[i * cols + j] = v.map_or(f32::NAN, |v| v as f32);
+            }
+        }
+        let mut offset = self.numeric.len();
+        for (name, categories) in &self.categorical {
+            let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
+            let ca = column.str().map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
+            for (i, v) in ca.iter().enumerate() {
+                if let Some(k) = v.and_then(|v| categories.iter().position(|c| c == v)) {
+                    values[i * cols + offset + k] = 1.0;
+                }
+            }
+            offset += categories.len();
+        }
+        Ok(Matrix { values, rows, names })
+    }
+}

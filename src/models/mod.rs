@@ -1,0 +1,8 @@
+//! Models: boosted trees (one wrapper over XGBoost), churn, manager and agency performance,
+//! the product recommender, and the versioned registry they live in.
+
+pub mod boosted;
+pub mod churn;
+pub mod design;
+pub mod registry;
+pub mod tabular;

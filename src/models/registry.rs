@@ -1,0 +1,258 @@
+//! The model registry: `data/models/<model>/<version>/` holds a model file, `meta.json` and
+//! the reference statistics drift checks need; `data/models/<model>/aliases.json` names the
+//! `champion` and `challenger` versions.
+//!
+//! A version folder is staged and renamed into place whole, and the alias file is replaced
+//! atomically, so no reader ever sees a half-written version or an alias pointing at one.
+
+use crate::fsutil::{self, FsError};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("unknown model \"{0}\" (known: churn, manager, agency, recommender)")]
+    UnknownModel(String),
+    #[error("{model} has no version {version} (versions: {available})")]
+    UnknownVersion { model: String, version: u32, available: String },
+    #[error("{model} has no {alias} yet; train one with `bankml train --model {model}`")]
+    NoAlias { model: String, alias: &'static str },
+    #[error("{model}: nothing to roll back to (no earlier champion)")]
+    NothingToRollBack { model: String },
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error(transparent)]
+    Fs(#[from] FsError),
+}
+
+pub const MODELS: [&str; 4] = ["churn", "manager", "agency", "recommender"];
+
+pub fn check_model(name: &str) -> Result<&'static str, RegistryError> {
+    MODELS.iter().copied().find(|m| *m == name).ok_or_else(|| RegistryError::UnknownModel(name.to_string()))
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aliases {
+    pub champion: Option<u32>,
+    pub challenger: Option<u32>,
+    /// Earlier champions, oldest first: what `rollback` returns to.
+    #[serde(default)]
+    pub previous_champions: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    root: PathBuf,
+}
+
+impl Registry {
+    pub fn new(root: impl Into<PathBuf>) -> Registry {
+        Registry { root: root.into() }
+    }
+
+    pub fn model_dir(&self, model: &str) -> PathBuf {
+        self.root.join(model)
+    }
+
+    pub fn version_dir(&self, model: &str, version: u32) -> PathBuf {
+        self.model_dir(model).join(version.to_string())
+    }
+
+    /// Versions present, ascending.
+    pub fn versions(&self, model: &str) -> Result<Vec<u32>, RegistryError> {
+        let dir = self.model_dir(model);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(FsError::Io { action: "cannot list", path: dir, source: e }.into()),
+        };
+        let mut versions: Vec<u32> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    pub fn aliases(&self, model: &str) -> Result<Aliases, RegistryError> {
+        let path = self.model_dir(model).join("aliases.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| RegistryError::Corrupt { path, message: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Aliases::default()),
+            Err(e) => Err(FsError::Io { action: "cannot read", path, source: e }.into()),
+        }
+    }
+
+    fn write_aliases(&self, model: &str, aliases: &Aliases) -> Result<(), RegistryError> {
+        let path = self.model_dir(model).join("aliases.json");
+        let text = serde_json::to_string_pretty(aliases).map_err(|e| RegistryError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        fsutil::write_bytes_atomic(&path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Adds a version: `fill` writes its files into a staging folder, which is then renamed to
+    /// the next version number. Returns the new version.
+    pub fn add_version<E: From<RegistryError>>(&self, model: &str, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<u32, E> {
+        let dir = self.model_dir(model);
+        std::fs::create_dir_all(&dir).map_err(|e| RegistryError::from(fsutil::io_error("cannot create folder", &dir)(e)))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .tempdir_in(&dir)
+            .map_err(|e| RegistryError::from(fsutil::io_error("cannot stage in", &dir)(e)))?;
+        fill(staging.path())?;
+        let staged = staging.keep();
+        // The next free number; a concurrent writer taking it makes the rename fail, so retry.
+        for _ in 0..100 {
+            let version = self.versions(model)?.last().copied().unwrap_or(0) + 1;
+            let target = self.version_dir(model, version);
+            if target.exists() {
+                continue;
+            }
+            match std::fs::rename(&staged, &target) {
+                Ok(()) => return Ok(version),
+                Err(_) if target.exists() => continue,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&staged);
+                    return Err(RegistryError::from(FsError::Io { action: "cannot rename into", path: target, source: e }).into());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&staged);
+        Err(RegistryError::Corrupt { path: dir, message: "could not claim a version number".into() }.into())
+    }
+
+    fn check_version(&self, model: &str, version: u32) -> Result<(), RegistryError> {
+        let versions = self.versions(model)?;
+        if versions.contains(&version) {
+            return Ok(());
+        }
+        Err(RegistryError::UnknownVersion {
+            model: model.into(),
+            version,
+            available: if versions.is_empty() { "none".into() } else { versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ") },
+        })
+    }
+
+    /// Makes `version` the champion; the old champion is remembered for rollback.
+    pub fn promote(&self, model: &str, version: u32) -> Result<Aliases, RegistryError> {
+        self.check_version(model, version)?;
+        let mut aliases = self.aliases(model)?;
+        if aliases.champion == Some(version) {
+            return Ok(aliases);
+        }
+        if let Some(old) = aliases.champion {
+            aliases.previous_champions.push(old);
+        }
+        aliases.champion = Some(version);
+        if aliases.challenger == Some(version) {
+            aliases.challenger = None;
+        }
+        self.write_aliases(model, &aliases)?;
+        Ok(aliases)
+    }
+
+    pub fn set_challenger(&self, model: &str, version: u32) -> Result<Aliases, RegistryError> {
+        self.check_version(model, version)?;
+        let mut aliases = self.aliases(model)?;
+        aliases.challenger = Some(version);
+        self.write_aliases(model, &aliases)?;
+        Ok(aliases)
+    }
+
+    /// Returns the champion to the one before it; the rolled-back version becomes challenger.
+    pub fn rollback(&self, model: &str) -> Result<Aliases, RegistryError> {
+        let mut aliases = self.aliases(model)?;
+        let Some(previous) = aliases.previous_champions.pop() else {
+            return Err(RegistryError::NothingToRollBack { model: model.into() });
+        };
+        aliases.challenger = aliases.champion;
+        aliases.champion = Some(previous);
+        self.write_aliases(model, &aliases)?;
+        Ok(aliases)
+    }
+
+    /// The folder of the champion (or of `version` when given).
+    pub fn resolve(&self, model: &str, version: Option<u32>) -> Result<(u32, PathBuf), RegistryError> {
+        let version = match version {
+            Some(v) => {
+                self.check_version(model, v)?;
+                v
+            }
+            None => self.aliases(model)?.champion.ok_or(RegistryError::NoAlias { model: model.into(), alias: "champion" })?,
+        };
+        Ok((version, self.version_dir(model, version)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path().join("models"));
+        (dir, registry)
+    }
+
+    fn add(registry: &Registry, text: &str) -> u32 {
+        registry
+            .add_version::<RegistryError>("churn", |dir| {
+                std::fs::write(dir.join("model.json"), text).unwrap();
+                Ok(())
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn versions_count_up_and_aliases_move() {
+        let (_dir, registry) = registry();
+        assert_eq!(add(&registry, "a"), 1);
+        assert_eq!(add(&registry, "b"), 2);
+        assert!(matches!(registry.resolve("churn", None), Err(RegistryError::NoAlias { .. })));
+        registry.promote("churn", 1).unwrap();
+        registry.promote("churn", 2).unwrap();
+        assert_eq!(registry.resolve("churn", None).unwrap().0, 2);
+        let aliases = registry.rollback("churn").unwrap();
+        assert_eq!((aliases.champion, aliases.challenger), (Some(1), Some(2)));
+        assert!(matches!(registry.rollback("churn"), Err(RegistryError::NothingToRollBack { .. })));
+        assert!(matches!(registry.promote("churn", 9), Err(RegistryError::UnknownVersion { version: 9, .. })));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_version() {
+        let (_dir, registry) = registry();
+        let result = registry.add_version::<RegistryError>("churn", |dir| {
+            std::fs::write(dir.join("model.json"), "half").unwrap();
+            Err(RegistryError::Corrupt { path: dir.into(), message: "disk full".into() })
+        });
+        assert!(result.is_err());
+        assert_eq!(registry.versions("churn").unwrap(), Vec::<u32>::new());
+        let leftovers: Vec<_> = std::fs::read_dir(registry.model_dir("churn")).unwrap().collect();
+        assert!(leftovers.is_empty(), "the staging folder is removed");
+    }
+
+    #[test]
+    fn readers_never_see_a_half_promoted_alias() {
+        let (_dir, registry) = registry();
+        for i in 0..5 {
+            add(&registry, &i.to_string());
+        }
+        registry.promote("churn", 1).unwrap();
+        let path = registry.model_dir("churn").join("aliases.json");
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                for _ in 0..2000 {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let aliases: Aliases = serde_json::from_str(&text).expect("always a whole alias file");
+                    assert!(aliases.champion.is_some());
+                }
+            });
+            for round in 0..200 {
+                registry.promote("churn", 1 + round % 5).unwrap();
+            }
+            reader.join().unwrap();
+        });
+    }
+}

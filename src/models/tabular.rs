@@ -1,0 +1,350 @@
+//! Training and loading the three tabular models — churn (classifier), manager and agency
+//! performance (regressors) — on features across months, with a temporal holdout.
+
+use super::boosted::{self, BoostError, BoostParams, Matrix, Split, Task, TrainedBooster};
+use super::churn::{ChurnConfig, ClassWeight};
+use super::design::{Design, DesignError};
+use super::registry::{Registry, RegistryError};
+use crate::data::date::Date;
+use crate::fsutil;
+use crate::metrics::reference::FeatureReference;
+use crate::metrics::{MetricError, classification, regression};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{model}: no rows with a known {target} to train on{hint}")]
+    NoTrainingRows { model: &'static str, target: &'static str, hint: String },
+    #[error("{model}: every {target} in the training data is {value}; a classifier needs both outcomes")]
+    SingleClass { model: &'static str, target: &'static str, value: i64 },
+    #[error(transparent)]
+    Boost(#[from] BoostError),
+    #[error(transparent)]
+    Design(#[from] DesignError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Metric(#[from] MetricError),
+    #[error("{0}")]
+    Polars(#[from] PolarsError),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// Which frame, target and id columns make a model.
+#[derive(Debug, Clone, Copy)]
+pub struct TabularSpec {
+    pub model: &'static str,
+    pub task: Task,
+    pub target: &'static str,
+    /// Ids and the target: never features.
+    pub exclude: &'static [&'static str],
+}
+
+pub const CHURN: TabularSpec = TabularSpec {
+    model: "churn",
+    task: Task::Binary,
+    target: "churn",
+    exclude: &["snapshot", "cli", "ges", "age", "churn"],
+};
+pub const MANAGER: TabularSpec = TabularSpec {
+    model: "manager",
+    task: Task::Regression,
+    target: "performance_score",
+    exclude: &["snapshot", "ges", "age", "performance_score"],
+};
+pub const AGENCY: TabularSpec =
+    TabularSpec { model: "agency", task: Task::Regression, target: "performance_score", exclude: &["snapshot", "age", "performance_score"] };
+
+/// What a training run produced, written as `meta.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub model: String,
+    pub version: u32,
+    pub task: Task,
+    pub target: String,
+    pub created_at: String,
+    pub parameters: BoostParams,
+    pub extra_parameters: Vec<(String, String)>,
+    pub features: Vec<String>,
+    pub training_snapshots: Vec<String>,
+    pub holdout_snapshot: String,
+    pub rows_train: usize,
+    pub rows_holdout: usize,
+    pub data_hash: String,
+    pub best_rounds: u32,
+    pub holdout: Value,
+    pub cross_validation: Value,
+    pub importance: Vec<(String, f64)>,
+    pub training_seconds: f64,
+    pub library: String,
+}
+
+pub const LIBRARY: &str = concat!("XGBoost 3.4.1 (xgb 3.4.0), bankml ", env!("CARGO_PKG_VERSION"));
+
+/// A loaded model ready to score.
+pub struct TabularModel {
+    pub meta: ModelMeta,
+    pub design: Design,
+    pub booster: TrainedBooster,
+}
+
+fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let lazy: Vec<LazyFrame> = frames.into_iter().map(|f| f.lazy()).collect();
+    concat(lazy, UnionArgs::default())?.collect()
+}
+
+fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> {
+    let cast = frame.column(target)?.cast(&DataType::Float32)?;
+    Ok(cast.f32()?.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
+}
+
+/// FNV-1a over the training matrix and labels: the same data gives the same hash.
+fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in matrix.values.iter().chain(labels) {
+        for byte in v.to_bits().to_le_bytes() {
+            hash ^= byte as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+pub fn now_iso() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let day = Date((seconds / 86_400) as i32);
+    let rest = seconds % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Metrics of predictions against truth, as the model's task measures them.
+pub fn holdout_metrics(spec: &TabularSpec, truth: &[f32], predicted: &[f32], churn: &ChurnConfig) -> Result<Value, TrainError> {
+    match spec.task {
+        Task::Binary => {
+            let labels: Vec<bool> = truth.iter().map(|v| *v >= 0.5).collect();
+            let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
+            let mut value = serde_json::to_value(classification::evaluate(&labels, &scores, churn.threshold)?).unwrap_or_default();
+            // The High risk level as a decision: precision and recall of flagging High clients.
+            let high = classification::confusion(&labels, &scores, churn.high_risk);
+            value["high_risk"] = json!({
+                "threshold": churn.high_risk, "precision": high.precision(), "recall": high.recall(), "f1": high.f1(),
+                "clients": high.tp + high.fp,
+            });
+            Ok(value)
+        }
+        Task::Regression => {
+            let truth: Vec<f64> = truth.iter().map(|v| *v as f64).collect();
+            let predicted: Vec<f64> = predicted.iter().map(|v| (*v as f64).clamp(0.0, 100.0)).collect();
+            Ok(serde_json::to_value(regression::evaluate(&truth, &predicted)?).unwrap_or_default())
+        }
+    }
+}
+
+/// Training rows (all labelled snapshots but the last) and holdout rows (the last); with a
+/// single labelled snapshot, a seeded 20 % of its rows are held out instead.
+fn temporal_split(spec: &TabularSpec, frames: &[(Date, DataFrame)], seed: u64) -> Result<(DataFrame, DataFrame, Vec<Date>, Date), TrainError> {
+    let labelled: Vec<(Date, DataFrame)> = frames
+        .iter()
+        .map(|(d, f)| Ok((*d, f.clone().lazy().filter(col(spec.target).is_not_null()).collect()?)))
+        .collect::<PolarsResult<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, f)| f.height() > 0)
+        .collect();
+    let Some((holdout_date, _)) = labelled.last() else {
+        let hint = if spec.task == Task::Binary {
+            " (churn is known only for snapshots at least 90 days before the latest one: generate more months)".into()
+        } else {
+            String::new()
+        };
+        return Err(TrainError::NoTrainingRows { model: spec.model, target: spec.target, hint });
+    };
+    let holdout_date = *holdout_date;
+    if labelled.len() == 1 {
+        let frame = labelled[0].1.clone();
+        let folds = boosted::folds(frame.height(), 5, seed);
+        let take = |idx: &[usize]| -> PolarsResult<DataFrame> {
+            let mut sorted = idx.to_vec();
+            sorted.sort_unstable();
+            let ca = IdxCa::from_vec("idx".into(), sorted.into_iter().map(|i| i as IdxSize).collect());
+            frame.take(&ca)
+        };
+        let holdout = take(&folds[0])?;
+        let rest: Vec<usize> = folds[1..].concat();
+        return Ok((take(&rest)?, holdout, vec![holdout_date], holdout_date));
+    }
+    let dates: Vec<Date> = labelled[..labelled.len() - 1].iter().map(|(d, _)| *d).collect();
+    let mut frames: Vec<DataFrame> = labelled.into_iter().map(|(_, f)| f).collect();
+    let holdout = frames.pop().unwrap_or_default();
+    Ok((stack(frames)?, holdout, dates, holdout_date))
+}
+
+fn class_balance(spec: &TabularSpec, labels: &[f32], churn: &ChurnConfig) -> Result<Vec<(&'static str, String)>, TrainError> {
+    if spec.task != Task::Binary {
+        return Ok(vec![]);
+    }
+    let positives = labels.iter().filter(|v| **v >= 0.5).count();
+    if positives == 0 || positives == labels.len() {
+        return Err(TrainError::SingleClass { model: spec.model, target: spec.target, value: i64::from(positives > 0) });
+    }
+    Ok(match churn.class_weight {
+        ClassWeight::Balanced => vec![("scale_pos_weight", ((labels.len() - positives) as f64 / positives as f64).to_string())],
+        ClassWeight::None => vec![],
+    })
+}
+
+/// Trains `spec`'s model on `frames` (one per snapshot) and adds it to the registry as a new
+/// version: champion if there is none yet, otherwise challenger.
+pub fn train(
+    spec: &TabularSpec,
+    frames: &[(Date, DataFrame)],
+    params: &BoostParams,
+    churn: &ChurnConfig,
+    cv_folds: usize,
+    registry: &Registry,
+) -> Result<ModelMeta, TrainError> {
+    let started = std::time::Instant::now();
+    let (train_frame, holdout_frame, training_dates, holdout_date) = temporal_split(spec, frames, params.seed)?;
+    let design = Design::fit(&train_frame, spec.exclude)?;
+    let x = design.matrix(&train_frame)?;
+    let y = target_values(&train_frame, spec.target)?;
+    let extra = class_balance(spec, &y, churn)?;
+    // Early stopping watches a seeded 15 % of the training rows.
+    let folds = boosted::folds(x.rows, 7, params.seed);
+    let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
+    let (x_fit, x_watch) = (x.take(&fit_rows), x.take(&watch_rows));
+    let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
+    let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
+    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split { matrix: &x_watch, labels: &y_watch });
+    let booster = boosted::train(spec.task, params, Split { matrix: &x_fit, labels: &y_fit }, watch, None, &extra)?;
+
+    let x_holdout = design.matrix(&holdout_frame)?;
+    let y_holdout = target_values(&holdout_frame, spec.target)?;
+    let predicted = booster.predict(&x_holdout)?;
+    let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
+    let cross_validation = if cv_folds >= 2 { cross_validate(spec, &x, &y, params, churn, cv_folds, booster.best_rounds)? } else { Value::Null };
+    let importance = booster.gain_importance()?;
+    let references = reference_statistics(&design, &train_frame)?;
+
+    let meta = ModelMeta {
+        model: spec.model.into(),
+        version: 0,
+        task: spec.task,
+        target: spec.target.into(),
+        created_at: now_iso(),
+        parameters: params.clone(),
+        extra_parameters: extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        features: design.names(),
+        training_snapshots: training_dates.iter().map(Date::to_string).collect(),
+        holdout_snapshot: holdout_date.to_string(),
+        rows_train: x.rows,
+        rows_holdout: x_holdout.rows,
+        data_hash: data_hash(&x, &y),
+        best_rounds: booster.best_rounds,
+        holdout,
+        cross_validation,
+        importance,
+        training_seconds: started.elapsed().as_secs_f64(),
+        library: LIBRARY.into(),
+    };
+    let model_json = booster.to_json()?;
+    let version = registry.add_version::<TrainError>(spec.model, |dir| {
+        write_json(&dir.join("design.json"), &design)?;
+        write_json(&dir.join("reference.json"), &references)?;
+        write_json(&dir.join("meta.json"), &meta)?;
+        fsutil::write_bytes_atomic(&dir.join("model.json"), &model_json).map_err(|e| TrainError::File { path: dir.display().to_string(), message: e.to_string() })
+    })?;
+    // The version number is known only once the folder is in place; record it in the meta.
+    let meta = ModelMeta { version, ..meta };
+    write_json(&registry.version_dir(spec.model, version).join("meta.json"), &meta)?;
+    if registry.aliases(spec.model)?.champion.is_none() {
+        registry.promote(spec.model, version)?;
+    } else {
+        registry.set_challenger(spec.model, version)?;
+    }
+    Ok(meta)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })?;
+    fsutil::write_bytes_atomic(path, text.as_bytes()).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })
+}
+
+/// k-fold cross-validation with the chosen number of rounds: mean and spread of each metric.
+fn cross_validate(
+    spec: &TabularSpec,
+    x: &Matrix,
+    y: &[f32],
+    params: &BoostParams,
+    churn: &ChurnConfig,
+    k: usize,
+    rounds: u32,
+) -> Result<Value, TrainError> {
+    let folds = boosted::folds(x.rows, k, params.seed.wrapping_add(1));
+    let fixed = BoostParams { rounds: rounds.max(1), early_stopping_rounds: 0, ..params.clone() };
+    let mut per_fold: Vec<Value> = Vec::new();
+    for test in &folds {
+        let train_rows: Vec<usize> = folds.iter().filter(|f| !std::ptr::eq(*f, test)).flatten().copied().collect();
+        let y_train: Vec<f32> = train_rows.iter().map(|&i| y[i]).collect();
+        let y_test: Vec<f32> = test.iter().map(|&i| y[i]).collect();
+        let extra = class_balance(spec, &y_train, churn)?;
+        let model = boosted::train(spec.task, &fixed, Split { matrix: &x.take(&train_rows), labels: &y_train }, None, None, &extra)?;
+        let predicted = model.predict(&x.take(test))?;
+        per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn)?);
+    }
+    let keys: &[&str] = match spec.task {
+        Task::Binary => &["roc_auc", "average_precision", "precision", "recall", "f1", "log_loss"],
+        Task::Regression => &["rmse", "mae", "r2", "spearman", "within_15pct"],
+    };
+    let mut summary = serde_json::Map::new();
+    summary.insert("folds".into(), json!(k));
+    for key in keys {
+        let values: Vec<f64> = per_fold.iter().filter_map(|m| m[*key].as_f64()).collect();
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt();
+        summary.insert(key.to_string(), json!({ "mean": mean, "std": std }));
+    }
+    Ok(Value::Object(summary))
+}
+
+/// Reference statistics of every design column's training values, for drift checks.
+fn reference_statistics(design: &Design, frame: &DataFrame) -> Result<std::collections::BTreeMap<String, FeatureReference>, TrainError> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in &design.numeric {
+        let cast = frame.column(name)?.cast(&DataType::Float64)?;
+        let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
+        if let Ok(reference) = FeatureReference::numeric(&values) {
+            out.insert(name.clone(), reference);
+        }
+    }
+    for (name, _) in &design.categorical {
+        let values: Vec<&str> = frame.column(name)?.str()?.iter().flatten().collect();
+        if let Ok(reference) = FeatureReference::categorical(&values) {
+            out.insert(name.clone(), reference);
+        }
+    }
+    Ok(out)
+}
+
+impl TabularModel {
+    /// The champion (or `version`) of `model` from the registry.
+    pub fn load(registry: &Registry, model: &str, version: Option<u32>, threads: usize) -> Result<TabularModel, TrainError> {
+        let (_, dir) = registry.resolve(model, version)?;
+        let read = |name: &str| -> Result<Vec<u8>, TrainError> {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })
+        };
+        let parse = |name: &str, bytes: &[u8]| -> Result<Value, TrainError> {
+            serde_json::from_slice(bytes).map_err(|e| TrainError::File { path: dir.join(name).display().to_string(), message: e.to_string() })
+        };
+        let meta: ModelMeta = serde_json::from_value(parse("meta.json", &read("meta.json")?)?)
+            .map_err(|e| TrainError::File { path: dir.join("meta.json").display().to_string(), message: e.to_string() })?;
+        let design: Design = serde_json::from_value(parse("design.json", &read("design.json")?)?)
+            .map_err(|e| TrainError::File { path: dir.join("design.json").display().to_string(), message: e.to_string() })?;
+        let booster = TrainedBooster::from_json(&read("model.json")?, design.names(), threads)?;
+        Ok(TabularModel { meta, design, booster })
+    }
+}
