@@ -34,6 +34,7 @@ pub struct ModelsConfig {
     /// XGBoost settings shared by the churn, manager and agency models.
     pub boosting: crate::models::boosted::BoostParams,
     pub churn: crate::models::churn::ChurnConfig,
+    pub recommender: crate::models::recommender::RecommenderConfig,
     /// k of the k-fold cross-validation reported at training (manager and agency models;
     /// churn's runs in the weekly validation). 0 turns it off.
     pub cv_folds: usize,
@@ -45,6 +46,7 @@ impl Default for ModelsConfig {
             dir: "data/models".into(),
             boosting: Default::default(),
             churn: Default::default(),
+            recommender: Default::default(),
             cv_folds: 5,
         }
     }
@@ -153,7 +155,11 @@ impl EngineConfig {
         if b.rounds == 0 || b.max_depth == 0 {
             errors.push("models.boosting.rounds and max_depth must be at least 1".to_string());
         }
-        if !(0.0..=1.0).contains(&b.subsample) || b.subsample == 0.0 || !(0.0..=1.0).contains(&b.colsample_bytree) || b.colsample_bytree == 0.0 {
+        if !(0.0..=1.0).contains(&b.subsample)
+            || b.subsample == 0.0
+            || !(0.0..=1.0).contains(&b.colsample_bytree)
+            || b.colsample_bytree == 0.0
+        {
             errors.push("models.boosting.subsample and colsample_bytree must be within (0, 1]".to_string());
         }
         if b.learning_rate <= 0.0 {
@@ -162,6 +168,13 @@ impl EngineConfig {
         let churn = &self.models.churn;
         if !(churn.medium_risk < churn.high_risk && churn.medium_risk > 0.0 && churn.high_risk <= 1.0) {
             errors.push("models.churn: need 0 < medium_risk < high_risk ≤ 1".to_string());
+        }
+        let r = &self.models.recommender;
+        if r.k == 0 || r.holdout_months <= 0 || r.popularity_months <= 0 || r.svd_components == 0 {
+            errors.push(
+                "models.recommender: k, holdout_months, popularity_months and svd_components must be at least 1"
+                    .to_string(),
+            );
         }
         if self.models.cv_folds == 1 {
             errors.push("models.cv_folds must be 0 (off) or at least 2".to_string());

@@ -61,14 +61,20 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     use bankml::data::history::HistoryError;
     use bankml::models::tabular::TrainError;
     let bad_data = |e: &IngestError| {
-        matches!(e, IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_))
+        matches!(
+            e,
+            IngestError::Invalid { .. } | IngestError::UnknownSnapshot { .. } | IngestError::NoSnapshots(_)
+        )
     };
     let user = error.chain().any(|e| {
         e.is::<UserError>()
             || e.is::<ConfigError>()
             || e.downcast_ref::<IngestError>().is_some_and(bad_data)
             || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Ingest(i)) if bad_data(i))
-            || matches!(e.downcast_ref::<TrainError>(), Some(TrainError::NoTrainingRows { .. } | TrainError::SingleClass { .. }))
+            || matches!(
+                e.downcast_ref::<TrainError>(),
+                Some(TrainError::NoTrainingRows { .. } | TrainError::SingleClass { .. })
+            )
     });
     if user { 2 } else { 1 }
 }

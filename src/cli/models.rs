@@ -36,7 +36,11 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
                 let shown = |v: Option<u32>| v.map(|v| format!("v{v}")).unwrap_or_else(|| "–".into());
                 println!(
                     "{model:<12} versions: {:<20} champion: {:<5} challenger: {}",
-                    if versions.is_empty() { "none".into() } else { versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" ") },
+                    if versions.is_empty() {
+                        "none".into()
+                    } else {
+                        versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(" ")
+                    },
                     shown(aliases.champion),
                     shown(aliases.challenger)
                 );
@@ -46,12 +50,18 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             let model = known(&model)?;
             let (_, dir) = registry.resolve(model, version).map_err(|e| UserError(e.to_string()))?;
             let path = dir.join("meta.json");
-            println!("{}", std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+            println!(
+                "{}",
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            );
         }
         ModelsAction::Promote { model, version } => {
             let model = known(&model)?;
             let aliases = registry.promote(model, version).map_err(|e| UserError(e.to_string()))?;
-            println!("{model}: v{version} is champion (previous champions: {:?})", aliases.previous_champions);
+            println!(
+                "{model}: v{version} is champion (previous champions: {:?})",
+                aliases.previous_champions
+            );
         }
         ModelsAction::Rollback { model } => {
             let model = known(&model)?;

@@ -13,6 +13,7 @@ pub enum ModelChoice {
     Churn,
     Manager,
     Agency,
+    Recommender,
     All,
 }
 
@@ -28,20 +29,38 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let until = match &args.snapshot {
-        Some(text) => Some(Date::parse(text).ok_or_else(|| UserError(format!("--snapshot {text}: expected YYYY-MM-DD")))?),
+        Some(text) => {
+            Some(Date::parse(text).ok_or_else(|| UserError(format!("--snapshot {text}: expected YYYY-MM-DD")))?)
+        }
         None => None,
     };
     let specs: Vec<&TabularSpec> = match args.model {
         ModelChoice::Churn => vec![&CHURN],
         ModelChoice::Manager => vec![&MANAGER],
         ModelChoice::Agency => vec![&AGENCY],
+        ModelChoice::Recommender => vec![],
         ModelChoice::All => vec![&CHURN, &MANAGER, &AGENCY],
     };
+    let recommender = matches!(args.model, ModelChoice::Recommender | ModelChoice::All);
+    let registry = Registry::new(&config.models.dir);
+    if recommender {
+        let (date, dir) = match until {
+            Some(d) => bankml::data::snapshot::find_snapshot(&config.data.raw_dir, Some(&d.to_string()))?,
+            None => bankml::data::snapshot::find_snapshot(&config.data.raw_dir, None)?,
+        };
+        let spinner = progress::spinner("training recommender");
+        let loaded = bankml::data::snapshot::load(&dir, date, config)?;
+        let meta = bankml::models::recommender::train_and_register(&loaded, &config.models.recommender, &registry)?;
+        spinner.finish_and_clear();
+        print_recommender(&meta, &registry)?;
+    }
+    if specs.is_empty() {
+        return Ok(());
+    }
     let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
     let bar = progress::bar(count as u64, "features per snapshot");
     let history = history::build(config, until, |_| bar.inc(1))?;
     bar.finish_and_clear();
-    let registry = Registry::new(&config.models.dir);
     for spec in specs {
         let frames: Vec<(Date, DataFrame)> = history
             .iter()
@@ -55,8 +74,19 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             })
             .collect();
         let spinner = progress::spinner(&format!("training {}", spec.model));
-        let cv = if spec.model == "churn" { 0 } else { config.models.cv_folds };
-        let meta = tabular::train(spec, &frames, &config.models.boosting, &config.models.churn, cv, &registry)?;
+        let cv = if spec.model == "churn" {
+            0
+        } else {
+            config.models.cv_folds
+        };
+        let meta = tabular::train(
+            spec,
+            &frames,
+            &config.models.boosting,
+            &config.models.churn,
+            cv,
+            &registry,
+        )?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;
     }
@@ -64,12 +94,19 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
 }
 
 fn figure(value: &Value, key: &str) -> String {
-    value[key].as_f64().map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())
+    value[key]
+        .as_f64()
+        .map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
     let aliases = registry.aliases(&meta.model)?;
-    let alias = if aliases.champion == Some(meta.version) { "champion" } else { "challenger" };
+    let alias = if aliases.champion == Some(meta.version) {
+        "champion"
+    } else {
+        "challenger"
+    };
     println!(
         "{} v{} ({alias}): {} training rows from {} snapshot(s), holdout {} ({} rows), {} rounds, {:.1} s",
         meta.model,
@@ -114,7 +151,43 @@ fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
             );
         }
     }
-    let top: Vec<String> = meta.importance.iter().take(5).map(|(name, gain)| format!("{name} ({gain:.1})")).collect();
+    let top: Vec<String> = meta
+        .importance
+        .iter()
+        .take(5)
+        .map(|(name, gain)| format!("{name} ({gain:.1})"))
+        .collect();
     println!("  top features by gain: {}", top.join(", "));
+    Ok(())
+}
+
+fn print_recommender(meta: &bankml::models::recommender::RecommenderMeta, registry: &Registry) -> anyhow::Result<()> {
+    let aliases = registry.aliases("recommender")?;
+    let alias = if aliases.champion == Some(meta.version) {
+        "champion"
+    } else {
+        "challenger"
+    };
+    println!(
+        "recommender v{} ({alias}): {} chosen by {}; holdout = products opened after {} by {} clients",
+        meta.version,
+        meta.method.name(),
+        meta.chosen_by,
+        meta.cutoff,
+        thousands(meta.holdout_clients)
+    );
+    let k = meta.config.k;
+    for candidate in &meta.candidates {
+        let m = &candidate.metrics;
+        println!(
+            "  {:<13} Precision@{k} {} · Recall@{k} {} · NDCG@{k} {} · coverage {} · diversity {}",
+            candidate.method.name(),
+            figure(m, "precision_at_k"),
+            figure(m, "recall_at_k"),
+            figure(m, "ndcg_at_k"),
+            figure(m, "coverage"),
+            figure(m, "intra_list_diversity")
+        );
+    }
     Ok(())
 }

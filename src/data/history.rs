@@ -10,7 +10,10 @@ pub enum HistoryError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error("features of {date}: {source}")]
-    Features { date: Date, source: polars::prelude::PolarsError },
+    Features {
+        date: Date,
+        source: polars::prelude::PolarsError,
+    },
 }
 
 /// Features of every snapshot up to `until` (default: all), oldest first; churn outcomes come

@@ -85,7 +85,11 @@ impl Default for BoostParams {
 
 impl BoostParams {
     pub fn thread_count(&self) -> usize {
-        if self.threads > 0 { self.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) }
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
     }
 }
 
@@ -112,7 +116,11 @@ impl Matrix {
         for &i in indices {
             values.extend_from_slice(self.row(i));
         }
-        Matrix { values, rows: indices.len(), names: self.names.clone() }
+        Matrix {
+            values,
+            rows: indices.len(),
+            names: self.names.clone(),
+        }
     }
 
     fn dmatrix(&self, labels: Option<&[f32]>, weights: Option<&[f32]>) -> Result<DMatrix> {
@@ -144,7 +152,13 @@ pub struct Split<'a> {
     pub labels: &'a [f32],
 }
 
-fn set_params(booster: &mut Booster, task: Task, params: &BoostParams, base_score: f64, extra: &[(&str, String)]) -> Result<()> {
+fn set_params(
+    booster: &mut Booster,
+    task: Task,
+    params: &BoostParams,
+    base_score: f64,
+    extra: &[(&str, String)],
+) -> Result<()> {
     let objective = match task {
         Task::Binary => "binary:logistic",
         Task::Regression => "reg:squarederror",
@@ -202,7 +216,11 @@ pub fn train(
         return Err(BoostError::Empty);
     }
     if train.labels.len() != train.matrix.rows {
-        return Err(BoostError::Shape(format!("{} labels for {} rows", train.labels.len(), train.matrix.rows)));
+        return Err(BoostError::Shape(format!(
+            "{} labels for {} rows",
+            train.labels.len(),
+            train.matrix.rows
+        )));
     }
     let dtrain = train.matrix.dmatrix(Some(train.labels), weights)?;
     let dvalid = match &validation {
@@ -211,7 +229,13 @@ pub fn train(
     };
     let cached: Vec<&DMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = Booster::new_with_cached_dmats(&xgb::parameters::BoosterParameters::default(), &cached)?;
-    set_params(&mut booster, task, params, base_score(task, train.labels, weights), extra)?;
+    set_params(
+        &mut booster,
+        task,
+        params,
+        base_score(task, train.labels, weights),
+        extra,
+    )?;
     let (metric, higher_is_better) = task.stopping_metric();
     let mut curve = Vec::new();
     let (mut best, mut best_round) = (f64::NEG_INFINITY, 0u32);
@@ -229,9 +253,22 @@ pub fn train(
             }
         }
     }
-    let best_rounds = if dvalid.is_some() { best_round + 1 } else { params.rounds };
-    let booster = if dvalid.is_some() && (best_rounds as usize) < curve.len() { booster.slice(0, best_rounds as i32)? } else { booster };
-    Ok(TrainedBooster { booster, best_rounds, names: train.matrix.names.clone(), validation_curve: curve })
+    let best_rounds = if dvalid.is_some() {
+        best_round + 1
+    } else {
+        params.rounds
+    };
+    let booster = if dvalid.is_some() && (best_rounds as usize) < curve.len() {
+        booster.slice(0, best_rounds as i32)?
+    } else {
+        booster
+    };
+    Ok(TrainedBooster {
+        booster,
+        best_rounds,
+        names: train.matrix.names.clone(),
+        validation_curve: curve,
+    })
 }
 
 impl TrainedBooster {
@@ -256,7 +293,8 @@ impl TrainedBooster {
             return Ok(Vec::new());
         }
         let kind = if approximate { 3 } else { 2 };
-        let config = format!(r#"{{"type":{kind},"training":false,"iteration_begin":0,"iteration_end":0,"strict_shape":false}}"#);
+        let config =
+            format!(r#"{{"type":{kind},"training":false,"iteration_begin":0,"iteration_end":0,"strict_shape":false}}"#);
         Ok(self.booster.predict_matrix(&matrix.dmatrix(None, None)?, &config)?.0)
     }
 
@@ -266,9 +304,17 @@ impl TrainedBooster {
         let mut totals = vec![(0.0f64, 0usize); self.names.len()];
         for tree in self.booster.dump_model_vec(true)? {
             for line in tree.lines() {
-                let Some(split) = line.split('[').nth(1).and_then(|rest| rest.split(['<', ']']).next()) else { continue };
-                let Some(index) = split.strip_prefix('f').and_then(|i| i.parse::<usize>().ok()) else { continue };
-                let gain = line.split("gain=").nth(1).and_then(|g| g.split(',').next()).and_then(|g| g.parse::<f64>().ok());
+                let Some(split) = line.split('[').nth(1).and_then(|rest| rest.split(['<', ']']).next()) else {
+                    continue;
+                };
+                let Some(index) = split.strip_prefix('f').and_then(|i| i.parse::<usize>().ok()) else {
+                    continue;
+                };
+                let gain = line
+                    .split("gain=")
+                    .nth(1)
+                    .and_then(|g| g.split(',').next())
+                    .and_then(|g| g.parse::<f64>().ok());
                 if let (Some(gain), Some(slot)) = (gain, totals.get_mut(index)) {
                     slot.0 += gain;
                     slot.1 += 1;
@@ -293,7 +339,12 @@ impl TrainedBooster {
     pub fn from_json(bytes: &[u8], names: Vec<String>, threads: usize) -> Result<TrainedBooster> {
         let mut booster = Booster::load_buffer(bytes)?;
         booster.set_param("nthread", &threads.max(1).to_string())?;
-        Ok(TrainedBooster { booster, best_rounds: 0, names, validation_curve: Vec::new() })
+        Ok(TrainedBooster {
+            booster,
+            best_rounds: 0,
+            names,
+            validation_curve: Vec::new(),
+        })
     }
 }
 

@@ -78,26 +78,52 @@ const PLAYBOOK: [(&str, &str); 12] = [
     ("complaints", "Senior manager follow-up on the recent complaint"),
     ("logins", "Digital onboarding call: get the client back into the app"),
     ("n_products_closed", "Retention offer on the recently closed product"),
-    ("days_since_last_closing", "Retention offer on the recently closed product"),
-    ("transactions", "Review fees and usage: offer a package that fits how the client pays"),
-    ("n_products_active", "Offer a bundle: a second everyday product at a discount"),
-    ("n_categories_active", "Offer a bundle: a second everyday product at a discount"),
+    (
+        "days_since_last_closing",
+        "Retention offer on the recently closed product",
+    ),
+    (
+        "transactions",
+        "Review fees and usage: offer a package that fits how the client pays",
+    ),
+    (
+        "n_products_active",
+        "Offer a bundle: a second everyday product at a discount",
+    ),
+    (
+        "n_categories_active",
+        "Offer a bundle: a second everyday product at a discount",
+    ),
     ("tenure_months", "Welcome-programme check-in for a recent client"),
-    ("balance", "Savings review: propose a deposit or fund matched to the client's balance"),
-    ("days_since_last_opening", "Needs review: nothing new opened for a long time"),
+    (
+        "balance",
+        "Savings review: propose a deposit or fund matched to the client's balance",
+    ),
+    (
+        "days_since_last_opening",
+        "Needs review: nothing new opened for a long time",
+    ),
     ("manager_score", "Assign a senior relationship manager"),
     ("age_years", "Life-stage offer suited to the client's age"),
 ];
 
 pub fn action_for(feature: &str) -> Option<&'static str> {
-    PLAYBOOK.iter().find(|(prefix, _)| feature.starts_with(prefix)).map(|(_, action)| *action)
+    PLAYBOOK
+        .iter()
+        .find(|(prefix, _)| feature.starts_with(prefix))
+        .map(|(_, action)| *action)
 }
 
 /// The features pushing this client's risk up most (positive SHAP values), largest first,
 /// and the distinct actions they call for.
 pub fn reasons_and_actions(contributions: &[f32], names: &[String], count: usize) -> (Vec<String>, Vec<String>) {
-    let mut pushing: Vec<(usize, f32)> =
-        contributions.iter().take(names.len()).copied().enumerate().filter(|(_, v)| *v > 0.0).collect();
+    let mut pushing: Vec<(usize, f32)> = contributions
+        .iter()
+        .take(names.len())
+        .copied()
+        .enumerate()
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
     pushing.sort_by(|a, b| b.1.total_cmp(&a.1));
     let reasons: Vec<String> = pushing.iter().take(count).map(|(i, _)| names[*i].clone()).collect();
     let mut actions: Vec<String> = Vec::new();
@@ -117,15 +143,26 @@ mod tests {
 
     #[test]
     fn actions_follow_the_clients_own_reasons() {
-        let names: Vec<String> =
-            ["logins_m0", "complaints_3m", "tenure_months", "logins_trend", "age_years"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = [
+            "logins_m0",
+            "complaints_3m",
+            "tenure_months",
+            "logins_trend",
+            "age_years",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         // Complaints push hardest, then the two login features; the negative one is no reason.
         let shap = [0.4, 0.9, -0.5, 0.3, 0.01, 0.2];
         let (reasons, actions) = reasons_and_actions(&shap, &names, 3);
         assert_eq!(reasons, ["complaints_3m", "logins_m0", "logins_trend"]);
         assert_eq!(
             actions,
-            ["Senior manager follow-up on the recent complaint", "Digital onboarding call: get the client back into the app"]
+            [
+                "Senior manager follow-up on the recent complaint",
+                "Digital onboarding call: get the client back into the app"
+            ]
         );
         // Another client, other reasons, other actions: not a fixed list.
         let (_, actions) = reasons_and_actions(&[-0.1, -0.2, 0.8, -0.1, 0.0, 0.0], &names, 3);

@@ -27,7 +27,10 @@ pub enum DesignError {
 impl Design {
     /// Every numeric and text column of `frame` but those in `exclude`.
     pub fn fit(frame: &DataFrame, exclude: &[&str]) -> Result<Design, DesignError> {
-        let mut design = Design { numeric: Vec::new(), categorical: Vec::new() };
+        let mut design = Design {
+            numeric: Vec::new(),
+            categorical: Vec::new(),
+        };
         for column in frame.columns() {
             let name = column.name().as_str();
             if exclude.contains(&name) {
@@ -36,7 +39,10 @@ impl Design {
             if column.dtype().is_primitive_numeric() {
                 design.numeric.push(name.to_string());
             } else if column.dtype() == &DataType::String {
-                let values = column.str().map_err(|e| DesignError::Column { column: name.into(), message: e.to_string() })?;
+                let values = column.str().map_err(|e| DesignError::Column {
+                    column: name.into(),
+                    message: e.to_string(),
+                })?;
                 let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
                 for v in values.iter().flatten() {
                     *counts.entry(v).or_insert(0) += 1;
@@ -56,7 +62,11 @@ impl Design {
         self.numeric
             .iter()
             .cloned()
-            .chain(self.categorical.iter().flat_map(|(c, cats)| cats.iter().map(move |v| format!("{c}={v}"))))
+            .chain(
+                self.categorical
+                    .iter()
+                    .flat_map(|(c, cats)| cats.iter().map(move |v| format!("{c}={v}"))),
+            )
             .collect()
     }
 
@@ -66,8 +76,14 @@ impl Design {
         let mut values = vec![0f32; rows * cols];
         for (j, name) in self.numeric.iter().enumerate() {
             let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
-            let cast = column.cast(&DataType::Float64).map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
-            let ca = cast.f64().map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
+            let cast = column.cast(&DataType::Float64).map_err(|e| DesignError::Column {
+                column: name.clone(),
+                message: e.to_string(),
+            })?;
+            let ca = cast.f64().map_err(|e| DesignError::Column {
+                column: name.clone(),
+                message: e.to_string(),
+            })?;
             for (i, v) in ca.iter().enumerate() {
                 values[i * cols + j] = v.map_or(f32::NAN, |v| v as f32);
             }
@@ -75,7 +91,10 @@ impl Design {
         let mut offset = self.numeric.len();
         for (name, categories) in &self.categorical {
             let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
-            let ca = column.str().map_err(|e| DesignError::Column { column: name.clone(), message: e.to_string() })?;
+            let ca = column.str().map_err(|e| DesignError::Column {
+                column: name.clone(),
+                message: e.to_string(),
+            })?;
             for (i, v) in ca.iter().enumerate() {
                 if let Some(k) = v.and_then(|v| categories.iter().position(|c| c == v)) {
                     values[i * cols + offset + k] = 1.0;

@@ -4,5 +4,6 @@
 pub mod boosted;
 pub mod churn;
 pub mod design;
+pub mod recommender;
 pub mod registry;
 pub mod tabular;

@@ -14,7 +14,11 @@ pub enum RegistryError {
     #[error("unknown model \"{0}\" (known: churn, manager, agency, recommender)")]
     UnknownModel(String),
     #[error("{model} has no version {version} (versions: {available})")]
-    UnknownVersion { model: String, version: u32, available: String },
+    UnknownVersion {
+        model: String,
+        version: u32,
+        available: String,
+    },
     #[error("{model} has no {alias} yet; train one with `bankml train --model {model}`")]
     NoAlias { model: String, alias: &'static str },
     #[error("{model}: nothing to roll back to (no earlier champion)")]
@@ -28,7 +32,11 @@ pub enum RegistryError {
 pub const MODELS: [&str; 4] = ["churn", "manager", "agency", "recommender"];
 
 pub fn check_model(name: &str) -> Result<&'static str, RegistryError> {
-    MODELS.iter().copied().find(|m| *m == name).ok_or_else(|| RegistryError::UnknownModel(name.to_string()))
+    MODELS
+        .iter()
+        .copied()
+        .find(|m| *m == name)
+        .ok_or_else(|| RegistryError::UnknownModel(name.to_string()))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -64,7 +72,14 @@ impl Registry {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(FsError::Io { action: "cannot list", path: dir, source: e }.into()),
+            Err(e) => {
+                return Err(FsError::Io {
+                    action: "cannot list",
+                    path: dir,
+                    source: e,
+                }
+                .into());
+            }
         };
         let mut versions: Vec<u32> = entries
             .filter_map(Result::ok)
@@ -78,24 +93,40 @@ impl Registry {
     pub fn aliases(&self, model: &str) -> Result<Aliases, RegistryError> {
         let path = self.model_dir(model).join("aliases.json");
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| RegistryError::Corrupt { path, message: e.to_string() }),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| RegistryError::Corrupt {
+                path,
+                message: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Aliases::default()),
-            Err(e) => Err(FsError::Io { action: "cannot read", path, source: e }.into()),
+            Err(e) => Err(FsError::Io {
+                action: "cannot read",
+                path,
+                source: e,
+            }
+            .into()),
         }
     }
 
     fn write_aliases(&self, model: &str, aliases: &Aliases) -> Result<(), RegistryError> {
         let path = self.model_dir(model).join("aliases.json");
-        let text = serde_json::to_string_pretty(aliases).map_err(|e| RegistryError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        let text = serde_json::to_string_pretty(aliases).map_err(|e| RegistryError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         fsutil::write_bytes_atomic(&path, text.as_bytes())?;
         Ok(())
     }
 
     /// Adds a version: `fill` writes its files into a staging folder, which is then renamed to
     /// the next version number. Returns the new version.
-    pub fn add_version<E: From<RegistryError>>(&self, model: &str, fill: impl FnOnce(&Path) -> Result<(), E>) -> Result<u32, E> {
+    pub fn add_version<E: From<RegistryError>>(
+        &self,
+        model: &str,
+        fill: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<u32, E> {
         let dir = self.model_dir(model);
-        std::fs::create_dir_all(&dir).map_err(|e| RegistryError::from(fsutil::io_error("cannot create folder", &dir)(e)))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RegistryError::from(fsutil::io_error("cannot create folder", &dir)(e)))?;
         let staging = tempfile::Builder::new()
             .prefix(".staging-")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -115,12 +146,21 @@ impl Registry {
                 Err(_) if target.exists() => continue,
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&staged);
-                    return Err(RegistryError::from(FsError::Io { action: "cannot rename into", path: target, source: e }).into());
+                    return Err(RegistryError::from(FsError::Io {
+                        action: "cannot rename into",
+                        path: target,
+                        source: e,
+                    })
+                    .into());
                 }
             }
         }
         let _ = std::fs::remove_dir_all(&staged);
-        Err(RegistryError::Corrupt { path: dir, message: "could not claim a version number".into() }.into())
+        Err(RegistryError::Corrupt {
+            path: dir,
+            message: "could not claim a version number".into(),
+        }
+        .into())
     }
 
     fn check_version(&self, model: &str, version: u32) -> Result<(), RegistryError> {
@@ -131,7 +171,11 @@ impl Registry {
         Err(RegistryError::UnknownVersion {
             model: model.into(),
             version,
-            available: if versions.is_empty() { "none".into() } else { versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ") },
+            available: if versions.is_empty() {
+                "none".into()
+            } else {
+                versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            },
         })
     }
 
@@ -180,7 +224,10 @@ impl Registry {
                 self.check_version(model, v)?;
                 v
             }
-            None => self.aliases(model)?.champion.ok_or(RegistryError::NoAlias { model: model.into(), alias: "champion" })?,
+            None => self.aliases(model)?.champion.ok_or(RegistryError::NoAlias {
+                model: model.into(),
+                alias: "champion",
+            })?,
         };
         Ok((version, self.version_dir(model, version)))
     }
@@ -210,14 +257,23 @@ mod tests {
         let (_dir, registry) = registry();
         assert_eq!(add(&registry, "a"), 1);
         assert_eq!(add(&registry, "b"), 2);
-        assert!(matches!(registry.resolve("churn", None), Err(RegistryError::NoAlias { .. })));
+        assert!(matches!(
+            registry.resolve("churn", None),
+            Err(RegistryError::NoAlias { .. })
+        ));
         registry.promote("churn", 1).unwrap();
         registry.promote("churn", 2).unwrap();
         assert_eq!(registry.resolve("churn", None).unwrap().0, 2);
         let aliases = registry.rollback("churn").unwrap();
         assert_eq!((aliases.champion, aliases.challenger), (Some(1), Some(2)));
-        assert!(matches!(registry.rollback("churn"), Err(RegistryError::NothingToRollBack { .. })));
-        assert!(matches!(registry.promote("churn", 9), Err(RegistryError::UnknownVersion { version: 9, .. })));
+        assert!(matches!(
+            registry.rollback("churn"),
+            Err(RegistryError::NothingToRollBack { .. })
+        ));
+        assert!(matches!(
+            registry.promote("churn", 9),
+            Err(RegistryError::UnknownVersion { version: 9, .. })
+        ));
     }
 
     #[test]
@@ -225,7 +281,10 @@ mod tests {
         let (_dir, registry) = registry();
         let result = registry.add_version::<RegistryError>("churn", |dir| {
             std::fs::write(dir.join("model.json"), "half").unwrap();
-            Err(RegistryError::Corrupt { path: dir.into(), message: "disk full".into() })
+            Err(RegistryError::Corrupt {
+                path: dir.into(),
+                message: "disk full".into(),
+            })
         });
         assert!(result.is_err());
         assert_eq!(registry.versions("churn").unwrap(), Vec::<u32>::new());

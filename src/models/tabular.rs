@@ -17,9 +17,17 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{model}: no rows with a known {target} to train on{hint}")]
-    NoTrainingRows { model: &'static str, target: &'static str, hint: String },
+    NoTrainingRows {
+        model: &'static str,
+        target: &'static str,
+        hint: String,
+    },
     #[error("{model}: every {target} in the training data is {value}; a classifier needs both outcomes")]
-    SingleClass { model: &'static str, target: &'static str, value: i64 },
+    SingleClass {
+        model: &'static str,
+        target: &'static str,
+        value: i64,
+    },
     #[error(transparent)]
     Boost(#[from] BoostError),
     #[error(transparent)]
@@ -56,8 +64,12 @@ pub const MANAGER: TabularSpec = TabularSpec {
     target: "performance_score",
     exclude: &["snapshot", "ges", "age", "performance_score"],
 };
-pub const AGENCY: TabularSpec =
-    TabularSpec { model: "agency", task: Task::Regression, target: "performance_score", exclude: &["snapshot", "age", "performance_score"] };
+pub const AGENCY: TabularSpec = TabularSpec {
+    model: "agency",
+    task: Task::Regression,
+    target: "performance_score",
+    exclude: &["snapshot", "age", "performance_score"],
+};
 
 /// What a training run produced, written as `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,19 +127,28 @@ fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
 }
 
 pub fn now_iso() -> String {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let day = Date((seconds / 86_400) as i32);
     let rest = seconds % 86_400;
     format!("{day}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Metrics of predictions against truth, as the model's task measures them.
-pub fn holdout_metrics(spec: &TabularSpec, truth: &[f32], predicted: &[f32], churn: &ChurnConfig) -> Result<Value, TrainError> {
+pub fn holdout_metrics(
+    spec: &TabularSpec,
+    truth: &[f32],
+    predicted: &[f32],
+    churn: &ChurnConfig,
+) -> Result<Value, TrainError> {
     match spec.task {
         Task::Binary => {
             let labels: Vec<bool> = truth.iter().map(|v| *v >= 0.5).collect();
             let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
-            let mut value = serde_json::to_value(classification::evaluate(&labels, &scores, churn.threshold)?).unwrap_or_default();
+            let mut value =
+                serde_json::to_value(classification::evaluate(&labels, &scores, churn.threshold)?).unwrap_or_default();
             // The High risk level as a decision: precision and recall of flagging High clients.
             let high = classification::confusion(&labels, &scores, churn.high_risk);
             value["high_risk"] = json!({
@@ -146,7 +167,11 @@ pub fn holdout_metrics(spec: &TabularSpec, truth: &[f32], predicted: &[f32], chu
 
 /// Training rows (all labelled snapshots but the last) and holdout rows (the last); with a
 /// single labelled snapshot, a seeded 20 % of its rows are held out instead.
-fn temporal_split(spec: &TabularSpec, frames: &[(Date, DataFrame)], seed: u64) -> Result<(DataFrame, DataFrame, Vec<Date>, Date), TrainError> {
+fn temporal_split(
+    spec: &TabularSpec,
+    frames: &[(Date, DataFrame)],
+    seed: u64,
+) -> Result<(DataFrame, DataFrame, Vec<Date>, Date), TrainError> {
     let labelled: Vec<(Date, DataFrame)> = frames
         .iter()
         .map(|(d, f)| Ok((*d, f.clone().lazy().filter(col(spec.target).is_not_null()).collect()?)))
@@ -160,7 +185,11 @@ fn temporal_split(spec: &TabularSpec, frames: &[(Date, DataFrame)], seed: u64) -
         } else {
             String::new()
         };
-        return Err(TrainError::NoTrainingRows { model: spec.model, target: spec.target, hint });
+        return Err(TrainError::NoTrainingRows {
+            model: spec.model,
+            target: spec.target,
+            hint,
+        });
     };
     let holdout_date = *holdout_date;
     if labelled.len() == 1 {
@@ -182,16 +211,27 @@ fn temporal_split(spec: &TabularSpec, frames: &[(Date, DataFrame)], seed: u64) -
     Ok((stack(frames)?, holdout, dates, holdout_date))
 }
 
-fn class_balance(spec: &TabularSpec, labels: &[f32], churn: &ChurnConfig) -> Result<Vec<(&'static str, String)>, TrainError> {
+fn class_balance(
+    spec: &TabularSpec,
+    labels: &[f32],
+    churn: &ChurnConfig,
+) -> Result<Vec<(&'static str, String)>, TrainError> {
     if spec.task != Task::Binary {
         return Ok(vec![]);
     }
     let positives = labels.iter().filter(|v| **v >= 0.5).count();
     if positives == 0 || positives == labels.len() {
-        return Err(TrainError::SingleClass { model: spec.model, target: spec.target, value: i64::from(positives > 0) });
+        return Err(TrainError::SingleClass {
+            model: spec.model,
+            target: spec.target,
+            value: i64::from(positives > 0),
+        });
     }
     Ok(match churn.class_weight {
-        ClassWeight::Balanced => vec![("scale_pos_weight", ((labels.len() - positives) as f64 / positives as f64).to_string())],
+        ClassWeight::Balanced => vec![(
+            "scale_pos_weight",
+            ((labels.len() - positives) as f64 / positives as f64).to_string(),
+        )],
         ClassWeight::None => vec![],
     })
 }
@@ -218,14 +258,31 @@ pub fn train(
     let (x_fit, x_watch) = (x.take(&fit_rows), x.take(&watch_rows));
     let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
     let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
-    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split { matrix: &x_watch, labels: &y_watch });
-    let booster = boosted::train(spec.task, params, Split { matrix: &x_fit, labels: &y_fit }, watch, None, &extra)?;
+    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split {
+        matrix: &x_watch,
+        labels: &y_watch,
+    });
+    let booster = boosted::train(
+        spec.task,
+        params,
+        Split {
+            matrix: &x_fit,
+            labels: &y_fit,
+        },
+        watch,
+        None,
+        &extra,
+    )?;
 
     let x_holdout = design.matrix(&holdout_frame)?;
     let y_holdout = target_values(&holdout_frame, spec.target)?;
     let predicted = booster.predict(&x_holdout)?;
     let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
-    let cross_validation = if cv_folds >= 2 { cross_validate(spec, &x, &y, params, churn, cv_folds, booster.best_rounds)? } else { Value::Null };
+    let cross_validation = if cv_folds >= 2 {
+        cross_validate(spec, &x, &y, params, churn, cv_folds, booster.best_rounds)?
+    } else {
+        Value::Null
+    };
     let importance = booster.gain_importance()?;
     let references = reference_statistics(&design, &train_frame)?;
 
@@ -255,7 +312,10 @@ pub fn train(
         write_json(&dir.join("design.json"), &design)?;
         write_json(&dir.join("reference.json"), &references)?;
         write_json(&dir.join("meta.json"), &meta)?;
-        fsutil::write_bytes_atomic(&dir.join("model.json"), &model_json).map_err(|e| TrainError::File { path: dir.display().to_string(), message: e.to_string() })
+        fsutil::write_bytes_atomic(&dir.join("model.json"), &model_json).map_err(|e| TrainError::File {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })
     })?;
     // The version number is known only once the folder is in place; record it in the meta.
     let meta = ModelMeta { version, ..meta };
@@ -269,8 +329,14 @@ pub fn train(
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })?;
-    fsutil::write_bytes_atomic(path, text.as_bytes()).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    fsutil::write_bytes_atomic(path, text.as_bytes()).map_err(|e| TrainError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// k-fold cross-validation with the chosen number of rounds: mean and spread of each metric.
@@ -284,14 +350,33 @@ fn cross_validate(
     rounds: u32,
 ) -> Result<Value, TrainError> {
     let folds = boosted::folds(x.rows, k, params.seed.wrapping_add(1));
-    let fixed = BoostParams { rounds: rounds.max(1), early_stopping_rounds: 0, ..params.clone() };
+    let fixed = BoostParams {
+        rounds: rounds.max(1),
+        early_stopping_rounds: 0,
+        ..params.clone()
+    };
     let mut per_fold: Vec<Value> = Vec::new();
     for test in &folds {
-        let train_rows: Vec<usize> = folds.iter().filter(|f| !std::ptr::eq(*f, test)).flatten().copied().collect();
+        let train_rows: Vec<usize> = folds
+            .iter()
+            .filter(|f| !std::ptr::eq(*f, test))
+            .flatten()
+            .copied()
+            .collect();
         let y_train: Vec<f32> = train_rows.iter().map(|&i| y[i]).collect();
         let y_test: Vec<f32> = test.iter().map(|&i| y[i]).collect();
         let extra = class_balance(spec, &y_train, churn)?;
-        let model = boosted::train(spec.task, &fixed, Split { matrix: &x.take(&train_rows), labels: &y_train }, None, None, &extra)?;
+        let model = boosted::train(
+            spec.task,
+            &fixed,
+            Split {
+                matrix: &x.take(&train_rows),
+                labels: &y_train,
+            },
+            None,
+            None,
+            &extra,
+        )?;
         let predicted = model.predict(&x.take(test))?;
         per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn)?);
     }
@@ -311,7 +396,10 @@ fn cross_validate(
 }
 
 /// Reference statistics of every design column's training values, for drift checks.
-fn reference_statistics(design: &Design, frame: &DataFrame) -> Result<std::collections::BTreeMap<String, FeatureReference>, TrainError> {
+fn reference_statistics(
+    design: &Design,
+    frame: &DataFrame,
+) -> Result<std::collections::BTreeMap<String, FeatureReference>, TrainError> {
     let mut out = std::collections::BTreeMap::new();
     for name in &design.numeric {
         let cast = frame.column(name)?.cast(&DataType::Float64)?;
@@ -331,19 +419,36 @@ fn reference_statistics(design: &Design, frame: &DataFrame) -> Result<std::colle
 
 impl TabularModel {
     /// The champion (or `version`) of `model` from the registry.
-    pub fn load(registry: &Registry, model: &str, version: Option<u32>, threads: usize) -> Result<TabularModel, TrainError> {
+    pub fn load(
+        registry: &Registry,
+        model: &str,
+        version: Option<u32>,
+        threads: usize,
+    ) -> Result<TabularModel, TrainError> {
         let (_, dir) = registry.resolve(model, version)?;
         let read = |name: &str| -> Result<Vec<u8>, TrainError> {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| TrainError::File { path: path.display().to_string(), message: e.to_string() })
+            std::fs::read(&path).map_err(|e| TrainError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
         };
         let parse = |name: &str, bytes: &[u8]| -> Result<Value, TrainError> {
-            serde_json::from_slice(bytes).map_err(|e| TrainError::File { path: dir.join(name).display().to_string(), message: e.to_string() })
+            serde_json::from_slice(bytes).map_err(|e| TrainError::File {
+                path: dir.join(name).display().to_string(),
+                message: e.to_string(),
+            })
         };
-        let meta: ModelMeta = serde_json::from_value(parse("meta.json", &read("meta.json")?)?)
-            .map_err(|e| TrainError::File { path: dir.join("meta.json").display().to_string(), message: e.to_string() })?;
-        let design: Design = serde_json::from_value(parse("design.json", &read("design.json")?)?)
-            .map_err(|e| TrainError::File { path: dir.join("design.json").display().to_string(), message: e.to_string() })?;
+        let meta: ModelMeta =
+            serde_json::from_value(parse("meta.json", &read("meta.json")?)?).map_err(|e| TrainError::File {
+                path: dir.join("meta.json").display().to_string(),
+                message: e.to_string(),
+            })?;
+        let design: Design =
+            serde_json::from_value(parse("design.json", &read("design.json")?)?).map_err(|e| TrainError::File {
+                path: dir.join("design.json").display().to_string(),
+                message: e.to_string(),
+            })?;
         let booster = TrainedBooster::from_json(&read("model.json")?, design.names(), threads)?;
         Ok(TabularModel { meta, design, booster })
     }

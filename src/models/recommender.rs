@@ -1,0 +1,677 @@
+//! Product recommendation from client × product holdings (implicit feedback).
+//!
+//! Candidates, all scoring a client's not-yet-held products from the products they hold:
+//! - `popularity`: products most opened recently — also the cold-start answer for clients
+//!   holding nothing;
+//! - `svd_knn` (the seed system's): item embeddings from a truncated SVD (30 components) of
+//!   the holdings matrix, each product scored by its similarity to the client's products among
+//!   its nearest neighbours;
+//! - `cooccurrence`: P(product | held product), summed over the client's products;
+//! - `ease`: Steck's EASE, a closed-form item-item regression (for ~50 products it is cheap).
+//!
+//! Held products are never recommended. Evaluation is temporal: fit on holdings at a cut-off,
+//! score against the products clients opened after it.
+
+use crate::metrics::ranking;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Popularity,
+    SvdKnn,
+    Cooccurrence,
+    Ease,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [Method::Popularity, Method::SvdKnn, Method::Cooccurrence, Method::Ease];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Popularity => "popularity",
+            Method::SvdKnn => "svd_knn",
+            Method::Cooccurrence => "cooccurrence",
+            Method::Ease => "ease",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommenderConfig {
+    /// `auto`: the candidate with the best measured Precision@k on the temporal holdout.
+    pub method: Option<Method>,
+    pub k: usize,
+    pub svd_components: usize,
+    pub knn_neighbours: usize,
+    /// EASE's L2 penalty.
+    pub ease_lambda: f64,
+    /// Months after the cut-off whose openings are the held-out truth.
+    pub holdout_months: i32,
+    /// Months of openings before the cut-off that define popularity.
+    pub popularity_months: i32,
+}
+
+impl Default for RecommenderConfig {
+    fn default() -> Self {
+        RecommenderConfig {
+            method: None,
+            k: 5,
+            svd_components: 30,
+            knn_neighbours: 10,
+            ease_lambda: 50.0,
+            holdout_months: 3,
+            popularity_months: 6,
+        }
+    }
+}
+
+/// Clients' held products as item indices, and recent openings per item.
+pub struct Interactions {
+    pub items: Vec<String>,
+    pub baskets: Vec<Vec<usize>>,
+    pub recent_openings: Vec<f64>,
+}
+
+/// A fitted recommender: item-to-item weights (or none, for popularity) and the popularity
+/// fallback.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recommender {
+    pub method: Method,
+    pub items: Vec<String>,
+    pub popularity: Vec<f64>,
+    /// `weights[i][j]`: how much holding `i` recommends `j` (empty for popularity).
+    pub weights: Vec<Vec<f64>>,
+}
+
+impl Recommender {
+    pub fn fit(method: Method, data: &Interactions, config: &RecommenderConfig) -> Recommender {
+        let n = data.items.len();
+        let weights = match method {
+            Method::Popularity => Vec::new(),
+            Method::Cooccurrence => cooccurrence(data, n),
+            Method::Ease => ease(data, n, config.ease_lambda),
+            Method::SvdKnn => svd_knn(data, n, config.svd_components, config.knn_neighbours),
+        };
+        Recommender {
+            method,
+            items: data.items.clone(),
+            popularity: data.recent_openings.clone(),
+            weights,
+        }
+    }
+
+    /// Top `k` (item index, score) for a client holding `held`, held items excluded; popularity
+    /// when the client holds nothing (cold start) or the method has no weights.
+    pub fn recommend(&self, held: &[usize], k: usize) -> Vec<(usize, f64)> {
+        let n = self.items.len();
+        let mut scores = vec![0.0f64; n];
+        if held.is_empty() || self.weights.is_empty() {
+            scores.clone_from(&self.popularity);
+        } else {
+            for &i in held {
+                for (j, w) in self.weights[i].iter().enumerate() {
+                    scores[j] += w;
+                }
+            }
+            // Ties (e.g. items no held product points to) break by popularity.
+            let top = self.popularity.iter().cloned().fold(0.0, f64::max).max(1.0);
+            for j in 0..n {
+                scores[j] += 1e-6 * self.popularity[j] / top;
+            }
+        }
+        let mut ranked: Vec<(usize, f64)> = (0..n).filter(|j| !held.contains(j)).map(|j| (j, scores[j])).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(k);
+        ranked
+    }
+}
+
+fn gram(data: &Interactions, n: usize) -> Vec<Vec<f64>> {
+    let mut g = vec![vec![0.0; n]; n];
+    for basket in &data.baskets {
+        for &i in basket {
+            for &j in basket {
+                g[i][j] += 1.0;
+            }
+        }
+    }
+    g
+}
+
+fn cooccurrence(data: &Interactions, n: usize) -> Vec<Vec<f64>> {
+    let g = gram(data, n);
+    (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    if i == j || g[i][i] == 0.0 {
+                        0.0
+                    } else {
+                        g[i][j] / g[i][i]
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a zero diagonal.
+fn ease(data: &Interactions, n: usize, lambda: f64) -> Vec<Vec<f64>> {
+    let mut g = gram(data, n);
+    for (i, row) in g.iter_mut().enumerate() {
+        row[i] += lambda;
+    }
+    let p = invert(g);
+    (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 0.0 } else { -p[i][j] / p[j][j] }).collect())
+        .collect()
+}
+
+/// Gauss–Jordan inverse of a symmetric positive-definite matrix (XᵀX + λI always is).
+fn invert(mut a: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let n = a.len();
+    let mut inv: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    for col in 0..n {
+        let pivot_row = (col..n)
+            .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
+            .unwrap_or(col);
+        a.swap(col, pivot_row);
+        inv.swap(col, pivot_row);
+        let pivot = a[col][col];
+        if pivot.abs() < 1e-300 {
+            continue;
+        }
+        for j in 0..n {
+            a[col][j] /= pivot;
+            inv[col][j] /= pivot;
+        }
+        for row in 0..n {
+            if row != col {
+                let factor = a[row][col];
+                if factor != 0.0 {
+                    for j in 0..n {
+                        a[row][j] -= factor * a[col][j];
+                        inv[row][j] -= factor * inv[col][j];
+                    }
+                }
+            }
+        }
+    }
+    inv
+}
+
+/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: (values, vectors as
+/// columns), values descending.
+fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let n = a.len();
+    let mut v: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i][j] * a[i][j])
+            .sum();
+        if off < 1e-22 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                if a[p][q].abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let (akp, akq) = (a[k][p], a[k][q]);
+                    a[k][p] = c * akp - s * akq;
+                    a[k][q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p][k], a[q][k]);
+                    a[p][k] = c * apk - s * aqk;
+                    a[q][k] = s * apk + c * aqk;
+                }
+                for row in v.iter_mut() {
+                    let (vkp, vkq) = (row[p], row[q]);
+                    row[p] = c * vkp - s * vkq;
+                    row[q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&x, &y| a[y][y].total_cmp(&a[x][x]));
+    let values = order.iter().map(|&i| a[i][i]).collect();
+    let vectors = (0..n)
+        .map(|row| order.iter().map(|&col| v[row][col]).collect())
+        .collect();
+    (values, vectors)
+}
+
+/// Item embeddings V·Σ from the truncated SVD of the holdings matrix X (via XᵀX = VΣ²Vᵀ);
+/// each item keeps its `neighbours` most cosine-similar items as weights.
+fn svd_knn(data: &Interactions, n: usize, components: usize, neighbours: usize) -> Vec<Vec<f64>> {
+    let (values, vectors) = symmetric_eigen(gram(data, n));
+    let k = components.min(n);
+    let embedding: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..k).map(|c| vectors[i][c] * values[c].max(0.0).sqrt()).collect())
+        .collect();
+    let norm: Vec<f64> = embedding
+        .iter()
+        .map(|e| e.iter().map(|x| x * x).sum::<f64>().sqrt())
+        .collect();
+    let mut weights = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        let mut similar: Vec<(usize, f64)> = (0..n)
+            .filter(|&j| j != i && norm[i] > 0.0 && norm[j] > 0.0)
+            .map(|j| {
+                (
+                    j,
+                    embedding[i].iter().zip(&embedding[j]).map(|(a, b)| a * b).sum::<f64>() / (norm[i] * norm[j]),
+                )
+            })
+            .collect();
+        similar.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (j, s) in similar.into_iter().take(neighbours) {
+            weights[i][j] = s.max(0.0);
+        }
+    }
+    weights
+}
+
+/// Precision/recall/NDCG/MAP/hit rate at k, coverage and diversity of one fitted candidate on
+/// `truth` (client index → products opened after the cut-off).
+pub fn evaluate(
+    model: &Recommender,
+    baskets: &[Vec<usize>],
+    truth: &HashMap<usize, HashSet<usize>>,
+    categories: &[String],
+    k: usize,
+) -> Result<serde_json::Value, crate::metrics::MetricError> {
+    let recommended: HashMap<usize, Vec<usize>> = baskets
+        .iter()
+        .enumerate()
+        .map(|(c, held)| (c, model.recommend(held, k).into_iter().map(|(j, _)| j).collect()))
+        .collect();
+    let accuracy = ranking::accuracy(&recommended, truth, k)?;
+    let catalog: HashSet<usize> = (0..model.items.len()).collect();
+    let coverage = ranking::coverage(&recommended, &catalog, k)?;
+    let distinct: Vec<String> = {
+        let mut c = categories.to_vec();
+        c.sort();
+        c.dedup();
+        c
+    };
+    let vectors: HashMap<usize, Vec<f64>> = categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, distinct.iter().map(|d| f64::from(u8::from(d == c))).collect()))
+        .collect();
+    let diversity = ranking::intra_list_diversity(&recommended, &vectors, k).unwrap_or(0.0);
+    let mut value = serde_json::to_value(accuracy).unwrap_or_default();
+    value["coverage"] = serde_json::json!(coverage);
+    value["intra_list_diversity"] = serde_json::json!(diversity);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> Interactions {
+        // Items 0 and 1 go together, as do 2 and 3; 4 is popular on its own.
+        let mut baskets = Vec::new();
+        for _ in 0..30 {
+            baskets.push(vec![0, 1]);
+            baskets.push(vec![2, 3]);
+            baskets.push(vec![4]);
+        }
+        Interactions {
+            items: (0..5).map(|i| format!("P{i}")).collect(),
+            baskets,
+            recent_openings: vec![1.0, 1.0, 1.0, 1.0, 9.0],
+        }
+    }
+
+    #[test]
+    fn every_method_finds_the_partner_product_and_never_a_held_one() {
+        let data = toy();
+        for method in [Method::SvdKnn, Method::Cooccurrence, Method::Ease] {
+            let model = Recommender::fit(
+                method,
+                &data,
+                &RecommenderConfig {
+                    svd_components: 3,
+                    knn_neighbours: 2,
+                    ease_lambda: 1.0,
+                    ..Default::default()
+                },
+            );
+            let top = model.recommend(&[0], 2);
+            assert_eq!(top[0].0, 1, "{method:?}: holding 0 should bring 1 first, got {top:?}");
+            assert!(
+                top.iter().all(|(j, _)| *j != 0),
+                "{method:?} recommended a held product"
+            );
+            assert_eq!(model.recommend(&[2], 1)[0].0, 3, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn clients_holding_nothing_get_the_popular_products() {
+        let data = toy();
+        let model = Recommender::fit(Method::Ease, &data, &RecommenderConfig::default());
+        assert_eq!(model.recommend(&[], 1)[0].0, 4);
+        let popular = Recommender::fit(Method::Popularity, &data, &RecommenderConfig::default());
+        assert_eq!(popular.recommend(&[4], 1)[0].0, 0, "held 4 excluded; ties by index");
+    }
+
+    #[test]
+    fn jacobi_reconstructs_a_symmetric_matrix() {
+        let a = vec![vec![4.0, 1.0, 2.0], vec![1.0, 3.0, 0.5], vec![2.0, 0.5, 5.0]];
+        let (values, vectors) = symmetric_eigen(a.clone());
+        for i in 0..3 {
+            for j in 0..3 {
+                let rebuilt: f64 = (0..3).map(|c| vectors[i][c] * values[c] * vectors[j][c]).sum();
+                assert!((rebuilt - a[i][j]).abs() < 1e-10, "({i},{j}): {rebuilt} vs {}", a[i][j]);
+            }
+        }
+        assert!(values.windows(2).all(|w| w[0] >= w[1]));
+        let inverse = invert(a.clone());
+        for i in 0..3 {
+            for j in 0..3 {
+                let product: f64 = (0..3).map(|k| a[i][k] * inverse[k][j]).sum();
+                assert!((product - f64::from(u8::from(i == j))).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+/// Holdings and catalog of a snapshot, as indices: what fitting and scoring read.
+pub struct HoldingsIndex {
+    pub items: Vec<String>,
+    pub names: Vec<String>,
+    pub categories: Vec<String>,
+    pub clients: Vec<i64>,
+    /// Per holding: (client index, item index, opened day, closed day or i32::MAX).
+    pub rows: Vec<(usize, usize, i32, i32)>,
+    /// Per client: the day they became a client and left (or i32::MAX).
+    pub tenure: Vec<(i32, i32)>,
+}
+
+impl HoldingsIndex {
+    pub fn new(snapshot: &crate::data::snapshot::Snapshot) -> polars::prelude::PolarsResult<HoldingsIndex> {
+        let text = |frame: &polars::prelude::DataFrame, name: &str| -> polars::prelude::PolarsResult<Vec<String>> {
+            Ok(frame
+                .column(name)?
+                .str()?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect())
+        };
+        let days = |frame: &polars::prelude::DataFrame, name: &str| -> polars::prelude::PolarsResult<Vec<i32>> {
+            Ok(frame
+                .column(name)?
+                .date()?
+                .physical()
+                .iter()
+                .map(|v| v.unwrap_or(i32::MAX))
+                .collect())
+        };
+        let items = text(&snapshot.catalog, "product_id")?;
+        let names = text(&snapshot.catalog, "product_name")?;
+        let categories = text(&snapshot.catalog, "category")?;
+        let item_index: HashMap<&str, usize> = items.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+        let clients: Vec<i64> = snapshot
+            .clients
+            .column("cli")?
+            .i64()?
+            .iter()
+            .map(|v| v.unwrap_or_default())
+            .collect();
+        let client_index: HashMap<i64, usize> = clients.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let tenure = days(&snapshot.clients, "client_since")?
+            .into_iter()
+            .zip(days(&snapshot.clients, "closed_on")?)
+            .collect();
+        let holders = snapshot.holdings.column("cli")?.i64()?.clone();
+        let products = text(&snapshot.holdings, "product_id")?;
+        let opened = days(&snapshot.holdings, "opened_on")?;
+        let closed = days(&snapshot.holdings, "closed_on")?;
+        let rows = holders
+            .iter()
+            .zip(products.iter())
+            .zip(opened.into_iter().zip(closed))
+            .filter_map(|((c, p), (o, x))| Some((*client_index.get(&c?)?, *item_index.get(p.as_str())?, o, x)))
+            .collect();
+        Ok(HoldingsIndex {
+            items,
+            names,
+            categories,
+            clients,
+            rows,
+            tenure,
+        })
+    }
+
+    /// Clients who are clients on `day` (index list) and what each holds then.
+    pub fn baskets_at(&self, day: i32) -> (Vec<usize>, Vec<Vec<usize>>) {
+        let active: Vec<usize> = (0..self.clients.len())
+            .filter(|&c| self.tenure[c].0 <= day && self.tenure[c].1 > day)
+            .collect();
+        let position: HashMap<usize, usize> = active.iter().enumerate().map(|(p, c)| (*c, p)).collect();
+        let mut baskets = vec![Vec::new(); active.len()];
+        for &(c, i, opened, closed) in &self.rows {
+            if opened <= day
+                && closed > day
+                && let Some(&p) = position.get(&c)
+                && !baskets[p].contains(&i)
+            {
+                baskets[p].push(i);
+            }
+        }
+        (active, baskets)
+    }
+
+    /// Openings per item in (`from`, `to`].
+    pub fn openings(&self, from: i32, to: i32) -> Vec<f64> {
+        let mut counts = vec![0.0; self.items.len()];
+        for &(_, i, opened, _) in &self.rows {
+            if opened > from && opened <= to {
+                counts[i] += 1.0;
+            }
+        }
+        counts
+    }
+}
+
+/// One candidate's measured figures on the temporal holdout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    pub method: Method,
+    pub metrics: serde_json::Value,
+}
+
+/// Fits every candidate at the cut-off `holdout_months` before `today`, measures each on the
+/// products opened since, and returns them with the holdout's size.
+pub fn compare(
+    index: &HoldingsIndex,
+    today: crate::data::date::Date,
+    config: &RecommenderConfig,
+) -> Result<(Vec<Candidate>, usize, crate::data::date::Date), crate::metrics::MetricError> {
+    let cutoff = today.month_end_after(-config.holdout_months);
+    let (clients, baskets) = index.baskets_at(cutoff.0);
+    let mut truth: HashMap<usize, HashSet<usize>> = HashMap::new();
+    let position: HashMap<usize, usize> = clients.iter().enumerate().map(|(p, c)| (*c, p)).collect();
+    for &(c, i, opened, _) in &index.rows {
+        if opened > cutoff.0
+            && opened <= today.0
+            && let Some(&p) = position.get(&c)
+            && !baskets[p].contains(&i)
+        {
+            truth.entry(p).or_default().insert(i);
+        }
+    }
+    let popularity_from = cutoff.month_end_after(-config.popularity_months).0;
+    let data = Interactions {
+        items: index.items.clone(),
+        baskets,
+        recent_openings: index.openings(popularity_from, cutoff.0),
+    };
+    let candidates = Method::ALL
+        .iter()
+        .map(|&method| {
+            let model = Recommender::fit(method, &data, config);
+            Ok(Candidate {
+                method,
+                metrics: evaluate(&model, &data.baskets, &truth, &index.categories, config.k)?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((candidates, truth.len(), cutoff))
+}
+
+/// The configured method, or the candidate with the best Precision@k.
+pub fn choose(candidates: &[Candidate], config: &RecommenderConfig) -> Method {
+    config.method.unwrap_or_else(|| {
+        candidates
+            .iter()
+            .max_by(|a, b| {
+                let p = |c: &Candidate| c.metrics["precision_at_k"].as_f64().unwrap_or(0.0);
+                p(a).total_cmp(&p(b))
+            })
+            .map(|c| c.method)
+            .unwrap_or(Method::Popularity)
+    })
+}
+
+/// The chosen method fitted on everything up to `today`.
+pub fn fit_final(
+    index: &HoldingsIndex,
+    today: crate::data::date::Date,
+    method: Method,
+    config: &RecommenderConfig,
+) -> Recommender {
+    let (_, baskets) = index.baskets_at(today.0);
+    let from = today.month_end_after(-config.popularity_months).0;
+    let data = Interactions {
+        items: index.items.clone(),
+        baskets,
+        recent_openings: index.openings(from, today.0),
+    };
+    Recommender::fit(method, &data, config)
+}
+
+/// What the registry keeps of a recommender: the fitted model and the catalog to name items.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedRecommender {
+    pub model: Recommender,
+    pub names: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecommenderMeta {
+    pub model: String,
+    pub version: u32,
+    pub created_at: String,
+    pub method: Method,
+    pub chosen_by: String,
+    pub config: RecommenderConfig,
+    pub cutoff: String,
+    pub trained_on: String,
+    pub holdout_clients: usize,
+    pub candidates: Vec<Candidate>,
+    pub training_seconds: f64,
+}
+
+/// Compares the candidates, fits the chosen one on all holdings up to the snapshot, and adds
+/// it to the registry (champion when there is none yet, else challenger).
+pub fn train_and_register(
+    snapshot: &crate::data::snapshot::Snapshot,
+    config: &RecommenderConfig,
+    registry: &super::registry::Registry,
+) -> Result<RecommenderMeta, super::tabular::TrainError> {
+    use super::tabular::TrainError;
+    let started = std::time::Instant::now();
+    let index = HoldingsIndex::new(snapshot)?;
+    let (candidates, holdout_clients, cutoff) = compare(&index, snapshot.date, config)?;
+    let method = choose(&candidates, config);
+    let model = fit_final(&index, snapshot.date, method, config);
+    let saved = SavedRecommender {
+        model,
+        names: index.names.clone(),
+        categories: index.categories.clone(),
+    };
+    let mut meta = RecommenderMeta {
+        model: "recommender".into(),
+        version: 0,
+        created_at: super::tabular::now_iso(),
+        method,
+        chosen_by: if config.method.is_some() {
+            "configuration".into()
+        } else {
+            format!("best Precision@{} on the holdout", config.k)
+        },
+        config: config.clone(),
+        cutoff: cutoff.to_string(),
+        trained_on: snapshot.date.to_string(),
+        holdout_clients,
+        candidates,
+        training_seconds: started.elapsed().as_secs_f64(),
+    };
+    let model_text = pretty(&saved);
+    let version = registry.add_version::<TrainError>("recommender", |dir| {
+        crate::fsutil::write_bytes_atomic(&dir.join("model.json"), model_text.as_bytes()).map_err(|e| {
+            TrainError::File {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            }
+        })
+    })?;
+    meta.version = version;
+    let path = registry.version_dir("recommender", version).join("meta.json");
+    crate::fsutil::write_bytes_atomic(&path, pretty(&meta).as_bytes()).map_err(|e| TrainError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    if registry.aliases("recommender")?.champion.is_none() {
+        registry.promote("recommender", version)?;
+    } else {
+        registry.set_challenger("recommender", version)?;
+    }
+    Ok(meta)
+}
+
+/// Pretty JSON of plain data (maps with string keys, numbers, strings): cannot fail.
+fn pretty<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+impl SavedRecommender {
+    pub fn load(
+        registry: &super::registry::Registry,
+        version: Option<u32>,
+    ) -> Result<SavedRecommender, super::tabular::TrainError> {
+        use super::tabular::TrainError;
+        let (_, dir) = registry.resolve("recommender", version)?;
+        let path = dir.join("model.json");
+        let bytes = std::fs::read(&path).map_err(|e| TrainError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
