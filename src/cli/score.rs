@@ -37,7 +37,6 @@ const BATCH: usize = 50_000;
 
 pub fn run(args: ScoreArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, args.snapshot.as_deref())?;
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let churn = champion(&registry, "churn", threads)?;
@@ -51,6 +50,7 @@ pub fn run(args: ScoreArgs, config: &EngineConfig) -> anyhow::Result<()> {
     if churn.is_none() && manager.is_none() && agency.is_none() && recommender.is_none() {
         return Err(UserError("no trained models yet: run `bankml train` first".into()).into());
     }
+    let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, args.snapshot.as_deref())?;
     let spinner = progress::spinner(&format!("reading {date}"));
     let loaded = snapshot::load(&dir, date, config)?;
     let built = features::build(&loaded, None, config.features.churn_horizon_days)?;

@@ -25,6 +25,10 @@ pub struct TrainArgs {
     /// Train on snapshots up to this date (default: all).
     #[arg(long)]
     pub snapshot: Option<String>,
+    /// Also write each model's exact training matrices and XGBoost parameters to
+    /// DIR/<model>/, to train the same model in Python (tests/fixtures/compare_xgboost.py).
+    #[arg(long)]
+    pub export: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
@@ -79,14 +83,12 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
         } else {
             config.models.cv_folds
         };
-        let meta = tabular::train(
-            spec,
-            &frames,
-            &config.models.boosting,
-            &config.models.churn,
-            cv,
-            &registry,
-        )?;
+        let export = args.export.as_ref().map(|d| d.join(spec.model));
+        if let Some(dir) = &export {
+            std::fs::create_dir_all(dir)?;
+        }
+        let (boosting, churn) = (&config.models.boosting, &config.models.churn);
+        let meta = tabular::train(spec, &frames, boosting, churn, cv, &registry, export.as_deref())?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;
     }

@@ -12,6 +12,9 @@
 //! Held products are never recommended. Evaluation is temporal: fit on holdings at a cut-off,
 //! score against the products clients opened after it.
 
+// Small dense linear algebra (Jacobi, Gauss–Jordan) reads best with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
 use crate::metrics::ranking;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

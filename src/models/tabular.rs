@@ -245,6 +245,7 @@ pub fn train(
     churn: &ChurnConfig,
     cv_folds: usize,
     registry: &Registry,
+    export: Option<&Path>,
 ) -> Result<ModelMeta, TrainError> {
     let started = std::time::Instant::now();
     let (train_frame, holdout_frame, training_dates, holdout_date) = temporal_split(spec, frames, params.seed)?;
@@ -276,6 +277,14 @@ pub fn train(
 
     let x_holdout = design.matrix(&holdout_frame)?;
     let y_holdout = target_values(&holdout_frame, spec.target)?;
+    if let Some(dir) = export {
+        let splits: [(&str, &Matrix, &[f32]); 3] = [
+            ("fit", &x_fit, &y_fit),
+            ("watch", &x_watch, &y_watch),
+            ("holdout", &x_holdout, &y_holdout),
+        ];
+        export_split(dir, spec, params, &extra, &splits)?;
+    }
     let predicted = booster.predict(&x_holdout)?;
     let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
     let cross_validation = if cv_folds >= 2 {
@@ -326,6 +335,65 @@ pub fn train(
         registry.set_challenger(spec.model, version)?;
     }
     Ok(meta)
+}
+
+/// Writes the exact matrices and XGBoost parameters of a training run, so the same model can be
+/// trained in Python and compared (`tests/fixtures/compare_xgboost.py`).
+fn export_split(
+    dir: &Path,
+    spec: &TabularSpec,
+    params: &BoostParams,
+    extra: &[(&str, String)],
+    splits: &[(&str, &Matrix, &[f32])],
+) -> Result<(), TrainError> {
+    for (name, matrix, labels) in splits {
+        let path = dir.join(format!("{name}.csv"));
+        let mut text = String::new();
+        text.push_str(
+            &matrix
+                .names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        text.push_str(",label\n");
+        for (i, label) in labels.iter().enumerate() {
+            for v in matrix.row(i) {
+                if v.is_nan() {
+                    text.push_str("nan,");
+                } else {
+                    text.push_str(&format!("{v},"));
+                }
+            }
+            text.push_str(&format!("{label}\n"));
+        }
+        fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| TrainError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    let (metric, maximize) = spec.task.stopping_metric();
+    let fit_labels = splits.first().map(|s| s.2).unwrap_or(&[]);
+    let settings = json!({
+        "objective": if spec.task == Task::Binary { "binary:logistic" } else { "reg:squarederror" },
+        "eval_metric": metric,
+        "maximize": maximize,
+        "tree_method": params.tree_method,
+        "max_depth": params.max_depth,
+        "eta": params.learning_rate,
+        "subsample": params.subsample,
+        "colsample_bytree": params.colsample_bytree,
+        "min_child_weight": params.min_child_weight,
+        "lambda": params.reg_lambda,
+        "nthread": params.thread_count(),
+        "seed": params.seed,
+        "base_score": fit_labels.iter().map(|v| *v as f64).sum::<f64>() / fit_labels.len().max(1) as f64,
+        "rounds": params.rounds,
+        "early_stopping_rounds": params.early_stopping_rounds,
+        "extra": extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    write_json(&dir.join("params.json"), &settings)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {

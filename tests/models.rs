@@ -1,0 +1,242 @@
+//! The four models as a user runs them: generate → train → score, the registry's promote and
+//! rollback, models that survive a save and a load, and bad inputs with clear errors.
+
+mod common;
+
+use common::*;
+use std::collections::{HashMap, HashSet};
+
+/// A small bank with four months whose churn outcome is known.
+fn small_bank() -> tempfile::TempDir {
+    let dir = scratch();
+    ok(
+        dir.path(),
+        &["generate", "--clients", "3000", "--months", "7", "--format", "parquet"],
+    );
+    dir
+}
+
+#[test]
+fn generate_train_score_end_to_end() {
+    let dir = small_bank();
+    let printed = ok(dir.path(), &["train"]);
+    for model in [
+        "recommender v1 (champion)",
+        "churn v1 (champion)",
+        "manager v1 (champion)",
+        "agency v1 (champion)",
+    ] {
+        assert!(printed.contains(model), "{model} missing from:\n{printed}");
+    }
+    assert!(printed.contains("5-fold CV: RMSE"), "{printed}");
+    for file in ["model.json", "meta.json", "design.json", "reference.json"] {
+        assert!(dir.path().join("data/models/churn/1").join(file).is_file(), "{file}");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/models/churn/1/meta.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["version"], 1);
+    assert!(
+        meta["holdout"]["roc_auc"].as_f64().unwrap() > 0.7,
+        "churn AUC {}",
+        meta["holdout"]["roc_auc"]
+    );
+    assert_eq!(meta["data_hash"].as_str().unwrap().len(), 16);
+
+    let printed = ok(dir.path(), &["score"]);
+    assert!(printed.contains("recommendations: top 5"), "{printed}");
+    let out = dir.path().join("data/scores/2025-12-31");
+    let clients = read_parquet(&out.join("clients.parquet"));
+    let probabilities = clients.column("churn_probability").unwrap().f64().unwrap().clone();
+    assert!(probabilities.into_no_null_iter().all(|p| (0.0..=1.0).contains(&p)));
+    let risks: Vec<&str> = clients
+        .column("risk")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(risks.iter().all(|r| ["Low", "Medium", "High"].contains(r)));
+    let actions: Vec<&str> = clients
+        .column("actions")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    let high_with_actions = risks
+        .iter()
+        .zip(&actions)
+        .filter(|(r, a)| **r == "High" && !a.is_empty())
+        .count();
+    assert!(
+        high_with_actions > 0 && high_with_actions == risks.iter().filter(|r| **r == "High").count(),
+        "every High-risk client gets actions"
+    );
+
+    // Recommendations: five per client, never a product the client holds.
+    let recs = read_parquet(&out.join("recommendations.parquet"));
+    let holdings = read_parquet(&dir.path().join("data/raw/2025-12-31/holdings.parquet"));
+    let mut held: HashMap<i64, HashSet<String>> = HashMap::new();
+    let closed = holdings.column("closed_on").unwrap().is_null();
+    for ((cli, product), open) in holdings
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .zip(holdings.column("product_id").unwrap().str().unwrap().iter().flatten())
+        .zip(closed.iter().map(|v| v == Some(true)))
+    {
+        if open {
+            held.entry(cli).or_default().insert(product.to_string());
+        }
+    }
+    let mut per_client: HashMap<i64, usize> = HashMap::new();
+    for (cli, product) in recs
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .zip(recs.column("product_id").unwrap().str().unwrap().iter().flatten())
+    {
+        assert!(
+            !held.get(&cli).is_some_and(|h| h.contains(product)),
+            "client {cli} already holds {product}"
+        );
+        *per_client.entry(cli).or_default() += 1;
+    }
+    assert_eq!(per_client.len(), clients.height());
+    assert!(per_client.values().all(|n| *n == 5));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let by_risk = &summary["clients"]["by_risk"];
+    let total: u64 = ["Low", "Medium", "High"]
+        .iter()
+        .map(|r| by_risk[*r].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, clients.height());
+    assert_eq!(summary["managers"]["top"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn promote_and_rollback_move_the_champion() {
+    let dir = small_bank();
+    ok(dir.path(), &["train", "--model", "manager"]);
+    let printed = ok(dir.path(), &["train", "--model", "manager"]);
+    assert!(printed.contains("manager v2 (challenger)"), "{printed}");
+    assert!(ok(dir.path(), &["models", "list"]).contains("champion: v1    challenger: v2"));
+    ok(dir.path(), &["models", "promote", "manager", "2"]);
+    assert!(ok(dir.path(), &["models", "show", "manager"]).contains("\"version\": 2"));
+    let printed = ok(dir.path(), &["models", "rollback", "manager"]);
+    assert!(printed.contains("rolled back to v1; v2 is now challenger"), "{printed}");
+    let printed = bad_input(dir.path(), &["models", "promote", "manager", "9"]);
+    assert!(
+        printed.contains("manager has no version 9 (versions: 1, 2)"),
+        "{printed}"
+    );
+    let printed = bad_input(dir.path(), &["models", "rollback", "manager"]);
+    assert!(printed.contains("nothing to roll back to"), "{printed}");
+    let printed = bad_input(dir.path(), &["models", "show", "fraud"]);
+    assert!(printed.contains("unknown model \"fraud\""), "{printed}");
+}
+
+#[test]
+fn bad_training_inputs_are_clear_errors() {
+    let dir = scratch();
+    let printed = bad_input(dir.path(), &["train", "--model", "fraud"]);
+    assert!(printed.contains("invalid value 'fraud'"), "{printed}");
+    let printed = bad_input(dir.path(), &["score"]);
+    assert!(printed.contains("no trained models yet"), "{printed}");
+
+    // Two months: no churn outcome is known yet.
+    ok(
+        dir.path(),
+        &["generate", "--clients", "500", "--months", "2", "--format", "csv"],
+    );
+    let printed = bad_input(dir.path(), &["train", "--model", "churn"]);
+    assert!(
+        printed.contains("churn: no rows with a known churn to train on"),
+        "{printed}"
+    );
+    assert!(!dir.path().join("data/models/churn/1").exists(), "nothing registered");
+
+    // Nobody churned: a classifier cannot learn.
+    let single = scratch();
+    let mut later = hand_built(true);
+    for (name, contents) in later.iter_mut() {
+        if *name == "holdings.csv" {
+            *contents = contents.replace("2,P01,2024-12-31,2025-05-01,0", "2,P01,2024-12-31,,200");
+        }
+        if *name == "clients.csv" {
+            *contents = contents.replace("Capital,<20k,2025-05-01", "Capital,<20k,");
+        }
+    }
+    write_snapshot(single.path(), "2025-03-31", &hand_built(false));
+    write_snapshot(single.path(), "2025-06-30", &later);
+    let printed = bad_input(single.path(), &["train", "--model", "churn"]);
+    assert!(printed.contains("every churn in the training data is 0"), "{printed}");
+}
+
+#[test]
+fn a_saved_model_predicts_exactly_as_before() {
+    use bankml::models::boosted::{self, BoostParams, Matrix, Split, Task, TrainedBooster};
+    let rows = 2000;
+    let mut values = Vec::with_capacity(rows * 3);
+    let mut labels = Vec::with_capacity(rows);
+    for i in 0..rows {
+        let (a, b, c) = (
+            (i % 17) as f32,
+            ((i * 7) % 13) as f32,
+            if i % 11 == 0 { f32::NAN } else { (i % 5) as f32 },
+        );
+        values.extend([a, b, c]);
+        labels.push(if a + b > 14.0 { 1.0 } else { 0.0 });
+    }
+    let matrix = Matrix {
+        values,
+        rows,
+        names: vec!["a".into(), "b".into(), "c".into()],
+    };
+    let params = BoostParams {
+        rounds: 30,
+        threads: 1,
+        ..BoostParams::default()
+    };
+    let trained = boosted::train(
+        Task::Binary,
+        &params,
+        Split {
+            matrix: &matrix,
+            labels: &labels,
+        },
+        None,
+        None,
+        &[],
+    )
+    .unwrap();
+    let before = trained.predict(&matrix).unwrap();
+    let json = trained.to_json().unwrap();
+    assert!(json.starts_with(b"{"), "XGBoost's JSON format");
+    let loaded = TrainedBooster::from_json(&json, matrix.names.clone(), 1).unwrap();
+    assert_eq!(
+        loaded.predict(&matrix).unwrap(),
+        before,
+        "identical predictions after save and load"
+    );
+    // SHAP rows sum to the margin: logit of the probability.
+    let shap = loaded.contributions(&matrix).unwrap();
+    for (i, p) in before.iter().enumerate().take(50) {
+        let margin: f32 = shap[i * 4..(i + 1) * 4].iter().sum();
+        assert!(
+            (margin - (p / (1.0 - p)).ln()).abs() < 1e-3,
+            "row {i}: {margin} vs logit({p})"
+        );
+    }
+    let importance = loaded.gain_importance().unwrap();
+    assert!(importance.iter().any(|(name, _)| name == "a"), "{importance:?}");
+    assert!(trained.gain_importance().unwrap()[0].1 > 0.0);
+}
