@@ -47,6 +47,13 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 50)]
         drift_columns: usize,
     },
+    /// Train all four models and score every client, as the commands run, at each size.
+    Models {
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+        clients: Vec<usize>,
+        #[arg(long, default_value_t = 12)]
+        months: usize,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -186,6 +193,7 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             drift_rows,
             drift_columns,
         } => bench_metrics(&rows, drift_rows, drift_columns),
+        BenchWhat::Models { clients, months } => bench_models(&clients, months, config),
         BenchWhat::Stage {
             stage: name,
             dir,
@@ -356,6 +364,79 @@ fn bench_metrics(sizes: &[usize], drift_rows: usize, drift_columns: usize) -> an
             drift_rows,
             seconds,
         );
+    }
+    Ok(())
+}
+
+/// Runs `bankml ARGS` as a child and returns its wall time and peak RSS (from `wait4`).
+fn timed_command(args: &[&str]) -> anyhow::Result<(f64, u64)> {
+    let started = Instant::now();
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills; the pid is our own child's.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    anyhow::ensure!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "bankml {} failed", args.join(" "));
+    Ok((started.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024))
+}
+
+fn bench_models(sizes: &[usize], months: usize, config: &EngineConfig) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; figures are only meaningful from `cargo run --release -- bench`");
+    }
+    let mut rows = Vec::new();
+    for &clients in sizes {
+        let temp = tempfile::tempdir()?;
+        let root = temp.path();
+        let settings = format!(
+            "data:\n  raw_dir: {0}/raw\n  processed_dir: {0}/processed\nmodels:\n  dir: {0}/models\n",
+            root.display()
+        );
+        let config_path = root.join("bankml.yaml");
+        std::fs::write(&config_path, settings)?;
+        let config_arg = config_path.display().to_string();
+        let run = |args: &[&str]| -> anyhow::Result<(f64, u64)> {
+            let mut all = vec!["--config", config_arg.as_str()];
+            all.extend_from_slice(args);
+            timed_command(&all)
+        };
+        eprintln!("{} clients: generating …", thousands(clients));
+        let (clients_text, months_text) = (clients.to_string(), months.to_string());
+        run(&["generate", "--clients", &clients_text, "--months", &months_text, "--format", "parquet"])?;
+        for model in ["churn", "manager", "agency", "recommender"] {
+            eprintln!("{} clients: training {model} …", thousands(clients));
+            let (seconds, peak) = run(&["train", "--model", model])?;
+            let meta_path = root.join("models").join(model).join("1/meta.json");
+            let meta: serde_json::Value = std::fs::read_to_string(&meta_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            let boosting = meta["boosting_seconds"].as_f64().map(|s| format!(" (boosting {s:.1} s)")).unwrap_or_default();
+            rows.push((format!("train {model}{boosting}"), clients, seconds, peak));
+        }
+        eprintln!("{} clients: scoring …", thousands(clients));
+        let (seconds, peak) = run(&["score"])?;
+        rows.push(("score (churn + actions + top-5, managers, agencies)".to_string(), clients, seconds, peak));
+        // One client's recommendations, in process, averaged.
+        let engine = bankml::config::EngineConfig { models: bankml::config::ModelsConfig { dir: root.join("models"), ..config.models.clone() }, ..config.clone() };
+        let registry = bankml::models::registry::Registry::new(&engine.models.dir);
+        let saved = bankml::models::recommender::SavedRecommender::load(&registry, None)?;
+        let held = [0usize, 9, 35];
+        let repeats = 10_000;
+        let started = Instant::now();
+        let mut sink = 0usize;
+        for _ in 0..repeats {
+            sink += saved.model.recommend(&held, 5).len();
+        }
+        let per_call = started.elapsed().as_secs_f64() / repeats as f64;
+        rows.push((format!("one client's top-5 recommendations ({sink} items)"), clients, per_call, 0));
+    }
+    println!("{:<58} {:>10} {:>11} {:>10}", "stage", "clients", "seconds", "peak RSS");
+    for (stage, clients, seconds, peak) in rows {
+        let peak = if peak > 0 { format!("{:.0} MiB", peak as f64 / 1_048_576.0) } else { "".into() };
+        let seconds = if seconds < 0.01 { format!("{:.1} µs", seconds * 1e6) } else { format!("{seconds:.2}") };
+        println!("{stage:<58} {:>10} {seconds:>11} {peak:>10}", thousands(clients));
     }
     Ok(())
 }
