@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds, and runs bankml's main job on the bundled demo bank: generates twelve
-# monthly snapshots of a synthetic bank (xlsx, as the seed system exported them) and computes
-# the client, manager and agency features of every snapshot.
+# monthly snapshots of a synthetic bank (xlsx, as the seed system exported them), computes the
+# features of every snapshot, trains the four models and scores every client, manager and agency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +11,8 @@ if [ -z "$(ls -A data/raw 2>/dev/null | grep -v '^\.' || true)" ]; then
   "$bankml" generate
 fi
 "$bankml" features --all
+"$bankml" train
+"$bankml" score
 echo
-echo "Features are in data/processed/<date>/ (clients, managers, agencies .parquet; cleaning.json)."
+echo "Features: data/processed/<date>/ · models: data/models/ (bankml models list) · scores: data/scores/<date>/"
 echo "Next: $bankml --help"

@@ -58,6 +58,7 @@ impl Default for ModelsConfig {
 pub struct DataConfig {
     pub raw_dir: PathBuf,
     pub processed_dir: PathBuf,
+    pub scores_dir: PathBuf,
 }
 
 impl Default for DataConfig {
@@ -65,6 +66,7 @@ impl Default for DataConfig {
         DataConfig {
             raw_dir: "data/raw".into(),
             processed_dir: "data/processed".into(),
+            scores_dir: "data/scores".into(),
         }
     }
 }

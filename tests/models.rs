@@ -240,3 +240,41 @@ fn a_saved_model_predicts_exactly_as_before() {
     assert!(importance.iter().any(|(name, _)| name == "a"), "{importance:?}");
     assert!(trained.gain_importance().unwrap()[0].1 > 0.0);
 }
+
+/// A model trained by Python's XGBoost (tests/fixtures/python_model.json, with the predictions
+/// Python made for 20 rows) loads here and predicts the same.
+#[test]
+fn a_model_trained_in_python_predicts_the_same_here() {
+    use bankml::models::boosted::{Matrix, TrainedBooster};
+    let expected: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/python_model_expected.json")).unwrap();
+    let rows = expected["rows"].as_array().unwrap();
+    let values: Vec<f32> = rows
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().map_or(f32::NAN, |v| v as f32))
+        })
+        .collect();
+    let names: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
+    let matrix = Matrix {
+        values,
+        rows: rows.len(),
+        names: names.clone(),
+    };
+    let model = TrainedBooster::from_json(include_bytes!("fixtures/python_model.json"), names, 1).unwrap();
+    let predicted = model.predict(&matrix).unwrap();
+    for (i, (ours, theirs)) in predicted
+        .iter()
+        .zip(expected["predictions"].as_array().unwrap())
+        .enumerate()
+    {
+        let theirs = theirs.as_f64().unwrap() as f32;
+        assert!(
+            (ours - theirs).abs() <= 1e-6,
+            "row {i}: {ours} here, {theirs} in Python"
+        );
+    }
+}

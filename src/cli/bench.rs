@@ -380,7 +380,11 @@ fn timed_command(args: &[&str]) -> anyhow::Result<(f64, u64)> {
     // SAFETY: rusage is plain data that wait4 fills; the pid is our own child's.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    anyhow::ensure!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "bankml {} failed", args.join(" "));
+    anyhow::ensure!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "bankml {} failed",
+        args.join(" ")
+    );
     Ok((started.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024))
 }
 
@@ -406,20 +410,45 @@ fn bench_models(sizes: &[usize], months: usize, config: &EngineConfig) -> anyhow
         };
         eprintln!("{} clients: generating …", thousands(clients));
         let (clients_text, months_text) = (clients.to_string(), months.to_string());
-        run(&["generate", "--clients", &clients_text, "--months", &months_text, "--format", "parquet"])?;
+        run(&[
+            "generate",
+            "--clients",
+            &clients_text,
+            "--months",
+            &months_text,
+            "--format",
+            "parquet",
+        ])?;
         for model in ["churn", "manager", "agency", "recommender"] {
             eprintln!("{} clients: training {model} …", thousands(clients));
             let (seconds, peak) = run(&["train", "--model", model])?;
             let meta_path = root.join("models").join(model).join("1/meta.json");
-            let meta: serde_json::Value = std::fs::read_to_string(&meta_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
-            let boosting = meta["boosting_seconds"].as_f64().map(|s| format!(" (boosting {s:.1} s)")).unwrap_or_default();
+            let meta: serde_json::Value = std::fs::read_to_string(&meta_path)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            let boosting = meta["boosting_seconds"]
+                .as_f64()
+                .map(|s| format!(" (boosting {s:.1} s)"))
+                .unwrap_or_default();
             rows.push((format!("train {model}{boosting}"), clients, seconds, peak));
         }
         eprintln!("{} clients: scoring …", thousands(clients));
         let (seconds, peak) = run(&["score"])?;
-        rows.push(("score (churn + actions + top-5, managers, agencies)".to_string(), clients, seconds, peak));
+        rows.push((
+            "score (churn + actions + top-5, managers, agencies)".to_string(),
+            clients,
+            seconds,
+            peak,
+        ));
         // One client's recommendations, in process, averaged.
-        let engine = bankml::config::EngineConfig { models: bankml::config::ModelsConfig { dir: root.join("models"), ..config.models.clone() }, ..config.clone() };
+        let engine = bankml::config::EngineConfig {
+            models: bankml::config::ModelsConfig {
+                dir: root.join("models"),
+                ..config.models.clone()
+            },
+            ..config.clone()
+        };
         let registry = bankml::models::registry::Registry::new(&engine.models.dir);
         let saved = bankml::models::recommender::SavedRecommender::load(&registry, None)?;
         let held = [0usize, 9, 35];
@@ -430,12 +459,25 @@ fn bench_models(sizes: &[usize], months: usize, config: &EngineConfig) -> anyhow
             sink += saved.model.recommend(&held, 5).len();
         }
         let per_call = started.elapsed().as_secs_f64() / repeats as f64;
-        rows.push((format!("one client's top-5 recommendations ({sink} items)"), clients, per_call, 0));
+        rows.push((
+            format!("one client's top-5 recommendations ({sink} items)"),
+            clients,
+            per_call,
+            0,
+        ));
     }
     println!("{:<58} {:>10} {:>11} {:>10}", "stage", "clients", "seconds", "peak RSS");
     for (stage, clients, seconds, peak) in rows {
-        let peak = if peak > 0 { format!("{:.0} MiB", peak as f64 / 1_048_576.0) } else { "".into() };
-        let seconds = if seconds < 0.01 { format!("{:.1} µs", seconds * 1e6) } else { format!("{seconds:.2}") };
+        let peak = if peak > 0 {
+            format!("{:.0} MiB", peak as f64 / 1_048_576.0)
+        } else {
+            "".into()
+        };
+        let seconds = if seconds < 0.01 {
+            format!("{:.1} µs", seconds * 1e6)
+        } else {
+            format!("{seconds:.2}")
+        };
         println!("{stage:<58} {:>10} {seconds:>11} {peak:>10}", thousands(clients));
     }
     Ok(())

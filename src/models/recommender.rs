@@ -447,14 +447,14 @@ impl HoldingsIndex {
             .zip(days(&snapshot.clients, "closed_on")?)
             .collect();
         let holders = snapshot.holdings.column("cli")?.i64()?.clone();
-        let products = text(&snapshot.holdings, "product_id")?;
+        let products = snapshot.holdings.column("product_id")?.str()?.clone();
         let opened = days(&snapshot.holdings, "opened_on")?;
         let closed = days(&snapshot.holdings, "closed_on")?;
         let rows = holders
             .iter()
             .zip(products.iter())
             .zip(opened.into_iter().zip(closed))
-            .filter_map(|((c, p), (o, x))| Some((*client_index.get(&c?)?, *item_index.get(p.as_str())?, o, x)))
+            .filter_map(|((c, p), (o, x))| Some((*client_index.get(&c?)?, *item_index.get(p?)?, o, x)))
             .collect();
         Ok(HoldingsIndex {
             items,
