@@ -8,10 +8,6 @@ use polars::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 
-fn reference() -> Value {
-    serde_json::from_str(include_str!("fixtures/metrics.json")).unwrap()
-}
-
 fn case<'a>(reference: &'a Value, section: &str, name: &str) -> &'a Value {
     reference[section]
         .as_array()
@@ -19,19 +15,6 @@ fn case<'a>(reference: &'a Value, section: &str, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("{section}/{name}"))
-}
-
-fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Writes `frame` as `name` (.csv or .parquet by its extension) into `dir`.

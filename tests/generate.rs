@@ -102,36 +102,12 @@ fn xlsx_beyond_a_sheet_is_refused_before_anything_is_written() {
 }
 
 fn mean(frame: &DataFrame, column: &str) -> f64 {
-    frame
-        .column(column)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .mean()
-        .unwrap()
+    let values = column_f64(frame, column);
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 fn correlation(frame: &DataFrame, a: &str, b: &str) -> f64 {
-    let x: Vec<f64> = frame
-        .column(a)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    let y: Vec<f64> = frame
-        .column(b)
-        .unwrap()
-        .cast(&DataType::Float64)
-        .unwrap()
-        .f64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let (x, y) = (column_f64(frame, a), column_f64(frame, b));
     let (mx, my) = (
         x.iter().sum::<f64>() / x.len() as f64,
         y.iter().sum::<f64>() / y.len() as f64,

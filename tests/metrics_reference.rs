@@ -1,14 +1,12 @@
 //! Every case of the shared reference (scikit-learn / scipy values) reproduced by our metric
 //! code: 1e-9 relative, p-values 1e-6 absolute or relative.
 
+mod common;
+
 use bankml::metrics::{classification, drift, ranking, regression};
+use common::{floats, reference, strings};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-
-fn reference() -> Value {
-    let text = include_str!("fixtures/metrics.json");
-    serde_json::from_str(text).expect("the reference is JSON")
-}
 
 /// The fixture is a copy of ../shared/reference/metrics.json; when that is present, they agree.
 #[test]
@@ -42,19 +40,6 @@ fn close_pvalue(case: &str, metric: &str, actual: f64, expected: &Value) {
         (actual - expected).abs() <= tolerance,
         "{case}: {metric} = {actual:e}, reference {expected:e}"
     );
-}
-
-fn floats(value: &Value) -> Vec<f64> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

@@ -49,23 +49,9 @@ fn generate_train_score_end_to_end() {
     let clients = read_parquet(&out.join("clients.parquet"));
     let probabilities = clients.column("churn_probability").unwrap().f64().unwrap().clone();
     assert!(probabilities.into_no_null_iter().all(|p| (0.0..=1.0).contains(&p)));
-    let risks: Vec<&str> = clients
-        .column("risk")
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let risks = column_str(&clients, "risk");
     assert!(risks.iter().all(|r| ["Low", "Medium", "High"].contains(r)));
-    let actions: Vec<&str> = clients
-        .column("actions")
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let actions = column_str(&clients, "actions");
     let high_with_actions = risks
         .iter()
         .zip(&actions)

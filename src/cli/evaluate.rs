@@ -20,32 +20,35 @@ pub struct EvaluateArgs {
     pub out: Option<PathBuf>,
 }
 
+/// One row per prediction: the truth and the model's output side by side.
+#[derive(Args, Debug)]
+pub struct PredictionFile {
+    /// CSV or Parquet file with one row per prediction.
+    #[arg(long)]
+    data: PathBuf,
+    /// Column with the truth (classification: 0/1 or true/false).
+    #[arg(long)]
+    target: String,
+    /// Column with the model's output (classification: probability of class 1).
+    #[arg(long)]
+    prediction: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Evaluation {
     /// Binary classifier: ROC AUC, Gini, KS, average precision, log loss, Brier, and precision,
     /// recall, F1, accuracy, false-positive rate and confusion counts at the threshold.
     Classification {
-        /// CSV or Parquet file with one row per prediction.
-        #[arg(long)]
-        data: PathBuf,
-        /// Column with the true class (0/1 or true/false).
-        #[arg(long)]
-        target: String,
-        /// Column with the predicted probability of class 1.
-        #[arg(long)]
-        prediction: String,
+        #[command(flatten)]
+        file: PredictionFile,
         /// A score at or above this is a positive prediction.
         #[arg(long, default_value_t = 0.5)]
         threshold: f64,
     },
     /// Regression: RMSE, MAE, R², share within ±15 %, Spearman, top-10 overlap.
     Regression {
-        #[arg(long)]
-        data: PathBuf,
-        #[arg(long)]
-        target: String,
-        #[arg(long)]
-        prediction: String,
+        #[command(flatten)]
+        file: PredictionFile,
     },
     /// Recommendations: precision, recall, NDCG, hit rate and MAP at k; catalog coverage and
     /// intra-list diversity when a catalog and item features are given.
@@ -91,9 +94,12 @@ fn user(message: String) -> anyhow::Error {
 pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     let document = match args.what {
         Evaluation::Classification {
-            data,
-            target,
-            prediction,
+            file:
+                PredictionFile {
+                    data,
+                    target,
+                    prediction,
+                },
             threshold,
         } => {
             let frame = read_table(&data)?;
@@ -104,9 +110,12 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
             serde_json::to_value(metrics)?
         }
         Evaluation::Regression {
-            data,
-            target,
-            prediction,
+            file:
+                PredictionFile {
+                    data,
+                    target,
+                    prediction,
+                },
         } => {
             let frame = read_table(&data)?;
             let truth = number_column(&frame, &target, &data)?;

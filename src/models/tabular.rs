@@ -263,6 +263,10 @@ pub fn train(
     let (x_fit, x_watch) = (x.take(&fit_rows), x.take(&watch_rows));
     let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
     let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
+    let (rows_train, hash) = (x.rows, data_hash(&x, &y));
+    // The whole matrix is needed again only by cross-validation: free it otherwise (at a million
+    // clients it is ~2 GB).
+    let x = (cv_folds >= 2).then_some(x);
     let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split {
         matrix: &x_watch,
         labels: &y_watch,
@@ -293,10 +297,9 @@ pub fn train(
     }
     let predicted = booster.predict(&x_holdout)?;
     let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
-    let cross_validation = if cv_folds >= 2 {
-        cross_validate(spec, &x, &y, params, churn, cv_folds, booster.best_rounds)?
-    } else {
-        Value::Null
+    let cross_validation = match &x {
+        Some(x) => cross_validate(spec, x, &y, params, churn, cv_folds, booster.best_rounds)?,
+        None => Value::Null,
     };
     let importance = booster.gain_importance()?;
     let references = reference_statistics(&design, &train_frame)?;
@@ -312,9 +315,9 @@ pub fn train(
         features: design.names(),
         training_snapshots: training_dates.iter().map(Date::to_string).collect(),
         holdout_snapshot: holdout_date.to_string(),
-        rows_train: x.rows,
+        rows_train,
         rows_holdout: x_holdout.rows,
-        data_hash: data_hash(&x, &y),
+        data_hash: hash,
         best_rounds: booster.best_rounds,
         holdout,
         cross_validation,

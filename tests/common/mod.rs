@@ -108,3 +108,33 @@ pub fn hand_built(later: bool) -> Vec<(&'static str, String)> {
         ("activity.csv", activity),
     ]
 }
+
+/// The shared scikit-learn/scipy reference values (a copy of ../shared/reference/metrics.json).
+pub fn reference() -> serde_json::Value {
+    serde_json::from_str(include_str!("../fixtures/metrics.json")).expect("the reference is JSON")
+}
+
+pub fn floats(value: &serde_json::Value) -> Vec<f64> {
+    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+pub fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A frame's column as floats (nulls skipped).
+pub fn column_f64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
+    use polars::prelude::*;
+    let cast = frame.column(name).unwrap().cast(&DataType::Float64).unwrap();
+    cast.f64().unwrap().iter().flatten().collect()
+}
+
+/// A frame's text column (nulls skipped).
+pub fn column_str<'a>(frame: &'a polars::prelude::DataFrame, name: &str) -> Vec<&'a str> {
+    frame.column(name).unwrap().str().unwrap().iter().flatten().collect()
+}
