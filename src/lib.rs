@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod data;
+pub mod engine;
 pub mod fsutil;
 pub mod metrics;
 pub mod models;

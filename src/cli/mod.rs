@@ -8,6 +8,7 @@ mod models;
 mod progress;
 mod score;
 mod train;
+mod validate;
 
 use bankml::config::{ConfigError, EngineConfig};
 use bankml::data::snapshot::IngestError;
@@ -48,6 +49,8 @@ pub enum Command {
     Models(models::ModelsArgs),
     /// Metrics of any model's predictions (CSV or Parquet), as JSON.
     Evaluate(evaluate::EvaluateArgs),
+    /// Check config/bankml.yaml and every jobs/*.yaml; list every problem, start nothing.
+    ValidateConfig,
     /// Print speed and memory figures (run from a release build).
     Bench(bench::BenchArgs),
 }
@@ -96,12 +99,16 @@ pub fn init_logging(verbose: u8) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let explicit = std::env::args().any(|a| a == "--config" || a.starts_with("--config="))
         || std::env::var_os("BANKML_CONFIG").is_some();
+    if matches!(cli.command, Command::ValidateConfig) {
+        return validate::run(&cli.config);
+    }
     let config = EngineConfig::load(&cli.config, explicit)?;
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Train(args) => train::run(args, &config),
+        Command::ValidateConfig => validate::run(&cli.config),
         Command::Models(args) => models::run(args, &config),
         Command::Score(args) => score::run(args, &config),
         Command::Bench(args) => bench::run(args, &config, &cli.config),

@@ -1,6 +1,8 @@
 //! Typed engine settings from `config/bankml.yaml`. Unknown keys are errors; every error
 //! names the file, line and column (serde-saphyr shows the offending line too).
 
+pub mod jobs;
+
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,8 @@ pub struct DataConfig {
     pub raw_dir: PathBuf,
     pub processed_dir: PathBuf,
     pub scores_dir: PathBuf,
+    /// One YAML file per scheduled job.
+    pub jobs_dir: PathBuf,
 }
 
 impl Default for DataConfig {
@@ -67,6 +71,7 @@ impl Default for DataConfig {
             raw_dir: "data/raw".into(),
             processed_dir: "data/processed".into(),
             scores_dir: "data/scores".into(),
+            jobs_dir: "jobs".into(),
         }
     }
 }

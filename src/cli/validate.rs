@@ -1,0 +1,47 @@
+use bankml::config::{EngineConfig, jobs};
+use chrono::Utc;
+use std::path::Path;
+
+/// `bankml validate-config`: every configuration file checked, every problem listed, nothing
+/// started. Exit code 2 when anything is wrong.
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let config = match EngineConfig::load(config_path, true) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            problems.push(e.to_string());
+            None
+        }
+    };
+    let jobs_dir = config
+        .as_ref()
+        .map_or_else(|| "jobs".into(), |c| c.data.jobs_dir.clone());
+    let loaded = jobs::load_jobs(&jobs_dir);
+    if let Err(errors) = &loaded {
+        problems.extend(errors.iter().cloned());
+    }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("error: {problem}");
+        }
+        return Err(super::UserError(format!("{} problem(s) in the configuration", problems.len())).into());
+    }
+    println!("{}: ok", config_path.display());
+    let now = Utc::now();
+    for job in loaded.unwrap_or_default() {
+        let next = job
+            .schedule
+            .next_after(now)
+            .map(|t| t.with_timezone(&job.schedule.zone()).to_rfc3339())
+            .unwrap_or_else(|e| e.to_string());
+        println!(
+            "{}: ok — {:?} \"{}\" ({}), next {next}{}",
+            job.path.display(),
+            job.kind,
+            job.schedule.expression,
+            job.schedule.zone(),
+            if job.enabled { "" } else { " (disabled)" }
+        );
+    }
+    Ok(())
+}
