@@ -57,6 +57,17 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     write_atomic(path, |w| w.write_all(bytes).map_err(io_error("cannot write", path)))
 }
 
+/// A hidden, world-readable temporary folder in `parent` (created if missing), removed when
+/// dropped: where whole folders are written before being renamed into place.
+pub fn staging_dir(parent: &Path) -> Result<tempfile::TempDir, FsError> {
+    fs::create_dir_all(parent).map_err(io_error("cannot create folder", parent))?;
+    tempfile::Builder::new()
+        .prefix(".staging-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .tempdir_in(parent)
+        .map_err(io_error("cannot create a staging folder in", parent))
+}
+
 /// A staging folder beside `target`: fill it, then `commit` swaps it in whole.
 /// Dropped without `commit`, it is deleted.
 pub struct StagedDir {
@@ -67,12 +78,7 @@ pub struct StagedDir {
 impl StagedDir {
     pub fn new(target: &Path) -> Result<StagedDir, FsError> {
         let parent = parent_of(target);
-        fs::create_dir_all(parent).map_err(io_error("cannot create folder", parent))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".staging-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .tempdir_in(parent)
-            .map_err(io_error("cannot create a staging folder in", parent))?;
+        let staging = staging_dir(parent)?;
         Ok(StagedDir {
             staging: Some(staging),
             target: target.to_path_buf(),

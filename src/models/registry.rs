@@ -125,13 +125,7 @@ impl Registry {
         fill: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<u32, E> {
         let dir = self.model_dir(model);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| RegistryError::from(fsutil::io_error("cannot create folder", &dir)(e)))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".staging-")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .tempdir_in(&dir)
-            .map_err(|e| RegistryError::from(fsutil::io_error("cannot stage in", &dir)(e)))?;
+        let staging = fsutil::staging_dir(&dir).map_err(RegistryError::from)?;
         fill(staging.path())?;
         let staged = staging.keep();
         // The next free number; a concurrent writer taking it makes the rename fail, so retry.

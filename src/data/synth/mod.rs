@@ -688,12 +688,7 @@ pub fn write_bank(
     out: &Path,
     mut on_month: impl FnMut(Date),
 ) -> Result<Written, GenerateError> {
-    std::fs::create_dir_all(out).map_err(fsutil::io_error("cannot create folder", out))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .tempdir_in(out)
-        .map_err(fsutil::io_error("cannot create a staging folder in", out))?;
+    let staging = fsutil::staging_dir(out)?;
     let mut simulation = Simulation::new(spec);
     let mut written = Written {
         snapshots: Vec::new(),
