@@ -65,18 +65,20 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let bar = progress::bar(count as u64, "features per snapshot");
     let history = history::build(config, until, |_| bar.inc(1))?;
     bar.finish_and_clear();
+    // Each model's frames are moved out of the history and handed over whole: training drops
+    // them as it goes, instead of the whole history staying alive through every training.
+    let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
+    for (date, features) in history {
+        clients.push((date, features.clients));
+        managers.push((date, features.managers));
+        agencies.push((date, features.agencies));
+    }
     for spec in specs {
-        let frames: Vec<(Date, DataFrame)> = history
-            .iter()
-            .map(|(date, f)| {
-                let frame = match spec.model {
-                    "churn" => f.clients.clone(),
-                    "manager" => f.managers.clone(),
-                    _ => f.agencies.clone(),
-                };
-                (*date, frame)
-            })
-            .collect();
+        let frames: Vec<(Date, DataFrame)> = match spec.model {
+            "churn" => std::mem::take(&mut clients),
+            "manager" => std::mem::take(&mut managers),
+            _ => std::mem::take(&mut agencies),
+        };
         let spinner = progress::spinner(&format!("training {}", spec.model));
         let cv = if spec.model == "churn" {
             0
@@ -88,7 +90,7 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         let (boosting, churn) = (&config.models.boosting, &config.models.churn);
-        let meta = tabular::train(spec, &frames, boosting, churn, cv, &registry, export.as_deref())?;
+        let meta = tabular::train(spec, frames, boosting, churn, cv, &registry, export.as_deref())?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;
     }

@@ -173,16 +173,18 @@ pub fn holdout_metrics(
 /// single labelled snapshot, a seeded 20 % of its rows are held out instead.
 fn temporal_split(
     spec: &TabularSpec,
-    frames: &[(Date, DataFrame)],
+    frames: Vec<(Date, DataFrame)>,
     seed: u64,
 ) -> Result<(DataFrame, DataFrame, Vec<Date>, Date), TrainError> {
-    let labelled: Vec<(Date, DataFrame)> = frames
-        .iter()
-        .map(|(d, f)| Ok((*d, f.clone().lazy().filter(col(spec.target).is_not_null()).collect()?)))
-        .collect::<PolarsResult<Vec<_>>>()?
-        .into_iter()
-        .filter(|(_, f)| f.height() > 0)
-        .collect();
+    // Each snapshot's frame is consumed as it is filtered, so the unlabelled and the labelled
+    // copies of a month are not all alive at once (at a million clients they are gigabytes).
+    let mut labelled: Vec<(Date, DataFrame)> = Vec::with_capacity(frames.len());
+    for (date, frame) in frames {
+        let kept = frame.lazy().filter(col(spec.target).is_not_null()).collect()?;
+        if kept.height() > 0 {
+            labelled.push((date, kept));
+        }
+    }
     let Some((holdout_date, _)) = labelled.last() else {
         let hint = if spec.task == Task::Binary {
             " (churn is known only for snapshots at least 90 days before the latest one: generate more months)".into()
@@ -240,11 +242,11 @@ fn class_balance(
     })
 }
 
-/// Trains `spec`'s model on `frames` (one per snapshot) and adds it to the registry as a new
+/// Trains `spec`'s model on `frames` (one per snapshot, consumed) and adds it to the registry as a new
 /// version: champion if there is none yet, otherwise challenger.
 pub fn train(
     spec: &TabularSpec,
-    frames: &[(Date, DataFrame)],
+    frames: Vec<(Date, DataFrame)>,
     params: &BoostParams,
     churn: &ChurnConfig,
     cv_folds: usize,
@@ -257,6 +259,10 @@ pub fn train(
     let x = design.matrix(&train_frame)?;
     let y = target_values(&train_frame, spec.target)?;
     let extra = class_balance(spec, &y, churn)?;
+    // The frame is needed only for the reference statistics: take them and let it go before
+    // boosting, the memory-hungriest step.
+    let references = reference_statistics(&design, &train_frame)?;
+    drop(train_frame);
     // Early stopping watches a seeded 15 % of the training rows.
     let folds = boosted::folds(x.rows, 7, params.seed);
     let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
@@ -302,7 +308,6 @@ pub fn train(
         None => Value::Null,
     };
     let importance = booster.gain_importance()?;
-    let references = reference_statistics(&design, &train_frame)?;
 
     let meta = ModelMeta {
         model: spec.model.into(),
