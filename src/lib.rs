@@ -7,5 +7,6 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod fsutil;
+pub mod jobs;
 pub mod metrics;
 pub mod models;

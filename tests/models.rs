@@ -106,6 +106,42 @@ fn generate_train_score_end_to_end() {
         .sum();
     assert_eq!(total as usize, clients.height());
     assert_eq!(summary["managers"]["top"].as_array().unwrap().len(), 5);
+
+    // The same job from the library: its observations carry the same figures.
+    let mut config = bankml::config::EngineConfig::default();
+    config.data.raw_dir = dir.path().join("data/raw");
+    config.data.scores_dir = dir.path().join("data/scores-again");
+    config.models.dir = dir.path().join("data/models");
+    let outcome = bankml::jobs::score::run(&bankml::jobs::Context {
+        config: &config,
+        snapshot: None,
+        csv: false,
+    })
+    .unwrap();
+    let value = |name: &str, risk: Option<&str>| -> f64 {
+        outcome
+            .observations
+            .iter()
+            .find(|o| o.name == name && risk.is_none_or(|r| o.labels.get("risk").map(String::as_str) == Some(r)))
+            .unwrap_or_else(|| panic!("no observation {name} {risk:?}"))
+            .value
+    };
+    assert_eq!(value("scored_clients", None), clients.height() as f64);
+    let by_risk: f64 = ["Low", "Medium", "High"]
+        .iter()
+        .map(|r| value("churn_risk_clients", Some(r)))
+        .sum();
+    assert_eq!(by_risk, clients.height() as f64);
+    assert_eq!(value("churn_risk_clients", Some("High")), by_risk_high(&summary));
+    assert!(
+        dir.path()
+            .join("data/scores-again/2025-12-31/clients.parquet")
+            .is_file()
+    );
+}
+
+fn by_risk_high(summary: &serde_json::Value) -> f64 {
+    summary["clients"]["by_risk"]["High"].as_f64().unwrap()
 }
 
 #[test]

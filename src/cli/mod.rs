@@ -74,6 +74,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             || e.is::<ConfigError>()
             || e.downcast_ref::<IngestError>().is_some_and(bad_data)
             || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Ingest(i)) if bad_data(i))
+            || matches!(e.downcast_ref::<bankml::jobs::JobError>(), Some(bankml::jobs::JobError::Ingest(i)) if bad_data(i))
             || matches!(
                 e.downcast_ref::<TrainError>(),
                 Some(TrainError::NoTrainingRows { .. } | TrainError::SingleClass { .. })

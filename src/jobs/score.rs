@@ -1,0 +1,292 @@
+//! Bulk scoring: every current client (churn probability, risk, reasons, actions, top-k
+//! products), manager and agency of a snapshot, with the champions, into
+//! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
+
+use super::{Context, JobError, Observation, RunOutcome, RunStatus};
+use crate::config::EngineConfig;
+use crate::data::features;
+use crate::data::format::{FileFormat, write_frame};
+use crate::data::snapshot::{self, Snapshot};
+use crate::fsutil::{self, StagedDir};
+use crate::models::churn::{Risk, reasons_and_actions};
+use crate::models::recommender::{HoldingsIndex, SavedRecommender};
+use crate::models::registry::{Registry, RegistryError};
+use crate::models::tabular::{TabularModel, TrainError};
+use polars::prelude::*;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// Rows scored per batch: bounds the contributions matrix's memory on millions of clients.
+const BATCH: usize = 50_000;
+
+/// `None` when the model has no champion yet.
+fn absent_if_untrained<T>(result: Result<T, TrainError>) -> Result<Option<T>, JobError> {
+    match result {
+        Ok(m) => Ok(Some(m)),
+        Err(TrainError::Registry(RegistryError::NoAlias { .. })) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Scores the snapshot with every champion and writes `data/scores/<date>/`.
+pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
+    let config = ctx.config;
+    let started = Instant::now();
+    let started_at = crate::models::tabular::now_iso();
+    let registry = Registry::new(&config.models.dir);
+    let threads = config.models.boosting.thread_count();
+    let churn = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?;
+    let manager = absent_if_untrained(TabularModel::load(&registry, "manager", None, threads))?;
+    let agency = absent_if_untrained(TabularModel::load(&registry, "agency", None, threads))?;
+    let recommender = absent_if_untrained(SavedRecommender::load(&registry, None))?;
+    if churn.is_none() && manager.is_none() && agency.is_none() && recommender.is_none() {
+        return Err(JobError::NoModels);
+    }
+    let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, ctx.snapshot.as_deref())?;
+    let loaded = snapshot::load(&dir, date, config)?;
+    let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "snapshot read and features built"
+    );
+
+    let out = config.data.scores_dir.join(date.to_string());
+    let staged = StagedDir::new(&out)?;
+    let mut summary = json!({ "snapshot": date.to_string() });
+
+    // Churn (XGBoost's threads) and recommendations (plain Rust) are independent: side by side.
+    let (churn_result, recommendation_result) = std::thread::scope(|scope| {
+        let recommendations = scope.spawn(|| {
+            recommender
+                .as_ref()
+                .map(|r| recommend_all(r, &loaded, config.models.recommender.k))
+        });
+        let churn_scores = churn.as_ref().map(|model| score_churn(model, &built.clients, config));
+        (
+            churn_scores,
+            recommendations
+                .join()
+                .unwrap_or_else(|_| Some(Err(JobError::WorkerPanicked))),
+        )
+    });
+    if let Some(result) = churn_result {
+        let (mut frame, value) = result?;
+        write(&mut frame, &staged, "clients", ctx.csv)?;
+        summary["clients"] = value;
+    }
+    if let Some(result) = recommendation_result {
+        let (mut frame, value) = result?;
+        write(&mut frame, &staged, "recommendations", ctx.csv)?;
+        summary["recommendations"] = value;
+    }
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "clients scored");
+    for (model, frame, key, name) in [
+        (&manager, &built.managers, "ges", "managers"),
+        (&agency, &built.agencies, "age", "agencies"),
+    ] {
+        let Some(model) = model else { continue };
+        let (mut scored, value) = score_entities(model, frame, key)?;
+        write(&mut scored, &staged, name, ctx.csv)?;
+        summary[name] = value;
+    }
+    fsutil::write_bytes_atomic(
+        &staged.path().join("summary.json"),
+        serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes(),
+    )?;
+    staged.commit()?;
+    Ok(RunOutcome {
+        job: "score".into(),
+        status: RunStatus::Succeeded,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        artifacts: vec![out],
+        observations: observations(&summary),
+        summary,
+    })
+}
+
+/// The figures of a scoring run, for reports, metrics and alerts.
+fn observations(summary: &Value) -> Vec<Observation> {
+    let mut out = Vec::new();
+    let clients = &summary["clients"];
+    if let Some(count) = clients["count"].as_f64() {
+        out.push(Observation::new("scored_clients", &[], count));
+        for risk in ["Low", "Medium", "High"] {
+            out.push(Observation::new(
+                "churn_risk_clients",
+                &[("risk", risk)],
+                clients["by_risk"][risk].as_f64().unwrap_or(0.0),
+            ));
+        }
+        out.push(Observation::new(
+            "churn_mean_probability",
+            &[],
+            clients["mean_churn_probability"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    if let Some(cold) = summary["recommendations"]["cold_start_clients"].as_f64() {
+        out.push(Observation::new("recommendation_cold_start_clients", &[], cold));
+    }
+    for (name, model) in [("managers", "manager"), ("agencies", "agency")] {
+        if let Some(mean) = summary[name]["mean_predicted_score"].as_f64() {
+            out.push(Observation::new("predicted_score_mean", &[("model", model)], mean));
+        }
+    }
+    out
+}
+
+/// Probability, risk level, and — for Medium and High risk — reasons and actions per client.
+fn score_churn(
+    model: &TabularModel,
+    clients: &DataFrame,
+    config: &EngineConfig,
+) -> Result<(DataFrame, Value), JobError> {
+    let churn_config = &config.models.churn;
+    let names = model.design.names();
+    let width = names.len() + 1;
+    let (mut probabilities, mut risks, mut reasons, mut actions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for start in (0..clients.height()).step_by(BATCH) {
+        let batch = clients.slice(start as i64, BATCH);
+        let x = model.design.matrix(&batch)?;
+        let p = model.booster.predict(&x)?;
+        // Only the at-risk rows go through the (costly) contributions.
+        let at_risk: Vec<usize> = (0..p.len())
+            .filter(|&i| p[i] as f64 >= churn_config.medium_risk)
+            .collect();
+        let shap = model
+            .booster
+            .contributions_of(&x.take(&at_risk), !churn_config.exact_reasons)?;
+        let mut next = 0;
+        for (i, probability) in p.iter().enumerate() {
+            let (why, what) = if next < at_risk.len() && at_risk[next] == i {
+                next += 1;
+                reasons_and_actions(&shap[(next - 1) * width..next * width], &names, churn_config.reasons)
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            probabilities.push(*probability as f64);
+            risks.push(Risk::of(*probability as f64, churn_config).name());
+            reasons.push(why.join("; "));
+            actions.push(what.join("; "));
+        }
+    }
+    let frame = DataFrame::new_infer_height(vec![
+        clients.column("cli")?.clone(),
+        clients.column("ges")?.clone(),
+        clients.column("age")?.clone(),
+        Column::new("churn_probability".into(), &probabilities),
+        Column::new("risk".into(), &risks),
+        Column::new("reasons".into(), &reasons),
+        Column::new("actions".into(), &actions),
+    ])?;
+    let count = |level: &str| risks.iter().filter(|r| **r == level).count();
+    let value = json!({
+        "model_version": model.meta.version,
+        "count": probabilities.len(),
+        "by_risk": { "Low": count("Low"), "Medium": count("Medium"), "High": count("High") },
+        "mean_churn_probability": probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
+    });
+    Ok((frame, value))
+}
+
+/// Every current client's top `k` products (long format), from what they hold at the snapshot.
+fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Result<(DataFrame, Value), JobError> {
+    let started = Instant::now();
+    let index = HoldingsIndex::new(loaded)?;
+    let (active, baskets) = index.baskets_at(loaded.date.0);
+    // The saved model's item order may differ from this snapshot's catalog: map by id.
+    let to_model: std::collections::HashMap<&str, usize> = saved
+        .model
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let rows = active.len() * k;
+    let (mut ids, mut ranks, mut items, mut scores) = (
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+        Vec::with_capacity(rows),
+    );
+    let mut cold = 0usize;
+    for (client, basket) in active.iter().zip(&baskets) {
+        let held: Vec<usize> = basket
+            .iter()
+            .filter_map(|i| to_model.get(index.items[*i].as_str()).copied())
+            .collect();
+        cold += usize::from(held.is_empty());
+        for (rank, (item, score)) in saved.model.recommend(&held, k).into_iter().enumerate() {
+            ids.push(index.clients[*client]);
+            ranks.push(rank as i64 + 1);
+            items.push(item);
+            scores.push(score);
+        }
+    }
+    fn text<'a>(items: &[usize], values: &'a [String]) -> Vec<&'a str> {
+        items
+            .iter()
+            .map(|i| values.get(*i).map(String::as_str).unwrap_or(""))
+            .collect()
+    }
+    let frame = DataFrame::new_infer_height(vec![
+        Column::new("cli".into(), ids),
+        Column::new("rank".into(), ranks),
+        Column::new("product_id".into(), text(&items, &saved.model.items)),
+        Column::new("product_name".into(), text(&items, &saved.names)),
+        Column::new("category".into(), text(&items, &saved.categories)),
+        Column::new("score".into(), scores),
+    ])?;
+    let value = json!({
+        "method": saved.model.method.name(),
+        "clients": active.len(),
+        "cold_start_clients": cold,
+        "per_client": k,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    Ok((frame, value))
+}
+
+/// Predicted (0–100) against actual scores of managers or agencies, with the top and bottom five.
+fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<(DataFrame, Value), JobError> {
+    let predicted: Vec<f64> = model
+        .booster
+        .predict(&model.design.matrix(frame)?)?
+        .iter()
+        .map(|v| (*v as f64).clamp(0.0, 100.0))
+        .collect();
+    let scored = DataFrame::new_infer_height(vec![
+        frame.column(key)?.clone(),
+        Column::new("predicted_score".into(), &predicted),
+        frame.column("performance_score")?.clone(),
+    ])?;
+    let ids: Vec<String> = frame
+        .column(key)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect();
+    let mut ranked: Vec<(String, f64)> = ids.into_iter().zip(predicted.iter().copied()).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let entry = |(id, score): &(String, f64)| json!({ key: id, "predicted_score": score });
+    let value = json!({
+        "model_version": model.meta.version,
+        "count": ranked.len(),
+        "mean_predicted_score": predicted.iter().sum::<f64>() / predicted.len().max(1) as f64,
+        "top": ranked.iter().take(5).map(entry).collect::<Vec<_>>(),
+        "bottom": ranked.iter().rev().take(5).map(entry).collect::<Vec<_>>(),
+    });
+    Ok((scored, value))
+}
+
+fn write(frame: &mut DataFrame, staged: &StagedDir, name: &str, csv: bool) -> Result<(), JobError> {
+    write_frame(
+        frame,
+        &staged.path().join(format!("{name}.parquet")),
+        FileFormat::Parquet,
+    )?;
+    if csv {
+        write_frame(frame, &staged.path().join(format!("{name}.csv")), FileFormat::Csv)?;
+    }
+    Ok(())
+}
