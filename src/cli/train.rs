@@ -47,28 +47,29 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     };
     let recommender = matches!(args.model, ModelChoice::Recommender | ModelChoice::All);
     let registry = Registry::new(&config.models.dir);
+    // The tabular models need every snapshot's features; the recommender only the latest
+    // snapshot, which the history has loaded anyway.
+    let (features, latest) = if specs.is_empty() {
+        let (date, dir) = bankml::data::snapshot::latest_until(&config.data.raw_dir, until)?;
+        (Vec::new(), bankml::data::snapshot::load(&dir, date, config)?)
+    } else {
+        let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
+        let bar = progress::bar(count as u64, "features per snapshot");
+        let history = history::build(config, until, |_| bar.inc(1))?;
+        bar.finish_and_clear();
+        (history.features, history.latest)
+    };
     if recommender {
-        let (date, dir) = match until {
-            Some(d) => bankml::data::snapshot::find_snapshot(&config.data.raw_dir, Some(&d.to_string()))?,
-            None => bankml::data::snapshot::find_snapshot(&config.data.raw_dir, None)?,
-        };
         let spinner = progress::spinner("training recommender");
-        let loaded = bankml::data::snapshot::load(&dir, date, config)?;
-        let meta = bankml::models::recommender::train_and_register(&loaded, &config.models.recommender, &registry)?;
+        let meta = bankml::models::recommender::train_and_register(&latest, &config.models.recommender, &registry)?;
         spinner.finish_and_clear();
         print_recommender(&meta, &registry)?;
     }
-    if specs.is_empty() {
-        return Ok(());
-    }
-    let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
-    let bar = progress::bar(count as u64, "features per snapshot");
-    let history = history::build(config, until, |_| bar.inc(1))?;
-    bar.finish_and_clear();
+    drop(latest);
     // Each model's frames are moved out of the history and handed over whole: training drops
     // them as it goes, instead of the whole history staying alive through every training.
     let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
-    for (date, features) in history {
+    for (date, features) in features {
         clients.push((date, features.clients));
         managers.push((date, features.managers));
         agencies.push((date, features.agencies));

@@ -119,7 +119,7 @@ fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfi
     };
     let today = snapshot.date.0 as f64;
     let mut changed = 0;
-    let cleaned: Int32Chunked = births
+    let cleaned: Vec<Option<i32>> = births
         .iter()
         .map(|b| {
             b.filter(|b| {
@@ -133,7 +133,7 @@ fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfi
     if changed > 0 {
         let _ = snapshot
             .clients
-            .with_column(cleaned.with_name("birth_date".into()).into_date().into_column());
+            .with_column(crate::data::date::date_column("birth_date", cleaned));
     }
     changed
 }

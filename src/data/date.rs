@@ -39,6 +39,14 @@ pub fn days_in_month(year: i32, month: u32) -> u32 {
     }
 }
 
+/// A polars `Date` column from day numbers (the same physical values, no conversion).
+pub fn date_column(name: &str, days: impl IntoIterator<Item = Option<i32>>) -> polars::prelude::Column {
+    use polars::prelude::*;
+    Int32Chunked::from_iter_options(name.into(), days.into_iter())
+        .into_date()
+        .into_column()
+}
+
 /// A calendar date stored as its day number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub i32);

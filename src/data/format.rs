@@ -182,7 +182,7 @@ mod tests {
         let path = dir.path().join("clients.xlsx");
         let mut frame = DataFrame::new_infer_height(vec![
             Column::new("cli".into(), vec![Some(7i64), None]),
-            crate::data::synth::date_column("since", vec![Some(20_000), Some(0)]),
+            crate::data::date::date_column("since", vec![Some(20_000), Some(0)]),
             Column::new("name".into(), vec![Some("a"), Some("b")]),
         ])
         .unwrap();

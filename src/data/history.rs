@@ -16,20 +16,23 @@ pub enum HistoryError {
     },
 }
 
-/// Features of every snapshot up to `until` (default: all), oldest first; churn outcomes come
-/// from the latest snapshot up to `until`. `on_snapshot` is told each date as it is done.
+/// Every snapshot's features, oldest first, and the latest snapshot itself (loaded once: it
+/// labels the others, and the recommender trains on its holdings).
+pub struct History {
+    pub features: Vec<(Date, Features)>,
+    pub latest: Snapshot,
+}
+
+/// Features of every snapshot up to `until` (default: all); churn outcomes come from the
+/// latest snapshot up to `until`. `on_snapshot` is told each date as it is done.
 pub fn build(
     config: &EngineConfig,
     until: Option<Date>,
     mut on_snapshot: impl FnMut(Date),
-) -> Result<Vec<(Date, Features)>, HistoryError> {
+) -> Result<History, HistoryError> {
+    let (latest_date, latest_dir) = snapshot::latest_until(&config.data.raw_dir, until)?;
     let mut all = snapshot::list_snapshots(&config.data.raw_dir)?;
-    if let Some(until) = until {
-        all.retain(|(d, _)| *d <= until);
-    }
-    let Some((latest_date, latest_dir)) = all.last().cloned() else {
-        return Err(IngestError::NoSnapshots(config.data.raw_dir.clone()).into());
-    };
+    all.retain(|(d, _)| *d <= latest_date);
     let latest: Snapshot = snapshot::load(&latest_dir, latest_date, config)?;
     let horizon = config.features.churn_horizon_days;
     let mut out = Vec::with_capacity(all.len());
@@ -44,5 +47,5 @@ pub fn build(
         on_snapshot(*date);
         out.push((*date, built));
     }
-    Ok(out)
+    Ok(History { features: out, latest })
 }

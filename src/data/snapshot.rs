@@ -73,6 +73,15 @@ pub fn list_snapshots(raw_dir: &Path) -> Result<Vec<(Date, PathBuf)>, IngestErro
     Ok(found)
 }
 
+/// The latest snapshot on or before `until` (`None`: the latest of all).
+pub fn latest_until(raw_dir: &Path, until: Option<Date>) -> Result<(Date, PathBuf), IngestError> {
+    let all = list_snapshots(raw_dir)?;
+    all.into_iter()
+        .rev()
+        .find(|(d, _)| until.is_none_or(|u| *d <= u))
+        .ok_or_else(|| IngestError::NoSnapshots(raw_dir.into()))
+}
+
 /// The folder of snapshot `date` (`None`: the latest).
 pub fn find_snapshot(raw_dir: &Path, date: Option<&str>) -> Result<(Date, PathBuf), IngestError> {
     let all = list_snapshots(raw_dir)?;

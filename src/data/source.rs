@@ -5,7 +5,7 @@
 //! sheet, row and column; nothing is guessed and nothing panics.
 
 use crate::config::{ExtraColumns, IngestConfig};
-use crate::data::date::Date;
+use crate::data::date::{Date, date_column};
 use crate::data::format::FileFormat;
 use crate::data::problem::{Origin, Problems};
 use crate::data::schema::{ColumnSpec, Kind, Table};
@@ -333,9 +333,7 @@ impl<'a> Builder<'a> {
             Kind::Int => Column::new(name, self.ints),
             Kind::Float => Column::new(name, self.floats),
             Kind::Str => Column::new(name, self.strings),
-            Kind::Date => Int32Chunked::from_iter_options(name, self.dates.into_iter())
-                .into_date()
-                .into_column(),
+            Kind::Date => date_column(self.spec.name, self.dates),
         };
         (column, self.rejected)
     }

@@ -18,7 +18,7 @@
 pub mod catalog;
 pub mod rng;
 
-use crate::data::date::Date;
+use crate::data::date::{Date, date_column};
 use crate::data::format::{FileFormat, WriteError, write_frame};
 use crate::data::schema::Table;
 use crate::fsutil::{self, FsError};
@@ -507,7 +507,7 @@ impl Simulation {
             ),
             date_column(
                 "birth_date",
-                clients.iter().map(|c| (!c.missing_birth).then_some(c.birth)).collect(),
+                clients.iter().map(|c| (!c.missing_birth).then_some(c.birth)),
             ),
             Column::new(
                 "segment".into(),
@@ -527,7 +527,7 @@ impl Simulation {
                     .map(|c| self.managers[c.manager as usize].code.as_str())
                     .collect::<Vec<_>>(),
             ),
-            date_column("client_since", clients.iter().map(|c| Some(c.since)).collect()),
+            date_column("client_since", clients.iter().map(|c| Some(c.since))),
             Column::new(
                 "region".into(),
                 clients
@@ -542,7 +542,7 @@ impl Simulation {
                     .map(|c| (!c.missing_income).then_some(INCOME_BANDS[c.income as usize]))
                     .collect::<Vec<_>>(),
             ),
-            date_column("closed_on", clients.iter().map(|c| visible(c.closed_on)).collect()),
+            date_column("closed_on", clients.iter().map(|c| visible(c.closed_on))),
         ]);
 
         let holdings: Vec<&Holding> = self.holdings.iter().filter(|h| h.opened <= end).collect();
@@ -561,8 +561,8 @@ impl Simulation {
                     .map(|h| PRODUCTS[h.product as usize].id)
                     .collect::<Vec<_>>(),
             ),
-            date_column("opened_on", holdings.iter().map(|h| Some(h.opened)).collect()),
-            date_column("closed_on", holdings.iter().map(|h| visible(h.closed)).collect()),
+            date_column("opened_on", holdings.iter().map(|h| Some(h.opened))),
+            date_column("closed_on", holdings.iter().map(|h| visible(h.closed))),
             Column::new(
                 "balance".into(),
                 holdings
@@ -606,7 +606,7 @@ impl Simulation {
                     .map(|m| self.agencies[m.agency].code.as_str())
                     .collect::<Vec<_>>(),
             ),
-            date_column("hired_on", self.managers.iter().map(|m| Some(m.hired_on)).collect()),
+            date_column("hired_on", self.managers.iter().map(|m| Some(m.hired_on))),
             Column::new(
                 "objective".into(),
                 self.managers.iter().map(|m| m.objective).collect::<Vec<i64>>(),
@@ -715,13 +715,6 @@ pub fn write_bank(
         fsutil::replace_dir(&staging.path().join(date.to_string()), &out.join(date.to_string()))?;
     }
     Ok(written)
-}
-
-/// A polars `Date` column from day numbers.
-pub fn date_column(name: &str, days: Vec<Option<i32>>) -> Column {
-    Int32Chunked::from_iter_options(name.into(), days.into_iter())
-        .into_date()
-        .into_column()
 }
 
 /// Columns built here always have equal lengths; an empty frame is the safe fallback.
