@@ -4,9 +4,13 @@
 //! `metrics` (pure numbers, no I/O), `config` (typed YAML), `fsutil` (atomic writes).
 
 pub mod config;
+pub mod daemon;
 pub mod data;
 pub mod engine;
 pub mod fsutil;
 pub mod jobs;
 pub mod metrics;
 pub mod models;
+pub mod report;
+pub mod server;
+pub mod telemetry;

@@ -112,12 +112,7 @@ fn generate_train_score_end_to_end() {
     config.data.raw_dir = dir.path().join("data/raw");
     config.data.scores_dir = dir.path().join("data/scores-again");
     config.models.dir = dir.path().join("data/models");
-    let outcome = bankml::jobs::score::run(&bankml::jobs::Context {
-        config: &config,
-        snapshot: None,
-        csv: false,
-    })
-    .unwrap();
+    let outcome = bankml::jobs::score::run(&bankml::jobs::Context::new(&config)).unwrap();
     let value = |name: &str, risk: Option<&str>| -> f64 {
         outcome
             .observations

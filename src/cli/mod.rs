@@ -1,11 +1,14 @@
 //! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
 
 mod bench;
+mod daemon;
 mod evaluate;
 mod features;
 mod generate;
 mod models;
 mod progress;
+mod run;
+mod runs;
 mod score;
 mod train;
 mod validate;
@@ -37,6 +40,12 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the scheduled jobs, the HTTP API and /metrics (first start: demo data, first models).
+    Daemon(daemon::DaemonArgs),
+    /// Run one job now in the foreground, as the daemon would (history, report, retries).
+    Run(run::RunArgs),
+    /// The run history, newest first.
+    Runs(runs::RunsArgs),
     /// Write a synthetic bank's monthly exports to data/raw/<YYYY-MM-DD>/.
     Generate(generate::GenerateArgs),
     /// Read a snapshot, validate and clean it, and write client/manager/agency features.
@@ -113,6 +122,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(args) => models::run(args, &config),
         Command::Score(args) => score::run(args, &config),
         Command::Bench(args) => bench::run(args, &config, &cli.config),
+        Command::Daemon(args) => daemon::run(args, config, &cli.config),
+        Command::Run(args) => run::run(args, &config, &cli.config),
+        Command::Runs(args) => runs::run(args, &config),
     }
 }
 

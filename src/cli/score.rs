@@ -17,9 +17,9 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let spinner = progress::spinner("scoring");
     let context = Context {
-        config,
         snapshot: args.snapshot,
         csv: args.csv,
+        ..Context::new(config)
     };
     let outcome = jobs::score::run(&context).map_err(|e| match e {
         JobError::NoModels => anyhow::Error::new(UserError(e.to_string())),

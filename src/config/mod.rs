@@ -25,6 +25,40 @@ pub struct EngineConfig {
     pub cleaning: CleaningConfig,
     pub features: FeatureConfig,
     pub models: ModelsConfig,
+    pub daemon: DaemonConfig,
+}
+
+/// `bankml daemon`: where it listens, how it authenticates, how it starts and stops.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// HTTP address for /metrics, health and the API.
+    pub listen: String,
+    /// Name of the environment variable holding the API token (the token itself never
+    /// appears in YAML). Unset or empty variable: the protected endpoints answer 401 to all.
+    pub api_token_env: String,
+    /// How long a running job gets to stop after SIGTERM (shutdown, timeout, replacement)
+    /// before it is killed.
+    pub shutdown_grace: String,
+    /// How often job and rule files are checked for changes (hot reload).
+    pub reload_poll: String,
+    /// First start with no snapshots: generate a demo bank of this many clients (0 = never),
+    /// train the first champions and run a first benchmark.
+    pub bootstrap_clients: usize,
+    pub bootstrap_seed: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            listen: "127.0.0.1:8001".into(),
+            api_token_env: "BANKML_API_TOKEN".into(),
+            shutdown_grace: "30s".into(),
+            reload_poll: "2s".into(),
+            bootstrap_clients: 20_000,
+            bootstrap_seed: 42,
+        }
+    }
 }
 
 /// Model training settings.
@@ -63,6 +97,12 @@ pub struct DataConfig {
     pub scores_dir: PathBuf,
     /// One YAML file per scheduled job.
     pub jobs_dir: PathBuf,
+    /// Alert rules (`rules.yaml`).
+    pub alerts_dir: PathBuf,
+    /// Run reports: `<job>/<run id>/report.json`.
+    pub reports_dir: PathBuf,
+    /// The run history (SQLite).
+    pub history: PathBuf,
 }
 
 impl Default for DataConfig {
@@ -72,6 +112,9 @@ impl Default for DataConfig {
             processed_dir: "data/processed".into(),
             scores_dir: "data/scores".into(),
             jobs_dir: "jobs".into(),
+            alerts_dir: "alerts".into(),
+            reports_dir: "reports".into(),
+            history: "data/history.sqlite".into(),
         }
     }
 }
@@ -125,6 +168,16 @@ pub struct FeatureConfig {
 impl Default for FeatureConfig {
     fn default() -> Self {
         FeatureConfig { churn_horizon_days: 90 }
+    }
+}
+
+impl DaemonConfig {
+    pub fn grace(&self) -> std::time::Duration {
+        jobs::parse_duration(&self.shutdown_grace).unwrap_or(std::time::Duration::from_secs(30))
+    }
+
+    pub fn poll(&self) -> std::time::Duration {
+        jobs::parse_duration(&self.reload_poll).unwrap_or(std::time::Duration::from_secs(2))
     }
 }
 
@@ -185,6 +238,21 @@ impl EngineConfig {
         }
         if self.models.cv_folds == 1 {
             errors.push("models.cv_folds must be 0 (off) or at least 2".to_string());
+        }
+        let d = &self.daemon;
+        if d.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(format!("daemon.listen: \"{}\" is not an address like 127.0.0.1:8001", d.listen));
+        }
+        for (field, value) in [("shutdown_grace", &d.shutdown_grace), ("reload_poll", &d.reload_poll)] {
+            if jobs::parse_duration(value).is_none() {
+                errors.push(format!("daemon.{field}: \"{value}\" is not a duration (e.g. 30s, 2m)"));
+            }
+        }
+        if d.api_token_env.is_empty() || !d.api_token_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            errors.push(format!(
+                "daemon.api_token_env: \"{}\" is not an environment variable name",
+                d.api_token_env
+            ));
         }
         if self.features.churn_horizon_days <= 0 {
             errors.push("features.churn_horizon_days must be positive".to_string());

@@ -1,4 +1,10 @@
-//! The engine: when jobs run (scheduler) and how (runner, run history). This session lands
-//! the schedule computation; the loop, runner and history arrive with the daemon.
+//! The engine: when jobs run (scheduler, with the schedule computation in `schedule`), how
+//! (runner: timeout, retries, overlap, catch-up; each attempt a child process) and what
+//! happened (run history in SQLite).
 
+pub mod clock;
+pub mod history;
+pub mod process;
+pub mod runner;
 pub mod schedule;
+pub mod scheduler;

@@ -2,7 +2,7 @@
 //! products), manager and agency of a snapshot, with the champions, into
 //! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
 
-use super::{Context, JobError, Observation, RunOutcome, RunStatus};
+use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
 use crate::config::EngineConfig;
 use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
@@ -10,23 +10,14 @@ use crate::data::snapshot::{self, Snapshot};
 use crate::fsutil::{self, StagedDir};
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
-use crate::models::registry::{Registry, RegistryError};
-use crate::models::tabular::{TabularModel, TrainError};
+use crate::models::registry::Registry;
+use crate::models::tabular::TabularModel;
 use polars::prelude::*;
 use serde_json::{Value, json};
 use std::time::Instant;
 
 /// Rows scored per batch: bounds the contributions matrix's memory on millions of clients.
 const BATCH: usize = 50_000;
-
-/// `None` when the model has no champion yet.
-fn absent_if_untrained<T>(result: Result<T, TrainError>) -> Result<Option<T>, JobError> {
-    match result {
-        Ok(m) => Ok(Some(m)),
-        Err(TrainError::Registry(RegistryError::NoAlias { .. })) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
 
 /// Scores the snapshot with every champion and writes `data/scores/<date>/`.
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {

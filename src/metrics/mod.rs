@@ -9,6 +9,7 @@ pub mod drift;
 pub mod ranking;
 pub mod reference;
 pub mod regression;
+pub mod significance;
 pub mod sort;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -146,6 +146,12 @@ pub struct TrainedBooster {
     pub validation_curve: Vec<f64>,
 }
 
+// SAFETY: an XGBoost booster handle has no thread affinity: it may be used from any thread, one
+// at a time. `TrainedBooster` is not `Sync`, so shared use still needs a lock (the API server
+// keeps its models behind one); moving it to another thread (loading models on a blocking
+// thread, then serving from the runtime) is all this allows.
+unsafe impl Send for TrainedBooster {}
+
 /// Labels and optional weights of one split.
 pub struct Split<'a> {
     pub matrix: &'a Matrix,

@@ -504,14 +504,23 @@ pub struct Candidate {
     pub metrics: serde_json::Value,
 }
 
-/// Fits every candidate at the cut-off `holdout_months` before `today`, measures each on the
-/// products opened since, and returns them with the holdout's size.
-pub fn compare(
-    index: &HoldingsIndex,
-    today: crate::data::date::Date,
-    config: &RecommenderConfig,
-) -> Result<(Vec<Candidate>, usize, crate::data::date::Date), crate::metrics::MetricError> {
-    let cutoff = today.month_end_after(-config.holdout_months);
+/// The temporal holdout of a snapshot: what clients held at the cut-off `holdout_months`
+/// before `today`, and the products each opened since (the truth).
+pub struct Holdout {
+    pub cutoff: crate::data::date::Date,
+    /// Client indices (into the index) active at the cut-off, and their baskets then.
+    pub clients: Vec<usize>,
+    pub baskets: Vec<Vec<usize>>,
+    /// Position in `clients` → products opened after the cut-off.
+    pub truth: HashMap<usize, HashSet<usize>>,
+}
+
+pub fn holdout(index: &HoldingsIndex, today: crate::data::date::Date, months: i32) -> Holdout {
+    holdout_from(index, today.month_end_after(-months), today)
+}
+
+/// Baskets at `cutoff` and products opened in (`cutoff`, `today`].
+pub fn holdout_from(index: &HoldingsIndex, cutoff: crate::data::date::Date, today: crate::data::date::Date) -> Holdout {
     let (clients, baskets) = index.baskets_at(cutoff.0);
     let mut truth: HashMap<usize, HashSet<usize>> = HashMap::new();
     let position: HashMap<usize, usize> = clients.iter().enumerate().map(|(p, c)| (*c, p)).collect();
@@ -524,23 +533,44 @@ pub fn compare(
             truth.entry(p).or_default().insert(i);
         }
     }
-    let popularity_from = cutoff.month_end_after(-config.popularity_months).0;
-    let data = Interactions {
-        items: index.items.clone(),
+    Holdout {
+        cutoff,
+        clients,
         baskets,
-        recent_openings: index.openings(popularity_from, cutoff.0),
-    };
+        truth,
+    }
+}
+
+/// The interactions a model fitted at the holdout's cut-off learns from.
+pub fn interactions_at(index: &HoldingsIndex, holdout: &Holdout, config: &RecommenderConfig) -> Interactions {
+    let popularity_from = holdout.cutoff.month_end_after(-config.popularity_months).0;
+    Interactions {
+        items: index.items.clone(),
+        baskets: holdout.baskets.clone(),
+        recent_openings: index.openings(popularity_from, holdout.cutoff.0),
+    }
+}
+
+/// Fits every candidate at the cut-off `holdout_months` before `today`, measures each on the
+/// products opened since, and returns them with the holdout's size.
+pub fn compare(
+    index: &HoldingsIndex,
+    today: crate::data::date::Date,
+    config: &RecommenderConfig,
+) -> Result<(Vec<Candidate>, usize, crate::data::date::Date), crate::metrics::MetricError> {
+    let held_out = holdout(index, today, config.holdout_months);
+    let data = interactions_at(index, &held_out, config);
     let candidates = Method::ALL
         .iter()
         .map(|&method| {
             let model = Recommender::fit(method, &data, config);
             Ok(Candidate {
                 method,
-                metrics: evaluate(&model, &data.baskets, &truth, &index.categories, config.k)?,
+                metrics: evaluate(&model, &data.baskets, &held_out.truth, &index.categories, config.k)?,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((candidates, truth.len(), cutoff))
+    Ok((candidates, held_out.truth.len(), held_out.cutoff))
 }
 
 /// The configured method, or the candidate with the best Precision@k.

@@ -113,7 +113,7 @@ fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     concat(lazy, UnionArgs::default())?.collect()
 }
 
-fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> {
+pub fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> {
     let cast = frame.column(target)?.cast(&DataType::Float32)?;
     Ok(cast.f32()?.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
 }
@@ -423,7 +423,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
 }
 
 /// k-fold cross-validation with the chosen number of rounds: mean and spread of each metric.
-fn cross_validate(
+pub fn cross_validate(
     spec: &TabularSpec,
     x: &Matrix,
     y: &[f32],

@@ -1,0 +1,32 @@
+//! `bankml daemon`: the long-running service.
+
+use super::UserError;
+use bankml::config::EngineConfig;
+use bankml::daemon::{self, DaemonError, DaemonOptions};
+use clap::Args;
+use std::path::Path;
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Listen on this address instead of daemon.listen (e.g. 127.0.0.1:9000).
+    #[arg(long, env = "BANKML_LISTEN")]
+    pub listen: Option<String>,
+}
+
+pub fn run(args: DaemonArgs, config: EngineConfig, config_path: &Path) -> anyhow::Result<()> {
+    // Before XGBoost's OpenMP starts in this process: idle worker threads sleep instead of
+    // spinning on the cores the HTTP server and the jobs share.
+    // SAFETY: no other thread exists yet (the runtime is built below).
+    unsafe {
+        std::env::set_var("OMP_WAIT_POLICY", "passive");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let options = DaemonOptions {
+        config_path: config_path.to_path_buf(),
+        listen: args.listen,
+    };
+    runtime.block_on(daemon::run(config, options)).map_err(|e| match e {
+        DaemonError::Jobs(_) | DaemonError::Listen { .. } => anyhow::Error::new(UserError(e.to_string())),
+        other => other.into(),
+    })
+}

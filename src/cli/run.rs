@@ -1,0 +1,148 @@
+//! `bankml run JOB`: one run of a job in the foreground, through the same runner as the daemon
+//! (history, timeout, retries; the attempt itself a child process writing its report).
+
+use super::UserError;
+use bankml::config::EngineConfig;
+use bankml::config::jobs::{JobKind, load_jobs};
+use bankml::engine::clock::SystemClock;
+use bankml::engine::history::{RunHistory, RunState, Trigger};
+use bankml::engine::process::ProcessExecutor;
+use bankml::engine::runner::{self, Shared};
+use bankml::jobs::{self, Context};
+use bankml::models::registry::{MODELS, Registry};
+use bankml::report::{self, Report};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The job: a file name in the jobs folder without `.yaml` (e.g. daily-benchmark).
+    pub job: String,
+    /// Internal (the daemon's attempts): run as attempt RUN_ID of the run history, in this
+    /// process, without recording it.
+    #[arg(long, hide = true)]
+    pub run_id: Option<i64>,
+    /// Internal: the job's kind, as the daemon last validated it.
+    #[arg(long, hide = true, requires = "run_id")]
+    pub kind: Option<String>,
+    /// Internal: the job's params as JSON, as the daemon last validated them.
+    #[arg(long, hide = true, requires = "run_id")]
+    pub params: Option<String>,
+}
+
+pub fn run(args: RunArgs, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
+    match args.run_id {
+        Some(id) => attempt(&args, id, config),
+        None => foreground(&args.job, config, config_path),
+    }
+}
+
+fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
+    let jobs = load_jobs(&config.data.jobs_dir)
+        .map_err(|errors| UserError(format!("invalid job files:\n  {}", errors.join("\n  "))))?;
+    let job = jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        UserError(format!(
+            "no job named {name} in {} (jobs: {})",
+            config.data.jobs_dir.display(),
+            names.join(", ")
+        ))
+    })?;
+    let history = Arc::new(RunHistory::open(&config.data.history)?);
+    let shared = Shared {
+        executor: ProcessExecutor {
+            program: std::env::current_exe()?,
+            config_path: config_path.to_path_buf(),
+            reports_dir: config.data.reports_dir.clone(),
+            grace: config.daemon.grace(),
+            threads: 0,
+            forward_output: true,
+        },
+        history: history.clone(),
+        clock: Arc::new(SystemClock),
+        telemetry: Arc::new(bankml::telemetry::Telemetry::new()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let state = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let interrupt = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.cancel();
+            }
+        });
+        runner::run(&shared, job, Trigger::Manual, None, &stop).await
+    });
+    let last = history.list(Some(name), 1)?.into_iter().next();
+    if let Some(run) = &last {
+        println!(
+            "{name}: run {} {} in {:.1} s",
+            run.id,
+            run.status.name(),
+            run.seconds.unwrap_or(0.0)
+        );
+        if let Some(path) = &run.report_path {
+            println!("report: {path}");
+        }
+    }
+    match state {
+        RunState::Succeeded => Ok(()),
+        other => Err(anyhow::anyhow!(
+            "{name} {}: {}",
+            other.name(),
+            last.and_then(|r| r.error).unwrap_or_default()
+        )),
+    }
+}
+
+/// One attempt in this process: run the job, write its report.
+fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result<()> {
+    let kind: JobKind = match args.kind.as_deref() {
+        Some(text) => serde_json::from_value(serde_json::Value::String(text.to_string()))
+            .map_err(|_| UserError(format!("--kind {text}: unknown job kind")))?,
+        None => {
+            let jobs = load_jobs(&config.data.jobs_dir).map_err(|e| UserError(e.join("; ")))?;
+            jobs.iter()
+                .find(|j| j.name == args.job)
+                .map(|j| j.kind)
+                .ok_or_else(|| UserError(format!("no job named {}", args.job)))?
+        }
+    };
+    let params: BTreeMap<String, serde_json::Value> = match &args.params {
+        Some(text) => serde_json::from_str(text).map_err(|e| UserError(format!("--params: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    // The previous successful run's summary, for stability checks (weekly validation).
+    let previous = RunHistory::open(&config.data.history)
+        .ok()
+        .and_then(|h| h.latest_report(&args.job).ok().flatten())
+        .and_then(|path| report::read(&path).ok())
+        .map(|r| r.outcome.summary);
+    let context = Context {
+        params,
+        previous,
+        ..Context::new(config)
+    };
+    let outcome = jobs::run(kind, &context)?;
+    let registry = Registry::new(&config.models.dir);
+    let models = MODELS
+        .iter()
+        .map(|m| (m.to_string(), registry.aliases(m).ok().and_then(|a| a.champion)))
+        .collect();
+    let dir = report::run_dir(&config.data.reports_dir, &args.job, run_id);
+    let path = report::write(
+        &dir,
+        &Report {
+            run_id,
+            job: args.job.clone(),
+            kind: format!("{kind:?}").to_lowercase(),
+            models,
+            outcome,
+        },
+    )?;
+    eprintln!("report written: {}", path.display());
+    Ok(())
+}

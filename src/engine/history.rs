@@ -1,0 +1,382 @@
+//! Run history in SQLite (`data/history.sqlite`): one row per attempt of every job run —
+//! scheduled, caught up, triggered over the API or run by hand. WAL mode, so `bankml runs`
+//! reads while the daemon writes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("run history {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+}
+
+/// Where a run stands. `Running` only while it runs: a run found `Running` at start-up was cut
+/// off by a crash and becomes `Interrupted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Skipped,
+    Cancelled,
+    Interrupted,
+}
+
+impl RunState {
+    pub const ALL: [RunState; 7] = [
+        RunState::Running,
+        RunState::Succeeded,
+        RunState::Failed,
+        RunState::TimedOut,
+        RunState::Skipped,
+        RunState::Cancelled,
+        RunState::Interrupted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::TimedOut => "timed_out",
+            RunState::Skipped => "skipped",
+            RunState::Cancelled => "cancelled",
+            RunState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(text: &str) -> RunState {
+        RunState::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .unwrap_or(RunState::Interrupted)
+    }
+}
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Its cron time came.
+    Schedule,
+    /// The latest firing missed while the daemon was down.
+    CatchUp,
+    /// `POST /api/v1/jobs/{name}/run`.
+    Api,
+    /// `bankml run JOB`.
+    Manual,
+    /// The daemon's first start: the first benchmark after preparing data and models.
+    Startup,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::CatchUp => "catch_up",
+            Trigger::Api => "api",
+            Trigger::Manual => "manual",
+            Trigger::Startup => "startup",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub job: String,
+    pub trigger: String,
+    pub scheduled_at: Option<String>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub attempt: u32,
+    pub status: RunState,
+    pub error: Option<String>,
+    pub report_path: Option<String>,
+    pub seconds: Option<f64>,
+}
+
+pub fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_iso(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+pub struct RunHistory {
+    path: String,
+    connection: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    job          TEXT NOT NULL,
+    trigger      TEXT NOT NULL,
+    scheduled_at TEXT,
+    started_at   TEXT NOT NULL,
+    ended_at     TEXT,
+    attempt      INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    error        TEXT,
+    report_path  TEXT,
+    seconds      REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, id);
+";
+
+impl RunHistory {
+    /// Opens (creating when needed) the history at `path`.
+    pub fn open(path: &Path) -> Result<RunHistory, HistoryError> {
+        let name = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| HistoryError::Sqlite {
+                path: name.clone(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        let connection = Connection::open(path).map_err(|source| HistoryError::Sqlite {
+            path: name.clone(),
+            source,
+        })?;
+        RunHistory::prepare(name, connection)
+    }
+
+    /// A history that lives in memory only (tests).
+    pub fn in_memory() -> Result<RunHistory, HistoryError> {
+        let connection = Connection::open_in_memory().map_err(|source| HistoryError::Sqlite {
+            path: ":memory:".into(),
+            source,
+        })?;
+        RunHistory::prepare(":memory:".into(), connection)
+    }
+
+    fn prepare(path: String, connection: Connection) -> Result<RunHistory, HistoryError> {
+        let setup = || -> rusqlite::Result<()> {
+            connection.busy_timeout(std::time::Duration::from_secs(10))?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.pragma_update(None, "synchronous", "NORMAL")?;
+            connection.execute_batch(SCHEMA)
+        };
+        setup().map_err(|source| HistoryError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(RunHistory {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, HistoryError> {
+        // A panic while holding the lock cannot leave SQLite half-written: keep going.
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        f(&connection).map_err(|source| HistoryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Records an attempt as running; returns its run id.
+    pub fn start(
+        &self,
+        job: &str,
+        trigger: Trigger,
+        scheduled_at: Option<DateTime<Utc>>,
+        attempt: u32,
+        started_at: DateTime<Utc>,
+    ) -> Result<i64, HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO runs (job, trigger, scheduled_at, started_at, attempt, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    job,
+                    trigger.name(),
+                    scheduled_at.map(iso),
+                    iso(started_at),
+                    attempt,
+                    RunState::Running.name()
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn finish(
+        &self,
+        id: i64,
+        status: RunState,
+        ended_at: DateTime<Utc>,
+        seconds: f64,
+        error: Option<&str>,
+        report_path: Option<&Path>,
+    ) -> Result<(), HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, seconds = ?4, error = ?5, report_path = ?6 WHERE id = ?1",
+                params![
+                    id,
+                    status.name(),
+                    iso(ended_at),
+                    seconds,
+                    error,
+                    report_path.map(|p| p.display().to_string())
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A firing that did not run (its previous run was still going, or the queue was full).
+    pub fn skipped(
+        &self,
+        job: &str,
+        trigger: Trigger,
+        scheduled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<i64, HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO runs (job, trigger, scheduled_at, started_at, ended_at, attempt, status, error, seconds)
+                 VALUES (?1, ?2, ?3, ?4, ?4, 1, ?5, ?6, 0)",
+                params![
+                    job,
+                    trigger.name(),
+                    iso(scheduled_at),
+                    iso(at),
+                    RunState::Skipped.name(),
+                    reason
+                ],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Marks every run still `running` as interrupted (called at start-up: nothing runs yet).
+    pub fn mark_interrupted(&self, at: DateTime<Utc>) -> Result<usize, HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE runs SET status = ?1, ended_at = ?2, error = 'the daemon stopped while this run was going'
+                 WHERE status = ?3",
+                params![RunState::Interrupted.name(), iso(at), RunState::Running.name()],
+            )
+        })
+    }
+
+    /// The newest runs first, optionally of one job.
+    pub fn list(&self, job: Option<&str>, last: usize) -> Result<Vec<RunRecord>, HistoryError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, job, trigger, scheduled_at, started_at, ended_at, attempt, status, error, report_path, seconds
+                 FROM runs WHERE (?1 IS NULL OR job = ?1) ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![job, last as i64], |row| {
+                Ok(RunRecord {
+                    id: row.get(0)?,
+                    job: row.get(1)?,
+                    trigger: row.get(2)?,
+                    scheduled_at: row.get(3)?,
+                    started_at: row.get(4)?,
+                    ended_at: row.get(5)?,
+                    attempt: row.get(6)?,
+                    status: RunState::parse(&row.get::<_, String>(7)?),
+                    error: row.get(8)?,
+                    report_path: row.get(9)?,
+                    seconds: row.get(10)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The latest firing of `job` the daemon acted on (ran, queued or skipped): where catch-up
+    /// after downtime starts counting from.
+    pub fn last_firing(&self, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT MAX(scheduled_at) FROM runs WHERE job = ?1 AND trigger IN ('schedule', 'catch_up')",
+                params![job],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })?;
+        Ok(text.as_deref().and_then(parse_iso))
+    }
+
+    /// The report of `job`'s newest succeeded run.
+    pub fn latest_report(&self, job: &str) -> Result<Option<PathBuf>, HistoryError> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT report_path FROM runs WHERE job = ?1 AND status = 'succeeded' AND report_path IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                params![job],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        Ok(text.map(PathBuf::from))
+    }
+
+    /// When `job` last succeeded.
+    pub fn last_success(&self, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT MAX(ended_at) FROM runs WHERE job = ?1 AND status = 'succeeded'",
+                params![job],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+        })?;
+        Ok(text.as_deref().and_then(parse_iso))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_iso(text).unwrap()
+    }
+
+    #[test]
+    fn runs_are_recorded_listed_and_interrupted_on_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let history = RunHistory::open(&path).unwrap();
+        let t = at("2026-03-01T02:00:00Z");
+        let first = history.start("daily", Trigger::Schedule, Some(t), 1, t).unwrap();
+        history
+            .finish(first, RunState::Succeeded, at("2026-03-01T02:00:05Z"), 5.0, None, Some(Path::new("r/1")))
+            .unwrap();
+        let t2 = at("2026-03-02T02:00:00Z");
+        history.start("daily", Trigger::Schedule, Some(t2), 1, t2).unwrap();
+        history.skipped("weekly", Trigger::Schedule, t2, t2, "still running").unwrap();
+        drop(history);
+
+        // A new process (the daemon restarted after a crash) finds the second run cut off.
+        let history = RunHistory::open(&path).unwrap();
+        assert_eq!(history.mark_interrupted(at("2026-03-02T03:00:00Z")).unwrap(), 1);
+        let runs = history.list(Some("daily"), 10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].status, RunState::Interrupted);
+        assert_eq!(runs[1].status, RunState::Succeeded);
+        assert_eq!(runs[1].report_path.as_deref(), Some("r/1"));
+        assert_eq!(history.list(None, 10).unwrap().len(), 3);
+        assert_eq!(history.list(None, 1).unwrap()[0].job, "weekly");
+        assert_eq!(history.last_firing("daily").unwrap(), Some(t2));
+        assert_eq!(history.last_firing("other").unwrap(), None);
+        assert_eq!(history.latest_report("daily").unwrap(), Some(PathBuf::from("r/1")));
+        assert_eq!(history.last_success("daily").unwrap(), Some(at("2026-03-01T02:00:05Z")));
+    }
+}

@@ -1,0 +1,300 @@
+//! The daily benchmark: every champion measured on fresh data — churn on the latest snapshot
+//! whose outcome has matured, managers and agencies on the latest snapshot, the recommender
+//! on the products opened since its cut-off — plus drift of every model feature against the
+//! champion's reference statistics, and decay against the champion's own training figures.
+
+use super::frames::{self, Timeline};
+use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
+use crate::metrics::drift::DriftPolicy;
+use crate::metrics::reference::FeatureReference;
+use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
+use crate::models::registry::Registry;
+use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
+use polars::prelude::*;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
+    let config = ctx.config;
+    let started = Instant::now();
+    let started_at = tabular::now_iso();
+    let registry = Registry::new(&config.models.dir);
+    let threads = config.models.boosting.thread_count();
+    let wanted = ctx.models();
+    let policy = DriftPolicy {
+        psi_threshold: ctx.param_f64("psi_threshold", DriftPolicy::default().psi_threshold),
+        drift_share: ctx.param_f64("drift_share", DriftPolicy::default().drift_share),
+    };
+    let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
+    let current = timeline.features(timeline.latest.date)?;
+    let mut observations = Vec::new();
+    let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "drift_policy": policy });
+    let mut measured = 0;
+
+    if wanted.iter().any(|m| m == "churn")
+        && let Some(model) = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?
+    {
+        measured += 1;
+        let mut section = json!({ "version": model.meta.version });
+        observations.push(Observation::new("champion_version", &[("model", "churn")], model.meta.version as f64));
+        match timeline.matured(1)?.pop() {
+            Some((date, built)) => {
+                let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
+                let predicted = frames::predict(&model, &built.clients)?;
+                let metrics = tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn)?;
+                for (name, key) in [
+                    ("churn_auc", "roc_auc"),
+                    ("churn_average_precision", "average_precision"),
+                    ("churn_precision", "precision"),
+                    ("churn_recall", "recall"),
+                    ("churn_f1", "f1"),
+                    ("churn_log_loss", "log_loss"),
+                    ("churn_brier", "brier"),
+                    ("churn_ks", "ks"),
+                ] {
+                    if let Some(v) = metrics[key].as_f64() {
+                        observations.push(Observation::new(name, &[("model", "churn")], v));
+                    }
+                }
+                let rows = metrics["rows"].as_f64().unwrap_or(0.0).max(1.0);
+                observations.push(Observation::new(
+                    "churn_positive_rate",
+                    &[("model", "churn")],
+                    metrics["positives"].as_f64().unwrap_or(0.0) / rows,
+                ));
+                let auc = metrics["roc_auc"].as_f64().unwrap_or(f64::NAN);
+                let trained = frames::trained_value(&model, "roc_auc");
+                if let Some(change) = frames::relative_change(auc, trained) {
+                    observations.push(Observation::new("churn_auc_change", &[("model", "churn")], change));
+                }
+                section["evaluated_snapshot"] = json!(date.to_string());
+                section["metrics"] = metrics;
+                section["trained_auc"] = json!(trained);
+                section["curves"] = curves(&truth, &predicted)?;
+            }
+            None => section["note"] = json!("no snapshot has a matured churn outcome yet"),
+        }
+        section["drift"] = drift(&registry, "churn", &model, &current.clients, &policy, &mut observations)?;
+        summary["churn"] = section;
+    }
+
+    for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
+        if !wanted.iter().any(|m| m == spec.model) {
+            continue;
+        }
+        let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
+            continue;
+        };
+        measured += 1;
+        let label = [("model", spec.model)];
+        observations.push(Observation::new("champion_version", &label, model.meta.version as f64));
+        let truth = tabular::target_values(frame, spec.target)?;
+        let predicted = frames::predict(&model, frame)?;
+        let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn)?;
+        for (name, key) in [
+            ("performance_rmse", "rmse"),
+            ("performance_mae", "mae"),
+            ("performance_r2", "r2"),
+            ("performance_spearman", "spearman"),
+        ] {
+            if let Some(v) = metrics[key].as_f64() {
+                observations.push(Observation::new(name, &label, v));
+            }
+        }
+        let rmse = metrics["rmse"].as_f64().unwrap_or(f64::NAN);
+        let trained = frames::trained_value(&model, "rmse");
+        if let Some(change) = frames::relative_change(rmse, trained) {
+            observations.push(Observation::new("performance_rmse_change", &label, change));
+        }
+        let pairs: Vec<[f64; 2]> = truth
+            .iter()
+            .zip(&predicted)
+            .map(|(t, p)| [*t as f64, (*p as f64).clamp(0.0, 100.0)])
+            .collect();
+        summary[spec.model] = json!({
+            "version": model.meta.version,
+            "evaluated_snapshot": timeline.latest.date.to_string(),
+            "metrics": metrics,
+            "trained_rmse": trained,
+            "actual_vs_predicted": pairs,
+            "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
+            "drift": drift(&registry, spec.model, &model, frame, &policy, &mut observations)?,
+        });
+    }
+
+    if wanted.iter().any(|m| m == "recommender")
+        && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
+    {
+        measured += 1;
+        summary["recommender"] = benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
+    }
+    if measured == 0 {
+        return Err(JobError::NoModels);
+    }
+    Ok(RunOutcome {
+        job: "benchmark".into(),
+        status: RunStatus::Succeeded,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        artifacts: Vec::new(),
+        observations,
+        summary,
+    })
+}
+
+/// ROC, precision-recall and calibration points for the report's charts.
+fn curves(truth: &[f32], predicted: &[f32]) -> Result<Value, JobError> {
+    use crate::metrics::classification::{Ranked, calibration};
+    let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
+    let scores = frames::to_f64(predicted);
+    let ranked = Ranked::new(&labels, &scores)?;
+    Ok(json!({
+        "roc": ranked.roc_curve(101),
+        "precision_recall": ranked.pr_curve(101),
+        "calibration": calibration(&labels, &scores, 10)?,
+    }))
+}
+
+/// Drift of every feature the champion has reference statistics for, against `frame`.
+fn drift(
+    registry: &Registry,
+    model_name: &str,
+    model: &TabularModel,
+    frame: &DataFrame,
+    policy: &DriftPolicy,
+    observations: &mut Vec<Observation>,
+) -> Result<Value, JobError> {
+    let path = registry.version_dir(model_name, model.meta.version).join("reference.json");
+    let references: BTreeMap<String, FeatureReference> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?,
+        Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    };
+    let mut features = serde_json::Map::new();
+    let mut psis = Vec::new();
+    for (name, reference) in &references {
+        let Ok(column) = frame.column(name) else { continue };
+        let result = match reference {
+            FeatureReference::Categorical { .. } => {
+                let values: Vec<&str> = column.str()?.iter().flatten().collect();
+                reference
+                    .categorical_drift(&values)
+                    .map(|d| (d.psi, None, serde_json::to_value(d).unwrap_or_default()))
+            }
+            _ => {
+                let cast = column.cast(&DataType::Float64)?;
+                let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
+                reference
+                    .numeric_drift(&values)
+                    .map(|d| (d.psi, Some(d.ks_statistic), serde_json::to_value(d).unwrap_or_default()))
+            }
+        };
+        // A feature with no current values (all missing) cannot be compared: say so.
+        let Ok((psi, ks, detail)) = result else {
+            features.insert(name.clone(), json!({ "note": "no current values" }));
+            continue;
+        };
+        observations.push(Observation::new(
+            "feature_psi",
+            &[("model", model_name), ("feature", name)],
+            psi,
+        ));
+        if let Some(ks) = ks {
+            observations.push(Observation::new(
+                "feature_ks",
+                &[("model", model_name), ("feature", name)],
+                ks,
+            ));
+        }
+        psis.push(psi);
+        features.insert(name.clone(), detail);
+    }
+    let verdict = policy.verdict(&psis);
+    let label = [("model", model_name)];
+    observations.push(Observation::new("drifted_features", &label, verdict.drifted_features as f64));
+    observations.push(Observation::new("drift_share", &label, verdict.share_drifted));
+    observations.push(Observation::new(
+        "dataset_drift",
+        &label,
+        f64::from(u8::from(verdict.dataset_drift)),
+    ));
+    Ok(json!({ "verdict": verdict, "features": features }))
+}
+
+/// The recommender on the products opened in the last `holdout_months`. A champion trained
+/// before that window is measured as it is (truly unseen data); one trained later has seen the
+/// window, so its method is refitted at the window's cut-off and measured instead — said in the
+/// report as `evaluated: "refit at cut-off"`.
+fn benchmark_recommender(
+    ctx: &Context,
+    registry: &Registry,
+    saved: &SavedRecommender,
+    timeline: &Timeline,
+    observations: &mut Vec<Observation>,
+) -> Result<Value, JobError> {
+    let config = &ctx.config.models.recommender;
+    let k = ctx.param_usize("k", config.k).max(1);
+    let (version, dir) = registry.resolve("recommender", None).map_err(crate::models::tabular::TrainError::from)?;
+    let meta: Option<RecommenderMeta> = std::fs::read(dir.join("meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let index = HoldingsIndex::new(&timeline.latest)?;
+    let held_out = recommender::holdout(&index, timeline.latest.date, config.holdout_months);
+    let trained_on = meta.as_ref().and_then(|m| crate::data::date::Date::parse(&m.trained_on));
+    let unseen = trained_on.is_some_and(|t| t <= held_out.cutoff);
+    let refit;
+    let model: &Recommender = if unseen && saved.model.items == index.items {
+        &saved.model
+    } else {
+        let data = recommender::interactions_at(&index, &held_out, config);
+        refit = Recommender::fit(saved.model.method, &data, config);
+        &refit
+    };
+    let metrics = recommender::evaluate(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
+    let k_text = k.to_string();
+    let label = [("model", "recommender"), ("k", k_text.as_str())];
+    observations.push(Observation::new("champion_version", &[("model", "recommender")], version as f64));
+    for (name, key) in [
+        ("recommender_precision_at_k", "precision_at_k"),
+        ("recommender_recall_at_k", "recall_at_k"),
+        ("recommender_ndcg_at_k", "ndcg_at_k"),
+    ] {
+        if let Some(v) = metrics[key].as_f64() {
+            observations.push(Observation::new(name, &label, v));
+        }
+    }
+    for (name, key) in [
+        ("recommender_coverage", "coverage"),
+        ("recommender_diversity", "intra_list_diversity"),
+    ] {
+        if let Some(v) = metrics[key].as_f64() {
+            observations.push(Observation::new(name, &[("model", "recommender")], v));
+        }
+    }
+    let trained = meta.as_ref().and_then(|m| {
+        m.candidates
+            .iter()
+            .find(|c| c.method == m.method)
+            .and_then(|c| c.metrics["precision_at_k"].as_f64())
+    });
+    let precision = metrics["precision_at_k"].as_f64().unwrap_or(f64::NAN);
+    if k == config.k
+        && let Some(change) = frames::relative_change(precision, trained)
+    {
+        observations.push(Observation::new(
+            "recommender_precision_at_k_change",
+            &[("model", "recommender")],
+            change,
+        ));
+    }
+    Ok(json!({
+        "version": version,
+        "method": saved.model.method.name(),
+        "evaluated": if unseen { "as trained (window after its training date)" } else { "refit at cut-off" },
+        "cutoff": held_out.cutoff.to_string(),
+        "clients_with_openings": held_out.truth.len(),
+        "metrics": metrics,
+        "trained_precision_at_k": trained,
+    }))
+}

@@ -1,0 +1,231 @@
+//! The monthly retraining: challengers trained on the latest data and measured against the
+//! champion on the challenger's temporal holdout (rows neither model trained on). A challenger
+//! is promoted only when it is better by `min_improvement` (relative) and the paired test says
+//! so at `alpha`; otherwise the champion stays and the report says why.
+
+use super::frames::{self, Timeline};
+use super::validation::{headline, paired};
+use super::{Context, JobError, Observation, RunOutcome, RunStatus};
+use crate::data::date::Date;
+use crate::data::history;
+use crate::models::boosted::Task;
+use crate::models::recommender::{self, RecommenderMeta};
+use crate::models::registry::Registry;
+use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TrainError};
+use polars::prelude::*;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
+    let config = ctx.config;
+    let started = Instant::now();
+    let started_at = tabular::now_iso();
+    let registry = Registry::new(&config.models.dir);
+    let threads = config.models.boosting.thread_count();
+    let margin = ctx.param_f64("min_improvement", 0.005);
+    let alpha = ctx.param_f64("alpha", 0.05);
+    let resamples = ctx.param_usize("bootstrap_resamples", 1000).max(100);
+    let wanted = ctx.models();
+    let until = match ctx.snapshot.as_deref() {
+        Some(text) => Some(Date::parse(text).ok_or_else(|| JobError::Invalid(format!("snapshot {text}: expected YYYY-MM-DD")))?),
+        None => None,
+    };
+    let built = history::build(config, until, |_| {})?;
+    let mut observations = Vec::new();
+    let mut summary = json!({
+        "snapshot": built.latest.date.to_string(),
+        "min_improvement": margin,
+        "alpha": alpha,
+    });
+
+    if wanted.iter().any(|m| m == "recommender") {
+        summary["recommender"] = retrain_recommender(&built.latest, ctx, &registry, margin, &mut observations)?;
+    }
+    drop(built.latest);
+    let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
+    for (date, features) in built.features {
+        clients.push((date, features.clients));
+        managers.push((date, features.managers));
+        agencies.push((date, features.agencies));
+    }
+    for spec in [&CHURN, &MANAGER, &AGENCY] {
+        if !wanted.iter().any(|m| m == spec.model) {
+            continue;
+        }
+        let frames = match spec.model {
+            "churn" => std::mem::take(&mut clients),
+            "manager" => std::mem::take(&mut managers),
+            _ => std::mem::take(&mut agencies),
+        };
+        let before = registry.aliases(spec.model).map_err(TrainError::from)?.champion;
+        let cv = if spec.model == "churn" { 0 } else { config.models.cv_folds };
+        let meta = tabular::train(
+            spec,
+            frames,
+            &config.models.boosting,
+            &config.models.churn,
+            cv,
+            &registry,
+            None,
+        )?;
+        let label = [("model", spec.model)];
+        observations.push(Observation::new("retrain_challenger_version", &label, meta.version as f64));
+        let Some(champion_version) = before else {
+            observations.push(Observation::new("retrain_promoted", &label, 1.0));
+            summary[spec.model] = json!({
+                "version": meta.version, "promoted": true, "reason": "the first model: champion by default",
+                "holdout": meta.holdout,
+            });
+            continue;
+        };
+        // Both models on the challenger's holdout: the newest labelled snapshot, unseen by both.
+        let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
+        let holdout_date = Date::parse(&meta.holdout_snapshot)
+            .ok_or_else(|| JobError::Invalid(format!("holdout snapshot {}", meta.holdout_snapshot)))?;
+        let features = timeline.features(holdout_date)?;
+        let frame = match spec.model {
+            "churn" => features.clients.lazy().filter(col(spec.target).is_not_null()).collect()?,
+            "manager" => features.managers,
+            _ => features.agencies,
+        };
+        let champion = TabularModel::load(&registry, spec.model, Some(champion_version), threads)?;
+        let challenger = TabularModel::load(&registry, spec.model, Some(meta.version), threads)?;
+        let test = paired(spec, &champion, &challenger, &frame, resamples, config.models.boosting.seed)?;
+        let (a, b) = (
+            test["champion"].as_f64().unwrap_or(f64::NAN),
+            test["challenger"].as_f64().unwrap_or(f64::NAN),
+        );
+        // Higher AUC is better; lower RMSE is better.
+        let improvement = match spec.task {
+            Task::Binary => frames::relative_change(b, Some(a)),
+            Task::Regression => frames::relative_change(b, Some(a)).map(|c| -c),
+        }
+        .unwrap_or(0.0);
+        let p = test["p_value"].as_f64().unwrap_or(1.0);
+        let metric = headline(spec);
+        let promote = improvement >= margin && p < alpha;
+        let reason = if promote {
+            format!(
+                "{metric} {b:.4} vs champion v{champion_version} {a:.4}: {:+.2} % (needs {:+.2} %), p = {p:.3} < {alpha}",
+                improvement * 100.0,
+                margin * 100.0
+            )
+        } else if improvement < margin {
+            format!(
+                "kept champion v{champion_version}: {metric} {b:.4} vs {a:.4} is {:+.2} %, below the required {:+.2} %",
+                improvement * 100.0,
+                margin * 100.0
+            )
+        } else {
+            format!(
+                "kept champion v{champion_version}: {metric} {b:.4} vs {a:.4} ({:+.2} %) is not significant (p = {p:.3} ≥ {alpha})",
+                improvement * 100.0
+            )
+        };
+        if promote {
+            registry.promote(spec.model, meta.version).map_err(TrainError::from)?;
+        }
+        tracing::info!(model = spec.model, promote, %reason, "retraining decision");
+        observations.push(Observation::new("retrain_promoted", &label, f64::from(u8::from(promote))));
+        observations.push(Observation::new("retrain_improvement", &label, improvement));
+        observations.push(Observation::new("retrain_p_value", &label, p));
+        summary[spec.model] = json!({
+            "version": meta.version,
+            "champion_before": champion_version,
+            "promoted": promote,
+            "reason": reason,
+            "holdout_snapshot": meta.holdout_snapshot,
+            "comparison": test,
+            "holdout": meta.holdout,
+            "importance": meta.importance.iter().take(10).collect::<Vec<_>>(),
+        });
+    }
+    Ok(RunOutcome {
+        job: "retrain".into(),
+        status: RunStatus::Succeeded,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        artifacts: Vec::new(),
+        observations,
+        summary,
+    })
+}
+
+/// The recommender's candidates are all measured on the same fresh holdout at training. The
+/// champion's method refitted on newer data is a refresh of a proven recipe and replaces it;
+/// a different method must beat the champion's method by the margin on that holdout. (No
+/// paired test here: per-client hits are not kept.)
+fn retrain_recommender(
+    latest: &crate::data::snapshot::Snapshot,
+    ctx: &Context,
+    registry: &Registry,
+    margin: f64,
+    observations: &mut Vec<Observation>,
+) -> Result<Value, JobError> {
+    let config = &ctx.config.models.recommender;
+    let before = registry.aliases("recommender").map_err(TrainError::from)?.champion;
+    let old_method = before.and_then(|v| {
+        std::fs::read(registry.version_dir("recommender", v).join("meta.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<RecommenderMeta>(&b).ok())
+            .map(|m| m.method)
+    });
+    let meta = recommender::train_and_register(latest, config, registry)?;
+    let label = [("model", "recommender")];
+    observations.push(Observation::new("retrain_challenger_version", &label, meta.version as f64));
+    let precision = |method| {
+        meta.candidates
+            .iter()
+            .find(|c| c.method == method)
+            .and_then(|c| c.metrics["precision_at_k"].as_f64())
+            .unwrap_or(0.0)
+    };
+    let new = precision(meta.method);
+    let (promote, improvement, reason) = match (before, old_method) {
+        (None, _) => (true, 0.0, "the first model: champion by default".to_string()),
+        (Some(_), Some(old)) if old == meta.method => (
+            true,
+            0.0,
+            format!("same method ({}) refitted on newer data", meta.method.name()),
+        ),
+        (Some(v), old) => {
+            let base = old.map(precision).unwrap_or(0.0);
+            let improvement = frames::relative_change(new, Some(base)).unwrap_or(0.0);
+            if improvement >= margin {
+                (
+                    true,
+                    improvement,
+                    format!(
+                        "{} beats the champion's method on Precision@{}: {new:.4} vs {base:.4} ({:+.2} %)",
+                        meta.method.name(),
+                        config.k,
+                        improvement * 100.0
+                    ),
+                )
+            } else {
+                (
+                    false,
+                    improvement,
+                    format!(
+                        "kept champion v{v}: Precision@{} {new:.4} vs {base:.4} ({:+.2} %) is below the margin",
+                        config.k,
+                        improvement * 100.0
+                    ),
+                )
+            }
+        }
+    };
+    if promote {
+        registry.promote("recommender", meta.version).map_err(TrainError::from)?;
+    }
+    observations.push(Observation::new("retrain_promoted", &label, f64::from(u8::from(promote))));
+    observations.push(Observation::new("retrain_improvement", &label, improvement));
+    Ok(json!({
+        "version": meta.version,
+        "champion_before": before,
+        "method": meta.method.name(),
+        "promoted": promote,
+        "reason": reason,
+        "candidates": meta.candidates,
+    }))
+}

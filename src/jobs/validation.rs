@@ -1,0 +1,192 @@
+//! The weekly validation: k-fold cross-validation of each champion's configuration on recent
+//! data; champion against challenger on the same rows with a paired test (DeLong for churn
+//! AUC, a paired bootstrap for the regressors' RMSE); stability against the previous week.
+
+use super::frames::{self, Timeline};
+use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
+use crate::data::date::Date;
+use crate::metrics::significance;
+use crate::models::boosted::Task;
+use crate::models::registry::Registry;
+use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TabularSpec};
+use polars::prelude::*;
+use serde_json::{Value, json};
+use std::time::Instant;
+
+pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
+    let config = ctx.config;
+    let started = Instant::now();
+    let started_at = tabular::now_iso();
+    let registry = Registry::new(&config.models.dir);
+    let threads = config.models.boosting.thread_count();
+    let folds = ctx.param_usize("folds", 5).max(2);
+    let recent = ctx.param_usize("recent_snapshots", 3).max(1);
+    let resamples = ctx.param_usize("bootstrap_resamples", 1000).max(100);
+    let wanted = ctx.models();
+    let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
+    let mut observations = Vec::new();
+    let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "folds": folds });
+
+    // Recent data: the last `recent` snapshots with a matured churn outcome for churn, the last
+    // `recent` snapshots for managers and agencies (their score is known at the snapshot).
+    let matured = if wanted.iter().any(|m| m == "churn") {
+        timeline.matured(recent)?
+    } else {
+        Vec::new()
+    };
+    let mut recent_dates: Vec<Date> = timeline.dates.iter().rev().take(recent).map(|(d, _)| *d).collect();
+    recent_dates.reverse();
+    let mut entity_frames: Vec<(Date, DataFrame, DataFrame)> = Vec::new();
+    if wanted.iter().any(|m| m == "manager" || m == "agency") {
+        for date in &recent_dates {
+            let built = timeline.features(*date)?;
+            entity_frames.push((*date, built.managers, built.agencies));
+        }
+    }
+    let mut validated = 0;
+    for spec in [&CHURN, &MANAGER, &AGENCY] {
+        if !wanted.iter().any(|m| m == spec.model) {
+            continue;
+        }
+        let Some(champion) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
+            continue;
+        };
+        // Oldest first; the newest is where champion and challenger meet.
+        let frames: Vec<(Date, DataFrame)> = match spec.model {
+            "churn" => matured.iter().rev().map(|(d, f)| (*d, f.clients.clone())).collect(),
+            "manager" => entity_frames.iter().map(|(d, m, _)| (*d, m.clone())).collect(),
+            _ => entity_frames.iter().map(|(d, _, a)| (*d, a.clone())).collect(),
+        };
+        let Some((newest_date, newest)) = frames.last().cloned() else {
+            summary[spec.model] = json!({ "note": "no recent labelled data" });
+            continue;
+        };
+        validated += 1;
+        let stacked = concat(
+            frames.iter().map(|(_, f)| f.clone().lazy()).collect::<Vec<_>>(),
+            UnionArgs::default(),
+        )?
+        .collect()?;
+        let x = champion.design.matrix(&stacked)?;
+        let y = tabular::target_values(&stacked, spec.target)?;
+        let cv = tabular::cross_validate(
+            spec,
+            &x,
+            &y,
+            &champion.meta.parameters,
+            &config.models.churn,
+            folds,
+            champion.meta.best_rounds,
+        )?;
+        let key = headline(spec);
+        let label = [("model", spec.model), ("metric", key)];
+        let mean = cv[key]["mean"].as_f64().unwrap_or(f64::NAN);
+        observations.push(Observation::new("cv_metric_mean", &label, mean));
+        observations.push(Observation::new(
+            "cv_metric_std",
+            &label,
+            cv[key]["std"].as_f64().unwrap_or(f64::NAN),
+        ));
+        let previous = ctx
+            .previous
+            .as_ref()
+            .and_then(|p| p[spec.model]["cross_validation"][key]["mean"].as_f64());
+        let change = frames::relative_change(mean, previous);
+        if let Some(change) = change {
+            observations.push(Observation::new("cv_metric_change", &label, change));
+        }
+        let mut section = json!({
+            "champion": champion.meta.version,
+            "snapshots": frames.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>(),
+            "rows": stacked.height(),
+            "cross_validation": cv,
+            "previous_mean": previous,
+            "change_from_previous": change,
+        });
+        section["challenger"] = match registry
+            .aliases(spec.model)
+            .map_err(tabular::TrainError::from)?
+            .challenger
+        {
+            Some(version) => {
+                let challenger = TabularModel::load(&registry, spec.model, Some(version), threads)?;
+                let test = paired(spec, &champion, &challenger, &newest, resamples, config.models.boosting.seed)?;
+                let label = [("model", spec.model)];
+                observations.push(Observation::new(
+                    "challenger_difference",
+                    &label,
+                    test["difference"].as_f64().unwrap_or(f64::NAN),
+                ));
+                observations.push(Observation::new(
+                    "challenger_p_value",
+                    &label,
+                    test["p_value"].as_f64().unwrap_or(f64::NAN),
+                ));
+                json!({ "version": version, "snapshot": newest_date.to_string(), "test": test })
+            }
+            None => json!(null),
+        };
+        summary[spec.model] = section;
+    }
+    if validated == 0 {
+        return Err(JobError::NoModels);
+    }
+    Ok(RunOutcome {
+        job: "validation".into(),
+        status: RunStatus::Succeeded,
+        started_at,
+        seconds: started.elapsed().as_secs_f64(),
+        artifacts: Vec::new(),
+        observations,
+        summary,
+    })
+}
+
+/// The metric a model is judged by: AUC for churn, RMSE for the performance scores.
+pub fn headline(spec: &TabularSpec) -> &'static str {
+    match spec.task {
+        Task::Binary => "roc_auc",
+        Task::Regression => "rmse",
+    }
+}
+
+/// Champion (A) against challenger (B) on the same rows: DeLong's test of AUC for a classifier,
+/// a paired bootstrap of RMSE for a regressor. `difference` is B − A.
+pub fn paired(
+    spec: &TabularSpec,
+    champion: &TabularModel,
+    challenger: &TabularModel,
+    frame: &DataFrame,
+    resamples: usize,
+    seed: u64,
+) -> Result<Value, JobError> {
+    let truth = frames::to_f64(&tabular::target_values(frame, spec.target)?);
+    let a = frames::to_f64(&frames::predict(champion, frame)?);
+    let b = frames::to_f64(&frames::predict(challenger, frame)?);
+    Ok(match spec.task {
+        Task::Binary => {
+            let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
+            let test = significance::delong(&labels, &a, &b)?;
+            json!({
+                "test": "DeLong", "metric": "roc_auc", "rows": labels.len(),
+                "champion": test.auc_a, "challenger": test.auc_b,
+                "difference": test.difference, "z": test.z, "p_value": test.p_value,
+            })
+        }
+        Task::Regression => {
+            let clip = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.clamp(0.0, 100.0)).collect() };
+            let (a, b) = (clip(&a), clip(&b));
+            let all: Vec<usize> = (0..truth.len()).collect();
+            let test = significance::paired_bootstrap(truth.len(), resamples, seed, |rows| {
+                significance::rmse_on(&truth, &b, rows) - significance::rmse_on(&truth, &a, rows)
+            })?;
+            json!({
+                "test": "paired bootstrap", "metric": "rmse", "rows": truth.len(), "resamples": test.resamples,
+                "champion": significance::rmse_on(&truth, &a, &all),
+                "challenger": significance::rmse_on(&truth, &b, &all),
+                "difference": test.difference, "ci_low": test.ci_low, "ci_high": test.ci_high,
+                "p_value": test.p_value,
+            })
+        }
+    })
+}

@@ -1,0 +1,64 @@
+//! Run reports: `reports/<job>/<run id>/report.json` (the run, its models and every
+//! observation) and `observations.csv`. Written by the run itself, read by the daemon (metrics),
+//! the API (`/api/v1/reports/latest`) and people.
+
+use crate::fsutil;
+use crate::jobs::{Observation, RunOutcome};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: i64,
+    pub job: String,
+    pub kind: String,
+    /// Champion version of each model when the run ended.
+    pub models: BTreeMap<String, Option<u32>>,
+    pub outcome: RunOutcome,
+}
+
+pub fn run_dir(reports_dir: &Path, job: &str, run_id: i64) -> PathBuf {
+    reports_dir.join(job).join(run_id.to_string())
+}
+
+/// Writes the report's files into `dir` (each atomically).
+pub fn write(dir: &Path, report: &Report) -> Result<PathBuf, fsutil::FsError> {
+    std::fs::create_dir_all(dir).map_err(fsutil::io_error("creating", dir))?;
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    let path = dir.join("report.json");
+    fsutil::write_bytes_atomic(&path, json.as_bytes())?;
+    fsutil::write_bytes_atomic(
+        &dir.join("observations.csv"),
+        observations_csv(&report.outcome.observations).as_bytes(),
+    )?;
+    Ok(path)
+}
+
+pub fn read(path: &Path) -> Result<Report, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// `name,labels,value` — labels as `key=value;…`.
+pub fn observations_csv(observations: &[Observation]) -> String {
+    let mut out = String::from("name,labels,value\n");
+    for o in observations {
+        let labels: Vec<String> = o.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(
+            "{},{},{}\n",
+            csv_field(&o.name),
+            csv_field(&labels.join(";")),
+            o.value
+        ));
+    }
+    out
+}

@@ -1,0 +1,438 @@
+//! What the prediction API answers from: the champions and the latest snapshot's features,
+//! loaded once and kept until a champion or the latest snapshot changes. Every client,
+//! manager and agency is scored at load; a single client's reasons use exact TreeSHAP.
+//! No HTTP here.
+
+use crate::config::EngineConfig;
+use crate::data::date::Date;
+use crate::data::features;
+use crate::data::snapshot::{self, Snapshot};
+use crate::jobs::{JobError, absent_if_untrained};
+use crate::models::churn::{Risk, reasons_and_actions};
+use crate::models::recommender::{HoldingsIndex, SavedRecommender};
+use crate::models::registry::{MODELS, Registry};
+use crate::models::tabular::{AGENCY, MANAGER, TabularModel, TabularSpec};
+use polars::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// What identifies the data a `Serving` was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServingKey {
+    pub snapshot: Option<Date>,
+    pub champions: Vec<Option<u32>>,
+}
+
+impl ServingKey {
+    pub fn current(config: &EngineConfig) -> ServingKey {
+        let registry = Registry::new(&config.models.dir);
+        ServingKey {
+            snapshot: snapshot::list_snapshots(&config.data.raw_dir)
+                .ok()
+                .and_then(|s| s.last().map(|(d, _)| *d)),
+            champions: MODELS
+                .iter()
+                .map(|m| registry.aliases(m).ok().and_then(|a| a.champion))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChurnPrediction {
+    pub client_id: Option<i64>,
+    pub churn_probability: f64,
+    pub risk_level: &'static str,
+    pub reasons: Vec<String>,
+    pub recommended_actions: Vec<String>,
+    pub model_version: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScorePrediction {
+    pub id: Option<String>,
+    pub predicted_score: f64,
+    pub actual_score: Option<f64>,
+    pub model_version: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    pub rank: usize,
+    pub product_id: String,
+    pub product_name: String,
+    pub category: String,
+    pub score: f64,
+}
+
+/// Why a request cannot be answered.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The model has no champion yet.
+    NoModel(&'static str),
+    NotFound(String),
+    /// A request field is wrong: its path and what is wrong.
+    Invalid { field: String, message: String },
+    Internal(String),
+}
+
+struct Entities {
+    model: TabularModel,
+    ids: Vec<String>,
+    predicted: Vec<f64>,
+    actual: Vec<Option<f64>>,
+    position: HashMap<String, usize>,
+}
+
+struct Clients {
+    model: TabularModel,
+    ids: Vec<i64>,
+    managers: Vec<Option<String>>,
+    probabilities: Vec<f64>,
+    position: HashMap<i64, usize>,
+    features: DataFrame,
+}
+
+struct Recommendations {
+    saved: SavedRecommender,
+    /// Client id → the products they hold, as the model's item indices.
+    held: HashMap<i64, Vec<usize>>,
+}
+
+pub struct Serving {
+    pub key: ServingKey,
+    churn_config: crate::models::churn::ChurnConfig,
+    k_default: usize,
+    clients: Option<Clients>,
+    managers: Option<Entities>,
+    agencies: Option<Entities>,
+    recommender: Option<Recommendations>,
+}
+
+fn strings(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(frame.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+fn floats(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    let cast = frame.column(name)?.cast(&DataType::Float64)?;
+    Ok(cast.f64()?.iter().collect())
+}
+
+impl Serving {
+    /// Loads the champions and scores the latest snapshot.
+    pub fn load(config: &EngineConfig) -> Result<Serving, JobError> {
+        let key = ServingKey::current(config);
+        let registry = Registry::new(&config.models.dir);
+        let threads = config.models.boosting.thread_count();
+        let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, None)?;
+        let loaded: Snapshot = snapshot::load(&dir, date, config)?;
+        let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
+        let clients = match absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))? {
+            None => None,
+            Some(model) => {
+                let predicted = model.booster.predict(&model.design.matrix(&built.clients)?)?;
+                let ids: Vec<i64> = built.clients.column("cli")?.i64()?.iter().map(|v| v.unwrap_or(-1)).collect();
+                Some(Clients {
+                    position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+                    managers: strings(&built.clients, "ges")?,
+                    probabilities: predicted.iter().map(|p| *p as f64).collect(),
+                    ids,
+                    features: built.clients.clone(),
+                    model,
+                })
+            }
+        };
+        let entities = |spec: &TabularSpec, frame: &DataFrame, key: &str| -> Result<Option<Entities>, JobError> {
+            let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
+                return Ok(None);
+            };
+            let predicted = model.booster.predict(&model.design.matrix(frame)?)?;
+            let ids: Vec<String> = strings(frame, key)?.into_iter().map(Option::unwrap_or_default).collect();
+            Ok(Some(Entities {
+                position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
+                predicted: predicted.iter().map(|p| (*p as f64).clamp(0.0, 100.0)).collect(),
+                actual: floats(frame, spec.target)?,
+                ids,
+                model,
+            }))
+        };
+        let managers = entities(&MANAGER, &built.managers, "ges")?;
+        let agencies = entities(&AGENCY, &built.agencies, "age")?;
+        let recommender = match absent_if_untrained(SavedRecommender::load(&registry, None))? {
+            None => None,
+            Some(saved) => {
+                let index = HoldingsIndex::new(&loaded)?;
+                let (active, baskets) = index.baskets_at(loaded.date.0);
+                let to_model: HashMap<&str, usize> = saved
+                    .model
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (id.as_str(), i))
+                    .collect();
+                let held = active
+                    .iter()
+                    .zip(&baskets)
+                    .map(|(c, basket)| {
+                        let items = basket
+                            .iter()
+                            .filter_map(|i| to_model.get(index.items[*i].as_str()).copied())
+                            .collect();
+                        (index.clients[*c], items)
+                    })
+                    .collect();
+                Some(Recommendations { saved, held })
+            }
+        };
+        Ok(Serving {
+            key,
+            churn_config: config.models.churn.clone(),
+            k_default: config.models.recommender.k,
+            clients,
+            managers,
+            agencies,
+            recommender,
+        })
+    }
+
+    pub fn default_recommendations(&self) -> usize {
+        self.k_default
+    }
+
+    fn clients(&self) -> Result<&Clients, Refusal> {
+        self.clients.as_ref().ok_or(Refusal::NoModel("churn"))
+    }
+
+    /// One client of the latest snapshot, with exact SHAP reasons.
+    pub fn churn_of(&self, client_id: i64) -> Result<ChurnPrediction, Refusal> {
+        let clients = self.clients()?;
+        let row = *clients
+            .position
+            .get(&client_id)
+            .ok_or_else(|| Refusal::NotFound(format!("client {client_id} is not a current client")))?;
+        let frame = clients.features.slice(row as i64, 1);
+        self.explain(&clients.model, &frame, Some(client_id))
+    }
+
+    /// A client described by feature values (missing ones are treated as unknown).
+    pub fn churn_of_features(&self, features: &Map<String, Value>) -> Result<ChurnPrediction, Refusal> {
+        let clients = self.clients()?;
+        let frame = frame_from_features(&clients.model, features, "features")?;
+        self.explain(&clients.model, &frame, None)
+    }
+
+    fn explain(&self, model: &TabularModel, frame: &DataFrame, id: Option<i64>) -> Result<ChurnPrediction, Refusal> {
+        let internal = |e: &dyn std::fmt::Display| Refusal::Internal(e.to_string());
+        let x = model.design.matrix(frame).map_err(|e| internal(&e))?;
+        let p = model.booster.predict(&x).map_err(|e| internal(&e))?;
+        let probability = p.first().copied().unwrap_or(f32::NAN) as f64;
+        let risk = Risk::of(probability, &self.churn_config);
+        let names = model.design.names();
+        let (reasons, actions) = if probability >= self.churn_config.medium_risk {
+            let shap = model.booster.contributions(&x).map_err(|e| internal(&e))?;
+            reasons_and_actions(&shap, &names, self.churn_config.reasons)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(ChurnPrediction {
+            client_id: id,
+            churn_probability: probability,
+            risk_level: risk.name(),
+            reasons,
+            recommended_actions: actions,
+            model_version: model.meta.version,
+        })
+    }
+
+    fn entities(&self, model: &'static str) -> Result<&Entities, Refusal> {
+        match model {
+            "manager" => self.managers.as_ref(),
+            _ => self.agencies.as_ref(),
+        }
+        .ok_or(Refusal::NoModel(if model == "manager" { "manager" } else { "agency" }))
+    }
+
+    /// `model`: "manager" or "agency".
+    pub fn score_of(&self, model: &'static str, id: &str) -> Result<ScorePrediction, Refusal> {
+        let entities = self.entities(model)?;
+        let row = *entities
+            .position
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(format!("{model} {id} is not in the latest snapshot")))?;
+        Ok(ScorePrediction {
+            id: Some(id.to_string()),
+            predicted_score: entities.predicted[row],
+            actual_score: entities.actual[row],
+            model_version: entities.model.meta.version,
+        })
+    }
+
+    pub fn score_of_features(&self, model: &'static str, features: &Map<String, Value>) -> Result<ScorePrediction, Refusal> {
+        let entities = self.entities(model)?;
+        let frame = frame_from_features(&entities.model, features, "features")?;
+        let x = entities
+            .model
+            .design
+            .matrix(&frame)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let p = entities
+            .model
+            .booster
+            .predict(&x)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        Ok(ScorePrediction {
+            id: None,
+            predicted_score: (p.first().copied().unwrap_or(f32::NAN) as f64).clamp(0.0, 100.0),
+            actual_score: None,
+            model_version: entities.model.meta.version,
+        })
+    }
+
+    /// Every manager or agency, best predicted first.
+    pub fn all_scores(&self, model: &'static str) -> Result<Value, Refusal> {
+        let entities = self.entities(model)?;
+        let mut order: Vec<usize> = (0..entities.ids.len()).collect();
+        order.sort_by(|a, b| entities.predicted[*b].total_cmp(&entities.predicted[*a]));
+        let items: Vec<Value> = order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| {
+                json!({
+                    "rank": rank + 1, "id": entities.ids[i],
+                    "predicted_score": entities.predicted[i], "actual_score": entities.actual[i],
+                })
+            })
+            .collect();
+        Ok(json!({ "model_version": entities.model.meta.version, "count": items.len(), "items": items }))
+    }
+
+    /// Clients by churn probability, highest first, one page at a time.
+    pub fn all_clients(&self, page: usize, page_size: usize, risk: Option<&str>) -> Result<Value, Refusal> {
+        let clients = self.clients()?;
+        let mut order: Vec<usize> = (0..clients.ids.len())
+            .filter(|&i| risk.is_none_or(|r| Risk::of(clients.probabilities[i], &self.churn_config).name() == r))
+            .collect();
+        order.sort_by(|a, b| clients.probabilities[*b].total_cmp(&clients.probabilities[*a]));
+        let total = order.len();
+        let items: Vec<Value> = order
+            .iter()
+            .skip((page - 1).saturating_mul(page_size))
+            .take(page_size)
+            .map(|&i| {
+                let p = clients.probabilities[i];
+                json!({
+                    "client_id": clients.ids[i], "manager_id": clients.managers[i],
+                    "churn_probability": p, "risk_level": Risk::of(p, &self.churn_config).name(),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "model_version": clients.model.meta.version,
+            "page": page, "page_size": page_size, "total": total,
+            "pages": total.div_ceil(page_size.max(1)),
+            "items": items,
+        }))
+    }
+
+    /// A client's top `n` products (not ones they hold).
+    pub fn recommend(&self, client_id: i64, n: usize) -> Result<Value, Refusal> {
+        let r = self.recommender.as_ref().ok_or(Refusal::NoModel("recommender"))?;
+        let held = r
+            .held
+            .get(&client_id)
+            .ok_or_else(|| Refusal::NotFound(format!("client {client_id} is not a current client")))?;
+        let saved = &r.saved;
+        let products: Vec<Product> = saved
+            .model
+            .recommend(held, n)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (item, score))| Product {
+                rank: rank + 1,
+                product_id: saved.model.items.get(item).cloned().unwrap_or_default(),
+                product_name: saved.names.get(item).cloned().unwrap_or_default(),
+                category: saved.categories.get(item).cloned().unwrap_or_default(),
+                score,
+            })
+            .collect();
+        Ok(json!({
+            "client_id": client_id,
+            "method": saved.model.method.name(),
+            "held_products": held.len(),
+            "recommendations": products,
+        }))
+    }
+
+    /// Headline figures of the latest snapshot.
+    pub fn summary(&self) -> Value {
+        let mut out = json!({ "snapshot": self.key.snapshot.map(|d| d.to_string()) });
+        if let Some(c) = &self.clients {
+            let mut by_risk: HashMap<&str, usize> = HashMap::new();
+            for p in &c.probabilities {
+                *by_risk.entry(Risk::of(*p, &self.churn_config).name()).or_insert(0) += 1;
+            }
+            out["clients"] = json!({
+                "count": c.ids.len(),
+                "mean_churn_probability": c.probabilities.iter().sum::<f64>() / c.probabilities.len().max(1) as f64,
+                "by_risk": by_risk,
+                "model_version": c.model.meta.version,
+            });
+        }
+        for (name, e) in [("managers", &self.managers), ("agencies", &self.agencies)] {
+            if let Some(e) = e {
+                let best = (0..e.ids.len()).max_by(|a, b| e.predicted[*a].total_cmp(&e.predicted[*b]));
+                out[name] = json!({
+                    "count": e.ids.len(),
+                    "mean_predicted_score": e.predicted.iter().sum::<f64>() / e.predicted.len().max(1) as f64,
+                    "best": best.map(|i| json!({ "id": e.ids[i], "predicted_score": e.predicted[i] })),
+                    "model_version": e.model.meta.version,
+                });
+            }
+        }
+        if let Some(r) = &self.recommender {
+            out["recommender"] = json!({ "method": r.saved.model.method.name(), "clients": r.held.len() });
+        }
+        out
+    }
+}
+
+/// A one-row frame from feature values given by name; every name must be one the model reads.
+fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, field: &str) -> Result<DataFrame, Refusal> {
+    let design = &model.design;
+    for name in features.keys() {
+        let known = design.numeric.contains(name) || design.categorical.iter().any(|(c, _)| c == name);
+        if !known {
+            return Err(Refusal::Invalid {
+                field: format!("{field}.{name}"),
+                message: "not a feature of this model (GET /api/v1/openapi.json lists them)".into(),
+            });
+        }
+    }
+    let mut columns = Vec::new();
+    for name in &design.numeric {
+        let value = match features.get(name) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| Refusal::Invalid {
+                field: format!("{field}.{name}"),
+                message: format!("expected a number, got {v}"),
+            })?),
+        };
+        columns.push(Column::new(name.as_str().into(), [value]));
+    }
+    for (name, _) in &design.categorical {
+        let value = match features.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                return Err(Refusal::Invalid {
+                    field: format!("{field}.{name}"),
+                    message: format!("expected text, got {v}"),
+                });
+            }
+        };
+        columns.push(Column::new(name.as_str().into(), [value]));
+    }
+    DataFrame::new_infer_height(columns).map_err(|e| Refusal::Internal(e.to_string()))
+}
+

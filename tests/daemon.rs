@@ -1,0 +1,310 @@
+//! The real daemon binary, driven as ops would: first start on empty data, jobs firing every
+//! few seconds, /metrics checked by promtool, reports and run history, the API with and
+//! without the token, hot reload of a valid then an invalid edit, a job killed by its timeout,
+//! a crash leaving a run interrupted, and SIGTERM cancelling a running job.
+
+mod common;
+
+use common::{free_port, http, wait_for};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const TOKEN: &str = "test-token-1234";
+
+fn config(port: u16) -> String {
+    format!(
+        "data:\n  raw_dir: data/raw\n  reports_dir: reports\n  history: data/history.sqlite\n  jobs_dir: jobs\n\
+         models:\n  dir: data/models\n  boosting:\n    rounds: 60\n    threads: 1\n\
+         daemon:\n  listen: 127.0.0.1:{port}\n  api_token_env: BANKML_TEST_TOKEN\n  shutdown_grace: 2s\n  \
+         reload_poll: 1s\n  bootstrap_clients: 1500\n  bootstrap_seed: 7\n"
+    )
+}
+
+const BENCHMARK: &str = "job: benchmark\nschedule: \"*/3 * * * * *\"\ntimezone: Europe/Madrid\ntimeout: 5m\noverlap: skip\ncatch_up: none\n";
+const VALIDATION: &str = "job: validation\nschedule: \"0 0 3 * * MON\"\ntimezone: UTC\ntimeout: 10m\nparams:\n  folds: 3\n";
+const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1s\nretries: {count: 0}\n";
+const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
+
+fn start(dir: &Path, log: &str) -> Child {
+    let log = std::fs::File::create(dir.join(log)).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_bankml"))
+        .args(["--config", "config/bankml.yaml", "-v", "daemon"])
+        .current_dir(dir)
+        .env_remove("BANKML_CONFIG")
+        .env("BANKML_TEST_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn runs(address: &str, job: &str) -> Vec<Value> {
+    let (status, body) = http(address, "GET", &format!("/api/v1/runs?job={job}&last=1000"), None, None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)["runs"].as_array().cloned().unwrap_or_default()
+}
+
+fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Child processes still running `bankml run <job> --run-id <id>`.
+fn attempt_alive(job: &str, run_id: i64) -> bool {
+    let id = run_id.to_string();
+    std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
+        args.windows(2).any(|w| w[0] == "run" && w[1] == job) && args.windows(2).any(|w| w[0] == "--run-id" && w[1] == id)
+    })
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+fn promtool_check(text: &str, dir: &Path) {
+    let path = dir.join("metrics.txt");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .expect("promtool (Debian package prometheus; scripts/setup.sh and .ci/run install it)");
+    assert!(
+        output.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
+    let scratch = common::scratch();
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    std::fs::write(dir.join("config/bankml.yaml"), config(port)).unwrap();
+    std::fs::write(dir.join("jobs/daily-benchmark.yaml"), BENCHMARK).unwrap();
+    std::fs::write(dir.join("jobs/weekly-validation.yaml"), VALIDATION).unwrap();
+    std::fs::write(dir.join("jobs/slow-retrain.yaml"), SLOW).unwrap();
+    std::fs::write(dir.join("jobs/long-retrain.yaml"), LONG).unwrap();
+    let mut daemon = start(dir, "daemon.log");
+    let log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+
+    // First start on empty data: demo bank, first champions, first benchmark, then ready.
+    wait_for(300, "/readyz", || {
+        let ready = std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200;
+        if let Ok(Some(status)) = daemon.try_wait() {
+            panic!("the daemon exited ({status}):\n{}", log());
+        }
+        ready.then_some(())
+    });
+    assert_eq!(http(&address, "GET", "/healthz", None, None).0, 200);
+    let first = runs(&address, "daily-benchmark");
+    assert!(first.iter().any(|r| r["trigger"] == "startup" && r["status"] == "succeeded"), "{first:?}");
+
+    // The every-3-seconds benchmark fires on schedule, and each run leaves a report.
+    let scheduled = wait_for(60, "two scheduled benchmarks", || {
+        let done: Vec<Value> = runs(&address, "daily-benchmark")
+            .into_iter()
+            .filter(|r| r["trigger"] == "schedule" && r["status"] == "succeeded")
+            .collect();
+        (done.len() >= 2).then_some(done)
+    });
+    for run in &scheduled {
+        let report = dir.join(run["report_path"].as_str().unwrap());
+        assert!(report.exists(), "{}", report.display());
+        assert!(run["scheduled_at"].as_str().unwrap().ends_with(":00.000Z") || run["scheduled_at"].as_str().unwrap().contains('.'));
+    }
+    let (status, body) = http(&address, "GET", "/api/v1/reports/latest?job=daily-benchmark", None, None);
+    assert_eq!(status, 200, "{body}");
+    let report = json(&body);
+    let observations = report["report"]["outcome"]["observations"].as_array().unwrap();
+    let auc = observations.iter().find(|o| o["name"] == "churn_auc").expect("churn AUC observed")["value"]
+        .as_f64()
+        .unwrap();
+    assert!(auc > 0.6 && auc <= 1.0, "{auc}");
+    assert!(observations.iter().any(|o| o["name"] == "feature_psi"));
+    assert_eq!(http(&address, "GET", "/api/v1/reports/latest?job=nothing", None, None).0, 404);
+    assert_eq!(http(&address, "GET", "/api/v1/reports/latest", None, None).0, 422);
+
+    // /metrics: the same figure as the report, job health, valid for promtool.
+    let (status, metrics) = http(&address, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    promtool_check(&metrics, dir);
+    let exposed = metric(&metrics, "bankml_churn_auc{job=\"daily-benchmark\",model=\"churn\"}").expect("churn AUC gauge");
+    assert!((exposed - auc).abs() < 1e-9, "metrics {exposed} vs report {auc}");
+    assert!(metric(&metrics, "bankml_job_runs_total{job=\"daily-benchmark\",status=\"succeeded\"}").unwrap() >= 2.0);
+    assert!(metric(&metrics, "bankml_job_last_success_timestamp_seconds{job=\"daily-benchmark\"}").unwrap() > 1.7e9);
+    assert!(metric(&metrics, "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}").is_some());
+    assert!(metrics.contains("bankml_model_info{model=\"churn\""));
+    assert!(metrics.contains("bankml_build_info{version="));
+    assert!(metrics.contains("bankml_feature_psi{feature="));
+
+    // Triggering needs the token.
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/weekly-validation/run", None, None).0, 401);
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/weekly-validation/run", Some("wrong"), None).0, 401);
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/no-such-job/run", Some(TOKEN), None).0, 404);
+    let (status, body) = http(&address, "POST", "/api/v1/jobs/weekly-validation/run", Some(TOKEN), None);
+    assert_eq!(status, 202, "{body}");
+    let validation = wait_for(180, "the triggered validation", || {
+        runs(&address, "weekly-validation")
+            .into_iter()
+            .find(|r| r["status"] != "running")
+    });
+    assert_eq!(validation["status"], "succeeded", "{validation}\n{}", log());
+    assert_eq!(validation["trigger"], "api");
+
+    // A job over its timeout is stopped, and its process really goes.
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None).0, 202);
+    let slow = wait_for(60, "the slow job's timeout", || {
+        runs(&address, "slow-retrain").into_iter().find(|r| r["status"] != "running")
+    });
+    assert_eq!(slow["status"], "timed_out", "{slow}");
+    assert!(slow["error"].as_str().unwrap().contains("timed out after 1s"));
+    assert!(!attempt_alive("slow-retrain", slow["id"].as_i64().unwrap()), "the timed-out attempt still runs");
+
+    // The prediction API.
+    let (status, body) = http(&address, "GET", "/api/v1/predict/all-clients-churn?page=1&page_size=5", None, None);
+    assert_eq!(status, 200, "{body}");
+    let page = json(&body);
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let top = page["items"][0]["client_id"].as_i64().unwrap();
+    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some(&format!("{{\"client_id\": {top}}}")));
+    assert_eq!(status, 200, "{body}");
+    let prediction = json(&body);
+    assert_eq!(prediction["churn_probability"], page["items"][0]["churn_probability"]);
+    assert_eq!(prediction["risk_level"], "High");
+    assert!(!prediction["recommended_actions"].as_array().unwrap().is_empty(), "{prediction}");
+    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"client_id\": \"abc\"}"));
+    assert_eq!(status, 422);
+    assert_eq!(json(&body)["error"]["field"], "client_id");
+    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"features\": {\"no_such\": 1}}"));
+    assert_eq!(status, 422);
+    assert_eq!(json(&body)["error"]["field"], "features.no_such");
+    assert_eq!(http(&address, "POST", "/api/v1/predict/churn", None, Some("{not json")).0, 422);
+    assert_eq!(http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"client_id\": 1}")).0, 404);
+    let (status, body) = http(&address, "GET", &format!("/api/v1/recommend/products/{top}?n_recommendations=3"), None, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["recommendations"].as_array().unwrap().len(), 3);
+    let (status, body) = http(&address, "GET", "/api/v1/predict/all-managers", None, None);
+    assert_eq!(status, 200);
+    let managers = json(&body);
+    let manager = managers["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/manager-performance",
+        None,
+        Some(&format!("{{\"manager_id\": \"{manager}\"}}")),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["predicted_score"], managers["items"][0]["predicted_score"]);
+    assert_eq!(http(&address, "GET", "/api/v1/predict/all-agencies", None, None).0, 200);
+    assert_eq!(http(&address, "GET", "/api/v1/analytics/summary", None, None).0, 200);
+    let (status, body) = http(&address, "GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    let openapi = json(&body);
+    for path in [
+        "/api/v1/predict/churn",
+        "/api/v1/predict/manager-performance",
+        "/api/v1/predict/agency-performance",
+        "/api/v1/recommend/products/{client_id}",
+        "/api/v1/predict/all-clients-churn",
+        "/api/v1/jobs/{name}/run",
+        "/api/v1/reload",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
+
+    // Hot reload: a valid edit takes effect without a restart...
+    let schedule_of = |name: &str| -> String {
+        let (_, body) = http(&address, "GET", "/api/v1/jobs", None, None);
+        json(&body)["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == name)
+            .map(|j| j["schedule"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    std::fs::write(
+        dir.join("jobs/daily-benchmark.yaml"),
+        BENCHMARK.replace("*/3 * * * * *", "*/4 * * * * *"),
+    )
+    .unwrap();
+    wait_for(30, "the valid edit", || (schedule_of("daily-benchmark") == "*/4 * * * * *").then_some(()));
+    // ...an invalid one is refused with its place, counted, and the running schedule stays.
+    std::fs::write(
+        dir.join("jobs/daily-benchmark.yaml"),
+        BENCHMARK.replace("*/3 * * * * *", "*/4 * * * 99 *"),
+    )
+    .unwrap();
+    let metrics = wait_for(30, "the refused reload", || {
+        let (_, text) = http(&address, "GET", "/metrics", None, None);
+        metric(&text, "bankml_config_reloads_total{result=\"failure\"}").filter(|v| *v >= 1.0).map(|_| text)
+    });
+    assert!(metric(&metrics, "bankml_config_reloads_total{result=\"success\"}").unwrap() >= 2.0);
+    assert!(log().contains("daily-benchmark.yaml:2:"), "the log names file:line:\n{}", log());
+    assert_eq!(schedule_of("daily-benchmark"), "*/4 * * * * *");
+    let (status, body) = http(&address, "POST", "/api/v1/reload", Some(TOKEN), None);
+    assert_eq!(status, 422);
+    assert!(body.contains("daily-benchmark.yaml:2:"), "{body}");
+    assert_eq!(http(&address, "POST", "/api/v1/reload", None, None).0, 401);
+    let before = runs(&address, "daily-benchmark").len();
+    wait_for(30, "benchmarks still running on the old schedule", || {
+        (runs(&address, "daily-benchmark").len() > before).then_some(())
+    });
+
+    // A crash mid-run: the attempt dies with the daemon and the next start marks it interrupted.
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0, 202);
+    let running = wait_for(30, "the long retraining to start", || {
+        runs(&address, "long-retrain").into_iter().find(|r| r["status"] == "running")
+    });
+    signal(&daemon, libc::SIGKILL);
+    daemon.wait().unwrap();
+    let crashed = running["id"].as_i64().unwrap();
+    wait_for(10, "the orphaned attempt to die", || (!attempt_alive("long-retrain", crashed)).then_some(()));
+    std::fs::write(dir.join("jobs/daily-benchmark.yaml"), BENCHMARK).unwrap();
+    let mut daemon = start(dir, "daemon2.log");
+    wait_for(120, "the restarted daemon", || {
+        (std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200)
+            .then_some(())
+    });
+    let after = runs(&address, "long-retrain");
+    let record = after.iter().find(|r| r["id"] == crashed).unwrap();
+    assert_eq!(record["status"], "interrupted", "{record}");
+
+    // SIGTERM with a job running: it is cancelled and recorded, and the daemon exits cleanly.
+    assert_eq!(http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0, 202);
+    let running = wait_for(30, "the long retraining to start again", || {
+        runs(&address, "long-retrain").into_iter().find(|r| r["status"] == "running")
+    });
+    signal(&daemon, libc::SIGTERM);
+    let status = wait_for(30, "the daemon to stop", || daemon.try_wait().unwrap());
+    assert!(status.success(), "exit status {status}");
+    let output = common::ok(dir, &["--config", "config/bankml.yaml", "runs", "--job", "long-retrain", "--json"]);
+    let recorded: Vec<Value> = serde_json::from_str(&output[..output.rfind(']').unwrap() + 1]).unwrap();
+    let record = recorded.iter().find(|r| r["id"] == running["id"]).unwrap();
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert!(!attempt_alive("long-retrain", running["id"].as_i64().unwrap()));
+    assert!(std::fs::read_to_string(dir.join("daemon2.log")).unwrap().contains("SIGTERM"));
+}
