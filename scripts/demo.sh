@@ -1,18 +1,14 @@
 #!/usr/bin/env bash
-# Sets up, builds, and runs bankml's main job on the bundled demo bank: generates twelve
-# monthly snapshots of a synthetic bank (xlsx, as the seed system exported them), computes the
-# features of every snapshot, trains the four models and scores every client, manager and agency.
+# Sets up, builds and starts bankml's main job — the daemon — on the bundled demo bank.
+# On its first start (empty data/) the daemon generates twelve monthly snapshots of a synthetic
+# bank (xlsx, as the seed system exported them), trains the four models and runs a first
+# benchmark; then it runs the jobs in jobs/*.yaml on their schedules and serves /metrics and
+# the API on http://127.0.0.1:8001 until Ctrl-C (or SIGTERM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 bankml=target/release/bankml
 [ -n "${CARGO_TARGET_DIR:-}" ] && bankml="$CARGO_TARGET_DIR/release/bankml"
-if [ -z "$(ls -A data/raw 2>/dev/null | grep -v '^\.' || true)" ]; then
-  "$bankml" generate
-fi
-"$bankml" features --all
-"$bankml" train
-"$bankml" score
-echo
-echo "Features: data/processed/<date>/ · models: data/models/ (bankml models list) · scores: data/scores/<date>/"
-echo "Next: $bankml --help"
+echo "starting the daemon: http://127.0.0.1:8001/metrics · /api/v1/openapi.json · Ctrl-C stops it"
+echo "(trigger and reload over the API need a token: BANKML_API_TOKEN=… before this script)"
+exec "$bankml" -v daemon

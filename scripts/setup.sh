@@ -4,9 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build=1
+packages=(cmake ninja-build clang libclang-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    # The tests' real peers: promtool (Debian package prometheus) checks /metrics.
+    --tests) packages+=(prometheus) ;;
+    *) echo "usage: scripts/setup.sh [--no-build] [--tests]" >&2; exit 2 ;;
+  esac
+done
 # System packages the build needs: XGBoost (built from source by the xgb crate) needs cmake,
 # ninja and clang with libclang for its bindings.
-packages=(cmake ninja-build clang libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,6 +33,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-if [ "${1:-}" != "--no-build" ]; then
+if [ "$build" -eq 1 ]; then
   cargo build --release --locked
 fi

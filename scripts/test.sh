@@ -2,5 +2,5 @@
 # Runs every test: unit tests beside the code and integration tests that drive the binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --no-build
+scripts/setup.sh --no-build --tests
 cargo test --locked "$@"

@@ -101,11 +101,16 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
     let history = Arc::new(RunHistory::open(&config.data.history)?);
     let interrupted = history.mark_interrupted(SystemClock.now())?;
     if interrupted > 0 {
-        tracing::warn!(runs = interrupted, "runs cut off by the previous stop are marked interrupted");
+        tracing::warn!(
+            runs = interrupted,
+            "runs cut off by the previous stop are marked interrupted"
+        );
     }
     let telemetry = Arc::new(Telemetry::new());
     telemetry.reload(true, unix_now());
-    let token = std::env::var(&config.daemon.api_token_env).ok().filter(|t| !t.trim().is_empty());
+    let token = std::env::var(&config.daemon.api_token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     if token.is_none() {
         tracing::warn!(
             variable = %config.daemon.api_token_env,
@@ -164,7 +169,12 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         }
     });
     tokio::spawn(signals(shutdown.clone(), job_files.clone(), ready.clone()));
-    tokio::spawn(watch(job_files.clone(), config.daemon.poll(), shutdown.clone(), ready.clone()));
+    tokio::spawn(watch(
+        job_files.clone(),
+        config.daemon.poll(),
+        shutdown.clone(),
+        ready.clone(),
+    ));
 
     let prepared = tokio::select! {
         result = prepare(&config, &options.config_path, &program, &shared, &jobs) => result,
@@ -212,7 +222,12 @@ async fn signals(shutdown: CancellationToken, job_files: Arc<JobFiles>, ready: A
 }
 
 /// Polls the job files: a change (edit, new file, removal) reloads them.
-async fn watch(job_files: Arc<JobFiles>, every: std::time::Duration, shutdown: CancellationToken, ready: Arc<AtomicBool>) {
+async fn watch(
+    job_files: Arc<JobFiles>,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+    ready: Arc<AtomicBool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -247,7 +262,10 @@ async fn child(program: &Path, config_path: &Path, args: &[&str]) -> Result<(), 
     if status.success() {
         Ok(())
     } else {
-        Err(DaemonError::Bootstrap(format!("bankml {} ended with {status}", args.join(" "))))
+        Err(DaemonError::Bootstrap(format!(
+            "bankml {} ended with {status}",
+            args.join(" ")
+        )))
     }
 }
 
@@ -270,7 +288,12 @@ async fn prepare(
         }
         let clients = config.daemon.bootstrap_clients.to_string();
         let seed = config.daemon.bootstrap_seed.to_string();
-        child(program, config_path, &["generate", "--clients", &clients, "--seed", &seed]).await?;
+        child(
+            program,
+            config_path,
+            &["generate", "--clients", &clients, "--seed", &seed],
+        )
+        .await?;
     }
     let registry = Registry::new(&config.models.dir);
     let missing = MODELS

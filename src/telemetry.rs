@@ -4,8 +4,7 @@
 
 use crate::jobs::Observation;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -288,7 +287,6 @@ pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,12 +303,19 @@ mod tests {
             ],
         );
         let text = telemetry.render();
-        assert!(text.contains("bankml_churn_auc{job=\"daily\",model=\"churn\"} 0.87"), "{text}");
+        assert!(
+            text.contains("bankml_churn_auc{job=\"daily\",model=\"churn\"} 0.87"),
+            "{text}"
+        );
         assert!(text.contains("bankml_feature_psi{feature=\"tenure\",job=\"daily\",model=\"churn\"} 0.31"));
         assert!(text.contains("# HELP bankml_feature_psi "));
         telemetry.publish(
             "daily",
-            &[Observation::new("feature_psi", &[("model", "churn"), ("feature", "age")], 0.05)],
+            &[Observation::new(
+                "feature_psi",
+                &[("model", "churn"), ("feature", "age")],
+                0.05,
+            )],
         );
         let text = telemetry.render();
         assert!(!text.contains("feature=\"tenure\""), "{text}");

@@ -22,7 +22,8 @@ fn config(port: u16) -> String {
 }
 
 const BENCHMARK: &str = "job: benchmark\nschedule: \"*/3 * * * * *\"\ntimezone: Europe/Madrid\ntimeout: 5m\noverlap: skip\ncatch_up: none\n";
-const VALIDATION: &str = "job: validation\nschedule: \"0 0 3 * * MON\"\ntimezone: UTC\ntimeout: 10m\nparams:\n  folds: 3\n";
+const VALIDATION: &str =
+    "job: validation\nschedule: \"0 0 3 * * MON\"\ntimezone: UTC\ntimeout: 10m\nparams:\n  folds: 3\n";
 const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1s\nretries: {count: 0}\n";
 const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
 
@@ -64,8 +65,12 @@ fn attempt_alive(job: &str, run_id: i64) -> bool {
     let id = run_id.to_string();
     std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|entry| {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).to_string()).collect();
-        args.windows(2).any(|w| w[0] == "run" && w[1] == job) && args.windows(2).any(|w| w[0] == "--run-id" && w[1] == id)
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .collect();
+        args.windows(2).any(|w| w[0] == "run" && w[1] == job)
+            && args.windows(2).any(|w| w[0] == "--run-id" && w[1] == id)
     })
 }
 
@@ -110,7 +115,8 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
 
     // First start on empty data: demo bank, first champions, first benchmark, then ready.
     wait_for(300, "/readyz", || {
-        let ready = std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200;
+        let ready =
+            std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200;
         if let Ok(Some(status)) = daemon.try_wait() {
             panic!("the daemon exited ({status}):\n{}", log());
         }
@@ -118,7 +124,12 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     });
     assert_eq!(http(&address, "GET", "/healthz", None, None).0, 200);
     let first = runs(&address, "daily-benchmark");
-    assert!(first.iter().any(|r| r["trigger"] == "startup" && r["status"] == "succeeded"), "{first:?}");
+    assert!(
+        first
+            .iter()
+            .any(|r| r["trigger"] == "startup" && r["status"] == "succeeded"),
+        "{first:?}"
+    );
 
     // The every-3-seconds benchmark fires on schedule, and each run leaves a report.
     let scheduled = wait_for(60, "two scheduled benchmarks", || {
@@ -131,38 +142,96 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     for run in &scheduled {
         let report = dir.join(run["report_path"].as_str().unwrap());
         assert!(report.exists(), "{}", report.display());
-        assert!(run["scheduled_at"].as_str().unwrap().ends_with(":00.000Z") || run["scheduled_at"].as_str().unwrap().contains('.'));
+        assert!(
+            run["scheduled_at"].as_str().unwrap().ends_with(":00.000Z")
+                || run["scheduled_at"].as_str().unwrap().contains('.')
+        );
     }
-    let (status, body) = http(&address, "GET", "/api/v1/reports/latest?job=daily-benchmark", None, None);
+    let (status, body) = http(
+        &address,
+        "GET",
+        "/api/v1/reports/latest?job=daily-benchmark",
+        None,
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     let report = json(&body);
     let observations = report["report"]["outcome"]["observations"].as_array().unwrap();
-    let auc = observations.iter().find(|o| o["name"] == "churn_auc").expect("churn AUC observed")["value"]
+    let auc = observations
+        .iter()
+        .find(|o| o["name"] == "churn_auc")
+        .expect("churn AUC observed")["value"]
         .as_f64()
         .unwrap();
     assert!(auc > 0.6 && auc <= 1.0, "{auc}");
     assert!(observations.iter().any(|o| o["name"] == "feature_psi"));
-    assert_eq!(http(&address, "GET", "/api/v1/reports/latest?job=nothing", None, None).0, 404);
+    assert_eq!(
+        http(&address, "GET", "/api/v1/reports/latest?job=nothing", None, None).0,
+        404
+    );
     assert_eq!(http(&address, "GET", "/api/v1/reports/latest", None, None).0, 422);
 
     // /metrics: the same figure as the report, job health, valid for promtool.
     let (status, metrics) = http(&address, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
     promtool_check(&metrics, dir);
-    let exposed = metric(&metrics, "bankml_churn_auc{job=\"daily-benchmark\",model=\"churn\"}").expect("churn AUC gauge");
+    let exposed =
+        metric(&metrics, "bankml_churn_auc{job=\"daily-benchmark\",model=\"churn\"}").expect("churn AUC gauge");
     assert!((exposed - auc).abs() < 1e-9, "metrics {exposed} vs report {auc}");
-    assert!(metric(&metrics, "bankml_job_runs_total{job=\"daily-benchmark\",status=\"succeeded\"}").unwrap() >= 2.0);
-    assert!(metric(&metrics, "bankml_job_last_success_timestamp_seconds{job=\"daily-benchmark\"}").unwrap() > 1.7e9);
-    assert!(metric(&metrics, "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}").is_some());
+    assert!(
+        metric(
+            &metrics,
+            "bankml_job_runs_total{job=\"daily-benchmark\",status=\"succeeded\"}"
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert!(
+        metric(
+            &metrics,
+            "bankml_job_last_success_timestamp_seconds{job=\"daily-benchmark\"}"
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert!(
+        metric(
+            &metrics,
+            "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}"
+        )
+        .is_some()
+    );
     assert!(metrics.contains("bankml_model_info{model=\"churn\""));
     assert!(metrics.contains("bankml_build_info{version="));
     assert!(metrics.contains("bankml_feature_psi{feature="));
 
     // Triggering needs the token.
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/weekly-validation/run", None, None).0, 401);
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/weekly-validation/run", Some("wrong"), None).0, 401);
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/no-such-job/run", Some(TOKEN), None).0, 404);
-    let (status, body) = http(&address, "POST", "/api/v1/jobs/weekly-validation/run", Some(TOKEN), None);
+    assert_eq!(
+        http(&address, "POST", "/api/v1/jobs/weekly-validation/run", None, None).0,
+        401
+    );
+    assert_eq!(
+        http(
+            &address,
+            "POST",
+            "/api/v1/jobs/weekly-validation/run",
+            Some("wrong"),
+            None
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        http(&address, "POST", "/api/v1/jobs/no-such-job/run", Some(TOKEN), None).0,
+        404
+    );
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/jobs/weekly-validation/run",
+        Some(TOKEN),
+        None,
+    );
     assert_eq!(status, 202, "{body}");
     let validation = wait_for(180, "the triggered validation", || {
         runs(&address, "weekly-validation")
@@ -173,35 +242,89 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert_eq!(validation["trigger"], "api");
 
     // A job over its timeout is stopped, and its process really goes.
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None).0, 202);
+    assert_eq!(
+        http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None).0,
+        202
+    );
     let slow = wait_for(60, "the slow job's timeout", || {
-        runs(&address, "slow-retrain").into_iter().find(|r| r["status"] != "running")
+        runs(&address, "slow-retrain")
+            .into_iter()
+            .find(|r| r["status"] != "running")
     });
     assert_eq!(slow["status"], "timed_out", "{slow}");
     assert!(slow["error"].as_str().unwrap().contains("timed out after 1s"));
-    assert!(!attempt_alive("slow-retrain", slow["id"].as_i64().unwrap()), "the timed-out attempt still runs");
+    assert!(
+        !attempt_alive("slow-retrain", slow["id"].as_i64().unwrap()),
+        "the timed-out attempt still runs"
+    );
 
     // The prediction API.
-    let (status, body) = http(&address, "GET", "/api/v1/predict/all-clients-churn?page=1&page_size=5", None, None);
+    let (status, body) = http(
+        &address,
+        "GET",
+        "/api/v1/predict/all-clients-churn?page=1&page_size=5",
+        None,
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     let page = json(&body);
     assert_eq!(page["items"].as_array().unwrap().len(), 5);
     let top = page["items"][0]["client_id"].as_i64().unwrap();
-    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some(&format!("{{\"client_id\": {top}}}")));
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some(&format!("{{\"client_id\": {top}}}")),
+    );
     assert_eq!(status, 200, "{body}");
     let prediction = json(&body);
     assert_eq!(prediction["churn_probability"], page["items"][0]["churn_probability"]);
     assert_eq!(prediction["risk_level"], "High");
-    assert!(!prediction["recommended_actions"].as_array().unwrap().is_empty(), "{prediction}");
-    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"client_id\": \"abc\"}"));
+    assert!(
+        !prediction["recommended_actions"].as_array().unwrap().is_empty(),
+        "{prediction}"
+    );
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"client_id\": \"abc\"}"),
+    );
     assert_eq!(status, 422);
     assert_eq!(json(&body)["error"]["field"], "client_id");
-    let (status, body) = http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"features\": {\"no_such\": 1}}"));
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"features\": {\"no_such\": 1}}"),
+    );
     assert_eq!(status, 422);
     assert_eq!(json(&body)["error"]["field"], "features.no_such");
-    assert_eq!(http(&address, "POST", "/api/v1/predict/churn", None, Some("{not json")).0, 422);
-    assert_eq!(http(&address, "POST", "/api/v1/predict/churn", None, Some("{\"client_id\": 1}")).0, 404);
-    let (status, body) = http(&address, "GET", &format!("/api/v1/recommend/products/{top}?n_recommendations=3"), None, None);
+    assert_eq!(
+        http(&address, "POST", "/api/v1/predict/churn", None, Some("{not json")).0,
+        422
+    );
+    assert_eq!(
+        http(
+            &address,
+            "POST",
+            "/api/v1/predict/churn",
+            None,
+            Some("{\"client_id\": 1}")
+        )
+        .0,
+        404
+    );
+    let (status, body) = http(
+        &address,
+        "GET",
+        &format!("/api/v1/recommend/products/{top}?n_recommendations=3"),
+        None,
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["recommendations"].as_array().unwrap().len(), 3);
     let (status, body) = http(&address, "GET", "/api/v1/predict/all-managers", None, None);
@@ -232,7 +355,10 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "/api/v1/reload",
         "/metrics",
     ] {
-        assert!(openapi["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
 
     // Hot reload: a valid edit takes effect without a restart...
@@ -251,7 +377,9 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         BENCHMARK.replace("*/3 * * * * *", "*/4 * * * * *"),
     )
     .unwrap();
-    wait_for(30, "the valid edit", || (schedule_of("daily-benchmark") == "*/4 * * * * *").then_some(()));
+    wait_for(30, "the valid edit", || {
+        (schedule_of("daily-benchmark") == "*/4 * * * * *").then_some(())
+    });
     // ...an invalid one is refused with its place, counted, and the running schedule stays.
     std::fs::write(
         dir.join("jobs/daily-benchmark.yaml"),
@@ -260,10 +388,16 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     .unwrap();
     let metrics = wait_for(30, "the refused reload", || {
         let (_, text) = http(&address, "GET", "/metrics", None, None);
-        metric(&text, "bankml_config_reloads_total{result=\"failure\"}").filter(|v| *v >= 1.0).map(|_| text)
+        metric(&text, "bankml_config_reloads_total{result=\"failure\"}")
+            .filter(|v| *v >= 1.0)
+            .map(|_| text)
     });
     assert!(metric(&metrics, "bankml_config_reloads_total{result=\"success\"}").unwrap() >= 2.0);
-    assert!(log().contains("daily-benchmark.yaml:2:"), "the log names file:line:\n{}", log());
+    assert!(
+        log().contains("daily-benchmark.yaml:2:"),
+        "the log names file:line:\n{}",
+        log()
+    );
     assert_eq!(schedule_of("daily-benchmark"), "*/4 * * * * *");
     let (status, body) = http(&address, "POST", "/api/v1/reload", Some(TOKEN), None);
     assert_eq!(status, 422);
@@ -275,14 +409,21 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     });
 
     // A crash mid-run: the attempt dies with the daemon and the next start marks it interrupted.
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0, 202);
+    assert_eq!(
+        http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0,
+        202
+    );
     let running = wait_for(30, "the long retraining to start", || {
-        runs(&address, "long-retrain").into_iter().find(|r| r["status"] == "running")
+        runs(&address, "long-retrain")
+            .into_iter()
+            .find(|r| r["status"] == "running")
     });
     signal(&daemon, libc::SIGKILL);
     daemon.wait().unwrap();
     let crashed = running["id"].as_i64().unwrap();
-    wait_for(10, "the orphaned attempt to die", || (!attempt_alive("long-retrain", crashed)).then_some(()));
+    wait_for(10, "the orphaned attempt to die", || {
+        (!attempt_alive("long-retrain", crashed)).then_some(())
+    });
     std::fs::write(dir.join("jobs/daily-benchmark.yaml"), BENCHMARK).unwrap();
     let mut daemon = start(dir, "daemon2.log");
     wait_for(120, "the restarted daemon", || {
@@ -294,17 +435,36 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert_eq!(record["status"], "interrupted", "{record}");
 
     // SIGTERM with a job running: it is cancelled and recorded, and the daemon exits cleanly.
-    assert_eq!(http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0, 202);
+    assert_eq!(
+        http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0,
+        202
+    );
     let running = wait_for(30, "the long retraining to start again", || {
-        runs(&address, "long-retrain").into_iter().find(|r| r["status"] == "running")
+        runs(&address, "long-retrain")
+            .into_iter()
+            .find(|r| r["status"] == "running")
     });
     signal(&daemon, libc::SIGTERM);
     let status = wait_for(30, "the daemon to stop", || daemon.try_wait().unwrap());
     assert!(status.success(), "exit status {status}");
-    let output = common::ok(dir, &["--config", "config/bankml.yaml", "runs", "--job", "long-retrain", "--json"]);
+    let output = common::ok(
+        dir,
+        &[
+            "--config",
+            "config/bankml.yaml",
+            "runs",
+            "--job",
+            "long-retrain",
+            "--json",
+        ],
+    );
     let recorded: Vec<Value> = serde_json::from_str(&output[..output.rfind(']').unwrap() + 1]).unwrap();
     let record = recorded.iter().find(|r| r["id"] == running["id"]).unwrap();
     assert_eq!(record["status"], "cancelled", "{record}");
     assert!(!attempt_alive("long-retrain", running["id"].as_i64().unwrap()));
-    assert!(std::fs::read_to_string(dir.join("daemon2.log")).unwrap().contains("SIGTERM"));
+    assert!(
+        std::fs::read_to_string(dir.join("daemon2.log"))
+            .unwrap()
+            .contains("SIGTERM")
+    );
 }

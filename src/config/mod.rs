@@ -241,7 +241,10 @@ impl EngineConfig {
         }
         let d = &self.daemon;
         if d.listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(format!("daemon.listen: \"{}\" is not an address like 127.0.0.1:8001", d.listen));
+            errors.push(format!(
+                "daemon.listen: \"{}\" is not an address like 127.0.0.1:8001",
+                d.listen
+            ));
         }
         for (field, value) in [("shutdown_grace", &d.shutdown_grace), ("reload_poll", &d.reload_poll)] {
             if jobs::parse_duration(value).is_none() {

@@ -357,11 +357,20 @@ mod tests {
         let t = at("2026-03-01T02:00:00Z");
         let first = history.start("daily", Trigger::Schedule, Some(t), 1, t).unwrap();
         history
-            .finish(first, RunState::Succeeded, at("2026-03-01T02:00:05Z"), 5.0, None, Some(Path::new("r/1")))
+            .finish(
+                first,
+                RunState::Succeeded,
+                at("2026-03-01T02:00:05Z"),
+                5.0,
+                None,
+                Some(Path::new("r/1")),
+            )
             .unwrap();
         let t2 = at("2026-03-02T02:00:00Z");
         history.start("daily", Trigger::Schedule, Some(t2), 1, t2).unwrap();
-        history.skipped("weekly", Trigger::Schedule, t2, t2, "still running").unwrap();
+        history
+            .skipped("weekly", Trigger::Schedule, t2, t2, "still running")
+            .unwrap();
         drop(history);
 
         // A new process (the daemon restarted after a crash) finds the second run cut off.

@@ -51,7 +51,11 @@ impl Executor for ProcessExecutor {
             .env("OMP_WAIT_POLICY", "passive")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if self.forward_output { Stdio::inherit() } else { Stdio::piped() })
+            .stderr(if self.forward_output {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
             .process_group(0)
             .kill_on_drop(true);
         if self.threads > 0 {

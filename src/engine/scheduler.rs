@@ -233,10 +233,20 @@ impl<E: Executor> Scheduler<E> {
             return;
         };
         match slot.job.overlap {
-            Overlap::Skip => self.skip(name, trigger, at, now, "the previous run was still going (overlap: skip)"),
-            Overlap::Queue if slot.queue.len() >= MAX_QUEUED => {
-                self.skip(name, trigger, at, now, "the queue of waiting firings is full (overlap: queue)")
-            }
+            Overlap::Skip => self.skip(
+                name,
+                trigger,
+                at,
+                now,
+                "the previous run was still going (overlap: skip)",
+            ),
+            Overlap::Queue if slot.queue.len() >= MAX_QUEUED => self.skip(
+                name,
+                trigger,
+                at,
+                now,
+                "the queue of waiting firings is full (overlap: queue)",
+            ),
             Overlap::Queue => slot.queue.push_back((trigger, Some(at))),
             Overlap::Replace => {
                 tracing::info!(job = %name, "replacing the running run (overlap: replace)");
@@ -262,7 +272,9 @@ impl<E: Executor> Scheduler<E> {
             if slot.active.is_some() {
                 continue;
             }
-            let Some((trigger, at)) = slot.queue.pop_front() else { continue };
+            let Some((trigger, at)) = slot.queue.pop_front() else {
+                continue;
+            };
             let stop = self.shutdown.child_token();
             slot.active = Some(stop.clone());
             let (shared, job) = (self.shared.clone(), slot.job.clone());

@@ -26,6 +26,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         psi_threshold: ctx.param_f64("psi_threshold", DriftPolicy::default().psi_threshold),
         drift_share: ctx.param_f64("drift_share", DriftPolicy::default().drift_share),
     };
+    // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
+    let min_rows = ctx.param_usize("drift_min_rows", 50);
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     let current = timeline.features(timeline.latest.date)?;
     let mut observations = Vec::new();
@@ -37,7 +39,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     {
         measured += 1;
         let mut section = json!({ "version": model.meta.version });
-        observations.push(Observation::new("champion_version", &[("model", "churn")], model.meta.version as f64));
+        observations.push(Observation::new(
+            "champion_version",
+            &[("model", "churn")],
+            model.meta.version as f64,
+        ));
         match timeline.matured(1)?.pop() {
             Some((date, built)) => {
                 let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
@@ -75,7 +81,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             }
             None => section["note"] = json!("no snapshot has a matured churn outcome yet"),
         }
-        section["drift"] = drift(&registry, "churn", &model, &current.clients, &policy, &mut observations)?;
+        section["drift"] = drift(
+            &registry,
+            "churn",
+            &model,
+            &current.clients,
+            &policy,
+            min_rows,
+            &mut observations,
+        )?;
         summary["churn"] = section;
     }
 
@@ -119,7 +133,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             "trained_rmse": trained,
             "actual_vs_predicted": pairs,
             "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
-            "drift": drift(&registry, spec.model, &model, frame, &policy, &mut observations)?,
+            "drift": drift(&registry, spec.model, &model, frame, &policy, min_rows, &mut observations)?,
         });
     }
 
@@ -163,12 +177,21 @@ fn drift(
     model: &TabularModel,
     frame: &DataFrame,
     policy: &DriftPolicy,
+    min_rows: usize,
     observations: &mut Vec<Observation>,
 ) -> Result<Value, JobError> {
-    let path = registry.version_dir(model_name, model.meta.version).join("reference.json");
+    if frame.height() < min_rows {
+        return Ok(json!({
+            "note": format!("{} rows: too few for drift statistics (drift_min_rows: {min_rows})", frame.height())
+        }));
+    }
+    let path = registry
+        .version_dir(model_name, model.meta.version)
+        .join("reference.json");
     let references: BTreeMap<String, FeatureReference> = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?,
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
+        }
         Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
     };
     let mut features = serde_json::Map::new();
@@ -212,7 +235,11 @@ fn drift(
     }
     let verdict = policy.verdict(&psis);
     let label = [("model", model_name)];
-    observations.push(Observation::new("drifted_features", &label, verdict.drifted_features as f64));
+    observations.push(Observation::new(
+        "drifted_features",
+        &label,
+        verdict.drifted_features as f64,
+    ));
     observations.push(Observation::new("drift_share", &label, verdict.share_drifted));
     observations.push(Observation::new(
         "dataset_drift",
@@ -235,13 +262,17 @@ fn benchmark_recommender(
 ) -> Result<Value, JobError> {
     let config = &ctx.config.models.recommender;
     let k = ctx.param_usize("k", config.k).max(1);
-    let (version, dir) = registry.resolve("recommender", None).map_err(crate::models::tabular::TrainError::from)?;
+    let (version, dir) = registry
+        .resolve("recommender", None)
+        .map_err(crate::models::tabular::TrainError::from)?;
     let meta: Option<RecommenderMeta> = std::fs::read(dir.join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let index = HoldingsIndex::new(&timeline.latest)?;
     let held_out = recommender::holdout(&index, timeline.latest.date, config.holdout_months);
-    let trained_on = meta.as_ref().and_then(|m| crate::data::date::Date::parse(&m.trained_on));
+    let trained_on = meta
+        .as_ref()
+        .and_then(|m| crate::data::date::Date::parse(&m.trained_on));
     let unseen = trained_on.is_some_and(|t| t <= held_out.cutoff);
     let refit;
     let model: &Recommender = if unseen && saved.model.items == index.items {
@@ -254,7 +285,11 @@ fn benchmark_recommender(
     let metrics = recommender::evaluate(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
     let k_text = k.to_string();
     let label = [("model", "recommender"), ("k", k_text.as_str())];
-    observations.push(Observation::new("champion_version", &[("model", "recommender")], version as f64));
+    observations.push(Observation::new(
+        "champion_version",
+        &[("model", "recommender")],
+        version as f64,
+    ));
     for (name, key) in [
         ("recommender_precision_at_k", "precision_at_k"),
         ("recommender_recall_at_k", "recall_at_k"),

@@ -40,7 +40,10 @@ impl<'a> Context<'a> {
     }
 
     pub fn param_f64(&self, name: &str, default: f64) -> f64 {
-        self.params.get(name).and_then(serde_json::Value::as_f64).unwrap_or(default)
+        self.params
+            .get(name)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(default)
     }
 
     pub fn param_usize(&self, name: &str, default: usize) -> usize {

@@ -27,7 +27,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let resamples = ctx.param_usize("bootstrap_resamples", 1000).max(100);
     let wanted = ctx.models();
     let until = match ctx.snapshot.as_deref() {
-        Some(text) => Some(Date::parse(text).ok_or_else(|| JobError::Invalid(format!("snapshot {text}: expected YYYY-MM-DD")))?),
+        Some(text) => {
+            Some(Date::parse(text).ok_or_else(|| JobError::Invalid(format!("snapshot {text}: expected YYYY-MM-DD")))?)
+        }
         None => None,
     };
     let built = history::build(config, until, |_| {})?;
@@ -58,7 +60,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             _ => std::mem::take(&mut agencies),
         };
         let before = registry.aliases(spec.model).map_err(TrainError::from)?.champion;
-        let cv = if spec.model == "churn" { 0 } else { config.models.cv_folds };
+        let cv = if spec.model == "churn" {
+            0
+        } else {
+            config.models.cv_folds
+        };
         let meta = tabular::train(
             spec,
             frames,
@@ -69,7 +75,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             None,
         )?;
         let label = [("model", spec.model)];
-        observations.push(Observation::new("retrain_challenger_version", &label, meta.version as f64));
+        observations.push(Observation::new(
+            "retrain_challenger_version",
+            &label,
+            meta.version as f64,
+        ));
         let Some(champion_version) = before else {
             observations.push(Observation::new("retrain_promoted", &label, 1.0));
             summary[spec.model] = json!({
@@ -84,13 +94,24 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             .ok_or_else(|| JobError::Invalid(format!("holdout snapshot {}", meta.holdout_snapshot)))?;
         let features = timeline.features(holdout_date)?;
         let frame = match spec.model {
-            "churn" => features.clients.lazy().filter(col(spec.target).is_not_null()).collect()?,
+            "churn" => features
+                .clients
+                .lazy()
+                .filter(col(spec.target).is_not_null())
+                .collect()?,
             "manager" => features.managers,
             _ => features.agencies,
         };
         let champion = TabularModel::load(&registry, spec.model, Some(champion_version), threads)?;
         let challenger = TabularModel::load(&registry, spec.model, Some(meta.version), threads)?;
-        let test = paired(spec, &champion, &challenger, &frame, resamples, config.models.boosting.seed)?;
+        let test = paired(
+            spec,
+            &champion,
+            &challenger,
+            &frame,
+            resamples,
+            config.models.boosting.seed,
+        )?;
         let (a, b) = (
             test["champion"].as_f64().unwrap_or(f64::NAN),
             test["challenger"].as_f64().unwrap_or(f64::NAN),
@@ -126,7 +147,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             registry.promote(spec.model, meta.version).map_err(TrainError::from)?;
         }
         tracing::info!(model = spec.model, promote, %reason, "retraining decision");
-        observations.push(Observation::new("retrain_promoted", &label, f64::from(u8::from(promote))));
+        observations.push(Observation::new(
+            "retrain_promoted",
+            &label,
+            f64::from(u8::from(promote)),
+        ));
         observations.push(Observation::new("retrain_improvement", &label, improvement));
         observations.push(Observation::new("retrain_p_value", &label, p));
         summary[spec.model] = json!({
@@ -172,7 +197,11 @@ fn retrain_recommender(
     });
     let meta = recommender::train_and_register(latest, config, registry)?;
     let label = [("model", "recommender")];
-    observations.push(Observation::new("retrain_challenger_version", &label, meta.version as f64));
+    observations.push(Observation::new(
+        "retrain_challenger_version",
+        &label,
+        meta.version as f64,
+    ));
     let precision = |method| {
         meta.candidates
             .iter()
@@ -216,9 +245,15 @@ fn retrain_recommender(
         }
     };
     if promote {
-        registry.promote("recommender", meta.version).map_err(TrainError::from)?;
+        registry
+            .promote("recommender", meta.version)
+            .map_err(TrainError::from)?;
     }
-    observations.push(Observation::new("retrain_promoted", &label, f64::from(u8::from(promote))));
+    observations.push(Observation::new(
+        "retrain_promoted",
+        &label,
+        f64::from(u8::from(promote)),
+    ));
     observations.push(Observation::new("retrain_improvement", &label, improvement));
     Ok(json!({
         "version": meta.version,

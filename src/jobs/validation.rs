@@ -110,7 +110,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         {
             Some(version) => {
                 let challenger = TabularModel::load(&registry, spec.model, Some(version), threads)?;
-                let test = paired(spec, &champion, &challenger, &newest, resamples, config.models.boosting.seed)?;
+                let test = paired(
+                    spec,
+                    &champion,
+                    &challenger,
+                    &newest,
+                    resamples,
+                    config.models.boosting.seed,
+                )?;
                 let label = [("model", spec.model)];
                 observations.push(Observation::new(
                     "challenger_difference",

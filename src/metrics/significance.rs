@@ -304,16 +304,25 @@ mod tests {
         let mut rng = SplitMix(3);
         let good: Vec<f64> = truth.iter().map(|t| t + rng.below(100) as f64 / 50.0 - 1.0).collect();
         let poor: Vec<f64> = truth.iter().map(|t| t + rng.below(100) as f64 / 10.0 - 5.0).collect();
-        let better = paired_bootstrap(n, 1000, 11, |rows| rmse_on(&truth, &poor, rows) - rmse_on(&truth, &good, rows))
-            .unwrap();
-        assert!(better.difference > 1.0 && better.ci_low > 0.0 && better.p_value < 0.01, "{better:?}");
-        let null = paired_bootstrap(n, 1000, 11, |rows| rmse_on(&truth, &good, rows) - rmse_on(&truth, &good, rows))
-            .unwrap();
+        let better = paired_bootstrap(n, 1000, 11, |rows| {
+            rmse_on(&truth, &poor, rows) - rmse_on(&truth, &good, rows)
+        })
+        .unwrap();
+        assert!(
+            better.difference > 1.0 && better.ci_low > 0.0 && better.p_value < 0.01,
+            "{better:?}"
+        );
+        let null = paired_bootstrap(n, 1000, 11, |rows| {
+            rmse_on(&truth, &good, rows) - rmse_on(&truth, &good, rows)
+        })
+        .unwrap();
         assert_eq!(null.difference, 0.0);
         assert_eq!(null.p_value, 1.0);
         // Same seed, same answer.
-        let again = paired_bootstrap(n, 1000, 11, |rows| rmse_on(&truth, &poor, rows) - rmse_on(&truth, &good, rows))
-            .unwrap();
+        let again = paired_bootstrap(n, 1000, 11, |rows| {
+            rmse_on(&truth, &poor, rows) - rmse_on(&truth, &good, rows)
+        })
+        .unwrap();
         assert_eq!(better, again);
     }
 }

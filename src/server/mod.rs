@@ -270,11 +270,19 @@ async fn openapi_document() -> Response {
 async fn jobs(State(state): State<Shared>) -> ApiResult {
     let (tx, rx) = oneshot::channel();
     if state.commands.send(Command::Describe(tx)).await.is_err() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the scheduler is not running"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the scheduler is not running",
+        ));
     }
-    let statuses = rx
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the scheduler is not running"))?;
+    let statuses = rx.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the scheduler is not running",
+        )
+    })?;
     ok(json!({ "jobs": statuses }))
 }
 
@@ -313,12 +321,23 @@ async fn latest_report(State(state): State<Shared>, Query(query): Query<HashMap<
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "history", e.to_string()))?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no successful run of {job} yet")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no successful run of {job} yet"),
+            )
+        })?;
     let report = tokio::fs::read(&path)
         .await
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{}: {e}", path.display())))?;
-    let value: Value = serde_json::from_slice(&report)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{}: {e}", path.display())))?;
+    let value: Value = serde_json::from_slice(&report).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{}: {e}", path.display()),
+        )
+    })?;
     ok(json!({ "path": path, "report": value }))
 }
 
@@ -332,10 +351,19 @@ async fn trigger(State(state): State<Shared>, Path(name): Path<String>, headers:
         ));
     }
     let (reply, rx) = oneshot::channel();
-    let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the scheduler is not running");
+    let stopping = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the scheduler is not running",
+        )
+    };
     state
         .commands
-        .send(Command::Trigger { job: name.clone(), reply })
+        .send(Command::Trigger {
+            job: name.clone(),
+            reply,
+        })
         .await
         .map_err(|_| stopping())?;
     match rx.await.map_err(|_| stopping())? {
@@ -369,7 +397,11 @@ async fn reload(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
             })),
         )
             .into_response()),
-        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )),
     }
 }
 
@@ -400,7 +432,11 @@ async fn with_serving<T: serde::Serialize>(
     }
     match cached.as_ref() {
         Some(serving) => ok(serde_json::to_value(answer(serving)?).unwrap_or_default()),
-        None => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "data_unavailable", "no data")),
+        None => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "data_unavailable",
+            "no data",
+        )),
     }
 }
 
@@ -446,7 +482,12 @@ async fn predict_scores(
         let prediction = match (id, &features) {
             (Some(id), None) => serving.score_of(model, &id)?,
             (None, Some(features)) => serving.score_of_features(model, features)?,
-            _ => return Err(ApiError::invalid(id_field, format!("give either {id_field} or features"))),
+            _ => {
+                return Err(ApiError::invalid(
+                    id_field,
+                    format!("give either {id_field} or features"),
+                ));
+            }
         };
         let mut value = serde_json::to_value(&prediction).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {

@@ -73,7 +73,10 @@ pub enum Refusal {
     NoModel(&'static str),
     NotFound(String),
     /// A request field is wrong: its path and what is wrong.
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
     Internal(String),
 }
 
@@ -111,7 +114,12 @@ pub struct Serving {
 }
 
 fn strings(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(frame.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+    Ok(frame
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
 }
 
 fn floats(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
@@ -132,7 +140,13 @@ impl Serving {
             None => None,
             Some(model) => {
                 let predicted = model.booster.predict(&model.design.matrix(&built.clients)?)?;
-                let ids: Vec<i64> = built.clients.column("cli")?.i64()?.iter().map(|v| v.unwrap_or(-1)).collect();
+                let ids: Vec<i64> = built
+                    .clients
+                    .column("cli")?
+                    .i64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(-1))
+                    .collect();
                 Some(Clients {
                     position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
                     managers: strings(&built.clients, "ges")?,
@@ -148,7 +162,10 @@ impl Serving {
                 return Ok(None);
             };
             let predicted = model.booster.predict(&model.design.matrix(frame)?)?;
-            let ids: Vec<String> = strings(frame, key)?.into_iter().map(Option::unwrap_or_default).collect();
+            let ids: Vec<String> = strings(frame, key)?
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect();
             Ok(Some(Entities {
                 position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
                 predicted: predicted.iter().map(|p| (*p as f64).clamp(0.0, 100.0)).collect(),
@@ -268,7 +285,11 @@ impl Serving {
         })
     }
 
-    pub fn score_of_features(&self, model: &'static str, features: &Map<String, Value>) -> Result<ScorePrediction, Refusal> {
+    pub fn score_of_features(
+        &self,
+        model: &'static str,
+        features: &Map<String, Value>,
+    ) -> Result<ScorePrediction, Refusal> {
         let entities = self.entities(model)?;
         let frame = frame_from_features(&entities.model, features, "features")?;
         let x = entities
@@ -435,4 +456,3 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
     }
     DataFrame::new_infer_height(columns).map_err(|e| Refusal::Internal(e.to_string()))
 }
-
