@@ -1,0 +1,125 @@
+//! The evaluating jobs as `bankml run JOB` runs them in the foreground: the retraining promotes
+//! a clearly better challenger (and says why), keeps the champion against an equal one, the
+//! validation tests champion against challenger, and every run lands in the history.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+const WEAK: &str =
+    "models:\n  boosting:\n    rounds: 3\n    max_depth: 1\n    early_stopping_rounds: 0\n    threads: 1\n";
+const STRONG: &str = "models:\n  boosting:\n    rounds: 80\n    threads: 1\n";
+
+fn report(dir: &Path, printed: &str) -> Value {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
+    let text = std::fs::read_to_string(dir.join(line.trim())).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn observation(report: &Value, name: &str, model: &str) -> f64 {
+    report["outcome"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name && o["labels"]["model"] == model)
+        .unwrap_or_else(|| panic!("{name}{{model={model}}} not observed"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+#[test]
+fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::write(
+        dir.join("jobs/monthly-retrain.yaml"),
+        "job: retrain\nschedule: \"0 4 1 * *\"\nparams:\n  models: [churn, manager]\n  min_improvement: 0.005\n  alpha: 0.05\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("jobs/weekly-validation.yaml"),
+        "job: validation\nschedule: \"0 3 * * MON\"\nparams:\n  models: [churn, manager]\n  folds: 3\n",
+    )
+    .unwrap();
+    let config = dir.join("config/bankml.yaml");
+    let config_arg = config.to_str().unwrap();
+    ok(
+        dir,
+        &["generate", "--clients", "3000", "--months", "8", "--format", "parquet"],
+    );
+    std::fs::write(&config, WEAK).unwrap();
+    ok(dir, &["--config", config_arg, "train", "--model", "churn"]);
+    ok(dir, &["--config", config_arg, "train", "--model", "manager"]);
+
+    // A stump forest against a real one: promoted, with the figures and the test in the reason.
+    std::fs::write(&config, STRONG).unwrap();
+    let printed = ok(dir, &["--config", config_arg, "run", "monthly-retrain"]);
+    let first = report(dir, &printed);
+    let churn = &first["outcome"]["summary"]["churn"];
+    assert_eq!(churn["promoted"], true, "{churn}");
+    assert!(churn["reason"].as_str().unwrap().contains("p = "), "{churn}");
+    assert_eq!(churn["comparison"]["test"], "DeLong");
+    let (a, b) = (
+        churn["comparison"]["champion"].as_f64().unwrap(),
+        churn["comparison"]["challenger"].as_f64().unwrap(),
+    );
+    assert!(b > a * 1.005, "challenger AUC {b} vs champion {a}");
+    assert_eq!(observation(&first, "retrain_promoted", "churn"), 1.0);
+    let manager = &first["outcome"]["summary"]["manager"];
+    assert_eq!(manager["comparison"]["test"], "paired bootstrap");
+    assert_eq!(manager["promoted"], true, "{manager}");
+    assert_eq!(first["models"]["churn"], 2, "the new champion");
+
+    // The same recipe on the same data: an equal challenger, so the champion stays.
+    let printed = ok(dir, &["--config", config_arg, "run", "monthly-retrain"]);
+    let second = report(dir, &printed);
+    let churn = &second["outcome"]["summary"]["churn"];
+    assert_eq!(churn["promoted"], false, "{churn}");
+    assert!(
+        churn["reason"].as_str().unwrap().starts_with("kept champion v2"),
+        "{churn}"
+    );
+    assert_eq!(observation(&second, "retrain_promoted", "churn"), 0.0);
+    assert_eq!(second["models"]["churn"], 2);
+
+    // Validation: cross-validation of the champion, and champion v2 against challenger v3 —
+    // the same model, so no difference and nothing significant.
+    let printed = ok(dir, &["--config", config_arg, "run", "weekly-validation"]);
+    let validation = report(dir, &printed);
+    let churn = &validation["outcome"]["summary"]["churn"];
+    assert_eq!(churn["challenger"]["version"], 3);
+    assert_eq!(observation(&validation, "challenger_difference", "churn"), 0.0);
+    assert_eq!(observation(&validation, "challenger_p_value", "churn"), 1.0);
+    let cv_auc = churn["cross_validation"]["roc_auc"]["mean"].as_f64().unwrap();
+    assert!(cv_auc > 0.7 && cv_auc < 1.0, "{cv_auc}");
+    let manager_rmse = observation(&validation, "cv_metric_mean", "manager");
+    assert!(manager_rmse > 0.0 && manager_rmse < 30.0, "{manager_rmse}");
+
+    // A second validation compares with the first.
+    let printed = ok(dir, &["--config", config_arg, "run", "weekly-validation"]);
+    let again = report(dir, &printed);
+    assert_eq!(
+        observation(&again, "cv_metric_change", "churn"),
+        0.0,
+        "same data, same folds"
+    );
+
+    // Every run is in the history, triggered by hand.
+    let listed = ok(dir, &["--config", config_arg, "runs", "--json"]);
+    let runs: Vec<Value> = serde_json::from_str(&listed[..listed.rfind(']').unwrap() + 1]).unwrap();
+    assert_eq!(runs.len(), 4);
+    assert!(
+        runs.iter()
+            .all(|r| r["trigger"] == "manual" && r["status"] == "succeeded")
+    );
+
+    let refused = bad_input(dir, &["--config", config_arg, "run", "no-such-job"]);
+    assert!(refused.contains("monthly-retrain, weekly-validation"), "{refused}");
+}
