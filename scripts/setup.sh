@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=1
+tests=0
 packages=(cmake ninja-build clang libclang-dev)
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
-    # The tests' real peers: promtool (Debian package prometheus) checks /metrics.
-    --tests) packages+=(prometheus) ;;
+    # The tests' real peers: promtool (Debian package prometheus) checks /metrics and the
+    # rules, Alertmanager receives alerts, Chromium renders the HTML reports; an SMTP server
+    # (aiosmtpd, from PyPI) receives the emails.
+    --tests) packages+=(prometheus prometheus-alertmanager chromium); tests=1 ;;
     *) echo "usage: scripts/setup.sh [--no-build] [--tests]" >&2; exit 2 ;;
   esac
 done
@@ -26,6 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$tests" -eq 1 ] && ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "installing aiosmtpd (SMTP server for the email tests)"
+  python3 -m pip install -q aiosmtpd 2>/dev/null || python3 -m pip install -q --break-system-packages aiosmtpd
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

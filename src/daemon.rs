@@ -2,16 +2,24 @@
 //! reload (file polling, SIGHUP, API) and signals together. On a first start without data it
 //! generates the demo bank, trains the first champions and runs a first benchmark.
 
+use crate::alerts::deliver::Deliverer;
+use crate::alerts::rules::{Rule, load_rules};
+use crate::alerts::store::AlertStore;
+use crate::alerts::{Alerting, RunFacts};
 use crate::config::EngineConfig;
 use crate::config::jobs::{Job, JobKind, load_jobs};
 use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::history::RunState;
 use crate::engine::history::{HistoryError, RunHistory, Trigger};
 use crate::engine::process::ProcessExecutor;
 use crate::engine::runner::{self, Shared};
+use crate::engine::runner::{AttemptReport, RunObserver};
 use crate::engine::scheduler::{Command, Scheduler, Settings};
+use crate::jobs::Observation;
 use crate::models::registry::{MODELS, Registry};
 use crate::server::{self, AppState, Reloader};
 use crate::telemetry::Telemetry;
+use chrono::{DateTime, Utc};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("invalid job files:\n  {}", .0.join("\n  "))]
+    #[error("invalid job or rule files:\n  {}", .0.join("\n  "))]
     Jobs(Vec<String>),
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::store::StoreError),
     #[error(transparent)]
     History(#[from] HistoryError),
     #[error("cannot listen on {address}: {source}")]
@@ -39,26 +49,48 @@ pub struct DaemonOptions {
     pub listen: Option<String>,
 }
 
-/// Job files of the jobs folder, re-read on change; a bad edit keeps the running jobs.
+/// The job files and the alert rules, re-read on change; a bad edit keeps the running ones.
 struct JobFiles {
     dir: PathBuf,
+    rules: PathBuf,
+    receivers: Vec<String>,
     commands: mpsc::Sender<Command>,
     telemetry: Arc<Telemetry>,
+    alerting: Arc<Alerting>,
+    /// The jobs in force (for the lateness check).
+    current: Mutex<Vec<Job>>,
     seen: Mutex<u64>,
 }
 
-/// A hash of the job files' names and contents: changes when any file is edited, added or removed.
-fn fingerprint(dir: &Path) -> u64 {
+/// A hash of the files' names and contents: changes when any is edited, added or removed.
+fn fingerprint(dirs: &[&Path]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.sort();
-    for path in paths {
-        path.hash(&mut hasher);
-        std::fs::read(&path).unwrap_or_default().hash(&mut hasher);
+    for dir in dirs {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.sort();
+        for path in paths {
+            path.hash(&mut hasher);
+            std::fs::read(&path).unwrap_or_default().hash(&mut hasher);
+        }
     }
     hasher.finish()
+}
+
+/// Jobs and rules, every problem of both.
+fn load_all(jobs_dir: &Path, rules: &Path, receivers: &[String]) -> Result<(Vec<Job>, Vec<Rule>), Vec<String>> {
+    let jobs = load_jobs(jobs_dir);
+    let rules = load_rules(rules, receivers);
+    match (jobs, rules) {
+        (Ok(j), Ok(r)) => Ok((j, r)),
+        (j, r) => Err(j
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(r.err().unwrap_or_default())
+            .collect()),
+    }
 }
 
 fn unix_now() -> f64 {
@@ -67,15 +99,18 @@ fn unix_now() -> f64 {
 
 impl Reloader for JobFiles {
     fn reload(&self) -> Result<usize, Vec<String>> {
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = fingerprint(&self.dir);
-        match load_jobs(&self.dir) {
-            Ok(jobs) => {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = self.fingerprint();
+        match load_all(&self.dir, &self.rules, &self.receivers) {
+            Ok((jobs, rules)) => {
                 let count = jobs.len();
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = jobs.clone();
                 if self.commands.blocking_send(Command::Replace(jobs)).is_err() {
                     return Err(vec!["the scheduler is not running".into()]);
                 }
+                let rule_count = rules.len();
+                self.alerting.set_rules(rules);
                 self.telemetry.reload(true, unix_now());
-                tracing::info!(jobs = count, "job files reloaded");
+                tracing::info!(jobs = count, rules = rule_count, "job files and alert rules reloaded");
                 Ok(count)
             }
             Err(errors) => {
@@ -90,14 +125,140 @@ impl Reloader for JobFiles {
 }
 
 impl JobFiles {
+    fn fingerprint(&self) -> u64 {
+        let alerts_dir = self.rules.parent().unwrap_or(Path::new("."));
+        fingerprint(&[&self.dir, alerts_dir])
+    }
+
     fn changed(&self) -> bool {
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) != fingerprint(&self.dir)
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) != self.fingerprint()
+    }
+}
+
+/// After each run: its observations (and `job_failed`) through the alert rules, then the
+/// reports' index page.
+pub struct AlertObserver {
+    alerting: Arc<Alerting>,
+    base_url: String,
+    config: Arc<EngineConfig>,
+    history: Arc<RunHistory>,
+}
+
+impl AlertObserver {
+    pub fn new(alerting: Arc<Alerting>, config: Arc<EngineConfig>, history: Arc<RunHistory>) -> AlertObserver {
+        AlertObserver {
+            alerting,
+            base_url: config.alerting.report_base_url.clone(),
+            config,
+            history,
+        }
+    }
+}
+
+/// The rules and the alert store, for a run outside the daemon (`bankml run`).
+pub fn alerting_for(config: &EngineConfig, telemetry: Arc<Telemetry>) -> Result<Arc<Alerting>, DaemonError> {
+    let receivers: Vec<String> = config.alerting.receivers.keys().cloned().collect();
+    let rules = load_rules(&config.data.alerts_dir.join("rules.yaml"), &receivers).map_err(DaemonError::Jobs)?;
+    let store = Arc::new(AlertStore::open(&config.data.history)?);
+    Ok(Arc::new(Alerting::new(store, rules, telemetry)))
+}
+
+/// One delivery pass of the outbox (what `bankml run` does after its run; the daemon's loop
+/// retries whatever is left).
+pub async fn deliver_once(config: &EngineConfig, alerting: &Alerting) -> usize {
+    Deliverer::new(
+        alerting.store.clone(),
+        config.alerting.receivers.clone(),
+        crate::config::jobs::parse_duration(&config.alerting.max_backoff)
+            .unwrap_or(std::time::Duration::from_secs(600)),
+        alerting.telemetry.clone(),
+        alerting.wake.clone(),
+    )
+    .deliver_due()
+    .await
+}
+
+/// `reports/index.html` from the run history and the alerts each run raised.
+pub fn write_index(config: &EngineConfig, history: &RunHistory) -> Result<(), String> {
+    let runs = history.list(None, 500).map_err(|e| e.to_string())?;
+    let store = AlertStore::open(&config.data.history).map_err(|e| e.to_string())?;
+    let alerts = store.alerts_by_run(5000).map_err(|e| e.to_string())?;
+    let firing: Vec<(String, String)> = store
+        .list(Utc::now())
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|a| a.state == "firing")
+        .map(|a| (a.rule, a.summary.unwrap_or_default()))
+        .collect();
+    crate::report::index::write(&config.data.reports_dir, &runs, &alerts, &firing).map_err(|e| e.to_string())
+}
+
+fn champions(models_dir: &Path) -> std::collections::BTreeMap<String, Option<u32>> {
+    let registry = Registry::new(models_dir);
+    MODELS
+        .iter()
+        .map(|m| (m.to_string(), registry.aliases(m).ok().and_then(|a| a.champion)))
+        .collect()
+}
+
+impl RunObserver for AlertObserver {
+    fn finished(&self, job: &Job, run_id: i64, report: &AttemptReport) {
+        let mut observations = report.observations.clone();
+        match report.state {
+            RunState::Succeeded => observations.push(Observation::new("job_failed", &[], 0.0)),
+            RunState::Failed | RunState::TimedOut => observations.push(Observation::new("job_failed", &[], 1.0)),
+            _ => return,
+        }
+        let report_url = report.report.as_ref().map(|_| {
+            format!(
+                "{}/reports/{}/{run_id}/report.html",
+                self.base_url.trim_end_matches('/'),
+                job.name
+            )
+        });
+        self.alerting.observe(&RunFacts {
+            job: &job.name,
+            run_id: Some(run_id),
+            observations: &observations,
+            models: champions(&self.config.models.dir),
+            report_url,
+        });
+        if let Err(e) = write_index(&self.config, &self.history) {
+            tracing::warn!(error = %e, "reports/index.html not updated");
+        }
+    }
+}
+
+/// `job_late{job}`: 1 when an enabled job has not succeeded within its schedule's period plus
+/// its timeout (counted from its last success, or from the daemon's start).
+fn check_lateness(alerting: &Alerting, jobs: &[Job], history: &RunHistory, started: DateTime<Utc>, now: DateTime<Utc>) {
+    for job in jobs.iter().filter(|j| j.enabled) {
+        let (Ok(first), Ok(reference)) = (job.schedule.next_after(now), history.last_success(&job.name)) else {
+            continue;
+        };
+        let Ok(second) = job.schedule.next_after(first) else {
+            continue;
+        };
+        let period = second - first;
+        let since = reference.map_or(started, |r| r.max(started));
+        let allowed = period + chrono::Duration::from_std(job.timeout).unwrap_or(chrono::Duration::hours(1));
+        let late = now - since > allowed;
+        alerting.observe(&RunFacts {
+            job: &job.name,
+            run_id: None,
+            observations: &[Observation::new("job_late", &[], f64::from(u8::from(late)))],
+            models: Default::default(),
+            report_url: None,
+        });
     }
 }
 
 pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), DaemonError> {
     let config = Arc::new(config);
-    let jobs = load_jobs(&config.data.jobs_dir).map_err(DaemonError::Jobs)?;
+    let receivers: Vec<String> = config.alerting.receivers.keys().cloned().collect();
+    let rules_path = config.data.alerts_dir.join("rules.yaml");
+    let (jobs, rules) = load_all(&config.data.jobs_dir, &rules_path, &receivers).map_err(DaemonError::Jobs)?;
+    let started = SystemClock.now();
     let history = Arc::new(RunHistory::open(&config.data.history)?);
     let interrupted = history.mark_interrupted(SystemClock.now())?;
     if interrupted > 0 {
@@ -108,6 +269,14 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
     }
     let telemetry = Arc::new(Telemetry::new());
     telemetry.reload(true, unix_now());
+    let store = Arc::new(AlertStore::open(&config.data.history)?);
+    let alerting = Arc::new(Alerting::new(store.clone(), rules, telemetry.clone()));
+    alerting.refresh_gauges();
+    tracing::info!(
+        rules = alerting.rule_count(),
+        receivers = receivers.len(),
+        "alert rules loaded"
+    );
     let token = std::env::var(&config.daemon.api_token_env)
         .ok()
         .filter(|t| !t.trim().is_empty());
@@ -130,16 +299,26 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         history: history.clone(),
         clock: Arc::new(SystemClock),
         telemetry: telemetry.clone(),
+        observer: Some(Arc::new(AlertObserver::new(
+            alerting.clone(),
+            config.clone(),
+            history.clone(),
+        ))),
     });
     let (commands, receiver) = mpsc::channel(64);
     let shutdown = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
     let job_files = Arc::new(JobFiles {
         dir: config.data.jobs_dir.clone(),
+        rules: rules_path.clone(),
+        receivers: receivers.clone(),
         commands: commands.clone(),
         telemetry: telemetry.clone(),
-        seen: Mutex::new(fingerprint(&config.data.jobs_dir)),
+        alerting: alerting.clone(),
+        current: Mutex::new(jobs.clone()),
+        seen: Mutex::new(0),
     });
+    *job_files.seen.lock().unwrap_or_else(|p| p.into_inner()) = job_files.fingerprint();
 
     let address = options.listen.unwrap_or_else(|| config.daemon.listen.clone());
     let listener = tokio::net::TcpListener::bind(&address)
@@ -149,15 +328,17 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
             source,
         })?;
     tracing::info!(%address, "listening");
-    let state = Arc::new(AppState::new(
-        config.clone(),
-        telemetry.clone(),
-        history.clone(),
-        commands.clone(),
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        telemetry: telemetry.clone(),
+        history: history.clone(),
+        commands: commands.clone(),
         token,
-        ready.clone(),
-        job_files.clone(),
-    ));
+        ready: ready.clone(),
+        reloader: job_files.clone(),
+        alerting: alerting.clone(),
+        serving: Default::default(),
+    });
     let server_stop = shutdown.clone();
     let server = tokio::spawn(async move {
         let app = server::router(state);
@@ -175,6 +356,32 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         shutdown.clone(),
         ready.clone(),
     ));
+    let deliverer = Deliverer::new(
+        store.clone(),
+        config.alerting.receivers.clone(),
+        crate::config::jobs::parse_duration(&config.alerting.max_backoff)
+            .unwrap_or(std::time::Duration::from_secs(600)),
+        telemetry.clone(),
+        alerting.wake.clone(),
+    );
+    let delivery = tokio::spawn(deliverer.run(shutdown.clone()));
+    {
+        let (alerting, history, files, stop) = (alerting.clone(), history.clone(), job_files.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                }
+                let jobs = files.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let (alerting, history) = (alerting.clone(), history.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    check_lateness(&alerting, &jobs, &history, started, SystemClock.now())
+                })
+                .await;
+            }
+        });
+    }
 
     let prepared = tokio::select! {
         result = prepare(&config, &options.config_path, &program, &shared, &jobs) => result,
@@ -191,6 +398,7 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         scheduler.run(jobs, receiver).await;
     }
     let _ = server.await;
+    let _ = delivery.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! Rooms, in dependency order (arrows point down, never up): `data` (exports → features),
 //! `metrics` (pure numbers, no I/O), `config` (typed YAML), `fsutil` (atomic writes).
 
+pub mod alerts;
 pub mod config;
 pub mod daemon;
 pub mod data;

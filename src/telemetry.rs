@@ -25,6 +25,9 @@ pub struct Telemetry {
     reloads: IntCounterVec,
     last_reload: Gauge,
     model_info: GaugeVec,
+    notifications: IntCounterVec,
+    pending: IntGaugeVec,
+    alerts: IntGaugeVec,
     observations: Mutex<Observations>,
 }
 
@@ -151,6 +154,33 @@ impl Telemetry {
                     &["model", "version", "trained_at"],
                 )),
             ),
+            notifications: register(
+                &registry,
+                must(IntCounterVec::new(
+                    Opts::new(
+                        "bankml_notifications_total",
+                        "Notification delivery attempts by receiver and result (sent, failed: retried later)",
+                    ),
+                    &["receiver", "result"],
+                )),
+            ),
+            pending: register(
+                &registry,
+                must(IntGaugeVec::new(
+                    Opts::new("bankml_notifications_pending", "Notifications waiting in the outbox"),
+                    &["receiver"],
+                )),
+            ),
+            alerts: register(
+                &registry,
+                must(IntGaugeVec::new(
+                    Opts::new(
+                        "bankml_alerts",
+                        "Alert series by rule, severity and state (pending, firing)",
+                    ),
+                    &["rule", "severity", "state"],
+                )),
+            ),
             observations: Mutex::new(Observations::default()),
             registry,
         }
@@ -219,6 +249,30 @@ impl Telemetry {
             self.model_info
                 .with_label_values(&[model.as_str(), &version.to_string(), trained_at.as_str()])
                 .set(1.0);
+        }
+    }
+
+    pub fn notification(&self, receiver: &str, sent: bool) {
+        self.notifications
+            .with_label_values(&[receiver, if sent { "sent" } else { "failed" }])
+            .inc();
+    }
+
+    /// Outbox sizes; receivers with nothing waiting show 0.
+    pub fn pending_notifications(&self, receivers: &[String], counts: &[(String, i64)]) {
+        for receiver in receivers {
+            let count = counts.iter().find(|(r, _)| r == receiver).map_or(0, |(_, c)| *c);
+            self.pending.with_label_values(&[receiver.as_str()]).set(count);
+        }
+    }
+
+    /// Replaces the alert counts: (rule, severity, state) → series.
+    pub fn alerts(&self, counts: &[(String, String, String, i64)]) {
+        self.alerts.reset();
+        for (rule, severity, state, count) in counts {
+            self.alerts
+                .with_label_values(&[rule.as_str(), severity.as_str(), state.as_str()])
+                .set(*count);
         }
     }
 

@@ -73,6 +73,7 @@ async fn simulate(
         history,
         clock: Arc::new(TokioClock::new(start)),
         telemetry: telemetry.clone(),
+        observer: None,
     });
     let shutdown = CancellationToken::new();
     let (_commands, receiver) = mpsc::channel::<Command>(4);

@@ -1,5 +1,6 @@
 //! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
 
+mod alerts;
 mod bench;
 mod daemon;
 mod evaluate;
@@ -46,6 +47,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// The run history, newest first.
     Runs(runs::RunsArgs),
+    /// Alerts firing, silences, the notification outbox.
+    Alerts(alerts::AlertsArgs),
     /// Write a synthetic bank's monthly exports to data/raw/<YYYY-MM-DD>/.
     Generate(generate::GenerateArgs),
     /// Read a snapshot, validate and clean it, and write client/manager/agency features.
@@ -125,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Daemon(args) => daemon::run(args, config, &cli.config),
         Command::Run(args) => run::run(args, &config, &cli.config),
         Command::Runs(args) => runs::run(args, &config),
+        Command::Alerts(args) => alerts::run(args, &config),
     }
 }
 

@@ -52,6 +52,8 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
         ))
     })?;
     let history = Arc::new(RunHistory::open(&config.data.history)?);
+    let telemetry = Arc::new(bankml::telemetry::Telemetry::new());
+    let alerting = bankml::daemon::alerting_for(config, telemetry.clone()).map_err(|e| UserError(e.to_string()))?;
     let shared = Shared {
         executor: ProcessExecutor {
             program: std::env::current_exe()?,
@@ -63,7 +65,12 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
         },
         history: history.clone(),
         clock: Arc::new(SystemClock),
-        telemetry: Arc::new(bankml::telemetry::Telemetry::new()),
+        telemetry,
+        observer: Some(Arc::new(bankml::daemon::AlertObserver::new(
+            alerting.clone(),
+            Arc::new(config.clone()),
+            history.clone(),
+        ))),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let state = runtime.block_on(async {
@@ -74,7 +81,9 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
                 interrupt.cancel();
             }
         });
-        runner::run(&shared, job, Trigger::Manual, None, &stop).await
+        let state = runner::run(&shared, job, Trigger::Manual, None, &stop).await;
+        bankml::daemon::deliver_once(config, &alerting).await;
+        state
     });
     let last = history.list(Some(name), 1)?.into_iter().next();
     if let Some(run) = &last {
@@ -133,7 +142,8 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
         .map(|m| (m.to_string(), registry.aliases(m).ok().and_then(|a| a.champion)))
         .collect();
     let dir = report::run_dir(&config.data.reports_dir, &args.job, run_id);
-    let path = report::write(
+    let past = report::past(&config.data.reports_dir, &args.job, run_id, 30);
+    let path = report::write_all(
         &dir,
         &Report {
             run_id,
@@ -142,6 +152,7 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
             models,
             outcome,
         },
+        &past,
     )?;
     eprintln!("report written: {}", path.display());
     Ok(())

@@ -20,6 +20,18 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Err(errors) = &loaded {
         problems.extend(errors.iter().cloned());
     }
+    let rules_path = config
+        .as_ref()
+        .map_or_else(|| "alerts".into(), |c| c.data.alerts_dir.clone())
+        .join("rules.yaml");
+    let receivers: Vec<String> = config
+        .as_ref()
+        .map(|c| c.alerting.receivers.keys().cloned().collect())
+        .unwrap_or_default();
+    let rules = bankml::alerts::rules::load_rules(&rules_path, &receivers);
+    if let Err(errors) = &rules {
+        problems.extend(errors.iter().cloned());
+    }
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("error: {problem}");
@@ -27,6 +39,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         return Err(super::UserError(format!("{} problem(s) in the configuration", problems.len())).into());
     }
     println!("{}: ok", config_path.display());
+    if let Ok(rules) = &rules
+        && rules_path.exists()
+    {
+        println!("{}: ok — {} rule(s)", rules_path.display(), rules.len());
+    }
     let now = Utc::now();
     for job in loaded.unwrap_or_default() {
         let next = job

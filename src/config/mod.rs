@@ -26,6 +26,70 @@ pub struct EngineConfig {
     pub features: FeatureConfig,
     pub models: ModelsConfig,
     pub daemon: DaemonConfig,
+    pub alerting: AlertingConfig,
+}
+
+/// Where alerts go. Secrets (webhook URLs, SMTP passwords) are named by environment variable,
+/// never written here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// Links in notifications point here (`<base>/api/v1/reports/...`).
+    pub report_base_url: String,
+    /// Receivers by name; rules name them.
+    pub receivers: std::collections::BTreeMap<String, Receiver>,
+    /// Longest wait between delivery attempts of one notification.
+    pub max_backoff: String,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            report_base_url: "http://127.0.0.1:8001".into(),
+            receivers: Default::default(),
+            max_backoff: "10m".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP, for a local relay.
+    None,
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Receiver {
+    /// A Slack incoming webhook; its URL is a secret, read from `webhook_url_env`.
+    Slack { webhook_url_env: String },
+    Email {
+        host: String,
+        #[serde(default = "smtp_port")]
+        port: u16,
+        #[serde(default)]
+        security: SmtpSecurity,
+        username_env: Option<String>,
+        password_env: Option<String>,
+        from: String,
+        to: Vec<String>,
+    },
+    /// A generic JSON webhook: `url`, or `url_env` when the URL carries a secret.
+    Webhook {
+        url: Option<String>,
+        url_env: Option<String>,
+    },
+    /// Prometheus Alertmanager's API (`<url>/api/v2/alerts`).
+    Alertmanager { url: String },
+}
+
+fn smtp_port() -> u16 {
+    587
 }
 
 /// `bankml daemon`: where it listens, how it authenticates, how it starts and stops.
@@ -256,6 +320,36 @@ impl EngineConfig {
                 "daemon.api_token_env: \"{}\" is not an environment variable name",
                 d.api_token_env
             ));
+        }
+        if jobs::parse_duration(&self.alerting.max_backoff).is_none() {
+            errors.push(format!(
+                "alerting.max_backoff: \"{}\" is not a duration",
+                self.alerting.max_backoff
+            ));
+        }
+        for (name, receiver) in &self.alerting.receivers {
+            match receiver {
+                Receiver::Email { from, to, .. } => {
+                    if !from.contains('@') || to.is_empty() || to.iter().any(|t| !t.contains('@')) {
+                        errors.push(format!(
+                            "alerting.receivers.{name}: email needs a from address and at least one to address"
+                        ));
+                    }
+                }
+                Receiver::Webhook { url, url_env } => {
+                    if url.is_some() == url_env.is_some() {
+                        errors.push(format!("alerting.receivers.{name}: give either url or url_env"));
+                    }
+                }
+                Receiver::Alertmanager { url } => {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        errors.push(format!(
+                            "alerting.receivers.{name}: url must start with http:// or https://"
+                        ));
+                    }
+                }
+                Receiver::Slack { .. } => {}
+            }
         }
         if self.features.churn_horizon_days <= 0 {
             errors.push("features.churn_horizon_days must be positive".to_string());

@@ -48,12 +48,18 @@ pub trait Executor: Send + Sync + 'static {
     fn execute(&self, job: Job, run_id: i64, cancel: CancellationToken) -> impl Future<Output = AttemptReport> + Send;
 }
 
+/// Told the outcome of every run (after its last attempt): the daemon evaluates alert rules here.
+pub trait RunObserver: Send + Sync + 'static {
+    fn finished(&self, job: &Job, run_id: i64, report: &AttemptReport);
+}
+
 /// What the runner needs around the executor.
 pub struct Shared<E> {
     pub executor: E,
     pub history: Arc<RunHistory>,
     pub clock: Arc<dyn Clock>,
     pub telemetry: Arc<Telemetry>,
+    pub observer: Option<Arc<dyn RunObserver>>,
 }
 
 fn unix(time: DateTime<Utc>) -> f64 {
@@ -75,6 +81,7 @@ pub async fn run<E: Executor>(
     stop: &CancellationToken,
 ) -> RunState {
     let mut state = RunState::Failed;
+    let mut last: Option<(i64, AttemptReport)> = None;
     for attempt in 1..=job.retries.saturating_add(1) {
         let started = shared.clock.now();
         let id = match shared.history.start(&job.name, trigger, scheduled_at, attempt, started) {
@@ -127,6 +134,7 @@ pub async fn run<E: Executor>(
             ),
         }
         state = report.state;
+        last = Some((id, report));
         if matches!(state, RunState::Succeeded | RunState::Cancelled) || stop.is_cancelled() {
             break;
         }
@@ -138,6 +146,9 @@ pub async fn run<E: Executor>(
                 _ = stop.cancelled() => break,
             }
         }
+    }
+    if let (Some(observer), Some((id, report))) = (&shared.observer, &last) {
+        observer.finished(job, *id, report);
     }
     state
 }

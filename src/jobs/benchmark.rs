@@ -38,7 +38,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         && let Some(model) = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?
     {
         measured += 1;
-        let mut section = json!({ "version": model.meta.version });
+        let mut section = json!({
+            "version": model.meta.version,
+            "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
+        });
         observations.push(Observation::new(
             "champion_version",
             &[("model", "churn")],

@@ -2,6 +2,10 @@
 //! observation) and `observations.csv`. Written by the run itself, read by the daemon (metrics),
 //! the API (`/api/v1/reports/latest`) and people.
 
+pub mod html;
+pub mod index;
+pub mod svg;
+
 use crate::fsutil;
 use crate::jobs::{Observation, RunOutcome};
 use serde::{Deserialize, Serialize};
@@ -22,7 +26,35 @@ pub fn run_dir(reports_dir: &Path, job: &str, run_id: i64) -> PathBuf {
     reports_dir.join(job).join(run_id.to_string())
 }
 
-/// Writes the report's files into `dir` (each atomically).
+/// Earlier reports of `job` (up to `count`, oldest first), read from `reports_dir`.
+pub fn past(reports_dir: &Path, job: &str, before: i64, count: usize) -> Vec<Report> {
+    let mut ids: Vec<i64> = std::fs::read_dir(reports_dir.join(job))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .filter(|id| *id < before)
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort_unstable();
+    ids.iter()
+        .rev()
+        .take(count)
+        .rev()
+        .filter_map(|id| read(&run_dir(reports_dir, job, *id).join("report.json")).ok())
+        .collect()
+}
+
+/// Writes the report's files into `dir` (each atomically): report.json, observations.csv and
+/// report.html (with the trend over `past` runs).
+pub fn write_all(dir: &Path, report: &Report, past: &[Report]) -> Result<PathBuf, fsutil::FsError> {
+    let path = write(dir, report)?;
+    fsutil::write_bytes_atomic(&dir.join("report.html"), html::render(report, past).as_bytes())?;
+    Ok(path)
+}
+
+/// Writes report.json and observations.csv into `dir` (each atomically).
 pub fn write(dir: &Path, report: &Report) -> Result<PathBuf, fsutil::FsError> {
     std::fs::create_dir_all(dir).map_err(fsutil::io_error("creating", dir))?;
     let json = serde_json::to_string_pretty(report).unwrap_or_default();

@@ -42,31 +42,9 @@ pub struct AppState {
     /// Set once the first start's preparation (data, champions, first benchmark) is done.
     pub ready: Arc<AtomicBool>,
     pub reloader: Arc<dyn Reloader>,
-    /// Boosters are used one request at a time (they are not `Sync`).
-    serving: Mutex<Option<Serving>>,
-}
-
-impl AppState {
-    pub fn new(
-        config: Arc<EngineConfig>,
-        telemetry: Arc<Telemetry>,
-        history: Arc<RunHistory>,
-        commands: mpsc::Sender<Command>,
-        token: Option<String>,
-        ready: Arc<AtomicBool>,
-        reloader: Arc<dyn Reloader>,
-    ) -> AppState {
-        AppState {
-            config,
-            telemetry,
-            history,
-            commands,
-            token,
-            ready,
-            reloader,
-            serving: Mutex::new(None),
-        }
-    }
+    pub alerting: Arc<crate::alerts::Alerting>,
+    /// Boosters are used one request at a time (they are not `Sync`); starts empty.
+    pub serving: Mutex<Option<Serving>>,
 }
 
 type Shared = Arc<AppState>;
@@ -90,6 +68,9 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/predict/all-agencies", get(all_agencies))
         .route("/api/v1/predict/all-clients-churn", get(all_clients))
         .route("/api/v1/analytics/summary", get(summary))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/silences", post(silence))
+        .route("/reports/{job}/{run}/{file}", get(report_file))
         .fallback(not_found)
         .with_state(state)
 }
@@ -550,4 +531,76 @@ async fn all_clients(State(state): State<Shared>, Query(query): Query<HashMap<St
 
 async fn summary(State(state): State<Shared>) -> ApiResult {
     with_serving(&state, |s| Ok(s.summary())).await
+}
+
+async fn alerts(State(state): State<Shared>) -> ApiResult {
+    let store = state.alerting.store.clone();
+    let (alerts, silences) = tokio::task::spawn_blocking(move || {
+        let now = chrono::Utc::now();
+        (store.list(now), store.silences(now))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let failed =
+        |e: crate::alerts::store::StoreError| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string());
+    ok(json!({ "alerts": alerts.map_err(failed)?, "silences": silences.map_err(failed)? }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SilenceRequest {
+    rule: String,
+    #[serde(rename = "for")]
+    duration: String,
+    comment: Option<String>,
+}
+
+async fn silence(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    authorize(&state, &headers)?;
+    let request: SilenceRequest = parse_body(&body)?;
+    let duration = crate::config::jobs::parse_duration(&request.duration).ok_or_else(|| {
+        ApiError::invalid(
+            "for",
+            format!("\"{}\" is not a duration (e.g. 2h, 30m)", request.duration),
+        )
+    })?;
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::hours(1));
+    let id = state
+        .alerting
+        .store
+        .silence(&request.rule, until, now, request.comment.as_deref())
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "id": id, "rule": request.rule, "until": crate::engine::history::iso(until) })),
+    )
+        .into_response())
+}
+
+/// A run's report files (`report.html`, `report.json`, CSV tables), as the links in
+/// notifications point to them.
+async fn report_file(State(state): State<Shared>, Path((job, run, file)): Path<(String, String, String)>) -> ApiResult {
+    let safe = |s: &str| {
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !s.starts_with('.')
+    };
+    if !safe(&job) || !run.chars().all(|c| c.is_ascii_digit()) || !safe(&file) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such report file"));
+    }
+    let path = state.config.data.reports_dir.join(&job).join(&run).join(&file);
+    let bytes = tokio::fs::read(&path).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no report file {job}/{run}/{file}"),
+        )
+    })?;
+    let kind = match file.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("json") => "application/json",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }

@@ -59,12 +59,12 @@ pub fn document() -> Value {
                 "parameters": [query("job", "job name, e.g. daily-benchmark", json!({ "type": "string" }), true)],
                 "responses": { "200": json_response("report", object.clone()), "404": error_response("no report yet"), "422": error_response("job missing") } } },
             "/api/v1/jobs/{name}/run": { "post": {
-                "summary": "Run a job now", "security": protected,
+                "summary": "Run a job now", "security": protected.clone(),
                 "parameters": [path("name", "job name", json!({ "type": "string" }))],
                 "responses": { "202": json_response("started", object.clone()), "401": error_response("missing or wrong token"),
                                "404": error_response("unknown job"), "409": error_response("already running") } } },
             "/api/v1/reload": { "post": {
-                "summary": "Reload job files; an invalid edit is refused and the running schedule stays", "security": protected,
+                "summary": "Reload job files; an invalid edit is refused and the running schedule stays", "security": protected.clone(),
                 "responses": { "200": json_response("reloaded", object.clone()), "401": error_response("missing or wrong token"),
                                "422": json_response("invalid files, each problem with file:line:column", object.clone()) } } },
             "/api/v1/predict/churn": { "post": {
@@ -107,6 +107,19 @@ pub fn document() -> Value {
                     query("risk", "only this level", json!({ "type": "string", "enum": ["Low", "Medium", "High"] }), false)
                 ],
                 "responses": { "200": json_response("a page of clients", object.clone()), "422": error_response("bad parameter") } } },
+            "/api/v1/alerts": { "get": { "summary": "Alerts pending, firing or resolved in the last day, and active silences",
+                "responses": { "200": json_response("alerts", object.clone()) } } },
+            "/api/v1/alerts/silences": { "post": {
+                "summary": "Silence a rule for a while (its state is still tracked)", "security": protected.clone(),
+                "requestBody": body(json!({ "type": "object", "additionalProperties": false, "required": ["rule", "for"], "properties": {
+                    "rule": { "type": "string" }, "for": { "type": "string", "description": "30m, 2h, 1d…" }, "comment": { "type": "string" } } })),
+                "responses": { "201": json_response("silenced", object.clone()), "401": error_response("missing or wrong token"),
+                               "422": error_response("invalid field") } } },
+            "/reports/{job}/{run}/{file}": { "get": {
+                "summary": "A run's report file: report.html, report.json, observations.csv",
+                "parameters": [path("job", "job name", json!({ "type": "string" })), path("run", "run id", json!({ "type": "integer" })),
+                               path("file", "file name", json!({ "type": "string" }))],
+                "responses": { "200": { "description": "the file" }, "404": error_response("no such file") } } },
             "/api/v1/analytics/summary": { "get": { "summary": "Headline figures of the latest snapshot",
                 "responses": { "200": json_response("summary", object) } } }
         },

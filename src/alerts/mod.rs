@@ -1,0 +1,425 @@
+//! Alerts: rule evaluation over a run's observations → alert state (pending / firing /
+//! resolved, deduplicated per rule and labels, reminders after `repeat_interval`, silences) →
+//! one grouped notification per receiver, written to the outbox → delivered by `deliver`.
+
+pub mod deliver;
+pub mod rules;
+pub mod store;
+
+use crate::jobs::Observation;
+use chrono::{DateTime, Utc};
+use rules::{CompareTo, Rule};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use store::{AlertState, AlertStore, StoreError, parse_time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// One alert as told to people: what, how bad, the figures, where to look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    pub rule: String,
+    pub status: Status,
+    /// A reminder of an alert still firing (after `repeat_interval`).
+    pub reminder: bool,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub threshold: f64,
+    pub condition: String,
+    pub summary: String,
+    pub description: String,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub report_url: Option<String>,
+}
+
+/// A notification: the alerts of one run for one receiver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub job: String,
+    pub run_id: Option<i64>,
+    pub alerts: Vec<Notice>,
+}
+
+/// What the rules are evaluated against: one run's observations and context.
+pub struct RunFacts<'a> {
+    pub job: &'a str,
+    pub run_id: Option<i64>,
+    pub observations: &'a [Observation],
+    /// Champion version per model, for templates.
+    pub models: BTreeMap<String, Option<u32>>,
+    pub report_url: Option<String>,
+}
+
+/// `key=value,key=value` in key order: one alert series.
+pub fn labels_key(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Fills `{{value}}`, `{{threshold}}`, `{{condition}}`, `{{rule}}`, `{{severity}}`, `{{job}}`,
+/// `{{version}}` (the model label's champion), `{{report_url}}` and `{{labels.<name>}}`.
+pub fn render(template: &str, rule: &Rule, labels: &BTreeMap<String, String>, value: f64, facts: &RunFacts) -> String {
+    let version = labels
+        .get("model")
+        .and_then(|m| facts.models.get(m).copied().flatten())
+        .map_or_else(|| "–".to_string(), |v| v.to_string());
+    let mut out = template
+        .replace("{{value}}", &format_value(value))
+        .replace("{{threshold}}", &format_value(rule.threshold))
+        .replace("{{condition}}", &condition_text(rule))
+        .replace("{{rule}}", &rule.name)
+        .replace("{{severity}}", rule.severity.name())
+        .replace("{{job}}", facts.job)
+        .replace("{{version}}", &version)
+        .replace("{{report_url}}", facts.report_url.as_deref().unwrap_or(""));
+    for (key, v) in labels {
+        out = out.replace(&format!("{{{{labels.{key}}}}}"), v);
+    }
+    out
+}
+
+fn condition_text(rule: &Rule) -> String {
+    let what = match rule.compare_to {
+        CompareTo::Value => rule.observation.clone(),
+        CompareTo::PreviousRun => format!("change of {} since the previous run", rule.observation),
+    };
+    format!("{what} {} {}", rule.op.symbol(), format_value(rule.threshold))
+}
+
+fn matches(rule: &Rule, job: &str, observation: &Observation) -> bool {
+    observation.name == rule.observation
+        && rule.job.as_deref().is_none_or(|j| j == job)
+        && rule.labels.iter().all(|(k, v)| observation.labels.get(k) == Some(v))
+}
+
+/// Moves every series the run's observations touch through the state machine; returns the
+/// notifications to send, grouped per receiver (silenced rules are tracked but not told).
+pub fn evaluate(
+    store: &AlertStore,
+    rules: &[Rule],
+    facts: &RunFacts,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Notification>, StoreError> {
+    let mut out: BTreeMap<String, Notification> = BTreeMap::new();
+    for rule in rules {
+        for observation in facts.observations.iter().filter(|o| matches(rule, facts.job, o)) {
+            let mut labels = observation.labels.clone();
+            labels.insert("job".into(), facts.job.to_string());
+            let key = labels_key(&labels);
+            let previous = store.state(&rule.name, &key)?;
+            let mut state = previous.clone().unwrap_or(AlertState {
+                rule: rule.name.clone(),
+                labels: key.clone(),
+                state: "inactive".into(),
+                breaches: 0,
+                value: None,
+                last_value: None,
+                active_since: None,
+                last_notified: None,
+                resolved_at: None,
+                severity: None,
+                summary: None,
+            });
+            let compared = match rule.compare_to {
+                CompareTo::Value => Some(observation.value),
+                CompareTo::PreviousRun => state
+                    .last_value
+                    .filter(|p| *p != 0.0 && p.is_finite())
+                    .map(|p| (observation.value - p) / p.abs()),
+            };
+            state.last_value = Some(observation.value);
+            let breach = compared.is_some_and(|v| v.is_finite() && rule.op.holds(v, rule.threshold));
+            let shown = compared.unwrap_or(observation.value);
+            let mut notice: Option<(Status, bool)> = None;
+            if breach {
+                state.breaches = state.breaches.saturating_add(1);
+                state.value = Some(shown);
+                if state.state == "inactive" {
+                    state.state = "pending".into();
+                    state.active_since = Some(crate::engine::history::iso(now));
+                    state.resolved_at = None;
+                }
+                if state.breaches >= rule.for_runs && state.state != "firing" {
+                    state.state = "firing".into();
+                    notice = Some((Status::Firing, false));
+                } else if state.state == "firing" {
+                    let due = parse_time(&state.last_notified).is_none_or(|t| {
+                        now - t >= chrono::Duration::from_std(rule.repeat_interval).unwrap_or(chrono::Duration::MAX)
+                    });
+                    if due {
+                        notice = Some((Status::Firing, true));
+                    }
+                }
+            } else {
+                if state.state == "firing" {
+                    state.resolved_at = Some(crate::engine::history::iso(now));
+                    if rule.send_resolved {
+                        notice = Some((Status::Resolved, false));
+                    }
+                }
+                state.state = "inactive".into();
+                state.breaches = 0;
+                state.value = Some(shown);
+            }
+            state.severity = Some(rule.severity.name().into());
+            let summary = render(&rule.summary, rule, &labels, shown, facts);
+            state.summary = Some(summary.clone());
+            if let Some((status, reminder)) = notice {
+                let silenced = store.is_silenced(&rule.name, now)?;
+                if silenced {
+                    tracing::info!(rule = %rule.name, "alert silenced: not sent");
+                } else {
+                    state.last_notified = Some(crate::engine::history::iso(now));
+                    let alert = Notice {
+                        rule: rule.name.clone(),
+                        status,
+                        reminder,
+                        severity: rule.severity.name().into(),
+                        labels: labels.clone(),
+                        value: shown,
+                        threshold: rule.threshold,
+                        condition: condition_text(rule),
+                        summary,
+                        description: render(&rule.description, rule, &labels, shown, facts),
+                        starts_at: state
+                            .active_since
+                            .clone()
+                            .unwrap_or_else(|| crate::engine::history::iso(now)),
+                        ends_at: state.resolved_at.clone().filter(|_| status == Status::Resolved),
+                        report_url: facts.report_url.clone(),
+                    };
+                    for receiver in &rule.receivers {
+                        out.entry(receiver.clone())
+                            .or_insert_with(|| Notification {
+                                job: facts.job.to_string(),
+                                run_id: facts.run_id,
+                                alerts: Vec::new(),
+                            })
+                            .alerts
+                            .push(alert.clone());
+                    }
+                }
+            }
+            store.save_state(&state, now)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates and writes the resulting notifications to the outbox (before anything is sent).
+pub fn evaluate_and_enqueue(
+    store: &AlertStore,
+    rules: &[Rule],
+    facts: &RunFacts,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let notifications = evaluate(store, rules, facts, now)?;
+    for (receiver, notification) in &notifications {
+        let payload = serde_json::to_string(notification).unwrap_or_default();
+        store.enqueue(receiver, &payload, now)?;
+    }
+    Ok(notifications.len())
+}
+
+/// The daemon's alerting: current rules, the store, and a wake-up for the delivery loop.
+pub struct Alerting {
+    pub store: std::sync::Arc<AlertStore>,
+    rules: std::sync::RwLock<Vec<Rule>>,
+    pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Alerting {
+    pub fn new(
+        store: std::sync::Arc<AlertStore>,
+        rules: Vec<Rule>,
+        telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
+    ) -> Alerting {
+        Alerting {
+            store,
+            rules: std::sync::RwLock::new(rules),
+            telemetry,
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
+        self.refresh_gauges();
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Evaluates the rules on a run's facts, queues what must be told and wakes the delivery.
+    pub fn observe(&self, facts: &RunFacts) {
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+        match evaluate_and_enqueue(&self.store, &rules, facts, Utc::now()) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(job = facts.job, notifications = n, "alerts queued");
+                self.wake.notify_one();
+            }
+            Err(e) => tracing::error!(error = %e, "evaluating alert rules"),
+        }
+        self.refresh_gauges();
+    }
+
+    /// `bankml_alerts{rule,severity,state}` from the store.
+    pub fn refresh_gauges(&self) {
+        let Ok(states) = self.store.list(Utc::now()) else {
+            return;
+        };
+        let mut counts: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        // Every rule's series exist at 0, so dashboards and rules see "nothing firing" as 0.
+        for rule in self.rules.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            for state in ["pending", "firing"] {
+                counts.insert(
+                    (rule.name.clone(), rule.severity.name().to_string(), state.to_string()),
+                    0,
+                );
+            }
+        }
+        for s in states.iter().filter(|s| s.state != "inactive") {
+            *counts
+                .entry((s.rule.clone(), s.severity.clone().unwrap_or_default(), s.state.clone()))
+                .or_insert(0) += 1;
+        }
+        let flat: Vec<(String, String, String, i64)> =
+            counts.into_iter().map(|((r, s, st), c)| (r, s, st, c)).collect();
+        self.telemetry.alerts(&flat);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::{Op, Severity};
+
+    fn rule(name: &str, op: Op, threshold: f64, for_runs: u32) -> Rule {
+        Rule {
+            name: name.into(),
+            observation: "churn_auc".into(),
+            labels: BTreeMap::from([("model".to_string(), "churn".to_string())]),
+            job: None,
+            op,
+            threshold,
+            compare_to: CompareTo::Value,
+            for_runs,
+            severity: Severity::Critical,
+            receivers: vec!["slack".into(), "email".into()],
+            repeat_interval: std::time::Duration::from_secs(3600),
+            send_resolved: true,
+            summary: "AUC {{value}} below {{threshold}} (v{{version}}, {{labels.model}})".into(),
+            description: "See {{report_url}}".into(),
+        }
+    }
+
+    fn run(store: &AlertStore, rules: &[Rule], value: f64, minutes: i64) -> BTreeMap<String, Notification> {
+        let observations = vec![Observation::new("churn_auc", &[("model", "churn")], value)];
+        let facts = RunFacts {
+            job: "daily-benchmark",
+            run_id: Some(minutes),
+            observations: &observations,
+            models: BTreeMap::from([("churn".to_string(), Some(7))]),
+            report_url: Some("http://x/report".into()),
+        };
+        let now =
+            crate::engine::history::parse_iso("2026-06-01T00:00:00Z").unwrap() + chrono::Duration::minutes(minutes);
+        evaluate(store, rules, &facts, now).unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, AlertStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AlertStore::open(&dir.path().join("alerts.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn pending_then_firing_once_then_reminder_then_resolved() {
+        let (_dir, store) = store();
+        let rules = [rule("auc_low", Op::Less, 0.8, 2)];
+        assert!(run(&store, &rules, 0.75, 0).is_empty(), "first breach: pending only");
+        let state = store
+            .state("auc_low", "job=daily-benchmark,model=churn")
+            .unwrap()
+            .unwrap();
+        assert_eq!((state.state.as_str(), state.breaches), ("pending", 1));
+        let fired = run(&store, &rules, 0.74, 10);
+        assert_eq!(fired.len(), 2, "one notification per receiver");
+        let alert = &fired["slack"].alerts[0];
+        assert_eq!((alert.status, alert.reminder), (Status::Firing, false));
+        assert_eq!(alert.summary, "AUC 0.7400 below 0.8000 (v7, churn)");
+        assert_eq!(alert.description, "See http://x/report");
+        assert_eq!(alert.labels["job"], "daily-benchmark");
+        assert!(run(&store, &rules, 0.73, 20).is_empty(), "deduplicated while firing");
+        let reminder = run(&store, &rules, 0.72, 75);
+        assert!(reminder["email"].alerts[0].reminder, "after the repeat interval");
+        let resolved = run(&store, &rules, 0.85, 80);
+        assert_eq!(resolved["slack"].alerts[0].status, Status::Resolved);
+        assert!(resolved["slack"].alerts[0].ends_at.is_some());
+        assert!(run(&store, &rules, 0.86, 90).is_empty(), "resolved once");
+        assert!(
+            run(&store, &rules, 0.70, 100).is_empty(),
+            "a new breach starts pending again"
+        );
+    }
+
+    #[test]
+    fn silences_suppress_and_relative_change_compares_with_the_previous_run() {
+        let (_dir, store) = store();
+        let rules = [rule("auc_low", Op::Less, 0.8, 1)];
+        let now = crate::engine::history::parse_iso("2026-06-01T00:00:00Z").unwrap();
+        store
+            .silence("auc_low", now + chrono::Duration::hours(2), now, None)
+            .unwrap();
+        assert!(run(&store, &rules, 0.7, 0).is_empty(), "silenced");
+        assert_eq!(
+            store
+                .state("auc_low", "job=daily-benchmark,model=churn")
+                .unwrap()
+                .unwrap()
+                .state,
+            "firing",
+            "still tracked"
+        );
+        let mut drop = rule("auc_drop", Op::Less, -0.05, 1);
+        drop.compare_to = CompareTo::PreviousRun;
+        let rules = [drop];
+        assert!(run(&store, &rules, 0.90, 130).is_empty(), "no previous run yet");
+        assert!(run(&store, &rules, 0.88, 140).is_empty(), "down 2.2 %");
+        let fired = run(&store, &rules, 0.80, 150);
+        let alert = &fired["slack"].alerts[0];
+        assert!((alert.value - (0.80 - 0.88) / 0.88).abs() < 1e-12, "{}", alert.value);
+    }
+
+    #[test]
+    fn grouping_puts_one_runs_alerts_in_one_notification() {
+        let (_dir, store) = store();
+        let mut second = rule("auc_very_low", Op::Less, 0.7, 1);
+        second.receivers = vec!["slack".into()];
+        let rules = [rule("auc_low", Op::Less, 0.8, 1), second];
+        let fired = run(&store, &rules, 0.6, 0);
+        assert_eq!(fired["slack"].alerts.len(), 2);
+        assert_eq!(fired["email"].alerts.len(), 1);
+    }
+}

@@ -1,0 +1,319 @@
+//! `alerts/rules.yaml`: which observation, which condition, for how many consecutive runs,
+//! which severity and receivers, and the message. Every problem is reported with
+//! file:line:column, all at once, like the job files.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Op {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Op::Less => value < threshold,
+            Op::LessOrEqual => value <= threshold,
+            Op::Greater => value > threshold,
+            Op::GreaterOrEqual => value >= threshold,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Less => "<",
+            Op::LessOrEqual => "<=",
+            Op::Greater => ">",
+            Op::GreaterOrEqual => ">=",
+        }
+    }
+}
+
+/// What the condition compares: the observed value, or its relative change since the same
+/// series' previous run (`-0.05` = down 5 %).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareTo {
+    #[default]
+    Value,
+    PreviousRun,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    #[serde(default)]
+    receivers: Vec<String>,
+    repeat_interval: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    send_resolved: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    name: Spanned<String>,
+    observation: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// Only observations of this job.
+    job: Option<String>,
+    condition: Spanned<String>,
+    #[serde(default)]
+    compare_to: CompareTo,
+    #[serde(default = "one", rename = "for")]
+    for_runs: u32,
+    severity: Severity,
+    receivers: Option<Vec<Spanned<String>>>,
+    repeat_interval: Option<Spanned<String>>,
+    send_resolved: Option<bool>,
+    summary: String,
+    #[serde(default)]
+    description: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    defaults: Option<Defaults>,
+    #[serde(default)]
+    rules: Vec<RuleFile>,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub observation: String,
+    /// The observation's labels must include these.
+    pub labels: BTreeMap<String, String>,
+    pub job: Option<String>,
+    pub op: Op,
+    pub threshold: f64,
+    pub compare_to: CompareTo,
+    /// Consecutive breaching runs before the alert fires.
+    pub for_runs: u32,
+    pub severity: Severity,
+    pub receivers: Vec<String>,
+    pub repeat_interval: Duration,
+    pub send_resolved: bool,
+    pub summary: String,
+    pub description: String,
+}
+
+pub const DEFAULT_REPEAT: Duration = Duration::from_secs(4 * 3600);
+
+/// `< 0.8`, `>= 1`, `> 5%` (a percentage is divided by 100).
+pub fn parse_condition(text: &str) -> Option<(Op, f64)> {
+    let text = text.trim();
+    let (op, rest) = [
+        ("<=", Op::LessOrEqual),
+        (">=", Op::GreaterOrEqual),
+        ("<", Op::Less),
+        (">", Op::Greater),
+    ]
+    .iter()
+    .find_map(|(symbol, op)| text.strip_prefix(symbol).map(|rest| (*op, rest.trim())))?;
+    let (number, scale) = match rest.strip_suffix('%') {
+        Some(n) => (n.trim(), 0.01),
+        None => (rest, 1.0),
+    };
+    let value: f64 = number.parse().ok()?;
+    value.is_finite().then_some((op, value * scale))
+}
+
+fn at(path: &Path, spanned: &Spanned<String>) -> String {
+    format!(
+        "{}:{}:{}",
+        path.display(),
+        spanned.referenced.line(),
+        spanned.referenced.column()
+    )
+}
+
+/// Reads the rules; `known_receivers` are the receivers the engine config defines. A missing
+/// file means no rules.
+pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, Vec<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(vec![format!("{}: cannot read: {e}", path.display())]),
+    };
+    let file: RulesFile = serde_saphyr::from_str(&text).map_err(|e| {
+        vec![format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_start_matches("error: ")
+        )]
+    })?;
+    let mut errors = Vec::new();
+    let duration = |value: &Spanned<String>, errors: &mut Vec<String>| {
+        crate::config::jobs::parse_duration(&value.value).unwrap_or_else(|| {
+            errors.push(format!(
+                "{}: repeat_interval: \"{}\" is not a duration (e.g. 30m, 4h)",
+                at(path, value),
+                value.value
+            ));
+            DEFAULT_REPEAT
+        })
+    };
+    let (default_receivers, default_repeat, default_resolved) = match &file.defaults {
+        Some(d) => (
+            d.receivers.clone(),
+            d.repeat_interval
+                .as_ref()
+                .map_or(DEFAULT_REPEAT, |r| duration(r, &mut errors)),
+            d.send_resolved,
+        ),
+        None => (Vec::new(), DEFAULT_REPEAT, true),
+    };
+    for receiver in &default_receivers {
+        if !known_receivers.contains(receiver) {
+            errors.push(format!(
+                "{}: defaults.receivers: \"{receiver}\" is not a receiver of config/bankml.yaml (alerting.receivers: {})",
+                path.display(),
+                known_receivers.join(", ")
+            ));
+        }
+    }
+    let mut rules = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for rule in file.rules {
+        let before = errors.len();
+        if names.contains(&rule.name.value) {
+            errors.push(format!(
+                "{}: rule \"{}\" is defined twice",
+                at(path, &rule.name),
+                rule.name.value
+            ));
+        }
+        names.push(rule.name.value.clone());
+        let condition = parse_condition(&rule.condition.value);
+        if condition.is_none() {
+            errors.push(format!(
+                "{}: condition: \"{}\" is not like \"< 0.8\", \">= 1\" or \"< -5%\"",
+                at(path, &rule.condition),
+                rule.condition.value
+            ));
+        }
+        if rule.for_runs == 0 {
+            errors.push(format!("{}: for: must be at least 1 run", at(path, &rule.name)));
+        }
+        let receivers: Vec<String> = match &rule.receivers {
+            Some(list) => {
+                for r in list {
+                    if !known_receivers.contains(&r.value) {
+                        errors.push(format!(
+                            "{}: receivers: \"{}\" is not a receiver of config/bankml.yaml (alerting.receivers: {})",
+                            at(path, r),
+                            r.value,
+                            known_receivers.join(", ")
+                        ));
+                    }
+                }
+                list.iter().map(|r| r.value.clone()).collect()
+            }
+            None => default_receivers.clone(),
+        };
+        let repeat = rule
+            .repeat_interval
+            .as_ref()
+            .map_or(default_repeat, |r| duration(r, &mut errors));
+        if errors.len() > before {
+            continue;
+        }
+        let Some((op, threshold)) = condition else { continue };
+        rules.push(Rule {
+            name: rule.name.value,
+            observation: rule.observation,
+            labels: rule.labels,
+            job: rule.job,
+            op,
+            threshold,
+            compare_to: rule.compare_to,
+            for_runs: rule.for_runs,
+            severity: rule.severity,
+            receivers,
+            repeat_interval: repeat,
+            send_resolved: rule.send_resolved.unwrap_or(default_resolved),
+            summary: rule.summary,
+            description: rule.description,
+        });
+    }
+    if errors.is_empty() { Ok(rules) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions() {
+        assert_eq!(parse_condition("< 0.8"), Some((Op::Less, 0.8)));
+        assert_eq!(parse_condition(">=1"), Some((Op::GreaterOrEqual, 1.0)));
+        assert_eq!(parse_condition("< -5%"), Some((Op::Less, -0.05)));
+        for bad in ["0.8", "= 1", "< x", "<", "> inf"] {
+            assert_eq!(parse_condition(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.yaml");
+        std::fs::write(
+            &path,
+            "defaults:\n  receivers: [slack]\nrules:\n  - name: a\n    observation: churn_auc\n    condition: \"about 0.8\"\n    severity: critical\n    summary: x\n  - name: b\n    observation: x\n    condition: \"> 1\"\n    severity: warning\n    receivers: [pager]\n    repeat_interval: soon\n    summary: y\n",
+        )
+        .unwrap();
+        let errors = load_rules(&path, &["slack".to_string()]).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("rules.yaml:6:16: condition"), "{errors:?}");
+        assert!(
+            errors[1].contains("rules.yaml:13:17: receivers: \"pager\""),
+            "{errors:?}"
+        );
+        assert!(errors[2].contains("rules.yaml:14:22: repeat_interval"), "{errors:?}");
+        std::fs::write(
+            &path,
+            "rules:\n  - name: a\n    observation: x\n    condition: \"> 1\"\n    severty: critical\n",
+        )
+        .unwrap();
+        let errors = load_rules(&path, &[]).unwrap_err();
+        assert!(errors[0].contains("severty"), "{errors:?}");
+        assert!(load_rules(&dir.path().join("missing.yaml"), &[]).unwrap().is_empty());
+    }
+}

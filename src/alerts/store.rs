@@ -1,0 +1,345 @@
+//! Alert state, silences and the notification outbox, in the daemon's SQLite file. Every
+//! notification is written here before any attempt to send it, and marked sent only when the
+//! receiver accepted it, so nothing is lost across receiver outages or daemon restarts.
+
+use crate::engine::history::{iso, parse_iso};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+#[error("alert store {path}: {source}")]
+pub struct StoreError {
+    path: String,
+    source: rusqlite::Error,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alert_state (
+    rule          TEXT NOT NULL,
+    labels        TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    breaches      INTEGER NOT NULL,
+    value         REAL,
+    last_value    REAL,
+    active_since  TEXT,
+    last_notified TEXT,
+    resolved_at   TEXT,
+    severity      TEXT,
+    summary       TEXT,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (rule, labels)
+);
+CREATE TABLE IF NOT EXISTS silences (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule       TEXT NOT NULL,
+    until      TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    comment    TEXT
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    receiver        TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    last_error      TEXT,
+    sent_at         TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+";
+
+/// One alert series' remembered state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertState {
+    pub rule: String,
+    pub labels: String,
+    /// `inactive`, `pending` or `firing`.
+    pub state: String,
+    pub breaches: u32,
+    pub value: Option<f64>,
+    pub last_value: Option<f64>,
+    pub active_since: Option<String>,
+    pub last_notified: Option<String>,
+    pub resolved_at: Option<String>,
+    pub severity: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: i64,
+    pub rule: String,
+    pub until: String,
+    pub created_at: String,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub receiver: String,
+    pub payload: String,
+    pub created_at: String,
+    pub attempts: u32,
+    pub next_attempt_at: String,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+pub struct AlertStore {
+    path: String,
+    connection: Mutex<Connection>,
+}
+
+impl AlertStore {
+    pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
+        let name = path.display().to_string();
+        let fail = |source| StoreError {
+            path: name.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let connection = Connection::open(path).map_err(fail)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(fail)?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        connection.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(AlertStore {
+            path: name,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        f(&connection).map_err(|source| StoreError {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    pub fn state(&self, rule: &str, labels: &str) -> Result<Option<AlertState>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT rule, labels, state, breaches, value, last_value, active_since, last_notified, resolved_at,
+                        severity, summary FROM alert_state WHERE rule = ?1 AND labels = ?2",
+                params![rule, labels],
+                row_state,
+            )
+            .optional()
+        })
+    }
+
+    pub fn save_state(&self, s: &AlertState, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO alert_state (rule, labels, state, breaches, value, last_value, active_since, last_notified,
+                                          resolved_at, severity, summary, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (rule, labels) DO UPDATE SET state = ?3, breaches = ?4, value = ?5, last_value = ?6,
+                     active_since = ?7, last_notified = ?8, resolved_at = ?9, severity = ?10, summary = ?11, updated_at = ?12",
+                params![
+                    s.rule,
+                    s.labels,
+                    s.state,
+                    s.breaches,
+                    s.value,
+                    s.last_value,
+                    s.active_since,
+                    s.last_notified,
+                    s.resolved_at,
+                    s.severity,
+                    s.summary,
+                    iso(now)
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Alerts pending or firing, and those resolved in the last day.
+    pub fn list(&self, now: DateTime<Utc>) -> Result<Vec<AlertState>, StoreError> {
+        let day_ago = iso(now - chrono::Duration::days(1));
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT rule, labels, state, breaches, value, last_value, active_since, last_notified, resolved_at,
+                        severity, summary FROM alert_state
+                 WHERE state != 'inactive' OR (resolved_at IS NOT NULL AND resolved_at > ?1)
+                 ORDER BY state DESC, rule, labels",
+            )?;
+            let rows = statement.query_map(params![day_ago], row_state)?;
+            rows.collect()
+        })
+    }
+
+    pub fn silence(
+        &self,
+        rule: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        comment: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO silences (rule, until, created_at, comment) VALUES (?1, ?2, ?3, ?4)",
+                params![rule, iso(until), iso(now), comment],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StoreError> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT id, rule, until, created_at, comment FROM silences WHERE until > ?1 ORDER BY id")?;
+            let rows = statement.query_map(params![iso(now)], |row| {
+                Ok(Silence {
+                    id: row.get(0)?,
+                    rule: row.get(1)?,
+                    until: row.get(2)?,
+                    created_at: row.get(3)?,
+                    comment: row.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn is_silenced(&self, rule: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.silences(now)?.iter().any(|s| s.rule == rule))
+    }
+
+    /// Writes a notification for `receiver`, due now.
+    pub fn enqueue(&self, receiver: &str, payload: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO outbox (receiver, payload, created_at, next_attempt_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
+                params![receiver, payload, iso(now)],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Pending notifications due at `now`, oldest first.
+    pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_where("status = 'pending' AND next_attempt_at <= ?1", &iso(now), limit)
+    }
+
+    /// Every notification, newest first (tests, `bankml alerts outbox`).
+    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_where("?1 IS NOT NULL", "", limit)
+    }
+
+    fn outbox_where(&self, condition: &str, value: &str, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let order = if condition.starts_with("status") {
+            "id ASC"
+        } else {
+            "id DESC"
+        };
+        self.with(|c| {
+            let mut statement = c.prepare(&format!(
+                "SELECT id, receiver, payload, created_at, attempts, next_attempt_at, status, last_error, sent_at
+                 FROM outbox WHERE {condition} ORDER BY {order} LIMIT ?2"
+            ))?;
+            let rows = statement.query_map(params![value, limit as i64], |row| {
+                Ok(OutboxEntry {
+                    id: row.get(0)?,
+                    receiver: row.get(1)?,
+                    payload: row.get(2)?,
+                    created_at: row.get(3)?,
+                    attempts: row.get(4)?,
+                    next_attempt_at: row.get(5)?,
+                    status: row.get(6)?,
+                    last_error: row.get(7)?,
+                    sent_at: row.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+                params![id, iso(now)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn mark_failed(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, error, iso(next)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Per run, the alerts its notifications told (rule, firing|resolved), from the outbox.
+    pub fn alerts_by_run(
+        &self,
+        limit: usize,
+    ) -> Result<std::collections::BTreeMap<i64, Vec<(String, String)>>, StoreError> {
+        let mut out: std::collections::BTreeMap<i64, Vec<(String, String)>> = Default::default();
+        for entry in self.outbox(limit)? {
+            let Ok(notification) = serde_json::from_str::<super::Notification>(&entry.payload) else {
+                continue;
+            };
+            let Some(run) = notification.run_id else { continue };
+            let list = out.entry(run).or_default();
+            for alert in notification.alerts {
+                let state = match alert.status {
+                    super::Status::Firing => "firing",
+                    super::Status::Resolved => "resolved",
+                };
+                let item = (alert.rule, state.to_string());
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many notifications wait per receiver.
+    pub fn pending_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT receiver, COUNT(*) FROM outbox WHERE status = 'pending' GROUP BY receiver")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+    }
+}
+
+fn row_state(row: &rusqlite::Row) -> rusqlite::Result<AlertState> {
+    Ok(AlertState {
+        rule: row.get(0)?,
+        labels: row.get(1)?,
+        state: row.get(2)?,
+        breaches: row.get(3)?,
+        value: row.get(4)?,
+        last_value: row.get(5)?,
+        active_since: row.get(6)?,
+        last_notified: row.get(7)?,
+        resolved_at: row.get(8)?,
+        severity: row.get(9)?,
+        summary: row.get(10)?,
+    })
+}
+
+pub fn parse_time(text: &Option<String>) -> Option<DateTime<Utc>> {
+    text.as_deref().and_then(parse_iso)
+}
