@@ -519,3 +519,82 @@ async fn prepare(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::rules::{CompareTo, Op, Severity};
+    use crate::config::jobs::{CatchUp, Overlap};
+    use crate::engine::history::{Trigger, parse_iso};
+    use crate::engine::schedule::Schedule;
+
+    fn hourly(name: &str) -> Job {
+        Job {
+            name: name.into(),
+            path: "jobs/x.yaml".into(),
+            kind: JobKind::Benchmark,
+            schedule: Schedule::parse("0 * * * *", "UTC").unwrap(),
+            timeout: std::time::Duration::from_secs(600),
+            retries: 0,
+            backoff: std::time::Duration::from_secs(60),
+            overlap: Overlap::Skip,
+            catch_up: CatchUp::Latest,
+            enabled: true,
+            params: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_job_without_a_success_for_longer_than_its_period_and_timeout_is_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let history = RunHistory::open(&path).unwrap();
+        let store = Arc::new(AlertStore::open(&path).unwrap());
+        let rule = Rule {
+            name: "job_late".into(),
+            observation: "job_late".into(),
+            labels: Default::default(),
+            job: None,
+            op: Op::GreaterOrEqual,
+            threshold: 1.0,
+            compare_to: CompareTo::Value,
+            for_runs: 1,
+            severity: Severity::Warning,
+            receivers: vec![],
+            repeat_interval: std::time::Duration::from_secs(3600),
+            send_resolved: true,
+            summary: "{{job}} late".into(),
+            description: String::new(),
+        };
+        let alerting = Alerting::new(store.clone(), vec![rule], Arc::new(Telemetry::new()));
+        let started = parse_iso("2026-06-01T00:00:00Z").unwrap();
+        // `fresh` succeeded 30 minutes ago; `stale` 2 hours ago (period 1 h + timeout 10 m).
+        for (job, at) in [("fresh", "2026-06-01T09:30:00Z"), ("stale", "2026-06-01T08:00:00Z")] {
+            let t = parse_iso(at).unwrap();
+            let id = history.start(job, Trigger::Schedule, Some(t), 1, t).unwrap();
+            history.finish(id, RunState::Succeeded, t, 1.0, None, None).unwrap();
+        }
+        let now = parse_iso("2026-06-01T10:00:00Z").unwrap();
+        check_lateness(
+            &alerting,
+            &[hourly("fresh"), hourly("stale"), hourly("new")],
+            &history,
+            started,
+            now,
+        );
+        let state = |job: &str| store.state("job_late", &format!("job={job}")).unwrap().unwrap().state;
+        assert_eq!(state("stale"), "firing");
+        assert_eq!(state("fresh"), "inactive");
+        // Never succeeded, but counted from the daemon's start 10 h ago: late too.
+        assert_eq!(state("new"), "firing");
+        // A daemon started 20 minutes ago gives a new job its full period first.
+        check_lateness(
+            &alerting,
+            &[hourly("newer")],
+            &history,
+            now - chrono::Duration::minutes(20),
+            now,
+        );
+        assert_eq!(state("newer"), "inactive");
+    }
+}

@@ -25,8 +25,10 @@ use std::path::PathBuf;
     version,
     about = "Keeps a retail bank's machine-learning models honest",
     long_about = "bankml ingests a bank's exports (Excel, CSV, Parquet), engineers client, manager and \
-agency features, and measures models and data drift.\n\nStart with `bankml generate` (a synthetic \
-bank in data/raw/) and `bankml features` (features in data/processed/)."
+agency features, trains and scores four models, and measures models and data drift.\n\n`bankml daemon` runs \
+the jobs in jobs/*.yaml on their schedules (benchmark, validation, retraining, scoring), serves /metrics and \
+the API on 127.0.0.1:8001, writes reports and sends alerts; on a first start without data it generates a \
+demo bank and trains the first models. `bankml run JOB` runs one job now."
 )]
 pub struct Cli {
     /// Engine settings (data folders, column mapping, cleaning).
