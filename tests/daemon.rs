@@ -468,3 +468,27 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
             .contains("SIGTERM")
     );
 }
+
+#[test]
+fn the_daemon_refuses_to_start_on_invalid_job_or_rule_files_naming_each_place() {
+    let scratch = common::scratch();
+    let dir = scratch.path();
+    for sub in ["config", "jobs", "alerts"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("config/bankml.yaml"), config(free_port())).unwrap();
+    std::fs::write(
+        dir.join("jobs/daily-benchmark.yaml"),
+        "job: benchmark\nschedule: \"0 2 * * *\"\ntimezone: Europe/Madird\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("alerts/rules.yaml"),
+        "rules:\n  - name: x\n    observation: churn_auc\n    condition: \"below 0.8\"\n    severity: critical\n    summary: s\n",
+    )
+    .unwrap();
+    let output = common::bad_input(dir, &["--config", "config/bankml.yaml", "daemon"]);
+    assert!(output.contains("jobs/daily-benchmark.yaml:3:11: timezone"), "{output}");
+    assert!(output.contains("alerts/rules.yaml:4:16: condition"), "{output}");
+    assert!(!dir.join("data").exists(), "nothing was started or written");
+}
