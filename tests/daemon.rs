@@ -27,20 +27,22 @@ const VALIDATION: &str =
 const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1s\nretries: {count: 0}\n";
 const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
 
-fn start(dir: &Path, log: &str) -> Child {
+fn start(dir: &Path, log: &str) -> common::Running {
     let log = std::fs::File::create(dir.join(log)).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_bankml"))
-        .args(["--config", "config/bankml.yaml", "-v", "daemon"])
-        .current_dir(dir)
-        .env_remove("BANKML_CONFIG")
-        .env("BANKML_TEST_TOKEN", TOKEN)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("the daemon starts")
+    common::Running(
+        Command::new(env!("CARGO_BIN_EXE_bankml"))
+            .args(["--config", "config/bankml.yaml", "-v", "daemon"])
+            .current_dir(dir)
+            .env_remove("BANKML_CONFIG")
+            .env("BANKML_TEST_TOKEN", TOKEN)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the daemon starts"),
+    )
 }
 
 fn json(body: &str) -> Value {

@@ -93,6 +93,8 @@ struct Clients {
     ids: Vec<i64>,
     managers: Vec<Option<String>>,
     probabilities: Vec<f64>,
+    /// Row indices by probability, highest first (sorted once, paged many times).
+    by_risk: Vec<usize>,
     position: HashMap<i64, usize>,
     features: DataFrame,
 }
@@ -147,10 +149,14 @@ impl Serving {
                     .iter()
                     .map(|v| v.unwrap_or(-1))
                     .collect();
+                let probabilities: Vec<f64> = predicted.iter().map(|p| *p as f64).collect();
+                let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
+                by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
                 Some(Clients {
+                    by_risk,
                     position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
                     managers: strings(&built.clients, "ges")?,
-                    probabilities: predicted.iter().map(|p| *p as f64).collect(),
+                    probabilities,
                     ids,
                     features: built.clients.clone(),
                     model,
@@ -331,10 +337,12 @@ impl Serving {
     /// Clients by churn probability, highest first, one page at a time.
     pub fn all_clients(&self, page: usize, page_size: usize, risk: Option<&str>) -> Result<Value, Refusal> {
         let clients = self.clients()?;
-        let mut order: Vec<usize> = (0..clients.ids.len())
+        let order: Vec<usize> = clients
+            .by_risk
+            .iter()
+            .copied()
             .filter(|&i| risk.is_none_or(|r| Risk::of(clients.probabilities[i], &self.churn_config).name() == r))
             .collect();
-        order.sort_by(|a, b| clients.probabilities[*b].total_cmp(&clients.probabilities[*a]));
         let total = order.len();
         let items: Vec<Value> = order
             .iter()
