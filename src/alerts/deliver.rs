@@ -92,7 +92,7 @@ pub fn text_body(n: &Notification) -> String {
         if !a.description.is_empty() {
             out.push_str(&format!("  {}\n", a.description));
         }
-        if let Some(url) = &a.report_url {
+        if let Some(url) = a.report_url.as_ref().filter(|u| !a.description.contains(u.as_str())) {
             out.push_str(&format!("  report: {url}\n"));
         }
     }
