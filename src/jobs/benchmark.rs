@@ -4,7 +4,7 @@
 //! champion's reference statistics, and decay against the champion's own training figures.
 
 use super::frames::{self, Timeline};
-use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::metrics::drift::DriftPolicy;
 use crate::metrics::reference::FeatureReference;
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
@@ -13,12 +13,10 @@ use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
 use polars::prelude::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
-    let started = Instant::now();
-    let started_at = tabular::now_iso();
+    let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let wanted = ctx.models();
@@ -149,15 +147,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     if measured == 0 {
         return Err(JobError::NoModels);
     }
-    Ok(RunOutcome {
-        job: "benchmark".into(),
-        status: RunStatus::Succeeded,
-        started_at,
-        seconds: started.elapsed().as_secs_f64(),
-        artifacts: Vec::new(),
-        observations,
-        summary,
-    })
+    Ok(started.succeeded("benchmark", Vec::new(), observations, summary))
 }
 
 /// ROC, precision-recall and calibration points for the report's charts.

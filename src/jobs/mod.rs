@@ -162,6 +162,44 @@ pub struct RunOutcome {
     pub summary: serde_json::Value,
 }
 
+/// When a job run began, wall clock (for the report) and monotonic (for its duration).
+pub struct Started {
+    at: String,
+    instant: std::time::Instant,
+}
+
+impl Started {
+    pub fn now() -> Started {
+        Started {
+            at: crate::models::tabular::now_iso(),
+            instant: std::time::Instant::now(),
+        }
+    }
+
+    pub fn seconds(&self) -> f64 {
+        self.instant.elapsed().as_secs_f64()
+    }
+
+    /// The outcome of a run that succeeded.
+    pub fn succeeded(
+        self,
+        job: &str,
+        artifacts: Vec<PathBuf>,
+        observations: Vec<Observation>,
+        summary: serde_json::Value,
+    ) -> RunOutcome {
+        RunOutcome {
+            job: job.into(),
+            status: RunStatus::Succeeded,
+            seconds: self.seconds(),
+            started_at: self.at,
+            artifacts,
+            observations,
+            summary,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("no trained models yet: run `bankml train` first")]

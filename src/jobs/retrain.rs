@@ -5,7 +5,7 @@
 
 use super::frames::{self, Timeline};
 use super::validation::{headline, paired};
-use super::{Context, JobError, Observation, RunOutcome, RunStatus};
+use super::{Context, JobError, Observation, RunOutcome, Started};
 use crate::data::date::Date;
 use crate::data::history;
 use crate::models::boosted::Task;
@@ -14,12 +14,10 @@ use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TrainError};
 use polars::prelude::*;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
-    let started = Instant::now();
-    let started_at = tabular::now_iso();
+    let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let margin = ctx.param_f64("min_improvement", 0.005);
@@ -165,15 +163,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             "importance": meta.importance.iter().take(10).collect::<Vec<_>>(),
         });
     }
-    Ok(RunOutcome {
-        job: "retrain".into(),
-        status: RunStatus::Succeeded,
-        started_at,
-        seconds: started.elapsed().as_secs_f64(),
-        artifacts: Vec::new(),
-        observations,
-        summary,
-    })
+    Ok(started.succeeded("retrain", Vec::new(), observations, summary))
 }
 
 /// The recommender's candidates are all measured on the same fresh holdout at training. The

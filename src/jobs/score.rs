@@ -2,7 +2,7 @@
 //! products), manager and agency of a snapshot, with the champions, into
 //! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
 
-use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::config::EngineConfig;
 use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
@@ -22,8 +22,7 @@ const BATCH: usize = 50_000;
 /// Scores the snapshot with every champion and writes `data/scores/<date>/`.
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
-    let started = Instant::now();
-    let started_at = crate::models::tabular::now_iso();
+    let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let churn = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?;
@@ -36,10 +35,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, ctx.snapshot.as_deref())?;
     let loaded = snapshot::load(&dir, date, config)?;
     let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "snapshot read and features built"
-    );
+    tracing::info!(seconds = started.seconds(), "snapshot read and features built");
 
     let out = config.data.scores_dir.join(date.to_string());
     let staged = StagedDir::new(&out)?;
@@ -70,7 +66,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         write(&mut frame, &staged, "recommendations", ctx.csv)?;
         summary["recommendations"] = value;
     }
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "clients scored");
+    tracing::info!(seconds = started.seconds(), "clients scored");
     for (model, frame, key, name) in [
         (&manager, &built.managers, "ges", "managers"),
         (&agency, &built.agencies, "age", "agencies"),
@@ -85,15 +81,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes(),
     )?;
     staged.commit()?;
-    Ok(RunOutcome {
-        job: "score".into(),
-        status: RunStatus::Succeeded,
-        started_at,
-        seconds: started.elapsed().as_secs_f64(),
-        artifacts: vec![out],
-        observations: observations(&summary),
-        summary,
-    })
+    let observations = observations(&summary);
+    Ok(started.succeeded("score", vec![out], observations, summary))
 }
 
 /// The figures of a scoring run, for reports, metrics and alerts.

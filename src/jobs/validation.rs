@@ -3,7 +3,7 @@
 //! AUC, a paired bootstrap for the regressors' RMSE); stability against the previous week.
 
 use super::frames::{self, Timeline};
-use super::{Context, JobError, Observation, RunOutcome, RunStatus, absent_if_untrained};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::data::date::Date;
 use crate::metrics::significance;
 use crate::models::boosted::Task;
@@ -11,12 +11,10 @@ use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TabularSpec};
 use polars::prelude::*;
 use serde_json::{Value, json};
-use std::time::Instant;
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
-    let started = Instant::now();
-    let started_at = tabular::now_iso();
+    let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let folds = ctx.param_usize("folds", 5).max(2);
@@ -138,15 +136,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     if validated == 0 {
         return Err(JobError::NoModels);
     }
-    Ok(RunOutcome {
-        job: "validation".into(),
-        status: RunStatus::Succeeded,
-        started_at,
-        seconds: started.elapsed().as_secs_f64(),
-        artifacts: Vec::new(),
-        observations,
-        summary,
-    })
+    Ok(started.succeeded("validation", Vec::new(), observations, summary))
 }
 
 /// The metric a model is judged by: AUC for churn, RMSE for the performance scores.
