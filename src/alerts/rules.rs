@@ -2,6 +2,7 @@
 //! which severity and receivers, and the message. Every problem is reported with
 //! file:line:column, all at once, like the job files.
 
+use crate::config::place;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -155,15 +156,6 @@ pub fn parse_condition(text: &str) -> Option<(Op, f64)> {
     value.is_finite().then_some((op, value * scale))
 }
 
-fn at(path: &Path, spanned: &Spanned<String>) -> String {
-    format!(
-        "{}:{}:{}",
-        path.display(),
-        spanned.referenced.line(),
-        spanned.referenced.column()
-    )
-}
-
 /// Reads the rules; `known_receivers` are the receivers the engine config defines. A missing
 /// file means no rules.
 pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, Vec<String>> {
@@ -172,19 +164,13 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(vec![format!("{}: cannot read: {e}", path.display())]),
     };
-    let file: RulesFile = serde_saphyr::from_str(&text).map_err(|e| {
-        vec![format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_start_matches("error: ")
-        )]
-    })?;
+    let file: RulesFile = crate::config::parse_yaml_listed(&text, path)?;
     let mut errors = Vec::new();
     let duration = |value: &Spanned<String>, errors: &mut Vec<String>| {
         crate::config::jobs::parse_duration(&value.value).unwrap_or_else(|| {
             errors.push(format!(
                 "{}: repeat_interval: \"{}\" is not a duration (e.g. 30m, 4h)",
-                at(path, value),
+                place(path, value),
                 value.value
             ));
             DEFAULT_REPEAT
@@ -216,7 +202,7 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
         if names.contains(&rule.name.value) {
             errors.push(format!(
                 "{}: rule \"{}\" is defined twice",
-                at(path, &rule.name),
+                place(path, &rule.name),
                 rule.name.value
             ));
         }
@@ -225,12 +211,12 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
         if condition.is_none() {
             errors.push(format!(
                 "{}: condition: \"{}\" is not like \"< 0.8\", \">= 1\" or \"< -5%\"",
-                at(path, &rule.condition),
+                place(path, &rule.condition),
                 rule.condition.value
             ));
         }
         if rule.for_runs == 0 {
-            errors.push(format!("{}: for: must be at least 1 run", at(path, &rule.name)));
+            errors.push(format!("{}: for: must be at least 1 run", place(path, &rule.name)));
         }
         let receivers: Vec<String> = match &rule.receivers {
             Some(list) => {
@@ -238,7 +224,7 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
                     if !known_receivers.contains(&r.value) {
                         errors.push(format!(
                             "{}: receivers: \"{}\" is not a receiver of config/bankml.yaml (alerting.receivers: {})",
-                            at(path, r),
+                            place(path, r),
                             r.value,
                             known_receivers.join(", ")
                         ));

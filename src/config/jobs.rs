@@ -1,6 +1,7 @@
 //! Job files (`jobs/*.yaml`): what runs, when, and with which policies. Admins edit these;
 //! every problem is reported with file:line:column, all of them at once.
 
+use crate::config::place;
 use crate::engine::schedule::{self, Schedule};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -119,25 +120,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
 }
 
-fn at(path: &Path, spanned: &Spanned<String>) -> String {
-    format!(
-        "{}:{}:{}",
-        path.display(),
-        spanned.referenced.line(),
-        spanned.referenced.column()
-    )
-}
-
 /// Reads one job file; every problem in it is returned, each with its location.
 pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    let file: JobFile = serde_saphyr::from_str(&text).map_err(|e| {
-        vec![format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_start_matches("error: ")
-        )]
-    })?;
+    let file: JobFile = crate::config::parse_yaml_listed(&text, path)?;
     let mut errors = Vec::new();
     let zone = file.timezone.as_ref().map_or("UTC", |z| z.value.as_str());
     // Both are checked, so a bad zone does not hide a bad expression.
@@ -145,11 +131,11 @@ pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
         let place = file
             .timezone
             .as_ref()
-            .map_or_else(|| path.display().to_string(), |z| at(path, z));
+            .map_or_else(|| path.display().to_string(), |z| place(path, z));
         errors.push(format!("{place}: timezone: {e}"));
     }
     if let Err(e) = schedule::parse_cron(&file.schedule.value) {
-        errors.push(format!("{}: schedule: {e}", at(path, &file.schedule)));
+        errors.push(format!("{}: schedule: {e}", place(path, &file.schedule)));
     }
     let schedule = Schedule::parse(&file.schedule.value, zone).ok();
     let duration =
@@ -158,7 +144,7 @@ pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
             Some(v) => parse_duration(&v.value).unwrap_or_else(|| {
                 errors.push(format!(
                     "{}: {field}: \"{}\" is not a duration (e.g. 90s, 30m, 2h, 1h30m)",
-                    at(path, v),
+                    place(path, v),
                     v.value
                 ));
                 default

@@ -381,6 +381,28 @@ impl EngineConfig {
     }
 }
 
+/// `file:line:column` of a value read from YAML, for messages that point at it.
+pub fn place(path: &Path, spanned: &serde_saphyr::Spanned<String>) -> String {
+    format!(
+        "{}:{}:{}",
+        path.display(),
+        spanned.referenced.line(),
+        spanned.referenced.column()
+    )
+}
+
+/// Parses a file that reports its problems as a list (job files, alert rules): a YAML error
+/// (it names its line and column) becomes the list's one entry.
+pub fn parse_yaml_listed<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, Vec<String>> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        vec![format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_start_matches("error: ")
+        )]
+    })
+}
+
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
     serde_saphyr::from_str::<T>(text).map_err(|e| ConfigError::Parse {
         path: path.into(),
