@@ -98,20 +98,14 @@ pub struct AlertStore {
 }
 
 impl AlertStore {
+    /// Opens the alert tables in the daemon's SQLite file (the run history's).
     pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
         let name = path.display().to_string();
         let fail = |source| StoreError {
             path: name.clone(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let connection = Connection::open(path).map_err(fail)?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(fail)?;
-        connection.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        let connection = crate::engine::history::connect(path).map_err(fail)?;
         connection.execute_batch(SCHEMA).map_err(fail)?;
         Ok(AlertStore {
             path: name,

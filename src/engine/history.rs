@@ -110,6 +110,22 @@ pub fn parse_iso(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
+/// Opens the daemon's SQLite file (creating its folder), set up as every reader and writer of
+/// it needs: WAL, so `bankml runs` reads while the daemon writes, and a busy timeout.
+pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    }
+    let connection = Connection::open(path)?;
+    configure(&connection)?;
+    Ok(connection)
+}
+
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(std::time::Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")
+}
+
 pub struct RunHistory {
     path: String,
     connection: Mutex<Connection>,
@@ -136,13 +152,7 @@ impl RunHistory {
     /// Opens (creating when needed) the history at `path`.
     pub fn open(path: &Path) -> Result<RunHistory, HistoryError> {
         let name = path.display().to_string();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| HistoryError::Sqlite {
-                path: name.clone(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
-        }
-        let connection = Connection::open(path).map_err(|source| HistoryError::Sqlite {
+        let connection = connect(path).map_err(|source| HistoryError::Sqlite {
             path: name.clone(),
             source,
         })?;
@@ -160,8 +170,9 @@ impl RunHistory {
 
     fn prepare(path: String, connection: Connection) -> Result<RunHistory, HistoryError> {
         let setup = || -> rusqlite::Result<()> {
-            connection.busy_timeout(std::time::Duration::from_secs(10))?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
+            configure(&connection)?;
+            // Run records may lose their last moments to a power cut, not to a crash; the
+            // alert outbox keeps SQLite's full sync on its own connection.
             connection.pragma_update(None, "synchronous", "NORMAL")?;
             connection.execute_batch(SCHEMA)
         };
@@ -300,14 +311,18 @@ impl RunHistory {
     /// The latest firing of `job` the daemon acted on (ran, queued or skipped): where catch-up
     /// after downtime starts counting from.
     pub fn last_firing(&self, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        self.latest_time(
+            "SELECT MAX(scheduled_at) FROM runs WHERE job = ?1 AND trigger IN ('schedule', 'catch_up')",
+            job,
+        )
+    }
+
+    /// A query for one time of `job` (NULL when there is none).
+    fn latest_time(&self, sql: &str, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
         let text: Option<String> = self.with(|c| {
-            c.query_row(
-                "SELECT MAX(scheduled_at) FROM runs WHERE job = ?1 AND trigger IN ('schedule', 'catch_up')",
-                params![job],
-                |row| row.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
+            c.query_row(sql, params![job], |row| row.get(0))
+                .optional()
+                .map(Option::flatten)
         })?;
         Ok(text.as_deref().and_then(parse_iso))
     }
@@ -328,16 +343,10 @@ impl RunHistory {
 
     /// When `job` last succeeded.
     pub fn last_success(&self, job: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
-        let text: Option<String> = self.with(|c| {
-            c.query_row(
-                "SELECT MAX(ended_at) FROM runs WHERE job = ?1 AND status = 'succeeded'",
-                params![job],
-                |row| row.get(0),
-            )
-            .optional()
-            .map(Option::flatten)
-        })?;
-        Ok(text.as_deref().and_then(parse_iso))
+        self.latest_time(
+            "SELECT MAX(ended_at) FROM runs WHERE job = ?1 AND status = 'succeeded'",
+            job,
+        )
     }
 }
 
