@@ -16,7 +16,7 @@ use crate::engine::runner::{self, Shared};
 use crate::engine::runner::{AttemptReport, RunObserver};
 use crate::engine::scheduler::{Command, Scheduler, Settings};
 use crate::jobs::Observation;
-use crate::models::registry::{MODELS, Registry};
+use crate::models::registry::Registry;
 use crate::server::{self, AppState, Reloader};
 use crate::telemetry::Telemetry;
 use chrono::{DateTime, Utc};
@@ -193,14 +193,6 @@ pub fn write_index(config: &EngineConfig, history: &RunHistory) -> Result<(), St
     crate::report::index::write(&config.data.reports_dir, &runs, &alerts, &firing).map_err(|e| e.to_string())
 }
 
-fn champions(models_dir: &Path) -> std::collections::BTreeMap<String, Option<u32>> {
-    let registry = Registry::new(models_dir);
-    MODELS
-        .iter()
-        .map(|m| (m.to_string(), registry.aliases(m).ok().and_then(|a| a.champion)))
-        .collect()
-}
-
 impl RunObserver for AlertObserver {
     fn finished(&self, job: &Job, run_id: i64, report: &AttemptReport) {
         let mut observations = report.observations.clone();
@@ -220,7 +212,7 @@ impl RunObserver for AlertObserver {
             job: &job.name,
             run_id: Some(run_id),
             observations: &observations,
-            models: champions(&self.config.models.dir),
+            models: Registry::new(&self.config.models.dir).champions(),
             report_url,
         });
         if let Err(e) = write_index(&self.config, &self.history) {
@@ -504,9 +496,7 @@ async fn prepare(
         .await?;
     }
     let registry = Registry::new(&config.models.dir);
-    let missing = MODELS
-        .iter()
-        .any(|m| registry.aliases(m).map_or(true, |a| a.champion.is_none()));
+    let missing = registry.champions().values().any(Option::is_none);
     if missing {
         child(program, config_path, &["train"]).await?;
     }

@@ -9,7 +9,7 @@ use bankml::engine::history::{RunHistory, RunState, Trigger};
 use bankml::engine::process::ProcessExecutor;
 use bankml::engine::runner::{self, Shared};
 use bankml::jobs::{self, Context};
-use bankml::models::registry::{MODELS, Registry};
+use bankml::models::registry::Registry;
 use bankml::report::{self, Report};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -137,10 +137,7 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
     };
     let outcome = jobs::run(kind, &context)?;
     let registry = Registry::new(&config.models.dir);
-    let models = MODELS
-        .iter()
-        .map(|m| (m.to_string(), registry.aliases(m).ok().and_then(|a| a.champion)))
-        .collect();
+    let models = registry.champions();
     let dir = report::run_dir(&config.data.reports_dir, &args.job, run_id);
     let past = report::past(&config.data.reports_dir, &args.job, run_id, 30);
     let path = report::write_all(

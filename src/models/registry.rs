@@ -211,6 +211,14 @@ impl Registry {
         Ok(aliases)
     }
 
+    /// Every model's champion version (`None`: no champion yet), for reports and alerts.
+    pub fn champions(&self) -> std::collections::BTreeMap<String, Option<u32>> {
+        MODELS
+            .iter()
+            .map(|m| (m.to_string(), self.aliases(m).ok().and_then(|a| a.champion)))
+            .collect()
+    }
+
     /// The folder of the champion (or of `version` when given).
     pub fn resolve(&self, model: &str, version: Option<u32>) -> Result<(u32, PathBuf), RegistryError> {
         let version = match version {

@@ -11,7 +11,7 @@ pub mod serving;
 use crate::config::EngineConfig;
 use crate::engine::history::RunHistory;
 use crate::engine::scheduler::{Command, TriggerError};
-use crate::models::registry::{MODELS, Registry};
+use crate::models::registry::Registry;
 use crate::telemetry::Telemetry;
 use axum::Router;
 use axum::body::Bytes;
@@ -204,16 +204,17 @@ async fn metrics(State(state): State<Shared>) -> Response {
 /// (model, champion version, its training time) of every model with a champion.
 fn champions(config: &EngineConfig) -> Vec<(String, u32, String)> {
     let registry = Registry::new(&config.models.dir);
-    MODELS
-        .iter()
-        .filter_map(|model| {
-            let version = registry.aliases(model).ok()?.champion?;
-            let meta: Value = std::fs::read(registry.version_dir(model, version).join("meta.json"))
+    registry
+        .champions()
+        .into_iter()
+        .filter_map(|(model, version)| {
+            let version = version?;
+            let meta: Value = std::fs::read(registry.version_dir(&model, version).join("meta.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
             let trained = meta["created_at"].as_str().unwrap_or("").to_string();
-            Some((model.to_string(), version, trained))
+            Some((model, version, trained))
         })
         .collect()
 }

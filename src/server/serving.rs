@@ -10,7 +10,7 @@ use crate::data::snapshot::{self, Snapshot};
 use crate::jobs::{JobError, absent_if_untrained};
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
-use crate::models::registry::{MODELS, Registry};
+use crate::models::registry::Registry;
 use crate::models::tabular::{AGENCY, MANAGER, TabularModel, TabularSpec};
 use polars::prelude::*;
 use serde::Serialize;
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServingKey {
     pub snapshot: Option<Date>,
-    pub champions: Vec<Option<u32>>,
+    pub champions: std::collections::BTreeMap<String, Option<u32>>,
 }
 
 impl ServingKey {
@@ -31,10 +31,7 @@ impl ServingKey {
             snapshot: snapshot::list_snapshots(&config.data.raw_dir)
                 .ok()
                 .and_then(|s| s.last().map(|(d, _)| *d)),
-            champions: MODELS
-                .iter()
-                .map(|m| registry.aliases(m).ok().and_then(|a| a.champion))
-                .collect(),
+            champions: registry.champions(),
         }
     }
 }
