@@ -7,6 +7,7 @@ use super::frames::{self, Timeline};
 use super::validation::{headline, paired};
 use super::{Context, JobError, Observation, RunOutcome, Started};
 use crate::data::date::Date;
+use crate::data::features::Features;
 use crate::data::history;
 use crate::models::boosted::Task;
 use crate::models::recommender::{self, RecommenderMeta};
@@ -48,6 +49,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         managers.push((date, features.managers));
         agencies.push((date, features.agencies));
     }
+    // Read only when a comparison needs it (after the memory-hungry churn training), then kept:
+    // manager and agency share their holdout snapshot and its features.
+    let mut timeline: Option<Timeline> = None;
+    let mut holdout: Option<(Date, Features)> = None;
     for spec in [&CHURN, &MANAGER, &AGENCY] {
         if !wanted.iter().any(|m| m == spec.model) {
             continue;
@@ -87,19 +92,29 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             continue;
         };
         // Both models on the challenger's holdout: the newest labelled snapshot, unseen by both.
-        let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
         let holdout_date = Date::parse(&meta.holdout_snapshot)
             .ok_or_else(|| JobError::Invalid(format!("holdout snapshot {}", meta.holdout_snapshot)))?;
-        let features = timeline.features(holdout_date)?;
+        let features = match holdout.take() {
+            Some((date, features)) if date == holdout_date => features,
+            _ => {
+                let loaded = match timeline {
+                    Some(ref t) => t,
+                    None => timeline.insert(Timeline::load(config, ctx.snapshot.as_deref())?),
+                };
+                loaded.features(holdout_date)?
+            }
+        };
         let frame = match spec.model {
             "churn" => features
                 .clients
+                .clone()
                 .lazy()
                 .filter(col(spec.target).is_not_null())
                 .collect()?,
-            "manager" => features.managers,
-            _ => features.agencies,
+            "manager" => features.managers.clone(),
+            _ => features.agencies.clone(),
         };
+        holdout = Some((holdout_date, features));
         let champion = TabularModel::load(&registry, spec.model, Some(champion_version), threads)?;
         let challenger = TabularModel::load(&registry, spec.model, Some(meta.version), threads)?;
         let test = paired(
