@@ -173,16 +173,8 @@ fn score_churn(
 fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Result<(DataFrame, Value), JobError> {
     let started = Instant::now();
     let index = HoldingsIndex::new(loaded)?;
-    let (active, baskets) = index.baskets_at(loaded.date.0);
-    // The saved model's item order may differ from this snapshot's catalog: map by id.
-    let to_model: std::collections::HashMap<&str, usize> = saved
-        .model
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
-    let rows = active.len() * k;
+    let clients = saved.holdings_at(&index, loaded.date.0);
+    let rows = clients.len() * k;
     let (mut ids, mut ranks, mut items, mut scores) = (
         Vec::with_capacity(rows),
         Vec::with_capacity(rows),
@@ -190,14 +182,10 @@ fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Resul
         Vec::with_capacity(rows),
     );
     let mut cold = 0usize;
-    for (client, basket) in active.iter().zip(&baskets) {
-        let held: Vec<usize> = basket
-            .iter()
-            .filter_map(|i| to_model.get(index.items[*i].as_str()).copied())
-            .collect();
+    for (client, held) in &clients {
         cold += usize::from(held.is_empty());
-        for (rank, (item, score)) in saved.model.recommend(&held, k).into_iter().enumerate() {
-            ids.push(index.clients[*client]);
+        for (rank, (item, score)) in saved.model.recommend(held, k).into_iter().enumerate() {
+            ids.push(*client);
             ranks.push(rank as i64 + 1);
             items.push(item);
             scores.push(score);
@@ -219,7 +207,7 @@ fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Resul
     ])?;
     let value = json!({
         "method": saved.model.method.name(),
-        "clients": active.len(),
+        "clients": clients.len(),
         "cold_start_clients": cold,
         "per_client": k,
         "seconds": started.elapsed().as_secs_f64(),

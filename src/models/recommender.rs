@@ -691,6 +691,31 @@ fn pretty<T: Serialize>(value: &T) -> String {
 }
 
 impl SavedRecommender {
+    /// Every client of the snapshot on `day` (by id) with what they hold then, as this model's
+    /// item positions: the saved model's catalog order may differ from the snapshot's, so items
+    /// are matched by id (and ones it does not know are left out).
+    pub fn holdings_at(&self, index: &HoldingsIndex, day: i32) -> Vec<(i64, Vec<usize>)> {
+        let position: HashMap<&str, usize> = self
+            .model
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let (active, baskets) = index.baskets_at(day);
+        active
+            .iter()
+            .zip(&baskets)
+            .map(|(client, basket)| {
+                let held = basket
+                    .iter()
+                    .filter_map(|i| position.get(index.items[*i].as_str()).copied())
+                    .collect();
+                (index.clients[*client], held)
+            })
+            .collect()
+    }
+
     pub fn load(
         registry: &super::registry::Registry,
         version: Option<u32>,

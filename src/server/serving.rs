@@ -183,25 +183,7 @@ impl Serving {
             None => None,
             Some(saved) => {
                 let index = HoldingsIndex::new(&loaded)?;
-                let (active, baskets) = index.baskets_at(loaded.date.0);
-                let to_model: HashMap<&str, usize> = saved
-                    .model
-                    .items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, id)| (id.as_str(), i))
-                    .collect();
-                let held = active
-                    .iter()
-                    .zip(&baskets)
-                    .map(|(c, basket)| {
-                        let items = basket
-                            .iter()
-                            .filter_map(|i| to_model.get(index.items[*i].as_str()).copied())
-                            .collect();
-                        (index.clients[*c], items)
-                    })
-                    .collect();
+                let held = saved.holdings_at(&index, loaded.date.0).into_iter().collect();
                 Some(Recommendations { saved, held })
             }
         };
