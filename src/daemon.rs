@@ -166,22 +166,12 @@ pub fn alerting_for(config: &EngineConfig, telemetry: Arc<Telemetry>) -> Result<
 /// One delivery pass of the outbox (what `bankml run` does after its run; the daemon's loop
 /// retries whatever is left).
 pub async fn deliver_once(config: &EngineConfig, alerting: &Alerting) -> usize {
-    Deliverer::new(
-        alerting.store.clone(),
-        config.alerting.receivers.clone(),
-        crate::config::jobs::parse_duration(&config.alerting.max_backoff)
-            .unwrap_or(std::time::Duration::from_secs(600)),
-        alerting.telemetry.clone(),
-        alerting.wake.clone(),
-    )
-    .deliver_due()
-    .await
+    Deliverer::for_config(config, alerting).deliver_due().await
 }
 
 /// `reports/index.html` from the run history and the alerts each run raised.
-pub fn write_index(config: &EngineConfig, history: &RunHistory) -> Result<(), String> {
+pub fn write_index(config: &EngineConfig, history: &RunHistory, store: &AlertStore) -> Result<(), String> {
     let runs = history.list(None, 500).map_err(|e| e.to_string())?;
-    let store = AlertStore::open(&config.data.history).map_err(|e| e.to_string())?;
     let alerts = store.alerts_by_run(5000).map_err(|e| e.to_string())?;
     let firing: Vec<(String, String)> = store
         .list(Utc::now())
@@ -215,7 +205,7 @@ impl RunObserver for AlertObserver {
             models: Registry::new(&self.config.models.dir).champions(),
             report_url,
         });
-        if let Err(e) = write_index(&self.config, &self.history) {
+        if let Err(e) = write_index(&self.config, &self.history, &self.alerting.store) {
             tracing::warn!(error = %e, "reports/index.html not updated");
         }
     }
@@ -348,15 +338,7 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         shutdown.clone(),
         ready.clone(),
     ));
-    let deliverer = Deliverer::new(
-        store.clone(),
-        config.alerting.receivers.clone(),
-        crate::config::jobs::parse_duration(&config.alerting.max_backoff)
-            .unwrap_or(std::time::Duration::from_secs(600)),
-        telemetry.clone(),
-        alerting.wake.clone(),
-    );
-    let delivery = tokio::spawn(deliverer.run(shutdown.clone()));
+    let delivery = tokio::spawn(Deliverer::for_config(&config, &alerting).run(shutdown.clone()));
     {
         let (alerting, history, files, stop) = (alerting.clone(), history.clone(), job_files.clone(), shutdown.clone());
         tokio::spawn(async move {

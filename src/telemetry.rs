@@ -229,10 +229,6 @@ impl Telemetry {
         }
     }
 
-    pub fn forget_job(&self, job: &str) {
-        let _ = self.next_run.remove_label_values(&[job]);
-    }
-
     pub fn reload(&self, ok: bool, unix: f64) {
         self.reloads
             .with_label_values(&[if ok { "success" } else { "failure" }])

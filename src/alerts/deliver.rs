@@ -241,6 +241,17 @@ impl Deliverer {
         }
     }
 
+    /// A deliverer for the receivers and backoff of `config`, on `alerting`'s outbox.
+    pub fn for_config(config: &crate::config::EngineConfig, alerting: &super::Alerting) -> Deliverer {
+        Deliverer::new(
+            alerting.store.clone(),
+            config.alerting.receivers.clone(),
+            crate::config::jobs::parse_duration(&config.alerting.max_backoff).unwrap_or(Duration::from_secs(600)),
+            alerting.telemetry.clone(),
+            alerting.wake.clone(),
+        )
+    }
+
     /// Delivers until `shutdown`: at once when woken (a new notification), else every second.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
@@ -257,7 +268,7 @@ impl Deliverer {
     /// went through — so a receiver never gets a later message before an earlier one.
     pub async fn deliver_due(&self) -> usize {
         let now = Utc::now();
-        let pending = match self.store.due(now + chrono::Duration::days(36_500), 500) {
+        let pending = match self.store.pending(500) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "reading the outbox");

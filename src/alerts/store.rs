@@ -223,28 +223,23 @@ impl AlertStore {
         })
     }
 
-    /// Pending notifications due at `now`, oldest first.
-    pub fn due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_where("status = 'pending' AND next_attempt_at <= ?1", &iso(now), limit)
+    /// Notifications not yet delivered (due or not), oldest first.
+    pub fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_query("WHERE status = 'pending' ORDER BY id ASC", limit)
     }
 
-    /// Every notification, newest first (tests, `bankml alerts outbox`).
+    /// Every notification, newest first (`bankml alerts outbox`, the runs index).
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.outbox_where("?1 IS NOT NULL", "", limit)
+        self.outbox_query("ORDER BY id DESC", limit)
     }
 
-    fn outbox_where(&self, condition: &str, value: &str, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let order = if condition.starts_with("status") {
-            "id ASC"
-        } else {
-            "id DESC"
-        };
+    fn outbox_query(&self, filter_and_order: &str, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         self.with(|c| {
             let mut statement = c.prepare(&format!(
                 "SELECT id, receiver, payload, created_at, attempts, next_attempt_at, status, last_error, sent_at
-                 FROM outbox WHERE {condition} ORDER BY {order} LIMIT ?2"
+                 FROM outbox {filter_and_order} LIMIT ?1"
             ))?;
-            let rows = statement.query_map(params![value, limit as i64], |row| {
+            let rows = statement.query_map(params![limit as i64], |row| {
                 Ok(OutboxEntry {
                     id: row.get(0)?,
                     receiver: row.get(1)?,

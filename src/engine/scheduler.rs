@@ -150,9 +150,9 @@ impl<E: Executor> Scheduler<E> {
             self.catch_up(&mut slot, now);
         }
         slot.next = self.next_firing(&slot.job, now);
-        self.slots.insert(name, slot);
+        self.slots.insert(name.clone(), slot);
         // A catch-up firing was queued before the slot existed: start it now.
-        self.start_queued(&self.slots.keys().cloned().collect::<Vec<_>>());
+        self.start_queued(&[name]);
     }
 
     /// After downtime: what was missed since the last firing the history knows.
@@ -338,7 +338,7 @@ impl<E: Executor> Scheduler<E> {
         for name in removed {
             if let Some(slot) = self.slots.remove(&name) {
                 tracing::info!(job = %name, "job removed");
-                self.shared.telemetry.forget_job(&name);
+                self.shared.telemetry.next_run(&name, None);
                 // A running run goes on; it is no longer followed by queued ones.
                 drop(slot);
             }
