@@ -176,23 +176,16 @@ fn rules(threshold: &str) -> String {
 }
 
 fn start_daemon(dir: &Path, log: &str, slack: u16) -> common::Running {
-    common::Running(
-        Command::new(env!("CARGO_BIN_EXE_bankml"))
-            .args(["--config", "config/bankml.yaml", "-v", "daemon"])
-            .current_dir(dir)
-            .env_remove("BANKML_CONFIG")
-            .env("BANKML_TEST_TOKEN", TOKEN)
-            .env(
+    common::start_daemon(
+        dir,
+        log,
+        &[
+            ("BANKML_TEST_TOKEN", TOKEN.to_string()),
+            (
                 "BANKML_TEST_SLACK",
                 format!("http://127.0.0.1:{slack}/slack/T000/B000/secret"),
-            )
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(log)).unwrap())
-            .spawn()
-            .unwrap(),
+            ),
+        ],
     )
 }
 

@@ -8,7 +8,7 @@ mod common;
 use common::{free_port, http, wait_for};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const TOKEN: &str = "test-token-1234";
 
@@ -28,21 +28,7 @@ const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntime
 const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
 
 fn start(dir: &Path, log: &str) -> common::Running {
-    let log = std::fs::File::create(dir.join(log)).unwrap();
-    common::Running(
-        Command::new(env!("CARGO_BIN_EXE_bankml"))
-            .args(["--config", "config/bankml.yaml", "-v", "daemon"])
-            .current_dir(dir)
-            .env_remove("BANKML_CONFIG")
-            .env("BANKML_TEST_TOKEN", TOKEN)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("the daemon starts"),
-    )
+    common::start_daemon(dir, log, &[("BANKML_TEST_TOKEN", TOKEN.to_string())])
 }
 
 fn json(body: &str) -> Value {
@@ -460,7 +446,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
             "--json",
         ],
     );
-    let recorded: Vec<Value> = serde_json::from_str(&output[..output.rfind(']').unwrap() + 1]).unwrap();
+    let recorded = common::json_array(&output);
     let record = recorded.iter().find(|r| r["id"] == running["id"]).unwrap();
     assert_eq!(record["status"], "cancelled", "{record}");
     assert!(!attempt_alive("long-retrain", running["id"].as_i64().unwrap()));

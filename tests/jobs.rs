@@ -113,7 +113,7 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
 
     // Every run is in the history, triggered by hand.
     let listed = ok(dir, &["--config", config_arg, "runs", "--json"]);
-    let runs: Vec<Value> = serde_json::from_str(&listed[..listed.rfind(']').unwrap() + 1]).unwrap();
+    let runs = json_array(&listed);
     assert_eq!(runs.len(), 4);
     assert!(
         runs.iter()

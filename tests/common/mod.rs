@@ -233,3 +233,29 @@ impl Drop for Running {
         }
     }
 }
+
+/// Starts `bankml --config config/bankml.yaml -v daemon` in `dir` with `env`, its log in
+/// `dir/<log>`.
+pub fn start_daemon(dir: &Path, log: &str, env: &[(&str, String)]) -> Running {
+    let log = std::fs::File::create(dir.join(log)).expect("a log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bankml"));
+    command
+        .args(["--config", "config/bankml.yaml", "-v", "daemon"])
+        .current_dir(dir)
+        .env_remove("BANKML_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Running(command.spawn().expect("the daemon starts"))
+}
+
+/// The JSON array a command printed (`bankml runs --json`), ignoring what follows it.
+pub fn json_array(printed: &str) -> Vec<serde_json::Value> {
+    let end = printed.rfind(']').map_or(printed.len(), |i| i + 1);
+    serde_json::from_str(&printed[..end]).unwrap_or_else(|e| panic!("not a JSON array ({e}): {printed}"))
+}
