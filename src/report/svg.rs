@@ -33,16 +33,24 @@ fn nice(v: f64) -> String {
     }
 }
 
-fn frame(out: &mut String, id: &str, title: &str, x_label: &str, y_label: &str) {
+/// The `<svg>` element's opening: size, accessible title, white background, title line.
+fn open(out: &mut String, id: &str, title: &str, height: f64, title_x: f64) {
     let _ = write!(
         out,
-        "<svg id=\"{id}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"{t}\">\
-         <title>{t}</title><rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/>\
-         <text x=\"{cx}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{t}</text>\
-         <text x=\"{cx}\" y=\"{xl}\" text-anchor=\"middle\" font-size=\"11\">{x}</text>\
-         <text x=\"12\" y=\"{cy}\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 12 {cy})\">{y}</text>",
+        "<svg id=\"{id}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"{W}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\">\
+         <title>{t}</title><rect width=\"{W}\" height=\"{height}\" fill=\"#fff\"/>\
+         <text x=\"{title_x}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{t}</text>",
         t = escape(title),
-        cx = LEFT + (W - LEFT - RIGHT) / 2.0,
+    );
+}
+
+fn frame(out: &mut String, id: &str, title: &str, x_label: &str, y_label: &str) {
+    let cx = LEFT + (W - LEFT - RIGHT) / 2.0;
+    open(out, id, title, H, cx);
+    let _ = write!(
+        out,
+        "<text x=\"{cx}\" y=\"{xl}\" text-anchor=\"middle\" font-size=\"11\">{x}</text>\
+         <text x=\"12\" y=\"{cy}\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 12 {cy})\">{y}</text>",
         cy = TOP + (H - TOP - BOTTOM) / 2.0,
         xl = H - 6.0,
         x = escape(x_label),
@@ -267,15 +275,7 @@ fn axes_y_only(out: &mut String, top: f64) {
 pub fn ranking(id: &str, title: &str, items: &[(String, f64)]) -> String {
     let mut out = String::new();
     let rows = items.len().max(1) as f64;
-    let height = TOP + rows * 20.0 + 10.0;
-    let _ = write!(
-        out,
-        "<svg id=\"{id}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {height}\" width=\"{W}\" height=\"{height}\" role=\"img\" aria-label=\"{t}\">\
-         <title>{t}</title><rect width=\"{W}\" height=\"{height}\" fill=\"#fff\"/>\
-         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{t}</text>",
-        W / 2.0,
-        t = escape(title)
-    );
+    open(&mut out, id, title, TOP + rows * 20.0 + 10.0, W / 2.0);
     let top = items.iter().map(|i| i.1).fold(0.0, f64::max).max(1e-12);
     let label_width = 170.0;
     for (i, (name, value)) in items.iter().enumerate() {
