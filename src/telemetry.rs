@@ -6,7 +6,7 @@ use crate::jobs::Observation;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Job durations run from seconds (scoring a demo bank) to hours (retraining millions).
@@ -330,11 +330,6 @@ impl Telemetry {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
-}
-
-/// Labels as a sorted map (tests and callers that build observations by hand).
-pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! It reads time only through [`Clock`] and sleeps only through tokio, so tests drive a
 //! simulated year under paused time.
 
-use super::history::{RunState, Trigger};
+use super::history::Trigger;
 use super::runner::{self, Executor, Shared};
 use crate::config::jobs::{CatchUp, Job, Overlap};
 use chrono::{DateTime, Utc};
@@ -366,10 +366,4 @@ impl<E: Executor> Scheduler<E> {
             }
         }
     }
-}
-
-/// The final state of a run, for callers that run a job once outside the loop (`bankml run`
-/// uses the same runner).
-pub async fn run_once<E: Executor>(shared: &Shared<E>, job: &Job, trigger: Trigger) -> RunState {
-    runner::run(shared, job, trigger, None, &CancellationToken::new()).await
 }
