@@ -58,7 +58,9 @@ fn frame(out: &mut String, id: &str, title: &str, x_label: &str, y_label: &str) 
     );
 }
 
-fn axes(out: &mut String, x: (f64, f64), y: (f64, f64)) {
+/// Axis lines, five gridlines with their y values, and x values under them when `x` is given
+/// (bar charts label their bars instead).
+fn axes(out: &mut String, x: Option<(f64, f64)>, y: (f64, f64)) {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
     let _ = write!(
         out,
@@ -67,13 +69,18 @@ fn axes(out: &mut String, x: (f64, f64), y: (f64, f64)) {
     for i in 0..=4 {
         let f = i as f64 / 4.0;
         let (px, py) = (x0 + f * (x1 - x0), y0 - f * (y0 - y1));
+        if let Some(x) = x {
+            let _ = write!(
+                out,
+                "<text x=\"{px}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+                y0 + 14.0,
+                nice(x.0 + f * (x.1 - x.0)),
+            );
+        }
         let _ = write!(
             out,
-            "<text x=\"{px}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{}</text>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\">{}</text>\
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\">{}</text>\
              <line x1=\"{x0}\" y1=\"{py}\" x2=\"{x1}\" y2=\"{py}\" stroke=\"#eee\"/>",
-            y0 + 14.0,
-            nice(x.0 + f * (x.1 - x.0)),
             x0 - 4.0,
             py + 3.0,
             nice(y.0 + f * (y.1 - y.0)),
@@ -137,7 +144,7 @@ pub fn lines(
             bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.1))),
         )
     });
-    axes(&mut out, x, y);
+    axes(&mut out, Some(x), y);
     let px = |v: f64| scale(v, x, LEFT, W - RIGHT);
     let py = |v: f64| scale(v, y, H - BOTTOM, TOP);
     if diagonal {
@@ -183,7 +190,7 @@ pub fn scatter(id: &str, title: &str, x_label: &str, y_label: &str, points: &[(f
     let mut out = String::new();
     frame(&mut out, id, title, x_label, y_label);
     let range = bounds(points.iter().flat_map(|p| [p.0, p.1]));
-    axes(&mut out, range, range);
+    axes(&mut out, Some(range), range);
     let px = |v: f64| scale(v, range, LEFT, W - RIGHT);
     let py = |v: f64| scale(v, range, H - BOTTOM, TOP);
     let _ = write!(
@@ -216,7 +223,7 @@ pub fn bars(id: &str, title: &str, y_label: &str, labels: &[String], series: &[(
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0, f64::max)
         .max(1e-12);
-    axes_y_only(&mut out, top);
+    axes(&mut out, None, (0.0, top));
     let slot = (W - LEFT - RIGHT) / labels.len().max(1) as f64;
     let width = (slot * 0.8) / series.len().max(1) as f64;
     for (s, (_, values)) in series.iter().enumerate() {
@@ -250,25 +257,6 @@ pub fn bars(id: &str, title: &str, y_label: &str, labels: &[String], series: &[(
     }
     out.push_str("</svg>");
     out
-}
-
-fn axes_y_only(out: &mut String, top: f64) {
-    let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
-    let _ = write!(
-        out,
-        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#333\"/><line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"#333\"/>"
-    );
-    for i in 0..=4 {
-        let f = i as f64 / 4.0;
-        let py = y0 - f * (y0 - y1);
-        let _ = write!(
-            out,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\">{}</text><line x1=\"{x0}\" y1=\"{py}\" x2=\"{x1}\" y2=\"{py}\" stroke=\"#eee\"/>",
-            x0 - 4.0,
-            py + 3.0,
-            nice(f * top)
-        );
-    }
 }
 
 /// Horizontal bars, largest first: feature importance.
