@@ -1,7 +1,10 @@
 //! bankml: keeps a retail bank's machine-learning models honest.
 //!
-//! Rooms, in dependency order (arrows point down, never up): `data` (exports → features),
-//! `metrics` (pure numbers, no I/O), `config` (typed YAML), `fsutil` (atomic writes).
+//! Rooms, from the top down (arrows point down, never up — `tests/it/arrows.rs` checks it):
+//! `daemon` (wiring) → `server` (HTTP) and `engine` (schedule, runner, history) → `alerts`,
+//! `jobs` → `report`, `models` → `data` → `config` → `metrics` (pure numbers) and `fsutil`
+//! (atomic writes) → `vocab` (model kinds, the observation catalogue, `RunOutcome`, time and
+//! duration helpers), which every room may use and which uses nothing of ours.
 
 pub mod alerts;
 pub mod config;
@@ -15,3 +18,4 @@ pub mod models;
 pub mod report;
 pub mod server;
 pub mod telemetry;
+pub mod vocab;

@@ -2,7 +2,7 @@
 //! gauge — the same figures the reports hold. Names follow Prometheus conventions: `bankml_`
 //! prefix, base units, `_total` counters, `_seconds` durations, no client or manager ids.
 
-use crate::jobs::Observation;
+use crate::vocab::{ModelKind, Observation};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -239,11 +239,11 @@ impl Telemetry {
     }
 
     /// Replaces the champions shown in `bankml_model_info`.
-    pub fn models(&self, champions: &[(String, u32, String)]) {
+    pub fn models(&self, champions: &[(ModelKind, u32, String)]) {
         self.model_info.reset();
         for (model, version, trained_at) in champions {
             self.model_info
-                .with_label_values(&[model.as_str(), &version.to_string(), trained_at.as_str()])
+                .with_label_values(&[model.as_str(), version.to_string().as_str(), trained_at.as_str()])
                 .set(1.0);
         }
     }
@@ -289,7 +289,9 @@ impl Telemetry {
                     continue;
                 }
                 None => {
-                    let help = crate::jobs::describe(&observation.name);
+                    // Only catalogued observations reach here; the fallback guards an old report.
+                    let help = crate::vocab::catalogue::find(&observation.name)
+                        .map_or("A figure measured by a bankml job", |spec| spec.help);
                     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
                     let Ok(family) = GaugeVec::new(Opts::new(name.clone(), help), &key_refs) else {
                         continue;
@@ -335,6 +337,9 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::catalogue::{CHURN_AUC, FEATURE_PSI, Label};
+
+    const CHURN: (Label, &str) = (Label::Model, "churn");
 
     #[test]
     fn observations_become_gauges_and_stale_ones_go() {
@@ -342,9 +347,9 @@ mod tests {
         telemetry.publish(
             "daily",
             &[
-                Observation::new("churn_auc", &[("model", "churn")], 0.87),
-                Observation::new("feature_psi", &[("model", "churn"), ("feature", "age")], 0.04),
-                Observation::new("feature_psi", &[("model", "churn"), ("feature", "tenure")], 0.31),
+                Observation::of(&CHURN_AUC, &[CHURN], 0.87),
+                Observation::of(&FEATURE_PSI, &[CHURN, (Label::Feature, "age")], 0.04),
+                Observation::of(&FEATURE_PSI, &[CHURN, (Label::Feature, "tenure")], 0.31),
             ],
         );
         let text = telemetry.render();
@@ -353,14 +358,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("bankml_feature_psi{feature=\"tenure\",job=\"daily\",model=\"churn\"} 0.31"));
-        assert!(text.contains("# HELP bankml_feature_psi "));
+        assert!(
+            text.contains(&format!("# HELP bankml_feature_psi {}\n", FEATURE_PSI.help)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("# HELP bankml_churn_auc {}\n", CHURN_AUC.help)),
+            "{text}"
+        );
         telemetry.publish(
             "daily",
-            &[Observation::new(
-                "feature_psi",
-                &[("model", "churn"), ("feature", "age")],
-                0.05,
-            )],
+            &[Observation::of(&FEATURE_PSI, &[CHURN, (Label::Feature, "age")], 0.05)],
         );
         let text = telemetry.render();
         assert!(!text.contains("feature=\"tenure\""), "{text}");

@@ -54,11 +54,7 @@ fn headline(n: &Notification) -> String {
 }
 
 fn labels_text(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    crate::vocab::text::join_labels(labels, ", ")
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -85,7 +81,7 @@ pub fn text_body(n: &Notification) -> String {
             a.severity,
             a.rule,
             a.summary,
-            super::format_value(a.value),
+            crate::vocab::text::format_value(a.value),
             a.condition,
             labels_text(&a.labels)
         ));
@@ -125,7 +121,7 @@ pub fn slack_payload(n: &Notification) -> Value {
             "text": { "type": "mrkdwn", "text": truncate(&text, 3000) },
             "fields": [
                 { "type": "mrkdwn", "text": format!("*Severity*\n{}", a.severity) },
-                { "type": "mrkdwn", "text": format!("*Value*\n{}", super::format_value(a.value)) },
+                { "type": "mrkdwn", "text": format!("*Value*\n{}", crate::vocab::text::format_value(a.value)) },
                 { "type": "mrkdwn", "text": truncate(&format!("*Condition*\n{}", a.condition), 2000) },
                 { "type": "mrkdwn", "text": truncate(&format!("*Labels*\n{}", labels_text(&a.labels)), 2000) },
             ]
@@ -154,7 +150,7 @@ pub fn alertmanager_payload(n: &Notification) -> Value {
                     "labels": labels,
                     "annotations": {
                         "summary": a.summary, "description": a.description,
-                        "value": super::format_value(a.value), "condition": a.condition,
+                        "value": crate::vocab::text::format_value(a.value), "condition": a.condition,
                     },
                     "startsAt": a.starts_at,
                 });
@@ -196,7 +192,7 @@ pub fn html_body(n: &Notification) -> String {
             html_escape(&a.severity),
             html_escape(&a.rule),
             html_escape(&a.summary),
-            super::format_value(a.value),
+            crate::vocab::text::format_value(a.value),
             html_escape(&labels_text(&a.labels)),
         ));
     }
@@ -246,7 +242,7 @@ impl Deliverer {
         Deliverer::new(
             alerting.store.clone(),
             config.alerting.receivers.clone(),
-            crate::config::jobs::parse_duration(&config.alerting.max_backoff).unwrap_or(Duration::from_secs(600)),
+            config.alerting.max_backoff,
             alerting.telemetry.clone(),
             alerting.wake.clone(),
         )
@@ -281,7 +277,7 @@ impl Deliverer {
             if blocked.contains(&entry.receiver) {
                 continue;
             }
-            let due = crate::engine::history::parse_iso(&entry.next_attempt_at).is_none_or(|t| t <= now);
+            let due = crate::vocab::time::parse_iso(&entry.next_attempt_at).is_none_or(|t| t <= now);
             if !due {
                 blocked.insert(entry.receiver.clone());
                 continue;

@@ -3,15 +3,20 @@
 //! one grouped notification per receiver, written to the outbox → delivered by `deliver`.
 
 pub mod deliver;
+pub mod observer;
 pub mod rules;
+pub mod state;
 pub mod store;
 
-use crate::jobs::Observation;
+use crate::vocab::text::{format_value, join_labels};
+use crate::vocab::time::iso;
+use crate::vocab::{ModelKind, Observation};
 use chrono::{DateTime, Utc};
 use rules::{CompareTo, Rule};
 use serde::{Deserialize, Serialize};
+use state::{AlertState, Phase, Reading, Tell};
 use std::collections::BTreeMap;
-use store::{AlertState, AlertStore, StoreError, parse_time};
+use store::{AlertStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,25 +58,8 @@ pub struct RunFacts<'a> {
     pub run_id: Option<i64>,
     pub observations: &'a [Observation],
     /// Champion version per model, for templates.
-    pub models: BTreeMap<String, Option<u32>>,
+    pub models: BTreeMap<ModelKind, Option<u32>>,
     pub report_url: Option<String>,
-}
-
-/// `key=value,key=value` in key order: one alert series.
-pub fn labels_key(labels: &BTreeMap<String, String>) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-pub fn format_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.4}")
-    }
 }
 
 /// Fills `{{value}}`, `{{threshold}}`, `{{condition}}`, `{{rule}}`, `{{severity}}`, `{{job}}`,
@@ -79,7 +67,8 @@ pub fn format_value(v: f64) -> String {
 pub fn render(template: &str, rule: &Rule, labels: &BTreeMap<String, String>, value: f64, facts: &RunFacts) -> String {
     let version = labels
         .get("model")
-        .and_then(|m| facts.models.get(m).copied().flatten())
+        .and_then(|m| m.parse::<ModelKind>().ok())
+        .and_then(|m| facts.models.get(&m).copied().flatten())
         .map_or_else(|| "–".to_string(), |v| v.to_string());
     let mut out = template
         .replace("{{value}}", &format_value(value))
@@ -110,88 +99,47 @@ fn matches(rule: &Rule, job: &str, observation: &Observation) -> bool {
         && rule.labels.iter().all(|(k, v)| observation.labels.get(k) == Some(v))
 }
 
-/// Moves every series the run's observations touch through the state machine; returns the
-/// notifications to send, grouped per receiver (silenced rules are tracked but not told).
-pub fn evaluate(
+/// Moves every series the run's observations touch through the state machine and queues the
+/// notifications, grouped per receiver (silenced rules are tracked but not told) — all inside
+/// one transaction, so a state never says "told" without its outbox entry, nor the reverse.
+/// Returns the notifications queued.
+pub fn evaluate_and_enqueue(
     store: &AlertStore,
     rules: &[Rule],
     facts: &RunFacts,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, Notification>, StoreError> {
-    let mut out: BTreeMap<String, Notification> = BTreeMap::new();
-    for rule in rules {
-        for observation in facts.observations.iter().filter(|o| matches(rule, facts.job, o)) {
-            let mut labels = observation.labels.clone();
-            labels.insert("job".into(), facts.job.to_string());
-            let key = labels_key(&labels);
-            let previous = store.state(&rule.name, &key)?;
-            let mut state = previous.clone().unwrap_or(AlertState {
-                rule: rule.name.clone(),
-                labels: key.clone(),
-                state: "inactive".into(),
-                breaches: 0,
-                value: None,
-                last_value: None,
-                active_since: None,
-                last_notified: None,
-                resolved_at: None,
-                severity: None,
-                summary: None,
-            });
-            let compared = match rule.compare_to {
-                CompareTo::Value => Some(observation.value),
-                CompareTo::PreviousRun => state
-                    .last_value
-                    .filter(|p| *p != 0.0 && p.is_finite())
-                    .map(|p| (observation.value - p) / p.abs()),
-            };
-            state.last_value = Some(observation.value);
-            let breach = compared.is_some_and(|v| v.is_finite() && rule.op.holds(v, rule.threshold));
-            let shown = compared.unwrap_or(observation.value);
-            let mut notice: Option<(Status, bool)> = None;
-            if breach {
-                state.breaches = state.breaches.saturating_add(1);
-                state.value = Some(shown);
-                if state.state == "inactive" {
-                    state.state = "pending".into();
-                    state.active_since = Some(crate::engine::history::iso(now));
-                    state.resolved_at = None;
+    store.transaction(|tx| {
+        let silenced = store::silenced_rules(tx, now)?;
+        let mut out: BTreeMap<String, Notification> = BTreeMap::new();
+        for rule in rules {
+            for observation in facts.observations.iter().filter(|o| matches(rule, facts.job, o)) {
+                let mut labels = observation.labels.clone();
+                labels.insert(crate::vocab::catalogue::JOB_LABEL.into(), facts.job.to_string());
+                let key = join_labels(&labels, ",");
+                let previous =
+                    store::read_state(tx, &rule.name, &key)?.unwrap_or_else(|| AlertState::new(&rule.name, &key));
+                let reading = Reading {
+                    value: observation.value,
+                    silenced: silenced.contains(&rule.name),
+                };
+                let (mut state, tell) = state::step(&previous, reading, rule, now);
+                let shown = state.value.unwrap_or(observation.value);
+                let summary = render(&rule.summary, rule, &labels, shown, facts);
+                state.summary = Some(summary.clone());
+                if reading.silenced && state.state != previous.state {
+                    tracing::info!(rule = %rule.name, state = %state.state, "alert silenced: not sent");
                 }
-                if state.breaches >= rule.for_runs && state.state != "firing" {
-                    state.state = "firing".into();
-                    notice = Some((Status::Firing, false));
-                } else if state.state == "firing" {
-                    let due = parse_time(&state.last_notified).is_none_or(|t| {
-                        now - t >= chrono::Duration::from_std(rule.repeat_interval).unwrap_or(chrono::Duration::MAX)
-                    });
-                    if due {
-                        notice = Some((Status::Firing, true));
-                    }
-                }
-            } else {
-                if state.state == "firing" {
-                    state.resolved_at = Some(crate::engine::history::iso(now));
-                    if rule.send_resolved {
-                        notice = Some((Status::Resolved, false));
-                    }
-                }
-                state.state = "inactive".into();
-                state.breaches = 0;
-                state.value = Some(shown);
-            }
-            state.severity = Some(rule.severity.name().into());
-            let summary = render(&rule.summary, rule, &labels, shown, facts);
-            state.summary = Some(summary.clone());
-            if let Some((status, reminder)) = notice {
-                let silenced = store.is_silenced(&rule.name, now)?;
-                if silenced {
-                    tracing::info!(rule = %rule.name, "alert silenced: not sent");
-                } else {
-                    state.last_notified = Some(crate::engine::history::iso(now));
+                if let Some(tell) = tell {
+                    let status = if tell == Tell::Resolved {
+                        Status::Resolved
+                    } else {
+                        Status::Firing
+                    };
                     let alert = Notice {
                         rule: rule.name.clone(),
                         status,
-                        reminder,
+                        reminder: tell == Tell::Reminder,
                         severity: rule.severity.name().into(),
                         labels: labels.clone(),
                         value: shown,
@@ -199,11 +147,8 @@ pub fn evaluate(
                         condition: condition_text(rule),
                         summary,
                         description: render(&rule.description, rule, &labels, shown, facts),
-                        starts_at: state
-                            .active_since
-                            .clone()
-                            .unwrap_or_else(|| crate::engine::history::iso(now)),
-                        ends_at: state.resolved_at.clone().filter(|_| status == Status::Resolved),
+                        starts_at: iso(state.active_since.unwrap_or(now)),
+                        ends_at: state.resolved_at.filter(|_| status == Status::Resolved).map(iso),
                         report_url: facts.report_url.clone(),
                     };
                     for receiver in &rule.receivers {
@@ -217,26 +162,15 @@ pub fn evaluate(
                             .push(alert.clone());
                     }
                 }
+                store::write_state(tx, &state, now)?;
             }
-            store.save_state(&state, now)?;
         }
-    }
-    Ok(out)
-}
-
-/// Evaluates and writes the resulting notifications to the outbox (before anything is sent).
-pub fn evaluate_and_enqueue(
-    store: &AlertStore,
-    rules: &[Rule],
-    facts: &RunFacts,
-    now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    let notifications = evaluate(store, rules, facts, now)?;
-    for (receiver, notification) in &notifications {
-        let payload = serde_json::to_string(notification).unwrap_or_default();
-        store.enqueue(receiver, &payload, now)?;
-    }
-    Ok(notifications.len())
+        for (receiver, notification) in &out {
+            let payload = serde_json::to_string(notification).unwrap_or_default();
+            store::enqueue(tx, receiver, &payload, now)?;
+        }
+        Ok(out)
+    })
 }
 
 /// The daemon's alerting: current rules, the store, and a wake-up for the delivery loop.
@@ -274,9 +208,9 @@ impl Alerting {
     pub fn observe(&self, facts: &RunFacts) {
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
         match evaluate_and_enqueue(&self.store, &rules, facts, Utc::now()) {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(job = facts.job, notifications = n, "alerts queued");
+            Ok(queued) if queued.is_empty() => {}
+            Ok(queued) => {
+                tracing::info!(job = facts.job, notifications = queued.len(), "alerts queued");
                 self.wake.notify_one();
             }
             Err(e) => tracing::error!(error = %e, "evaluating alert rules"),
@@ -299,9 +233,13 @@ impl Alerting {
                 );
             }
         }
-        for s in states.iter().filter(|s| s.state != "inactive") {
+        for s in states.iter().filter(|s| s.state != Phase::Inactive) {
             *counts
-                .entry((s.rule.clone(), s.severity.clone().unwrap_or_default(), s.state.clone()))
+                .entry((
+                    s.rule.clone(),
+                    s.severity.clone().unwrap_or_default(),
+                    s.state.to_string(),
+                ))
                 .or_insert(0) += 1;
         }
         let flat: Vec<(String, String, String, i64)> =
@@ -335,17 +273,29 @@ mod tests {
     }
 
     fn run(store: &AlertStore, rules: &[Rule], value: f64, minutes: i64) -> BTreeMap<String, Notification> {
-        let observations = vec![Observation::new("churn_auc", &[("model", "churn")], value)];
+        let observations = vec![Observation::of(
+            &crate::vocab::catalogue::CHURN_AUC,
+            &[(crate::vocab::Label::Model, "churn")],
+            value,
+        )];
         let facts = RunFacts {
             job: "daily-benchmark",
             run_id: Some(minutes),
             observations: &observations,
-            models: BTreeMap::from([("churn".to_string(), Some(7))]),
+            models: BTreeMap::from([(ModelKind::Churn, Some(7))]),
             report_url: Some("http://x/report".into()),
         };
-        let now =
-            crate::engine::history::parse_iso("2026-06-01T00:00:00Z").unwrap() + chrono::Duration::minutes(minutes);
-        evaluate(store, rules, &facts, now).unwrap()
+        let now = crate::vocab::time::parse_iso("2026-06-01T00:00:00Z").unwrap() + chrono::Duration::minutes(minutes);
+        let queued = evaluate_and_enqueue(store, rules, &facts, now).unwrap();
+        let outbox = store.outbox(1000).unwrap();
+        for (receiver, notification) in &queued {
+            let entry = outbox
+                .iter()
+                .find(|e| &e.receiver == receiver)
+                .expect("queued in the outbox");
+            assert_eq!(entry.payload, serde_json::to_string(notification).unwrap());
+        }
+        queued
     }
 
     fn store() -> (tempfile::TempDir, AlertStore) {
@@ -363,7 +313,7 @@ mod tests {
             .state("auc_low", "job=daily-benchmark,model=churn")
             .unwrap()
             .unwrap();
-        assert_eq!((state.state.as_str(), state.breaches), ("pending", 1));
+        assert_eq!((state.state, state.breaches), (Phase::Pending, 1));
         let fired = run(&store, &rules, 0.74, 10);
         assert_eq!(fired.len(), 2, "one notification per receiver");
         let alert = &fired["slack"].alerts[0];
@@ -388,7 +338,7 @@ mod tests {
     fn silences_suppress_and_relative_change_compares_with_the_previous_run() {
         let (_dir, store) = store();
         let rules = [rule("auc_low", Op::Less, 0.8, 1)];
-        let now = crate::engine::history::parse_iso("2026-06-01T00:00:00Z").unwrap();
+        let now = crate::vocab::time::parse_iso("2026-06-01T00:00:00Z").unwrap();
         store
             .silence("auc_low", now + chrono::Duration::hours(2), now, None)
             .unwrap();
@@ -399,7 +349,7 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .state,
-            "firing",
+            Phase::Firing,
             "still tracked"
         );
         let mut drop = rule("auc_drop", Op::Less, -0.05, 1);

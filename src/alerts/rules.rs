@@ -3,6 +3,8 @@
 //! file:line:column, all at once, like the job files.
 
 use crate::config::place;
+use crate::vocab::catalogue::{self, ObservationSpec};
+use crate::vocab::text;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -83,9 +85,8 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     name: Spanned<String>,
-    observation: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
+    observation: Spanned<String>,
+    labels: Option<Spanned<BTreeMap<String, String>>>,
     /// Only observations of this job.
     job: Option<String>,
     condition: Spanned<String>,
@@ -97,9 +98,8 @@ struct RuleFile {
     receivers: Option<Vec<Spanned<String>>>,
     repeat_interval: Option<Spanned<String>>,
     send_resolved: Option<bool>,
-    summary: String,
-    #[serde(default)]
-    description: String,
+    summary: Spanned<String>,
+    description: Option<Spanned<String>>,
 }
 
 fn one() -> u32 {
@@ -156,6 +156,44 @@ pub fn parse_condition(text: &str) -> Option<(Op, f64)> {
     value.is_finite().then_some((op, value * scale))
 }
 
+/// What a rule's summary and description may name: `{{value}}`, …, `{{labels.<label>}}`.
+pub fn template_variables(spec: &ObservationSpec) -> Vec<String> {
+    TEMPLATE_VARIABLES
+        .iter()
+        .map(|v| v.to_string())
+        .chain(spec.label_names().into_iter().map(|l| format!("labels.{l}")))
+        .collect()
+}
+
+/// Filled by [`super::render`] for every rule.
+pub const TEMPLATE_VARIABLES: [&str; 8] = [
+    "value",
+    "threshold",
+    "condition",
+    "rule",
+    "severity",
+    "job",
+    "version",
+    "report_url",
+];
+
+/// The `{{name}}`s in `template` that [`super::render`] would leave unfilled.
+fn unknown_variables(template: &str, spec: &ObservationSpec) -> Vec<String> {
+    let known = template_variables(spec);
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let name = after[..end].trim().to_string();
+        if !known.contains(&name) && !out.contains(&name) {
+            out.push(name);
+        }
+        rest = &after[end + 2..];
+    }
+    out
+}
+
 /// Reads the rules; `known_receivers` are the receivers the engine config defines. A missing
 /// file means no rules.
 pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, Vec<String>> {
@@ -167,12 +205,8 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
     let file: RulesFile = crate::config::parse_yaml_listed(&text, path)?;
     let mut errors = Vec::new();
     let duration = |value: &Spanned<String>, errors: &mut Vec<String>| {
-        crate::config::jobs::parse_duration(&value.value).unwrap_or_else(|| {
-            errors.push(format!(
-                "{}: repeat_interval: \"{}\" is not a duration (e.g. 30m, 4h)",
-                place(path, value),
-                value.value
-            ));
+        crate::vocab::duration::parse(&value.value).unwrap_or_else(|e| {
+            errors.push(format!("{}: repeat_interval: {e}", place(path, value)));
             DEFAULT_REPEAT
         })
     };
@@ -238,14 +272,49 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
             .repeat_interval
             .as_ref()
             .map_or(default_repeat, |r| duration(r, &mut errors));
+        let spec = catalogue::find(&rule.observation.value);
+        match spec {
+            None => errors.push(format!(
+                "{}: observation: \"{}\" is not an observation bankml publishes{}",
+                place(path, &rule.observation),
+                rule.observation.value,
+                text::did_you_mean(&rule.observation.value, catalogue::ALL.iter().map(|s| s.name))
+            )),
+            Some(spec) => {
+                if let Some(labels) = &rule.labels {
+                    for name in labels.value.keys().filter(|name| !spec.has_label(name)) {
+                        errors.push(format!(
+                            "{}: labels: {} has no label \"{name}\" (its labels: {}){}",
+                            place(path, labels),
+                            spec.name,
+                            spec.label_names().join(", "),
+                            text::did_you_mean(name, spec.label_names())
+                        ));
+                    }
+                }
+                let templates = std::iter::once(("summary", &rule.summary))
+                    .chain(rule.description.iter().map(|d| ("description", d)));
+                for (field, template) in templates {
+                    for variable in unknown_variables(&template.value, spec) {
+                        let known = template_variables(spec);
+                        errors.push(format!(
+                            "{}: {field}: {{{{{variable}}}}} is not a template variable (known: {}){}",
+                            place(path, template),
+                            known.join(", "),
+                            text::did_you_mean(&variable, known.iter().map(String::as_str))
+                        ));
+                    }
+                }
+            }
+        }
         if errors.len() > before {
             continue;
         }
         let Some((op, threshold)) = condition else { continue };
         rules.push(Rule {
             name: rule.name.value,
-            observation: rule.observation,
-            labels: rule.labels,
+            observation: rule.observation.value,
+            labels: rule.labels.map(|l| l.value).unwrap_or_default(),
             job: rule.job,
             op,
             threshold,
@@ -255,8 +324,8 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
             receivers,
             repeat_interval: repeat,
             send_resolved: rule.send_resolved.unwrap_or(default_resolved),
-            summary: rule.summary,
-            description: rule.description,
+            summary: rule.summary.value,
+            description: rule.description.map(|d| d.value).unwrap_or_default(),
         });
     }
     if errors.is_empty() { Ok(rules) } else { Err(errors) }
@@ -282,7 +351,7 @@ mod tests {
         let path = dir.path().join("rules.yaml");
         std::fs::write(
             &path,
-            "defaults:\n  receivers: [slack]\nrules:\n  - name: a\n    observation: churn_auc\n    condition: \"about 0.8\"\n    severity: critical\n    summary: x\n  - name: b\n    observation: x\n    condition: \"> 1\"\n    severity: warning\n    receivers: [pager]\n    repeat_interval: soon\n    summary: y\n",
+            "defaults:\n  receivers: [slack]\nrules:\n  - name: a\n    observation: churn_auc\n    condition: \"about 0.8\"\n    severity: critical\n    summary: x\n  - name: b\n    observation: churn_f1\n    condition: \"> 1\"\n    severity: warning\n    receivers: [pager]\n    repeat_interval: soon\n    summary: y\n",
         )
         .unwrap();
         let errors = load_rules(&path, &["slack".to_string()]).unwrap_err();
@@ -295,11 +364,53 @@ mod tests {
         assert!(errors[2].contains("rules.yaml:14:22: repeat_interval"), "{errors:?}");
         std::fs::write(
             &path,
-            "rules:\n  - name: a\n    observation: x\n    condition: \"> 1\"\n    severty: critical\n",
+            "rules:\n  - name: a\n    observation: churn_auc\n    condition: \"> 1\"\n    severty: critical\n",
         )
         .unwrap();
         let errors = load_rules(&path, &[]).unwrap_err();
         assert!(errors[0].contains("severty"), "{errors:?}");
         assert!(load_rules(&dir.path().join("missing.yaml"), &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rules_are_checked_against_the_observation_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.yaml");
+        std::fs::write(
+            &path,
+            "rules:\n  - name: typo\n    observation: churn_aucc\n    condition: \"< 0.8\"\n    severity: critical\n    summary: x\n  - name: label\n    observation: feature_psi\n    labels: {modle: churn, feature: age}\n    condition: \"> 0.2\"\n    severity: warning\n    summary: \"{{labels.feature}} {{labels.risk}} {{vaule}}\"\n    description: \"{{report_url}} {{labels.job}}\"\n  - name: good\n    observation: churn_risk_clients\n    labels: {risk: High, job: daily-scoring}\n    condition: \"> 100\"\n    severity: info\n    summary: \"{{labels.risk}}: {{value}} (v{{version}})\"\n",
+        )
+        .unwrap();
+        let errors = load_rules(&path, &[]).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(
+            errors[0].contains("rules.yaml:3:18: observation: \"churn_aucc\" is not an observation bankml publishes (did you mean \"churn_auc\"?)"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].contains("rules.yaml:9:13: labels: feature_psi has no label \"modle\" (its labels: model, feature, job) (did you mean \"model\"?)"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[2].contains("rules.yaml:12:14: summary: {{labels.risk}} is not a template variable"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[3].contains("{{vaule}} is not a template variable")
+                && errors[3].contains("(did you mean \"value\"?)"),
+            "{errors:#?}"
+        );
+        // With the mistakes mended, the same file loads.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mended = text
+            .replace("churn_aucc", "churn_auc")
+            .replace("modle", "model")
+            .replace(" {{labels.risk}} {{vaule}}", " {{value}}");
+        std::fs::write(&path, mended).unwrap();
+        let rules = load_rules(&path, &[]).unwrap();
+        assert_eq!(
+            rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["typo", "label", "good"]
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! notification is written here before any attempt to send it, and marked sent only when the
 //! receiver accepted it, so nothing is lost across receiver outages or daemon restarts.
 
-use crate::engine::history::{iso, parse_iso};
+pub use super::state::AlertState;
+use super::state::Phase;
+use crate::vocab::time::{iso, parse_iso};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -52,23 +54,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 ";
-
-/// One alert series' remembered state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AlertState {
-    pub rule: String,
-    pub labels: String,
-    /// `inactive`, `pending` or `firing`.
-    pub state: String,
-    pub breaches: u32,
-    pub value: Option<f64>,
-    pub last_value: Option<f64>,
-    pub active_since: Option<String>,
-    pub last_notified: Option<String>,
-    pub resolved_at: Option<String>,
-    pub severity: Option<String>,
-    pub summary: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Silence {
@@ -122,42 +107,26 @@ impl AlertStore {
     }
 
     pub fn state(&self, rule: &str, labels: &str) -> Result<Option<AlertState>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT rule, labels, state, breaches, value, last_value, active_since, last_notified, resolved_at,
-                        severity, summary FROM alert_state WHERE rule = ?1 AND labels = ?2",
-                params![rule, labels],
-                row_state,
-            )
-            .optional()
-        })
+        self.with(|c| read_state(c, rule, labels))
     }
 
-    pub fn save_state(&self, s: &AlertState, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO alert_state (rule, labels, state, breaches, value, last_value, active_since, last_notified,
-                                          resolved_at, severity, summary, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (rule, labels) DO UPDATE SET state = ?3, breaches = ?4, value = ?5, last_value = ?6,
-                     active_since = ?7, last_notified = ?8, resolved_at = ?9, severity = ?10, summary = ?11, updated_at = ?12",
-                params![
-                    s.rule,
-                    s.labels,
-                    s.state,
-                    s.breaches,
-                    s.value,
-                    s.last_value,
-                    s.active_since,
-                    s.last_notified,
-                    s.resolved_at,
-                    s.severity,
-                    s.summary,
-                    iso(now)
-                ],
-            )
-            .map(|_| ())
-        })
+    /// Runs `f` inside one SQLite transaction: every state read and written and every
+    /// notification queued by one evaluation commit together, or not at all.
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let fail = |source| StoreError {
+            path: self.path.clone(),
+            source,
+        };
+        let transaction = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let value = f(&transaction).map_err(fail)?;
+        transaction.commit().map_err(fail)?;
+        Ok(value)
     }
 
     /// Alerts pending or firing, and those resolved in the last day.
@@ -208,19 +177,9 @@ impl AlertStore {
         })
     }
 
-    pub fn is_silenced(&self, rule: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(self.silences(now)?.iter().any(|s| s.rule == rule))
-    }
-
     /// Writes a notification for `receiver`, due now.
     pub fn enqueue(&self, receiver: &str, payload: &str, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO outbox (receiver, payload, created_at, next_attempt_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
-                params![receiver, payload, iso(now)],
-            )?;
-            Ok(c.last_insert_rowid())
-        })
+        self.with(|c| enqueue(c, receiver, payload, now))
     }
 
     /// Notifications not yet delivered (due or not), oldest first.
@@ -313,22 +272,76 @@ impl AlertStore {
     }
 }
 
+/// One series' state, read inside a connection or transaction.
+pub fn read_state(c: &Connection, rule: &str, labels: &str) -> rusqlite::Result<Option<AlertState>> {
+    c.query_row(
+        "SELECT rule, labels, state, breaches, value, last_value, active_since, last_notified, resolved_at,
+                severity, summary FROM alert_state WHERE rule = ?1 AND labels = ?2",
+        params![rule, labels],
+        row_state,
+    )
+    .optional()
+}
+
+pub fn write_state(c: &Connection, s: &AlertState, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    let time = |t: Option<DateTime<Utc>>| t.map(iso);
+    c.execute(
+        "INSERT INTO alert_state (rule, labels, state, breaches, value, last_value, active_since, last_notified,
+                                  resolved_at, severity, summary, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (rule, labels) DO UPDATE SET state = ?3, breaches = ?4, value = ?5, last_value = ?6,
+             active_since = ?7, last_notified = ?8, resolved_at = ?9, severity = ?10, summary = ?11, updated_at = ?12",
+        params![
+            s.rule,
+            s.labels,
+            s.state.as_str(),
+            s.breaches,
+            s.value,
+            s.last_value,
+            time(s.active_since),
+            time(s.last_notified),
+            time(s.resolved_at),
+            s.severity,
+            s.summary,
+            iso(now)
+        ],
+    )
+    .map(|_| ())
+}
+
+/// The rules silenced at `now`.
+pub fn silenced_rules(c: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<String>> {
+    let mut statement = c.prepare("SELECT DISTINCT rule FROM silences WHERE until > ?1")?;
+    let rows = statement.query_map(params![iso(now)], |row| row.get(0))?;
+    rows.collect()
+}
+
+pub fn enqueue(c: &Connection, receiver: &str, payload: &str, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    c.execute(
+        "INSERT INTO outbox (receiver, payload, created_at, next_attempt_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
+        params![receiver, payload, iso(now)],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
 fn row_state(row: &rusqlite::Row) -> rusqlite::Result<AlertState> {
+    let phase: String = row.get(2)?;
+    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(row.get::<_, Option<String>>(i)?.as_deref().and_then(parse_iso))
+    };
     Ok(AlertState {
         rule: row.get(0)?,
         labels: row.get(1)?,
-        state: row.get(2)?,
+        state: phase
+            .parse::<Phase>()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into()))?,
         breaches: row.get(3)?,
         value: row.get(4)?,
         last_value: row.get(5)?,
-        active_since: row.get(6)?,
-        last_notified: row.get(7)?,
-        resolved_at: row.get(8)?,
+        active_since: time(6)?,
+        last_notified: time(7)?,
+        resolved_at: time(8)?,
         severity: row.get(9)?,
         summary: row.get(10)?,
     })
-}
-
-pub fn parse_time(text: &Option<String>) -> Option<DateTime<Utc>> {
-    text.as_deref().and_then(parse_iso)
 }

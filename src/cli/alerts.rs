@@ -41,7 +41,7 @@ pub fn run(args: AlertsArgs, config: &EngineConfig) -> anyhow::Result<()> {
                 println!("no alerts pending, firing or resolved in the last day");
             }
             for a in alerts {
-                let state = if a.state == "inactive" {
+                let state = if a.state == bankml::alerts::state::Phase::Inactive {
                     "resolved"
                 } else {
                     a.state.as_str()
@@ -68,11 +68,11 @@ pub fn run(args: AlertsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             duration,
             comment,
         } => {
-            let length = bankml::config::jobs::parse_duration(&duration)
-                .ok_or_else(|| super::UserError(format!("--for {duration}: expected a duration like 30m, 2h, 1d")))?;
+            let length =
+                bankml::vocab::duration::parse(&duration).map_err(|e| super::UserError(format!("--for {e}")))?;
             let until = now + chrono::Duration::from_std(length)?;
             store.silence(&rule, until, now, comment.as_deref())?;
-            println!("{rule} silenced until {}", bankml::engine::history::iso(until));
+            println!("{rule} silenced until {}", bankml::vocab::time::iso(until));
         }
         AlertsCommand::Outbox { last } => {
             for e in store.outbox(last)? {

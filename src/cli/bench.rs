@@ -419,10 +419,10 @@ fn bench_models(sizes: &[usize], months: usize, config: &EngineConfig) -> anyhow
             "--format",
             "parquet",
         ])?;
-        for model in ["churn", "manager", "agency", "recommender"] {
+        for model in bankml::vocab::ModelKind::ALL {
             eprintln!("{} clients: training {model} …", thousands(clients));
-            let (seconds, peak) = run(&["train", "--model", model])?;
-            let meta_path = root.join("models").join(model).join("1/meta.json");
+            let (seconds, peak) = run(&["train", "--model", model.as_str()])?;
+            let meta_path = root.join("models").join(model.as_str()).join("1/meta.json");
             let meta: serde_json::Value = std::fs::read_to_string(&meta_path)
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())

@@ -10,7 +10,7 @@ use std::path::Path;
 pub struct DaemonArgs {
     /// Listen on this address instead of daemon.listen (e.g. 127.0.0.1:9000).
     #[arg(long, env = "BANKML_LISTEN")]
-    pub listen: Option<String>,
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: DaemonArgs, config: EngineConfig, config_path: &Path) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! as one JSON document whose keys are the reference's metric names.
 
 use super::UserError;
+use bankml::data::table::{Sample, drift_sample, label_column, number_column, read_table, text_column};
 use bankml::fsutil;
 use bankml::metrics::drift::{self, DriftPolicy};
 use bankml::metrics::{classification, ranking, regression};
@@ -168,125 +169,6 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A CSV or Parquet file, by extension.
-fn read_table(path: &Path) -> anyhow::Result<DataFrame> {
-    if !path.is_file() {
-        return Err(user(format!("{}: no such file", path.display())));
-    }
-    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let frame = match extension.as_deref() {
-        Some("csv") => CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(10_000))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish()),
-        Some("parquet") => std::fs::File::open(path)
-            .map_err(PolarsError::from)
-            .and_then(|f| ParquetReader::new(f).finish()),
-        _ => return Err(user(format!("{}: expected a .csv or .parquet file", path.display()))),
-    };
-    frame.map_err(|e| user(format!("{}: cannot read: {e}", path.display())))
-}
-
-fn column<'a>(frame: &'a DataFrame, name: &str, path: &Path) -> anyhow::Result<&'a Column> {
-    frame.column(name).map_err(|_| {
-        let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
-        user(format!(
-            "{}: no column \"{name}\" (columns: {})",
-            path.display(),
-            names.join(", ")
-        ))
-    })
-}
-
-/// 1-based data row for messages (CSV: the header is line 1, so data row r is line r + 1).
-fn row_name(path: &Path, index: usize) -> String {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        format!("line {}", index + 2)
-    } else {
-        format!("row {}", index + 1)
-    }
-}
-
-/// A numeric column with no missing values.
-fn number_column(frame: &DataFrame, name: &str, path: &Path) -> anyhow::Result<Vec<f64>> {
-    let column = column(frame, name, path)?;
-    if !column.dtype().is_primitive_numeric() && column.dtype() != &DataType::Boolean {
-        let example = column
-            .as_materialized_series()
-            .iter()
-            .next()
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        return Err(user(format!(
-            "{}: column \"{name}\" is {} (e.g. {example}), not numbers",
-            path.display(),
-            column.dtype()
-        )));
-    }
-    let values = column.cast(&DataType::Float64)?;
-    let values = values.f64()?;
-    let mut out = Vec::with_capacity(values.len());
-    for (i, v) in values.iter().enumerate() {
-        match v {
-            Some(v) if v.is_finite() => out.push(v),
-            Some(v) => {
-                return Err(user(format!(
-                    "{}, {}, column {name}: {v} is not a finite number",
-                    path.display(),
-                    row_name(path, i)
-                )));
-            }
-            None => {
-                return Err(user(format!(
-                    "{}, {}, column {name}: empty",
-                    path.display(),
-                    row_name(path, i)
-                )));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A 0/1 (or true/false) column.
-fn label_column(frame: &DataFrame, name: &str, path: &Path) -> anyhow::Result<Vec<bool>> {
-    let values = number_column(frame, name, path)?;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match *v {
-            0.0 => Ok(false),
-            1.0 => Ok(true),
-            other => Err(user(format!(
-                "{}, {}, column {name}: {other} is not a class (0 or 1)",
-                path.display(),
-                row_name(path, i)
-            ))),
-        })
-        .collect()
-}
-
-/// A column as text (numbers written as they print), for ids.
-fn text_column(frame: &DataFrame, name: &str, path: &Path) -> anyhow::Result<Vec<String>> {
-    let column = column(frame, name, path)?;
-    let values = column.cast(&DataType::String)?;
-    values
-        .str()?
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.map(str::to_string).ok_or_else(|| {
-                user(format!(
-                    "{}, {}, column {name}: empty",
-                    path.display(),
-                    row_name(path, i)
-                ))
-            })
-        })
-        .collect()
-}
-
 fn evaluate_ranking(
     recommendations: &Path,
     relevant: &Path,
@@ -352,65 +234,6 @@ fn evaluate_ranking(
             json!(ranking::intra_list_diversity(&recommended, &vectors, k).map_err(context)?);
     }
     Ok(document)
-}
-
-/// One column's values for drift: numbers (NaN and empty dropped and counted) or counts per
-/// text value.
-enum Sample {
-    Numbers(Vec<f64>, usize),
-    Text(BTreeMap<String, u64>, usize),
-}
-
-impl Sample {
-    fn is_empty(&self) -> bool {
-        match self {
-            Sample::Numbers(v, _) => v.is_empty(),
-            Sample::Text(counts, _) => counts.is_empty(),
-        }
-    }
-}
-
-fn drift_sample(frame: &DataFrame, name: &str, path: &Path) -> anyhow::Result<Sample> {
-    let column = column(frame, name, path)?;
-    let dtype = column.dtype();
-    // Dates drift as their day numbers.
-    let numbers = match dtype {
-        DataType::Date => Some(column.cast(&DataType::Int32)?),
-        d if d.is_primitive_numeric() => Some(column.clone()),
-        _ => None,
-    };
-    if let Some(column) = numbers {
-        let values = column.cast(&DataType::Float64)?;
-        let values = values.f64()?;
-        let mut out = Vec::with_capacity(values.len());
-        let mut missing = 0;
-        for (i, v) in values.iter().enumerate() {
-            match v {
-                Some(v) if v.is_finite() => out.push(v),
-                Some(v) if v.is_infinite() => {
-                    return Err(user(format!(
-                        "{}, {}, column {name}: {v} is not a finite number",
-                        path.display(),
-                        row_name(path, i)
-                    )));
-                }
-                _ => missing += 1,
-            }
-        }
-        Ok(Sample::Numbers(out, missing))
-    } else {
-        let values = column.cast(&DataType::String)?;
-        let missing = values.null_count();
-        // Counted on borrowed text: no string is copied per row.
-        let mut counts: foldhash::HashMap<&str, u64> = foldhash::HashMap::default();
-        for value in values.str()?.iter().flatten() {
-            *counts.entry(value).or_insert(0) += 1;
-        }
-        Ok(Sample::Text(
-            counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            missing,
-        ))
-    }
 }
 
 fn evaluate_drift(

@@ -14,7 +14,7 @@ mod score;
 mod train;
 mod validate;
 
-use bankml::config::{ConfigError, EngineConfig};
+use bankml::config::ConfigError;
 use bankml::data::snapshot::IngestError;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -87,6 +87,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         e.is::<UserError>()
             || e.is::<ConfigError>()
             || e.downcast_ref::<IngestError>().is_some_and(bad_data)
+            || matches!(e.downcast_ref::<bankml::data::table::TableError>(), Some(bankml::data::table::TableError::Invalid(_)))
             || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Ingest(i)) if bad_data(i))
             || matches!(e.downcast_ref::<bankml::jobs::JobError>(), Some(bankml::jobs::JobError::Ingest(i)) if bad_data(i))
             || matches!(
@@ -117,7 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::ValidateConfig) {
         return validate::run(&cli.config);
     }
-    let config = EngineConfig::load(&cli.config, explicit)?;
+    let config = bankml::data::load_config(&cli.config, explicit)?;
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),

@@ -1,6 +1,7 @@
 use super::UserError;
 use bankml::config::EngineConfig;
-use bankml::models::registry::{MODELS, Registry, check_model};
+use bankml::models::registry::Registry;
+use bankml::vocab::ModelKind;
 use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
@@ -15,22 +16,29 @@ pub enum ModelsAction {
     List,
     /// A version's metadata (default: the champion).
     Show {
-        model: String,
+        #[arg(value_enum)]
+        model: ModelKind,
         #[arg(long)]
         version: Option<u32>,
     },
     /// Make a version the champion (the old one is kept for rollback).
-    Promote { model: String, version: u32 },
+    Promote {
+        #[arg(value_enum)]
+        model: ModelKind,
+        version: u32,
+    },
     /// Return the champion to the one before it.
-    Rollback { model: String },
+    Rollback {
+        #[arg(value_enum)]
+        model: ModelKind,
+    },
 }
 
 pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let registry = Registry::new(&config.models.dir);
-    let known = |name: &str| check_model(name).map_err(|e| anyhow::Error::new(UserError(e.to_string())));
     match args.action {
         ModelsAction::List => {
-            for model in MODELS {
+            for model in ModelKind::ALL {
                 let versions = registry.versions(model)?;
                 let aliases = registry.aliases(model)?;
                 let shown = |v: Option<u32>| v.map(|v| format!("v{v}")).unwrap_or_else(|| "–".into());
@@ -47,7 +55,6 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             }
         }
         ModelsAction::Show { model, version } => {
-            let model = known(&model)?;
             let (_, dir) = registry.resolve(model, version).map_err(|e| UserError(e.to_string()))?;
             let path = dir.join("meta.json");
             println!(
@@ -56,7 +63,6 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             );
         }
         ModelsAction::Promote { model, version } => {
-            let model = known(&model)?;
             let aliases = registry.promote(model, version).map_err(|e| UserError(e.to_string()))?;
             println!(
                 "{model}: v{version} is champion (previous champions: {:?})",
@@ -64,7 +70,6 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             );
         }
         ModelsAction::Rollback { model } => {
-            let model = known(&model)?;
             let aliases = registry.rollback(model).map_err(|e| UserError(e.to_string()))?;
             println!(
                 "{model}: rolled back to v{}; v{} is now challenger",

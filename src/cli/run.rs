@@ -53,20 +53,21 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
     })?;
     let history = Arc::new(RunHistory::open(&config.data.history)?);
     let telemetry = Arc::new(bankml::telemetry::Telemetry::new());
-    let alerting = bankml::daemon::alerting_for(config, telemetry.clone()).map_err(|e| UserError(e.to_string()))?;
+    let alerting =
+        bankml::alerts::observer::alerting_for(config, telemetry.clone()).map_err(|e| UserError(e.to_string()))?;
     let shared = Shared {
         executor: ProcessExecutor {
             program: std::env::current_exe()?,
             config_path: config_path.to_path_buf(),
             reports_dir: config.data.reports_dir.clone(),
-            grace: config.daemon.grace(),
+            grace: config.daemon.shutdown_grace,
             threads: 0,
             forward_output: true,
         },
         history: history.clone(),
         clock: Arc::new(SystemClock),
         telemetry,
-        observer: Some(Arc::new(bankml::daemon::AlertObserver::new(
+        observer: Some(Arc::new(bankml::alerts::observer::AlertObserver::new(
             alerting.clone(),
             Arc::new(config.clone()),
             history.clone(),
@@ -82,7 +83,7 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
             }
         });
         let state = runner::run(&shared, job, Trigger::Manual, None, &stop).await;
-        bankml::daemon::deliver_once(config, &alerting).await;
+        bankml::alerts::observer::deliver_once(config, &alerting).await;
         state
     });
     let last = history.list(Some(name), 1)?.into_iter().next();

@@ -3,7 +3,8 @@ use bankml::config::EngineConfig;
 use bankml::data::date::Date;
 use bankml::data::history;
 use bankml::models::registry::Registry;
-use bankml::models::tabular::{self, AGENCY, CHURN, MANAGER, ModelMeta, TabularSpec};
+use bankml::models::tabular::{self, ModelMeta, TabularSpec};
+use bankml::vocab::ModelKind;
 use clap::{Args, ValueEnum};
 use polars::prelude::DataFrame;
 use serde_json::Value;
@@ -15,6 +16,18 @@ pub enum ModelChoice {
     Agency,
     Recommender,
     All,
+}
+
+impl ModelChoice {
+    fn kinds(self) -> Vec<ModelKind> {
+        match self {
+            ModelChoice::Churn => vec![ModelKind::Churn],
+            ModelChoice::Manager => vec![ModelKind::Manager],
+            ModelChoice::Agency => vec![ModelKind::Agency],
+            ModelChoice::Recommender => vec![ModelKind::Recommender],
+            ModelChoice::All => ModelKind::ALL.to_vec(),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -38,14 +51,9 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let specs: Vec<&TabularSpec> = match args.model {
-        ModelChoice::Churn => vec![&CHURN],
-        ModelChoice::Manager => vec![&MANAGER],
-        ModelChoice::Agency => vec![&AGENCY],
-        ModelChoice::Recommender => vec![],
-        ModelChoice::All => vec![&CHURN, &MANAGER, &AGENCY],
-    };
-    let recommender = matches!(args.model, ModelChoice::Recommender | ModelChoice::All);
+    let kinds = args.model.kinds();
+    let specs: Vec<&TabularSpec> = kinds.iter().filter_map(|k| tabular::spec_of(*k)).collect();
+    let recommender = kinds.contains(&ModelKind::Recommender);
     let registry = Registry::new(&config.models.dir);
     // The tabular models need every snapshot's features; the recommender only the latest
     // snapshot, which the history has loaded anyway.
@@ -76,17 +84,17 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     }
     for spec in specs {
         let frames: Vec<(Date, DataFrame)> = match spec.model {
-            "churn" => std::mem::take(&mut clients),
-            "manager" => std::mem::take(&mut managers),
+            ModelKind::Churn => std::mem::take(&mut clients),
+            ModelKind::Manager => std::mem::take(&mut managers),
             _ => std::mem::take(&mut agencies),
         };
         let spinner = progress::spinner(&format!("training {}", spec.model));
-        let cv = if spec.model == "churn" {
+        let cv = if spec.model == ModelKind::Churn {
             0
         } else {
             config.models.cv_folds
         };
-        let export = args.export.as_ref().map(|d| d.join(spec.model));
+        let export = args.export.as_ref().map(|d| d.join(spec.model.as_str()));
         if let Some(dir) = &export {
             std::fs::create_dir_all(dir)?;
         }
@@ -106,7 +114,7 @@ fn figure(value: &Value, key: &str) -> String {
 }
 
 fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
-    let aliases = registry.aliases(&meta.model)?;
+    let aliases = registry.aliases(meta.model)?;
     let alias = if aliases.champion == Some(meta.version) {
         "champion"
     } else {
@@ -124,7 +132,7 @@ fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
         meta.training_seconds
     );
     let h = &meta.holdout;
-    if meta.target == "churn" {
+    if meta.model == ModelKind::Churn {
         println!(
             "  holdout: AUC {} · precision {} · recall {} · F1 {} at {} · High risk: precision {} recall {}",
             figure(h, "roc_auc"),
@@ -167,7 +175,7 @@ fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
 }
 
 fn print_recommender(meta: &bankml::models::recommender::RecommenderMeta, registry: &Registry) -> anyhow::Result<()> {
-    let aliases = registry.aliases("recommender")?;
+    let aliases = registry.aliases(ModelKind::Recommender)?;
     let alias = if aliases.champion == Some(meta.version) {
         "champion"
     } else {

@@ -1,4 +1,4 @@
-use bankml::config::{EngineConfig, jobs};
+use bankml::config::jobs;
 use chrono::Utc;
 use std::path::Path;
 
@@ -6,7 +6,7 @@ use std::path::Path;
 /// started. Exit code 2 when anything is wrong.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    let config = match EngineConfig::load(config_path, true) {
+    let config = match bankml::data::load_config(config_path, true) {
         Ok(config) => Some(config),
         Err(e) => {
             problems.push(e.to_string());

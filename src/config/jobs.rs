@@ -1,10 +1,10 @@
 //! Job files (`jobs/*.yaml`): what runs, when, and with which policies. Admins edit these;
 //! every problem is reported with file:line:column, all of them at once.
 
-use crate::config::place;
-use crate::engine::schedule::{self, Schedule};
+use super::fields::Fields;
+use crate::vocab::duration;
+use crate::vocab::schedule::{self, Schedule};
 use serde::Deserialize;
-use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,30 +48,13 @@ struct RetriesFile {
     #[serde(default)]
     count: u32,
     #[serde(default)]
-    backoff: Option<Spanned<String>>,
+    backoff: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JobFile {
-    job: JobKind,
-    schedule: Spanned<String>,
-    timezone: Option<Spanned<String>>,
-    timeout: Option<Spanned<String>>,
-    retries: Option<RetriesFile>,
-    #[serde(default)]
-    overlap: Overlap,
-    #[serde(default)]
-    catch_up: CatchUp,
-    #[serde(default = "enabled_by_default")]
-    enabled: bool,
-    #[serde(default)]
-    params: BTreeMap<String, serde_json::Value>,
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
+/// The keys of a job file.
+const KEYS: [&str; 9] = [
+    "job", "schedule", "timezone", "timeout", "retries", "overlap", "catch_up", "enabled", "params",
+];
 
 /// A validated job.
 #[derive(Debug, Clone)]
@@ -94,86 +77,77 @@ pub struct Job {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
 
-/// `90s`, `30m`, `2h`, `1h30m`, `1d`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(unit)?)?;
-        number.clear();
-    }
-    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
-}
-
 /// Reads one job file; every problem in it is returned, each with its location.
 pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
-    let file: JobFile = crate::config::parse_yaml_listed(&text, path)?;
-    let mut errors = Vec::new();
-    let zone = file.timezone.as_ref().map_or("UTC", |z| z.value.as_str());
+    let mut fields = Fields::parse(&text, path)?;
+    fields.refuse_unknown(&KEYS);
+    let kind = fields.required::<JobKind>("job").map(|(k, _)| k);
+    let zone = fields.get::<String>("timezone");
+    let zone_name = zone.as_ref().map_or("UTC", |(z, _)| z.as_str()).to_string();
     // Both are checked, so a bad zone does not hide a bad expression.
-    if let Err(e) = schedule::parse_zone(zone) {
-        let place = file
-            .timezone
-            .as_ref()
-            .map_or_else(|| path.display().to_string(), |z| place(path, z));
-        errors.push(format!("{place}: timezone: {e}"));
+    if let Some((_, place)) = &zone
+        && let Err(e) = schedule::parse_zone(&zone_name)
+    {
+        fields.problem(place.clone(), format!("timezone: {e}"));
     }
-    if let Err(e) = schedule::parse_cron(&file.schedule.value) {
-        errors.push(format!("{}: schedule: {e}", place(path, &file.schedule)));
-    }
-    let schedule = Schedule::parse(&file.schedule.value, zone).ok();
-    let duration =
-        |field: &str, value: &Option<Spanned<String>>, default: Duration, errors: &mut Vec<String>| match value {
-            None => default,
-            Some(v) => parse_duration(&v.value).unwrap_or_else(|| {
-                errors.push(format!(
-                    "{}: {field}: \"{}\" is not a duration (e.g. 90s, 30m, 2h, 1h30m)",
-                    place(path, v),
-                    v.value
-                ));
-                default
-            }),
-        };
-    let timeout = duration("timeout", &file.timeout, DEFAULT_TIMEOUT, &mut errors);
-    let (retries, backoff) = match &file.retries {
+    let schedule = match fields.required::<String>("schedule") {
+        Some((expression, place)) => match schedule::parse_cron(&expression) {
+            Err(e) => {
+                fields.problem(place, format!("schedule: {e}"));
+                None
+            }
+            Ok(_) => Schedule::parse(&expression, &zone_name).ok(),
+        },
+        None => None,
+    };
+    let duration = |fields: &mut Fields, field: &str, text: Option<(String, String)>, default: Duration| match text {
+        None => default,
+        Some((text, place)) => duration::parse(&text).unwrap_or_else(|e| {
+            fields.problem(place, format!("{field}: {e}"));
+            default
+        }),
+    };
+    let timeout = fields.get::<String>("timeout");
+    let timeout = duration(&mut fields, "timeout", timeout, DEFAULT_TIMEOUT);
+    let (retries, backoff) = match fields.get::<RetriesFile>("retries") {
         None => (0, DEFAULT_BACKOFF),
-        Some(r) => (
+        Some((r, place)) => (
             r.count,
-            duration("retries.backoff", &r.backoff, DEFAULT_BACKOFF, &mut errors),
+            duration(
+                &mut fields,
+                "retries.backoff",
+                r.backoff.map(|b| (b, place)),
+                DEFAULT_BACKOFF,
+            ),
         ),
     };
+    let overlap = fields
+        .get::<Overlap>("overlap")
+        .map_or_else(Overlap::default, |(v, _)| v);
+    let catch_up = fields
+        .get::<CatchUp>("catch_up")
+        .map_or_else(CatchUp::default, |(v, _)| v);
+    let enabled = fields.get::<bool>("enabled").is_none_or(|(v, _)| v);
+    let params = fields
+        .get::<BTreeMap<String, serde_json::Value>>("params")
+        .map_or_else(BTreeMap::new, |(v, _)| v);
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("job").to_string();
-    match schedule {
-        Some(schedule) if errors.is_empty() => Ok(Job {
+    match (kind, schedule) {
+        (Some(kind), Some(schedule)) if fields.problems.is_empty() => Ok(Job {
             name,
             path: path.to_path_buf(),
-            kind: file.job,
+            kind,
             schedule,
             timeout,
             retries,
             backoff,
-            overlap: file.overlap,
-            catch_up: file.catch_up,
-            enabled: file.enabled,
-            params: file.params,
+            overlap,
+            catch_up,
+            enabled,
+            params,
         }),
-        _ => Err(errors),
+        _ => Err(fields.problems),
     }
 }
 
@@ -206,16 +180,6 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        for bad in ["", "10", "5x", "m", "0s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 
     #[test]
@@ -270,5 +234,29 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("b.yaml") && all.contains("schedul"), "{all}");
+    }
+
+    #[test]
+    fn three_mistakes_in_one_file_are_three_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "daily-benchmark.yaml",
+            "job: benchmark\nschedule: \"0 25 * * *\"\ntimout: 20m\noverlap: skipp\n",
+        );
+        let errors = load_job(&path).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert!(
+            errors[0].contains("daily-benchmark.yaml:3:1: unknown key \"timout\" (did you mean \"timeout\"?)"),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[1].contains("daily-benchmark.yaml:2:11: schedule: \"0 25 * * *\""),
+            "{errors:#?}"
+        );
+        assert!(
+            errors[2].contains("daily-benchmark.yaml:4:10: overlap: unknown variant `skipp`"),
+            "{errors:#?}"
+        );
     }
 }

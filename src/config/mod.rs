@@ -1,11 +1,15 @@
 //! Typed engine settings from `config/bankml.yaml`. Unknown keys are errors; every error
 //! names the file, line and column (serde-saphyr shows the offending line too).
 
+pub mod fields;
 pub mod jobs;
+pub mod models;
 
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -13,8 +17,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("{}", .problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, problems: Vec<String> },
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -39,7 +43,8 @@ pub struct AlertingConfig {
     /// Receivers by name; rules name them.
     pub receivers: std::collections::BTreeMap<String, Receiver>,
     /// Longest wait between delivery attempts of one notification.
-    pub max_backoff: String,
+    #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
+    pub max_backoff: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -47,7 +52,7 @@ impl Default for AlertingConfig {
         AlertingConfig {
             report_base_url: "http://127.0.0.1:8001".into(),
             receivers: Default::default(),
-            max_backoff: "10m".into(),
+            max_backoff: Duration::from_secs(600),
         }
     }
 }
@@ -97,15 +102,17 @@ fn smtp_port() -> u16 {
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonConfig {
     /// HTTP address for /metrics, health and the API.
-    pub listen: String,
+    pub listen: SocketAddr,
     /// Name of the environment variable holding the API token (the token itself never
     /// appears in YAML). Unset or empty variable: the protected endpoints answer 401 to all.
     pub api_token_env: String,
     /// How long a running job gets to stop after SIGTERM (shutdown, timeout, replacement)
     /// before it is killed.
-    pub shutdown_grace: String,
+    #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
+    pub shutdown_grace: Duration,
     /// How often job and rule files are checked for changes (hot reload).
-    pub reload_poll: String,
+    #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
+    pub reload_poll: Duration,
     /// First start with no snapshots: generate a demo bank of this many clients (0 = never),
     /// train the first champions and run a first benchmark.
     pub bootstrap_clients: usize,
@@ -115,10 +122,10 @@ pub struct DaemonConfig {
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            listen: "127.0.0.1:8001".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
             api_token_env: "BANKML_API_TOKEN".into(),
-            shutdown_grace: "30s".into(),
-            reload_poll: "2s".into(),
+            shutdown_grace: Duration::from_secs(30),
+            reload_poll: Duration::from_secs(2),
             bootstrap_clients: 20_000,
             bootstrap_seed: 42,
         }
@@ -132,9 +139,9 @@ pub struct ModelsConfig {
     /// The model registry.
     pub dir: PathBuf,
     /// XGBoost settings shared by the churn, manager and agency models.
-    pub boosting: crate::models::boosted::BoostParams,
-    pub churn: crate::models::churn::ChurnConfig,
-    pub recommender: crate::models::recommender::RecommenderConfig,
+    pub boosting: models::BoostParams,
+    pub churn: models::ChurnConfig,
+    pub recommender: models::RecommenderConfig,
     /// k of the k-fold cross-validation reported at training (manager and agency models;
     /// churn's runs in the weekly validation). 0 turns it off.
     pub cv_folds: usize,
@@ -235,16 +242,6 @@ impl Default for FeatureConfig {
     }
 }
 
-impl DaemonConfig {
-    pub fn grace(&self) -> std::time::Duration {
-        jobs::parse_duration(&self.shutdown_grace).unwrap_or(std::time::Duration::from_secs(30))
-    }
-
-    pub fn poll(&self) -> std::time::Duration {
-        jobs::parse_duration(&self.reload_poll).unwrap_or(std::time::Duration::from_secs(2))
-    }
-}
-
 impl EngineConfig {
     /// Reads `path`; a missing file at the default location gives the defaults.
     pub fn load(path: &Path, must_exist: bool) -> Result<EngineConfig, ConfigError> {
@@ -263,87 +260,108 @@ impl EngineConfig {
         Ok(config)
     }
 
+    /// Every problem of every section (vector's shape: one function per section, all run).
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
-        let mut errors = Vec::new();
-        let c = &self.cleaning;
-        if !(0.5..=1.0).contains(&c.cap_quantile) {
-            errors.push(format!(
+        let problems: Vec<String> = [
+            self.cleaning.check(),
+            self.models.check(),
+            self.daemon.check(),
+            self.alerting.check(),
+            self.features.check(),
+        ]
+        .concat();
+        refuse(path, problems)
+    }
+}
+
+impl CleaningConfig {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(0.5..=1.0).contains(&self.cap_quantile) {
+            problems.push(format!(
                 "cleaning.cap_quantile must be between 0.5 and 1, got {}",
-                c.cap_quantile
+                self.cap_quantile
             ));
         }
-        if c.min_age_years >= c.max_age_years {
-            errors.push("cleaning.min_age_years must be below cleaning.max_age_years".to_string());
+        if self.min_age_years >= self.max_age_years {
+            problems.push("cleaning.min_age_years must be below cleaning.max_age_years".to_string());
         }
-        let b = &self.models.boosting;
+        problems
+    }
+}
+
+impl ModelsConfig {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let b = &self.boosting;
         if b.rounds == 0 || b.max_depth == 0 {
-            errors.push("models.boosting.rounds and max_depth must be at least 1".to_string());
+            problems.push("models.boosting.rounds and max_depth must be at least 1".to_string());
         }
-        if !(0.0..=1.0).contains(&b.subsample)
-            || b.subsample == 0.0
-            || !(0.0..=1.0).contains(&b.colsample_bytree)
-            || b.colsample_bytree == 0.0
-        {
-            errors.push("models.boosting.subsample and colsample_bytree must be within (0, 1]".to_string());
+        let fraction = |v: f64| v > 0.0 && v <= 1.0;
+        if !fraction(b.subsample) || !fraction(b.colsample_bytree) {
+            problems.push("models.boosting.subsample and colsample_bytree must be within (0, 1]".to_string());
         }
         if b.learning_rate <= 0.0 {
-            errors.push("models.boosting.learning_rate must be positive".to_string());
+            problems.push("models.boosting.learning_rate must be positive".to_string());
         }
-        let churn = &self.models.churn;
+        let churn = &self.churn;
         if !(churn.medium_risk < churn.high_risk && churn.medium_risk > 0.0 && churn.high_risk <= 1.0) {
-            errors.push("models.churn: need 0 < medium_risk < high_risk ≤ 1".to_string());
+            problems.push("models.churn: need 0 < medium_risk < high_risk ≤ 1".to_string());
         }
-        let r = &self.models.recommender;
+        let r = &self.recommender;
         if r.k == 0 || r.holdout_months <= 0 || r.popularity_months <= 0 || r.svd_components == 0 {
-            errors.push(
+            problems.push(
                 "models.recommender: k, holdout_months, popularity_months and svd_components must be at least 1"
                     .to_string(),
             );
         }
-        if self.models.cv_folds == 1 {
-            errors.push("models.cv_folds must be 0 (off) or at least 2".to_string());
+        if self.cv_folds == 1 {
+            problems.push("models.cv_folds must be 0 (off) or at least 2".to_string());
         }
-        let d = &self.daemon;
-        if d.listen.parse::<std::net::SocketAddr>().is_err() {
-            errors.push(format!(
-                "daemon.listen: \"{}\" is not an address like 127.0.0.1:8001",
-                d.listen
-            ));
-        }
-        for (field, value) in [("shutdown_grace", &d.shutdown_grace), ("reload_poll", &d.reload_poll)] {
-            if jobs::parse_duration(value).is_none() {
-                errors.push(format!("daemon.{field}: \"{value}\" is not a duration (e.g. 30s, 2m)"));
-            }
-        }
-        if d.api_token_env.is_empty() || !d.api_token_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            errors.push(format!(
+        problems
+    }
+}
+
+/// Whether `name` can be an environment variable's name (`BANKML_API_TOKEN`).
+pub fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl DaemonConfig {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !is_env_name(&self.api_token_env) {
+            problems.push(format!(
                 "daemon.api_token_env: \"{}\" is not an environment variable name",
-                d.api_token_env
+                self.api_token_env
             ));
         }
-        if jobs::parse_duration(&self.alerting.max_backoff).is_none() {
-            errors.push(format!(
-                "alerting.max_backoff: \"{}\" is not a duration",
-                self.alerting.max_backoff
-            ));
-        }
-        for (name, receiver) in &self.alerting.receivers {
+        problems
+    }
+}
+
+impl AlertingConfig {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, receiver) in &self.receivers {
             match receiver {
                 Receiver::Email { from, to, .. } => {
                     if !from.contains('@') || to.is_empty() || to.iter().any(|t| !t.contains('@')) {
-                        errors.push(format!(
+                        problems.push(format!(
                             "alerting.receivers.{name}: email needs a from address and at least one to address"
                         ));
                     }
                 }
                 Receiver::Webhook { url, url_env } => {
                     if url.is_some() == url_env.is_some() {
-                        errors.push(format!("alerting.receivers.{name}: give either url or url_env"));
+                        problems.push(format!("alerting.receivers.{name}: give either url or url_env"));
                     }
                 }
                 Receiver::Alertmanager { url } => {
                     if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        errors.push(format!(
+                        problems.push(format!(
                             "alerting.receivers.{name}: url must start with http:// or https://"
                         ));
                     }
@@ -351,38 +369,34 @@ impl EngineConfig {
                 Receiver::Slack { .. } => {}
             }
         }
-        if self.features.churn_horizon_days <= 0 {
-            errors.push("features.churn_horizon_days must be positive".to_string());
-        }
-        for (table, mapping) in &self.ingest.columns {
-            match crate::data::schema::Table::from_name(table) {
-                None => errors.push(format!("ingest.columns: unknown table \"{table}\"")),
-                Some(t) => {
-                    for ours in mapping.keys() {
-                        if !t.columns().iter().any(|c| c.name == ours) {
-                            let names: Vec<&str> = t.columns().iter().map(|c| c.name).collect();
-                            errors.push(format!(
-                                "ingest.columns.{table}: unknown column \"{ours}\" (known: {})",
-                                names.join(", ")
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
+        problems
+    }
+}
+
+impl FeatureConfig {
+    fn check(&self) -> Vec<String> {
+        if self.churn_horizon_days <= 0 {
+            vec!["features.churn_horizon_days must be positive".to_string()]
         } else {
-            Err(ConfigError::Invalid {
-                path: path.into(),
-                message: errors.join("; "),
-            })
+            Vec::new()
         }
     }
 }
 
+/// `Ok` when there are no problems, else every one of them as [`ConfigError::Invalid`].
+pub fn refuse(path: &Path, problems: Vec<String>) -> Result<(), ConfigError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            path: path.into(),
+            problems,
+        })
+    }
+}
+
 /// `file:line:column` of a value read from YAML, for messages that point at it.
-pub fn place(path: &Path, spanned: &serde_saphyr::Spanned<String>) -> String {
+pub fn place<T>(path: &Path, spanned: &serde_saphyr::Spanned<T>) -> String {
     format!(
         "{}:{}:{}",
         path.display(),
@@ -425,11 +439,28 @@ mod tests {
     }
 
     #[test]
-    fn mapping_must_name_known_columns() {
-        let text = "ingest:\n  columns:\n    clients:\n      cli: client_id\n      clie: x\n";
+    fn every_section_reports_its_problems_and_types_are_checked_where_they_are() {
+        let text = "cleaning:\n  cap_quantile: 7\nmodels:\n  cv_folds: 1\nfeatures:\n  churn_horizon_days: 0\n";
         let config: EngineConfig = parse_yaml(text, Path::new("b.yaml")).unwrap();
         let err = config.check(Path::new("b.yaml")).unwrap_err().to_string();
-        assert!(err.contains("unknown column \"clie\""), "{err}");
-        assert!(!err.contains("\"cli\""), "{err}");
+        assert_eq!(err.lines().count(), 3, "{err}");
+        assert!(err.lines().all(|l| l.starts_with("b.yaml: ")), "{err}");
+        for (text, line) in [
+            ("daemon:\n  listen: \"localhost:port\"\n", "line 2"),
+            ("daemon:\n  shutdown_grace: soon\n", "line 2"),
+            ("alerting:\n  max_backoff: 0s\n", "line 2"),
+        ] {
+            let err = parse_yaml::<EngineConfig>(text, Path::new("b.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(line), "{text}: {err}");
+        }
+        let config: EngineConfig = parse_yaml(
+            "daemon:\n  shutdown_grace: 1m30s\n  listen: 0.0.0.0:9000\n",
+            Path::new("b.yaml"),
+        )
+        .unwrap();
+        assert_eq!(config.daemon.shutdown_grace, Duration::from_secs(90));
+        assert_eq!(config.daemon.listen.port(), 9000);
     }
 }

@@ -11,4 +11,16 @@ pub mod schema;
 pub mod snapshot;
 pub mod source;
 pub mod synth;
+pub mod table;
 pub mod validate;
+
+/// The engine configuration with the ingestion checks only `data` can make (the column
+/// mapping names our tables and columns): what every command loads.
+pub fn load_config(
+    path: &std::path::Path,
+    must_exist: bool,
+) -> Result<crate::config::EngineConfig, crate::config::ConfigError> {
+    let config = crate::config::EngineConfig::load(path, must_exist)?;
+    crate::config::refuse(path, schema::check_mapping(&config.ingest))?;
+    Ok(config)
+}

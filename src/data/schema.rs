@@ -199,3 +199,40 @@ pub const REFERENCES: [Reference; 6] = [
         to_column: "cli",
     },
 ];
+
+/// Problems of `ingest.columns`: tables and columns of ours that do not exist.
+pub fn check_mapping(ingest: &crate::config::IngestConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (table, mapping) in &ingest.columns {
+        match Table::from_name(table) {
+            None => problems.push(format!("ingest.columns: unknown table \"{table}\"")),
+            Some(t) => {
+                for ours in mapping.keys() {
+                    if !t.columns().iter().any(|c| c.name == ours) {
+                        let names: Vec<&str> = t.columns().iter().map(|c| c.name).collect();
+                        problems.push(format!(
+                            "ingest.columns.{table}: unknown column \"{ours}\" (known: {})",
+                            names.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    #[test]
+    fn mapping_must_name_known_columns() {
+        let text = "ingest:\n  columns:\n    clients:\n      cli: client_id\n      clie: x\n";
+        let config: crate::config::EngineConfig =
+            crate::config::parse_yaml(text, std::path::Path::new("b.yaml")).unwrap();
+        let problems = check_mapping(&config.ingest).join("\n");
+        assert!(problems.contains("unknown column \"clie\""), "{problems}");
+        assert!(!problems.contains("\"cli\""), "{problems}");
+    }
+}

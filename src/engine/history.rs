@@ -2,9 +2,10 @@
 //! scheduled, caught up, triggered over the API or run by hand. WAL mode, so `bankml runs`
 //! reads while the daemon writes.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+pub use crate::vocab::run::{RunRecord, RunState, Trigger};
+use crate::vocab::time::{iso, parse_iso};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -12,102 +13,6 @@ use std::sync::Mutex;
 pub enum HistoryError {
     #[error("run history {path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
-}
-
-/// Where a run stands. `Running` only while it runs: a run found `Running` at start-up was cut
-/// off by a crash and becomes `Interrupted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunState {
-    Running,
-    Succeeded,
-    Failed,
-    TimedOut,
-    Skipped,
-    Cancelled,
-    Interrupted,
-}
-
-impl RunState {
-    pub const ALL: [RunState; 7] = [
-        RunState::Running,
-        RunState::Succeeded,
-        RunState::Failed,
-        RunState::TimedOut,
-        RunState::Skipped,
-        RunState::Cancelled,
-        RunState::Interrupted,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Succeeded => "succeeded",
-            RunState::Failed => "failed",
-            RunState::TimedOut => "timed_out",
-            RunState::Skipped => "skipped",
-            RunState::Cancelled => "cancelled",
-            RunState::Interrupted => "interrupted",
-        }
-    }
-
-    fn parse(text: &str) -> RunState {
-        RunState::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .unwrap_or(RunState::Interrupted)
-    }
-}
-
-/// Why a run started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// Its cron time came.
-    Schedule,
-    /// The latest firing missed while the daemon was down.
-    CatchUp,
-    /// `POST /api/v1/jobs/{name}/run`.
-    Api,
-    /// `bankml run JOB`.
-    Manual,
-    /// The daemon's first start: the first benchmark after preparing data and models.
-    Startup,
-}
-
-impl Trigger {
-    pub fn name(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::CatchUp => "catch_up",
-            Trigger::Api => "api",
-            Trigger::Manual => "manual",
-            Trigger::Startup => "startup",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunRecord {
-    pub id: i64,
-    pub job: String,
-    pub trigger: String,
-    pub scheduled_at: Option<String>,
-    pub started_at: String,
-    pub ended_at: Option<String>,
-    pub attempt: u32,
-    pub status: RunState,
-    pub error: Option<String>,
-    pub report_path: Option<String>,
-    pub seconds: Option<f64>,
-}
-
-pub fn iso(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-pub fn parse_iso(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Opens the daemon's SQLite file (creating its folder), set up as every reader and writer of

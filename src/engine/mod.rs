@@ -6,5 +6,4 @@ pub mod clock;
 pub mod history;
 pub mod process;
 pub mod runner;
-pub mod schedule;
 pub mod scheduler;

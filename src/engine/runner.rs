@@ -4,8 +4,8 @@
 use super::clock::Clock;
 use super::history::{RunHistory, RunState, Trigger};
 use crate::config::jobs::Job;
-use crate::jobs::Observation;
 use crate::telemetry::Telemetry;
+use crate::vocab::Observation;
 use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::path::PathBuf;

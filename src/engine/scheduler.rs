@@ -321,7 +321,7 @@ impl<E: Executor> Scheduler<E> {
                         enabled: s.job.enabled,
                         running: s.active.is_some(),
                         queued: s.queue.len(),
-                        next_run: s.next.map(super::history::iso),
+                        next_run: s.next.map(crate::vocab::time::iso),
                     })
                     .collect();
                 let _ = reply.send(statuses);

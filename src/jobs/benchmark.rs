@@ -10,6 +10,8 @@ use crate::metrics::reference::FeatureReference;
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
+use crate::vocab::ModelKind;
+use crate::vocab::catalogue::{self as obs, Label, ObservationSpec};
 use polars::prelude::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -19,7 +21,6 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
-    let wanted = ctx.models();
     let policy = DriftPolicy {
         psi_threshold: ctx.param_f64("psi_threshold", DriftPolicy::default().psi_threshold),
         drift_share: ctx.param_f64("drift_share", DriftPolicy::default().drift_share),
@@ -32,17 +33,18 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "drift_policy": policy });
     let mut measured = 0;
 
-    if wanted.iter().any(|m| m == "churn")
-        && let Some(model) = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?
+    let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
+    if ctx.wants(ModelKind::Churn)?
+        && let Some(model) = absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?
     {
         measured += 1;
         let mut section = json!({
             "version": model.meta.version,
             "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
         });
-        observations.push(Observation::new(
-            "champion_version",
-            &[("model", "churn")],
+        observations.push(Observation::of(
+            &obs::CHAMPION_VERSION,
+            &churn_label,
             model.meta.version as f64,
         ));
         match timeline.matured(1)?.pop() {
@@ -50,30 +52,30 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
                 let predicted = frames::predict(&model, &built.clients)?;
                 let metrics = tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn)?;
-                for (name, key) in [
-                    ("churn_auc", "roc_auc"),
-                    ("churn_average_precision", "average_precision"),
-                    ("churn_precision", "precision"),
-                    ("churn_recall", "recall"),
-                    ("churn_f1", "f1"),
-                    ("churn_log_loss", "log_loss"),
-                    ("churn_brier", "brier"),
-                    ("churn_ks", "ks"),
+                for (spec, key) in [
+                    (&obs::CHURN_AUC, "roc_auc"),
+                    (&obs::CHURN_AVERAGE_PRECISION, "average_precision"),
+                    (&obs::CHURN_PRECISION, "precision"),
+                    (&obs::CHURN_RECALL, "recall"),
+                    (&obs::CHURN_F1, "f1"),
+                    (&obs::CHURN_LOG_LOSS, "log_loss"),
+                    (&obs::CHURN_BRIER, "brier"),
+                    (&obs::CHURN_KS, "ks"),
                 ] {
                     if let Some(v) = metrics[key].as_f64() {
-                        observations.push(Observation::new(name, &[("model", "churn")], v));
+                        observations.push(Observation::of(spec, &churn_label, v));
                     }
                 }
                 let rows = metrics["rows"].as_f64().unwrap_or(0.0).max(1.0);
-                observations.push(Observation::new(
-                    "churn_positive_rate",
-                    &[("model", "churn")],
+                observations.push(Observation::of(
+                    &obs::CHURN_POSITIVE_RATE,
+                    &churn_label,
                     metrics["positives"].as_f64().unwrap_or(0.0) / rows,
                 ));
                 let auc = metrics["roc_auc"].as_f64().unwrap_or(f64::NAN);
                 let trained = frames::trained_value(&model, "roc_auc");
                 if let Some(change) = frames::relative_change(auc, trained) {
-                    observations.push(Observation::new("churn_auc_change", &[("model", "churn")], change));
+                    observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
                 }
                 section["evaluated_snapshot"] = json!(date.to_string());
                 section["metrics"] = metrics;
@@ -84,50 +86,54 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
         section["drift"] = drift(
             &registry,
-            "churn",
+            ModelKind::Churn,
             &model,
             &current.clients,
             &policy,
             min_rows,
             &mut observations,
         )?;
-        summary["churn"] = section;
+        summary[ModelKind::Churn.as_str()] = section;
     }
 
     for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
-        if !wanted.iter().any(|m| m == spec.model) {
+        if !ctx.wants(spec.model)? {
             continue;
         }
         let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
             continue;
         };
         measured += 1;
-        let label = [("model", spec.model)];
-        observations.push(Observation::new("champion_version", &label, model.meta.version as f64));
+        let label = [(Label::Model, spec.model.as_str())];
+        observations.push(Observation::of(
+            &obs::CHAMPION_VERSION,
+            &label,
+            model.meta.version as f64,
+        ));
         let truth = tabular::target_values(frame, spec.target)?;
         let predicted = frames::predict(&model, frame)?;
         let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn)?;
-        for (name, key) in [
-            ("performance_rmse", "rmse"),
-            ("performance_mae", "mae"),
-            ("performance_r2", "r2"),
-            ("performance_spearman", "spearman"),
+        for (spec, key) in [
+            (&obs::PERFORMANCE_RMSE, "rmse"),
+            (&obs::PERFORMANCE_MAE, "mae"),
+            (&obs::PERFORMANCE_R2, "r2"),
+            (&obs::PERFORMANCE_SPEARMAN, "spearman"),
         ] {
             if let Some(v) = metrics[key].as_f64() {
-                observations.push(Observation::new(name, &label, v));
+                observations.push(Observation::of(spec, &label, v));
             }
         }
         let rmse = metrics["rmse"].as_f64().unwrap_or(f64::NAN);
         let trained = frames::trained_value(&model, "rmse");
         if let Some(change) = frames::relative_change(rmse, trained) {
-            observations.push(Observation::new("performance_rmse_change", &label, change));
+            observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
         }
         let pairs: Vec<[f64; 2]> = truth
             .iter()
             .zip(&predicted)
             .map(|(t, p)| [*t as f64, (*p as f64).clamp(0.0, 100.0)])
             .collect();
-        summary[spec.model] = json!({
+        summary[spec.model.as_str()] = json!({
             "version": model.meta.version,
             "evaluated_snapshot": timeline.latest.date.to_string(),
             "metrics": metrics,
@@ -138,11 +144,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         });
     }
 
-    if wanted.iter().any(|m| m == "recommender")
+    if ctx.wants(ModelKind::Recommender)?
         && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
     {
         measured += 1;
-        summary["recommender"] = benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
+        summary[ModelKind::Recommender.as_str()] =
+            benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
     }
     if measured == 0 {
         return Err(JobError::NoModels);
@@ -166,7 +173,7 @@ fn curves(truth: &[f32], predicted: &[f32]) -> Result<Value, JobError> {
 /// Drift of every feature the champion has reference statistics for, against `frame`.
 fn drift(
     registry: &Registry,
-    model_name: &str,
+    model_name: ModelKind,
     model: &TabularModel,
     frame: &DataFrame,
     policy: &DriftPolicy,
@@ -211,31 +218,24 @@ fn drift(
             features.insert(name.clone(), json!({ "note": "no current values" }));
             continue;
         };
-        observations.push(Observation::new(
-            "feature_psi",
-            &[("model", model_name), ("feature", name)],
-            psi,
-        ));
+        let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
+        observations.push(Observation::of(&obs::FEATURE_PSI, &labels, psi));
         if let Some(ks) = ks {
-            observations.push(Observation::new(
-                "feature_ks",
-                &[("model", model_name), ("feature", name)],
-                ks,
-            ));
+            observations.push(Observation::of(&obs::FEATURE_KS, &labels, ks));
         }
         psis.push(psi);
         features.insert(name.clone(), detail);
     }
     let verdict = policy.verdict(&psis);
-    let label = [("model", model_name)];
-    observations.push(Observation::new(
-        "drifted_features",
+    let label = [(Label::Model, model_name.as_str())];
+    observations.push(Observation::of(
+        &obs::DRIFTED_FEATURES,
         &label,
         verdict.drifted_features as f64,
     ));
-    observations.push(Observation::new("drift_share", &label, verdict.share_drifted));
-    observations.push(Observation::new(
-        "dataset_drift",
+    observations.push(Observation::of(&obs::DRIFT_SHARE, &label, verdict.share_drifted));
+    observations.push(Observation::of(
+        &obs::DATASET_DRIFT,
         &label,
         f64::from(u8::from(verdict.dataset_drift)),
     ));
@@ -256,7 +256,7 @@ fn benchmark_recommender(
     let config = &ctx.config.models.recommender;
     let k = ctx.param_usize("k", config.k).max(1);
     let (version, dir) = registry
-        .resolve("recommender", None)
+        .resolve(ModelKind::Recommender, None)
         .map_err(crate::models::tabular::TrainError::from)?;
     let meta: Option<RecommenderMeta> = std::fs::read(dir.join("meta.json"))
         .ok()
@@ -272,32 +272,30 @@ fn benchmark_recommender(
         &saved.model
     } else {
         let data = recommender::interactions_at(&index, &held_out, config);
-        refit = Recommender::fit(saved.model.method, &data, config);
+        refit = Recommender::fit(saved.model.method, &data, config)?;
         &refit
     };
     let metrics = recommender::evaluate(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
     let k_text = k.to_string();
-    let label = [("model", "recommender"), ("k", k_text.as_str())];
-    observations.push(Observation::new(
-        "champion_version",
-        &[("model", "recommender")],
-        version as f64,
-    ));
-    for (name, key) in [
-        ("recommender_precision_at_k", "precision_at_k"),
-        ("recommender_recall_at_k", "recall_at_k"),
-        ("recommender_ndcg_at_k", "ndcg_at_k"),
-    ] {
+    let model_label = [(Label::Model, ModelKind::Recommender.as_str())];
+    let label = [model_label[0], (Label::K, k_text.as_str())];
+    observations.push(Observation::of(&obs::CHAMPION_VERSION, &model_label, version as f64));
+    let at_k: [(&ObservationSpec, &str); 3] = [
+        (&obs::RECOMMENDER_PRECISION_AT_K, "precision_at_k"),
+        (&obs::RECOMMENDER_RECALL_AT_K, "recall_at_k"),
+        (&obs::RECOMMENDER_NDCG_AT_K, "ndcg_at_k"),
+    ];
+    for (spec, key) in at_k {
         if let Some(v) = metrics[key].as_f64() {
-            observations.push(Observation::new(name, &label, v));
+            observations.push(Observation::of(spec, &label, v));
         }
     }
-    for (name, key) in [
-        ("recommender_coverage", "coverage"),
-        ("recommender_diversity", "intra_list_diversity"),
+    for (spec, key) in [
+        (&obs::RECOMMENDER_COVERAGE, "coverage"),
+        (&obs::RECOMMENDER_DIVERSITY, "intra_list_diversity"),
     ] {
         if let Some(v) = metrics[key].as_f64() {
-            observations.push(Observation::new(name, &[("model", "recommender")], v));
+            observations.push(Observation::of(spec, &model_label, v));
         }
     }
     let trained = meta.as_ref().and_then(|m| {
@@ -310,9 +308,9 @@ fn benchmark_recommender(
     if k == config.k
         && let Some(change) = frames::relative_change(precision, trained)
     {
-        observations.push(Observation::new(
-            "recommender_precision_at_k_change",
-            &[("model", "recommender")],
+        observations.push(Observation::of(
+            &obs::RECOMMENDER_PRECISION_AT_K_CHANGE,
+            &model_label,
             change,
         ));
     }

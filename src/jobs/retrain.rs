@@ -13,6 +13,8 @@ use crate::models::boosted::Task;
 use crate::models::recommender::{self, RecommenderMeta};
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TrainError};
+use crate::vocab::ModelKind;
+use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
 use serde_json::{Value, json};
 
@@ -24,7 +26,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let margin = ctx.param_f64("min_improvement", 0.005);
     let alpha = ctx.param_f64("alpha", 0.05);
     let resamples = ctx.param_usize("bootstrap_resamples", 1000).max(100);
-    let wanted = ctx.models();
+    let wanted = ctx.models()?;
     let until = match ctx.snapshot.as_deref() {
         Some(text) => {
             Some(Date::parse(text).ok_or_else(|| JobError::Invalid(format!("snapshot {text}: expected YYYY-MM-DD")))?)
@@ -39,8 +41,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         "alpha": alpha,
     });
 
-    if wanted.iter().any(|m| m == "recommender") {
-        summary["recommender"] = retrain_recommender(&built.latest, ctx, &registry, margin, &mut observations)?;
+    if wanted.contains(&ModelKind::Recommender) {
+        summary[ModelKind::Recommender.as_str()] =
+            retrain_recommender(&built.latest, ctx, &registry, margin, &mut observations)?;
     }
     drop(built.latest);
     let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
@@ -54,16 +57,16 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let mut timeline: Option<Timeline> = None;
     let mut holdout: Option<(Date, Features)> = None;
     for spec in [&CHURN, &MANAGER, &AGENCY] {
-        if !wanted.iter().any(|m| m == spec.model) {
+        if !wanted.contains(&spec.model) {
             continue;
         }
         let frames = match spec.model {
-            "churn" => std::mem::take(&mut clients),
-            "manager" => std::mem::take(&mut managers),
+            ModelKind::Churn => std::mem::take(&mut clients),
+            ModelKind::Manager => std::mem::take(&mut managers),
             _ => std::mem::take(&mut agencies),
         };
         let before = registry.aliases(spec.model).map_err(TrainError::from)?.champion;
-        let cv = if spec.model == "churn" {
+        let cv = if spec.model == ModelKind::Churn {
             0
         } else {
             config.models.cv_folds
@@ -77,15 +80,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             &registry,
             None,
         )?;
-        let label = [("model", spec.model)];
-        observations.push(Observation::new(
-            "retrain_challenger_version",
+        let label = [(Label::Model, spec.model.as_str())];
+        observations.push(Observation::of(
+            &obs::RETRAIN_CHALLENGER_VERSION,
             &label,
             meta.version as f64,
         ));
         let Some(champion_version) = before else {
-            observations.push(Observation::new("retrain_promoted", &label, 1.0));
-            summary[spec.model] = json!({
+            observations.push(Observation::of(&obs::RETRAIN_PROMOTED, &label, 1.0));
+            summary[spec.model.as_str()] = json!({
                 "version": meta.version, "promoted": true, "reason": "the first model: champion by default",
                 "holdout": meta.holdout,
             });
@@ -105,13 +108,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             }
         };
         let frame = match spec.model {
-            "churn" => features
+            ModelKind::Churn => features
                 .clients
                 .clone()
                 .lazy()
                 .filter(col(spec.target).is_not_null())
                 .collect()?,
-            "manager" => features.managers.clone(),
+            ModelKind::Manager => features.managers.clone(),
             _ => features.agencies.clone(),
         };
         holdout = Some((holdout_date, features));
@@ -159,15 +162,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         if promote {
             registry.promote(spec.model, meta.version).map_err(TrainError::from)?;
         }
-        tracing::info!(model = spec.model, promote, %reason, "retraining decision");
-        observations.push(Observation::new(
-            "retrain_promoted",
+        tracing::info!(model = %spec.model, promote, %reason, "retraining decision");
+        observations.push(Observation::of(
+            &obs::RETRAIN_PROMOTED,
             &label,
             f64::from(u8::from(promote)),
         ));
-        observations.push(Observation::new("retrain_improvement", &label, improvement));
-        observations.push(Observation::new("retrain_p_value", &label, p));
-        summary[spec.model] = json!({
+        observations.push(Observation::of(&obs::RETRAIN_IMPROVEMENT, &label, improvement));
+        observations.push(Observation::of(&obs::RETRAIN_P_VALUE, &label, p));
+        summary[spec.model.as_str()] = json!({
             "version": meta.version,
             "champion_before": champion_version,
             "promoted": promote,
@@ -193,17 +196,20 @@ fn retrain_recommender(
     observations: &mut Vec<Observation>,
 ) -> Result<Value, JobError> {
     let config = &ctx.config.models.recommender;
-    let before = registry.aliases("recommender").map_err(TrainError::from)?.champion;
+    let before = registry
+        .aliases(ModelKind::Recommender)
+        .map_err(TrainError::from)?
+        .champion;
     let old_method = before.and_then(|v| {
-        std::fs::read(registry.version_dir("recommender", v).join("meta.json"))
+        std::fs::read(registry.version_dir(ModelKind::Recommender, v).join("meta.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<RecommenderMeta>(&b).ok())
             .map(|m| m.method)
     });
     let meta = recommender::train_and_register(latest, config, registry)?;
-    let label = [("model", "recommender")];
-    observations.push(Observation::new(
-        "retrain_challenger_version",
+    let label = [(Label::Model, ModelKind::Recommender.as_str())];
+    observations.push(Observation::of(
+        &obs::RETRAIN_CHALLENGER_VERSION,
         &label,
         meta.version as f64,
     ));
@@ -251,15 +257,15 @@ fn retrain_recommender(
     };
     if promote {
         registry
-            .promote("recommender", meta.version)
+            .promote(ModelKind::Recommender, meta.version)
             .map_err(TrainError::from)?;
     }
-    observations.push(Observation::new(
-        "retrain_promoted",
+    observations.push(Observation::of(
+        &obs::RETRAIN_PROMOTED,
         &label,
         f64::from(u8::from(promote)),
     ));
-    observations.push(Observation::new("retrain_improvement", &label, improvement));
+    observations.push(Observation::of(&obs::RETRAIN_IMPROVEMENT, &label, improvement));
     Ok(json!({
         "version": meta.version,
         "champion_before": before,

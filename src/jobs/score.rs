@@ -12,6 +12,8 @@ use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::TabularModel;
+use crate::vocab::ModelKind;
+use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -25,9 +27,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
-    let churn = absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))?;
-    let manager = absent_if_untrained(TabularModel::load(&registry, "manager", None, threads))?;
-    let agency = absent_if_untrained(TabularModel::load(&registry, "agency", None, threads))?;
+    let churn = absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?;
+    let manager = absent_if_untrained(TabularModel::load(&registry, ModelKind::Manager, None, threads))?;
+    let agency = absent_if_untrained(TabularModel::load(&registry, ModelKind::Agency, None, threads))?;
     let recommender = absent_if_untrained(SavedRecommender::load(&registry, None))?;
     if churn.is_none() && manager.is_none() && agency.is_none() && recommender.is_none() {
         return Err(JobError::NoModels);
@@ -90,26 +92,30 @@ fn observations(summary: &Value) -> Vec<Observation> {
     let mut out = Vec::new();
     let clients = &summary["clients"];
     if let Some(count) = clients["count"].as_f64() {
-        out.push(Observation::new("scored_clients", &[], count));
+        out.push(Observation::of(&obs::SCORED_CLIENTS, &[], count));
         for risk in ["Low", "Medium", "High"] {
-            out.push(Observation::new(
-                "churn_risk_clients",
-                &[("risk", risk)],
+            out.push(Observation::of(
+                &obs::CHURN_RISK_CLIENTS,
+                &[(Label::Risk, risk)],
                 clients["by_risk"][risk].as_f64().unwrap_or(0.0),
             ));
         }
-        out.push(Observation::new(
-            "churn_mean_probability",
+        out.push(Observation::of(
+            &obs::CHURN_MEAN_PROBABILITY,
             &[],
             clients["mean_churn_probability"].as_f64().unwrap_or(0.0),
         ));
     }
     if let Some(cold) = summary["recommendations"]["cold_start_clients"].as_f64() {
-        out.push(Observation::new("recommendation_cold_start_clients", &[], cold));
+        out.push(Observation::of(&obs::RECOMMENDATION_COLD_START_CLIENTS, &[], cold));
     }
-    for (name, model) in [("managers", "manager"), ("agencies", "agency")] {
+    for (name, model) in [("managers", ModelKind::Manager), ("agencies", ModelKind::Agency)] {
         if let Some(mean) = summary[name]["mean_predicted_score"].as_f64() {
-            out.push(Observation::new("predicted_score_mean", &[("model", model)], mean));
+            out.push(Observation::of(
+                &obs::PREDICTED_SCORE_MEAN,
+                &[(Label::Model, model.as_str())],
+                mean,
+            ));
         }
     }
     out

@@ -9,6 +9,8 @@ use crate::metrics::significance;
 use crate::models::boosted::Task;
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TabularSpec};
+use crate::vocab::ModelKind;
+use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
 use serde_json::{Value, json};
 
@@ -20,14 +22,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let folds = ctx.param_usize("folds", 5).max(2);
     let recent = ctx.param_usize("recent_snapshots", 3).max(1);
     let resamples = ctx.param_usize("bootstrap_resamples", 1000).max(100);
-    let wanted = ctx.models();
+    let wanted = ctx.models()?;
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     let mut observations = Vec::new();
     let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "folds": folds });
 
     // Recent data: the last `recent` snapshots with a matured churn outcome for churn, the last
     // `recent` snapshots for managers and agencies (their score is known at the snapshot).
-    let matured = if wanted.iter().any(|m| m == "churn") {
+    let matured = if wanted.contains(&ModelKind::Churn) {
         timeline.matured(recent)?
     } else {
         Vec::new()
@@ -35,7 +37,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let mut recent_dates: Vec<Date> = timeline.dates.iter().rev().take(recent).map(|(d, _)| *d).collect();
     recent_dates.reverse();
     let mut entity_frames: Vec<(Date, DataFrame, DataFrame)> = Vec::new();
-    if wanted.iter().any(|m| m == "manager" || m == "agency") {
+    if wanted.contains(&ModelKind::Manager) || wanted.contains(&ModelKind::Agency) {
         for date in &recent_dates {
             let built = timeline.features(*date)?;
             entity_frames.push((*date, built.managers, built.agencies));
@@ -43,7 +45,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     }
     let mut validated = 0;
     for spec in [&CHURN, &MANAGER, &AGENCY] {
-        if !wanted.iter().any(|m| m == spec.model) {
+        if !wanted.contains(&spec.model) {
             continue;
         }
         let Some(champion) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
@@ -51,12 +53,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         };
         // Oldest first; the newest is where champion and challenger meet.
         let frames: Vec<(Date, DataFrame)> = match spec.model {
-            "churn" => matured.iter().rev().map(|(d, f)| (*d, f.clients.clone())).collect(),
-            "manager" => entity_frames.iter().map(|(d, m, _)| (*d, m.clone())).collect(),
+            ModelKind::Churn => matured.iter().rev().map(|(d, f)| (*d, f.clients.clone())).collect(),
+            ModelKind::Manager => entity_frames.iter().map(|(d, m, _)| (*d, m.clone())).collect(),
             _ => entity_frames.iter().map(|(d, _, a)| (*d, a.clone())).collect(),
         };
         let Some((newest_date, newest)) = frames.last().cloned() else {
-            summary[spec.model] = json!({ "note": "no recent labelled data" });
+            summary[spec.model.as_str()] = json!({ "note": "no recent labelled data" });
             continue;
         };
         validated += 1;
@@ -77,21 +79,21 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             champion.meta.best_rounds,
         )?;
         let key = headline(spec);
-        let label = [("model", spec.model), ("metric", key)];
+        let label = [(Label::Model, spec.model.as_str()), (Label::Metric, key)];
         let mean = cv[key]["mean"].as_f64().unwrap_or(f64::NAN);
-        observations.push(Observation::new("cv_metric_mean", &label, mean));
-        observations.push(Observation::new(
-            "cv_metric_std",
+        observations.push(Observation::of(&obs::CV_METRIC_MEAN, &label, mean));
+        observations.push(Observation::of(
+            &obs::CV_METRIC_STD,
             &label,
             cv[key]["std"].as_f64().unwrap_or(f64::NAN),
         ));
         let previous = ctx
             .previous
             .as_ref()
-            .and_then(|p| p[spec.model]["cross_validation"][key]["mean"].as_f64());
+            .and_then(|p| p[spec.model.as_str()]["cross_validation"][key]["mean"].as_f64());
         let change = frames::relative_change(mean, previous);
         if let Some(change) = change {
-            observations.push(Observation::new("cv_metric_change", &label, change));
+            observations.push(Observation::of(&obs::CV_METRIC_CHANGE, &label, change));
         }
         let mut section = json!({
             "champion": champion.meta.version,
@@ -116,14 +118,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     resamples,
                     config.models.boosting.seed,
                 )?;
-                let label = [("model", spec.model)];
-                observations.push(Observation::new(
-                    "challenger_difference",
+                let label = [(Label::Model, spec.model.as_str())];
+                observations.push(Observation::of(
+                    &obs::CHALLENGER_DIFFERENCE,
                     &label,
                     test["difference"].as_f64().unwrap_or(f64::NAN),
                 ));
-                observations.push(Observation::new(
-                    "challenger_p_value",
+                observations.push(Observation::of(
+                    &obs::CHALLENGER_P_VALUE,
                     &label,
                     test["p_value"].as_f64().unwrap_or(f64::NAN),
                 ));
@@ -131,7 +133,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             }
             None => json!(null),
         };
-        summary[spec.model] = section;
+        summary[spec.model.as_str()] = section;
     }
     if validated == 0 {
         return Err(JobError::NoModels);

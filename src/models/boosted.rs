@@ -4,6 +4,7 @@
 //! takes, so a configuration means the same thing in both. Models are saved in XGBoost's own
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
+pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
 use xgb::{Booster, DMatrix};
 
@@ -41,54 +42,6 @@ impl Task {
         match self {
             Task::Binary => ("auc", true),
             Task::Regression => ("rmse", false),
-        }
-    }
-}
-
-/// Tree-boosting settings (`config/bankml.yaml` → `models.boosting`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BoostParams {
-    pub tree_method: String,
-    pub max_depth: u32,
-    pub learning_rate: f64,
-    pub rounds: u32,
-    pub subsample: f64,
-    pub colsample_bytree: f64,
-    pub min_child_weight: f64,
-    pub reg_lambda: f64,
-    /// Stop when the validation loss has not improved for this many rounds (0: never).
-    pub early_stopping_rounds: u32,
-    /// XGBoost threads; 0 means one per core. Set explicitly: libgomp's spin-waiting slows
-    /// training many times over when another process holds a core.
-    pub threads: usize,
-    pub seed: u64,
-}
-
-impl Default for BoostParams {
-    fn default() -> Self {
-        BoostParams {
-            tree_method: "hist".into(),
-            max_depth: 6,
-            learning_rate: 0.1,
-            rounds: 200,
-            subsample: 0.8,
-            colsample_bytree: 1.0,
-            min_child_weight: 1.0,
-            reg_lambda: 1.0,
-            early_stopping_rounds: 20,
-            threads: 0,
-            seed: 42,
-        }
-    }
-}
-
-impl BoostParams {
-    pub fn thread_count(&self) -> usize {
-        if self.threads > 0 {
-            self.threads
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         }
     }
 }

@@ -6,44 +6,8 @@
 //! the same in the loss, so the default 0.5 threshold balances recall against precision. The
 //! probabilities are then not the churn rate itself; risk levels are cut on them.
 
+pub use crate::config::models::{ChurnConfig, ClassWeight};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ClassWeight {
-    #[default]
-    Balanced,
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChurnConfig {
-    /// A probability at or above this counts as predicted churn.
-    pub threshold: f64,
-    /// Risk levels: Low below `medium_risk`, High from `high_risk`, Medium between.
-    pub medium_risk: f64,
-    pub high_risk: f64,
-    pub class_weight: ClassWeight,
-    /// How many SHAP reasons (pushing towards churn) become actions.
-    pub reasons: usize,
-    /// Exact TreeSHAP for the reasons in bulk scoring; by default XGBoost's approximate
-    /// contributions, ~20× faster with the same leading reasons in most cases.
-    pub exact_reasons: bool,
-}
-
-impl Default for ChurnConfig {
-    fn default() -> Self {
-        ChurnConfig {
-            threshold: 0.5,
-            medium_risk: 0.3,
-            high_risk: 0.7,
-            class_weight: ClassWeight::Balanced,
-            reasons: 3,
-            exact_reasons: false,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Risk {

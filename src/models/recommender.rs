@@ -12,64 +12,15 @@
 //! Held products are never recommended. Evaluation is temporal: fit on holdings at a cut-off,
 //! score against the products clients opened after it.
 
-// Small dense linear algebra (Jacobi, Gauss–Jordan) reads best with explicit indices.
+// Item-by-item loops over small dense matrices read best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+pub use crate::config::models::{Method, RecommenderConfig};
 use crate::metrics::ranking;
+use crate::vocab::ModelKind;
+use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    Popularity,
-    SvdKnn,
-    Cooccurrence,
-    Ease,
-}
-
-impl Method {
-    pub const ALL: [Method; 4] = [Method::Popularity, Method::SvdKnn, Method::Cooccurrence, Method::Ease];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Popularity => "popularity",
-            Method::SvdKnn => "svd_knn",
-            Method::Cooccurrence => "cooccurrence",
-            Method::Ease => "ease",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RecommenderConfig {
-    /// `auto`: the candidate with the best measured Precision@k on the temporal holdout.
-    pub method: Option<Method>,
-    pub k: usize,
-    pub svd_components: usize,
-    pub knn_neighbours: usize,
-    /// EASE's L2 penalty.
-    pub ease_lambda: f64,
-    /// Months after the cut-off whose openings are the held-out truth.
-    pub holdout_months: i32,
-    /// Months of openings before the cut-off that define popularity.
-    pub popularity_months: i32,
-}
-
-impl Default for RecommenderConfig {
-    fn default() -> Self {
-        RecommenderConfig {
-            method: None,
-            k: 5,
-            svd_components: 30,
-            knn_neighbours: 10,
-            ease_lambda: 50.0,
-            holdout_months: 3,
-            popularity_months: 6,
-        }
-    }
-}
 
 /// Clients' held products as item indices, and recent openings per item.
 pub struct Interactions {
@@ -90,20 +41,24 @@ pub struct Recommender {
 }
 
 impl Recommender {
-    pub fn fit(method: Method, data: &Interactions, config: &RecommenderConfig) -> Recommender {
+    pub fn fit(
+        method: Method,
+        data: &Interactions,
+        config: &RecommenderConfig,
+    ) -> Result<Recommender, RecommenderError> {
         let n = data.items.len();
         let weights = match method {
             Method::Popularity => Vec::new(),
             Method::Cooccurrence => cooccurrence(data, n),
-            Method::Ease => ease(data, n, config.ease_lambda),
+            Method::Ease => ease(data, n, config.ease_lambda)?,
             Method::SvdKnn => svd_knn(data, n, config.svd_components, config.knn_neighbours),
         };
-        Recommender {
+        Ok(Recommender {
             method,
             items: data.items.clone(),
             popularity: data.recent_openings.clone(),
             weights,
-        }
+        })
     }
 
     /// Top `k` (item index, score) for a client holding `held`, held items excluded; popularity
@@ -161,112 +116,59 @@ fn cooccurrence(data: &Interactions, n: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a zero diagonal.
-fn ease(data: &Interactions, n: usize, lambda: f64) -> Vec<Vec<f64>> {
-    let mut g = gram(data, n);
-    for (i, row) in g.iter_mut().enumerate() {
-        row[i] += lambda;
-    }
-    let p = invert(g);
-    (0..n)
-        .map(|i| (0..n).map(|j| if i == j { 0.0 } else { -p[i][j] / p[j][j] }).collect())
-        .collect()
+/// Why a recommender cannot be fitted or measured.
+#[derive(Debug, thiserror::Error)]
+pub enum RecommenderError {
+    #[error("EASE: XᵀX + λI is not positive definite (λ = {lambda}); raise models.recommender.ease_lambda")]
+    NotPositiveDefinite { lambda: f64 },
+    #[error(transparent)]
+    Metric(#[from] crate::metrics::MetricError),
 }
 
-/// Gauss–Jordan inverse of a symmetric positive-definite matrix (XᵀX + λI always is).
-fn invert(mut a: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
-    let n = a.len();
-    let mut inv: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
-        .collect();
-    for col in 0..n {
-        let pivot_row = (col..n)
-            .max_by(|&x, &y| a[x][col].abs().total_cmp(&a[y][col].abs()))
-            .unwrap_or(col);
-        a.swap(col, pivot_row);
-        inv.swap(col, pivot_row);
-        let pivot = a[col][col];
-        if pivot.abs() < 1e-300 {
-            continue;
-        }
-        for j in 0..n {
-            a[col][j] /= pivot;
-            inv[col][j] /= pivot;
-        }
-        for row in 0..n {
-            if row != col {
-                let factor = a[row][col];
-                if factor != 0.0 {
-                    for j in 0..n {
-                        a[row][j] -= factor * a[col][j];
-                        inv[row][j] -= factor * inv[col][j];
-                    }
-                }
-            }
-        }
-    }
-    inv
+fn to_matrix(rows: &[Vec<f64>]) -> DMatrix<f64> {
+    let n = rows.len();
+    DMatrix::from_fn(n, n, |i, j| rows[i][j])
 }
 
-/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations: (values, vectors as
-/// columns), values descending.
-fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let n = a.len();
-    let mut v: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
-        .collect();
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i][j] * a[i][j])
-            .sum();
-        if off < 1e-22 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                if a[p][q].abs() < 1e-300 {
-                    continue;
-                }
-                let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-                for row in v.iter_mut() {
-                    let (vkp, vkq) = (row[p], row[q]);
-                    row[p] = c * vkp - s * vkq;
-                    row[q] = s * vkp + c * vkq;
-                }
-            }
-        }
+/// B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a zero diagonal. XᵀX + λI is symmetric
+/// positive definite for λ > 0, so it is inverted through its Cholesky factor; a matrix that
+/// is not (λ ≤ 0, or numbers gone wrong) is an error, never a silently skipped pivot.
+fn ease(data: &Interactions, n: usize, lambda: f64) -> Result<Vec<Vec<f64>>, RecommenderError> {
+    let mut g = to_matrix(&gram(data, n));
+    for i in 0..n {
+        g[(i, i)] += lambda;
     }
+    let p = g
+        .cholesky()
+        .ok_or(RecommenderError::NotPositiveDefinite { lambda })?
+        .inverse();
+    Ok((0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| if i == j { 0.0 } else { -p[(i, j)] / p[(j, j)] })
+                .collect()
+        })
+        .collect())
+}
+
+/// Eigen-decomposition of a symmetric matrix: (values, vectors as columns), values descending.
+fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, DMatrix<f64>) {
+    let n = a.len();
+    let eigen = nalgebra::SymmetricEigen::new(to_matrix(a));
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| a[y][y].total_cmp(&a[x][x]));
-    let values = order.iter().map(|&i| a[i][i]).collect();
-    let vectors = (0..n)
-        .map(|row| order.iter().map(|&col| v[row][col]).collect())
-        .collect();
+    order.sort_by(|&x, &y| eigen.eigenvalues[y].total_cmp(&eigen.eigenvalues[x]));
+    let values = order.iter().map(|&i| eigen.eigenvalues[i]).collect();
+    let vectors = DMatrix::from_fn(n, n, |row, col| eigen.eigenvectors[(row, order[col])]);
     (values, vectors)
 }
 
 /// Item embeddings V·Σ from the truncated SVD of the holdings matrix X (via XᵀX = VΣ²Vᵀ);
 /// each item keeps its `neighbours` most cosine-similar items as weights.
 fn svd_knn(data: &Interactions, n: usize, components: usize, neighbours: usize) -> Vec<Vec<f64>> {
-    let (values, vectors) = symmetric_eigen(gram(data, n));
+    let (values, vectors) = symmetric_eigen(&gram(data, n));
     let k = components.min(n);
     let embedding: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..k).map(|c| vectors[i][c] * values[c].max(0.0).sqrt()).collect())
+        .map(|i| (0..k).map(|c| vectors[(i, c)] * values[c].max(0.0).sqrt()).collect())
         .collect();
     let norm: Vec<f64> = embedding
         .iter()
@@ -358,7 +260,8 @@ mod tests {
                     ease_lambda: 1.0,
                     ..Default::default()
                 },
-            );
+            )
+            .unwrap();
             let top = model.recommend(&[0], 2);
             assert_eq!(top[0].0, 1, "{method:?}: holding 0 should bring 1 first, got {top:?}");
             assert!(
@@ -372,30 +275,58 @@ mod tests {
     #[test]
     fn clients_holding_nothing_get_the_popular_products() {
         let data = toy();
-        let model = Recommender::fit(Method::Ease, &data, &RecommenderConfig::default());
+        let model = Recommender::fit(Method::Ease, &data, &RecommenderConfig::default()).unwrap();
         assert_eq!(model.recommend(&[], 1)[0].0, 4);
-        let popular = Recommender::fit(Method::Popularity, &data, &RecommenderConfig::default());
+        let popular = Recommender::fit(Method::Popularity, &data, &RecommenderConfig::default()).unwrap();
         assert_eq!(popular.recommend(&[4], 1)[0].0, 0, "held 4 excluded; ties by index");
     }
 
     #[test]
-    fn jacobi_reconstructs_a_symmetric_matrix() {
+    fn eigen_decomposition_reconstructs_a_symmetric_matrix_in_descending_order() {
         let a = vec![vec![4.0, 1.0, 2.0], vec![1.0, 3.0, 0.5], vec![2.0, 0.5, 5.0]];
-        let (values, vectors) = symmetric_eigen(a.clone());
+        let (values, vectors) = symmetric_eigen(&a);
         for i in 0..3 {
             for j in 0..3 {
-                let rebuilt: f64 = (0..3).map(|c| vectors[i][c] * values[c] * vectors[j][c]).sum();
+                let rebuilt: f64 = (0..3).map(|c| vectors[(i, c)] * values[c] * vectors[(j, c)]).sum();
                 assert!((rebuilt - a[i][j]).abs() < 1e-10, "({i},{j}): {rebuilt} vs {}", a[i][j]);
             }
         }
         assert!(values.windows(2).all(|w| w[0] >= w[1]));
-        let inverse = invert(a.clone());
-        for i in 0..3 {
-            for j in 0..3 {
-                let product: f64 = (0..3).map(|k| a[i][k] * inverse[k][j]).sum();
-                assert!((product - f64::from(u8::from(i == j))).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ease_inverts_exactly_and_refuses_a_matrix_that_is_not_positive_definite() {
+        let data = toy();
+        let lambda = 2.0;
+        let b = ease(&data, 5, lambda).unwrap();
+        let mut g = gram(&data, 5);
+        for (i, row) in g.iter_mut().enumerate() {
+            row[i] += lambda;
+        }
+        // (G + λI)(I − B) = diag(1/diag(P)): off its diagonal it vanishes.
+        for i in 0..5 {
+            for j in 0..5 {
+                let value: f64 = (0..5).map(|k| g[i][k] * (f64::from(u8::from(k == j)) - b[k][j])).sum();
+                if i != j {
+                    assert!(value.abs() < 1e-9, "({i},{j}) {value}");
+                }
             }
         }
+        assert!(matches!(
+            ease(&data, 5, -100.0),
+            Err(RecommenderError::NotPositiveDefinite { .. })
+        ));
+        let err = Recommender::fit(
+            Method::Ease,
+            &data,
+            &RecommenderConfig {
+                ease_lambda: -100.0,
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ease_lambda"), "{err}");
     }
 }
 
@@ -557,19 +488,19 @@ pub fn compare(
     index: &HoldingsIndex,
     today: crate::data::date::Date,
     config: &RecommenderConfig,
-) -> Result<(Vec<Candidate>, usize, crate::data::date::Date), crate::metrics::MetricError> {
+) -> Result<(Vec<Candidate>, usize, crate::data::date::Date), RecommenderError> {
     let held_out = holdout(index, today, config.holdout_months);
     let data = interactions_at(index, &held_out, config);
     let candidates = Method::ALL
         .iter()
         .map(|&method| {
-            let model = Recommender::fit(method, &data, config);
+            let model = Recommender::fit(method, &data, config)?;
             Ok(Candidate {
                 method,
                 metrics: evaluate(&model, &data.baskets, &held_out.truth, &index.categories, config.k)?,
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, RecommenderError>>()?;
     Ok((candidates, held_out.truth.len(), held_out.cutoff))
 }
 
@@ -593,7 +524,7 @@ pub fn fit_final(
     today: crate::data::date::Date,
     method: Method,
     config: &RecommenderConfig,
-) -> Recommender {
+) -> Result<Recommender, RecommenderError> {
     let (_, baskets) = index.baskets_at(today.0);
     let from = today.month_end_after(-config.popularity_months).0;
     let data = Interactions {
@@ -614,7 +545,7 @@ pub struct SavedRecommender {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecommenderMeta {
-    pub model: String,
+    pub model: ModelKind,
     pub version: u32,
     pub created_at: String,
     pub method: Method,
@@ -639,16 +570,16 @@ pub fn train_and_register(
     let index = HoldingsIndex::new(snapshot)?;
     let (candidates, holdout_clients, cutoff) = compare(&index, snapshot.date, config)?;
     let method = choose(&candidates, config);
-    let model = fit_final(&index, snapshot.date, method, config);
+    let model = fit_final(&index, snapshot.date, method, config)?;
     let saved = SavedRecommender {
         model,
         names: index.names.clone(),
         categories: index.categories.clone(),
     };
     let mut meta = RecommenderMeta {
-        model: "recommender".into(),
+        model: ModelKind::Recommender,
         version: 0,
-        created_at: super::tabular::now_iso(),
+        created_at: crate::vocab::time::now_iso(),
         method,
         chosen_by: if config.method.is_some() {
             "configuration".into()
@@ -663,7 +594,7 @@ pub fn train_and_register(
         training_seconds: started.elapsed().as_secs_f64(),
     };
     let model_text = pretty(&saved);
-    let version = registry.add_version::<TrainError>("recommender", |dir| {
+    let version = registry.add_version::<TrainError>(ModelKind::Recommender, |dir| {
         crate::fsutil::write_bytes_atomic(&dir.join("model.json"), model_text.as_bytes()).map_err(|e| {
             TrainError::File {
                 path: dir.display().to_string(),
@@ -672,15 +603,15 @@ pub fn train_and_register(
         })
     })?;
     meta.version = version;
-    let path = registry.version_dir("recommender", version).join("meta.json");
+    let path = registry.version_dir(ModelKind::Recommender, version).join("meta.json");
     crate::fsutil::write_bytes_atomic(&path, pretty(&meta).as_bytes()).map_err(|e| TrainError::File {
         path: path.display().to_string(),
         message: e.to_string(),
     })?;
-    if registry.aliases("recommender")?.champion.is_none() {
-        registry.promote("recommender", version)?;
+    if registry.aliases(ModelKind::Recommender)?.champion.is_none() {
+        registry.promote(ModelKind::Recommender, version)?;
     } else {
-        registry.set_challenger("recommender", version)?;
+        registry.set_challenger(ModelKind::Recommender, version)?;
     }
     Ok(meta)
 }
@@ -721,7 +652,7 @@ impl SavedRecommender {
         version: Option<u32>,
     ) -> Result<SavedRecommender, super::tabular::TrainError> {
         use super::tabular::TrainError;
-        let (_, dir) = registry.resolve("recommender", version)?;
+        let (_, dir) = registry.resolve(ModelKind::Recommender, version)?;
         let path = dir.join("model.json");
         let bytes = std::fs::read(&path).map_err(|e| TrainError::File {
             path: path.display().to_string(),

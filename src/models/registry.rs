@@ -6,37 +6,26 @@
 //! atomically, so no reader ever sees a half-written version or an alias pointing at one.
 
 use crate::fsutil::{self, FsError};
+use crate::vocab::ModelKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("unknown model \"{0}\" (known: churn, manager, agency, recommender)")]
-    UnknownModel(String),
     #[error("{model} has no version {version} (versions: {available})")]
     UnknownVersion {
-        model: String,
+        model: ModelKind,
         version: u32,
         available: String,
     },
     #[error("{model} has no {alias} yet; train one with `bankml train --model {model}`")]
-    NoAlias { model: String, alias: &'static str },
+    NoAlias { model: ModelKind, alias: &'static str },
     #[error("{model}: nothing to roll back to (no earlier champion)")]
-    NothingToRollBack { model: String },
+    NothingToRollBack { model: ModelKind },
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
     #[error(transparent)]
     Fs(#[from] FsError),
-}
-
-pub const MODELS: [&str; 4] = ["churn", "manager", "agency", "recommender"];
-
-pub fn check_model(name: &str) -> Result<&'static str, RegistryError> {
-    MODELS
-        .iter()
-        .copied()
-        .find(|m| *m == name)
-        .ok_or_else(|| RegistryError::UnknownModel(name.to_string()))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -58,16 +47,16 @@ impl Registry {
         Registry { root: root.into() }
     }
 
-    pub fn model_dir(&self, model: &str) -> PathBuf {
-        self.root.join(model)
+    pub fn model_dir(&self, model: ModelKind) -> PathBuf {
+        self.root.join(model.as_str())
     }
 
-    pub fn version_dir(&self, model: &str, version: u32) -> PathBuf {
+    pub fn version_dir(&self, model: ModelKind, version: u32) -> PathBuf {
         self.model_dir(model).join(version.to_string())
     }
 
     /// Versions present, ascending.
-    pub fn versions(&self, model: &str) -> Result<Vec<u32>, RegistryError> {
+    pub fn versions(&self, model: ModelKind) -> Result<Vec<u32>, RegistryError> {
         let dir = self.model_dir(model);
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -90,7 +79,7 @@ impl Registry {
         Ok(versions)
     }
 
-    pub fn aliases(&self, model: &str) -> Result<Aliases, RegistryError> {
+    pub fn aliases(&self, model: ModelKind) -> Result<Aliases, RegistryError> {
         let path = self.model_dir(model).join("aliases.json");
         match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| RegistryError::Corrupt {
@@ -107,7 +96,7 @@ impl Registry {
         }
     }
 
-    fn write_aliases(&self, model: &str, aliases: &Aliases) -> Result<(), RegistryError> {
+    fn write_aliases(&self, model: ModelKind, aliases: &Aliases) -> Result<(), RegistryError> {
         let path = self.model_dir(model).join("aliases.json");
         let text = serde_json::to_string_pretty(aliases).map_err(|e| RegistryError::Corrupt {
             path: path.clone(),
@@ -121,7 +110,7 @@ impl Registry {
     /// the next version number. Returns the new version.
     pub fn add_version<E: From<RegistryError>>(
         &self,
-        model: &str,
+        model: ModelKind,
         fill: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<u32, E> {
         let dir = self.model_dir(model);
@@ -157,13 +146,13 @@ impl Registry {
         .into())
     }
 
-    fn check_version(&self, model: &str, version: u32) -> Result<(), RegistryError> {
+    fn check_version(&self, model: ModelKind, version: u32) -> Result<(), RegistryError> {
         let versions = self.versions(model)?;
         if versions.contains(&version) {
             return Ok(());
         }
         Err(RegistryError::UnknownVersion {
-            model: model.into(),
+            model,
             version,
             available: if versions.is_empty() {
                 "none".into()
@@ -174,7 +163,7 @@ impl Registry {
     }
 
     /// Makes `version` the champion; the old champion is remembered for rollback.
-    pub fn promote(&self, model: &str, version: u32) -> Result<Aliases, RegistryError> {
+    pub fn promote(&self, model: ModelKind, version: u32) -> Result<Aliases, RegistryError> {
         self.check_version(model, version)?;
         let mut aliases = self.aliases(model)?;
         if aliases.champion == Some(version) {
@@ -191,7 +180,7 @@ impl Registry {
         Ok(aliases)
     }
 
-    pub fn set_challenger(&self, model: &str, version: u32) -> Result<Aliases, RegistryError> {
+    pub fn set_challenger(&self, model: ModelKind, version: u32) -> Result<Aliases, RegistryError> {
         self.check_version(model, version)?;
         let mut aliases = self.aliases(model)?;
         aliases.challenger = Some(version);
@@ -200,10 +189,10 @@ impl Registry {
     }
 
     /// Returns the champion to the one before it; the rolled-back version becomes challenger.
-    pub fn rollback(&self, model: &str) -> Result<Aliases, RegistryError> {
+    pub fn rollback(&self, model: ModelKind) -> Result<Aliases, RegistryError> {
         let mut aliases = self.aliases(model)?;
         let Some(previous) = aliases.previous_champions.pop() else {
-            return Err(RegistryError::NothingToRollBack { model: model.into() });
+            return Err(RegistryError::NothingToRollBack { model });
         };
         aliases.challenger = aliases.champion;
         aliases.champion = Some(previous);
@@ -212,22 +201,22 @@ impl Registry {
     }
 
     /// Every model's champion version (`None`: no champion yet), for reports and alerts.
-    pub fn champions(&self) -> std::collections::BTreeMap<String, Option<u32>> {
-        MODELS
-            .iter()
-            .map(|m| (m.to_string(), self.aliases(m).ok().and_then(|a| a.champion)))
+    pub fn champions(&self) -> std::collections::BTreeMap<ModelKind, Option<u32>> {
+        ModelKind::ALL
+            .into_iter()
+            .map(|m| (m, self.aliases(m).ok().and_then(|a| a.champion)))
             .collect()
     }
 
     /// The folder of the champion (or of `version` when given).
-    pub fn resolve(&self, model: &str, version: Option<u32>) -> Result<(u32, PathBuf), RegistryError> {
+    pub fn resolve(&self, model: ModelKind, version: Option<u32>) -> Result<(u32, PathBuf), RegistryError> {
         let version = match version {
             Some(v) => {
                 self.check_version(model, v)?;
                 v
             }
             None => self.aliases(model)?.champion.ok_or(RegistryError::NoAlias {
-                model: model.into(),
+                model,
                 alias: "champion",
             })?,
         };
@@ -247,7 +236,7 @@ mod tests {
 
     fn add(registry: &Registry, text: &str) -> u32 {
         registry
-            .add_version::<RegistryError>("churn", |dir| {
+            .add_version::<RegistryError>(ModelKind::Churn, |dir| {
                 std::fs::write(dir.join("model.json"), text).unwrap();
                 Ok(())
             })
@@ -260,20 +249,20 @@ mod tests {
         assert_eq!(add(&registry, "a"), 1);
         assert_eq!(add(&registry, "b"), 2);
         assert!(matches!(
-            registry.resolve("churn", None),
+            registry.resolve(ModelKind::Churn, None),
             Err(RegistryError::NoAlias { .. })
         ));
-        registry.promote("churn", 1).unwrap();
-        registry.promote("churn", 2).unwrap();
-        assert_eq!(registry.resolve("churn", None).unwrap().0, 2);
-        let aliases = registry.rollback("churn").unwrap();
+        registry.promote(ModelKind::Churn, 1).unwrap();
+        registry.promote(ModelKind::Churn, 2).unwrap();
+        assert_eq!(registry.resolve(ModelKind::Churn, None).unwrap().0, 2);
+        let aliases = registry.rollback(ModelKind::Churn).unwrap();
         assert_eq!((aliases.champion, aliases.challenger), (Some(1), Some(2)));
         assert!(matches!(
-            registry.rollback("churn"),
+            registry.rollback(ModelKind::Churn),
             Err(RegistryError::NothingToRollBack { .. })
         ));
         assert!(matches!(
-            registry.promote("churn", 9),
+            registry.promote(ModelKind::Churn, 9),
             Err(RegistryError::UnknownVersion { version: 9, .. })
         ));
     }
@@ -281,7 +270,7 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_no_version() {
         let (_dir, registry) = registry();
-        let result = registry.add_version::<RegistryError>("churn", |dir| {
+        let result = registry.add_version::<RegistryError>(ModelKind::Churn, |dir| {
             std::fs::write(dir.join("model.json"), "half").unwrap();
             Err(RegistryError::Corrupt {
                 path: dir.into(),
@@ -289,9 +278,40 @@ mod tests {
             })
         });
         assert!(result.is_err());
-        assert_eq!(registry.versions("churn").unwrap(), Vec::<u32>::new());
-        let leftovers: Vec<_> = std::fs::read_dir(registry.model_dir("churn")).unwrap().collect();
+        assert_eq!(registry.versions(ModelKind::Churn).unwrap(), Vec::<u32>::new());
+        let leftovers: Vec<_> = std::fs::read_dir(registry.model_dir(ModelKind::Churn))
+            .unwrap()
+            .collect();
         assert!(leftovers.is_empty(), "the staging folder is removed");
+    }
+
+    /// The alias file is replaced by a rename, never rewritten in place: a promotion gives
+    /// it a new inode (a reader holding the old one reads the old whole file), and leaves no
+    /// temporary file behind. Deterministic, unlike the concurrent reader below.
+    #[test]
+    fn promotion_replaces_the_alias_file_by_rename() {
+        use std::os::unix::fs::MetadataExt;
+        let (_dir, registry) = registry();
+        for i in 0..2 {
+            add(&registry, &i.to_string());
+        }
+        registry.promote(ModelKind::Churn, 1).unwrap();
+        let path = registry.model_dir(ModelKind::Churn).join("aliases.json");
+        let held = std::fs::File::open(&path).unwrap();
+        let before = std::fs::metadata(&path).unwrap().ino();
+        registry.promote(ModelKind::Churn, 2).unwrap();
+        let after = std::fs::metadata(&path).unwrap().ino();
+        assert_ne!(before, after, "written in place: a reader could see half a file");
+        let old: Aliases = serde_json::from_reader(held).unwrap();
+        assert_eq!(old.champion, Some(1), "the open handle still reads the whole old file");
+        assert_eq!(registry.aliases(ModelKind::Churn).unwrap().champion, Some(2));
+        let names: Vec<String> = std::fs::read_dir(registry.model_dir(ModelKind::Churn))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["1", "2", "aliases.json"], "no temporary file left");
     }
 
     #[test]
@@ -300,8 +320,8 @@ mod tests {
         for i in 0..5 {
             add(&registry, &i.to_string());
         }
-        registry.promote("churn", 1).unwrap();
-        let path = registry.model_dir("churn").join("aliases.json");
+        registry.promote(ModelKind::Churn, 1).unwrap();
+        let path = registry.model_dir(ModelKind::Churn).join("aliases.json");
         std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
                 for _ in 0..2000 {
@@ -311,7 +331,7 @@ mod tests {
                 }
             });
             for round in 0..200 {
-                registry.promote("churn", 1 + round % 5).unwrap();
+                registry.promote(ModelKind::Churn, 1 + round % 5).unwrap();
             }
             reader.join().unwrap();
         });

@@ -9,6 +9,7 @@ use crate::data::date::Date;
 use crate::fsutil;
 use crate::metrics::reference::FeatureReference;
 use crate::metrics::{MetricError, classification, regression};
+use crate::vocab::ModelKind;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -18,13 +19,13 @@ use std::path::Path;
 pub enum TrainError {
     #[error("{model}: no rows with a known {target} to train on{hint}")]
     NoTrainingRows {
-        model: &'static str,
+        model: ModelKind,
         target: &'static str,
         hint: String,
     },
     #[error("{model}: every {target} in the training data is {value}; a classifier needs both outcomes")]
     SingleClass {
-        model: &'static str,
+        model: ModelKind,
         target: &'static str,
         value: i64,
     },
@@ -36,6 +37,8 @@ pub enum TrainError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Metric(#[from] MetricError),
+    #[error(transparent)]
+    Recommender(#[from] super::recommender::RecommenderError),
     #[error("{0}")]
     Polars(#[from] PolarsError),
     #[error("{path}: {message}")]
@@ -45,7 +48,7 @@ pub enum TrainError {
 /// Which frame, target and id columns make a model.
 #[derive(Debug, Clone, Copy)]
 pub struct TabularSpec {
-    pub model: &'static str,
+    pub model: ModelKind,
     pub task: Task,
     pub target: &'static str,
     /// Ids and the target: never features.
@@ -53,19 +56,29 @@ pub struct TabularSpec {
 }
 
 pub const CHURN: TabularSpec = TabularSpec {
-    model: "churn",
+    model: ModelKind::Churn,
     task: Task::Binary,
-    target: "churn",
-    exclude: &["snapshot", "cli", "ges", "age", "churn"],
+    target: crate::data::features::CHURN_LABEL,
+    exclude: &["snapshot", "cli", "ges", "age", crate::data::features::CHURN_LABEL],
 };
 pub const MANAGER: TabularSpec = TabularSpec {
-    model: "manager",
+    model: ModelKind::Manager,
     task: Task::Regression,
     target: "performance_score",
     exclude: &["snapshot", "ges", "age", "performance_score"],
 };
+/// The spec of a tabular model (`None` for the recommender).
+pub fn spec_of(kind: ModelKind) -> Option<&'static TabularSpec> {
+    match kind {
+        ModelKind::Churn => Some(&CHURN),
+        ModelKind::Manager => Some(&MANAGER),
+        ModelKind::Agency => Some(&AGENCY),
+        ModelKind::Recommender => None,
+    }
+}
+
 pub const AGENCY: TabularSpec = TabularSpec {
-    model: "agency",
+    model: ModelKind::Agency,
     task: Task::Regression,
     target: "performance_score",
     exclude: &["snapshot", "age", "performance_score"],
@@ -74,7 +87,7 @@ pub const AGENCY: TabularSpec = TabularSpec {
 /// What a training run produced, written as `meta.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelMeta {
-    pub model: String,
+    pub model: ModelKind,
     pub version: u32,
     pub task: Task,
     pub target: String,
@@ -128,16 +141,6 @@ fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
         }
     }
     format!("{hash:016x}")
-}
-
-pub fn now_iso() -> String {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let day = Date((seconds / 86_400) as i32);
-    let rest = seconds % 86_400;
-    format!("{day}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 /// Metrics of predictions against truth, as the model's task measures them.
@@ -310,11 +313,11 @@ pub fn train(
     let importance = booster.gain_importance()?;
 
     let meta = ModelMeta {
-        model: spec.model.into(),
+        model: spec.model,
         version: 0,
         task: spec.task,
         target: spec.target.into(),
-        created_at: now_iso(),
+        created_at: crate::vocab::time::now_iso(),
         parameters: params.clone(),
         extra_parameters: extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         features: design.names(),
@@ -504,7 +507,7 @@ impl TabularModel {
     /// The champion (or `version`) of `model` from the registry.
     pub fn load(
         registry: &Registry,
-        model: &str,
+        model: ModelKind,
         version: Option<u32>,
         threads: usize,
     ) -> Result<TabularModel, TrainError> {

@@ -5,6 +5,8 @@
 
 use super::Report;
 use super::svg::{self, Series, escape};
+use crate::vocab::ModelKind;
+use crate::vocab::text::format_value as number;
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -28,14 +30,6 @@ fn points(value: &Value) -> Vec<(f64, f64)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.4}")
-    }
 }
 
 fn churn_section(out: &mut String, churn: &Value) {
@@ -103,7 +97,7 @@ fn churn_section(out: &mut String, churn: &Value) {
         ));
         out.push_str("</div>");
     }
-    importance(out, "churn", &churn["importance"]);
+    importance(out, ModelKind::Churn.as_str(), &churn["importance"]);
 }
 
 fn importance(out: &mut String, model: &str, value: &Value) {
@@ -230,9 +224,8 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         .collect();
     let _ = write!(
         out,
-        "<p class=\"meta\">{} job · status <b>{:?}</b> · started {} · {:.1} s · snapshot {} · champions: {}</p>",
+        "<p class=\"meta\">{} job · status <b>succeeded</b> · started {} · {:.1} s · snapshot {} · champions: {}</p>",
         escape(&report.kind),
-        outcome.status,
         escape(&outcome.started_at),
         outcome.seconds,
         escape(summary["snapshot"].as_str().unwrap_or("–")),
@@ -245,18 +238,23 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         .iter()
         .filter(|o| !o.labels.contains_key("feature"))
         .map(|o| {
-            let labels: Vec<String> = o.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            vec![o.name.clone(), labels.join(", "), number(o.value)]
+            vec![
+                o.name.clone(),
+                crate::vocab::text::join_labels(&o.labels, ", "),
+                number(o.value),
+            ]
         })
         .collect();
     table(&mut out, &["observation", "labels", "value"], &rows);
 
-    if summary["churn"].is_object() {
-        churn_section(&mut out, &summary["churn"]);
-        drift_section(&mut out, "churn", &summary["churn"]["drift"]);
+    let churn = &summary[ModelKind::Churn.as_str()];
+    if churn.is_object() {
+        churn_section(&mut out, churn);
+        drift_section(&mut out, ModelKind::Churn.as_str(), &churn["drift"]);
     }
-    for model in ["manager", "agency"] {
-        let section = &summary[model];
+    for model in [ModelKind::Manager, ModelKind::Agency] {
+        let section = &summary[model.as_str()];
+        let model = model.as_str();
         if !section.is_object() {
             continue;
         }
@@ -281,8 +279,8 @@ pub fn render(report: &Report, past: &[Report]) -> String {
             let _ = write!(out, "<p><b>Decision:</b> {}</p>", escape(reason));
         }
     }
-    for model in ["churn", "recommender"] {
-        if let Some(reason) = summary[model]["reason"].as_str() {
+    for model in [ModelKind::Churn, ModelKind::Recommender] {
+        if let Some(reason) = summary[model.as_str()]["reason"].as_str() {
             let _ = write!(out, "<p><b>{model}:</b> {}</p>", escape(reason));
         }
     }
@@ -342,7 +340,7 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         );
     }
     let psi: Vec<Vec<String>> = {
-        let mut rows: Vec<&crate::jobs::Observation> = outcome
+        let mut rows: Vec<&crate::vocab::Observation> = outcome
             .observations
             .iter()
             .filter(|o| o.name == "feature_psi")

@@ -2,7 +2,7 @@
 //! link to its report.
 
 use super::svg::escape;
-use crate::engine::history::RunRecord;
+use crate::vocab::run::RunRecord;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;

@@ -7,7 +7,7 @@ pub mod index;
 pub mod svg;
 
 use crate::fsutil;
-use crate::jobs::{Observation, RunOutcome};
+use crate::vocab::{ModelKind, Observation, RunOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ pub struct Report {
     pub job: String,
     pub kind: String,
     /// Champion version of each model when the run ended.
-    pub models: BTreeMap<String, Option<u32>>,
+    pub models: BTreeMap<ModelKind, Option<u32>>,
     pub outcome: RunOutcome,
 }
 
@@ -84,11 +84,10 @@ fn csv_field(text: &str) -> String {
 pub fn observations_csv(observations: &[Observation]) -> String {
     let mut out = String::from("name,labels,value\n");
     for o in observations {
-        let labels: Vec<String> = o.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!(
             "{},{},{}\n",
             csv_field(&o.name),
-            csv_field(&labels.join(";")),
+            csv_field(&crate::vocab::text::join_labels(&o.labels, ";")),
             o.value
         ));
     }

@@ -1,31 +1,28 @@
 //! The HTTP side of the daemon (axum): `/metrics`, `/healthz`, `/readyz`, and `/api/v1/…` —
-//! runs, reports, triggering and reloading (Bearer token), and the prediction API.
-//!
-//! Errors are JSON `{"error": {"code", "message", "field"}}`: 401 without the token, 404 for
-//! unknown ids or jobs, 409 when a job is already running, 422 for bad JSON or fields (the
-//! field named), 503 while models or data are missing.
+//! runs, reports, triggering and reloading (Bearer token), alerts, and the prediction API.
+//! Handlers live in `routes/`, one file per resource; every error comes from the one table
+//! in `error.rs`; the OpenAPI document is derived from the handlers' annotations and types
+//! (`openapi.rs`), with each model's accepted features added from its champion.
 
+pub mod error;
 mod openapi;
+pub mod routes;
 pub mod serving;
 
 use crate::config::EngineConfig;
 use crate::engine::history::RunHistory;
-use crate::engine::scheduler::{Command, TriggerError};
-use crate::models::registry::Registry;
+use crate::engine::scheduler::Command;
 use crate::telemetry::Telemetry;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use serving::{Refusal, Serving, ServingKey};
+pub use error::{ApiError, ErrorCode};
+use serving::{Serving, ServingKey};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use std::sync::atomic::AtomicBool;
+use tokio::sync::{Mutex, mpsc};
 
 /// Reloads job definitions; `Ok(number of jobs)` or every problem found.
 pub trait Reloader: Send + Sync + 'static {
@@ -47,97 +44,39 @@ pub struct AppState {
     pub serving: Mutex<Option<Serving>>,
 }
 
-type Shared = Arc<AppState>;
+pub type Shared = Arc<AppState>;
+pub type ApiResult<T = axum::response::Response> = Result<T, ApiError>;
 
 pub fn router(state: Shared) -> Router {
+    use routes::{alerts, health, jobs, predict, reports};
     Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/v1/openapi.json", get(openapi_document))
-        .route("/api/v1/jobs", get(jobs))
-        .route("/api/v1/runs", get(runs))
-        .route("/api/v1/reports/latest", get(latest_report))
-        .route("/api/v1/jobs/{name}/run", post(trigger))
-        .route("/api/v1/reload", post(reload))
-        .route("/api/v1/predict/churn", post(predict_churn))
-        .route("/api/v1/predict/manager-performance", post(predict_manager))
-        .route("/api/v1/predict/agency-performance", post(predict_agency))
-        .route("/api/v1/recommend/products/{client_id}", get(recommend))
-        .route("/api/v1/predict/all-managers", get(all_managers))
-        .route("/api/v1/predict/all-agencies", get(all_agencies))
-        .route("/api/v1/predict/all-clients-churn", get(all_clients))
-        .route("/api/v1/analytics/summary", get(summary))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/alerts/silences", post(silence))
-        .route("/reports/{job}/{run}/{file}", get(report_file))
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/v1/openapi.json", get(health::openapi_document))
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/runs", get(jobs::runs))
+        .route("/api/v1/reports/latest", get(jobs::latest_report))
+        .route("/api/v1/jobs/{name}/run", post(jobs::trigger))
+        .route("/api/v1/reload", post(jobs::reload))
+        .route("/api/v1/predict/churn", post(predict::churn))
+        .route("/api/v1/predict/manager-performance", post(predict::manager))
+        .route("/api/v1/predict/agency-performance", post(predict::agency))
+        .route("/api/v1/recommend/products/{client_id}", get(predict::recommend))
+        .route("/api/v1/predict/all-managers", get(predict::all_managers))
+        .route("/api/v1/predict/all-agencies", get(predict::all_agencies))
+        .route("/api/v1/predict/all-clients-churn", get(predict::all_clients))
+        .route("/api/v1/analytics/summary", get(predict::summary))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/silences", post(alerts::silence))
+        .route("/reports/{job}/{run}/{file}", get(reports::file))
         .fallback(not_found)
         .with_state(state)
 }
 
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    field: Option<String>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-        }
-    }
-
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_request",
-            message: message.into(),
-            field: Some(field.into()),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
-    }
-}
-
-impl From<Refusal> for ApiError {
-    fn from(refusal: Refusal) -> ApiError {
-        match refusal {
-            Refusal::NoModel(model) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "model_unavailable",
-                format!("no {model} champion yet: train one (bankml train) or wait for the retraining"),
-            ),
-            Refusal::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            Refusal::Invalid { field, message } => ApiError::invalid(field, message),
-            Refusal::Internal(message) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
-        }
-    }
-}
-
-type ApiResult = Result<Response, ApiError>;
-
-fn ok(value: Value) -> ApiResult {
-    Ok(axum::Json(value).into_response())
-}
-
 async fn not_found() -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such endpoint (GET /api/v1/openapi.json lists them)",
     )
 }
@@ -147,8 +86,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+/// The request carries the daemon's API token.
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let unauthorized = |message: &str| ApiError::new(ErrorCode::Unauthorized, message);
     let Some(expected) = state.token.as_deref() else {
         return Err(unauthorized(&format!(
             "this endpoint needs a token, and none is configured: set the environment variable {} before starting the daemon",
@@ -168,7 +108,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses a JSON body; a wrong or missing field is named (`features.age`, `client_id`).
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid("", "the request needs a JSON body"));
     }
@@ -188,87 +128,13 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiErro
     })
 }
 
-async fn metrics(State(state): State<Shared>) -> Response {
-    let config = state.config.clone();
-    let champions = tokio::task::spawn_blocking(move || champions(&config))
-        .await
-        .unwrap_or_default();
-    state.telemetry.models(&champions);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.telemetry.render(),
-    )
-        .into_response()
-}
-
-/// (model, champion version, its training time) of every model with a champion.
-fn champions(config: &EngineConfig) -> Vec<(String, u32, String)> {
-    let registry = Registry::new(&config.models.dir);
-    registry
-        .champions()
-        .into_iter()
-        .filter_map(|(model, version)| {
-            let version = version?;
-            let meta: Value = std::fs::read(registry.version_dir(&model, version).join("meta.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let trained = meta["created_at"].as_str().unwrap_or("").to_string();
-            Some((model, version, trained))
-        })
-        .collect()
-}
-
-async fn healthz() -> Response {
-    axum::Json(json!({ "status": "ok" })).into_response()
-}
-
-async fn readyz(State(state): State<Shared>) -> Response {
-    if !state.ready.load(Ordering::SeqCst) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "starting", "reason": "preparing data and first models" })),
-        )
-            .into_response();
-    }
-    let config = state.config.clone();
-    let champions = tokio::task::spawn_blocking(move || champions(&config))
-        .await
-        .unwrap_or_default();
-    if champions.is_empty() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "not_ready", "reason": "no champion model yet" })),
-        )
-            .into_response();
-    }
-    axum::Json(json!({ "status": "ready", "champions": champions.len() })).into_response()
-}
-
-async fn openapi_document() -> Response {
-    axum::Json(openapi::document()).into_response()
-}
-
-async fn jobs(State(state): State<Shared>) -> ApiResult {
-    let (tx, rx) = oneshot::channel();
-    if state.commands.send(Command::Describe(tx)).await.is_err() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "the scheduler is not running",
-        ));
-    }
-    let statuses = rx.await.map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "the scheduler is not running",
-        )
-    })?;
-    ok(json!({ "jobs": statuses }))
-}
-
-fn query_number(query: &HashMap<String, String>, name: &str, default: usize, max: usize) -> Result<usize, ApiError> {
+/// A whole-number query parameter within `1..=max`, or `default` when absent.
+pub fn query_number(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match query.get(name) {
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
@@ -281,327 +147,155 @@ fn query_number(query: &HashMap<String, String>, name: &str, default: usize, max
     }
 }
 
-async fn runs(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
-    let last = query_number(&query, "last", 50, 10_000)?;
-    let job = query.get("job").cloned();
-    let history = state.history.clone();
-    let runs = tokio::task::spawn_blocking(move || history.list(job.as_deref(), last))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "history", e.to_string()))?;
-    ok(json!({ "runs": runs }))
-}
-
-async fn latest_report(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
-    let job = query
-        .get("job")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("job", "the query parameter job is required (e.g. ?job=daily-benchmark)"))?;
-    let history = state.history.clone();
-    let name = job.clone();
-    let path = tokio::task::spawn_blocking(move || history.latest_report(&name))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "history", e.to_string()))?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no successful run of {job} yet"),
-            )
-        })?;
-    let report = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{}: {e}", path.display())))?;
-    let value: Value = serde_json::from_slice(&report).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("{}: {e}", path.display()),
-        )
-    })?;
-    ok(json!({ "path": path, "report": value }))
-}
-
-async fn trigger(State(state): State<Shared>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
-    authorize(&state, &headers)?;
-    if !state.ready.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "starting",
-            "the daemon is still preparing its first models",
-        ));
-    }
-    let (reply, rx) = oneshot::channel();
-    let stopping = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "stopping",
-            "the scheduler is not running",
-        )
-    };
-    state
-        .commands
-        .send(Command::Trigger {
-            job: name.clone(),
-            reply,
-        })
-        .await
-        .map_err(|_| stopping())?;
-    match rx.await.map_err(|_| stopping())? {
-        Ok(()) => Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(json!({ "job": name, "status": "started" })),
-        )
-            .into_response()),
-        Err(TriggerError::UnknownJob) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_job",
-            format!("no job named {name} (GET /api/v1/jobs lists them)"),
-        )),
-        Err(TriggerError::AlreadyRunning) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_running",
-            format!("{name} is running now"),
-        )),
-    }
-}
-
-async fn reload(State(state): State<Shared>, headers: HeaderMap) -> ApiResult {
-    authorize(&state, &headers)?;
-    let reloader = state.reloader.clone();
-    match tokio::task::spawn_blocking(move || reloader.reload()).await {
-        Ok(Ok(jobs)) => ok(json!({ "status": "reloaded", "jobs": jobs })),
-        Ok(Err(errors)) => Ok((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({
-                "error": { "code": "invalid_config", "message": "the running configuration stays", "problems": errors }
-            })),
-        )
-            .into_response()),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )),
-    }
+/// Runs blocking work (SQLite, files) off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f).await?)
 }
 
 /// Answers from the serving state of the current champions and latest snapshot, rebuilt when
 /// they change.
-async fn with_serving<T: serde::Serialize>(
+pub async fn with_serving<T: serde::Serialize>(
     state: &AppState,
     answer: impl FnOnce(&Serving) -> Result<T, ApiError>,
 ) -> ApiResult {
     let config = state.config.clone();
-    let key = tokio::task::spawn_blocking(move || ServingKey::current(&config))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let key = blocking(move || ServingKey::current(&config)).await?;
     let mut cached = state.serving.lock().await;
     if cached.as_ref().is_none_or(|s| s.key != key) {
         let config = state.config.clone();
-        let loaded = tokio::task::spawn_blocking(move || Serving::load(&config))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "data_unavailable",
-                    format!("cannot load models and the latest snapshot: {e}"),
-                )
-            })?;
+        let loaded = blocking(move || Serving::load(&config)).await?.map_err(|e| {
+            ApiError::new(
+                ErrorCode::DataUnavailable,
+                format!("cannot load models and the latest snapshot: {e}"),
+            )
+        })?;
         *cached = Some(loaded);
     }
     match cached.as_ref() {
-        Some(serving) => ok(serde_json::to_value(answer(serving)?).unwrap_or_default()),
-        None => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "data_unavailable",
-            "no data",
-        )),
+        Some(serving) => Ok(axum::Json(answer(serving)?).into_response()),
+        None => Err(ApiError::new(ErrorCode::DataUnavailable, "no data")),
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChurnRequest {
-    client_id: Option<i64>,
-    features: Option<Map<String, Value>>,
-}
+use axum::response::IntoResponse;
 
-async fn predict_churn(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: ChurnRequest = parse_body(&body)?;
-    with_serving(&state, |serving| match (request.client_id, &request.features) {
-        (Some(id), None) => Ok(serving.churn_of(id)?),
-        (None, Some(features)) => Ok(serving.churn_of_features(features)?),
-        _ => Err(ApiError::invalid("client_id", "give either client_id or features")),
-    })
-    .await
-}
+#[cfg(test)]
+mod tests {
+    //! The router in process (`tower::ServiceExt::oneshot`): each error of the table comes
+    //! back with its status and code, without starting a daemon.
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ManagerRequest {
-    manager_id: Option<String>,
-    features: Option<Map<String, Value>>,
-}
+    struct NoReload;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AgencyRequest {
-    agency_id: Option<String>,
-    features: Option<Map<String, Value>>,
-}
-
-async fn predict_scores(
-    state: &AppState,
-    model: &'static str,
-    id_field: &str,
-    id: Option<String>,
-    features: Option<Map<String, Value>>,
-) -> ApiResult {
-    with_serving(state, |serving| {
-        let prediction = match (id, &features) {
-            (Some(id), None) => serving.score_of(model, &id)?,
-            (None, Some(features)) => serving.score_of_features(model, features)?,
-            _ => {
-                return Err(ApiError::invalid(
-                    id_field,
-                    format!("give either {id_field} or features"),
-                ));
-            }
-        };
-        let mut value = serde_json::to_value(&prediction).unwrap_or_default();
-        if let Some(map) = value.as_object_mut() {
-            let id = map.remove("id").unwrap_or(Value::Null);
-            map.insert(id_field.to_string(), id);
+    impl Reloader for NoReload {
+        fn reload(&self) -> Result<usize, Vec<String>> {
+            Err(vec!["jobs/x.yaml:1:1: nothing to reload here".into()])
         }
-        Ok(value)
-    })
-    .await
-}
-
-async fn predict_manager(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: ManagerRequest = parse_body(&body)?;
-    predict_scores(&state, "manager", "manager_id", request.manager_id, request.features).await
-}
-
-async fn predict_agency(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: AgencyRequest = parse_body(&body)?;
-    predict_scores(&state, "agency", "agency_id", request.agency_id, request.features).await
-}
-
-async fn recommend(
-    State(state): State<Shared>,
-    Path(client_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult {
-    let id: i64 = client_id
-        .parse()
-        .map_err(|_| ApiError::invalid("client_id", format!("expected a whole number, got \"{client_id}\"")))?;
-    with_serving(&state, |serving| {
-        let n = query_number(&query, "n_recommendations", serving.default_recommendations(), 50)?;
-        Ok(serving.recommend(id, n)?)
-    })
-    .await
-}
-
-async fn all_managers(State(state): State<Shared>) -> ApiResult {
-    with_serving(&state, |s| Ok(s.all_scores("manager")?)).await
-}
-
-async fn all_agencies(State(state): State<Shared>) -> ApiResult {
-    with_serving(&state, |s| Ok(s.all_scores("agency")?)).await
-}
-
-async fn all_clients(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
-    let page = query_number(&query, "page", 1, usize::MAX / 2)?;
-    let page_size = query_number(&query, "page_size", 100, 1000)?;
-    let risk = match query.get("risk").map(String::as_str) {
-        None => None,
-        Some(r @ ("Low" | "Medium" | "High")) => Some(r),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "risk",
-                format!("expected Low, Medium or High, got \"{other}\""),
-            ));
-        }
-    };
-    with_serving(&state, |s| Ok(s.all_clients(page, page_size, risk)?)).await
-}
-
-async fn summary(State(state): State<Shared>) -> ApiResult {
-    with_serving(&state, |s| Ok(s.summary())).await
-}
-
-async fn alerts(State(state): State<Shared>) -> ApiResult {
-    let store = state.alerting.store.clone();
-    let (alerts, silences) = tokio::task::spawn_blocking(move || {
-        let now = chrono::Utc::now();
-        (store.list(now), store.silences(now))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let failed =
-        |e: crate::alerts::store::StoreError| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string());
-    ok(json!({ "alerts": alerts.map_err(failed)?, "silences": silences.map_err(failed)? }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SilenceRequest {
-    rule: String,
-    #[serde(rename = "for")]
-    duration: String,
-    comment: Option<String>,
-}
-
-async fn silence(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    authorize(&state, &headers)?;
-    let request: SilenceRequest = parse_body(&body)?;
-    let duration = crate::config::jobs::parse_duration(&request.duration).ok_or_else(|| {
-        ApiError::invalid(
-            "for",
-            format!("\"{}\" is not a duration (e.g. 2h, 30m)", request.duration),
-        )
-    })?;
-    let now = chrono::Utc::now();
-    let until = now + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::hours(1));
-    let id = state
-        .alerting
-        .store
-        .silence(&request.rule, until, now, request.comment.as_deref())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store", e.to_string()))?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "id": id, "rule": request.rule, "until": crate::engine::history::iso(until) })),
-    )
-        .into_response())
-}
-
-/// A run's report files (`report.html`, `report.json`, CSV tables), as the links in
-/// notifications point to them.
-async fn report_file(State(state): State<Shared>, Path((job, run, file)): Path<(String, String, String)>) -> ApiResult {
-    let safe = |s: &str| {
-        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !s.starts_with('.')
-    };
-    if !safe(&job) || !run.chars().all(|c| c.is_ascii_digit()) || !safe(&file) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such report file"));
     }
-    let path = state.config.data.reports_dir.join(&job).join(&run).join(&file);
-    let bytes = tokio::fs::read(&path).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no report file {job}/{run}/{file}"),
+
+    fn state(dir: &std::path::Path) -> Shared {
+        let mut config = EngineConfig::default();
+        config.models.dir = dir.join("models");
+        config.data.raw_dir = dir.join("raw");
+        config.data.reports_dir = dir.join("reports");
+        let history = Arc::new(RunHistory::open(&dir.join("history.sqlite")).unwrap());
+        let store = Arc::new(crate::alerts::store::AlertStore::open(&dir.join("history.sqlite")).unwrap());
+        let telemetry = Arc::new(Telemetry::new());
+        // No scheduler reads the commands: its channel is closed.
+        let (commands, _) = mpsc::channel(1);
+        Arc::new(AppState {
+            config: Arc::new(config),
+            alerting: Arc::new(crate::alerts::Alerting::new(store, Vec::new(), telemetry.clone())),
+            telemetry,
+            history,
+            commands,
+            token: Some("secret".into()),
+            ready: Arc::new(AtomicBool::new(true)),
+            reloader: Arc::new(NoReload),
+            serving: Default::default(),
+        })
+    }
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         )
-    })?;
-    let kind = match file.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("json") => "application/json",
-        Some("csv") => "text/csv; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        _ => "application/octet-stream",
-    };
-    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+    }
+
+    #[tokio::test]
+    async fn errors_come_from_the_table_with_their_status_and_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path()));
+        let (status, body) = call(&app, "GET", "/healthz", None, "").await;
+        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+        for (method, path, token, body, status, code) in [
+            ("GET", "/no/such/page", None, "", 404, "not_found"),
+            ("POST", "/api/v1/jobs/x/run", None, "", 401, "unauthorized"),
+            ("POST", "/api/v1/jobs/x/run", Some("wrong"), "", 401, "unauthorized"),
+            ("POST", "/api/v1/jobs/x/run", Some("secret"), "", 503, "stopping"),
+            ("GET", "/api/v1/jobs", None, "", 503, "stopping"),
+            ("POST", "/api/v1/reload", Some("secret"), "", 422, "invalid_config"),
+            (
+                "POST",
+                "/api/v1/predict/churn",
+                None,
+                "{\"cli\": 1}",
+                422,
+                "invalid_request",
+            ),
+            ("POST", "/api/v1/predict/churn", None, "", 422, "invalid_request"),
+            ("GET", "/api/v1/runs?last=0", None, "", 422, "invalid_request"),
+            ("GET", "/api/v1/reports/latest?job=none", None, "", 404, "not_found"),
+            ("GET", "/api/v1/predict/all-managers", None, "", 503, "data_unavailable"),
+            ("GET", "/reports/x/1/..", None, "", 404, "not_found"),
+            (
+                "POST",
+                "/api/v1/alerts/silences",
+                Some("secret"),
+                "{\"rule\": \"r\", \"for\": \"soon\"}",
+                422,
+                "invalid_request",
+            ),
+        ] {
+            let (got, answer) = call(&app, method, path, token, body).await;
+            assert_eq!(
+                (got.as_u16(), answer["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{method} {path}: {answer}"
+            );
+            let listed = ErrorCode::ALL.iter().find(|c| c.as_str() == code).unwrap();
+            assert_eq!(listed.status().as_u16(), status, "{code} answers its table status");
+        }
+        let (_, answer) = call(&app, "POST", "/api/v1/predict/churn", None, "{\"cli\": 1}").await;
+        assert_eq!(answer["error"]["field"], "cli", "{answer}");
+        let (_, answer) = call(&app, "POST", "/api/v1/reload", Some("secret"), "").await;
+        assert_eq!(
+            answer["error"]["problems"][0],
+            "jobs/x.yaml:1:1: nothing to reload here"
+        );
+        let (status, doc) = call(&app, "GET", "/api/v1/openapi.json", None, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(doc["paths"]["/api/v1/predict/agency-performance"]["post"].is_object());
+    }
 }

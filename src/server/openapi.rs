@@ -1,145 +1,159 @@
-//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, written by hand next to the
-//! routes it describes (a test checks every route is in it).
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, derived by utoipa from the
+//! handlers' `#[utoipa::path]` annotations and the request and response types — so it cannot
+//! drift from the code. At serve time each tabular model's accepted features (names, types,
+//! categories) are added from its champion's design, and the error table is appended.
 
-use serde_json::{Value, json};
+use crate::config::EngineConfig;
+use crate::models::design::Design;
+use crate::models::registry::Registry;
+use crate::server::error::ErrorCode;
+use crate::server::routes::{alerts, health, jobs, predict, reports};
+use crate::vocab::ModelKind;
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-fn error_response(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "bankml",
+        description = "Runs, reports and predictions of a bank's models: churn, manager and agency performance, product recommendation."
+    ),
+    servers((url = "http://127.0.0.1:8001")),
+    paths(
+        health::metrics, health::healthz, health::readyz, health::openapi_document,
+        jobs::list, jobs::runs, jobs::latest_report, jobs::trigger, jobs::reload,
+        predict::churn, predict::manager, predict::agency, predict::recommend,
+        predict::all_managers, predict::all_agencies, predict::all_clients, predict::summary,
+        alerts::list, alerts::silence,
+        reports::file,
+    ),
+    components(schemas(crate::server::error::ErrorBody, crate::server::error::ErrorDetail)),
+    modifiers(&BearerToken),
+)]
+struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token in the environment variable named by daemon.api_token_env",
+                    ))
+                    .build(),
+            ),
+        );
+    }
 }
 
-fn json_response(description: &str, schema: Value) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+/// The derived document, without the per-model features.
+pub fn derived() -> Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
 }
 
-fn body(schema: Value) -> Value {
-    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
-}
-
-fn query(name: &str, description: &str, schema: Value, required: bool) -> Value {
-    json!({ "name": name, "in": "query", "required": required, "description": description, "schema": schema })
-}
-
-fn path(name: &str, description: &str, schema: Value) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": schema })
-}
-
-pub fn document() -> Value {
-    let object = json!({ "type": "object" });
-    let protected = json!([{ "bearer": [] }]);
-    let features = json!({
-        "type": "object",
-        "description": "Feature values by name (see the model's design); missing ones count as unknown",
-        "additionalProperties": true
-    });
-    let score = json!({ "$ref": "#/components/schemas/ScorePrediction" });
+/// The JSON schema of the features `design` accepts: numbers, and text from its categories.
+pub fn feature_schema(kind: ModelKind, design: &Design) -> Value {
+    let mut properties = Map::new();
+    for name in &design.numeric {
+        properties.insert(name.clone(), json!({ "type": ["number", "null"] }));
+    }
+    for (name, categories) in &design.categorical {
+        properties.insert(
+            name.clone(),
+            json!({ "type": ["string", "null"], "description": "a category the model knows (others count as unseen)", "examples": categories }),
+        );
+    }
     json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "bankml",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Runs, reports and predictions of a bank's models: churn, manager and agency performance, product recommendation."
-        },
-        "servers": [{ "url": "http://127.0.0.1:8001" }],
-        "paths": {
-            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "Prometheus text format", "content": { "text/plain": {} } } } } },
-            "/healthz": { "get": { "summary": "The process is alive", "responses": { "200": json_response("alive", object.clone()) } } },
-            "/readyz": { "get": { "summary": "Ready: first preparation done and a champion model exists",
-                "responses": { "200": json_response("ready", object.clone()), "503": json_response("not ready yet", object.clone()) } } },
-            "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": json_response("OpenAPI", object.clone()) } } },
-            "/api/v1/jobs": { "get": { "summary": "Jobs, their schedule and next run", "responses": { "200": json_response("jobs", object.clone()) } } },
-            "/api/v1/runs": { "get": {
-                "summary": "Run history, newest first",
-                "parameters": [
-                    query("job", "only this job", json!({ "type": "string" }), false),
-                    query("last", "how many (default 50)", json!({ "type": "integer", "minimum": 1, "maximum": 10000 }), false)
-                ],
-                "responses": { "200": json_response("runs", object.clone()), "422": error_response("bad parameter") } } },
-            "/api/v1/reports/latest": { "get": {
-                "summary": "The report of a job's newest successful run",
-                "parameters": [query("job", "job name, e.g. daily-benchmark", json!({ "type": "string" }), true)],
-                "responses": { "200": json_response("report", object.clone()), "404": error_response("no report yet"), "422": error_response("job missing") } } },
-            "/api/v1/jobs/{name}/run": { "post": {
-                "summary": "Run a job now", "security": protected.clone(),
-                "parameters": [path("name", "job name", json!({ "type": "string" }))],
-                "responses": { "202": json_response("started", object.clone()), "401": error_response("missing or wrong token"),
-                               "404": error_response("unknown job"), "409": error_response("already running") } } },
-            "/api/v1/reload": { "post": {
-                "summary": "Reload job files; an invalid edit is refused and the running schedule stays", "security": protected.clone(),
-                "responses": { "200": json_response("reloaded", object.clone()), "401": error_response("missing or wrong token"),
-                               "422": json_response("invalid files, each problem with file:line:column", object.clone()) } } },
-            "/api/v1/predict/churn": { "post": {
-                "summary": "Churn probability, risk level, reasons and recommended actions of one client",
-                "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                    "client_id": { "type": "integer", "description": "a current client of the latest snapshot" },
-                    "features": features } })),
-                "responses": { "200": json_response("prediction", json!({ "$ref": "#/components/schemas/ChurnPrediction" })),
-                               "404": error_response("unknown client"), "422": error_response("invalid JSON or field"),
-                               "503": error_response("no churn model yet") } } },
-            "/api/v1/predict/manager-performance": { "post": {
-                "summary": "Predicted performance score (0–100) of a manager",
-                "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                    "manager_id": { "type": "string" }, "features": features } })),
-                "responses": { "200": json_response("prediction", score.clone()), "404": error_response("unknown manager"),
-                               "422": error_response("invalid JSON or field"), "503": error_response("no manager model yet") } } },
-            "/api/v1/predict/agency-performance": { "post": {
-                "summary": "Predicted performance score (0–100) of an agency",
-                "requestBody": body(json!({ "type": "object", "additionalProperties": false, "properties": {
-                    "agency_id": { "type": "string" }, "features": features } })),
-                "responses": { "200": json_response("prediction", score), "404": error_response("unknown agency"),
-                               "422": error_response("invalid JSON or field"), "503": error_response("no agency model yet") } } },
-            "/api/v1/recommend/products/{client_id}": { "get": {
-                "summary": "A client's top products (not ones they hold)",
-                "parameters": [
-                    path("client_id", "client id", json!({ "type": "integer" })),
-                    query("n_recommendations", "how many (default: models.recommender.k)", json!({ "type": "integer", "minimum": 1, "maximum": 50 }), false)
-                ],
-                "responses": { "200": json_response("recommendations", object.clone()), "404": error_response("unknown client"),
-                               "422": error_response("bad parameter") } } },
-            "/api/v1/predict/all-managers": { "get": { "summary": "Every manager, best predicted first",
-                "responses": { "200": json_response("managers", object.clone()) } } },
-            "/api/v1/predict/all-agencies": { "get": { "summary": "Every agency, best predicted first",
-                "responses": { "200": json_response("agencies", object.clone()) } } },
-            "/api/v1/predict/all-clients-churn": { "get": {
-                "summary": "Clients by churn probability, highest first, paginated",
-                "parameters": [
-                    query("page", "1-based (default 1)", json!({ "type": "integer", "minimum": 1 }), false),
-                    query("page_size", "default 100", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), false),
-                    query("risk", "only this level", json!({ "type": "string", "enum": ["Low", "Medium", "High"] }), false)
-                ],
-                "responses": { "200": json_response("a page of clients", object.clone()), "422": error_response("bad parameter") } } },
-            "/api/v1/alerts": { "get": { "summary": "Alerts pending, firing or resolved in the last day, and active silences",
-                "responses": { "200": json_response("alerts", object.clone()) } } },
-            "/api/v1/alerts/silences": { "post": {
-                "summary": "Silence a rule for a while (its state is still tracked)", "security": protected.clone(),
-                "requestBody": body(json!({ "type": "object", "additionalProperties": false, "required": ["rule", "for"], "properties": {
-                    "rule": { "type": "string" }, "for": { "type": "string", "description": "30m, 2h, 1d…" }, "comment": { "type": "string" } } })),
-                "responses": { "201": json_response("silenced", object.clone()), "401": error_response("missing or wrong token"),
-                               "422": error_response("invalid field") } } },
-            "/reports/{job}/{run}/{file}": { "get": {
-                "summary": "A run's report file: report.html, report.json, observations.csv",
-                "parameters": [path("job", "job name", json!({ "type": "string" })), path("run", "run id", json!({ "type": "integer" })),
-                               path("file", "file name", json!({ "type": "string" }))],
-                "responses": { "200": { "description": "the file" }, "404": error_response("no such file") } } },
-            "/api/v1/analytics/summary": { "get": { "summary": "Headline figures of the latest snapshot",
-                "responses": { "200": json_response("summary", object) } } }
-        },
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
-                "description": "The token in the environment variable named by daemon.api_token_env" } },
-            "schemas": {
-                "Error": { "type": "object", "properties": { "error": { "type": "object", "properties": {
-                    "code": { "type": "string" }, "message": { "type": "string" },
-                    "field": { "type": "string", "description": "the request field at fault" } } } } },
-                "ChurnPrediction": { "type": "object", "properties": {
-                    "client_id": { "type": ["integer", "null"] }, "churn_probability": { "type": "number" },
-                    "risk_level": { "type": "string", "enum": ["Low", "Medium", "High"] },
-                    "reasons": { "type": "array", "items": { "type": "string" } },
-                    "recommended_actions": { "type": "array", "items": { "type": "string" } },
-                    "model_version": { "type": "integer" } } },
-                "ScorePrediction": { "type": "object", "properties": {
-                    "predicted_score": { "type": "number" }, "actual_score": { "type": ["number", "null"] },
-                    "model_version": { "type": "integer" } } }
-            }
-        }
+        "type": "object",
+        "additionalProperties": false,
+        "description": format!("The features the {kind} champion reads; missing ones count as unknown."),
+        "properties": properties,
     })
+}
+
+/// The served document: derived, plus each champion's features and the error table.
+pub fn document(config: &EngineConfig) -> Value {
+    let mut doc = derived();
+    let registry = Registry::new(&config.models.dir);
+    for kind in ModelKind::ALL.into_iter().filter(|k| k.is_tabular()) {
+        let design: Option<Design> = registry
+            .resolve(kind, None)
+            .ok()
+            .and_then(|(_, dir)| std::fs::read(dir.join("design.json")).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let name = format!("{}Features", capitalised(kind.as_str()));
+        doc["components"]["schemas"][name.as_str()] = match design {
+            Some(design) => feature_schema(kind, &design),
+            None => {
+                json!({ "type": "object", "description": format!("No {kind} champion yet: its features are listed once one is trained.") })
+            }
+        };
+    }
+    doc["components"]["x-error-codes"] = ErrorCode::ALL
+        .iter()
+        .map(|code| {
+            let (name, status, meaning) = code.describe();
+            json!({ "code": name, "status": status.as_u16(), "meaning": meaning })
+        })
+        .collect();
+    doc
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_route_its_errors_and_model_features() {
+        let doc = derived();
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+            Some(true),
+            "{}",
+            doc["openapi"]
+        );
+        for (path, method) in [
+            ("/metrics", "get"),
+            ("/api/v1/predict/churn", "post"),
+            ("/api/v1/jobs/{name}/run", "post"),
+            ("/reports/{job}/{run}/{file}", "get"),
+            ("/api/v1/alerts/silences", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{path} {method}");
+        }
+        assert_eq!(
+            doc["paths"]["/api/v1/predict/churn"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"],
+            "#/components/schemas/ChurnPrediction"
+        );
+        assert!(doc["components"]["schemas"]["ChurnPrediction"]["properties"]["churn_probability"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        let design = Design {
+            numeric: vec!["age_years".into()],
+            categorical: vec![("segment".into(), vec!["Mass".into(), "Youth".into()])],
+        };
+        let schema = feature_schema(ModelKind::Churn, &design);
+        assert_eq!(schema["properties"]["age_years"]["type"], json!(["number", "null"]));
+        assert_eq!(schema["properties"]["segment"]["examples"], json!(["Mass", "Youth"]));
+        let served = document(&EngineConfig::default());
+        assert_eq!(
+            served["components"]["x-error-codes"].as_array().map(Vec::len),
+            Some(ErrorCode::ALL.len())
+        );
+        assert!(served["components"]["schemas"]["ChurnFeatures"].is_object());
+    }
 }

@@ -12,6 +12,7 @@ use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::{AGENCY, MANAGER, TabularModel, TabularSpec};
+use crate::vocab::ModelKind;
 use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -21,7 +22,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServingKey {
     pub snapshot: Option<Date>,
-    pub champions: std::collections::BTreeMap<String, Option<u32>>,
+    pub champions: std::collections::BTreeMap<ModelKind, Option<u32>>,
 }
 
 impl ServingKey {
@@ -36,7 +37,7 @@ impl ServingKey {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChurnPrediction {
     pub client_id: Option<i64>,
     pub churn_probability: f64,
@@ -46,7 +47,7 @@ pub struct ChurnPrediction {
     pub model_version: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScorePrediction {
     pub id: Option<String>,
     pub predicted_score: f64,
@@ -54,7 +55,7 @@ pub struct ScorePrediction {
     pub model_version: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Product {
     pub rank: usize,
     pub product_id: String,
@@ -67,7 +68,7 @@ pub struct Product {
 #[derive(Debug)]
 pub enum Refusal {
     /// The model has no champion yet.
-    NoModel(&'static str),
+    NoModel(ModelKind),
     NotFound(String),
     /// A request field is wrong: its path and what is wrong.
     Invalid {
@@ -135,7 +136,7 @@ impl Serving {
         let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, None)?;
         let loaded: Snapshot = snapshot::load(&dir, date, config)?;
         let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
-        let clients = match absent_if_untrained(TabularModel::load(&registry, "churn", None, threads))? {
+        let clients = match absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))? {
             None => None,
             Some(model) => {
                 let predicted = model.booster.predict(&model.design.matrix(&built.clients)?)?;
@@ -203,7 +204,7 @@ impl Serving {
     }
 
     fn clients(&self) -> Result<&Clients, Refusal> {
-        self.clients.as_ref().ok_or(Refusal::NoModel("churn"))
+        self.clients.as_ref().ok_or(Refusal::NoModel(ModelKind::Churn))
     }
 
     /// One client of the latest snapshot, with exact SHAP reasons.
@@ -247,16 +248,17 @@ impl Serving {
         })
     }
 
-    fn entities(&self, model: &'static str) -> Result<&Entities, Refusal> {
+    fn entities(&self, model: ModelKind) -> Result<&Entities, Refusal> {
         match model {
-            "manager" => self.managers.as_ref(),
-            _ => self.agencies.as_ref(),
+            ModelKind::Manager => self.managers.as_ref(),
+            ModelKind::Agency => self.agencies.as_ref(),
+            other => return Err(Refusal::Internal(format!("{other} does not score entities"))),
         }
-        .ok_or(Refusal::NoModel(if model == "manager" { "manager" } else { "agency" }))
+        .ok_or(Refusal::NoModel(model))
     }
 
-    /// `model`: "manager" or "agency".
-    pub fn score_of(&self, model: &'static str, id: &str) -> Result<ScorePrediction, Refusal> {
+    /// `model`: manager or agency.
+    pub fn score_of(&self, model: ModelKind, id: &str) -> Result<ScorePrediction, Refusal> {
         let entities = self.entities(model)?;
         let row = *entities
             .position
@@ -272,7 +274,7 @@ impl Serving {
 
     pub fn score_of_features(
         &self,
-        model: &'static str,
+        model: ModelKind,
         features: &Map<String, Value>,
     ) -> Result<ScorePrediction, Refusal> {
         let entities = self.entities(model)?;
@@ -296,7 +298,7 @@ impl Serving {
     }
 
     /// Every manager or agency, best predicted first.
-    pub fn all_scores(&self, model: &'static str) -> Result<Value, Refusal> {
+    pub fn all_scores(&self, model: ModelKind) -> Result<Value, Refusal> {
         let entities = self.entities(model)?;
         let mut order: Vec<usize> = (0..entities.ids.len()).collect();
         order.sort_by(|a, b| entities.predicted[*b].total_cmp(&entities.predicted[*a]));
@@ -345,7 +347,10 @@ impl Serving {
 
     /// A client's top `n` products (not ones they hold).
     pub fn recommend(&self, client_id: i64, n: usize) -> Result<Value, Refusal> {
-        let r = self.recommender.as_ref().ok_or(Refusal::NoModel("recommender"))?;
+        let r = self
+            .recommender
+            .as_ref()
+            .ok_or(Refusal::NoModel(ModelKind::Recommender))?;
         let held = r
             .held
             .get(&client_id)
@@ -399,7 +404,8 @@ impl Serving {
             }
         }
         if let Some(r) = &self.recommender {
-            out["recommender"] = json!({ "method": r.saved.model.method.name(), "clients": r.held.len() });
+            out[ModelKind::Recommender.as_str()] =
+                json!({ "method": r.saved.model.method.name(), "clients": r.held.len() });
         }
         out
     }

@@ -1,9 +1,7 @@
 //! The synthetic bank: deterministic, sized as asked, refusing what Excel cannot hold, and
 //! carrying the signal it documents.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;

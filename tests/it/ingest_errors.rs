@@ -1,9 +1,7 @@
 //! Bad exports: every problem is named by file, row and column, the exit code is 2, and
 //! nothing is written.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 /// The hand-built bank with `edit` applied to one file's text.

@@ -1,25 +1,25 @@
 //! Every case of the shared reference (scikit-learn / scipy values) reproduced by our metric
 //! code: 1e-9 relative, p-values 1e-6 absolute or relative.
 
-mod common;
-
+use crate::common::{floats, reference, strings};
 use bankml::metrics::{classification, drift, ranking, regression};
-use common::{floats, reference, strings};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
-/// The fixture is a copy of ../shared/reference/metrics.json; when that is present, they agree.
+/// The fixture is a copy of ../shared/reference/metrics.json (the project's shared folder,
+/// beside the clone on every developer's machine and in CI): they must agree, and a missing
+/// shared copy is a failure, not a pass.
 #[test]
 fn fixture_matches_the_shared_reference() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/metrics.json");
-    if let Ok(text) = std::fs::read_to_string(shared) {
-        let shared: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            shared,
-            reference(),
-            "tests/fixtures/metrics.json is stale: copy {shared:?} over it"
-        );
-    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/metrics.json");
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path}: {e} — the shared reference must sit beside the clone"));
+    let shared: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        shared,
+        reference(),
+        "tests/fixtures/metrics.json is stale: copy {path} over it"
+    );
 }
 
 fn close(case: &str, metric: &str, actual: f64, expected: &Value) {

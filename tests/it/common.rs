@@ -139,52 +139,60 @@ pub fn column_str<'a>(frame: &'a polars::prelude::DataFrame, name: &str) -> Vec<
     frame.column(name).unwrap().str().unwrap().iter().flatten().collect()
 }
 
-/// A minimal HTTP/1.1 client (one request per connection): status and body.
+/// One HTTP request to the daemon under test (reqwest, blocking): status and body.
 pub fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap_or_else(|e| panic!("connect {address}: {e}"));
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
-        .unwrap();
-    let body = body.unwrap_or("");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8_lossy(&response).to_string();
-    let status: u16 = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {response:?}"));
-    let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    (status, body)
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    let client = CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .expect("an HTTP client")
+    });
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = client.request(method, format!("http://{address}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().unwrap_or_else(|e| panic!("{path} on {address}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
 }
 
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 {
-            break;
+/// Names the step a long scenario is in, so a failure says where it happened:
+/// `let mut steps = Steps::new("daemon"); steps.next("first start"); …`.
+pub struct Steps {
+    scenario: &'static str,
+    current: &'static str,
+    number: usize,
+}
+
+impl Steps {
+    pub fn new(scenario: &'static str) -> Steps {
+        Steps {
+            scenario,
+            current: "setting up",
+            number: 0,
         }
-        out.push_str(&tail[..size.min(tail.len())]);
-        rest = tail.get(size + 2..).unwrap_or("");
     }
-    out
+
+    pub fn next(&mut self, step: &'static str) {
+        self.number += 1;
+        self.current = step;
+        eprintln!("[{}] step {}: {step}", self.scenario, self.number);
+    }
+}
+
+impl Drop for Steps {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("[{}] FAILED in step {}: {}", self.scenario, self.number, self.current);
+        }
+    }
 }
 
 /// A port nothing listens on now.
@@ -258,4 +266,24 @@ pub fn start_daemon(dir: &Path, log: &str, env: &[(&str, String)]) -> Running {
 pub fn json_array(printed: &str) -> Vec<serde_json::Value> {
     let end = printed.rfind(']').map_or(printed.len(), |i| i + 1);
     serde_json::from_str(&printed[..end]).unwrap_or_else(|e| panic!("not a JSON array ({e}): {printed}"))
+}
+
+/// Every observation of a report (its `outcome.observations`, as JSON) is in the catalogue,
+/// with exactly the catalogue's labels. Returns how many were checked.
+pub fn assert_catalogued(observations: &[serde_json::Value]) -> usize {
+    assert!(!observations.is_empty(), "no observations");
+    for o in observations {
+        let name = o["name"].as_str().expect("an observation name");
+        let spec = bankml::vocab::catalogue::find(name)
+            .unwrap_or_else(|| panic!("{name} is emitted but not in the observation catalogue"));
+        let mut labels: Vec<&str> = o["labels"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        labels.sort_unstable();
+        let mut expected: Vec<&str> = spec.labels.iter().map(|l| l.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(labels, expected, "{name}: labels");
+    }
+    observations.len()
 }

@@ -1,9 +1,7 @@
 //! The four models as a user runs them: generate → train → score, the registry's promote and
 //! rollback, models that survive a save and a load, and bad inputs with clear errors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::{HashMap, HashSet};
 
 /// A small bank with four months whose churn outcome is known.
@@ -113,6 +111,12 @@ fn generate_train_score_end_to_end() {
     config.data.scores_dir = dir.path().join("data/scores-again");
     config.models.dir = dir.path().join("data/models");
     let outcome = bankml::jobs::score::run(&bankml::jobs::Context::new(&config)).unwrap();
+    let as_json: Vec<serde_json::Value> = outcome
+        .observations
+        .iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect();
+    assert_catalogued(&as_json);
     let value = |name: &str, risk: Option<&str>| -> f64 {
         outcome
             .observations
@@ -158,7 +162,11 @@ fn promote_and_rollback_move_the_champion() {
     let printed = bad_input(dir.path(), &["models", "rollback", "manager"]);
     assert!(printed.contains("nothing to roll back to"), "{printed}");
     let printed = bad_input(dir.path(), &["models", "show", "fraud"]);
-    assert!(printed.contains("unknown model \"fraud\""), "{printed}");
+    assert!(
+        printed.contains("invalid value 'fraud'")
+            && printed.contains("[possible values: churn, manager, agency, recommender]"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -259,12 +267,13 @@ fn a_saved_model_predicts_exactly_as_before() {
 }
 
 /// A model trained by Python's XGBoost (tests/fixtures/python_model.json, with the predictions
-/// Python made for 20 rows) loads here and predicts the same.
+/// Python made for 20 rows; tests/fixtures/make_python_model.py regenerates both) loads here
+/// and predicts the same.
 #[test]
 fn a_model_trained_in_python_predicts_the_same_here() {
     use bankml::models::boosted::{Matrix, TrainedBooster};
     let expected: serde_json::Value =
-        serde_json::from_str(include_str!("fixtures/python_model_expected.json")).unwrap();
+        serde_json::from_str(include_str!("../fixtures/python_model_expected.json")).unwrap();
     let rows = expected["rows"].as_array().unwrap();
     let values: Vec<f32> = rows
         .iter()
@@ -281,13 +290,12 @@ fn a_model_trained_in_python_predicts_the_same_here() {
         rows: rows.len(),
         names: names.clone(),
     };
-    let model = TrainedBooster::from_json(include_bytes!("fixtures/python_model.json"), names, 1).unwrap();
+    let model = TrainedBooster::from_json(include_bytes!("../fixtures/python_model.json"), names, 1).unwrap();
     let predicted = model.predict(&matrix).unwrap();
-    for (i, (ours, theirs)) in predicted
-        .iter()
-        .zip(expected["predictions"].as_array().unwrap())
-        .enumerate()
-    {
+    let theirs = expected["predictions"].as_array().unwrap();
+    assert_eq!(theirs.len(), rows.len(), "one Python prediction per row");
+    assert_eq!(predicted.len(), theirs.len(), "one prediction here per row");
+    for (i, (ours, theirs)) in predicted.iter().zip(theirs).enumerate() {
         let theirs = theirs.as_f64().unwrap() as f32;
         assert!(
             (ours - theirs).abs() <= 1e-6,

@@ -2,9 +2,7 @@
 //! a clearly better challenger (and says why), keeps the champion against an equal one, the
 //! validation tests champion against challenger, and every run lands in the history.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
@@ -18,7 +16,9 @@ fn report(dir: &Path, printed: &str) -> Value {
         .find_map(|l| l.strip_prefix("report: "))
         .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
     let text = std::fs::read_to_string(dir.join(line.trim())).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_catalogued(report["outcome"]["observations"].as_array().unwrap());
+    report
 }
 
 fn observation(report: &Value, name: &str, model: &str) -> f64 {

@@ -5,12 +5,9 @@
 //! Also: resolved notices, silences over the API, the HTML report in headless Chromium, the
 //! runs index, the Grafana dashboard's queries and the Prometheus rules.
 
-mod common;
-
-use common::{free_port, http, wait_for};
+use crate::common;
+use crate::common::{free_port, http, wait_for};
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,70 +23,44 @@ struct Receiver {
     received: Arc<Mutex<Vec<(String, Value, u16)>>>,
 }
 
-fn read_request(stream: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            while buffer.len() < end + 4 + length {
-                let n = stream.read(&mut chunk).ok()?;
-                if n == 0 {
-                    break;
-                }
-                buffer.extend_from_slice(&chunk[..n]);
-            }
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            return Some((path, buffer[end + 4..].to_vec()));
-        }
-    }
-}
-
+/// The Slack stand-in and the webhook: a small axum server on `port`, in its own thread.
 fn start_receiver(port: u16) -> Receiver {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    use axum::http::{HeaderMap, StatusCode, Uri};
     let mode = Arc::new(AtomicU8::new(0));
     let received = Arc::new(Mutex::new(Vec::new()));
     let (m, r) = (mode.clone(), received.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let Some((path, body)) = read_request(&mut stream) else {
-                continue;
-            };
+    let answer = move |uri: Uri, body: axum::body::Bytes| {
+        let (m, r) = (m.clone(), r.clone());
+        async move {
+            let path = uri.path().to_string();
             let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let (status, extra) = match m.load(Ordering::SeqCst) {
-                0 => (503, ""),
-                1 if !path.starts_with("/slack") => (200, ""),
+            let mut headers = HeaderMap::new();
+            let status = match m.load(Ordering::SeqCst) {
+                0 => StatusCode::SERVICE_UNAVAILABLE,
+                1 if !path.starts_with("/slack") => StatusCode::OK,
                 1 => {
                     m.store(2, Ordering::SeqCst);
-                    (429, "Retry-After: 1\r\n")
+                    headers.insert("retry-after", "1".parse().unwrap());
+                    StatusCode::TOO_MANY_REQUESTS
                 }
-                _ => (200, ""),
+                _ => StatusCode::OK,
             };
-            r.lock().unwrap().push((path, value, status));
-            let reason = match status {
-                200 => "OK",
-                429 => "Too Many Requests",
-                _ => "Service Unavailable",
-            };
-            let _ = stream.write_all(
-                format!("HTTP/1.1 {status} {reason}\r\n{extra}Content-Length: 2\r\nConnection: close\r\n\r\nok")
-                    .as_bytes(),
-            );
+            r.lock().unwrap().push((path, value, status.as_u16()));
+            (status, headers, "ok")
         }
+    };
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(answer);
+            axum::serve(listener, app).await.unwrap();
+        });
     });
     Receiver { mode, received }
 }
@@ -250,6 +221,7 @@ fn emails(maildir: &Path) -> Vec<String> {
 
 #[test]
 fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
+    let mut steps = common::Steps::new("alerts");
     let scratch = common::scratch();
     let dir = scratch.path();
     // aiosmtpd's Mailbox handler writes a Maildir: it needs its three folders.
@@ -275,6 +247,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     let check = common::ok(dir, &["--config", "config/bankml.yaml", "validate-config"]);
     assert!(check.contains("rules.yaml: ok — 1 rule(s)"), "{check}");
 
+    steps.next("first alert while Slack is down");
     // The Slack stand-in and the webhook answer 503: the alert waits in the outbox.
     let mut daemon = start_daemon(dir, "daemon1.log", slack_port);
     let log1 = || std::fs::read_to_string(dir.join("daemon1.log")).unwrap_or_default();
@@ -292,6 +265,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         ) >= 2.0)
             .then_some(())
     });
+    steps.next("email and Alertmanager delivered");
     // Email and Alertmanager were up: delivered once already.
     let mails = wait_for(30, "the email", || {
         let m = emails(&dir.join("maildir"));
@@ -322,11 +296,13 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         "{body}"
     );
 
+    steps.next("killed with notifications pending");
     // Killed with the Slack and webhook notifications pending...
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(daemon.id() as i32, libc::SIGKILL) };
     daemon.wait().unwrap();
     assert!(accepted(&slack, "/slack").is_empty());
+    steps.next("restart: pending alerts delivered once");
     // ...the receivers come back (Slack first rate-limits once), the daemon restarts.
     slack.mode.store(1, Ordering::SeqCst);
     let mut daemon = start_daemon(dir, "daemon2.log", slack_port);
@@ -339,6 +315,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         received.iter().any(|(p, _, s)| p.starts_with("/slack") && *s == 429),
         "the 429 was tried"
     );
+    steps.next("deduplicated over later runs");
     // Several benchmarks later: still exactly one firing message per receiver (deduplicated).
     let benchmarks = || {
         let printed = common::ok(
@@ -362,6 +339,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     assert_eq!(accepted(&slack, "/hook").len(), 1);
     assert_eq!(emails(&dir.join("maildir")).len(), 1);
 
+    steps.next("the Slack payload");
     // The Slack payload: Block Kit with a header, fields and a link, and a text fallback.
     let slack_body = accepted(&slack, "/slack")[0].2.clone();
     let blocks = slack_body["blocks"].as_array().unwrap();
@@ -385,6 +363,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     assert_eq!(hook["receiver"], "hook");
     assert_eq!(hook["alerts"][0]["labels"]["model"], "churn");
 
+    steps.next("the report in Chromium");
     // The linked report is served, and renders in a real browser with its charts.
     let path = link.trim_start_matches(&format!("http://127.0.0.1:{port}"));
     let (status, html) = http(&address, "GET", path, None, None);
@@ -424,6 +403,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         "{index}"
     );
 
+    steps.next("silences");
     // Silences over the API need the token; a silenced rule is tracked, not told.
     let silence = "{\"rule\": \"churn_auc_watch\", \"for\": \"2h\", \"comment\": \"known\"}";
     assert_eq!(
@@ -440,6 +420,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         "{listed}"
     );
 
+    steps.next("resolution while silenced");
     // The rule edited so the figure no longer breaches: resolved (silenced: not told)...
     std::fs::write(dir.join("alerts/rules.yaml"), rules("0.01")).unwrap();
     wait_for(60, "the alert to resolve", || {
@@ -452,6 +433,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
             .then_some(())
     });
     assert_eq!(accepted(&slack, "/slack").len(), 1, "silenced: nothing more sent");
+    steps.next("resolution told to everyone");
     // ...and without the silence, a resolution is told to everyone. (A second rule name
     // avoids the silence.)
     std::fs::write(
@@ -488,6 +470,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
             .then_some(())
     });
 
+    steps.next("Grafana queries and Prometheus rules");
     // The Grafana dashboard asks only for metrics the daemon exposes; the rules pass promtool.
     let (_, metrics) = http(&address, "GET", "/metrics", None, None);
     let dashboard: Value = serde_json::from_str(

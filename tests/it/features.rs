@@ -1,8 +1,6 @@
 //! Feature values on a hand-built bank, checked against numbers worked out by hand.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 
 fn row<'a>(frame: &'a DataFrame, key: &str, value: AnyValue<'a>) -> usize {
@@ -198,6 +196,26 @@ fn column_mapping_reads_an_export_with_other_names() {
     let mapping = "ingest:\n  columns:\n    clients: {cli: client_id}\n    holdings: {cli: client_id}\n    activity: {cli: client_id}\n";
     std::fs::write(dir.path().join("config/bankml.yaml"), mapping).unwrap();
     ok(dir.path(), &["features"]);
+    // The same export with our own names: every feature of every table arrives the same.
+    let plain = scratch();
+    write_snapshot(plain.path(), "2025-03-31", &hand_built(false));
+    ok(plain.path(), &["features"]);
+    for table in ["clients", "managers", "agencies"] {
+        let file = format!("data/processed/2025-03-31/{table}.parquet");
+        let mapped = read_parquet(&dir.path().join(&file));
+        let expected = read_parquet(&plain.path().join(&file));
+        assert!(mapped.height() > 0, "{table}");
+        assert!(
+            mapped.equals_missing(&expected),
+            "{table}:\n{mapped:?}\nvs\n{expected:?}"
+        );
+    }
     let clients = read_parquet(&dir.path().join("data/processed/2025-03-31/clients.parquet"));
-    assert_eq!(clients.height(), 3);
+    // Mapped client ids joined the right holdings: client 1 holds 3 products, 2 and 4 one each.
+    let mut active: Vec<(f64, f64)> = column_f64(&clients, "cli")
+        .into_iter()
+        .zip(column_f64(&clients, "n_products_active"))
+        .collect();
+    active.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(active, [(1.0, 3.0), (2.0, 1.0), (4.0, 1.0)]);
 }

@@ -1,9 +1,7 @@
 //! `bankml evaluate` driven as a user would: CSV and Parquet files in, JSON out, values equal
 //! to the shared scikit-learn/scipy reference; bad files get exit code 2 and a clear message.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use polars::prelude::*;
 use serde_json::Value;
 use std::path::Path;

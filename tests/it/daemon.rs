@@ -3,9 +3,9 @@
 //! without the token, hot reload of a valid then an invalid edit, a job killed by its timeout,
 //! a crash leaving a run interrupted, and SIGTERM cancelling a running job.
 
-mod common;
-
-use common::{free_port, http, wait_for};
+use crate::common;
+use crate::common::{free_port, http, wait_for};
+use bankml::vocab::time::parse_iso;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Child, Command};
@@ -87,6 +87,7 @@ fn promtool_check(text: &str, dir: &Path) {
 
 #[test]
 fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
+    let mut steps = common::Steps::new("daemon");
     let scratch = common::scratch();
     let dir = scratch.path();
     std::fs::create_dir_all(dir.join("config")).unwrap();
@@ -101,6 +102,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     let mut daemon = start(dir, "daemon.log");
     let log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
 
+    steps.next("first start on empty data");
     // First start on empty data: demo bank, first champions, first benchmark, then ready.
     wait_for(300, "/readyz", || {
         let ready =
@@ -119,6 +121,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "{first:?}"
     );
 
+    steps.next("scheduled benchmarks and their reports");
     // The every-3-seconds benchmark fires on schedule, and each run leaves a report.
     let scheduled = wait_for(60, "two scheduled benchmarks", || {
         let done: Vec<Value> = runs(&address, "daily-benchmark")
@@ -130,10 +133,11 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     for run in &scheduled {
         let report = dir.join(run["report_path"].as_str().unwrap());
         assert!(report.exists(), "{}", report.display());
-        assert!(
-            run["scheduled_at"].as_str().unwrap().ends_with(":00.000Z")
-                || run["scheduled_at"].as_str().unwrap().contains('.')
-        );
+        // Every 3 seconds on the second: a whole multiple of 3 s, started at or after it.
+        let at = parse_iso(run["scheduled_at"].as_str().unwrap()).expect("scheduled_at is an RFC 3339 time");
+        assert_eq!((at.timestamp_subsec_millis(), at.timestamp() % 3), (0, 0), "{run}");
+        let started = parse_iso(run["started_at"].as_str().unwrap()).unwrap();
+        assert!(started >= at, "{run}");
     }
     let (status, body) = http(
         &address,
@@ -145,6 +149,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert_eq!(status, 200, "{body}");
     let report = json(&body);
     let observations = report["report"]["outcome"]["observations"].as_array().unwrap();
+    common::assert_catalogued(observations);
     let auc = observations
         .iter()
         .find(|o| o["name"] == "churn_auc")
@@ -159,6 +164,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     );
     assert_eq!(http(&address, "GET", "/api/v1/reports/latest", None, None).0, 422);
 
+    steps.next("metrics equal the report and pass promtool");
     // /metrics: the same figure as the report, job health, valid for promtool.
     let (status, metrics) = http(&address, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
@@ -182,17 +188,19 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         .unwrap()
             > 1.7e9
     );
-    assert!(
-        metric(
-            &metrics,
-            "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}"
-        )
-        .is_some()
-    );
+    let next = metric(
+        &metrics,
+        "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}",
+    )
+    .expect("next run gauge");
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert_eq!(next % 3.0, 0.0, "the next firing is on a 3-second mark: {next}");
+    assert!(next > now - 30.0 && next <= now + 3.0, "next {next}, now {now}");
     assert!(metrics.contains("bankml_model_info{model=\"churn\""));
     assert!(metrics.contains("bankml_build_info{version="));
     assert!(metrics.contains("bankml_feature_psi{feature="));
 
+    steps.next("triggering with and without the token");
     // Triggering needs the token.
     assert_eq!(
         http(&address, "POST", "/api/v1/jobs/weekly-validation/run", None, None).0,
@@ -229,6 +237,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert_eq!(validation["status"], "succeeded", "{validation}\n{}", log());
     assert_eq!(validation["trigger"], "api");
 
+    steps.next("a job over its timeout");
     // A job over its timeout is stopped, and its process really goes.
     assert_eq!(
         http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None).0,
@@ -246,6 +255,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "the timed-out attempt still runs"
     );
 
+    steps.next("the prediction API");
     // The prediction API.
     let (status, body) = http(
         &address,
@@ -328,7 +338,34 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["predicted_score"], managers["items"][0]["predicted_score"]);
-    assert_eq!(http(&address, "GET", "/api/v1/predict/all-agencies", None, None).0, 200);
+    let (status, body) = http(&address, "GET", "/api/v1/predict/all-agencies", None, None);
+    assert_eq!(status, 200, "{body}");
+    let agencies = json(&body);
+    let agency = agencies["items"][0]["id"].as_str().unwrap().to_string();
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/agency-performance",
+        None,
+        Some(&format!("{{\"agency_id\": \"{agency}\"}}")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["agency_id"], agency.as_str());
+    assert_eq!(answer["predicted_score"], agencies["items"][0]["predicted_score"]);
+    let score = answer["predicted_score"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&score), "{score}");
+    assert_eq!(
+        http(
+            &address,
+            "POST",
+            "/api/v1/predict/agency-performance",
+            None,
+            Some("{\"agency_id\": \"NOPE\"}")
+        )
+        .0,
+        404
+    );
     assert_eq!(http(&address, "GET", "/api/v1/analytics/summary", None, None).0, 200);
     let (status, body) = http(&address, "GET", "/api/v1/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -349,6 +386,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         );
     }
 
+    steps.next("hot reload of a valid edit");
     // Hot reload: a valid edit takes effect without a restart...
     let schedule_of = |name: &str| -> String {
         let (_, body) = http(&address, "GET", "/api/v1/jobs", None, None);
@@ -368,6 +406,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     wait_for(30, "the valid edit", || {
         (schedule_of("daily-benchmark") == "*/4 * * * * *").then_some(())
     });
+    steps.next("hot reload of an invalid edit");
     // ...an invalid one is refused with its place, counted, and the running schedule stays.
     std::fs::write(
         dir.join("jobs/daily-benchmark.yaml"),
@@ -396,6 +435,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         (runs(&address, "daily-benchmark").len() > before).then_some(())
     });
 
+    steps.next("a crash mid-run");
     // A crash mid-run: the attempt dies with the daemon and the next start marks it interrupted.
     assert_eq!(
         http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0,
@@ -422,6 +462,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     let record = after.iter().find(|r| r["id"] == crashed).unwrap();
     assert_eq!(record["status"], "interrupted", "{record}");
 
+    steps.next("SIGTERM with a job running");
     // SIGTERM with a job running: it is cancelled and recorded, and the daemon exits cleanly.
     assert_eq!(
         http(&address, "POST", "/api/v1/jobs/long-retrain/run", Some(TOKEN), None).0,

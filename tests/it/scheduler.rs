@@ -4,11 +4,12 @@
 
 use bankml::config::jobs::{CatchUp, Job, JobKind, Overlap};
 use bankml::engine::clock::TokioClock;
-use bankml::engine::history::{RunHistory, RunRecord, RunState, parse_iso};
+use bankml::engine::history::{RunHistory, RunRecord, RunState};
 use bankml::engine::runner::{AttemptReport, Executor, Shared};
-use bankml::engine::schedule::Schedule;
 use bankml::engine::scheduler::{Command, Scheduler, Settings};
 use bankml::telemetry::Telemetry;
+use bankml::vocab::schedule::Schedule;
+use bankml::vocab::time::parse_iso;
 use chrono::{DateTime, Duration as Span, Offset, Timelike, Utc};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -1,0 +1,7 @@
+//! The API's handlers, one module per resource.
+
+pub mod alerts;
+pub mod health;
+pub mod jobs;
+pub mod predict;
+pub mod reports;

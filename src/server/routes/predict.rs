@@ -1,0 +1,183 @@
+//! The prediction API: one client's churn, one manager's or agency's score, a client's
+//! products, everyone ranked, and the headline figures — from the champions and the latest
+//! snapshot (see `serving`).
+
+use crate::server::serving::{ChurnPrediction, ScorePrediction};
+use crate::server::{ApiError, ApiResult, Shared, parse_body, query_number, with_serving};
+use crate::vocab::ModelKind;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One client, by id (a current client of the latest snapshot) or by feature values.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnRequest {
+    client_id: Option<i64>,
+    /// Feature values by name (`ChurnFeatures` lists them); missing ones count as unknown.
+    #[schema(value_type = Option<Object>)]
+    features: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerRequest {
+    manager_id: Option<String>,
+    /// Feature values by name (`ManagerFeatures` lists them).
+    #[schema(value_type = Option<Object>)]
+    features: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyRequest {
+    agency_id: Option<String>,
+    /// Feature values by name (`AgencyFeatures` lists them).
+    #[schema(value_type = Option<Object>)]
+    features: Option<Map<String, Value>>,
+}
+
+/// Churn probability, risk level, reasons and recommended actions of one client.
+#[utoipa::path(post, path = "/api/v1/predict/churn", tag = "predictions", request_body = ChurnRequest,
+    responses((status = 200, description = "prediction", body = ChurnPrediction),
+              (status = 404, description = "unknown client", body = crate::server::error::ErrorBody),
+              (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
+              (status = 503, description = "no churn model yet", body = crate::server::error::ErrorBody)))]
+pub async fn churn(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let request: ChurnRequest = parse_body(&body)?;
+    with_serving(&state, |serving| match (request.client_id, &request.features) {
+        (Some(id), None) => Ok(serving.churn_of(id)?),
+        (None, Some(features)) => Ok(serving.churn_of_features(features)?),
+        _ => Err(ApiError::invalid("client_id", "give either client_id or features")),
+    })
+    .await
+}
+
+async fn scores(
+    state: &Shared,
+    model: ModelKind,
+    id_field: &str,
+    id: Option<String>,
+    features: Option<Map<String, Value>>,
+) -> ApiResult {
+    with_serving(state, |serving| {
+        let prediction: ScorePrediction = match (id, &features) {
+            (Some(id), None) => serving.score_of(model, &id)?,
+            (None, Some(features)) => serving.score_of_features(model, features)?,
+            _ => {
+                return Err(ApiError::invalid(
+                    id_field,
+                    format!("give either {id_field} or features"),
+                ));
+            }
+        };
+        let mut value = serde_json::to_value(&prediction).map_err(ApiError::internal)?;
+        if let Some(map) = value.as_object_mut() {
+            let id = map.remove("id").unwrap_or(Value::Null);
+            map.insert(id_field.to_string(), id);
+        }
+        Ok(value)
+    })
+    .await
+}
+
+/// Predicted performance score (0–100) of a manager.
+#[utoipa::path(post, path = "/api/v1/predict/manager-performance", tag = "predictions", request_body = ManagerRequest,
+    responses((status = 200, description = "prediction (`id` is `manager_id`)", body = ScorePrediction),
+              (status = 404, description = "unknown manager", body = crate::server::error::ErrorBody),
+              (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
+              (status = 503, description = "no manager model yet", body = crate::server::error::ErrorBody)))]
+pub async fn manager(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let request: ManagerRequest = parse_body(&body)?;
+    scores(
+        &state,
+        ModelKind::Manager,
+        "manager_id",
+        request.manager_id,
+        request.features,
+    )
+    .await
+}
+
+/// Predicted performance score (0–100) of an agency.
+#[utoipa::path(post, path = "/api/v1/predict/agency-performance", tag = "predictions", request_body = AgencyRequest,
+    responses((status = 200, description = "prediction (`id` is `agency_id`)", body = ScorePrediction),
+              (status = 404, description = "unknown agency", body = crate::server::error::ErrorBody),
+              (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
+              (status = 503, description = "no agency model yet", body = crate::server::error::ErrorBody)))]
+pub async fn agency(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let request: AgencyRequest = parse_body(&body)?;
+    scores(
+        &state,
+        ModelKind::Agency,
+        "agency_id",
+        request.agency_id,
+        request.features,
+    )
+    .await
+}
+
+/// A client's top products (never ones they hold).
+#[utoipa::path(get, path = "/api/v1/recommend/products/{client_id}", tag = "predictions",
+    params(("client_id" = i64, Path, description = "client id"),
+           ("n_recommendations" = Option<usize>, Query, description = "how many (default: models.recommender.k, at most 50)")),
+    responses((status = 200, description = "recommendations"),
+              (status = 404, description = "unknown client", body = crate::server::error::ErrorBody),
+              (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
+pub async fn recommend(
+    State(state): State<Shared>,
+    Path(client_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let id: i64 = client_id
+        .parse()
+        .map_err(|_| ApiError::invalid("client_id", format!("expected a whole number, got \"{client_id}\"")))?;
+    with_serving(&state, |serving| {
+        let n = query_number(&query, "n_recommendations", serving.default_recommendations(), 50)?;
+        Ok(serving.recommend(id, n)?)
+    })
+    .await
+}
+
+/// Every manager, best predicted first.
+#[utoipa::path(get, path = "/api/v1/predict/all-managers", tag = "predictions", responses((status = 200, description = "managers")))]
+pub async fn all_managers(State(state): State<Shared>) -> ApiResult {
+    with_serving(&state, |s| Ok(s.all_scores(ModelKind::Manager)?)).await
+}
+
+/// Every agency, best predicted first.
+#[utoipa::path(get, path = "/api/v1/predict/all-agencies", tag = "predictions", responses((status = 200, description = "agencies")))]
+pub async fn all_agencies(State(state): State<Shared>) -> ApiResult {
+    with_serving(&state, |s| Ok(s.all_scores(ModelKind::Agency)?)).await
+}
+
+/// Clients by churn probability, highest first, paginated.
+#[utoipa::path(get, path = "/api/v1/predict/all-clients-churn", tag = "predictions",
+    params(("page" = Option<usize>, Query, description = "1-based (default 1)"),
+           ("page_size" = Option<usize>, Query, description = "default 100, at most 1000"),
+           ("risk" = Option<String>, Query, description = "only this level: Low, Medium or High")),
+    responses((status = 200, description = "a page of clients"),
+              (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
+pub async fn all_clients(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+    let page = query_number(&query, "page", 1, usize::MAX / 2)?;
+    let page_size = query_number(&query, "page_size", 100, 1000)?;
+    let risk = match query.get("risk").map(String::as_str) {
+        None => None,
+        Some(r @ ("Low" | "Medium" | "High")) => Some(r),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "risk",
+                format!("expected Low, Medium or High, got \"{other}\""),
+            ));
+        }
+    };
+    with_serving(&state, |s| Ok(s.all_clients(page, page_size, risk)?)).await
+}
+
+/// Headline figures of the latest snapshot.
+#[utoipa::path(get, path = "/api/v1/analytics/summary", tag = "predictions", responses((status = 200, description = "summary")))]
+pub async fn summary(State(state): State<Shared>) -> ApiResult {
+    with_serving(&state, |s| Ok(s.summary())).await
+}

@@ -1,0 +1,214 @@
+//! The observation catalogue: every figure a job (or the daemon) publishes, with its help
+//! text, unit and label names. Jobs build observations only from these specs; `/metrics` takes
+//! its HELP text from here; alert rules are checked against it, so a rule on `churn_aucc` is
+//! refused at load time instead of never firing.
+
+use std::fmt;
+
+/// A label an observation carries. `job` is added by the publishers (the run's job name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Label {
+    Model,
+    Feature,
+    /// The cut-off of a ranking metric (`k="5"`).
+    K,
+    /// Churn risk level: Low, Medium, High.
+    Risk,
+    /// Which metric a cross-validation figure is of (`roc_auc`, `rmse`).
+    Metric,
+}
+
+impl Label {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Label::Model => "model",
+            Label::Feature => "feature",
+            Label::K => "k",
+            Label::Risk => "risk",
+            Label::Metric => "metric",
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The label every published series gets from its run, beside the observation's own.
+pub const JOB_LABEL: &str = "job";
+
+/// What an observation's value measures, for people reading /metrics and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A share or a score between 0 and 1 (AUC, precision, PSI is not one of these).
+    Ratio,
+    /// A number of things (clients, features).
+    Count,
+    /// Points of a 0–100 performance score.
+    Points,
+    /// A model version number.
+    Version,
+    /// 0 or 1.
+    Flag,
+    /// A relative change: -0.05 is 5 % down.
+    RelativeChange,
+    /// A statistic without a unit (PSI, log loss, p-value, R²).
+    Dimensionless,
+}
+
+impl Unit {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Unit::Ratio => "ratio",
+            Unit::Count => "count",
+            Unit::Points => "points",
+            Unit::Version => "version",
+            Unit::Flag => "flag",
+            Unit::RelativeChange => "relative change",
+            Unit::Dimensionless => "dimensionless",
+        }
+    }
+}
+
+/// One catalogued observation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservationSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub unit: Unit,
+    /// The labels every observation of this name carries, in this order.
+    pub labels: &'static [Label],
+}
+
+impl ObservationSpec {
+    /// Whether a rule may match on or template `label` for this observation.
+    pub fn has_label(&self, label: &str) -> bool {
+        label == JOB_LABEL || self.labels.iter().any(|l| l.as_str() == label)
+    }
+
+    /// `model, feature, job` — the names a rule may use.
+    pub fn label_names(&self) -> Vec<&'static str> {
+        self.labels.iter().map(|l| l.as_str()).chain([JOB_LABEL]).collect()
+    }
+}
+
+macro_rules! catalogue {
+    ($($ident:ident = $name:literal [$($label:ident),*] $unit:ident: $help:literal;)*) => {
+        $(
+            pub const $ident: ObservationSpec = ObservationSpec {
+                name: $name,
+                help: $help,
+                unit: Unit::$unit,
+                labels: &[$(Label::$label),*],
+            };
+        )*
+        /// Every catalogued observation.
+        pub const ALL: &[ObservationSpec] = &[$($ident),*];
+    };
+}
+
+catalogue! {
+    // Scoring.
+    SCORED_CLIENTS = "scored_clients" [] Count: "Clients scored by the last scoring run";
+    CHURN_RISK_CLIENTS = "churn_risk_clients" [Risk] Count: "Clients per churn risk level in the last scoring run";
+    CHURN_MEAN_PROBABILITY = "churn_mean_probability" [] Ratio: "Mean churn probability of the scored clients";
+    RECOMMENDATION_COLD_START_CLIENTS = "recommendation_cold_start_clients" [] Count:
+        "Clients holding nothing the recommender knows (popularity fallback)";
+    PREDICTED_SCORE_MEAN = "predicted_score_mean" [Model] Points: "Mean predicted performance score (0-100)";
+    // Benchmark: churn.
+    CHAMPION_VERSION = "champion_version" [Model] Version: "Version of the champion the run measured";
+    CHURN_AUC = "churn_auc" [Model] Ratio: "Churn ROC AUC on the latest snapshot whose outcome has matured";
+    CHURN_AVERAGE_PRECISION = "churn_average_precision" [Model] Ratio:
+        "Churn average precision (area under the precision-recall curve)";
+    CHURN_PRECISION = "churn_precision" [Model] Ratio: "Churn precision at the configured threshold";
+    CHURN_RECALL = "churn_recall" [Model] Ratio: "Churn recall at the configured threshold";
+    CHURN_F1 = "churn_f1" [Model] Ratio: "Churn F1 at the configured threshold";
+    CHURN_LOG_LOSS = "churn_log_loss" [Model] Dimensionless: "Churn log loss";
+    CHURN_BRIER = "churn_brier" [Model] Dimensionless: "Churn Brier score";
+    CHURN_KS = "churn_ks" [Model] Ratio: "Churn Kolmogorov-Smirnov separation of the two classes' scores";
+    CHURN_POSITIVE_RATE = "churn_positive_rate" [Model] Ratio: "Share of clients who churned in the evaluated snapshot";
+    CHURN_AUC_CHANGE = "churn_auc_change" [Model] RelativeChange:
+        "Relative change of churn AUC against the champion's own training holdout AUC";
+    // Benchmark: managers and agencies.
+    PERFORMANCE_RMSE = "performance_rmse" [Model] Points: "Root mean squared error of the performance score (0-100)";
+    PERFORMANCE_MAE = "performance_mae" [Model] Points: "Mean absolute error of the performance score (0-100)";
+    PERFORMANCE_R2 = "performance_r2" [Model] Dimensionless: "Coefficient of determination of the performance score";
+    PERFORMANCE_SPEARMAN = "performance_spearman" [Model] Dimensionless:
+        "Spearman rank correlation of predicted and actual performance";
+    PERFORMANCE_RMSE_CHANGE = "performance_rmse_change" [Model] RelativeChange:
+        "Relative change of RMSE against the champion's training holdout RMSE";
+    // Benchmark: the recommender.
+    RECOMMENDER_PRECISION_AT_K = "recommender_precision_at_k" [Model, K] Ratio:
+        "Recommender Precision@k on products opened since the cut-off";
+    RECOMMENDER_RECALL_AT_K = "recommender_recall_at_k" [Model, K] Ratio: "Recommender Recall@k";
+    RECOMMENDER_NDCG_AT_K = "recommender_ndcg_at_k" [Model, K] Ratio: "Recommender NDCG@k";
+    RECOMMENDER_COVERAGE = "recommender_coverage" [Model] Ratio: "Share of the catalog the recommender proposes to anyone";
+    RECOMMENDER_DIVERSITY = "recommender_diversity" [Model] Ratio:
+        "Mean intra-list category diversity of the recommendations";
+    RECOMMENDER_PRECISION_AT_K_CHANGE = "recommender_precision_at_k_change" [Model] RelativeChange:
+        "Relative change of Precision@k against the champion's training value";
+    // Benchmark: drift.
+    FEATURE_PSI = "feature_psi" [Model, Feature] Dimensionless:
+        "Population stability index of a model feature against the champion's training data";
+    FEATURE_KS = "feature_ks" [Model, Feature] Ratio:
+        "Kolmogorov-Smirnov statistic of a numeric model feature against training data";
+    DRIFTED_FEATURES = "drifted_features" [Model] Count: "Model features whose PSI exceeds the drift threshold";
+    DRIFT_SHARE = "drift_share" [Model] Ratio: "Share of a model's features that drifted";
+    DATASET_DRIFT = "dataset_drift" [Model] Flag: "1 when the share of drifted features reaches the policy's share";
+    // Validation.
+    CV_METRIC_MEAN = "cv_metric_mean" [Model, Metric] Dimensionless:
+        "Mean of a metric over the k folds of the weekly cross-validation";
+    CV_METRIC_STD = "cv_metric_std" [Model, Metric] Dimensionless: "Standard deviation of a metric over the folds";
+    CV_METRIC_CHANGE = "cv_metric_change" [Model, Metric] RelativeChange:
+        "Relative change of the cross-validated metric against the previous validation";
+    CHALLENGER_DIFFERENCE = "challenger_difference" [Model] Dimensionless:
+        "Challenger minus champion on the same rows (AUC for churn, RMSE for regressors)";
+    CHALLENGER_P_VALUE = "challenger_p_value" [Model] Dimensionless:
+        "p-value of the paired test (DeLong for AUC, paired bootstrap for RMSE)";
+    // Retraining.
+    RETRAIN_PROMOTED = "retrain_promoted" [Model] Flag: "1 when the retraining promoted its challenger";
+    RETRAIN_IMPROVEMENT = "retrain_improvement" [Model] RelativeChange:
+        "Relative improvement of the new challenger over the champion on the holdout";
+    RETRAIN_P_VALUE = "retrain_p_value" [Model] Dimensionless: "p-value of the paired test behind the promotion decision";
+    RETRAIN_CHALLENGER_VERSION = "retrain_challenger_version" [Model] Version: "Version the retraining registered";
+    // The daemon's own, about runs rather than models (evaluated by alert rules, not published).
+    JOB_FAILED = "job_failed" [] Flag: "1 when the job's run failed or timed out after its retries";
+    JOB_LATE = "job_late" [] Flag: "1 when the job has not succeeded within its schedule's period plus its timeout";
+}
+
+/// The spec of `name`, if catalogued.
+pub fn find(name: &str) -> Option<&'static ObservationSpec> {
+    ALL.iter().find(|spec| spec.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_valid_prometheus_names_with_help() {
+        let mut names: Vec<&str> = ALL.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "a name is catalogued twice");
+        for spec in ALL {
+            assert!(
+                spec.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                spec.name
+            );
+            assert!(!spec.help.is_empty() && !spec.help.contains('\n'), "{}", spec.name);
+            assert!(!spec.labels.iter().any(|l| l.as_str() == JOB_LABEL), "{}", spec.name);
+        }
+        assert_eq!(find("churn_auc"), Some(&CHURN_AUC));
+        assert_eq!(find("churn_aucc"), None);
+        assert!(FEATURE_PSI.has_label("feature") && FEATURE_PSI.has_label("job"));
+        assert!(!CHURN_AUC.has_label("feature"));
+        assert_eq!(FEATURE_PSI.label_names(), ["model", "feature", "job"]);
+    }
+}

@@ -1,0 +1,17 @@
+//! bankml's integration tests: one test binary (so polars and XGBoost are linked once, not
+//! once per file), one module per area. Each drives the `bankml` binary, the daemon over HTTP
+//! or the library as a user would, with real peers where users have them.
+
+mod alerts;
+mod arrows;
+mod common;
+mod daemon;
+mod evaluate;
+mod features;
+mod generate;
+mod ingest_errors;
+mod jobs;
+mod metrics_reference;
+mod models;
+mod scheduler;
+mod validate_config;

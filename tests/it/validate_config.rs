@@ -1,0 +1,136 @@
+//! `bankml validate-config` on the shipped configuration and on broken job files.
+
+use crate::common::*;
+use std::path::Path;
+
+fn copy_shipped_config(dir: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::copy(root.join("config/bankml.yaml"), dir.join("config/bankml.yaml")).unwrap();
+    for folder in ["jobs", "alerts"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+        for entry in std::fs::read_dir(root.join(folder)).unwrap().filter_map(Result::ok) {
+            if entry.path().extension().is_some_and(|e| e == "yaml") {
+                std::fs::copy(entry.path(), dir.join(folder).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn the_shipped_configuration_is_valid() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    let printed = ok(dir.path(), &["validate-config"]);
+    for job in [
+        "daily-benchmark",
+        "weekly-validation",
+        "monthly-retrain",
+        "daily-scoring",
+    ] {
+        assert!(
+            printed.contains(&format!("jobs/{job}.yaml: ok")),
+            "{job} missing:\n{printed}"
+        );
+    }
+    // The shipped alert rules are read and checked against the observation catalogue too.
+    let shipped = std::fs::read_to_string(dir.path().join("alerts/rules.yaml")).unwrap();
+    let count = shipped
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- name:"))
+        .count();
+    assert!(count >= 8, "{count} rules");
+    assert!(
+        printed.contains(&format!("alerts/rules.yaml: ok — {count} rule(s)")),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_rule_on_an_unknown_observation_is_refused_with_its_place() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    let path = dir.path().join("alerts/rules.yaml");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        shipped.replacen("observation: churn_auc\n", "observation: churn_aucc\n", 1),
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    let line = shipped
+        .lines()
+        .position(|l| l.trim() == "observation: churn_auc")
+        .unwrap()
+        + 1;
+    assert!(
+        printed.contains(&format!(
+            "alerts/rules.yaml:{line}:18: observation: \"churn_aucc\" is not an observation bankml publishes (did you mean \"churn_auc\"?)"
+        )),
+        "{printed}"
+    );
+}
+
+#[test]
+fn three_mistakes_in_one_job_file_are_three_located_problems() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    std::fs::write(
+        dir.path().join("jobs/daily-benchmark.yaml"),
+        "job: benchmark\nschedule: \"0 25 * * *\"\ntimout: 20m\noverlap: skipp\n",
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    for expected in [
+        "jobs/daily-benchmark.yaml:3:1: unknown key \"timout\" (did you mean \"timeout\"?)",
+        "jobs/daily-benchmark.yaml:2:11: schedule: \"0 25 * * *\" is not a cron schedule",
+        "jobs/daily-benchmark.yaml:4:10: overlap: unknown variant `skipp`",
+    ] {
+        assert!(printed.contains(expected), "{expected} missing:\n{printed}");
+    }
+    assert!(printed.contains("3 problem(s) in the configuration"), "{printed}");
+}
+
+#[test]
+fn every_broken_file_is_named_with_line_and_column() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    std::fs::write(
+        dir.path().join("jobs/nightly.yaml"),
+        "job: scoring\nschedule: \"0 25 * * *\"\ntimezone: Europe/Madird\ntimeout: an hour\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("jobs/typo.yaml"),
+        "job: scoring\nschedul: \"0 2 * * *\"\n",
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    assert!(
+        printed.contains("jobs/nightly.yaml:2:11: schedule: \"0 25 * * *\" is not a cron schedule"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("jobs/nightly.yaml:3:11: timezone: \"Europe/Madird\" is not an IANA time zone"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("jobs/nightly.yaml:4:10: timeout: \"an hour\" is not a duration"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("jobs/typo.yaml:2:1: unknown key \"schedul\" (did you mean \"schedule\"?)"),
+        "{printed}"
+    );
+    std::fs::write(
+        dir.path().join("config/bankml.yaml"),
+        "models:\n  churn:\n    high_risk: 2\n",
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    assert!(printed.contains("need 0 < medium_risk < high_risk ≤ 1"), "{printed}");
+    assert!(
+        printed.contains("jobs/typo.yaml"),
+        "job problems are listed too:\n{printed}"
+    );
+}
