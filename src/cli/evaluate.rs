@@ -224,7 +224,7 @@ fn evaluate_ranking(
         let columns: Vec<Vec<f64>> = names
             .iter()
             .map(|n| number_column(&frame, n, path))
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, _>>()?;
         let vectors: HashMap<String, Vec<f64>> = ids
             .into_iter()
             .enumerate()

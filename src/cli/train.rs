@@ -3,11 +3,10 @@ use bankml::config::EngineConfig;
 use bankml::data::date::Date;
 use bankml::data::history;
 use bankml::models::registry::Registry;
-use bankml::models::tabular::{self, ModelMeta, TabularSpec};
+use bankml::models::tabular::{self, HoldoutMetrics, MeanStd, ModelMeta, TabularSpec};
 use bankml::vocab::ModelKind;
 use clap::{Args, ValueEnum};
 use polars::prelude::DataFrame;
-use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
@@ -106,13 +105,6 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn figure(value: &Value, key: &str) -> String {
-    value[key]
-        .as_f64()
-        .map(|v| format!("{v:.4}"))
-        .unwrap_or_else(|| "–".into())
-}
-
 fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
     let aliases = registry.aliases(meta.model)?;
     let alias = if aliases.champion == Some(meta.version) {
@@ -131,37 +123,29 @@ fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
         meta.best_rounds,
         meta.training_seconds
     );
-    let h = &meta.holdout;
-    if meta.model == ModelKind::Churn {
-        println!(
-            "  holdout: AUC {} · precision {} · recall {} · F1 {} at {} · High risk: precision {} recall {}",
-            figure(h, "roc_auc"),
-            figure(h, "precision"),
-            figure(h, "recall"),
-            figure(h, "f1"),
-            h["threshold"],
-            figure(&h["high_risk"], "precision"),
-            figure(&h["high_risk"], "recall"),
-        );
-    } else {
-        println!(
-            "  holdout: RMSE {} · MAE {} · R² {} · Spearman {} · top-10 overlap {}",
-            figure(h, "rmse"),
-            figure(h, "mae"),
-            figure(h, "r2"),
-            figure(h, "spearman"),
-            figure(h, "top10_overlap")
-        );
-        let cv = &meta.cross_validation;
-        if cv.is_object() {
+    match &meta.holdout {
+        HoldoutMetrics::Binary { metrics: h, high_risk } => println!(
+            "  holdout: AUC {:.4} · precision {:.4} · recall {:.4} · F1 {:.4} at {} · High risk: precision {:.4} recall {:.4}",
+            h.roc_auc, h.precision, h.recall, h.f1, h.threshold, high_risk.precision, high_risk.recall,
+        ),
+        HoldoutMetrics::Regression(h) => {
             println!(
-                "  {}-fold CV: RMSE {} ± {} · MAE {} · R² {}",
-                cv["folds"],
-                figure(&cv["rmse"], "mean"),
-                figure(&cv["rmse"], "std"),
-                figure(&cv["mae"], "mean"),
-                figure(&cv["r2"], "mean")
+                "  holdout: RMSE {:.4} · MAE {:.4} · R² {:.4} · Spearman {:.4} · top-10 overlap {:.4}",
+                h.rmse, h.mae, h.r2, h.spearman, h.top10_overlap
             );
+            if let Some(cv) = &meta.cross_validation {
+                let figure = |name: &str, f: fn(MeanStd) -> f64| {
+                    cv.get(name).map_or_else(|| "–".to_string(), |m| format!("{:.4}", f(m)))
+                };
+                println!(
+                    "  {}-fold CV: RMSE {} ± {} · MAE {} · R² {}",
+                    cv.folds,
+                    figure("rmse", |m| m.mean),
+                    figure("rmse", |m| m.std),
+                    figure("mae", |m| m.mean),
+                    figure("r2", |m| m.mean)
+                );
+            }
         }
     }
     let top: Vec<String> = meta
@@ -192,14 +176,15 @@ fn print_recommender(meta: &bankml::models::recommender::RecommenderMeta, regist
     let k = meta.config.k;
     for candidate in &meta.candidates {
         let m = &candidate.metrics;
+        let a = &m.accuracy;
         println!(
-            "  {:<13} Precision@{k} {} · Recall@{k} {} · NDCG@{k} {} · coverage {} · diversity {}",
+            "  {:<13} Precision@{k} {:.4} · Recall@{k} {:.4} · NDCG@{k} {:.4} · coverage {:.4} · diversity {:.4}",
             candidate.method.name(),
-            figure(m, "precision_at_k"),
-            figure(m, "recall_at_k"),
-            figure(m, "ndcg_at_k"),
-            figure(m, "coverage"),
-            figure(m, "intra_list_diversity")
+            a.precision_at_k,
+            a.recall_at_k,
+            a.ndcg_at_k,
+            m.coverage,
+            m.intra_list_diversity
         );
     }
     Ok(())

@@ -10,10 +10,13 @@ use crate::metrics::reference::FeatureReference;
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
+use crate::report::summary::{
+    BenchmarkSummary, ChurnBenchmark, Curves, Drift, FeatureDrift, JobSummary, PerformanceBenchmark,
+    RecommenderBenchmark,
+};
 use crate::vocab::ModelKind;
-use crate::vocab::catalogue::{self as obs, Label, ObservationSpec};
+use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
@@ -30,61 +33,66 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     let current = timeline.features(timeline.latest.date)?;
     let mut observations = Vec::new();
-    let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "drift_policy": policy });
-    let mut measured = 0;
+    let mut summary = BenchmarkSummary {
+        snapshot: timeline.latest.date.to_string(),
+        drift_policy: policy,
+        churn: None,
+        manager: None,
+        agency: None,
+        recommender: None,
+    };
 
     let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
     if ctx.wants(ModelKind::Churn)?
         && let Some(model) = absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?
     {
-        measured += 1;
-        let mut section = json!({
-            "version": model.meta.version,
-            "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
-        });
         observations.push(Observation::of(
             &obs::CHAMPION_VERSION,
             &churn_label,
             model.meta.version as f64,
         ));
+        let mut section = ChurnBenchmark {
+            version: model.meta.version,
+            importance: model.meta.importance.iter().take(10).cloned().collect(),
+            evaluated_snapshot: None,
+            metrics: None,
+            trained_auc: None,
+            curves: None,
+            note: None,
+            drift: Drift::NotMeasured { note: String::new() },
+        };
         match timeline.matured(1)?.pop() {
             Some((date, built)) => {
                 let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
                 let predicted = frames::predict(&model, &built.clients)?;
                 let metrics = tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn)?;
-                for (spec, key) in [
-                    (&obs::CHURN_AUC, "roc_auc"),
-                    (&obs::CHURN_AVERAGE_PRECISION, "average_precision"),
-                    (&obs::CHURN_PRECISION, "precision"),
-                    (&obs::CHURN_RECALL, "recall"),
-                    (&obs::CHURN_F1, "f1"),
-                    (&obs::CHURN_LOG_LOSS, "log_loss"),
-                    (&obs::CHURN_BRIER, "brier"),
-                    (&obs::CHURN_KS, "ks"),
-                ] {
-                    if let Some(v) = metrics[key].as_f64() {
-                        observations.push(Observation::of(spec, &churn_label, v));
+                if let Some(m) = metrics.binary() {
+                    for (spec, value) in [
+                        (&obs::CHURN_AUC, m.roc_auc),
+                        (&obs::CHURN_AVERAGE_PRECISION, m.average_precision),
+                        (&obs::CHURN_PRECISION, m.precision),
+                        (&obs::CHURN_RECALL, m.recall),
+                        (&obs::CHURN_F1, m.f1),
+                        (&obs::CHURN_LOG_LOSS, m.log_loss),
+                        (&obs::CHURN_BRIER, m.brier),
+                        (&obs::CHURN_KS, m.ks),
+                        (&obs::CHURN_POSITIVE_RATE, m.positives as f64 / m.rows.max(1) as f64),
+                    ] {
+                        observations.push(Observation::of(spec, &churn_label, value));
                     }
+                    let trained = frames::trained_headline(&model);
+                    if let Some(change) = frames::relative_change(m.roc_auc, trained) {
+                        observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
+                    }
+                    section.trained_auc = trained;
                 }
-                let rows = metrics["rows"].as_f64().unwrap_or(0.0).max(1.0);
-                observations.push(Observation::of(
-                    &obs::CHURN_POSITIVE_RATE,
-                    &churn_label,
-                    metrics["positives"].as_f64().unwrap_or(0.0) / rows,
-                ));
-                let auc = metrics["roc_auc"].as_f64().unwrap_or(f64::NAN);
-                let trained = frames::trained_value(&model, "roc_auc");
-                if let Some(change) = frames::relative_change(auc, trained) {
-                    observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
-                }
-                section["evaluated_snapshot"] = json!(date.to_string());
-                section["metrics"] = metrics;
-                section["trained_auc"] = json!(trained);
-                section["curves"] = curves(&truth, &predicted)?;
+                section.evaluated_snapshot = Some(date.to_string());
+                section.metrics = Some(metrics);
+                section.curves = Some(curves(&truth, &predicted)?);
             }
-            None => section["note"] = json!("no snapshot has a matured churn outcome yet"),
+            None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
         }
-        section["drift"] = drift(
+        section.drift = drift(
             &registry,
             ModelKind::Churn,
             &model,
@@ -93,7 +101,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             min_rows,
             &mut observations,
         )?;
-        summary[ModelKind::Churn.as_str()] = section;
+        summary.churn = Some(section);
     }
 
     for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
@@ -103,7 +111,6 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
             continue;
         };
-        measured += 1;
         let label = [(Label::Model, spec.model.as_str())];
         observations.push(Observation::of(
             &obs::CHAMPION_VERSION,
@@ -113,61 +120,87 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let truth = tabular::target_values(frame, spec.target)?;
         let predicted = frames::predict(&model, frame)?;
         let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn)?;
-        for (spec, key) in [
-            (&obs::PERFORMANCE_RMSE, "rmse"),
-            (&obs::PERFORMANCE_MAE, "mae"),
-            (&obs::PERFORMANCE_R2, "r2"),
-            (&obs::PERFORMANCE_SPEARMAN, "spearman"),
-        ] {
-            if let Some(v) = metrics[key].as_f64() {
-                observations.push(Observation::of(spec, &label, v));
+        let trained = frames::trained_headline(&model);
+        if let Some(m) = metrics.regression() {
+            for (spec, value) in [
+                (&obs::PERFORMANCE_RMSE, m.rmse),
+                (&obs::PERFORMANCE_MAE, m.mae),
+                (&obs::PERFORMANCE_R2, m.r2),
+                (&obs::PERFORMANCE_SPEARMAN, m.spearman),
+            ] {
+                observations.push(Observation::of(spec, &label, value));
             }
-        }
-        let rmse = metrics["rmse"].as_f64().unwrap_or(f64::NAN);
-        let trained = frames::trained_value(&model, "rmse");
-        if let Some(change) = frames::relative_change(rmse, trained) {
-            observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
+            if let Some(change) = frames::relative_change(m.rmse, trained) {
+                observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
+            }
         }
         let pairs: Vec<[f64; 2]> = truth
             .iter()
             .zip(&predicted)
             .map(|(t, p)| [*t as f64, (*p as f64).clamp(0.0, 100.0)])
             .collect();
-        summary[spec.model.as_str()] = json!({
-            "version": model.meta.version,
-            "evaluated_snapshot": timeline.latest.date.to_string(),
-            "metrics": metrics,
-            "trained_rmse": trained,
-            "actual_vs_predicted": pairs,
-            "importance": model.meta.importance.iter().take(10).collect::<Vec<_>>(),
-            "drift": drift(&registry, spec.model, &model, frame, &policy, min_rows, &mut observations)?,
-        });
+        let section = PerformanceBenchmark {
+            version: model.meta.version,
+            evaluated_snapshot: timeline.latest.date.to_string(),
+            metrics,
+            trained_rmse: trained,
+            actual_vs_predicted: pairs,
+            importance: model.meta.importance.iter().take(10).cloned().collect(),
+            drift: drift(
+                &registry,
+                spec.model,
+                &model,
+                frame,
+                &policy,
+                min_rows,
+                &mut observations,
+            )?,
+        };
+        match spec.model {
+            ModelKind::Manager => summary.manager = Some(section),
+            _ => summary.agency = Some(section),
+        }
     }
 
     if ctx.wants(ModelKind::Recommender)?
         && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
     {
-        measured += 1;
-        summary[ModelKind::Recommender.as_str()] =
-            benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
+        summary.recommender = Some(benchmark_recommender(
+            ctx,
+            &registry,
+            &saved,
+            &timeline,
+            &mut observations,
+        )?);
     }
-    if measured == 0 {
+    let measured = [
+        summary.churn.is_some(),
+        summary.manager.is_some(),
+        summary.agency.is_some(),
+        summary.recommender.is_some(),
+    ];
+    if !measured.contains(&true) {
         return Err(JobError::NoModels);
     }
-    Ok(started.succeeded("benchmark", Vec::new(), observations, summary))
+    Ok(started.succeeded(
+        "benchmark",
+        Vec::new(),
+        observations,
+        JobSummary::Benchmark(summary).to_value(),
+    ))
 }
 
 /// ROC, precision-recall and calibration points for the report's charts.
-fn curves(truth: &[f32], predicted: &[f32]) -> Result<Value, JobError> {
+fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
     use crate::metrics::classification::{Ranked, calibration};
     let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
     let scores = frames::to_f64(predicted);
     let ranked = Ranked::new(&labels, &scores)?;
-    Ok(json!({
-        "roc": ranked.roc_curve(101),
-        "precision_recall": ranked.pr_curve(101),
-        "calibration": calibration(&labels, &scores, 10)?,
-    }))
+    Ok(Curves {
+        roc: ranked.roc_curve(101),
+        precision_recall: ranked.pr_curve(101),
+        calibration: calibration(&labels, &scores, 10)?,
+    })
 }
 
 /// Drift of every feature the champion has reference statistics for, against `frame`.
@@ -179,11 +212,14 @@ fn drift(
     policy: &DriftPolicy,
     min_rows: usize,
     observations: &mut Vec<Observation>,
-) -> Result<Value, JobError> {
+) -> Result<Drift, JobError> {
     if frame.height() < min_rows {
-        return Ok(json!({
-            "note": format!("{} rows: too few for drift statistics (drift_min_rows: {min_rows})", frame.height())
-        }));
+        return Ok(Drift::NotMeasured {
+            note: format!(
+                "{} rows: too few for drift statistics (drift_min_rows: {min_rows})",
+                frame.height()
+            ),
+        });
     }
     let path = registry
         .version_dir(model_name, model.meta.version)
@@ -194,7 +230,7 @@ fn drift(
         }
         Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
     };
-    let mut features = serde_json::Map::new();
+    let mut features = BTreeMap::new();
     let mut psis = Vec::new();
     for (name, reference) in &references {
         let Ok(column) = frame.column(name) else { continue };
@@ -203,19 +239,24 @@ fn drift(
                 let values: Vec<&str> = column.str()?.iter().flatten().collect();
                 reference
                     .categorical_drift(&values)
-                    .map(|d| (d.psi, None, serde_json::to_value(d).unwrap_or_default()))
+                    .map(|d| (d.psi, None, FeatureDrift::Categorical(d)))
             }
             _ => {
                 let cast = column.cast(&DataType::Float64)?;
                 let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
                 reference
                     .numeric_drift(&values)
-                    .map(|d| (d.psi, Some(d.ks_statistic), serde_json::to_value(d).unwrap_or_default()))
+                    .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d)))
             }
         };
         // A feature with no current values (all missing) cannot be compared: say so.
         let Ok((psi, ks, detail)) = result else {
-            features.insert(name.clone(), json!({ "note": "no current values" }));
+            features.insert(
+                name.clone(),
+                FeatureDrift::NoValues {
+                    note: "no current values".into(),
+                },
+            );
             continue;
         };
         let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
@@ -239,7 +280,7 @@ fn drift(
         &label,
         f64::from(u8::from(verdict.dataset_drift)),
     ));
-    Ok(json!({ "verdict": verdict, "features": features }))
+    Ok(Drift::Measured { verdict, features })
 }
 
 /// The recommender on the products opened in the last `holdout_months`. A champion trained
@@ -252,7 +293,7 @@ fn benchmark_recommender(
     saved: &SavedRecommender,
     timeline: &Timeline,
     observations: &mut Vec<Observation>,
-) -> Result<Value, JobError> {
+) -> Result<RecommenderBenchmark, JobError> {
     let config = &ctx.config.models.recommender;
     let k = ctx.param_usize("k", config.k).max(1);
     let (version, dir) = registry
@@ -280,31 +321,26 @@ fn benchmark_recommender(
     let model_label = [(Label::Model, ModelKind::Recommender.as_str())];
     let label = [model_label[0], (Label::K, k_text.as_str())];
     observations.push(Observation::of(&obs::CHAMPION_VERSION, &model_label, version as f64));
-    let at_k: [(&ObservationSpec, &str); 3] = [
-        (&obs::RECOMMENDER_PRECISION_AT_K, "precision_at_k"),
-        (&obs::RECOMMENDER_RECALL_AT_K, "recall_at_k"),
-        (&obs::RECOMMENDER_NDCG_AT_K, "ndcg_at_k"),
-    ];
-    for (spec, key) in at_k {
-        if let Some(v) = metrics[key].as_f64() {
-            observations.push(Observation::of(spec, &label, v));
-        }
-    }
-    for (spec, key) in [
-        (&obs::RECOMMENDER_COVERAGE, "coverage"),
-        (&obs::RECOMMENDER_DIVERSITY, "intra_list_diversity"),
+    for (spec, value) in [
+        (&obs::RECOMMENDER_PRECISION_AT_K, metrics.accuracy.precision_at_k),
+        (&obs::RECOMMENDER_RECALL_AT_K, metrics.accuracy.recall_at_k),
+        (&obs::RECOMMENDER_NDCG_AT_K, metrics.accuracy.ndcg_at_k),
     ] {
-        if let Some(v) = metrics[key].as_f64() {
-            observations.push(Observation::of(spec, &model_label, v));
-        }
+        observations.push(Observation::of(spec, &label, value));
+    }
+    for (spec, value) in [
+        (&obs::RECOMMENDER_COVERAGE, metrics.coverage),
+        (&obs::RECOMMENDER_DIVERSITY, metrics.intra_list_diversity),
+    ] {
+        observations.push(Observation::of(spec, &model_label, value));
     }
     let trained = meta.as_ref().and_then(|m| {
         m.candidates
             .iter()
             .find(|c| c.method == m.method)
-            .and_then(|c| c.metrics["precision_at_k"].as_f64())
+            .map(|c| c.metrics.accuracy.precision_at_k)
     });
-    let precision = metrics["precision_at_k"].as_f64().unwrap_or(f64::NAN);
+    let precision = metrics.accuracy.precision_at_k;
     if k == config.k
         && let Some(change) = frames::relative_change(precision, trained)
     {
@@ -314,13 +350,18 @@ fn benchmark_recommender(
             change,
         ));
     }
-    Ok(json!({
-        "version": version,
-        "method": saved.model.method.name(),
-        "evaluated": if unseen { "as trained (window after its training date)" } else { "refit at cut-off" },
-        "cutoff": held_out.cutoff.to_string(),
-        "clients_with_openings": held_out.truth.len(),
-        "metrics": metrics,
-        "trained_precision_at_k": trained,
-    }))
+    Ok(RecommenderBenchmark {
+        version,
+        method: saved.model.method.name().into(),
+        evaluated: if unseen {
+            "as trained (window after its training date)"
+        } else {
+            "refit at cut-off"
+        }
+        .into(),
+        cutoff: held_out.cutoff.to_string(),
+        clients_with_openings: held_out.truth.len(),
+        metrics,
+        trained_precision_at_k: trained,
+    })
 }

@@ -73,9 +73,9 @@ pub fn predict(model: &TabularModel, frame: &DataFrame) -> Result<Vec<f32>, JobE
     Ok(model.booster.predict(&model.design.matrix(frame)?)?)
 }
 
-/// The training holdout figure `key` of a model's meta (what decay is measured against).
-pub fn trained_value(model: &TabularModel, key: &str) -> Option<f64> {
-    model.meta.holdout[key].as_f64()
+/// The headline figure of a model's training holdout (what decay is measured against).
+pub fn trained_headline(model: &TabularModel) -> Option<f64> {
+    Some(model.meta.holdout.headline().1).filter(|v| v.is_finite())
 }
 
 /// Relative change `(now - before) / before`; `None` when `before` is 0 or missing.

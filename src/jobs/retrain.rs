@@ -13,10 +13,10 @@ use crate::models::boosted::Task;
 use crate::models::recommender::{self, RecommenderMeta};
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TrainError};
+use crate::report::summary::{JobSummary, RecommenderDecision, RetrainDecision, RetrainSummary};
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use serde_json::{Value, json};
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
@@ -35,15 +35,24 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     };
     let built = history::build(config, until, |_| {})?;
     let mut observations = Vec::new();
-    let mut summary = json!({
-        "snapshot": built.latest.date.to_string(),
-        "min_improvement": margin,
-        "alpha": alpha,
-    });
+    let mut summary = RetrainSummary {
+        snapshot: built.latest.date.to_string(),
+        min_improvement: margin,
+        alpha,
+        churn: None,
+        manager: None,
+        agency: None,
+        recommender: None,
+    };
 
     if wanted.contains(&ModelKind::Recommender) {
-        summary[ModelKind::Recommender.as_str()] =
-            retrain_recommender(&built.latest, ctx, &registry, margin, &mut observations)?;
+        summary.recommender = Some(retrain_recommender(
+            &built.latest,
+            ctx,
+            &registry,
+            margin,
+            &mut observations,
+        )?);
     }
     drop(built.latest);
     let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
@@ -88,10 +97,18 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         ));
         let Some(champion_version) = before else {
             observations.push(Observation::of(&obs::RETRAIN_PROMOTED, &label, 1.0));
-            summary[spec.model.as_str()] = json!({
-                "version": meta.version, "promoted": true, "reason": "the first model: champion by default",
-                "holdout": meta.holdout,
-            });
+            if let Some(slot) = summary.decision_mut(spec.model) {
+                *slot = Some(RetrainDecision {
+                    version: meta.version,
+                    promoted: true,
+                    reason: "the first model: champion by default".into(),
+                    holdout: meta.holdout,
+                    champion_before: None,
+                    holdout_snapshot: None,
+                    comparison: None,
+                    importance: Vec::new(),
+                });
+            }
             continue;
         };
         // Both models on the challenger's holdout: the newest labelled snapshot, unseen by both.
@@ -128,17 +145,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             resamples,
             config.models.boosting.seed,
         )?;
-        let (a, b) = (
-            test["champion"].as_f64().unwrap_or(f64::NAN),
-            test["challenger"].as_f64().unwrap_or(f64::NAN),
-        );
+        let (a, b) = (test.champion, test.challenger);
         // Higher AUC is better; lower RMSE is better.
         let improvement = match spec.task {
             Task::Binary => frames::relative_change(b, Some(a)),
             Task::Regression => frames::relative_change(b, Some(a)).map(|c| -c),
         }
         .unwrap_or(0.0);
-        let p = test["p_value"].as_f64().unwrap_or(1.0);
+        let p = test.p_value;
         let metric = headline(spec);
         let promote = improvement >= margin && p < alpha;
         let reason = if promote {
@@ -170,18 +184,25 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         ));
         observations.push(Observation::of(&obs::RETRAIN_IMPROVEMENT, &label, improvement));
         observations.push(Observation::of(&obs::RETRAIN_P_VALUE, &label, p));
-        summary[spec.model.as_str()] = json!({
-            "version": meta.version,
-            "champion_before": champion_version,
-            "promoted": promote,
-            "reason": reason,
-            "holdout_snapshot": meta.holdout_snapshot,
-            "comparison": test,
-            "holdout": meta.holdout,
-            "importance": meta.importance.iter().take(10).collect::<Vec<_>>(),
-        });
+        if let Some(slot) = summary.decision_mut(spec.model) {
+            *slot = Some(RetrainDecision {
+                version: meta.version,
+                promoted: promote,
+                reason,
+                holdout: meta.holdout,
+                champion_before: Some(champion_version),
+                holdout_snapshot: Some(meta.holdout_snapshot),
+                comparison: Some(test),
+                importance: meta.importance.into_iter().take(10).collect(),
+            });
+        }
     }
-    Ok(started.succeeded("retrain", Vec::new(), observations, summary))
+    Ok(started.succeeded(
+        "retrain",
+        Vec::new(),
+        observations,
+        JobSummary::Retrain(summary).to_value(),
+    ))
 }
 
 /// The recommender's candidates are all measured on the same fresh holdout at training. The
@@ -194,7 +215,7 @@ fn retrain_recommender(
     registry: &Registry,
     margin: f64,
     observations: &mut Vec<Observation>,
-) -> Result<Value, JobError> {
+) -> Result<RecommenderDecision, JobError> {
     let config = &ctx.config.models.recommender;
     let before = registry
         .aliases(ModelKind::Recommender)
@@ -217,8 +238,7 @@ fn retrain_recommender(
         meta.candidates
             .iter()
             .find(|c| c.method == method)
-            .and_then(|c| c.metrics["precision_at_k"].as_f64())
-            .unwrap_or(0.0)
+            .map_or(0.0, |c| c.metrics.accuracy.precision_at_k)
     };
     let new = precision(meta.method);
     let (promote, improvement, reason) = match (before, old_method) {
@@ -266,12 +286,12 @@ fn retrain_recommender(
         f64::from(u8::from(promote)),
     ));
     observations.push(Observation::of(&obs::RETRAIN_IMPROVEMENT, &label, improvement));
-    Ok(json!({
-        "version": meta.version,
-        "champion_before": before,
-        "method": meta.method.name(),
-        "promoted": promote,
-        "reason": reason,
-        "candidates": meta.candidates,
-    }))
+    Ok(RecommenderDecision {
+        version: meta.version,
+        champion_before: before,
+        method: meta.method.name().into(),
+        promoted: promote,
+        reason,
+        candidates: meta.candidates,
+    })
 }

@@ -12,10 +12,12 @@ use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::TabularModel;
+use crate::report::summary::{
+    ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
+};
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use serde_json::{Value, json};
 use std::time::Instant;
 
 /// Rows scored per batch: bounds the contributions matrix's memory on millions of clients.
@@ -41,7 +43,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
 
     let out = config.data.scores_dir.join(date.to_string());
     let staged = StagedDir::new(&out)?;
-    let mut summary = json!({ "snapshot": date.to_string() });
+    let mut summary = ScoringSummary {
+        snapshot: date.to_string(),
+        clients: None,
+        recommendations: None,
+        managers: None,
+        agencies: None,
+    };
 
     // Churn (XGBoost's threads) and recommendations (plain Rust) are independent: side by side.
     let (churn_result, recommendation_result) = std::thread::scope(|scope| {
@@ -61,12 +69,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     if let Some(result) = churn_result {
         let (mut frame, value) = result?;
         write(&mut frame, &staged, "clients", ctx.csv)?;
-        summary["clients"] = value;
+        summary.clients = Some(value);
     }
     if let Some(result) = recommendation_result {
         let (mut frame, value) = result?;
         write(&mut frame, &staged, "recommendations", ctx.csv)?;
-        summary["recommendations"] = value;
+        summary.recommendations = Some(value);
     }
     tracing::info!(seconds = started.seconds(), "clients scored");
     for (model, frame, key, name) in [
@@ -76,7 +84,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let Some(model) = model else { continue };
         let (mut scored, value) = score_entities(model, frame, key)?;
         write(&mut scored, &staged, name, ctx.csv)?;
-        summary[name] = value;
+        match name {
+            "managers" => summary.managers = Some(value),
+            _ => summary.agencies = Some(value),
+        }
     }
     fsutil::write_bytes_atomic(
         &staged.path().join("summary.json"),
@@ -84,37 +95,48 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     )?;
     staged.commit()?;
     let observations = observations(&summary);
-    Ok(started.succeeded("score", vec![out], observations, summary))
+    Ok(started.succeeded(
+        "score",
+        vec![out],
+        observations,
+        JobSummary::Scoring(summary).to_value(),
+    ))
 }
 
 /// The figures of a scoring run, for reports, metrics and alerts.
-fn observations(summary: &Value) -> Vec<Observation> {
+fn observations(summary: &ScoringSummary) -> Vec<Observation> {
     let mut out = Vec::new();
-    let clients = &summary["clients"];
-    if let Some(count) = clients["count"].as_f64() {
-        out.push(Observation::of(&obs::SCORED_CLIENTS, &[], count));
+    if let Some(clients) = &summary.clients {
+        out.push(Observation::of(&obs::SCORED_CLIENTS, &[], clients.count as f64));
         for risk in ["Low", "Medium", "High"] {
             out.push(Observation::of(
                 &obs::CHURN_RISK_CLIENTS,
                 &[(Label::Risk, risk)],
-                clients["by_risk"][risk].as_f64().unwrap_or(0.0),
+                clients.by_risk.get(risk).copied().unwrap_or(0) as f64,
             ));
         }
         out.push(Observation::of(
             &obs::CHURN_MEAN_PROBABILITY,
             &[],
-            clients["mean_churn_probability"].as_f64().unwrap_or(0.0),
+            clients.mean_churn_probability,
         ));
     }
-    if let Some(cold) = summary["recommendations"]["cold_start_clients"].as_f64() {
-        out.push(Observation::of(&obs::RECOMMENDATION_COLD_START_CLIENTS, &[], cold));
+    if let Some(r) = &summary.recommendations {
+        out.push(Observation::of(
+            &obs::RECOMMENDATION_COLD_START_CLIENTS,
+            &[],
+            r.cold_start_clients as f64,
+        ));
     }
-    for (name, model) in [("managers", ModelKind::Manager), ("agencies", ModelKind::Agency)] {
-        if let Some(mean) = summary[name]["mean_predicted_score"].as_f64() {
+    for (scores, model) in [
+        (&summary.managers, ModelKind::Manager),
+        (&summary.agencies, ModelKind::Agency),
+    ] {
+        if let Some(scores) = scores {
             out.push(Observation::of(
                 &obs::PREDICTED_SCORE_MEAN,
                 &[(Label::Model, model.as_str())],
-                mean,
+                scores.mean_predicted_score,
             ));
         }
     }
@@ -126,7 +148,7 @@ fn score_churn(
     model: &TabularModel,
     clients: &DataFrame,
     config: &EngineConfig,
-) -> Result<(DataFrame, Value), JobError> {
+) -> Result<(DataFrame, ClientScores), JobError> {
     let churn_config = &config.models.churn;
     let names = model.design.names();
     let width = names.len() + 1;
@@ -166,17 +188,21 @@ fn score_churn(
         Column::new("actions".into(), &actions),
     ])?;
     let count = |level: &str| risks.iter().filter(|r| **r == level).count();
-    let value = json!({
-        "model_version": model.meta.version,
-        "count": probabilities.len(),
-        "by_risk": { "Low": count("Low"), "Medium": count("Medium"), "High": count("High") },
-        "mean_churn_probability": probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
-    });
+    let value = ClientScores {
+        model_version: model.meta.version,
+        count: probabilities.len(),
+        by_risk: ["Low", "Medium", "High"].map(|r| (r.to_string(), count(r))).into(),
+        mean_churn_probability: probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
+    };
     Ok((frame, value))
 }
 
 /// Every current client's top `k` products (long format), from what they hold at the snapshot.
-fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Result<(DataFrame, Value), JobError> {
+fn recommend_all(
+    saved: &SavedRecommender,
+    loaded: &Snapshot,
+    k: usize,
+) -> Result<(DataFrame, RecommendationScores), JobError> {
     let started = Instant::now();
     let index = HoldingsIndex::new(loaded)?;
     let clients = saved.holdings_at(&index, loaded.date.0);
@@ -211,18 +237,18 @@ fn recommend_all(saved: &SavedRecommender, loaded: &Snapshot, k: usize) -> Resul
         Column::new("category".into(), text(&items, &saved.categories)),
         Column::new("score".into(), scores),
     ])?;
-    let value = json!({
-        "method": saved.model.method.name(),
-        "clients": clients.len(),
-        "cold_start_clients": cold,
-        "per_client": k,
-        "seconds": started.elapsed().as_secs_f64(),
-    });
+    let value = RecommendationScores {
+        method: saved.model.method.name().into(),
+        clients: clients.len(),
+        cold_start_clients: cold,
+        per_client: k,
+        seconds: started.elapsed().as_secs_f64(),
+    };
     Ok((frame, value))
 }
 
 /// Predicted (0–100) against actual scores of managers or agencies, with the top and bottom five.
-fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<(DataFrame, Value), JobError> {
+fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<(DataFrame, EntityScores), JobError> {
     let predicted: Vec<f64> = model
         .booster
         .predict(&model.design.matrix(frame)?)?
@@ -242,14 +268,17 @@ fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<
         .collect();
     let mut ranked: Vec<(String, f64)> = ids.into_iter().zip(predicted.iter().copied()).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let entry = |(id, score): &(String, f64)| json!({ key: id, "predicted_score": score });
-    let value = json!({
-        "model_version": model.meta.version,
-        "count": ranked.len(),
-        "mean_predicted_score": predicted.iter().sum::<f64>() / predicted.len().max(1) as f64,
-        "top": ranked.iter().take(5).map(entry).collect::<Vec<_>>(),
-        "bottom": ranked.iter().rev().take(5).map(entry).collect::<Vec<_>>(),
-    });
+    let entry = |(id, score): &(String, f64)| RankedEntity {
+        id: id.clone(),
+        predicted_score: *score,
+    };
+    let value = EntityScores {
+        model_version: model.meta.version,
+        count: ranked.len(),
+        mean_predicted_score: predicted.iter().sum::<f64>() / predicted.len().max(1) as f64,
+        top: ranked.iter().take(5).map(entry).collect(),
+        bottom: ranked.iter().rev().take(5).map(entry).collect(),
+    };
     Ok((scored, value))
 }
 

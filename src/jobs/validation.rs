@@ -9,10 +9,10 @@ use crate::metrics::significance;
 use crate::models::boosted::Task;
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, CHURN, MANAGER, TabularModel, TabularSpec};
+use crate::report::summary::{ChallengerTest, JobSummary, ModelValidation, PairedTest, Validated, ValidationSummary};
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use serde_json::{Value, json};
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
@@ -25,7 +25,16 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let wanted = ctx.models()?;
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     let mut observations = Vec::new();
-    let mut summary = json!({ "snapshot": timeline.latest.date.to_string(), "folds": folds });
+    let mut summary = ValidationSummary {
+        snapshot: timeline.latest.date.to_string(),
+        folds,
+        models: Default::default(),
+    };
+    // Last week's figures, for the stability check.
+    let previous = match ctx.previous.as_ref().and_then(|p| JobSummary::read("validation", p)) {
+        Some(JobSummary::Validation(previous)) => Some(previous),
+        _ => None,
+    };
 
     // Recent data: the last `recent` snapshots with a matured churn outcome for churn, the last
     // `recent` snapshots for managers and agencies (their score is known at the snapshot).
@@ -58,7 +67,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             _ => entity_frames.iter().map(|(d, _, a)| (*d, a.clone())).collect(),
         };
         let Some((newest_date, newest)) = frames.last().cloned() else {
-            summary[spec.model.as_str()] = json!({ "note": "no recent labelled data" });
+            summary.models.insert(
+                spec.model,
+                ModelValidation::NoData {
+                    note: "no recent labelled data".into(),
+                },
+            );
             continue;
         };
         validated += 1;
@@ -80,30 +94,23 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         )?;
         let key = headline(spec);
         let label = [(Label::Model, spec.model.as_str()), (Label::Metric, key)];
-        let mean = cv[key]["mean"].as_f64().unwrap_or(f64::NAN);
-        observations.push(Observation::of(&obs::CV_METRIC_MEAN, &label, mean));
-        observations.push(Observation::of(
-            &obs::CV_METRIC_STD,
-            &label,
-            cv[key]["std"].as_f64().unwrap_or(f64::NAN),
-        ));
-        let previous = ctx
-            .previous
+        let figure = cv
+            .get(key)
+            .ok_or_else(|| JobError::Invalid(format!("cross-validation gave no {key}")))?;
+        observations.push(Observation::of(&obs::CV_METRIC_MEAN, &label, figure.mean));
+        observations.push(Observation::of(&obs::CV_METRIC_STD, &label, figure.std));
+        let previous_mean = previous
             .as_ref()
-            .and_then(|p| p[spec.model.as_str()]["cross_validation"][key]["mean"].as_f64());
-        let change = frames::relative_change(mean, previous);
+            .and_then(|p| match p.models.get(&spec.model) {
+                Some(ModelValidation::Validated(v)) => v.cross_validation.get(key),
+                _ => None,
+            })
+            .map(|f| f.mean);
+        let change = frames::relative_change(figure.mean, previous_mean);
         if let Some(change) = change {
             observations.push(Observation::of(&obs::CV_METRIC_CHANGE, &label, change));
         }
-        let mut section = json!({
-            "champion": champion.meta.version,
-            "snapshots": frames.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>(),
-            "rows": stacked.height(),
-            "cross_validation": cv,
-            "previous_mean": previous,
-            "change_from_previous": change,
-        });
-        section["challenger"] = match registry
+        let challenger = match registry
             .aliases(spec.model)
             .map_err(tabular::TrainError::from)?
             .challenger
@@ -119,26 +126,38 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     config.models.boosting.seed,
                 )?;
                 let label = [(Label::Model, spec.model.as_str())];
-                observations.push(Observation::of(
-                    &obs::CHALLENGER_DIFFERENCE,
-                    &label,
-                    test["difference"].as_f64().unwrap_or(f64::NAN),
-                ));
-                observations.push(Observation::of(
-                    &obs::CHALLENGER_P_VALUE,
-                    &label,
-                    test["p_value"].as_f64().unwrap_or(f64::NAN),
-                ));
-                json!({ "version": version, "snapshot": newest_date.to_string(), "test": test })
+                observations.push(Observation::of(&obs::CHALLENGER_DIFFERENCE, &label, test.difference));
+                observations.push(Observation::of(&obs::CHALLENGER_P_VALUE, &label, test.p_value));
+                Some(ChallengerTest {
+                    version,
+                    snapshot: newest_date.to_string(),
+                    test,
+                })
             }
-            None => json!(null),
+            None => None,
         };
-        summary[spec.model.as_str()] = section;
+        summary.models.insert(
+            spec.model,
+            ModelValidation::Validated(Box::new(Validated {
+                champion: champion.meta.version,
+                snapshots: frames.iter().map(|(d, _)| d.to_string()).collect(),
+                rows: stacked.height(),
+                cross_validation: cv,
+                previous_mean,
+                change_from_previous: change,
+                challenger,
+            })),
+        );
     }
     if validated == 0 {
         return Err(JobError::NoModels);
     }
-    Ok(started.succeeded("validation", Vec::new(), observations, summary))
+    Ok(started.succeeded(
+        "validation",
+        Vec::new(),
+        observations,
+        JobSummary::Validation(summary).to_value(),
+    ))
 }
 
 /// The metric a model is judged by: AUC for churn, RMSE for the performance scores.
@@ -158,7 +177,7 @@ pub fn paired(
     frame: &DataFrame,
     resamples: usize,
     seed: u64,
-) -> Result<Value, JobError> {
+) -> Result<PairedTest, JobError> {
     let truth = frames::to_f64(&tabular::target_values(frame, spec.target)?);
     let a = frames::to_f64(&frames::predict(champion, frame)?);
     let b = frames::to_f64(&frames::predict(challenger, frame)?);
@@ -166,11 +185,7 @@ pub fn paired(
         Task::Binary => {
             let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
             let test = significance::delong(&labels, &a, &b)?;
-            json!({
-                "test": "DeLong", "metric": "roc_auc", "rows": labels.len(),
-                "champion": test.auc_a, "challenger": test.auc_b,
-                "difference": test.difference, "z": test.z, "p_value": test.p_value,
-            })
+            PairedTest::delong(labels.len(), &test)
         }
         Task::Regression => {
             let clip = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| x.clamp(0.0, 100.0)).collect() };
@@ -179,13 +194,12 @@ pub fn paired(
             let test = significance::paired_bootstrap(truth.len(), resamples, seed, |rows| {
                 significance::rmse_on(&truth, &b, rows) - significance::rmse_on(&truth, &a, rows)
             })?;
-            json!({
-                "test": "paired bootstrap", "metric": "rmse", "rows": truth.len(), "resamples": test.resamples,
-                "champion": significance::rmse_on(&truth, &a, &all),
-                "challenger": significance::rmse_on(&truth, &b, &all),
-                "difference": test.difference, "ci_low": test.ci_low, "ci_high": test.ci_high,
-                "p_value": test.p_value,
-            })
+            PairedTest::bootstrap(
+                truth.len(),
+                significance::rmse_on(&truth, &a, &all),
+                significance::rmse_on(&truth, &b, &all),
+                &test,
+            )
         }
     })
 }

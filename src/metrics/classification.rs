@@ -14,7 +14,7 @@ pub struct Confusion {
     pub fn_: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BinaryMetrics {
     pub rows: usize,
     pub positives: usize,
@@ -286,7 +286,7 @@ pub fn evaluate(labels: &[bool], scores: &[f64], threshold: f64) -> Result<Binar
 }
 
 /// One bin of a calibration table: scores in [low, high).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalibrationBin {
     pub low: f64,
     pub high: f64,

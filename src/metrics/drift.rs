@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// A share of 0 becomes this in PSI (the logarithm needs both sides positive).
 pub const PSI_FLOOR: f64 = 0.0001;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NumericDrift {
     pub psi: f64,
     pub jensen_shannon: f64,
@@ -23,7 +23,7 @@ pub struct NumericDrift {
     pub current_shares: Vec<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CategoricalDrift {
     pub psi: f64,
     pub jensen_shannon: f64,
@@ -301,7 +301,7 @@ impl Default for DriftPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DatasetVerdict {
     pub features: usize,
     pub drifted_features: usize,

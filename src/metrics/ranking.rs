@@ -5,7 +5,7 @@ use super::{MetricError, Result};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RankingMetrics {
     pub users: usize,
     pub k: usize,

@@ -3,7 +3,7 @@
 
 use super::{Result, average_ranks, check_finite, check_same_length, pearson};
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegressionMetrics {
     pub rows: usize,
     pub rmse: f64,

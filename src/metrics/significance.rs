@@ -5,7 +5,7 @@ use super::{MetricError, Result};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Two AUCs measured on the same rows and DeLong's test of their difference.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DeLong {
     pub auc_a: f64,
     pub auc_b: f64,
@@ -134,7 +134,7 @@ fn two_sided_p(z: f64) -> f64 {
 }
 
 /// A paired bootstrap of a metric difference: the rows are resampled together for both models.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bootstrap {
     /// The difference on all rows.
     pub difference: f64,

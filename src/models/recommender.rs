@@ -201,7 +201,7 @@ pub fn evaluate(
     truth: &HashMap<usize, HashSet<usize>>,
     categories: &[String],
     k: usize,
-) -> Result<serde_json::Value, crate::metrics::MetricError> {
+) -> Result<RecommenderMetrics, crate::metrics::MetricError> {
     let recommended: HashMap<usize, Vec<usize>> = baskets
         .iter()
         .enumerate()
@@ -222,10 +222,11 @@ pub fn evaluate(
         .map(|(i, c)| (i, distinct.iter().map(|d| f64::from(u8::from(d == c))).collect()))
         .collect();
     let diversity = ranking::intra_list_diversity(&recommended, &vectors, k).unwrap_or(0.0);
-    let mut value = serde_json::to_value(accuracy).unwrap_or_default();
-    value["coverage"] = serde_json::json!(coverage);
-    value["intra_list_diversity"] = serde_json::json!(diversity);
-    Ok(value)
+    Ok(RecommenderMetrics {
+        accuracy,
+        coverage,
+        intra_list_diversity: diversity,
+    })
 }
 
 #[cfg(test)]
@@ -429,10 +430,19 @@ impl HoldingsIndex {
 }
 
 /// One candidate's measured figures on the temporal holdout.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub method: Method,
-    pub metrics: serde_json::Value,
+    pub metrics: RecommenderMetrics,
+}
+
+/// Accuracy at k, and what the lists look like as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommenderMetrics {
+    #[serde(flatten)]
+    pub accuracy: ranking::RankingMetrics,
+    pub coverage: f64,
+    pub intra_list_diversity: f64,
 }
 
 /// The temporal holdout of a snapshot: what clients held at the cut-off `holdout_months`
@@ -510,7 +520,7 @@ pub fn choose(candidates: &[Candidate], config: &RecommenderConfig) -> Method {
         candidates
             .iter()
             .max_by(|a, b| {
-                let p = |c: &Candidate| c.metrics["precision_at_k"].as_f64().unwrap_or(0.0);
+                let p = |c: &Candidate| c.metrics.accuracy.precision_at_k;
                 p(a).total_cmp(&p(b))
             })
             .map(|c| c.method)

@@ -101,8 +101,9 @@ pub struct ModelMeta {
     pub rows_holdout: usize,
     pub data_hash: String,
     pub best_rounds: u32,
-    pub holdout: Value,
-    pub cross_validation: Value,
+    pub holdout: HoldoutMetrics,
+    /// `None` when no cross-validation ran at training (churn's runs in the weekly validation).
+    pub cross_validation: Option<CrossValidation>,
     pub importance: Vec<(String, f64)>,
     /// The whole run: matrices, boosting, holdout, cross-validation, statistics.
     pub training_seconds: f64,
@@ -143,31 +144,123 @@ fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
     format!("{hash:016x}")
 }
 
+/// Flagging the High risk level as a decision: precision, recall and F1 of the clients flagged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HighRisk {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub clients: u64,
+}
+
+/// Metrics of predictions against truth, as the model's task measures them (the JSON shape
+/// of `meta.json`'s `holdout`: the metrics' own fields, plus `high_risk` for a classifier).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HoldoutMetrics {
+    Binary {
+        #[serde(flatten)]
+        metrics: classification::BinaryMetrics,
+        high_risk: HighRisk,
+    },
+    Regression(regression::RegressionMetrics),
+}
+
+impl HoldoutMetrics {
+    /// The metric a model is judged by: AUC for churn, RMSE for the performance scores.
+    pub fn headline(&self) -> (&'static str, f64) {
+        match self {
+            HoldoutMetrics::Binary { metrics, .. } => ("roc_auc", metrics.roc_auc),
+            HoldoutMetrics::Regression(m) => ("rmse", m.rmse),
+        }
+    }
+
+    /// The figures cross-validation averages, by their metric names.
+    pub fn figures(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            HoldoutMetrics::Binary { metrics: m, .. } => vec![
+                ("roc_auc", m.roc_auc),
+                ("average_precision", m.average_precision),
+                ("precision", m.precision),
+                ("recall", m.recall),
+                ("f1", m.f1),
+                ("log_loss", m.log_loss),
+            ],
+            HoldoutMetrics::Regression(m) => vec![
+                ("rmse", m.rmse),
+                ("mae", m.mae),
+                ("r2", m.r2),
+                ("spearman", m.spearman),
+                ("within_15pct", m.within_15pct),
+            ],
+        }
+    }
+
+    pub fn binary(&self) -> Option<&classification::BinaryMetrics> {
+        match self {
+            HoldoutMetrics::Binary { metrics, .. } => Some(metrics),
+            HoldoutMetrics::Regression(_) => None,
+        }
+    }
+
+    pub fn regression(&self) -> Option<&regression::RegressionMetrics> {
+        match self {
+            HoldoutMetrics::Regression(m) => Some(m),
+            HoldoutMetrics::Binary { .. } => None,
+        }
+    }
+}
+
+/// Mean and standard deviation of one metric over the folds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// k-fold cross-validation: `{"folds": k, "<metric>": {"mean", "std"}, …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossValidation {
+    pub folds: usize,
+    #[serde(flatten)]
+    pub metrics: std::collections::BTreeMap<String, MeanStd>,
+}
+
+impl CrossValidation {
+    pub fn get(&self, metric: &str) -> Option<MeanStd> {
+        self.metrics.get(metric).copied()
+    }
+}
+
 /// Metrics of predictions against truth, as the model's task measures them.
 pub fn holdout_metrics(
     spec: &TabularSpec,
     truth: &[f32],
     predicted: &[f32],
     churn: &ChurnConfig,
-) -> Result<Value, TrainError> {
+) -> Result<HoldoutMetrics, TrainError> {
     match spec.task {
         Task::Binary => {
             let labels: Vec<bool> = truth.iter().map(|v| *v >= 0.5).collect();
             let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
-            let mut value =
-                serde_json::to_value(classification::evaluate(&labels, &scores, churn.threshold)?).unwrap_or_default();
-            // The High risk level as a decision: precision and recall of flagging High clients.
+            let metrics = classification::evaluate(&labels, &scores, churn.threshold)?;
             let high = classification::confusion(&labels, &scores, churn.high_risk);
-            value["high_risk"] = json!({
-                "threshold": churn.high_risk, "precision": high.precision(), "recall": high.recall(), "f1": high.f1(),
-                "clients": high.tp + high.fp,
-            });
-            Ok(value)
+            Ok(HoldoutMetrics::Binary {
+                metrics,
+                high_risk: HighRisk {
+                    threshold: churn.high_risk,
+                    precision: high.precision(),
+                    recall: high.recall(),
+                    f1: high.f1(),
+                    clients: high.tp + high.fp,
+                },
+            })
         }
         Task::Regression => {
             let truth: Vec<f64> = truth.iter().map(|v| *v as f64).collect();
             let predicted: Vec<f64> = predicted.iter().map(|v| (*v as f64).clamp(0.0, 100.0)).collect();
-            Ok(serde_json::to_value(regression::evaluate(&truth, &predicted)?).unwrap_or_default())
+            Ok(HoldoutMetrics::Regression(regression::evaluate(&truth, &predicted)?))
         }
     }
 }
@@ -307,8 +400,16 @@ pub fn train(
     let predicted = booster.predict(&x_holdout)?;
     let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
     let cross_validation = match &x {
-        Some(x) => cross_validate(spec, x, &y, params, churn, cv_folds, booster.best_rounds)?,
-        None => Value::Null,
+        Some(x) => Some(cross_validate(
+            spec,
+            x,
+            &y,
+            params,
+            churn,
+            cv_folds,
+            booster.best_rounds,
+        )?),
+        None => None,
     };
     let importance = booster.gain_importance()?;
 
@@ -434,14 +535,14 @@ pub fn cross_validate(
     churn: &ChurnConfig,
     k: usize,
     rounds: u32,
-) -> Result<Value, TrainError> {
+) -> Result<CrossValidation, TrainError> {
     let folds = boosted::folds(x.rows, k, params.seed.wrapping_add(1));
     let fixed = BoostParams {
         rounds: rounds.max(1),
         early_stopping_rounds: 0,
         ..params.clone()
     };
-    let mut per_fold: Vec<Value> = Vec::new();
+    let mut per_fold: Vec<HoldoutMetrics> = Vec::new();
     for test in &folds {
         let train_rows: Vec<usize> = folds
             .iter()
@@ -466,19 +567,18 @@ pub fn cross_validate(
         let predicted = model.predict(&x.take(test))?;
         per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn)?);
     }
-    let keys: &[&str] = match spec.task {
-        Task::Binary => &["roc_auc", "average_precision", "precision", "recall", "f1", "log_loss"],
-        Task::Regression => &["rmse", "mae", "r2", "spearman", "within_15pct"],
-    };
-    let mut summary = serde_json::Map::new();
-    summary.insert("folds".into(), json!(k));
-    for key in keys {
-        let values: Vec<f64> = per_fold.iter().filter_map(|m| m[*key].as_f64()).collect();
+    let mut metrics = std::collections::BTreeMap::new();
+    let names: Vec<&'static str> = per_fold
+        .first()
+        .map(|m| m.figures().into_iter().map(|(name, _)| name).collect())
+        .unwrap_or_default();
+    for (i, name) in names.into_iter().enumerate() {
+        let values: Vec<f64> = per_fold.iter().map(|m| m.figures()[i].1).collect();
         let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt();
-        summary.insert(key.to_string(), json!({ "mean": mean, "std": std }));
+        metrics.insert(name.to_string(), MeanStd { mean, std });
     }
-    Ok(Value::Object(summary))
+    Ok(CrossValidation { folds: k, metrics })
 }
 
 /// Reference statistics of every design column's training values, for drift checks.
@@ -537,5 +637,39 @@ impl TabularModel {
             })?;
         let booster = TrainedBooster::from_json(&read("model.json")?, design.names(), threads)?;
         Ok(TabularModel { meta, design, booster })
+    }
+}
+
+#[cfg(test)]
+mod metrics_shape_tests {
+    use super::*;
+
+    #[test]
+    fn holdout_metrics_keep_their_json_shape_and_read_back_typed() {
+        let truth = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0];
+        let scores = [0.9f32, 0.2, 0.6, 0.4, 0.3, 0.1];
+        let churn = ChurnConfig::default();
+        let binary = holdout_metrics(&CHURN, &truth, &scores, &churn).unwrap();
+        let json = serde_json::to_value(&binary).unwrap();
+        assert_eq!(
+            json["roc_auc"],
+            json!(binary.binary().unwrap().roc_auc),
+            "flat, as meta.json had it"
+        );
+        assert_eq!(json["high_risk"]["threshold"], json!(churn.high_risk));
+        assert_eq!(json["confusion"]["fn"], json!(binary.binary().unwrap().confusion.fn_));
+        let back: HoldoutMetrics = serde_json::from_value(json).unwrap();
+        assert_eq!(back, binary);
+        assert_eq!(back.headline().0, "roc_auc");
+        let regression = holdout_metrics(&MANAGER, &[50.0, 60.0, 70.0], &[52.0, 58.0, 75.0], &churn).unwrap();
+        let back: HoldoutMetrics = serde_json::from_value(serde_json::to_value(&regression).unwrap()).unwrap();
+        assert_eq!(back.headline(), ("rmse", regression.regression().unwrap().rmse));
+        let cv = CrossValidation {
+            folds: 3,
+            metrics: [("rmse".to_string(), MeanStd { mean: 5.0, std: 0.5 })].into(),
+        };
+        let json = serde_json::to_value(&cv).unwrap();
+        assert_eq!(json, json!({"folds": 3, "rmse": {"mean": 5.0, "std": 0.5}}));
+        assert_eq!(serde_json::from_value::<CrossValidation>(json).unwrap(), cv);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod html;
 pub mod index;
+pub mod summary;
 pub mod svg;
 
 use crate::fsutil;

@@ -1,0 +1,372 @@
+//! What each job's run reports, typed: the jobs build these, `report.json` holds them (as the
+//! outcome's `summary`), and the HTML page reads them back into the same types — so a figure
+//! the page shows is a field the job filled, checked by the compiler, not a key looked up in
+//! JSON that a typo turns into a silent "–".
+
+use crate::metrics::classification::CalibrationBin;
+use crate::metrics::drift::{CategoricalDrift, DatasetVerdict, DriftPolicy, NumericDrift};
+use crate::metrics::significance::{Bootstrap, DeLong};
+use crate::models::recommender::{Candidate, RecommenderMetrics};
+use crate::models::tabular::{CrossValidation, HoldoutMetrics};
+use crate::vocab::ModelKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A job's summary, by the job kind that wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobSummary {
+    Benchmark(BenchmarkSummary),
+    Validation(ValidationSummary),
+    Retrain(RetrainSummary),
+    Scoring(ScoringSummary),
+}
+
+impl JobSummary {
+    /// The summary of a `kind` job (`benchmark`, `validation`, `retrain`, `scoring`) read
+    /// from its JSON; `None` when it is not one (an older report, say).
+    pub fn read(kind: &str, value: &serde_json::Value) -> Option<JobSummary> {
+        let value = value.clone();
+        match kind {
+            "benchmark" => serde_json::from_value(value).ok().map(JobSummary::Benchmark),
+            "validation" => serde_json::from_value(value).ok().map(JobSummary::Validation),
+            "retrain" => serde_json::from_value(value).ok().map(JobSummary::Retrain),
+            "scoring" => serde_json::from_value(value).ok().map(JobSummary::Scoring),
+            _ => None,
+        }
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// The snapshot the run was as of.
+    pub fn snapshot(&self) -> &str {
+        match self {
+            JobSummary::Benchmark(s) => &s.snapshot,
+            JobSummary::Validation(s) => &s.snapshot,
+            JobSummary::Retrain(s) => &s.snapshot,
+            JobSummary::Scoring(s) => &s.snapshot,
+        }
+    }
+}
+
+// ---- the daily benchmark ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkSummary {
+    pub snapshot: String,
+    pub drift_policy: DriftPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnBenchmark>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<PerformanceBenchmark>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<PerformanceBenchmark>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommender: Option<RecommenderBenchmark>,
+}
+
+impl BenchmarkSummary {
+    pub fn performance(&self, kind: ModelKind) -> Option<&PerformanceBenchmark> {
+        match kind {
+            ModelKind::Manager => self.manager.as_ref(),
+            ModelKind::Agency => self.agency.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// The churn champion on the latest snapshot whose outcome has matured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnBenchmark {
+    pub version: u32,
+    pub importance: Vec<(String, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<HoldoutMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_auc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curves: Option<Curves>,
+    /// Why nothing was evaluated (no snapshot has a matured outcome yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub drift: Drift,
+}
+
+/// ROC and precision-recall points `(x, y, threshold)` and the calibration table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    pub roc: Vec<(f64, f64, f64)>,
+    pub precision_recall: Vec<(f64, f64, f64)>,
+    pub calibration: Vec<CalibrationBin>,
+}
+
+/// A manager or agency champion on the latest snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerformanceBenchmark {
+    pub version: u32,
+    pub evaluated_snapshot: String,
+    pub metrics: HoldoutMetrics,
+    pub trained_rmse: Option<f64>,
+    /// `[actual, predicted]` per entity.
+    pub actual_vs_predicted: Vec<[f64; 2]>,
+    pub importance: Vec<(String, f64)>,
+    pub drift: Drift,
+}
+
+/// Drift of a model's features against its champion's reference, or why it was not measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Drift {
+    Measured {
+        verdict: DatasetVerdict,
+        features: BTreeMap<String, FeatureDrift>,
+    },
+    NotMeasured {
+        note: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureDrift {
+    Numeric(NumericDrift),
+    Categorical(CategoricalDrift),
+    /// A feature with no current values (all missing) cannot be compared.
+    NoValues {
+        note: String,
+    },
+}
+
+impl FeatureDrift {
+    pub fn psi(&self) -> Option<f64> {
+        match self {
+            FeatureDrift::Numeric(d) => Some(d.psi),
+            FeatureDrift::Categorical(d) => Some(d.psi),
+            FeatureDrift::NoValues { .. } => None,
+        }
+    }
+}
+
+/// The recommender on the products opened since its cut-off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommenderBenchmark {
+    pub version: u32,
+    pub method: String,
+    /// "as trained (…)" or "refit at cut-off".
+    pub evaluated: String,
+    pub cutoff: String,
+    pub clients_with_openings: usize,
+    pub metrics: RecommenderMetrics,
+    pub trained_precision_at_k: Option<f64>,
+}
+
+// ---- the weekly validation ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationSummary {
+    pub snapshot: String,
+    pub folds: usize,
+    /// Per model (churn, manager, agency).
+    #[serde(flatten)]
+    pub models: BTreeMap<ModelKind, ModelValidation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelValidation {
+    Validated(Box<Validated>),
+    NoData { note: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validated {
+    pub champion: u32,
+    pub snapshots: Vec<String>,
+    pub rows: usize,
+    pub cross_validation: CrossValidation,
+    pub previous_mean: Option<f64>,
+    pub change_from_previous: Option<f64>,
+    /// Champion against challenger on the newest snapshot, when there is a challenger.
+    pub challenger: Option<ChallengerTest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChallengerTest {
+    pub version: u32,
+    pub snapshot: String,
+    pub test: PairedTest,
+}
+
+/// Champion (A) against challenger (B) on the same rows: DeLong for AUC, a paired bootstrap
+/// for RMSE. `difference` is B − A.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairedTest {
+    /// `DeLong` or `paired bootstrap`.
+    pub test: String,
+    pub metric: String,
+    pub rows: usize,
+    pub champion: f64,
+    pub challenger: f64,
+    pub difference: f64,
+    pub p_value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resamples: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_low: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_high: Option<f64>,
+}
+
+impl PairedTest {
+    pub fn delong(rows: usize, test: &DeLong) -> PairedTest {
+        PairedTest {
+            test: "DeLong".into(),
+            metric: "roc_auc".into(),
+            rows,
+            champion: test.auc_a,
+            challenger: test.auc_b,
+            difference: test.difference,
+            p_value: test.p_value,
+            z: Some(test.z),
+            resamples: None,
+            ci_low: None,
+            ci_high: None,
+        }
+    }
+
+    pub fn bootstrap(rows: usize, champion: f64, challenger: f64, test: &Bootstrap) -> PairedTest {
+        PairedTest {
+            test: "paired bootstrap".into(),
+            metric: "rmse".into(),
+            rows,
+            champion,
+            challenger,
+            difference: test.difference,
+            p_value: test.p_value,
+            z: None,
+            resamples: Some(test.resamples),
+            ci_low: Some(test.ci_low),
+            ci_high: Some(test.ci_high),
+        }
+    }
+}
+
+// ---- the monthly retraining ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainSummary {
+    pub snapshot: String,
+    pub min_improvement: f64,
+    pub alpha: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<RetrainDecision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<RetrainDecision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<RetrainDecision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommender: Option<RecommenderDecision>,
+}
+
+impl RetrainSummary {
+    pub fn decision_mut(&mut self, kind: ModelKind) -> Option<&mut Option<RetrainDecision>> {
+        match kind {
+            ModelKind::Churn => Some(&mut self.churn),
+            ModelKind::Manager => Some(&mut self.manager),
+            ModelKind::Agency => Some(&mut self.agency),
+            ModelKind::Recommender => None,
+        }
+    }
+
+    pub fn decision(&self, kind: ModelKind) -> Option<&RetrainDecision> {
+        match kind {
+            ModelKind::Churn => self.churn.as_ref(),
+            ModelKind::Manager => self.manager.as_ref(),
+            ModelKind::Agency => self.agency.as_ref(),
+            ModelKind::Recommender => None,
+        }
+    }
+}
+
+/// A tabular challenger against its champion, and what was decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrainDecision {
+    pub version: u32,
+    pub promoted: bool,
+    pub reason: String,
+    pub holdout: HoldoutMetrics,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub champion_before: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout_snapshot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<PairedTest>,
+    #[serde(default)]
+    pub importance: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommenderDecision {
+    pub version: u32,
+    pub champion_before: Option<u32>,
+    pub method: String,
+    pub promoted: bool,
+    pub reason: String,
+    pub candidates: Vec<Candidate>,
+}
+
+// ---- the daily scoring (also `data/scores/<date>/summary.json`) ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoringSummary {
+    pub snapshot: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<ClientScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendations: Option<RecommendationScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managers: Option<EntityScores>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agencies: Option<EntityScores>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientScores {
+    pub model_version: u32,
+    pub count: usize,
+    /// Clients per risk level: `Low`, `Medium`, `High`.
+    pub by_risk: BTreeMap<String, usize>,
+    pub mean_churn_probability: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendationScores {
+    pub method: String,
+    pub clients: usize,
+    pub cold_start_clients: usize,
+    pub per_client: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityScores {
+    pub model_version: u32,
+    pub count: usize,
+    pub mean_predicted_score: f64,
+    /// The five best and the five worst predicted.
+    pub top: Vec<RankedEntity>,
+    pub bottom: Vec<RankedEntity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedEntity {
+    /// The manager (`ges`) or agency (`age`) code.
+    pub id: String,
+    pub predicted_score: f64,
+}
