@@ -2,12 +2,16 @@
 //! them (ROC, precision-recall, calibration, confusion matrix, predicted vs actual, feature
 //! importance, drift histograms of the drifted features) and each headline figure's trend over
 //! the job's past runs. No scripts, no fonts, no network.
+//!
+//! The page reads the run's summary back into [`JobSummary`]: every figure it shows is a field
+//! a job filled, so a renamed field is a compile error here, not a silent "–".
 
 use super::Report;
+use super::summary::{BenchmarkSummary, ChurnBenchmark, Drift, FeatureDrift, JobSummary, PerformanceBenchmark};
 use super::svg::{self, Series, escape};
+use crate::models::tabular::HoldoutMetrics;
 use crate::vocab::ModelKind;
 use crate::vocab::text::format_value as number;
-use serde_json::Value;
 use std::fmt::Write;
 
 /// Observations whose trend is charted when present (name, label to tell series apart).
@@ -21,59 +25,42 @@ const TRENDS: [(&str, &str); 7] = [
     ("churn_mean_probability", ""),
 ];
 
-fn points(value: &Value) -> Vec<(f64, f64)> {
-    value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn churn_section(out: &mut String, churn: &Value) {
-    let curves = &churn["curves"];
-    if curves.is_object() {
-        out.push_str("<h2>Churn</h2><div class=\"charts\">");
+fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
+    if let (Some(curves), Some(HoldoutMetrics::Binary { metrics, .. })) = (&churn.curves, &churn.metrics) {
+        let xy = |points: &[(f64, f64, f64)]| points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>();
+        out.push_str("<h2>Churn</h2>");
+        if let Some(snapshot) = &churn.evaluated_snapshot {
+            let _ = write!(
+                out,
+                "<p class=\"meta\">Realized on snapshot {} (the latest whose churn outcome has matured).</p>",
+                escape(snapshot)
+            );
+        }
+        out.push_str("<div class=\"charts\">");
         out.push_str(&svg::lines(
             "roc-curve",
-            &format!(
-                "ROC curve (AUC {})",
-                number(churn["metrics"]["roc_auc"].as_f64().unwrap_or(f64::NAN))
-            ),
+            &format!("ROC curve (AUC {})", number(metrics.roc_auc)),
             "false positive rate",
             "true positive rate",
             &[Series {
                 name: "model",
-                points: points(&curves["roc"]),
+                points: xy(&curves.roc),
             }],
             Some(((0.0, 1.0), (0.0, 1.0))),
             true,
         ));
         out.push_str(&svg::lines(
             "pr-curve",
-            &format!(
-                "Precision-recall (AP {})",
-                number(churn["metrics"]["average_precision"].as_f64().unwrap_or(f64::NAN))
-            ),
+            &format!("Precision-recall (AP {})", number(metrics.average_precision)),
             "recall",
             "precision",
             &[Series {
                 name: "model",
-                points: points(&curves["precision_recall"]),
+                points: xy(&curves.precision_recall),
             }],
             Some(((0.0, 1.0), (0.0, 1.0))),
             false,
         ));
-        let calibration: Vec<(f64, f64)> = curves["calibration"]
-            .as_array()
-            .map(|bins| {
-                bins.iter()
-                    .filter_map(|b| Some((b["mean_predicted"].as_f64()?, b["observed_rate"].as_f64()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
         out.push_str(&svg::lines(
             "calibration",
             "Calibration",
@@ -81,35 +68,32 @@ fn churn_section(out: &mut String, churn: &Value) {
             "observed churn rate",
             &[Series {
                 name: "model",
-                points: calibration,
+                points: curves
+                    .calibration
+                    .iter()
+                    .map(|b| (b.mean_predicted, b.observed_rate))
+                    .collect(),
             }],
             Some(((0.0, 1.0), (0.0, 1.0))),
             true,
         ));
-        let c = &churn["metrics"]["confusion"];
-        let get = |k: &str| c[k].as_f64().unwrap_or(0.0);
+        let c = &metrics.confusion;
         out.push_str(&svg::confusion(
             "confusion-matrix",
-            get("tp"),
-            get("fp"),
-            get("tn"),
-            get("fn"),
+            c.tp as f64,
+            c.fp as f64,
+            c.tn as f64,
+            c.fn_ as f64,
         ));
         out.push_str("</div>");
+    } else if let Some(note) = &churn.note {
+        let _ = write!(out, "<h2>Churn</h2><p>{}</p>", escape(note));
     }
-    importance(out, ModelKind::Churn.as_str(), &churn["importance"]);
+    importance(out, ModelKind::Churn, &churn.importance);
 }
 
-fn importance(out: &mut String, model: &str, value: &Value) {
-    let items: Vec<(String, f64)> = value
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_f64()?)))
-                .take(10)
-                .collect()
-        })
-        .unwrap_or_default();
+fn importance(out: &mut String, model: ModelKind, items: &[(String, f64)]) {
+    let items: Vec<(String, f64)> = items.iter().take(10).cloned().collect();
     if !items.is_empty() {
         out.push_str("<div class=\"charts\">");
         out.push_str(&svg::ranking(
@@ -121,60 +105,57 @@ fn importance(out: &mut String, model: &str, value: &Value) {
     }
 }
 
-fn drift_section(out: &mut String, model: &str, drift: &Value) {
-    let Some(features) = drift["features"].as_object() else {
-        return;
+/// One label per bin of `edges`' open-ended bins (−∞, e1], (e1, e2], …, (ek, +∞): k + 1 of them.
+fn bin_labels(edges: &[f64]) -> Vec<String> {
+    let short = |v: f64| number((v * 100.0).round() / 100.0);
+    let Some((first, last)) = edges.first().zip(edges.last()) else {
+        return vec!["all".into()];
     };
-    let threshold = drift["verdict"]["psi_threshold"].as_f64().unwrap_or(0.2);
-    let mut drifted: Vec<(&String, &Value)> = features
+    let mut labels = vec![format!("≤ {}", short(*first))];
+    labels.extend(edges.windows(2).map(|w| format!("{}–{}", short(w[0]), short(w[1]))));
+    labels.push(format!("> {}", short(*last)));
+    labels
+}
+
+fn drift_section(out: &mut String, model: ModelKind, drift: &Drift) {
+    let (verdict, features) = match drift {
+        Drift::Measured { verdict, features } => (verdict, features),
+        Drift::NotMeasured { note } => {
+            let _ = write!(out, "<p>Drift of the {model} model's features: {}</p>", escape(note));
+            return;
+        }
+    };
+    let mut drifted: Vec<(&String, &FeatureDrift, f64)> = features
         .iter()
-        .filter(|(_, d)| d["psi"].as_f64().is_some_and(|p| p > threshold))
+        .filter_map(|(name, d)| d.psi().map(|psi| (name, d, psi)))
+        .filter(|(_, _, psi)| *psi > verdict.psi_threshold)
         .collect();
-    drifted.sort_by(|a, b| {
-        b.1["psi"]
-            .as_f64()
-            .unwrap_or(0.0)
-            .total_cmp(&a.1["psi"].as_f64().unwrap_or(0.0))
-    });
-    let verdict = &drift["verdict"];
+    drifted.sort_by(|a, b| b.2.total_cmp(&a.2));
     let _ = write!(
         out,
-        "<p>Drift of the {model} model's features: {} of {} drifted (PSI &gt; {threshold}); dataset drift: <b>{}</b>.</p>",
-        verdict["drifted_features"],
-        verdict["features"],
-        if verdict["dataset_drift"] == true { "yes" } else { "no" }
+        "<p>Drift of the {model} model's features: {} of {} drifted (PSI &gt; {}); dataset drift: <b>{}</b>.</p>",
+        verdict.drifted_features,
+        verdict.features,
+        number(verdict.psi_threshold),
+        if verdict.dataset_drift { "yes" } else { "no" }
     );
     if drifted.is_empty() {
         return;
     }
     out.push_str("<div class=\"charts\">");
-    for (name, d) in drifted.iter().take(6) {
-        let labels: Vec<String> = match d["categories"].as_array() {
-            Some(c) => c.iter().map(|v| v.as_str().unwrap_or("").to_string()).collect(),
-            None => {
-                let edges: Vec<f64> = d["bin_edges"]
-                    .as_array()
-                    .map(|e| e.iter().filter_map(Value::as_f64).collect())
-                    .unwrap_or_default();
-                (0..edges.len().saturating_sub(1))
-                    .map(|i| format!("{}", (edges[i] * 100.0).round() / 100.0))
-                    .collect()
-            }
+    for (name, d, psi) in drifted.iter().take(6) {
+        let (labels, reference, current) = match d {
+            FeatureDrift::Numeric(n) => (bin_labels(&n.bin_edges), &n.reference_shares, &n.current_shares),
+            FeatureDrift::Categorical(c) => (c.categories.clone(), &c.reference_shares, &c.current_shares),
+            FeatureDrift::NoValues { .. } => continue,
         };
-        let shares = |key: &str| -> Vec<f64> {
-            d[key]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_f64).collect())
-                .unwrap_or_default()
-        };
-        let (reference, current) = (shares("reference_shares"), shares("current_shares"));
         let n = labels.len().min(reference.len()).min(current.len());
         out.push_str(&svg::bars(
             &format!(
                 "drift-{model}-{}",
                 name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
             ),
-            &format!("{name}: PSI {}", number(d["psi"].as_f64().unwrap_or(f64::NAN))),
+            &format!("{name}: PSI {}", number(*psi)),
             "share of rows",
             &labels[..n],
             &[
@@ -184,6 +165,61 @@ fn drift_section(out: &mut String, model: &str, drift: &Value) {
         ));
     }
     out.push_str("</div>");
+}
+
+fn performance_section(out: &mut String, model: ModelKind, section: &PerformanceBenchmark) {
+    let _ = write!(
+        out,
+        "<h2>{}</h2><p class=\"meta\">Realized on snapshot {}.</p>",
+        escape(model.as_str()),
+        escape(&section.evaluated_snapshot)
+    );
+    let pairs: Vec<(f64, f64)> = section.actual_vs_predicted.iter().map(|p| (p[0], p[1])).collect();
+    if !pairs.is_empty() {
+        out.push_str("<div class=\"charts\">");
+        out.push_str(&svg::scatter(
+            &format!("predicted-vs-actual-{model}"),
+            &format!("{model}: predicted vs actual score"),
+            "actual score",
+            "predicted score",
+            &pairs,
+        ));
+        out.push_str("</div>");
+    }
+    importance(out, model, &section.importance);
+    drift_section(out, model, &section.drift);
+}
+
+fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
+    if let Some(churn) = &summary.churn {
+        churn_section(out, churn);
+        drift_section(out, ModelKind::Churn, &churn.drift);
+    }
+    for model in [ModelKind::Manager, ModelKind::Agency] {
+        if let Some(section) = summary.performance(model) {
+            performance_section(out, model, section);
+        }
+    }
+}
+
+/// The retraining's decisions, one line per model.
+fn decisions(out: &mut String, summary: &JobSummary) {
+    let JobSummary::Retrain(retrain) = summary else {
+        return;
+    };
+    for model in [ModelKind::Churn, ModelKind::Manager, ModelKind::Agency] {
+        if let Some(decision) = retrain.decision(model) {
+            let _ = write!(out, "<p><b>{model}:</b> {}</p>", escape(&decision.reason));
+        }
+    }
+    if let Some(decision) = &retrain.recommender {
+        let _ = write!(
+            out,
+            "<p><b>{}:</b> {}</p>",
+            ModelKind::Recommender,
+            escape(&decision.reason)
+        );
+    }
 }
 
 fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
@@ -205,7 +241,7 @@ fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
 /// The page for `report`; `past` are earlier reports of the same job, oldest first.
 pub fn render(report: &Report, past: &[Report]) -> String {
     let outcome = &report.outcome;
-    let summary = &outcome.summary;
+    let summary = JobSummary::read(&report.kind, &outcome.summary);
     let mut out = String::new();
     let _ = write!(
         out,
@@ -228,7 +264,7 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         escape(&report.kind),
         escape(&outcome.started_at),
         outcome.seconds,
-        escape(summary["snapshot"].as_str().unwrap_or("–")),
+        escape(summary.as_ref().map_or("–", JobSummary::snapshot)),
         escape(&models.join(", "))
     );
 
@@ -247,42 +283,11 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         .collect();
     table(&mut out, &["observation", "labels", "value"], &rows);
 
-    let churn = &summary[ModelKind::Churn.as_str()];
-    if churn.is_object() {
-        churn_section(&mut out, churn);
-        drift_section(&mut out, ModelKind::Churn.as_str(), &churn["drift"]);
-    }
-    for model in [ModelKind::Manager, ModelKind::Agency] {
-        let section = &summary[model.as_str()];
-        let model = model.as_str();
-        if !section.is_object() {
-            continue;
+    if let Some(summary) = &summary {
+        if let JobSummary::Benchmark(benchmark) = summary {
+            benchmark_sections(&mut out, benchmark);
         }
-        let pairs = points(&section["actual_vs_predicted"]);
-        if !pairs.is_empty() || section["importance"].is_array() {
-            let _ = write!(out, "<h2>{}</h2>", escape(model));
-        }
-        if !pairs.is_empty() {
-            out.push_str("<div class=\"charts\">");
-            out.push_str(&svg::scatter(
-                &format!("predicted-vs-actual-{model}"),
-                &format!("{model}: predicted vs actual score"),
-                "actual score",
-                "predicted score",
-                &pairs,
-            ));
-            out.push_str("</div>");
-        }
-        importance(&mut out, model, &section["importance"]);
-        drift_section(&mut out, model, &section["drift"]);
-        if let Some(reason) = section["reason"].as_str() {
-            let _ = write!(out, "<p><b>Decision:</b> {}</p>", escape(reason));
-        }
-    }
-    for model in [ModelKind::Churn, ModelKind::Recommender] {
-        if let Some(reason) = summary[model.as_str()]["reason"].as_str() {
-            let _ = write!(out, "<p><b>{model}:</b> {}</p>", escape(reason));
-        }
+        decisions(&mut out, summary);
     }
 
     // Trends: each headline figure over the job's runs, this one last.

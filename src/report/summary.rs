@@ -99,9 +99,21 @@ pub struct ChurnBenchmark {
 /// ROC and precision-recall points `(x, y, threshold)` and the calibration table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Curves {
+    #[serde(deserialize_with = "points_with_thresholds")]
     pub roc: Vec<(f64, f64, f64)>,
+    #[serde(deserialize_with = "points_with_thresholds")]
     pub precision_recall: Vec<(f64, f64, f64)>,
     pub calibration: Vec<CalibrationBin>,
+}
+
+/// Curve points as JSON holds them: the first ROC point's threshold is +∞, which JSON writes
+/// as `null`; it reads back as +∞ so the summary round-trips.
+fn points_with_thresholds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<(f64, f64, f64)>, D::Error> {
+    let points: Vec<(f64, f64, Option<f64>)> = Deserialize::deserialize(deserializer)?;
+    Ok(points
+        .into_iter()
+        .map(|(x, y, threshold)| (x, y, threshold.unwrap_or(f64::INFINITY)))
+        .collect())
 }
 
 /// A manager or agency champion on the latest snapshot.
@@ -369,4 +381,42 @@ pub struct RankedEntity {
     /// The manager (`ges`) or agency (`age`) code.
     pub id: String,
     pub predicted_score: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ROC curve starts at threshold +∞, which JSON writes as `null`: a summary must still
+    /// read back — the HTML page reads it, and drew no churn charts when it did not.
+    #[test]
+    fn a_summary_with_an_infinite_threshold_reads_back() {
+        let summary = JobSummary::Benchmark(BenchmarkSummary {
+            snapshot: "2025-12-31".into(),
+            drift_policy: DriftPolicy::default(),
+            churn: Some(ChurnBenchmark {
+                version: 3,
+                importance: vec![("age_years".into(), 1.5)],
+                evaluated_snapshot: Some("2025-09-30".into()),
+                metrics: None,
+                trained_auc: None,
+                curves: Some(Curves {
+                    roc: vec![(0.0, 0.0, f64::INFINITY), (1.0, 1.0, 0.1)],
+                    precision_recall: vec![(0.0, 1.0, 0.9)],
+                    calibration: vec![],
+                }),
+                note: None,
+                drift: Drift::NotMeasured {
+                    note: "no reference".into(),
+                },
+            }),
+            manager: None,
+            agency: None,
+            recommender: None,
+        });
+        let text = serde_json::to_string(&summary).unwrap();
+        assert!(text.contains("null"), "{text}");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(JobSummary::read("benchmark", &value), Some(summary));
+    }
 }
