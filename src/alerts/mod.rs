@@ -3,6 +3,7 @@
 //! one grouped notification per receiver, written to the outbox → delivered by `deliver`.
 
 pub mod deliver;
+pub mod detection;
 pub mod observer;
 pub mod rules;
 pub mod state;
@@ -206,8 +207,13 @@ impl Alerting {
 
     /// Evaluates the rules on a run's facts, queues what must be told and wakes the delivery.
     pub fn observe(&self, facts: &RunFacts) {
+        self.observe_at(facts, Utc::now());
+    }
+
+    /// [`observe`](Self::observe) as of `now` (a backfilled run's time is its snapshot's).
+    pub fn observe_at(&self, facts: &RunFacts, now: DateTime<Utc>) {
         let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match evaluate_and_enqueue(&self.store, &rules, facts, Utc::now()) {
+        match evaluate_and_enqueue(&self.store, &rules, facts, now) {
             Ok(queued) if queued.is_empty() => {}
             Ok(queued) => {
                 tracing::info!(job = facts.job, notifications = queued.len(), "alerts queued");

@@ -9,6 +9,7 @@ use crate::alerts::deliver::Deliverer;
 use crate::alerts::state::Phase;
 use crate::config::EngineConfig;
 use crate::config::jobs::Job;
+use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::history::{RunHistory, RunState};
 use crate::engine::runner::{AttemptReport, RunObserver};
 use crate::models::registry::Registry;
@@ -33,6 +34,8 @@ pub struct AlertObserver {
     base_url: String,
     config: Arc<EngineConfig>,
     history: Arc<RunHistory>,
+    /// The time alerts are evaluated at; the system clock unless a backfill sets its own.
+    clock: Arc<dyn Clock>,
 }
 
 impl AlertObserver {
@@ -42,7 +45,13 @@ impl AlertObserver {
             base_url: config.alerting.report_base_url.clone(),
             config,
             history,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Evaluates alerts at `clock`'s time (a backfill's runs happen at their snapshots' dates).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> AlertObserver {
+        AlertObserver { clock, ..self }
     }
 }
 
@@ -89,13 +98,16 @@ impl RunObserver for AlertObserver {
                 job.name
             )
         });
-        self.alerting.observe(&RunFacts {
-            job: &job.name,
-            run_id: Some(run_id),
-            observations: &observations,
-            models: Registry::new(&self.config.models.dir).champions(),
-            report_url,
-        });
+        self.alerting.observe_at(
+            &RunFacts {
+                job: &job.name,
+                run_id: Some(run_id),
+                observations: &observations,
+                models: Registry::new(&self.config.models.dir).champions(),
+                report_url,
+            },
+            self.clock.now(),
+        );
         if let Err(e) = write_index(&self.config, &self.history, &self.alerting.store) {
             tracing::warn!(error = %e, "reports/index.html not updated");
         }

@@ -215,6 +215,47 @@ impl AlertStore {
         })
     }
 
+    /// The alerts told by the notifications queued after `after_id`, oldest first, once each
+    /// (a notification goes to every receiver of its rule).
+    pub fn told_after(&self, after_id: i64) -> Result<Vec<(Option<i64>, super::Notice)>, StoreError> {
+        let entries = self.outbox_query(&format!("WHERE id > {after_id} ORDER BY id ASC"), i64::MAX as usize)?;
+        let mut out: Vec<(Option<i64>, super::Notice)> = Vec::new();
+        for entry in entries {
+            let Ok(notification) = serde_json::from_str::<super::Notification>(&entry.payload) else {
+                continue;
+            };
+            for notice in notification.alerts {
+                let seen = out.iter().any(|(run, n)| {
+                    *run == notification.run_id
+                        && n.rule == notice.rule
+                        && n.labels == notice.labels
+                        && n.status == notice.status
+                });
+                if !seen {
+                    out.push((notification.run_id, notice));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest notification's id (0 when there is none).
+    pub fn last_outbox_id(&self) -> Result<i64, StoreError> {
+        self.with(|c| c.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |row| row.get(0)))
+    }
+
+    /// Marks the pending notifications queued after `after_id` as `held`: kept for the record
+    /// (the runs index, `bankml alerts outbox`, `bankml bench monitor`) but never delivered. A
+    /// backfill's alerts are about the past; nobody should be woken for them.
+    pub fn hold_after(&self, after_id: i64, reason: &str) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET status = 'held', last_error = ?2 WHERE id > ?1 AND status = 'pending'",
+                params![after_id, reason],
+            )
+        })
+    }
+
     pub fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(

@@ -54,6 +54,25 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 12)]
         months: usize,
     },
+    /// Replay each scenario (data/scenarios/*.yaml): generate, train on the first half,
+    /// backfill the second half with the shipped jobs and rules, and score the alerts against
+    /// what was planted (false alarms, detections and their lag, the named feature).
+    Monitor {
+        /// Scenario files, comma-separated (default: every data/scenarios/*.yaml).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<PathBuf>,
+        #[arg(long, default_value_t = 20_000)]
+        clients: usize,
+        /// Monthly snapshots: the first half trains the champions, the second is monitored.
+        #[arg(long, default_value_t = 24)]
+        months: usize,
+        /// Jobs replayed at each snapshot (names in the jobs folder).
+        #[arg(long, value_delimiter = ',', default_values_t = ["daily-benchmark".to_string(), "monthly-retrain".to_string()])]
+        jobs: Vec<String>,
+        /// Work folder, kept afterwards (default: a temporary folder, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -194,6 +213,23 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             drift_columns,
         } => bench_metrics(&rows, drift_rows, drift_columns),
         BenchWhat::Models { clients, months } => bench_models(&clients, months, config),
+        BenchWhat::Monitor {
+            scenarios,
+            clients,
+            months,
+            jobs,
+            dir,
+        } => super::bench_monitor::run(
+            super::bench_monitor::MonitorBench {
+                scenarios,
+                clients,
+                months,
+                jobs,
+                dir,
+            },
+            config,
+            config_path,
+        ),
         BenchWhat::Stage {
             stage: name,
             dir,

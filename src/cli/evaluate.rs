@@ -155,6 +155,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
                 &current,
                 columns,
                 DriftPolicy {
+                    sigmas: 0.0,
                     psi_threshold,
                     drift_share,
                 },

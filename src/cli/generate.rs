@@ -2,6 +2,7 @@ use super::{UserError, progress, thousands};
 use bankml::config::EngineConfig;
 use bankml::data::date::Date;
 use bankml::data::format::{FileFormat, WriteError, XLSX_MAX_ROWS};
+use bankml::data::synth::scenario::{self, Scenario};
 use bankml::data::synth::{BankSpec, GenerateError, write_bank};
 use clap::Args;
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ pub struct GenerateArgs {
     /// Plant a sharp drift in the last month (app outage, transaction surge, young arrivals).
     #[arg(long)]
     pub drift: bool,
+    /// Plant the events of a scenario file (data/scenarios/*.yaml; format in
+    /// data/scenarios/README.md). What was planted is written to OUT/scenario.json.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub scenario: Option<PathBuf>,
     /// Output folder (default: data.raw_dir from the config, data/raw).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -70,6 +75,16 @@ pub fn run(args: GenerateArgs, config: &EngineConfig) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let scenario = match &args.scenario {
+        Some(path) => scenario::load(path, args.months).map_err(|problems| {
+            UserError(format!(
+                "invalid scenario {}:\n  {}",
+                path.display(),
+                problems.join("\n  ")
+            ))
+        })?,
+        None => Scenario::default(),
+    };
     let out = args.out.clone().unwrap_or_else(|| config.data.raw_dir.clone());
     let started = Instant::now();
     let spec = BankSpec {
@@ -80,6 +95,7 @@ pub fn run(args: GenerateArgs, config: &EngineConfig) -> anyhow::Result<()> {
         seed: args.seed,
         last_snapshot: last,
         sharp_drift: args.drift,
+        scenario,
     };
     let bar = progress::bar(args.months as u64, "generating snapshots");
     let written = write_bank(spec, args.format, &out, |_| bar.inc(1)).map_err(|e| match e {
@@ -102,5 +118,27 @@ pub fn run(args: GenerateArgs, config: &EngineConfig) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!("last snapshot: {}", counts.join(", "));
+    let truth = &written.truth;
+    if !truth.planted.is_empty() || !truth.scenario.gradual_drift {
+        println!(
+            "scenario {}: {} event(s) planted{}; ground truth in {}",
+            truth.scenario.name,
+            truth.planted.len(),
+            if truth.scenario.gradual_drift {
+                ""
+            } else {
+                ", no gradual drift"
+            },
+            out.join(bankml::data::synth::SCENARIO_FILE).display()
+        );
+        for event in &truth.planted {
+            println!(
+                "  {} {} from {}",
+                event.kind.name(),
+                event.column.as_deref().unwrap_or(""),
+                event.first_snapshot
+            );
+        }
+    }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! Subcommands. Each module parses nothing itself: clap structs here, work in the library.
 
 mod alerts;
+mod backfill;
 mod bench;
+mod bench_monitor;
 mod daemon;
 mod evaluate;
 mod features;
@@ -47,6 +49,8 @@ pub enum Command {
     Daemon(daemon::DaemonArgs),
     /// Run one job now in the foreground, as the daemon would (history, report, retries).
     Run(run::RunArgs),
+    /// Run jobs as of each past snapshot in a date range, as the daemon would have.
+    Backfill(backfill::BackfillArgs),
     /// The run history, newest first.
     Runs(runs::RunsArgs),
     /// Alerts firing, silences, the notification outbox.
@@ -131,6 +135,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Daemon(args) => daemon::run(args, config, &cli.config),
         Command::Run(args) => run::run(args, &config, &cli.config),
         Command::Runs(args) => runs::run(args, &config),
+        Command::Backfill(args) => backfill::run(args, &config, &cli.config),
         Command::Alerts(args) => alerts::run(args, &config),
     }
 }

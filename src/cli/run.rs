@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Internal: the job's params as JSON, as the daemon last validated them.
     #[arg(long, hide = true, requires = "run_id")]
     pub params: Option<String>,
+    /// Internal: run as of this snapshot (`bankml backfill`).
+    #[arg(long, hide = true, requires = "run_id")]
+    pub snapshot: Option<String>,
 }
 
 pub fn run(args: RunArgs, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
@@ -57,6 +60,7 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
         bankml::alerts::observer::alerting_for(config, telemetry.clone()).map_err(|e| UserError(e.to_string()))?;
     let shared = Shared {
         executor: ProcessExecutor {
+            snapshot: None,
             program: std::env::current_exe()?,
             config_path: config_path.to_path_buf(),
             reports_dir: config.data.reports_dir.clone(),
@@ -134,6 +138,7 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
     let context = Context {
         params,
         previous,
+        snapshot: args.snapshot.clone(),
         ..Context::new(config)
     };
     let outcome = jobs::run(kind, &context)?;

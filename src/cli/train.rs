@@ -97,8 +97,13 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
         if let Some(dir) = &export {
             std::fs::create_dir_all(dir)?;
         }
-        let (boosting, churn) = (&config.models.boosting, &config.models.churn);
-        let meta = tabular::train(spec, frames, boosting, churn, cv, &registry, export.as_deref())?;
+        let settings = tabular::TrainSettings {
+            boosting: &config.models.boosting,
+            churn: &config.models.churn,
+            cv_folds: cv,
+            reference_snapshots: config.models.reference_snapshots,
+        };
+        let meta = tabular::train(spec, frames, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;
     }

@@ -145,6 +145,10 @@ pub struct ModelsConfig {
     /// k of the k-fold cross-validation reported at training (manager and agency models;
     /// churn's runs in the weekly validation). 0 turns it off.
     pub cv_folds: usize,
+    /// The drift reference: statistics from this many of the champion's most recent training
+    /// snapshots (with complete history), and its learned thresholds from their month-to-month
+    /// variability.
+    pub reference_snapshots: usize,
 }
 
 impl Default for ModelsConfig {
@@ -155,6 +159,7 @@ impl Default for ModelsConfig {
             churn: Default::default(),
             recommender: Default::default(),
             cv_folds: 5,
+            reference_snapshots: 3,
         }
     }
 }
@@ -314,6 +319,9 @@ impl ModelsConfig {
                 "models.recommender: k, holdout_months, popularity_months and svd_components must be at least 1"
                     .to_string(),
             );
+        }
+        if self.reference_snapshots == 0 {
+            problems.push("models.reference_snapshots must be at least 1".to_string());
         }
         if self.cv_folds == 1 {
             problems.push("models.cv_folds must be 0 (off) or at least 2".to_string());

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 
 pub const MIN_VALUES_TO_CAP: usize = 1000;
 
+/// What a missing category becomes: data-quality checks count it as missing.
+pub const UNKNOWN: &str = "Unknown";
+
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct CleaningReport {
     pub changes: Vec<Change>,
@@ -46,7 +49,7 @@ impl CleaningReport {
 pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport {
     let mut report = CleaningReport::default();
     for column in ["sex", "segment", "region", "income_band"] {
-        let rows = fill_text(&mut snapshot.clients, column, "Unknown");
+        let rows = fill_text(&mut snapshot.clients, column, UNKNOWN);
         report.record("clients", column, "missing → \"Unknown\"".into(), rows);
     }
     let rows = fill_number(&mut snapshot.holdings, "balance");

@@ -15,6 +15,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// `start` plus the real time passed since it was made: a backfilled run's clock, at its
+/// snapshot's date, with true durations.
+pub struct StartingAt {
+    start: DateTime<Utc>,
+    origin: std::time::Instant,
+}
+
+impl StartingAt {
+    pub fn new(start: DateTime<Utc>) -> StartingAt {
+        StartingAt {
+            start,
+            origin: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartingAt {
+    fn now(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.origin.elapsed()).unwrap_or(chrono::Duration::zero())
+    }
+}
+
 /// `start` plus the time tokio says has passed: under `tokio::time::pause()` it advances only
 /// as the runtime's timers do.
 pub struct TokioClock {

@@ -23,6 +23,8 @@ pub struct ProcessExecutor {
     /// Let the child write to our stderr (`bankml run` in a terminal) instead of keeping its
     /// last lines as the error.
     pub forward_output: bool,
+    /// Run the job as of this snapshot (`YYYY-MM-DD`) instead of the latest (a backfill).
+    pub snapshot: Option<String>,
 }
 
 /// The last lines of what the child wrote to stderr: the error it ended with.
@@ -60,6 +62,9 @@ impl Executor for ProcessExecutor {
             .kill_on_drop(true);
         if self.threads > 0 {
             command.env("OMP_THREAD_LIMIT", self.threads.to_string());
+        }
+        if let Some(snapshot) = &self.snapshot {
+            command.args(["--snapshot", snapshot]);
         }
         // If the daemon itself dies (SIGKILL, OOM), its attempts die with it instead of running
         // on unrecorded; the next start marks them interrupted.

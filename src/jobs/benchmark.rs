@@ -11,8 +11,8 @@ use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMe
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
 use crate::report::summary::{
-    BenchmarkSummary, ChurnBenchmark, Curves, Drift, FeatureDrift, JobSummary, PerformanceBenchmark,
-    RecommenderBenchmark,
+    BenchmarkSummary, ChurnBenchmark, Curves, Drift, EstimatedChurn, FeatureDrift, JobSummary, PerformanceBenchmark,
+    RecommenderBenchmark, TableRows,
 };
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -24,9 +24,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let started = Started::now();
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
+    let defaults = DriftPolicy::default();
     let policy = DriftPolicy {
-        psi_threshold: ctx.param_f64("psi_threshold", DriftPolicy::default().psi_threshold),
-        drift_share: ctx.param_f64("drift_share", DriftPolicy::default().drift_share),
+        psi_threshold: ctx.param_f64("psi_threshold", defaults.psi_threshold),
+        drift_share: ctx.param_f64("drift_share", defaults.drift_share),
+        sigmas: ctx.param_f64("drift_sigmas", defaults.sigmas),
     };
     // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
     let min_rows = ctx.param_usize("drift_min_rows", 50);
@@ -40,7 +42,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         manager: None,
         agency: None,
         recommender: None,
+        table_rows: None,
     };
+    summary.table_rows = Some(table_rows(&timeline.latest, ctx.previous.as_ref(), &mut observations));
 
     let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
     if ctx.wants(ModelKind::Churn)?
@@ -59,8 +63,17 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             trained_auc: None,
             curves: None,
             note: None,
+            estimated: None,
             drift: Drift::NotMeasured { note: String::new() },
         };
+        section.estimated = Some(estimate_churn(
+            &registry,
+            &model,
+            &current.clients,
+            &timeline.latest.date.to_string(),
+            config.models.churn.threshold,
+            &mut observations,
+        )?);
         match timeline.matured(1)?.pop() {
             Some((date, built)) => {
                 let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
@@ -186,8 +199,79 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         "benchmark",
         Vec::new(),
         observations,
-        JobSummary::Benchmark(summary).to_value(),
+        JobSummary::Benchmark(Box::new(summary)).to_value(),
     ))
+}
+
+/// The churn champion's performance on the latest snapshot, before its labels exist: CBPE
+/// from the calibrator stored with the version.
+fn estimate_churn(
+    registry: &Registry,
+    model: &TabularModel,
+    clients: &DataFrame,
+    snapshot: &str,
+    threshold: f64,
+    observations: &mut Vec<Observation>,
+) -> Result<EstimatedChurn, JobError> {
+    use crate::metrics::estimation::Calibration;
+    let path = registry
+        .version_dir(ModelKind::Churn, model.meta.version)
+        .join(tabular::CALIBRATION_FILE);
+    let calibration: Calibration = match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(EstimatedChurn::NotEstimated {
+                note: format!(
+                    "churn v{} was trained without a calibrator: retrain it to estimate performance before labels",
+                    model.meta.version
+                ),
+            });
+        }
+        Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    };
+    if clients.height() == 0 {
+        return Ok(EstimatedChurn::NotEstimated {
+            note: "no clients to score".into(),
+        });
+    }
+    let scores = frames::to_f64(&frames::predict(model, clients)?);
+    let estimate = calibration.estimate(&scores, threshold)?;
+    let label = [(Label::Model, ModelKind::Churn.as_str())];
+    for (spec, value) in [
+        (&obs::CHURN_ESTIMATED_AUC, estimate.auc),
+        (&obs::CHURN_ESTIMATED_PRECISION, estimate.at_threshold.precision),
+        (&obs::CHURN_ESTIMATED_RECALL, estimate.at_threshold.recall),
+        (&obs::CHURN_ESTIMATED_F1, estimate.at_threshold.f1),
+        (&obs::CHURN_EXPECTED_RATE, estimate.expected_positive_rate),
+    ] {
+        if value.is_finite() {
+            observations.push(Observation::of(spec, &label, value));
+        }
+    }
+    let errors = estimate.sampling_errors;
+    for (metric, value) in [
+        ("roc_auc", errors.auc),
+        ("precision", errors.precision),
+        ("recall", errors.recall),
+        ("f1", errors.f1),
+    ] {
+        if value.is_finite() {
+            let labels = [label[0], (Label::Metric, metric)];
+            observations.push(Observation::of(&obs::CHURN_ESTIMATED_SAMPLING_ERROR, &labels, value));
+        }
+    }
+    if let Some(change) =
+        frames::relative_change(estimate.auc, frames::trained_headline(model)).filter(|c| c.is_finite())
+    {
+        observations.push(Observation::of(&obs::CHURN_ESTIMATED_AUC_CHANGE, &label, change));
+    }
+    Ok(EstimatedChurn::Estimated {
+        snapshot: snapshot.into(),
+        threshold,
+        estimate,
+    })
 }
 
 /// ROC, precision-recall and calibration points for the report's charts.
@@ -203,7 +287,9 @@ fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
     })
 }
 
-/// Drift of every feature the champion has reference statistics for, against `frame`.
+/// Drift of every feature the champion has reference statistics for, against `frame`: PSI
+/// and KS against each feature's learned threshold, and the data-quality figures (missing,
+/// out-of-range and unseen shares).
 fn drift(
     registry: &Registry,
     model_name: ModelKind,
@@ -230,25 +316,54 @@ fn drift(
         }
         Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
     };
+    let rows = frame.height();
     let mut features = BTreeMap::new();
-    let mut psis = Vec::new();
+    let mut thresholds = BTreeMap::new();
+    let mut quality = BTreeMap::new();
+    let mut judged = Vec::new();
     for (name, reference) in &references {
         let Ok(column) = frame.column(name) else { continue };
-        let result = match reference {
+        let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
+        let (result, figures) = match reference {
             FeatureReference::Categorical { .. } => {
                 let values: Vec<&str> = column.str()?.iter().flatten().collect();
-                reference
+                let figures = reference.categorical_quality(&values, rows, crate::data::clean::UNKNOWN);
+                observations.push(Observation::of(
+                    &obs::FEATURE_UNSEEN_SHARE,
+                    &labels,
+                    figures.outside_share,
+                ));
+                let result = reference
                     .categorical_drift(&values)
-                    .map(|d| (d.psi, None, FeatureDrift::Categorical(d)))
+                    .map(|d| (d.psi, None, FeatureDrift::Categorical(d)));
+                (result, figures)
             }
             _ => {
                 let cast = column.cast(&DataType::Float64)?;
                 let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
-                reference
+                let figures = reference.numeric_quality(&values, rows);
+                observations.push(Observation::of(
+                    &obs::FEATURE_OUT_OF_RANGE_SHARE,
+                    &labels,
+                    figures.outside_share,
+                ));
+                let result = reference
                     .numeric_drift(&values)
-                    .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d)))
+                    .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d)));
+                (result, figures)
             }
         };
+        observations.push(Observation::of(
+            &obs::FEATURE_MISSING_SHARE,
+            &labels,
+            figures.missing_share,
+        ));
+        observations.push(Observation::of(
+            &obs::FEATURE_MISSING_SHARE_CHANGE,
+            &labels,
+            figures.missing_share - figures.reference_missing_share,
+        ));
+        quality.insert(name.clone(), figures);
         // A feature with no current values (all missing) cannot be compared: say so.
         let Ok((psi, ks, detail)) = result else {
             features.insert(
@@ -259,15 +374,22 @@ fn drift(
             );
             continue;
         };
-        let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
+        let learned = reference.learned_threshold(policy.psi_threshold, policy.sigmas);
         observations.push(Observation::of(&obs::FEATURE_PSI, &labels, psi));
+        observations.push(Observation::of(&obs::FEATURE_PSI_THRESHOLD, &labels, learned.threshold));
+        observations.push(Observation::of(
+            &obs::FEATURE_DRIFT_RATIO,
+            &labels,
+            psi / learned.threshold.max(f64::MIN_POSITIVE),
+        ));
         if let Some(ks) = ks {
             observations.push(Observation::of(&obs::FEATURE_KS, &labels, ks));
         }
-        psis.push(psi);
+        judged.push((psi, learned.threshold));
+        thresholds.insert(name.clone(), learned);
         features.insert(name.clone(), detail);
     }
-    let verdict = policy.verdict(&psis);
+    let verdict = policy.verdict_with(&judged);
     let label = [(Label::Model, model_name.as_str())];
     observations.push(Observation::of(
         &obs::DRIFTED_FEATURES,
@@ -280,7 +402,65 @@ fn drift(
         &label,
         f64::from(u8::from(verdict.dataset_drift)),
     ));
-    Ok(Drift::Measured { verdict, features })
+    Ok(Drift::Measured {
+        verdict,
+        features,
+        thresholds,
+        quality,
+        reference_snapshots: model.meta.reference_snapshots.clone(),
+    })
+}
+
+/// Rows per table of the latest snapshot, against the previous snapshot a benchmark saw (from
+/// the previous run's summary), as `table_rows` and `table_rows_change`.
+fn table_rows(
+    latest: &crate::data::snapshot::Snapshot,
+    previous_run: Option<&serde_json::Value>,
+    observations: &mut Vec<Observation>,
+) -> TableRows {
+    use crate::data::schema::Table;
+    let rows: BTreeMap<String, usize> = [
+        (Table::Clients, &latest.clients),
+        (Table::Holdings, &latest.holdings),
+        (Table::Catalog, &latest.catalog),
+        (Table::Managers, &latest.managers),
+        (Table::Agencies, &latest.agencies),
+        (Table::Activity, &latest.activity),
+    ]
+    .into_iter()
+    .map(|(t, f)| (t.name().to_string(), f.height()))
+    .collect();
+    let snapshot = latest.date.to_string();
+    let before = previous_run
+        .and_then(|v| JobSummary::read("benchmark", v))
+        .and_then(|s| match s {
+            JobSummary::Benchmark(b) => b.table_rows,
+            _ => None,
+        })
+        .and_then(|t| {
+            if t.snapshot == snapshot {
+                t.previous.map(|p| *p)
+            } else {
+                Some(TableRows { previous: None, ..t })
+            }
+        })
+        .filter(|t| t.snapshot < snapshot);
+    for (table, n) in &rows {
+        let label = [(Label::Table, table.as_str())];
+        observations.push(Observation::of(&obs::TABLE_ROWS, &label, *n as f64));
+        if let Some(change) = before
+            .as_ref()
+            .and_then(|b| b.rows.get(table))
+            .and_then(|b| frames::relative_change(*n as f64, Some(*b as f64)))
+        {
+            observations.push(Observation::of(&obs::TABLE_ROWS_CHANGE, &label, change));
+        }
+    }
+    TableRows {
+        snapshot,
+        rows,
+        previous: before.map(Box::new),
+    }
 }
 
 /// The recommender on the products opened in the last `holdout_months`. A champion trained

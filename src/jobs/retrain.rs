@@ -80,15 +80,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         } else {
             config.models.cv_folds
         };
-        let meta = tabular::train(
-            spec,
-            frames,
-            &config.models.boosting,
-            &config.models.churn,
-            cv,
-            &registry,
-            None,
-        )?;
+        let settings = tabular::TrainSettings {
+            boosting: &config.models.boosting,
+            churn: &config.models.churn,
+            cv_folds: cv,
+            reference_snapshots: config.models.reference_snapshots,
+        };
+        let meta = tabular::train(spec, frames, settings, &registry, None)?;
         let label = [(Label::Model, spec.model.as_str())];
         observations.push(Observation::of(
             &obs::RETRAIN_CHALLENGER_VERSION,
@@ -201,7 +199,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         "retrain",
         Vec::new(),
         observations,
-        JobSummary::Retrain(summary).to_value(),
+        JobSummary::Retrain(Box::new(summary)).to_value(),
     ))
 }
 

@@ -99,7 +99,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         "score",
         vec![out],
         observations,
-        JobSummary::Scoring(summary).to_value(),
+        JobSummary::Scoring(Box::new(summary)).to_value(),
     ))
 }
 

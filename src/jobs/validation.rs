@@ -32,7 +32,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     };
     // Last week's figures, for the stability check.
     let previous = match ctx.previous.as_ref().and_then(|p| JobSummary::read("validation", p)) {
-        Some(JobSummary::Validation(previous)) => Some(previous),
+        Some(JobSummary::Validation(previous)) => Some(*previous),
         _ => None,
     };
 
@@ -156,7 +156,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         "validation",
         Vec::new(),
         observations,
-        JobSummary::Validation(summary).to_value(),
+        JobSummary::Validation(Box::new(summary)).to_value(),
     ))
 }
 

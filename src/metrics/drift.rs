@@ -284,12 +284,20 @@ pub fn categorical<S: AsRef<str>>(reference: &[S], current: &[S]) -> Result<Cate
     categorical_counts(&count(reference), &count(current))
 }
 
-/// How drift is judged: a feature drifts when its PSI exceeds `psi_threshold`; the dataset
-/// drifts when at least `drift_share` of its features do.
+/// How drift is judged: a feature drifts when its PSI exceeds its threshold — `psi_threshold`,
+/// or, where the reference months show how much the feature wanders by itself, mean +
+/// `sigmas`·σ of their PSIs when that is higher; the dataset drifts when at least
+/// `drift_share` of its features do.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DriftPolicy {
     pub psi_threshold: f64,
     pub drift_share: f64,
+    #[serde(default = "default_sigmas")]
+    pub sigmas: f64,
+}
+
+fn default_sigmas() -> f64 {
+    3.0
 }
 
 impl Default for DriftPolicy {
@@ -297,6 +305,7 @@ impl Default for DriftPolicy {
         DriftPolicy {
             psi_threshold: 0.2,
             drift_share: 0.5,
+            sigmas: default_sigmas(),
         }
     }
 }
@@ -317,7 +326,14 @@ impl DriftPolicy {
     }
 
     pub fn verdict(&self, psis: &[f64]) -> DatasetVerdict {
-        let drifted = psis.iter().filter(|p| self.drifted(**p)).count();
+        let pairs: Vec<(f64, f64)> = psis.iter().map(|p| (*p, self.psi_threshold)).collect();
+        self.verdict_with(&pairs)
+    }
+
+    /// The verdict over `(psi, threshold)` pairs, each feature against its own threshold.
+    pub fn verdict_with(&self, features: &[(f64, f64)]) -> DatasetVerdict {
+        let psis: Vec<f64> = features.iter().map(|(p, _)| *p).collect();
+        let drifted = features.iter().filter(|(p, t)| p > t).count();
         let share = if psis.is_empty() {
             0.0
         } else {
@@ -362,10 +378,7 @@ mod tests {
 
     #[test]
     fn verdict_counts_features_over_the_threshold() {
-        let policy = DriftPolicy {
-            psi_threshold: 0.2,
-            drift_share: 0.5,
-        };
+        let policy = DriftPolicy::default();
         let v = policy.verdict(&[0.1, 0.25, 0.3, 0.05]);
         assert_eq!(v.drifted_features, 2);
         assert!(v.dataset_drift);

@@ -4,8 +4,10 @@
 //! Definitions follow `../shared/reference/README.md` and agree with scikit-learn and scipy
 //! to 1e-9 (tests replay `metrics.json`).
 
+pub mod calibration;
 pub mod classification;
 pub mod drift;
+pub mod estimation;
 pub mod ranking;
 pub mod reference;
 pub mod regression;

@@ -4,6 +4,12 @@
 //! PSI and Jensen–Shannon from these are exact (same decile edges, same shares). KS and
 //! Wasserstein use a sketch of [`SKETCH_POINTS`] evenly spaced reference quantiles in place
 //! of the full sample: the KS statistic is then off by at most 1/(SKETCH_POINTS − 1).
+//!
+//! Each reference also keeps the PSI of every reference month against the whole reference
+//! (`monthly_psi`): how much the feature moves by itself from month to month. The drift
+//! threshold is learned from it, NannyML's way — mean + k·σ of those PSIs — with the fixed PSI
+//! threshold as a floor, so a feature that naturally wanders is not an alarm every day and a
+//! steady one is watched closely.
 
 use super::drift::{self, CategoricalDrift, NumericDrift};
 use super::sort::sorted;
@@ -19,12 +25,44 @@ pub enum FeatureReference {
         count: usize,
         bin_edges: Vec<f64>,
         bin_shares: Vec<f64>,
+        /// Evenly spaced quantiles; the first and last are the reference's min and max.
         sketch: Vec<f64>,
+        /// Rows without a value (missing or not finite).
+        #[serde(default)]
+        missing: u64,
+        /// PSI of each reference month against the whole reference, oldest first.
+        #[serde(default)]
+        monthly_psi: Vec<f64>,
     },
     Categorical {
         count: u64,
         counts: BTreeMap<String, u64>,
+        #[serde(default)]
+        missing: u64,
+        #[serde(default)]
+        monthly_psi: Vec<f64>,
     },
+}
+
+/// How a feature's drift threshold is learned from its reference months.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LearnedThreshold {
+    /// mean + k·σ of the monthly PSIs, or the floor when larger (or when there are fewer
+    /// than two months to learn from).
+    pub threshold: f64,
+    pub monthly_mean: Option<f64>,
+    pub monthly_std: Option<f64>,
+    pub months: usize,
+}
+
+/// The data-quality figures of a current sample against its reference.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Quality {
+    pub missing_share: f64,
+    pub reference_missing_share: f64,
+    /// Numeric: the share of values outside the reference's [min, max]; categorical: the share
+    /// of values in categories the reference never saw.
+    pub outside_share: f64,
 }
 
 impl FeatureReference {
@@ -48,7 +86,122 @@ impl FeatureReference {
             bin_edges,
             bin_shares,
             sketch,
+            missing: 0,
+            monthly_psi: Vec::new(),
         })
+    }
+
+    /// The reference of a window of months: pooled statistics, the missing count over `rows`
+    /// and the PSI of each month (`months`, oldest first) against the pool.
+    pub fn numeric_window(months: &[Vec<f64>], rows: usize) -> Result<FeatureReference> {
+        let pooled: Vec<f64> = months.iter().flatten().copied().collect();
+        let mut reference = FeatureReference::numeric(&pooled)?;
+        let monthly: Vec<f64> = months
+            .iter()
+            .filter(|m| !m.is_empty() && months.len() > 1)
+            .filter_map(|m| reference.numeric_drift(m).ok().map(|d| d.psi))
+            .collect();
+        if let FeatureReference::Numeric {
+            missing, monthly_psi, ..
+        } = &mut reference
+        {
+            *missing = rows.saturating_sub(pooled.len()) as u64;
+            *monthly_psi = monthly;
+        }
+        Ok(reference)
+    }
+
+    /// [`numeric_window`](Self::numeric_window) for categories.
+    pub fn categorical_window<S: AsRef<str>>(months: &[Vec<S>], rows: usize) -> Result<FeatureReference> {
+        let pooled: Vec<&str> = months.iter().flatten().map(AsRef::as_ref).collect();
+        let mut reference = FeatureReference::categorical(&pooled)?;
+        let monthly: Vec<f64> = months
+            .iter()
+            .filter(|m| !m.is_empty() && months.len() > 1)
+            .filter_map(|m| reference.categorical_drift(m).ok().map(|d| d.psi))
+            .collect();
+        if let FeatureReference::Categorical {
+            missing, monthly_psi, ..
+        } = &mut reference
+        {
+            *missing = rows.saturating_sub(pooled.len()) as u64;
+            *monthly_psi = monthly;
+        }
+        Ok(reference)
+    }
+
+    fn monthly(&self) -> &[f64] {
+        match self {
+            FeatureReference::Numeric { monthly_psi, .. } | FeatureReference::Categorical { monthly_psi, .. } => {
+                monthly_psi
+            }
+        }
+    }
+
+    /// The drift threshold learned from the reference months: mean + `k`·σ of their PSIs
+    /// (population σ, as NannyML), never below `floor`.
+    pub fn learned_threshold(&self, floor: f64, k: f64) -> LearnedThreshold {
+        let monthly = self.monthly();
+        if monthly.len() < 2 {
+            return LearnedThreshold {
+                threshold: floor,
+                monthly_mean: None,
+                monthly_std: None,
+                months: monthly.len(),
+            };
+        }
+        let n = monthly.len() as f64;
+        let mean = monthly.iter().sum::<f64>() / n;
+        let std = (monthly.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        LearnedThreshold {
+            threshold: (mean + k * std).max(floor),
+            monthly_mean: Some(mean),
+            monthly_std: Some(std),
+            months: monthly.len(),
+        }
+    }
+
+    /// Missing and out-of-reference shares of a current column: `values` are its present
+    /// values, `rows` its length.
+    pub fn numeric_quality(&self, values: &[f64], rows: usize) -> Quality {
+        let (low, high, reference_missing) = match self {
+            FeatureReference::Numeric {
+                sketch, missing, count, ..
+            } => (
+                sketch.first().copied().unwrap_or(f64::NEG_INFINITY),
+                sketch.last().copied().unwrap_or(f64::INFINITY),
+                *missing as f64 / (*missing as f64 + *count as f64).max(1.0),
+            ),
+            FeatureReference::Categorical { .. } => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
+        };
+        let outside = values.iter().filter(|v| **v < low || **v > high).count();
+        Quality {
+            missing_share: rows.saturating_sub(values.len()) as f64 / rows.max(1) as f64,
+            reference_missing_share: reference_missing,
+            outside_share: outside as f64 / values.len().max(1) as f64,
+        }
+    }
+
+    /// [`numeric_quality`](Self::numeric_quality) for categories: unseen categories count as
+    /// outside; the category `missing_marker` (what cleaning fills a missing value with), as
+    /// missing, on both sides.
+    pub fn categorical_quality<S: AsRef<str>>(&self, values: &[S], rows: usize, missing_marker: &str) -> Quality {
+        let (unseen, reference_missing) = match self {
+            FeatureReference::Categorical {
+                counts, missing, count, ..
+            } => (
+                values.iter().filter(|v| !counts.contains_key(v.as_ref())).count(),
+                (*missing + counts.get(missing_marker).copied().unwrap_or(0)) as f64
+                    / (*missing as f64 + *count as f64).max(1.0),
+            ),
+            FeatureReference::Numeric { .. } => (0, 0.0),
+        };
+        let marked = values.iter().filter(|v| v.as_ref() == missing_marker).count();
+        Quality {
+            missing_share: (rows.saturating_sub(values.len()) + marked) as f64 / rows.max(1) as f64,
+            reference_missing_share: reference_missing,
+            outside_share: unseen as f64 / values.len().max(1) as f64,
+        }
     }
 
     pub fn categorical<S: AsRef<str>>(values: &[S]) -> Result<FeatureReference> {
@@ -62,6 +215,8 @@ impl FeatureReference {
         Ok(FeatureReference::Categorical {
             count: values.len() as u64,
             counts,
+            missing: 0,
+            monthly_psi: Vec::new(),
         })
     }
 
@@ -72,6 +227,7 @@ impl FeatureReference {
             bin_edges,
             bin_shares,
             sketch,
+            ..
         } = self
         else {
             return Err(MetricError::Empty);
@@ -126,6 +282,58 @@ mod tests {
         assert_eq!(from_stats.jensen_shannon, full.jensen_shannon);
         assert!((from_stats.ks_statistic - full.ks_statistic).abs() <= 1.0 / (SKETCH_POINTS - 1) as f64);
         assert!((from_stats.wasserstein - full.wasserstein).abs() <= 0.01 * full.wasserstein.max(1.0));
+    }
+
+    #[test]
+    fn the_learned_threshold_is_mean_plus_k_sigma_of_the_monthly_psi_with_a_floor() {
+        // Three months that wander: each month's PSI against the pool, by hand below.
+        let months: Vec<Vec<f64>> = (0..3)
+            .map(|m| {
+                (0..3000)
+                    .map(|i| ((i * 7919) % 1000) as f64 / 10.0 + 8.0 * m as f64)
+                    .collect()
+            })
+            .collect();
+        let reference = FeatureReference::numeric_window(&months, 9100).unwrap();
+        let pooled: Vec<f64> = months.concat();
+        let by_hand: Vec<f64> = months.iter().map(|m| drift::numeric(&pooled, m).unwrap().psi).collect();
+        let mean = by_hand.iter().sum::<f64>() / 3.0;
+        let std = (by_hand.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+        let learned = reference.learned_threshold(0.0, 3.0);
+        assert_eq!(learned.months, 3);
+        assert!(
+            (learned.threshold - (mean + 3.0 * std)).abs() < 1e-12,
+            "{learned:?} vs {mean} {std}"
+        );
+        assert!(mean > 0.01, "the months differ, so their PSIs are not ~0: {by_hand:?}");
+        assert_eq!(reference.learned_threshold(5.0, 3.0).threshold, 5.0, "the floor holds");
+        let FeatureReference::Numeric { missing, .. } = &reference else {
+            panic!()
+        };
+        assert_eq!(*missing, 100, "9100 rows, 9000 values");
+        // A single month has no variability to learn from: the floor.
+        let single = FeatureReference::numeric_window(&months[..1], 3000).unwrap();
+        assert_eq!(single.learned_threshold(0.2, 3.0).threshold, 0.2);
+    }
+
+    #[test]
+    fn quality_counts_missing_out_of_range_and_unseen_values() {
+        let reference = FeatureReference::numeric_window(&[vec![1.0, 2.0, 3.0, 4.0]], 5).unwrap();
+        let q = reference.numeric_quality(&[0.5, 2.0, 3.0, 9.0], 8);
+        assert_eq!(q.missing_share, 0.5);
+        assert_eq!(q.reference_missing_share, 0.2);
+        assert_eq!(q.outside_share, 0.5, "0.5 and 9 lie outside [1, 4]");
+        let categories = FeatureReference::categorical_window(&[vec!["a", "b"]], 2).unwrap();
+        let q = categories.categorical_quality(&["a", "c", "c", "b"], 4, "?");
+        assert_eq!(q.outside_share, 0.5);
+        assert_eq!(q.missing_share, 0.0);
+        let filled = FeatureReference::categorical_window(&[vec!["a", "?", "b", "b"]], 4).unwrap();
+        let q = filled.categorical_quality(&["?", "?", "a"], 4, "?");
+        assert_eq!(
+            (q.missing_share, q.reference_missing_share),
+            (0.75, 0.25),
+            "a null and two markers of 4"
+        );
     }
 
     #[test]

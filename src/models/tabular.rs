@@ -7,6 +7,7 @@ use super::design::{Design, DesignError};
 use super::registry::{Registry, RegistryError};
 use crate::data::date::Date;
 use crate::fsutil;
+use crate::metrics::estimation::Calibration;
 use crate::metrics::reference::FeatureReference;
 use crate::metrics::{MetricError, classification, regression};
 use crate::vocab::ModelKind;
@@ -96,6 +97,10 @@ pub struct ModelMeta {
     pub extra_parameters: Vec<(String, String)>,
     pub features: Vec<String>,
     pub training_snapshots: Vec<String>,
+    /// The training snapshots the drift reference statistics come from: the most recent ones
+    /// whose history is complete (see [`HISTORY_SNAPSHOTS`]).
+    #[serde(default)]
+    pub reference_snapshots: Vec<String>,
     pub holdout_snapshot: String,
     pub rows_train: usize,
     pub rows_holdout: usize,
@@ -265,13 +270,51 @@ pub fn holdout_metrics(
     }
 }
 
+/// The churn calibrator and sampling components of a version (`metrics::estimation`).
+pub const CALIBRATION_FILE: &str = "calibration.json";
+
+/// Snapshots before this many earlier ones have features with incomplete windows (90-day
+/// counts, three months of activity, churn in the last 90 days reach back before the data
+/// start): they train, but never describe "normal" for drift.
+pub const HISTORY_SNAPSHOTS: usize = 3;
+
+/// How a training run is set up (`config/bankml.yaml` → `models`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainSettings<'a> {
+    pub boosting: &'a BoostParams,
+    pub churn: &'a ChurnConfig,
+    /// k of the cross-validation at training; 0: none.
+    pub cv_folds: usize,
+    /// How many of the most recent complete training snapshots the drift reference comes from.
+    pub reference_snapshots: usize,
+}
+
+/// The drift reference window: the last `count` training snapshots with complete history
+/// (from `complete_from`), or the last `count` of all when none is complete (a short history).
+fn reference_window(training: &[Date], complete_from: Option<Date>, count: usize) -> Vec<Date> {
+    let complete: Vec<Date> = training
+        .iter()
+        .copied()
+        .filter(|d| complete_from.is_some_and(|c| *d >= c))
+        .collect();
+    let pool = if complete.is_empty() {
+        training.to_vec()
+    } else {
+        complete
+    };
+    pool[pool.len().saturating_sub(count.max(1))..].to_vec()
+}
+
 /// Training rows (all labelled snapshots but the last) and holdout rows (the last); with a
-/// single labelled snapshot, a seeded 20 % of its rows are held out instead.
+/// single labelled snapshot, a seeded 20 % of its rows are held out instead. Also the first
+/// snapshot whose history is complete.
+#[allow(clippy::type_complexity)]
 fn temporal_split(
     spec: &TabularSpec,
     frames: Vec<(Date, DataFrame)>,
     seed: u64,
-) -> Result<(DataFrame, DataFrame, Vec<Date>, Date), TrainError> {
+) -> Result<(DataFrame, DataFrame, Vec<Date>, Date, Option<Date>), TrainError> {
+    let complete_from = frames.get(HISTORY_SNAPSHOTS).map(|(d, _)| *d);
     // Each snapshot's frame is consumed as it is filtered, so the unlabelled and the labelled
     // copies of a month are not all alive at once (at a million clients they are gigabytes).
     let mut labelled: Vec<(Date, DataFrame)> = Vec::with_capacity(frames.len());
@@ -305,12 +348,12 @@ fn temporal_split(
         };
         let holdout = take(&folds[0])?;
         let rest: Vec<usize> = folds[1..].concat();
-        return Ok((take(&rest)?, holdout, vec![holdout_date], holdout_date));
+        return Ok((take(&rest)?, holdout, vec![holdout_date], holdout_date, complete_from));
     }
     let dates: Vec<Date> = labelled[..labelled.len() - 1].iter().map(|(d, _)| *d).collect();
     let mut frames: Vec<DataFrame> = labelled.into_iter().map(|(_, f)| f).collect();
     let holdout = frames.pop().unwrap_or_default();
-    Ok((stack(frames)?, holdout, dates, holdout_date))
+    Ok((stack(frames)?, holdout, dates, holdout_date, complete_from))
 }
 
 fn class_balance(
@@ -343,21 +386,27 @@ fn class_balance(
 pub fn train(
     spec: &TabularSpec,
     frames: Vec<(Date, DataFrame)>,
-    params: &BoostParams,
-    churn: &ChurnConfig,
-    cv_folds: usize,
+    settings: TrainSettings,
     registry: &Registry,
     export: Option<&Path>,
 ) -> Result<ModelMeta, TrainError> {
+    let TrainSettings {
+        boosting: params,
+        churn,
+        cv_folds,
+        reference_snapshots,
+    } = settings;
     let started = std::time::Instant::now();
-    let (train_frame, holdout_frame, training_dates, holdout_date) = temporal_split(spec, frames, params.seed)?;
+    let (train_frame, holdout_frame, training_dates, holdout_date, complete_from) =
+        temporal_split(spec, frames, params.seed)?;
+    let window = reference_window(&training_dates, complete_from, reference_snapshots);
     let design = Design::fit(&train_frame, spec.exclude)?;
     let x = design.matrix(&train_frame)?;
     let y = target_values(&train_frame, spec.target)?;
     let extra = class_balance(spec, &y, churn)?;
     // The frame is needed only for the reference statistics: take them and let it go before
     // boosting, the memory-hungriest step.
-    let references = reference_statistics(&design, &train_frame)?;
+    let references = reference_statistics(&design, &train_frame, &window)?;
     drop(train_frame);
     // Early stopping watches a seeded 15 % of the training rows.
     let folds = boosted::folds(x.rows, 7, params.seed);
@@ -399,6 +448,16 @@ pub fn train(
     }
     let predicted = booster.predict(&x_holdout)?;
     let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
+    // Churn keeps a calibrator learned on its holdout, to estimate its performance on
+    // snapshots whose outcome is not known yet.
+    let calibration = match spec.task {
+        Task::Binary => {
+            let labels: Vec<bool> = y_holdout.iter().map(|v| *v >= 0.5).collect();
+            let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
+            Some(Calibration::fit(&labels, &scores, churn.threshold)?)
+        }
+        Task::Regression => None,
+    };
     let cross_validation = match &x {
         Some(x) => Some(cross_validate(
             spec,
@@ -423,6 +482,7 @@ pub fn train(
         extra_parameters: extra.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         features: design.names(),
         training_snapshots: training_dates.iter().map(Date::to_string).collect(),
+        reference_snapshots: window.iter().map(Date::to_string).collect(),
         holdout_snapshot: holdout_date.to_string(),
         rows_train,
         rows_holdout: x_holdout.rows,
@@ -439,6 +499,9 @@ pub fn train(
     let version = registry.add_version::<TrainError>(spec.model, |dir| {
         write_json(&dir.join("design.json"), &design)?;
         write_json(&dir.join("reference.json"), &references)?;
+        if let Some(calibration) = &calibration {
+            write_json(&dir.join(CALIBRATION_FILE), calibration)?;
+        }
         write_json(&dir.join("meta.json"), &meta)?;
         fsutil::write_bytes_atomic(&dir.join("model.json"), &model_json).map_err(|e| TrainError::File {
             path: dir.display().to_string(),
@@ -581,22 +644,56 @@ pub fn cross_validate(
     Ok(CrossValidation { folds: k, metrics })
 }
 
-/// Reference statistics of every design column's training values, for drift checks.
+/// Reference statistics of every design column over the training rows of the `window`
+/// snapshots (all training rows when the frame has no `snapshot` column), each with its
+/// per-month PSIs, for drift checks.
 fn reference_statistics(
     design: &Design,
     frame: &DataFrame,
+    window: &[Date],
 ) -> Result<std::collections::BTreeMap<String, FeatureReference>, TrainError> {
+    let months: Vec<DataFrame> = if frame.column("snapshot").is_ok() && !window.is_empty() {
+        let days = frame.column("snapshot")?.cast(&DataType::Int32)?;
+        let days = days.i32()?;
+        window
+            .iter()
+            .map(|date| frame.filter(&days.equal(date.0)))
+            .collect::<PolarsResult<Vec<_>>>()?
+    } else {
+        vec![frame.clone()]
+    };
+    let rows: usize = months.iter().map(DataFrame::height).sum();
     let mut out = std::collections::BTreeMap::new();
     for name in &design.numeric {
-        let cast = frame.column(name)?.cast(&DataType::Float64)?;
-        let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
-        if let Ok(reference) = FeatureReference::numeric(&values) {
+        let mut values = Vec::with_capacity(months.len());
+        for month in &months {
+            let cast = month.column(name)?.cast(&DataType::Float64)?;
+            values.push(
+                cast.f64()?
+                    .iter()
+                    .flatten()
+                    .filter(|v| v.is_finite())
+                    .collect::<Vec<f64>>(),
+            );
+        }
+        if let Ok(reference) = FeatureReference::numeric_window(&values, rows) {
             out.insert(name.clone(), reference);
         }
     }
     for (name, _) in &design.categorical {
-        let values: Vec<&str> = frame.column(name)?.str()?.iter().flatten().collect();
-        if let Ok(reference) = FeatureReference::categorical(&values) {
+        let mut values = Vec::with_capacity(months.len());
+        for month in &months {
+            values.push(
+                month
+                    .column(name)?
+                    .str()?
+                    .iter()
+                    .flatten()
+                    .map(str::to_owned)
+                    .collect::<Vec<String>>(),
+            );
+        }
+        if let Ok(reference) = FeatureReference::categorical_window(&values, rows) {
             out.insert(name.clone(), reference);
         }
     }
@@ -671,5 +768,30 @@ mod metrics_shape_tests {
         let json = serde_json::to_value(&cv).unwrap();
         assert_eq!(json, json!({"folds": 3, "rmse": {"mean": 5.0, "std": 0.5}}));
         assert_eq!(serde_json::from_value::<CrossValidation>(json).unwrap(), cv);
+    }
+}
+
+#[cfg(test)]
+mod reference_window_tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_is_the_latest_complete_training_months() {
+        let months: Vec<Date> = (1..=8)
+            .map(|m| Date::from_ymd(2025, m, 1).unwrap().month_end_after(0))
+            .collect();
+        // Months 1–3 have incomplete history (complete from the 4th snapshot).
+        assert_eq!(reference_window(&months, Some(months[3]), 3), months[5..8].to_vec());
+        assert_eq!(
+            reference_window(&months[..5], Some(months[3]), 3),
+            months[3..5].to_vec(),
+            "only complete months"
+        );
+        assert_eq!(
+            reference_window(&months[..2], Some(months[3]), 3),
+            months[..2].to_vec(),
+            "a short history falls back to what there is"
+        );
+        assert_eq!(reference_window(&months, None, 1), vec![months[7]]);
     }
 }

@@ -25,14 +25,54 @@ const TRENDS: [(&str, &str); 7] = [
     ("churn_mean_probability", ""),
 ];
 
+/// Today's churn performance, estimated before its labels: said plainly as an estimate, with
+/// the snapshot it describes and a band of two standard errors.
+fn estimated_section(out: &mut String, churn: &ChurnBenchmark) {
+    use crate::report::summary::EstimatedChurn;
+    match &churn.estimated {
+        Some(EstimatedChurn::Estimated {
+            snapshot,
+            threshold,
+            estimate,
+        }) => {
+            let band = |value: f64, error: f64| format!("{} ± {}", number(value), number(2.0 * error));
+            let e = &estimate.sampling_errors;
+            let _ = write!(
+                out,
+                "<h2>Churn: estimated on snapshot {}</h2><p class=\"meta\">Estimated without labels (CBPE: the \
+                 champion's calibrated probabilities on {} clients; its outcome is known only 90 days later). Band: \
+                 two standard errors.</p><table><tr><th>estimated</th><th>value</th></tr>\
+                 <tr><td>ROC AUC</td><td>{}</td></tr><tr><td>precision at {}</td><td>{}</td></tr>\
+                 <tr><td>recall at {}</td><td>{}</td></tr><tr><td>F1 at {}</td><td>{}</td></tr>\
+                 <tr><td>expected churn rate</td><td>{}</td></tr></table>",
+                escape(snapshot),
+                estimate.rows,
+                band(estimate.auc, e.auc),
+                number(*threshold),
+                band(estimate.at_threshold.precision, e.precision),
+                number(*threshold),
+                band(estimate.at_threshold.recall, e.recall),
+                number(*threshold),
+                band(estimate.at_threshold.f1, e.f1),
+                number(estimate.expected_positive_rate)
+            );
+        }
+        Some(EstimatedChurn::NotEstimated { note }) => {
+            let _ = write!(out, "<p>Churn performance before labels: {}</p>", escape(note));
+        }
+        None => {}
+    }
+}
+
 fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
+    estimated_section(out, churn);
     if let (Some(curves), Some(HoldoutMetrics::Binary { metrics, .. })) = (&churn.curves, &churn.metrics) {
         let xy = |points: &[(f64, f64, f64)]| points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>();
         out.push_str("<h2>Churn</h2>");
         if let Some(snapshot) = &churn.evaluated_snapshot {
             let _ = write!(
                 out,
-                "<p class=\"meta\">Realized on snapshot {} (the latest whose churn outcome has matured).</p>",
+                "<p class=\"meta\">Realized (labels known) on snapshot {}, the latest whose churn outcome has matured.</p>",
                 escape(snapshot)
             );
         }
@@ -117,33 +157,74 @@ fn bin_labels(edges: &[f64]) -> Vec<String> {
     labels
 }
 
-fn drift_section(out: &mut String, model: ModelKind, drift: &Drift) {
-    let (verdict, features) = match drift {
-        Drift::Measured { verdict, features } => (verdict, features),
-        Drift::NotMeasured { note } => {
+/// PSI from which a feature counts as moving (the classic "moderate shift" band), though still
+/// under its threshold: gradual drift, shown as such rather than as an alarm.
+const MOVING_PSI: f64 = 0.1;
+
+fn drift_section(out: &mut String, model: ModelKind, drift: &Drift, policy: &crate::metrics::drift::DriftPolicy) {
+    let Drift::Measured {
+        verdict,
+        features,
+        thresholds,
+        quality,
+        reference_snapshots,
+    } = drift
+    else {
+        if let Drift::NotMeasured { note } = drift {
             let _ = write!(out, "<p>Drift of the {model} model's features: {}</p>", escape(note));
-            return;
         }
+        return;
     };
-    let mut drifted: Vec<(&String, &FeatureDrift, f64)> = features
+    let threshold_of = |name: &str| thresholds.get(name).map_or(verdict.psi_threshold, |t| t.threshold);
+    let mut ranked: Vec<(&String, &FeatureDrift, f64)> = features
         .iter()
         .filter_map(|(name, d)| d.psi().map(|psi| (name, d, psi)))
-        .filter(|(_, _, psi)| *psi > verdict.psi_threshold)
         .collect();
-    drifted.sort_by(|a, b| b.2.total_cmp(&a.2));
+    ranked.sort_by(|a, b| (b.2 / threshold_of(b.0)).total_cmp(&(a.2 / threshold_of(a.0))));
+    let window = if reference_snapshots.is_empty() {
+        "its training snapshots".to_string()
+    } else {
+        format!("snapshots {}", escape(&reference_snapshots.join(", ")))
+    };
     let _ = write!(
         out,
-        "<p>Drift of the {model} model's features: {} of {} drifted (PSI &gt; {}); dataset drift: <b>{}</b>.</p>",
+        "<p>Drift of the {model} model's features against the champion's reference ({window}): {} of {} drifted \
+         (PSI above its learned threshold: mean + {}σ of the reference months' PSI, at least {}); dataset drift: <b>{}</b>.</p>",
         verdict.drifted_features,
         verdict.features,
+        number(policy.sigmas),
         number(verdict.psi_threshold),
         if verdict.dataset_drift { "yes" } else { "no" }
     );
-    if drifted.is_empty() {
+    let shown: Vec<&(&String, &FeatureDrift, f64)> = ranked
+        .iter()
+        .filter(|(name, _, psi)| *psi > threshold_of(name) || *psi >= MOVING_PSI)
+        .collect();
+    if !shown.is_empty() {
+        out.push_str("<table><tr><th>feature</th><th>PSI</th><th>threshold</th><th>status</th></tr>");
+        for (name, _, psi) in shown.iter().take(12) {
+            let threshold = threshold_of(name);
+            let status = if *psi > threshold {
+                "drifted"
+            } else {
+                "moving (gradual drift, under its threshold)"
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{status}</td></tr>",
+                escape(name),
+                number(*psi),
+                number(threshold)
+            );
+        }
+        out.push_str("</table>");
+    }
+    quality_table(out, quality);
+    if shown.is_empty() {
         return;
     }
     out.push_str("<div class=\"charts\">");
-    for (name, d, psi) in drifted.iter().take(6) {
+    for (name, d, psi) in shown.iter().take(6) {
         let (labels, reference, current) = match d {
             FeatureDrift::Numeric(n) => (bin_labels(&n.bin_edges), &n.reference_shares, &n.current_shares),
             FeatureDrift::Categorical(c) => (c.categories.clone(), &c.reference_shares, &c.current_shares),
@@ -155,7 +236,11 @@ fn drift_section(out: &mut String, model: ModelKind, drift: &Drift) {
                 "drift-{model}-{}",
                 name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
             ),
-            &format!("{name}: PSI {}", number(*psi)),
+            &format!(
+                "{name}: PSI {} (threshold {})",
+                number(*psi),
+                number(threshold_of(name))
+            ),
             "share of rows",
             &labels[..n],
             &[
@@ -167,7 +252,43 @@ fn drift_section(out: &mut String, model: ModelKind, drift: &Drift) {
     out.push_str("</div>");
 }
 
-fn performance_section(out: &mut String, model: ModelKind, section: &PerformanceBenchmark) {
+/// Features whose data quality changed: more missing values, values outside the reference's
+/// range, categories the reference never saw.
+fn quality_table(out: &mut String, quality: &std::collections::BTreeMap<String, crate::metrics::reference::Quality>) {
+    let notable: Vec<_> = quality
+        .iter()
+        .filter(|(_, q)| q.missing_share - q.reference_missing_share > 0.02 || q.outside_share > 0.01)
+        .collect();
+    if notable.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<p>Data quality:</p><table><tr><th>feature</th><th>missing now</th><th>missing in reference</th>\
+         <th>outside the reference (range or categories)</th></tr>",
+    );
+    for (name, q) in notable {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            percent(q.missing_share),
+            percent(q.reference_missing_share),
+            percent(q.outside_share)
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn percent(v: f64) -> String {
+    format!("{:.1} %", v * 100.0)
+}
+
+fn performance_section(
+    out: &mut String,
+    model: ModelKind,
+    section: &PerformanceBenchmark,
+    policy: &crate::metrics::drift::DriftPolicy,
+) {
     let _ = write!(
         out,
         "<h2>{}</h2><p class=\"meta\">Realized on snapshot {}.</p>",
@@ -187,17 +308,17 @@ fn performance_section(out: &mut String, model: ModelKind, section: &Performance
         out.push_str("</div>");
     }
     importance(out, model, &section.importance);
-    drift_section(out, model, &section.drift);
+    drift_section(out, model, &section.drift, policy);
 }
 
 fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
     if let Some(churn) = &summary.churn {
         churn_section(out, churn);
-        drift_section(out, ModelKind::Churn, &churn.drift);
+        drift_section(out, ModelKind::Churn, &churn.drift, &summary.drift_policy);
     }
     for model in [ModelKind::Manager, ModelKind::Agency] {
         if let Some(section) = summary.performance(model) {
-            performance_section(out, model, section);
+            performance_section(out, model, section, &summary.drift_policy);
         }
     }
 }

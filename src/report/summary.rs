@@ -5,6 +5,7 @@
 
 use crate::metrics::classification::CalibrationBin;
 use crate::metrics::drift::{CategoricalDrift, DatasetVerdict, DriftPolicy, NumericDrift};
+use crate::metrics::reference::{LearnedThreshold, Quality};
 use crate::metrics::significance::{Bootstrap, DeLong};
 use crate::models::recommender::{Candidate, RecommenderMetrics};
 use crate::models::tabular::{CrossValidation, HoldoutMetrics};
@@ -12,14 +13,14 @@ use crate::vocab::ModelKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A job's summary, by the job kind that wrote it.
+/// A job's summary, by the job kind that wrote it (boxed: the summaries differ widely in size).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum JobSummary {
-    Benchmark(BenchmarkSummary),
-    Validation(ValidationSummary),
-    Retrain(RetrainSummary),
-    Scoring(ScoringSummary),
+    Benchmark(Box<BenchmarkSummary>),
+    Validation(Box<ValidationSummary>),
+    Retrain(Box<RetrainSummary>),
+    Scoring(Box<ScoringSummary>),
 }
 
 impl JobSummary {
@@ -28,10 +29,18 @@ impl JobSummary {
     pub fn read(kind: &str, value: &serde_json::Value) -> Option<JobSummary> {
         let value = value.clone();
         match kind {
-            "benchmark" => serde_json::from_value(value).ok().map(JobSummary::Benchmark),
-            "validation" => serde_json::from_value(value).ok().map(JobSummary::Validation),
-            "retrain" => serde_json::from_value(value).ok().map(JobSummary::Retrain),
-            "scoring" => serde_json::from_value(value).ok().map(JobSummary::Scoring),
+            "benchmark" => serde_json::from_value(value)
+                .ok()
+                .map(|s| JobSummary::Benchmark(Box::new(s))),
+            "validation" => serde_json::from_value(value)
+                .ok()
+                .map(|s| JobSummary::Validation(Box::new(s))),
+            "retrain" => serde_json::from_value(value)
+                .ok()
+                .map(|s| JobSummary::Retrain(Box::new(s))),
+            "scoring" => serde_json::from_value(value)
+                .ok()
+                .map(|s| JobSummary::Scoring(Box::new(s))),
             _ => None,
         }
     }
@@ -65,6 +74,20 @@ pub struct BenchmarkSummary {
     pub agency: Option<PerformanceBenchmark>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommender: Option<RecommenderBenchmark>,
+    /// Rows per table of the snapshot, and of the snapshot before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_rows: Option<TableRows>,
+}
+
+/// Rows per table of the benchmarked snapshot and of the previous snapshot a benchmark saw:
+/// carried from run to run, so the daily runs of one snapshot all compare it with the one
+/// before, not with themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableRows {
+    pub snapshot: String,
+    pub rows: BTreeMap<String, usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<TableRows>>,
 }
 
 impl BenchmarkSummary {
@@ -93,7 +116,25 @@ pub struct ChurnBenchmark {
     /// Why nothing was evaluated (no snapshot has a matured outcome yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Performance on the benchmarked snapshot, estimated without labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated: Option<EstimatedChurn>,
     pub drift: Drift,
+}
+
+/// The churn champion's performance on a snapshot whose outcome is not known yet, estimated
+/// from its calibrated probabilities (CBPE), or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EstimatedChurn {
+    Estimated {
+        snapshot: String,
+        threshold: f64,
+        estimate: crate::metrics::estimation::Estimate,
+    },
+    NotEstimated {
+        note: String,
+    },
 }
 
 /// ROC and precision-recall points `(x, y, threshold)` and the calibration table.
@@ -136,6 +177,15 @@ pub enum Drift {
     Measured {
         verdict: DatasetVerdict,
         features: BTreeMap<String, FeatureDrift>,
+        /// Each feature's threshold, learned from its reference months.
+        #[serde(default)]
+        thresholds: BTreeMap<String, LearnedThreshold>,
+        /// Each feature's missing and out-of-reference shares.
+        #[serde(default)]
+        quality: BTreeMap<String, Quality>,
+        /// The snapshots the champion's reference statistics come from.
+        #[serde(default)]
+        reference_snapshots: Vec<String>,
     },
     NotMeasured {
         note: String,
@@ -391,7 +441,7 @@ mod tests {
     /// read back — the HTML page reads it, and drew no churn charts when it did not.
     #[test]
     fn a_summary_with_an_infinite_threshold_reads_back() {
-        let summary = JobSummary::Benchmark(BenchmarkSummary {
+        let summary = JobSummary::Benchmark(Box::new(BenchmarkSummary {
             snapshot: "2025-12-31".into(),
             drift_policy: DriftPolicy::default(),
             churn: Some(ChurnBenchmark {
@@ -406,6 +456,7 @@ mod tests {
                     calibration: vec![],
                 }),
                 note: None,
+                estimated: None,
                 drift: Drift::NotMeasured {
                     note: "no reference".into(),
                 },
@@ -413,7 +464,8 @@ mod tests {
             manager: None,
             agency: None,
             recommender: None,
-        });
+            table_rows: None,
+        }));
         let text = serde_json::to_string(&summary).unwrap();
         assert!(text.contains("null"), "{text}");
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();

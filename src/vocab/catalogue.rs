@@ -16,6 +16,8 @@ pub enum Label {
     Risk,
     /// Which metric a cross-validation figure is of (`roc_auc`, `rmse`).
     Metric,
+    /// A table of the bank's export (`clients`, `activity`).
+    Table,
 }
 
 impl Label {
@@ -26,6 +28,7 @@ impl Label {
             Label::K => "k",
             Label::Risk => "risk",
             Label::Metric => "metric",
+            Label::Table => "table",
         }
     }
 }
@@ -131,6 +134,20 @@ catalogue! {
     CHURN_POSITIVE_RATE = "churn_positive_rate" [Model] Ratio: "Share of clients who churned in the evaluated snapshot";
     CHURN_AUC_CHANGE = "churn_auc_change" [Model] RelativeChange:
         "Relative change of churn AUC against the champion's own training holdout AUC";
+    CHURN_ESTIMATED_AUC = "churn_estimated_auc" [Model] Ratio:
+        "Churn ROC AUC estimated without labels (CBPE, calibrated probabilities) on the latest snapshot";
+    CHURN_ESTIMATED_PRECISION = "churn_estimated_precision" [Model] Ratio:
+        "Churn precision at the threshold, estimated without labels on the latest snapshot";
+    CHURN_ESTIMATED_RECALL = "churn_estimated_recall" [Model] Ratio:
+        "Churn recall at the threshold, estimated without labels on the latest snapshot";
+    CHURN_ESTIMATED_F1 = "churn_estimated_f1" [Model] Ratio:
+        "Churn F1 at the threshold, estimated without labels on the latest snapshot";
+    CHURN_ESTIMATED_SAMPLING_ERROR = "churn_estimated_sampling_error" [Model, Metric] Ratio:
+        "Sampling error (one standard error) of an estimated churn metric at the snapshot's size";
+    CHURN_ESTIMATED_AUC_CHANGE = "churn_estimated_auc_change" [Model] RelativeChange:
+        "Relative change of the estimated churn AUC against the champion's training holdout AUC";
+    CHURN_EXPECTED_RATE = "churn_expected_rate" [Model] Ratio:
+        "Mean calibrated churn probability of the latest snapshot: the churn rate the model expects";
     // Benchmark: managers and agencies.
     PERFORMANCE_RMSE = "performance_rmse" [Model] Points: "Root mean squared error of the performance score (0-100)";
     PERFORMANCE_MAE = "performance_mae" [Model] Points: "Mean absolute error of the performance score (0-100)";
@@ -154,9 +171,24 @@ catalogue! {
         "Population stability index of a model feature against the champion's training data";
     FEATURE_KS = "feature_ks" [Model, Feature] Ratio:
         "Kolmogorov-Smirnov statistic of a numeric model feature against training data";
-    DRIFTED_FEATURES = "drifted_features" [Model] Count: "Model features whose PSI exceeds the drift threshold";
+    FEATURE_PSI_THRESHOLD = "feature_psi_threshold" [Model, Feature] Dimensionless:
+        "A feature's drift threshold: mean + k sigma of its PSI over the reference months, at least the fixed floor";
+    FEATURE_DRIFT_RATIO = "feature_drift_ratio" [Model, Feature] Dimensionless:
+        "A feature's PSI over its learned threshold: above 1 it drifted";
+    DRIFTED_FEATURES = "drifted_features" [Model] Count: "Model features whose PSI exceeds their learned threshold";
     DRIFT_SHARE = "drift_share" [Model] Ratio: "Share of a model's features that drifted";
     DATASET_DRIFT = "dataset_drift" [Model] Flag: "1 when the share of drifted features reaches the policy's share";
+    // Benchmark: data quality.
+    FEATURE_MISSING_SHARE = "feature_missing_share" [Model, Feature] Ratio: "Share of rows where a model feature is missing";
+    FEATURE_MISSING_SHARE_CHANGE = "feature_missing_share_change" [Model, Feature] Dimensionless:
+        "Missing share now minus the reference's (0.3 = 30 points more rows missing)";
+    FEATURE_OUT_OF_RANGE_SHARE = "feature_out_of_range_share" [Model, Feature] Ratio:
+        "Share of a numeric feature's values outside the reference's minimum and maximum";
+    FEATURE_UNSEEN_SHARE = "feature_unseen_share" [Model, Feature] Ratio:
+        "Share of a categorical feature's values in categories the reference never saw";
+    TABLE_ROWS = "table_rows" [Table] Count: "Rows of a table in the benchmarked snapshot";
+    TABLE_ROWS_CHANGE = "table_rows_change" [Table] RelativeChange:
+        "Relative change of a table's rows against the previous snapshot";
     // Validation.
     CV_METRIC_MEAN = "cv_metric_mean" [Model, Metric] Dimensionless:
         "Mean of a metric over the k folds of the weekly cross-validation";

@@ -63,6 +63,8 @@ pub enum Trigger {
     Manual,
     /// The daemon's first start: the first benchmark after preparing data and models.
     Startup,
+    /// `bankml backfill`: a run as of a past snapshot.
+    Backfill,
 }
 
 impl Trigger {
@@ -73,6 +75,7 @@ impl Trigger {
             Trigger::Api => "api",
             Trigger::Manual => "manual",
             Trigger::Startup => "startup",
+            Trigger::Backfill => "backfill",
         }
     }
 }

@@ -47,7 +47,12 @@ fn same_seed_gives_byte_identical_files_in_every_format() {
                         out.to_str().unwrap(),
                     ],
                 );
-                files_under(&out)
+                let mut files = files_under(&out);
+                assert!(
+                    files.remove("scenario.json").is_some(),
+                    "the ground truth is written beside the data"
+                );
+                files
             })
             .collect();
         assert_eq!(runs[0].len(), 18, "3 snapshots × 6 tables in {format}");

@@ -13,5 +13,6 @@ mod ingest_errors;
 mod jobs;
 mod metrics_reference;
 mod models;
+mod scenarios;
 mod scheduler;
 mod validate_config;

@@ -179,3 +179,77 @@ fn drift_cases() {
     }
     assert_eq!(kinds.len(), 2, "both numeric and categorical cases ran");
 }
+
+/// scikit-learn's `IsotonicRegression` and NannyML's CBPE on shared data
+/// (`tests/fixtures/make_cbpe.py` regenerates `cbpe.json`): the calibrator's fitted points and
+/// predictions to 1e-12, the estimates within 0.005 (the bar; they agree far closer),
+/// the sampling errors to 1e-9.
+#[test]
+fn calibration_and_cbpe_match_scikit_learn_and_nannyml() {
+    use bankml::metrics::calibration::Isotonic;
+    use bankml::metrics::estimation::Calibration;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cbpe.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let threshold = fixture["threshold"].as_f64().unwrap();
+    let ref_scores = floats(&fixture["reference"]["scores"]);
+    let ref_labels: Vec<bool> = floats(&fixture["reference"]["labels"])
+        .iter()
+        .map(|v| *v == 1.0)
+        .collect();
+    let scores = floats(&fixture["analysis"]["scores"]);
+    let truth: Vec<f64> = ref_labels.iter().map(|l| f64::from(u8::from(*l))).collect();
+
+    let isotonic = Isotonic::fit(&ref_scores, &truth).unwrap();
+    let expected_x = floats(&fixture["isotonic"]["x_thresholds"]);
+    let expected_y = floats(&fixture["isotonic"]["y_thresholds"]);
+    assert_eq!(isotonic.x, expected_x, "the fitted points' scores");
+    assert_eq!(isotonic.y.len(), expected_y.len());
+    for (a, b) in isotonic.y.iter().zip(&expected_y) {
+        assert!((a - b).abs() < 1e-12, "fitted value {a} vs sklearn {b}");
+    }
+    for (i, (a, b)) in isotonic
+        .predict_all(&scores)
+        .iter()
+        .zip(floats(&fixture["isotonic"]["analysis_calibrated"]))
+        .enumerate()
+    {
+        assert!((a - b).abs() < 1e-12, "row {i}: calibrated {a} vs sklearn {b}");
+    }
+
+    let calibration = Calibration::fit(&ref_labels, &ref_scores, threshold).unwrap();
+    let estimate = calibration.estimate(&scores, threshold).unwrap();
+    let cbpe = &fixture["cbpe"];
+    let figures = [
+        ("roc_auc", estimate.auc, estimate.sampling_errors.auc),
+        (
+            "precision",
+            estimate.at_threshold.precision,
+            estimate.sampling_errors.precision,
+        ),
+        ("recall", estimate.at_threshold.recall, estimate.sampling_errors.recall),
+        ("f1", estimate.at_threshold.f1, estimate.sampling_errors.f1),
+    ];
+    for (metric, value, error) in figures {
+        let expected = cbpe[metric]["value"].as_f64().unwrap();
+        assert!(
+            (value - expected).abs() < 0.005,
+            "{metric}: {value} vs NannyML {expected}"
+        );
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{metric}: {value} vs NannyML {expected} (same formula, same data)"
+        );
+        let expected_error = cbpe[metric]["sampling_error"].as_f64().unwrap();
+        assert!(
+            (error - expected_error).abs() < 1e-9 * expected_error.max(1.0),
+            "{metric} sampling error: {error} vs NannyML {expected_error}"
+        );
+    }
+    // The estimate is an estimate: it lands near, not on, what the labels then say.
+    let realized = cbpe["roc_auc"]["realized"].as_f64().unwrap();
+    assert!(
+        (estimate.auc - realized).abs() < 0.02,
+        "{} vs realized {realized}",
+        estimate.auc
+    );
+}

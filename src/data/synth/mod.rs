@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod rng;
+pub mod scenario;
 
 use crate::data::date::{Date, date_column};
 use crate::data::format::{FileFormat, WriteError, write_frame};
@@ -25,6 +26,7 @@ use crate::fsutil::{self, FsError};
 use catalog::{Balance, CATEGORIES, INCOME_BANDS, PRODUCTS, REGIONS, SEGMENTS};
 use polars::prelude::*;
 use rng::{Rng, sigmoid};
+use scenario::{EventKind, GroundTruth, Scenario};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -37,6 +39,8 @@ pub struct BankSpec {
     /// The date of the last snapshot (a month end).
     pub last_snapshot: Date,
     pub sharp_drift: bool,
+    /// Events planted on top (`generate --scenario`), and whether the gradual drift runs.
+    pub scenario: Scenario,
 }
 
 impl Default for BankSpec {
@@ -49,6 +53,7 @@ impl Default for BankSpec {
             seed: 42,
             last_snapshot: Date::from_ymd(2025, 12, 31).unwrap_or(Date(20_453)),
             sharp_drift: false,
+            scenario: Scenario::default(),
         }
     }
 }
@@ -121,6 +126,9 @@ pub struct Simulation {
 }
 
 const DAYS_PER_YEAR: f64 = 365.25;
+
+/// The ground truth written beside the snapshots.
+pub const SCENARIO_FILE: &str = "scenario.json";
 
 impl Simulation {
     pub fn new(spec: BankSpec) -> Simulation {
@@ -208,7 +216,11 @@ impl Simulation {
         };
         // Arrivals get younger over the months (gradual drift), and much younger in a
         // sharply drifted last month.
-        let progress = (month.max(0) as f64) / self.spec.months as f64;
+        let progress = if self.spec.scenario.gradual_drift {
+            (month.max(0) as f64) / self.spec.months as f64
+        } else {
+            0.0
+        };
         let sharp = self.spec.sharp_drift && month == self.spec.months as i32 - 1;
         let segment = if sharp && rng.bernoulli(0.6) {
             0
@@ -288,10 +300,14 @@ impl Simulation {
             }
             let mut w = p.base * p.segment_fit[c.segment as usize];
             if let Some(launch) = p.launch_month {
-                if month < launch {
+                if !self.spec.scenario.gradual_drift {
+                    // A steady bank: every product long launched and fully spread.
+                    w *= 3.0;
+                } else if month < launch {
                     continue;
+                } else {
+                    w *= (1.0 + 0.25 * (month - launch) as f64).min(3.0);
                 }
-                w *= (1.0 + 0.25 * (month - launch) as f64).min(3.0);
             }
             let z = (age - p.age_peak) / p.age_width;
             w *= (-0.5 * z * z).exp() + 0.08;
@@ -338,6 +354,25 @@ impl Simulation {
         for _ in 0..self.arrivals[month] {
             self.add_client(&mut rng.fork(11), &mut open_rng, month as i32);
         }
+        self.reshuffle(month);
+        // Planted covariate shifts of activity: factors on the month's rates.
+        let mut rate = [1.0f64; 3];
+        for event in self.spec.scenario.active(EventKind::Shift, month) {
+            for (k, column) in ["activity.logins", "activity.transactions", "activity.complaints"]
+                .iter()
+                .enumerate()
+            {
+                if event.column_is(column) {
+                    rate[k] *= 1.0 + event.by;
+                }
+            }
+        }
+        let concept: f64 = self
+            .spec
+            .scenario
+            .active(EventKind::Concept, month)
+            .map(|e| e.by)
+            .fold(0.0, f64::max);
 
         // Holdings: balances move, some products close without the client leaving.
         let mut client_products: Vec<u8> = vec![0; self.clients.len()];
@@ -392,6 +427,9 @@ impl Simulation {
                 transactions *= 1.35;
                 complaints *= 2.0;
             }
+            logins *= rate[0];
+            transactions *= rate[1];
+            complaints *= rate[2];
             let activity = [
                 rng.poisson(logins).min(u16::MAX as i64) as u16,
                 rng.poisson(transactions).min(u16::MAX as i64) as u16,
@@ -412,6 +450,14 @@ impl Simulation {
                 + if tenure < 2.0 { 0.9 } else { 0.0 }
                 + if age < 28.0 { 0.5 } else { 0.0 }
                 - 0.25 * skill;
+            // Planted concept drift: who leaves follows a trait the data do not show, so the
+            // old relationship (engagement, complaints, products) loses its hold.
+            let logit = if concept > 0.0 {
+                let hidden = rng::hashed_normal(self.spec.seed, self.clients[index].id as u64, 0xC0C0);
+                (1.0 - concept) * logit + concept * (-5.0 + 1.6 * hidden)
+            } else {
+                logit
+            };
             if rng.bernoulli(sigmoid(logit)) {
                 let day = start + rng.below((end - start + 1) as u64) as i32;
                 decided[index] = Some(day.max(self.clients[index].since));
@@ -580,7 +626,7 @@ impl Simulation {
 
         let launched: Vec<&catalog::Product> = PRODUCTS
             .iter()
-            .filter(|p| p.launch_month.is_none_or(|m| m <= month as i32))
+            .filter(|p| !self.spec.scenario.gradual_drift || p.launch_month.is_none_or(|m| m <= month as i32))
             .collect();
         let catalog_frame = df_or_empty(vec![
             Column::new("product_id".into(), launched.iter().map(|p| p.id).collect::<Vec<_>>()),
@@ -649,17 +695,125 @@ impl Simulation {
             Column::new("complaints".into(), complaints),
         ]);
 
-        Snapshot {
-            date,
-            tables: vec![
-                (Table::Clients, client_frame),
-                (Table::Holdings, holding_frame),
-                (Table::Catalog, catalog_frame),
-                (Table::Managers, manager_frame),
-                (Table::Agencies, agency_frame),
-                (Table::Activity, activity_frame),
-            ],
+        let mut tables = vec![
+            (Table::Clients, client_frame),
+            (Table::Holdings, holding_frame),
+            (Table::Catalog, catalog_frame),
+            (Table::Managers, manager_frame),
+            (Table::Agencies, agency_frame),
+            (Table::Activity, activity_frame),
+        ];
+        for (table, frame) in tables.iter_mut() {
+            // Planting only rewrites columns the frame was built with: it cannot fail on them.
+            if let Ok(planted) = self.plant_exports(month, *table, frame) {
+                *frame = planted;
+            }
         }
+        Snapshot { date, tables }
+    }
+
+    /// A planted reshuffle, in the month it happens: a share of the clients move to other
+    /// managers (anywhere in the bank, so their agency changes too).
+    fn reshuffle(&mut self, month: usize) {
+        let seed = self.spec.seed;
+        let moves: Vec<(usize, f64)> = self
+            .spec
+            .scenario
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind == EventKind::Reshuffle && e.month == month + 1)
+            .map(|(i, e)| (i, e.by))
+            .collect();
+        let managers = self.managers.len() as u64;
+        for (salt, share) in moves {
+            for c in self.clients.iter_mut() {
+                if rng::hashed_unit(seed, c.id as u64, salt as u64) < share {
+                    let pick = (rng::hashed_unit(seed, c.id as u64, salt as u64 ^ 0xAB) * managers as f64) as usize;
+                    let m = pick.min(self.managers.len() - 1);
+                    c.manager = m as u16;
+                    c.agency = self.managers[m].agency as u16;
+                }
+            }
+        }
+    }
+
+    /// The planted changes to what is exported in `month` (data-quality breaks, category
+    /// changes, balance shifts): rows are picked by a hash of the client, so the same clients
+    /// are affected every month of an event.
+    fn plant_exports(&self, month: usize, table: Table, frame: &DataFrame) -> PolarsResult<DataFrame> {
+        let mut out = frame.clone();
+        for (index, event) in self.spec.scenario.events.iter().enumerate() {
+            if !event.active(month) {
+                continue;
+            }
+            let target = event.column.as_deref().unwrap_or_default();
+            let (event_table, column) = target.split_once('.').unwrap_or((target, ""));
+            if event_table != table.name() || !out.get_column_names().iter().any(|c| c.as_str() == "cli") {
+                continue;
+            }
+            let clients: Vec<i64> = out.column("cli")?.i64()?.into_no_null_iter().collect();
+            let picked = |share: f64| -> Column {
+                let mask: Vec<bool> = clients
+                    .iter()
+                    .map(|id| rng::hashed_unit(self.spec.seed, *id as u64, index as u64) < share)
+                    .collect();
+                Column::new("__picked".into(), mask)
+            };
+            let c = || col(column);
+            let changed: Expr = match event.kind {
+                EventKind::Rows => {
+                    out = out
+                        .lazy()
+                        .with_column(picked(event.by).as_materialized_series().clone().lit())
+                        .filter(col("__picked"))
+                        .drop(by_name(["__picked"], true, false))
+                        .collect()?;
+                    continue;
+                }
+                EventKind::Missing => {
+                    let dtype = out.column(column)?.dtype().clone();
+                    when(col("__picked")).then(lit(NULL).cast(dtype)).otherwise(c())
+                }
+                EventKind::NewCategory => when(col("__picked"))
+                    .then(lit(event.value.clone().unwrap_or_default()))
+                    .otherwise(c()),
+                EventKind::Share | EventKind::Rename => {
+                    let (from, to) = (
+                        event.from.clone().unwrap_or_default(),
+                        event.to.clone().unwrap_or_default(),
+                    );
+                    let rows = c().eq(lit(from));
+                    let rows = if event.kind == EventKind::Share {
+                        rows.and(col("__picked"))
+                    } else {
+                        rows
+                    };
+                    when(rows).then(lit(to)).otherwise(c())
+                }
+                EventKind::Shift if column == "balance" => c() * lit(1.0 + event.by),
+                EventKind::Unit => c() * lit(event.by),
+                EventKind::Scale => {
+                    let positive = c().gt(lit(0.0));
+                    let median = c().filter(positive.clone()).median().over([col("product_id")])?;
+                    when(positive)
+                        .then(median.clone() * (c() / median).pow(lit(event.by)))
+                        .otherwise(c())
+                }
+                _ => continue,
+            };
+            let share = match event.kind {
+                EventKind::Missing | EventKind::NewCategory | EventKind::Share => event.by,
+                _ => 0.0,
+            };
+            out.with_column(picked(share))?;
+            out = out
+                .lazy()
+                .with_column(changed.alias(column))
+                .drop(by_name(["__picked"], true, false))
+                .collect()?;
+        }
+        Ok(out)
     }
 }
 
@@ -674,6 +828,8 @@ pub enum GenerateError {
 /// What [`write_bank`] wrote.
 pub struct Written {
     pub snapshots: Vec<Date>,
+    /// What was planted (`scenario.json` beside the snapshots).
+    pub truth: GroundTruth,
     /// Rows per table in the last snapshot.
     pub last_counts: Vec<(Table, usize)>,
     /// Rows over every table and snapshot.
@@ -689,8 +845,10 @@ pub fn write_bank(
     mut on_month: impl FnMut(Date),
 ) -> Result<Written, GenerateError> {
     let staging = fsutil::staging_dir(out)?;
+    let (scenario, seed, clients) = (spec.scenario.clone(), spec.seed, spec.clients);
     let mut simulation = Simulation::new(spec);
     let mut written = Written {
+        truth: GroundTruth::new(&scenario, seed, clients, &[]),
         snapshots: Vec::new(),
         last_counts: Vec::new(),
         total_rows: 0,
@@ -711,9 +869,13 @@ pub fn write_bank(
         written.snapshots.push(snapshot.date);
         on_month(snapshot.date);
     }
+    written.truth = GroundTruth::new(&scenario, seed, clients, &written.snapshots);
     for date in &written.snapshots {
         fsutil::replace_dir(&staging.path().join(date.to_string()), &out.join(date.to_string()))?;
     }
+    // The truth is written last: a reader that finds it finds the data it describes.
+    let truth = serde_json::to_vec_pretty(&written.truth).unwrap_or_default();
+    fsutil::write_bytes_atomic(&out.join(SCENARIO_FILE), &truth)?;
     Ok(written)
 }
 

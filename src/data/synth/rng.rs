@@ -106,6 +106,23 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// A uniform in [0, 1) fixed by `(seed, key, salt)` alone: planted events pick their rows
+/// with it, so planting draws nothing from the streams and leaves every other number as it was.
+pub fn hashed_unit(seed: u64, key: u64, salt: u64) -> f64 {
+    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A standard normal fixed by `(seed, key, salt)` (Box–Muller over two [`hashed_unit`]s).
+pub fn hashed_normal(seed: u64, key: u64, salt: u64) -> f64 {
+    let u1 = hashed_unit(seed, key, salt).max(f64::MIN_POSITIVE);
+    let u2 = hashed_unit(seed, key, salt ^ 0x5555);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
