@@ -156,6 +156,7 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
                 columns,
                 DriftPolicy {
                     sigmas: 0.0,
+                    noise_alpha: 0.0,
                     psi_threshold,
                     drift_share,
                 },

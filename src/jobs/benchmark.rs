@@ -5,7 +5,7 @@
 
 use super::frames::{self, Timeline};
 use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
-use crate::metrics::drift::DriftPolicy;
+use crate::metrics::drift::{self, DriftPolicy};
 use crate::metrics::reference::FeatureReference;
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
@@ -29,6 +29,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         psi_threshold: ctx.param_f64("psi_threshold", defaults.psi_threshold),
         drift_share: ctx.param_f64("drift_share", defaults.drift_share),
         sigmas: ctx.param_f64("drift_sigmas", defaults.sigmas),
+        noise_alpha: ctx.param_f64("drift_noise_alpha", defaults.noise_alpha),
     };
     // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
     let min_rows = ctx.param_usize("drift_min_rows", 50);
@@ -287,6 +288,11 @@ fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
     })
 }
 
+/// The smallest out-of-range share, and unseen-category share, that can count as unusual,
+/// whatever the reference months show.
+const OUT_OF_RANGE_FLOOR: f64 = 0.05;
+const UNSEEN_FLOOR: f64 = 0.01;
+
 /// Drift of every feature the champion has reference statistics for, against `frame`: PSI
 /// and KS against each feature's learned threshold, and the data-quality figures (missing,
 /// out-of-range and unseen shares).
@@ -333,6 +339,12 @@ fn drift(
                     &labels,
                     figures.outside_share,
                 ));
+                let limit = reference.learned_outside_limit(UNSEEN_FLOOR, policy.sigmas);
+                observations.push(Observation::of(
+                    &obs::FEATURE_UNSEEN_RATIO,
+                    &labels,
+                    figures.outside_share / limit,
+                ));
                 let result = reference
                     .categorical_drift(&values)
                     .map(|d| (d.psi, None, FeatureDrift::Categorical(d)));
@@ -346,6 +358,12 @@ fn drift(
                     &obs::FEATURE_OUT_OF_RANGE_SHARE,
                     &labels,
                     figures.outside_share,
+                ));
+                let limit = reference.learned_outside_limit(OUT_OF_RANGE_FLOOR, policy.sigmas);
+                observations.push(Observation::of(
+                    &obs::FEATURE_OUT_OF_RANGE_RATIO,
+                    &labels,
+                    figures.outside_share / limit,
                 ));
                 let result = reference
                     .numeric_drift(&values)
@@ -374,7 +392,18 @@ fn drift(
             );
             continue;
         };
-        let learned = reference.learned_threshold(policy.psi_threshold, policy.sigmas);
+        let (bins, reference_rows) = match reference {
+            FeatureReference::Numeric { bin_shares, count, .. } => (bin_shares.len(), *count),
+            FeatureReference::Categorical { counts, count, .. } => (counts.len() + 1, *count as usize),
+        };
+        let current_rows = rows - (figures.missing_share * rows as f64).round() as usize;
+        let floor = policy.psi_threshold.max(drift::psi_noise_floor(
+            bins,
+            current_rows,
+            reference_rows,
+            policy.noise_alpha,
+        ));
+        let learned = reference.learned_threshold(floor, policy.sigmas);
         observations.push(Observation::of(&obs::FEATURE_PSI, &labels, psi));
         observations.push(Observation::of(&obs::FEATURE_PSI_THRESHOLD, &labels, learned.threshold));
         observations.push(Observation::of(

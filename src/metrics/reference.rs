@@ -30,9 +30,12 @@ pub enum FeatureReference {
         /// Rows without a value (missing or not finite).
         #[serde(default)]
         missing: u64,
-        /// PSI of each reference month against the whole reference, oldest first.
+        /// PSI of each reference month against the other reference months, oldest first.
         #[serde(default)]
         monthly_psi: Vec<f64>,
+        /// Share of each reference month's values outside the other months' range.
+        #[serde(default)]
+        monthly_outside: Vec<f64>,
     },
     Categorical {
         count: u64,
@@ -41,7 +44,21 @@ pub enum FeatureReference {
         missing: u64,
         #[serde(default)]
         monthly_psi: Vec<f64>,
+        /// Share of each reference month's values in categories the other months lack.
+        #[serde(default)]
+        monthly_outside: Vec<f64>,
     },
+}
+
+/// mean + k·σ (population σ, as NannyML) of at least two values.
+fn mean_plus_k_sigma(values: &[f64], k: f64) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    Some(mean + k * std)
 }
 
 /// How a feature's drift threshold is learned from its reference months.
@@ -88,25 +105,44 @@ impl FeatureReference {
             sketch,
             missing: 0,
             monthly_psi: Vec::new(),
+            monthly_outside: Vec::new(),
         })
     }
 
-    /// The reference of a window of months: pooled statistics, the missing count over `rows`
-    /// and the PSI of each month (`months`, oldest first) against the pool.
+    /// The reference of a window of months: pooled statistics, the missing count over `rows`,
+    /// and for each month (`months`, oldest first) its PSI and out-of-range share against the
+    /// *other* months — leave-one-out, so with three months a month is not judged against a
+    /// pool that is a third itself (which would make the variability look smaller than what
+    /// a new month meets).
     pub fn numeric_window(months: &[Vec<f64>], rows: usize) -> Result<FeatureReference> {
         let pooled: Vec<f64> = months.iter().flatten().copied().collect();
         let mut reference = FeatureReference::numeric(&pooled)?;
-        let monthly: Vec<f64> = months
-            .iter()
-            .filter(|m| !m.is_empty() && months.len() > 1)
-            .filter_map(|m| reference.numeric_drift(m).ok().map(|d| d.psi))
-            .collect();
+        let (mut psis, mut outside) = (Vec::new(), Vec::new());
+        for (m, month) in months.iter().enumerate() {
+            let others: Vec<f64> = months
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != m)
+                .flat_map(|(_, v)| v.iter().copied())
+                .collect();
+            let Ok(rest) = FeatureReference::numeric(&others) else {
+                continue;
+            };
+            if let Ok(d) = rest.numeric_drift(month) {
+                psis.push(d.psi);
+                outside.push(rest.numeric_quality(month, month.len()).outside_share);
+            }
+        }
         if let FeatureReference::Numeric {
-            missing, monthly_psi, ..
+            missing,
+            monthly_psi,
+            monthly_outside,
+            ..
         } = &mut reference
         {
             *missing = rows.saturating_sub(pooled.len()) as u64;
-            *monthly_psi = monthly;
+            *monthly_psi = psis;
+            *monthly_outside = outside;
         }
         Ok(reference)
     }
@@ -115,19 +151,44 @@ impl FeatureReference {
     pub fn categorical_window<S: AsRef<str>>(months: &[Vec<S>], rows: usize) -> Result<FeatureReference> {
         let pooled: Vec<&str> = months.iter().flatten().map(AsRef::as_ref).collect();
         let mut reference = FeatureReference::categorical(&pooled)?;
-        let monthly: Vec<f64> = months
-            .iter()
-            .filter(|m| !m.is_empty() && months.len() > 1)
-            .filter_map(|m| reference.categorical_drift(m).ok().map(|d| d.psi))
-            .collect();
+        let (mut psis, mut outside) = (Vec::new(), Vec::new());
+        for (m, month) in months.iter().enumerate() {
+            let others: Vec<&str> = months
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != m)
+                .flat_map(|(_, v)| v.iter().map(AsRef::as_ref))
+                .collect();
+            let Ok(rest) = FeatureReference::categorical(&others) else {
+                continue;
+            };
+            if let Ok(d) = rest.categorical_drift(month) {
+                psis.push(d.psi);
+                outside.push(rest.categorical_quality(month, month.len(), "").outside_share);
+            }
+        }
         if let FeatureReference::Categorical {
-            missing, monthly_psi, ..
+            missing,
+            monthly_psi,
+            monthly_outside,
+            ..
         } = &mut reference
         {
             *missing = rows.saturating_sub(pooled.len()) as u64;
-            *monthly_psi = monthly;
+            *monthly_psi = psis;
+            *monthly_outside = outside;
         }
         Ok(reference)
+    }
+
+    /// The out-of-range (numeric) or unseen-category (categorical) share above which a month
+    /// is unusual: mean + `k`·σ of the reference months' own shares, never below `floor`.
+    pub fn learned_outside_limit(&self, floor: f64, k: f64) -> f64 {
+        let monthly = match self {
+            FeatureReference::Numeric { monthly_outside, .. }
+            | FeatureReference::Categorical { monthly_outside, .. } => monthly_outside,
+        };
+        mean_plus_k_sigma(monthly, k).map_or(floor, |t| t.max(floor))
     }
 
     fn monthly(&self) -> &[f64] {
@@ -154,7 +215,7 @@ impl FeatureReference {
         let mean = monthly.iter().sum::<f64>() / n;
         let std = (monthly.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
         LearnedThreshold {
-            threshold: (mean + k * std).max(floor),
+            threshold: mean_plus_k_sigma(monthly, k).unwrap_or(floor).max(floor),
             monthly_mean: Some(mean),
             monthly_std: Some(std),
             months: monthly.len(),
@@ -217,6 +278,7 @@ impl FeatureReference {
             counts,
             missing: 0,
             monthly_psi: Vec::new(),
+            monthly_outside: Vec::new(),
         })
     }
 
@@ -295,8 +357,11 @@ mod tests {
             })
             .collect();
         let reference = FeatureReference::numeric_window(&months, 9100).unwrap();
-        let pooled: Vec<f64> = months.concat();
-        let by_hand: Vec<f64> = months.iter().map(|m| drift::numeric(&pooled, m).unwrap().psi).collect();
+        // Each month against the other two.
+        let others = |m: usize| -> Vec<f64> { (0..3).filter(|k| *k != m).flat_map(|k| months[k].clone()).collect() };
+        let by_hand: Vec<f64> = (0..3)
+            .map(|m| drift::numeric(&others(m), &months[m]).unwrap().psi)
+            .collect();
         let mean = by_hand.iter().sum::<f64>() / 3.0;
         let std = (by_hand.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
         let learned = reference.learned_threshold(0.0, 3.0);
@@ -311,6 +376,10 @@ mod tests {
             panic!()
         };
         assert_eq!(*missing, 100, "9100 rows, 9000 values");
+        // Out of range, leave-one-out: the first month lies below the others, the last above.
+        let limit = reference.learned_outside_limit(0.0, 3.0);
+        assert!(limit > 0.08 && limit < 0.3, "{limit}");
+        assert_eq!(reference.learned_outside_limit(0.5, 3.0), 0.5, "the floor holds");
         // A single month has no variability to learn from: the floor.
         let single = FeatureReference::numeric_window(&months[..1], 3000).unwrap();
         assert_eq!(single.learned_threshold(0.2, 3.0).threshold, 0.2);

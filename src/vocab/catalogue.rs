@@ -186,6 +186,10 @@ catalogue! {
         "Share of a numeric feature's values outside the reference's minimum and maximum";
     FEATURE_UNSEEN_SHARE = "feature_unseen_share" [Model, Feature] Ratio:
         "Share of a categorical feature's values in categories the reference never saw";
+    FEATURE_OUT_OF_RANGE_RATIO = "feature_out_of_range_ratio" [Model, Feature] Dimensionless:
+        "Out-of-range share over its learned limit (the reference months' own, mean + k sigma, at least 5 %): above 1 is unusual";
+    FEATURE_UNSEEN_RATIO = "feature_unseen_ratio" [Model, Feature] Dimensionless:
+        "Unseen-category share over its learned limit (the reference months' own, mean + k sigma, at least 1 %): above 1 is unusual";
     TABLE_ROWS = "table_rows" [Table] Count: "Rows of a table in the benchmarked snapshot";
     TABLE_ROWS_CHANGE = "table_rows_change" [Table] RelativeChange:
         "Relative change of a table's rows against the previous snapshot";

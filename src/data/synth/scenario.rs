@@ -243,7 +243,9 @@ fn names_for(event: &Event) -> Vec<String> {
     let base = column.rsplit('.').next().unwrap_or(column);
     match (event.kind, column) {
         (EventKind::Concept, _) => vec!["churn_auc".into()],
-        (EventKind::Reshuffle, _) => vec!["n_clients".into(), "ges".into()],
+        // Every manager's portfolio changes: any figure of the manager model (or a client's
+        // manager score) is about it.
+        (EventKind::Reshuffle, _) => vec!["manager".into()],
         (_, "clients.birth_date") => vec!["age_years".into(), "birth_date".into()],
         (EventKind::Rows, "activity") => vec!["activity".into(), "months_with_activity".into()],
         (EventKind::Rows, table) => vec![table.into()],
