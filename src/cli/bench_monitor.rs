@@ -175,7 +175,19 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
         let raised = raised_alerts(&project.join(&config.data.history))?;
         let card = detection::score(&truth, monitored, &raised);
         print_card(&name, &truth, &card, seconds);
-        cards.push((name, card, seconds));
+        let errors = estimate_errors(&project.join(&config.data.history), &project)?;
+        if errors.is_empty() {
+            println!("  estimated vs realized churn AUC: no snapshot has both yet");
+        } else {
+            for (snapshot, estimated, realized) in &errors {
+                println!(
+                    "  churn AUC of {snapshot}: estimated {estimated:.4} before its labels, realized {realized:.4} (error {:+.4})",
+                    estimated - realized
+                );
+            }
+        }
+        let worst = errors.iter().map(|(_, e, r)| (e - r).abs()).fold(f64::NAN, f64::max);
+        cards.push((name, card, seconds, worst));
     }
     println!(
         "\nsummary ({} clients, {} monitored snapshots each):",
@@ -183,24 +195,58 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
         bench.months - bench.months / 2
     );
     println!(
-        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10}",
-        "scenario", "alerts", "false alarm", "collateral", "events", "detected", "backfill s"
+        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10} {:>14}",
+        "scenario", "alerts", "false alarm", "collateral", "events", "detected", "backfill s", "max |AUC err|"
     );
-    for (name, card, seconds) in &cards {
+    for (name, card, seconds, worst) in &cards {
         let detected = card.events.iter().filter(|e| e.detected_at.is_some()).count();
         println!(
-            "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10.1}",
+            "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10.1} {:>14.4}",
             name,
             card.raised,
             card.false_alarms.len(),
             card.collateral.len(),
             card.events.len(),
             detected,
-            seconds
+            seconds,
+            worst
         );
     }
-    println!("estimated-vs-realized AUC error: not measured (CBPE is not built yet)");
     Ok(())
+}
+
+/// For every snapshot both estimated (CBPE, when it was the latest) and later realized (once
+/// its outcome matured) by the daily benchmark's runs: `(snapshot, estimated, realized)`.
+/// Both come from the champion of the time; a promotion in between makes the pair compare two
+/// models, which the retraining in the replay can do.
+fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    use bankml::report::summary::{EstimatedChurn, JobSummary};
+    let runs = RunHistory::open(history)?.list(Some("daily-benchmark"), 1_000_000)?;
+    let mut estimated = std::collections::BTreeMap::new();
+    let mut realized = std::collections::BTreeMap::new();
+    for run in runs {
+        let Some(path) = run.report_path else { continue };
+        let Ok(report) = bankml::report::read(&project.join(path)) else {
+            continue;
+        };
+        let Some(JobSummary::Benchmark(summary)) = JobSummary::read("benchmark", &report.outcome.summary) else {
+            continue;
+        };
+        let Some(churn) = summary.churn else { continue };
+        if let Some(EstimatedChurn::Estimated { snapshot, estimate, .. }) = churn.estimated {
+            estimated.insert(snapshot, estimate.auc);
+        }
+        if let (Some(snapshot), Some(metrics)) = (
+            churn.evaluated_snapshot,
+            churn.metrics.as_ref().and_then(|m| m.binary()),
+        ) {
+            realized.insert(snapshot, metrics.roc_auc);
+        }
+    }
+    Ok(estimated
+        .into_iter()
+        .filter_map(|(s, e)| realized.get(&s).map(|r| (s, e, *r)))
+        .collect())
 }
 
 /// The new alerts (firing, not reminders) of every run in the history at `path`, each with
