@@ -143,13 +143,8 @@ pub fn run(args: BackfillArgs, config: &EngineConfig, config_path: &Path) -> any
         let clock: Arc<dyn Clock> = Arc::new(StartingAt::new(at));
         let shared = Shared {
             executor: ProcessExecutor {
-                program: std::env::current_exe()?,
-                config_path: config_path.to_path_buf(),
-                reports_dir: config.data.reports_dir.clone(),
-                grace: config.daemon.shutdown_grace,
-                threads: 0,
-                forward_output: false,
                 snapshot: Some(date.to_string()),
+                ..ProcessExecutor::new(std::env::current_exe()?, config_path.to_path_buf(), config)
             },
             history: history.clone(),
             clock: clock.clone(),

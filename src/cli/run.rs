@@ -60,13 +60,8 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
         bankml::alerts::observer::alerting_for(config, telemetry.clone()).map_err(|e| UserError(e.to_string()))?;
     let shared = Shared {
         executor: ProcessExecutor {
-            snapshot: None,
-            program: std::env::current_exe()?,
-            config_path: config_path.to_path_buf(),
-            reports_dir: config.data.reports_dir.clone(),
-            grace: config.daemon.shutdown_grace,
-            threads: 0,
             forward_output: true,
+            ..ProcessExecutor::new(std::env::current_exe()?, config_path.to_path_buf(), config)
         },
         history: history.clone(),
         clock: Arc::new(SystemClock),

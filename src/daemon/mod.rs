@@ -160,15 +160,7 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
     );
     let program = std::env::current_exe().map_err(DaemonError::Program)?;
     let shared = Arc::new(Shared {
-        executor: ProcessExecutor {
-            snapshot: None,
-            program: program.clone(),
-            config_path: options.config_path.clone(),
-            reports_dir: config.data.reports_dir.clone(),
-            grace: config.daemon.shutdown_grace,
-            threads: 0,
-            forward_output: false,
-        },
+        executor: ProcessExecutor::new(program.clone(), options.config_path.clone(), &config),
         history: history.clone(),
         clock: Arc::new(SystemClock),
         telemetry: telemetry.clone(),

@@ -27,6 +27,22 @@ pub struct ProcessExecutor {
     pub snapshot: Option<String>,
 }
 
+impl ProcessExecutor {
+    /// Attempts of `program` (the `bankml` binary) with the engine config at `config_path`:
+    /// output kept, threads left to the config, the latest snapshot.
+    pub fn new(program: PathBuf, config_path: PathBuf, config: &crate::config::EngineConfig) -> ProcessExecutor {
+        ProcessExecutor {
+            program,
+            config_path,
+            reports_dir: config.data.reports_dir.clone(),
+            grace: config.daemon.shutdown_grace,
+            threads: 0,
+            forward_output: false,
+            snapshot: None,
+        }
+    }
+}
+
 /// The last lines of what the child wrote to stderr: the error it ended with.
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

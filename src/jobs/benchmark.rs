@@ -218,19 +218,13 @@ fn estimate_churn(
     let path = registry
         .version_dir(ModelKind::Churn, model.meta.version)
         .join(tabular::CALIBRATION_FILE);
-    let calibration: Calibration = match std::fs::read(&path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(EstimatedChurn::NotEstimated {
-                note: format!(
-                    "churn v{} was trained without a calibrator: retrain it to estimate performance before labels",
-                    model.meta.version
-                ),
-            });
-        }
-        Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    let Some(calibration) = read_version_file::<Calibration>(&path)? else {
+        return Ok(EstimatedChurn::NotEstimated {
+            note: format!(
+                "churn v{} was trained without a calibrator: retrain it to estimate performance before labels",
+                model.meta.version
+            ),
+        });
     };
     if clients.height() == 0 {
         return Ok(EstimatedChurn::NotEstimated {
@@ -316,11 +310,11 @@ fn drift(
     let path = registry
         .version_dir(model_name, model.meta.version)
         .join("reference.json");
-    let references: BTreeMap<String, FeatureReference> = match std::fs::read(&path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
-        }
-        Err(e) => return Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    let Some(references) = read_version_file::<BTreeMap<String, FeatureReference>>(&path)? else {
+        return Err(JobError::Invalid(format!(
+            "{}: missing (every version is written with its reference statistics)",
+            path.display()
+        )));
     };
     let rows = frame.height();
     let mut features = BTreeMap::new();
@@ -330,47 +324,35 @@ fn drift(
     for (name, reference) in &references {
         let Ok(column) = frame.column(name) else { continue };
         let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
-        let (result, figures) = match reference {
+        // What lies outside the reference: unseen categories, or values beyond its range.
+        let (result, figures, present, (share_spec, ratio_spec, outside_floor)) = match reference {
             FeatureReference::Categorical { .. } => {
                 let values: Vec<&str> = column.str()?.iter().flatten().collect();
                 let figures = reference.categorical_quality(&values, rows, crate::data::clean::UNKNOWN);
-                observations.push(Observation::of(
-                    &obs::FEATURE_UNSEEN_SHARE,
-                    &labels,
-                    figures.outside_share,
-                ));
-                let limit = reference.learned_outside_limit(UNSEEN_FLOOR, policy.sigmas);
-                observations.push(Observation::of(
-                    &obs::FEATURE_UNSEEN_RATIO,
-                    &labels,
-                    figures.outside_share / limit,
-                ));
                 let result = reference
                     .categorical_drift(&values)
                     .map(|d| (d.psi, None, FeatureDrift::Categorical(d)));
-                (result, figures)
+                let outside = (&obs::FEATURE_UNSEEN_SHARE, &obs::FEATURE_UNSEEN_RATIO, UNSEEN_FLOOR);
+                (result, figures, values.len(), outside)
             }
             _ => {
                 let cast = column.cast(&DataType::Float64)?;
                 let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
                 let figures = reference.numeric_quality(&values, rows);
-                observations.push(Observation::of(
-                    &obs::FEATURE_OUT_OF_RANGE_SHARE,
-                    &labels,
-                    figures.outside_share,
-                ));
-                let limit = reference.learned_outside_limit(OUT_OF_RANGE_FLOOR, policy.sigmas);
-                observations.push(Observation::of(
-                    &obs::FEATURE_OUT_OF_RANGE_RATIO,
-                    &labels,
-                    figures.outside_share / limit,
-                ));
                 let result = reference
                     .numeric_drift(&values)
                     .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d)));
-                (result, figures)
+                let outside = (
+                    &obs::FEATURE_OUT_OF_RANGE_SHARE,
+                    &obs::FEATURE_OUT_OF_RANGE_RATIO,
+                    OUT_OF_RANGE_FLOOR,
+                );
+                (result, figures, values.len(), outside)
             }
         };
+        let limit = reference.learned_outside_limit(outside_floor, policy.sigmas);
+        observations.push(Observation::of(share_spec, &labels, figures.outside_share));
+        observations.push(Observation::of(ratio_spec, &labels, figures.outside_share / limit));
         observations.push(Observation::of(
             &obs::FEATURE_MISSING_SHARE,
             &labels,
@@ -396,10 +378,9 @@ fn drift(
             FeatureReference::Numeric { bin_shares, count, .. } => (bin_shares.len(), *count),
             FeatureReference::Categorical { counts, count, .. } => (counts.len() + 1, *count as usize),
         };
-        let current_rows = rows - (figures.missing_share * rows as f64).round() as usize;
         let floor = policy.psi_threshold.max(drift::psi_noise_floor(
             bins,
-            current_rows,
+            present,
             reference_rows,
             policy.noise_alpha,
         ));
@@ -438,6 +419,18 @@ fn drift(
         quality,
         reference_snapshots: model.meta.reference_snapshots.clone(),
     })
+}
+
+/// A JSON file a model version keeps (`reference.json`, `calibration.json`); `None` when the
+/// version has none.
+fn read_version_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Option<T>, JobError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// Rows per table of the latest snapshot, against the previous snapshot a benchmark saw (from

@@ -89,12 +89,7 @@ pub struct SamplingComponents {
 }
 
 fn population_std(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt()
+    super::mean_and_population_std(values).1
 }
 
 impl SamplingComponents {

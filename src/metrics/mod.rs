@@ -65,6 +65,14 @@ pub(crate) fn check_finite(what: &'static str, values: &[f64]) -> Result<()> {
     }
 }
 
+/// Mean and population standard deviation (divided by n, as numpy's `std`); NaN for none.
+pub(crate) fn mean_and_population_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, std)
+}
+
 pub(crate) fn check_same_length(left: &'static str, a: usize, right: &'static str, b: usize) -> Result<()> {
     if a != b {
         return Err(MetricError::LengthMismatch {

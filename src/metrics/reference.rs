@@ -50,15 +50,10 @@ pub enum FeatureReference {
     },
 }
 
-/// mean + k·σ (population σ, as NannyML) of at least two values.
-fn mean_plus_k_sigma(values: &[f64], k: f64) -> Option<f64> {
-    if values.len() < 2 {
-        return None;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    Some(mean + k * std)
+/// Mean and population σ (as NannyML) of the monthly figures; `None` below two months: a
+/// single month shows no variability to learn from.
+fn mean_and_std(values: &[f64]) -> Option<(f64, f64)> {
+    (values.len() >= 2).then(|| super::mean_and_population_std(values))
 }
 
 /// How a feature's drift threshold is learned from its reference months.
@@ -115,109 +110,95 @@ impl FeatureReference {
     /// pool that is a third itself (which would make the variability look smaller than what
     /// a new month meets).
     pub fn numeric_window(months: &[Vec<f64>], rows: usize) -> Result<FeatureReference> {
-        let pooled: Vec<f64> = months.iter().flatten().copied().collect();
-        let mut reference = FeatureReference::numeric(&pooled)?;
+        Self::window(months, rows, FeatureReference::numeric, |rest, month| {
+            let psi = rest.numeric_drift(month).ok()?.psi;
+            Some((psi, rest.numeric_quality(month, month.len()).outside_share))
+        })
+    }
+
+    /// [`numeric_window`](Self::numeric_window) for categories.
+    pub fn categorical_window<S: AsRef<str>>(months: &[Vec<S>], rows: usize) -> Result<FeatureReference> {
+        let months: Vec<Vec<&str>> = months.iter().map(|m| m.iter().map(AsRef::as_ref).collect()).collect();
+        Self::window(&months, rows, FeatureReference::categorical, |rest, month| {
+            let psi = rest.categorical_drift(month).ok()?.psi;
+            Some((psi, rest.categorical_quality(month, month.len(), "").outside_share))
+        })
+    }
+
+    /// The pooled reference built by `build`, with each month's `(psi, outside share)` from
+    /// `measure` against the reference of the other months.
+    fn window<T: Copy>(
+        months: &[Vec<T>],
+        rows: usize,
+        build: impl Fn(&[T]) -> Result<FeatureReference>,
+        measure: impl Fn(&FeatureReference, &[T]) -> Option<(f64, f64)>,
+    ) -> Result<FeatureReference> {
+        let pooled: Vec<T> = months.iter().flatten().copied().collect();
+        let mut reference = build(&pooled)?;
         let (mut psis, mut outside) = (Vec::new(), Vec::new());
         for (m, month) in months.iter().enumerate() {
-            let others: Vec<f64> = months
+            let others: Vec<T> = months
                 .iter()
                 .enumerate()
                 .filter(|(k, _)| *k != m)
                 .flat_map(|(_, v)| v.iter().copied())
                 .collect();
-            let Ok(rest) = FeatureReference::numeric(&others) else {
-                continue;
-            };
-            if let Ok(d) = rest.numeric_drift(month) {
-                psis.push(d.psi);
-                outside.push(rest.numeric_quality(month, month.len()).outside_share);
+            if let Some((psi, share)) = build(&others).ok().and_then(|rest| measure(&rest, month)) {
+                psis.push(psi);
+                outside.push(share);
             }
         }
-        if let FeatureReference::Numeric {
-            missing,
-            monthly_psi,
-            monthly_outside,
-            ..
-        } = &mut reference
-        {
-            *missing = rows.saturating_sub(pooled.len()) as u64;
-            *monthly_psi = psis;
-            *monthly_outside = outside;
-        }
+        let (missing, monthly_psi, monthly_outside) = match &mut reference {
+            FeatureReference::Numeric {
+                missing,
+                monthly_psi,
+                monthly_outside,
+                ..
+            }
+            | FeatureReference::Categorical {
+                missing,
+                monthly_psi,
+                monthly_outside,
+                ..
+            } => (missing, monthly_psi, monthly_outside),
+        };
+        *missing = rows.saturating_sub(pooled.len()) as u64;
+        *monthly_psi = psis;
+        *monthly_outside = outside;
         Ok(reference)
     }
 
-    /// [`numeric_window`](Self::numeric_window) for categories.
-    pub fn categorical_window<S: AsRef<str>>(months: &[Vec<S>], rows: usize) -> Result<FeatureReference> {
-        let pooled: Vec<&str> = months.iter().flatten().map(AsRef::as_ref).collect();
-        let mut reference = FeatureReference::categorical(&pooled)?;
-        let (mut psis, mut outside) = (Vec::new(), Vec::new());
-        for (m, month) in months.iter().enumerate() {
-            let others: Vec<&str> = months
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| *k != m)
-                .flat_map(|(_, v)| v.iter().map(AsRef::as_ref))
-                .collect();
-            let Ok(rest) = FeatureReference::categorical(&others) else {
-                continue;
-            };
-            if let Ok(d) = rest.categorical_drift(month) {
-                psis.push(d.psi);
-                outside.push(rest.categorical_quality(month, month.len(), "").outside_share);
+    /// Each reference month's PSI and outside share against the other months.
+    fn monthly(&self) -> (&[f64], &[f64]) {
+        match self {
+            FeatureReference::Numeric {
+                monthly_psi,
+                monthly_outside,
+                ..
             }
+            | FeatureReference::Categorical {
+                monthly_psi,
+                monthly_outside,
+                ..
+            } => (monthly_psi, monthly_outside),
         }
-        if let FeatureReference::Categorical {
-            missing,
-            monthly_psi,
-            monthly_outside,
-            ..
-        } = &mut reference
-        {
-            *missing = rows.saturating_sub(pooled.len()) as u64;
-            *monthly_psi = psis;
-            *monthly_outside = outside;
-        }
-        Ok(reference)
     }
 
     /// The out-of-range (numeric) or unseen-category (categorical) share above which a month
     /// is unusual: mean + `k`·σ of the reference months' own shares, never below `floor`.
     pub fn learned_outside_limit(&self, floor: f64, k: f64) -> f64 {
-        let monthly = match self {
-            FeatureReference::Numeric { monthly_outside, .. }
-            | FeatureReference::Categorical { monthly_outside, .. } => monthly_outside,
-        };
-        mean_plus_k_sigma(monthly, k).map_or(floor, |t| t.max(floor))
-    }
-
-    fn monthly(&self) -> &[f64] {
-        match self {
-            FeatureReference::Numeric { monthly_psi, .. } | FeatureReference::Categorical { monthly_psi, .. } => {
-                monthly_psi
-            }
-        }
+        mean_and_std(self.monthly().1).map_or(floor, |(mean, std)| (mean + k * std).max(floor))
     }
 
     /// The drift threshold learned from the reference months: mean + `k`·σ of their PSIs
     /// (population σ, as NannyML), never below `floor`.
     pub fn learned_threshold(&self, floor: f64, k: f64) -> LearnedThreshold {
-        let monthly = self.monthly();
-        if monthly.len() < 2 {
-            return LearnedThreshold {
-                threshold: floor,
-                monthly_mean: None,
-                monthly_std: None,
-                months: monthly.len(),
-            };
-        }
-        let n = monthly.len() as f64;
-        let mean = monthly.iter().sum::<f64>() / n;
-        let std = (monthly.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let monthly = self.monthly().0;
+        let spread = mean_and_std(monthly);
         LearnedThreshold {
-            threshold: mean_plus_k_sigma(monthly, k).unwrap_or(floor).max(floor),
-            monthly_mean: Some(mean),
-            monthly_std: Some(std),
+            threshold: spread.map_or(floor, |(mean, std)| (mean + k * std).max(floor)),
+            monthly_mean: spread.map(|(mean, _)| mean),
+            monthly_std: spread.map(|(_, std)| std),
             months: monthly.len(),
         }
     }
