@@ -61,6 +61,11 @@ fn in_categories(names: &[&str]) -> Expr {
 const DEPOSIT_CATEGORIES: [&str; 4] = ["accounts", "savings", "investments", "pensions"];
 const CREDIT_CATEGORIES: [&str; 4] = ["cards", "consumer_loans", "mortgages", "business"];
 
+/// The horizon of `days_since_last_closing`: a closing longer ago reads as this many days.
+/// Ninety days — the three months of history after which a snapshot counts as complete
+/// (`models::tabular::HISTORY_SNAPSHOTS`) — so every complete snapshot has the same range.
+pub const CLOSING_HORIZON_DAYS: i32 = 90;
+
 /// Client features at the snapshot date, for clients who are still clients then.
 pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
@@ -75,7 +80,12 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         count(col("opened").gt(lit(day - 90))).alias("n_products_opened_90d"),
         count(col("opened").gt_eq(lit(month_start))).alias("n_products_opened_month"),
         (d.clone() - col("opened").max()).alias("days_since_last_opening"),
-        (d.clone() - col("closed").max()).alias("days_since_last_closing"),
+        // Capped: an export holds closings only since its first month, so uncapped the
+        // largest values grow with the history's length and drift by construction.
+        when((d.clone() - col("closed").max()).gt(lit(CLOSING_HORIZON_DAYS)))
+            .then(lit(CLOSING_HORIZON_DAYS))
+            .otherwise(d.clone() - col("closed").max())
+            .alias("days_since_last_closing"),
         when(active.clone())
             .then(col("balance"))
             .otherwise(lit(0.0))

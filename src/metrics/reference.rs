@@ -18,6 +18,12 @@ use std::collections::BTreeMap;
 
 pub const SKETCH_POINTS: usize = 1001;
 
+/// How far past the reference's [min, max] a value must lie to count as out of range, as a
+/// share of that span. A feature with few distinct values (an agency's score repeated over
+/// its clients, a manager's tenure that ages a month each month) sets a new extreme by a
+/// hair most months; a data-quality break (a unit ×100, a sentinel 9999) lands far outside.
+pub const RANGE_MARGIN: f64 = 0.1;
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FeatureReference {
@@ -216,6 +222,8 @@ impl FeatureReference {
             ),
             FeatureReference::Categorical { .. } => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
         };
+        let margin = if high > low { RANGE_MARGIN * (high - low) } else { 0.0 };
+        let (low, high) = (low - margin, high + margin);
         let outside = values.iter().filter(|v| **v < low || **v > high).count();
         Quality {
             missing_share: rows.saturating_sub(values.len()) as f64 / rows.max(1) as f64,
@@ -333,7 +341,7 @@ mod tests {
         let months: Vec<Vec<f64>> = (0..3)
             .map(|m| {
                 (0..3000)
-                    .map(|i| ((i * 7919) % 1000) as f64 / 10.0 + 8.0 * m as f64)
+                    .map(|i| ((i * 7919) % 1000) as f64 / 10.0 + 30.0 * m as f64)
                     .collect()
             })
             .collect();
@@ -352,14 +360,20 @@ mod tests {
             "{learned:?} vs {mean} {std}"
         );
         assert!(mean > 0.01, "the months differ, so their PSIs are not ~0: {by_hand:?}");
-        assert_eq!(reference.learned_threshold(5.0, 3.0).threshold, 5.0, "the floor holds");
+        assert_eq!(
+            reference.learned_threshold(100.0, 3.0).threshold,
+            100.0,
+            "the floor holds"
+        );
         let FeatureReference::Numeric { missing, .. } = &reference else {
             panic!()
         };
         assert_eq!(*missing, 100, "9100 rows, 9000 values");
-        // Out of range, leave-one-out: the first month lies below the others, the last above.
+        // Out of range, leave-one-out: the first month lies 17.1 % below the others' range
+        // widened by its margin, the last 17.1 % above, the middle one inside.
         let limit = reference.learned_outside_limit(0.0, 3.0);
-        assert!(limit > 0.08 && limit < 0.3, "{limit}");
+        let (mean, std) = crate::metrics::mean_and_population_std(&[0.171, 0.0, 0.171]);
+        assert!((limit - (mean + 3.0 * std)).abs() < 1e-9, "{limit}");
         assert_eq!(reference.learned_outside_limit(0.5, 3.0), 0.5, "the floor holds");
         // A single month has no variability to learn from: the floor.
         let single = FeatureReference::numeric_window(&months[..1], 3000).unwrap();
@@ -369,10 +383,13 @@ mod tests {
     #[test]
     fn quality_counts_missing_out_of_range_and_unseen_values() {
         let reference = FeatureReference::numeric_window(&[vec![1.0, 2.0, 3.0, 4.0]], 5).unwrap();
-        let q = reference.numeric_quality(&[0.5, 2.0, 3.0, 9.0], 8);
+        let q = reference.numeric_quality(&[0.5, 2.0, 4.2, 9.0], 8);
         assert_eq!(q.missing_share, 0.5);
         assert_eq!(q.reference_missing_share, 0.2);
-        assert_eq!(q.outside_share, 0.5, "0.5 and 9 lie outside [1, 4]");
+        assert_eq!(
+            q.outside_share, 0.5,
+            "0.5 and 9 lie outside [1, 4] widened by a tenth of its span; 4.2 does not"
+        );
         let categories = FeatureReference::categorical_window(&[vec!["a", "b"]], 2).unwrap();
         let q = categories.categorical_quality(&["a", "c", "c", "b"], 4, "?");
         assert_eq!(q.outside_share, 0.5);

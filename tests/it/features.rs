@@ -115,6 +115,17 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
         "one month of logins over three",
     );
     assert_eq!(int(&clients, "churn", c4), Some(0));
+    ok(dir.path(), &["features", "--snapshot", "2025-06-30"]);
+    let later = read_parquet(&dir.path().join("data/processed/2025-06-30/clients.parquet"));
+    assert_eq!(
+        int(
+            &later,
+            "days_since_last_closing",
+            row(&later, "cli", AnyValue::Int64(4))
+        ),
+        Some(90),
+        "client 4's closing, 161 days before 2025-06-30, reads as the 90-day horizon"
+    );
 
     let managers = read_parquet(&out.join("managers.parquet"));
     let g1 = row(&managers, "ges", AnyValue::String("G001"));
