@@ -72,6 +72,7 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let d = lit(day);
     let month_start = snapshot.date.month_start().0;
     let active = col("active");
+    let since_closing = d.clone() - col("closed").max();
 
     let mut holding_aggs = vec![
         len().cast(DataType::Int64).alias("n_products_ever"),
@@ -82,9 +83,9 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         (d.clone() - col("opened").max()).alias("days_since_last_opening"),
         // Capped: an export holds closings only since its first month, so uncapped the
         // largest values grow with the history's length and drift by construction.
-        when((d.clone() - col("closed").max()).gt(lit(CLOSING_HORIZON_DAYS)))
+        when(since_closing.clone().gt(lit(CLOSING_HORIZON_DAYS)))
             .then(lit(CLOSING_HORIZON_DAYS))
-            .otherwise(d.clone() - col("closed").max())
+            .otherwise(since_closing)
             .alias("days_since_last_closing"),
         when(active.clone())
             .then(col("balance"))
