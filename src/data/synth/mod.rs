@@ -117,13 +117,48 @@ pub struct Simulation {
     managers: Vec<Manager>,
     clients: Vec<Client>,
     holdings: Vec<Holding>,
-    /// `activity[client * months + month]`; `None` before arrival or after leaving.
+    /// The last [`ACTIVITY_MONTHS`] months of activity, `activity[client * ACTIVITY_MONTHS +
+    /// month % ACTIVITY_MONTHS]`; `None` before arrival or after leaving. Nothing reads older
+    /// months (the export and the complaints of the churn draw look back three), so memory
+    /// does not grow with the months simulated.
     activity: Vec<Option<Activity>>,
+    /// The next month to simulate, counting the burn-in.
     month: usize,
+    /// The end of the first simulated month (of the burn-in, when there is one).
     first_month_end: Date,
-    /// Clients still to arrive in each month.
+    /// Clients still to arrive in each month (a bank with the gradual drift).
     arrivals: Vec<usize>,
+    /// Months simulated before the first export (a steady bank; 0 otherwise).
+    burn_in: usize,
+    /// Clients arriving next month in a steady bank: as many as decided to leave this month.
+    replacements: usize,
 }
+
+/// Months of activity kept per client: the export's three-month activity table and the churn
+/// draw's recent complaints.
+const ACTIVITY_MONTHS: usize = 3;
+
+/// Months a steady bank runs before its first export. The bank starts from drawn clients, not
+/// from the mix its own dynamics settle on (products per client, tenure, who is left after the
+/// churn selects the loyal); that mix settles over a loyal client's lifetime, so the bank runs
+/// thirty years of replaced leavers first. Five years left products per client rising by 11 %
+/// and mean tenure by nine months over a two-year export: a monitor alarming on that was right.
+const STEADY_BURN_IN_MONTHS: usize = 360;
+
+/// Days of departures a steady bank's exports keep before its first export: a year, more than
+/// any feature's window, so the features see the history a real export would show, without the
+/// clients and products the burn-in closed decades ago.
+const STEADY_HISTORY_DAYS: i32 = 365;
+
+/// A steady bank's managers stay ten years on average (each month one in 120 leaves and a new
+/// hire takes the portfolio), so their tenures keep one distribution instead of all ageing.
+const MANAGER_MEAN_TENURE_MONTHS: f64 = 120.0;
+
+/// A steady bank's clients leave ever more often past seventy (the logit rises by this much per
+/// year): without an end to a loyal client's life its tenure and age would grow for centuries,
+/// and no burn-in would make the exports stationary.
+const STEADY_OLD_AGE_EXIT: f64 = 0.2;
+const STEADY_OLD_AGE: f64 = 70.0;
 
 const DAYS_PER_YEAR: f64 = 365.25;
 
@@ -133,7 +168,9 @@ pub const SCENARIO_FILE: &str = "scenario.json";
 impl Simulation {
     pub fn new(spec: BankSpec) -> Simulation {
         let months = spec.months.max(1);
-        let first_month_end = spec.last_snapshot.month_end_after(-(months as i32 - 1));
+        let steady = !spec.scenario.gradual_drift;
+        let burn_in = if steady { STEADY_BURN_IN_MONTHS } else { 0 };
+        let first_month_end = spec.last_snapshot.month_end_after(-((burn_in + months) as i32 - 1));
         let mut rng = Rng::new(spec.seed);
         let mut setup = rng.fork(0);
         let agencies: Vec<Agency> = (0..spec.agencies.max(1))
@@ -153,14 +190,25 @@ impl Simulation {
             .map(|i| Manager {
                 code: format!("G{:03}", i + 1),
                 agency: i % agencies.len(),
-                hired_on: start - setup.range(200, 9000) as i32,
+                hired_on: start
+                    - if steady {
+                        // Exponential, as the monthly turnover keeps it.
+                        (-(1.0 - setup.uniform()).ln() * MANAGER_MEAN_TENURE_MONTHS * DAYS_PER_YEAR / 12.0) as i32
+                    } else {
+                        setup.range(200, 9000) as i32
+                    },
                 skill: setup.normal(),
                 objective: 1,
             })
             .collect();
         // Arrivals: 85 % of the clients are there at the start; the rest come month by month
-        // (three times as many in a sharply drifted last month).
-        let initial = (spec.clients as f64 * 0.85).round() as usize;
+        // (three times as many in a sharply drifted last month). A steady bank starts with all
+        // of them and replaces each month's leavers instead.
+        let initial = if steady {
+            spec.clients
+        } else {
+            (spec.clients as f64 * 0.85).round() as usize
+        };
         let later = spec.clients - initial.min(spec.clients);
         let mut weights: Vec<f64> = vec![1.0; months];
         if spec.sharp_drift {
@@ -176,10 +224,12 @@ impl Simulation {
             managers,
             clients: Vec::with_capacity(spec.clients),
             holdings: Vec::with_capacity(spec.clients * 4),
-            activity: vec![None; spec.clients * months],
+            activity: Vec::with_capacity(spec.clients * ACTIVITY_MONTHS),
             month: 0,
             first_month_end,
             arrivals,
+            burn_in,
+            replacements: 0,
             rng,
             spec: BankSpec { months, ..spec },
         };
@@ -194,8 +244,20 @@ impl Simulation {
         sim
     }
 
+    /// Snapshots the simulation exports ([`step`](Self::step) calls).
     pub fn months(&self) -> usize {
         self.spec.months
+    }
+
+    /// Months simulated in all, the burn-in included.
+    fn simulated_months(&self) -> usize {
+        self.burn_in + self.spec.months
+    }
+
+    /// The scenario's month index (0: the first export) of simulated `month`; `None` in the
+    /// burn-in, where nothing is planted.
+    fn scenario_month(&self, month: usize) -> Option<usize> {
+        month.checked_sub(self.burn_in)
     }
 
     fn month_end(&self, month: usize) -> Date {
@@ -221,7 +283,7 @@ impl Simulation {
         } else {
             0.0
         };
-        let sharp = self.spec.sharp_drift && month == self.spec.months as i32 - 1;
+        let sharp = self.spec.sharp_drift && month == self.simulated_months() as i32 - 1;
         let segment = if sharp && rng.bernoulli(0.6) {
             0
         } else {
@@ -229,7 +291,8 @@ impl Simulation {
         };
         let age_at_join = if segment == 0 {
             18.0 + rng.uniform() * 8.0
-        } else if month < 0 {
+        } else if month < 0 || !self.spec.scenario.gradual_drift {
+            // A steady bank's arrivals join at the ages its first clients joined at.
             (24.0 + (rng.normal() * 13.0 + 18.0).abs()).min(85.0)
         } else {
             (21.0 + (rng.normal() * 11.0 + 15.0 - 6.0 * progress).abs()).min(80.0)
@@ -255,6 +318,7 @@ impl Simulation {
         let income = ((1.6 + income_shift + 0.9 * rng.normal()).round().clamp(0.0, 4.0)) as u8;
         let base_engagement = 0.6 * rng.normal() + if segment == 2 || segment == 3 { 0.2 } else { 0.0 };
         let id = 100_001 + self.clients.len() as i64;
+        self.activity.extend([None; ACTIVITY_MONTHS]);
         self.clients.push(Client {
             id,
             sex: rng.below(2) as u8,
@@ -342,37 +406,52 @@ impl Simulation {
         true
     }
 
-    /// Runs one month and returns its export. Call `months()` times.
+    /// Runs one month (after the burn-in, the first time) and returns its export. Call
+    /// `months()` times.
     pub fn step(&mut self) -> Snapshot {
+        while self.month < self.burn_in {
+            self.advance();
+        }
+        let (month, sales, mut rng) = self.advance();
+        self.export(month, &sales, &mut rng)
+    }
+
+    /// Simulates the next month; returns it, the month's sales per manager and the month's
+    /// generator, which the export goes on drawing from.
+    fn advance(&mut self) -> (usize, Vec<i64>, Rng) {
         let month = self.month;
-        let months = self.spec.months;
+        let steady = !self.spec.scenario.gradual_drift;
         let end = self.month_end(month).0;
         let start = self.month_end(month).month_start().0;
-        let sharp = self.spec.sharp_drift && month == months - 1;
+        let sharp = self.spec.sharp_drift && month == self.simulated_months() - 1;
+        let planted_month = self.scenario_month(month);
         let mut rng = self.rng.fork(100 + month as u64);
         let mut open_rng = rng.fork(7);
-        for _ in 0..self.arrivals[month] {
+        let slot = month % ACTIVITY_MONTHS;
+        for index in 0..self.clients.len() {
+            self.activity[index * ACTIVITY_MONTHS + slot] = None;
+        }
+        let arriving = if steady {
+            std::mem::take(&mut self.replacements)
+        } else {
+            self.arrivals[month]
+        };
+        for _ in 0..arriving {
             self.add_client(&mut rng.fork(11), &mut open_rng, month as i32);
         }
-        self.reshuffle(month);
-        // Planted covariate shifts of activity: factors on the month's rates.
-        let mut rate = [1.0f64; 3];
-        for event in self.spec.scenario.active(EventKind::Shift, month) {
-            for (k, column) in ["activity.logins", "activity.transactions", "activity.complaints"]
-                .iter()
-                .enumerate()
-            {
-                if event.column_is(column) {
-                    rate[k] *= 1.0 + event.by;
+        if steady {
+            let mut staff_rng = rng.fork(13);
+            for manager in self.managers.iter_mut() {
+                if staff_rng.bernoulli(1.0 / MANAGER_MEAN_TENURE_MONTHS) {
+                    manager.hired_on = start + staff_rng.below(28) as i32;
+                    manager.skill = staff_rng.normal();
                 }
             }
         }
-        let concept: f64 = self
-            .spec
-            .scenario
-            .active(EventKind::Concept, month)
-            .map(|e| e.by)
-            .fold(0.0, f64::max);
+        if let Some(planted) = planted_month {
+            self.reshuffle(planted);
+        }
+        let (rate, concept) = self.planted_rates(planted_month);
 
         // Holdings: balances move, some products close without the client leaving.
         let mut client_products: Vec<u8> = vec![0; self.clients.len()];
@@ -435,21 +514,26 @@ impl Simulation {
                 rng.poisson(transactions).min(u16::MAX as i64) as u16,
                 rng.poisson(complaints).min(u16::MAX as i64) as u16,
             ];
-            self.activity[index * months + month] = Some(activity);
+            self.activity[index * ACTIVITY_MONTHS + slot] = Some(activity);
             self.clients[index].engagement = engagement;
             if leaving {
                 continue;
             }
 
-            let recent_complaints: u32 = (month.saturating_sub(2)..=month)
-                .filter_map(|m| self.activity[index * months + m])
+            let recent_complaints: u32 = (month.saturating_sub(ACTIVITY_MONTHS - 1)..=month)
+                .filter_map(|m| self.activity[index * ACTIVITY_MONTHS + m % ACTIVITY_MONTHS])
                 .map(|a| a[2] as u32)
                 .sum();
             let tenure = (end - self.clients[index].since) as f64 / DAYS_PER_YEAR;
             let logit = -4.4 - 1.1 * engagement + 0.9 * (recent_complaints.min(3) as f64) - 0.35 * n_products.min(6.0)
                 + if tenure < 2.0 { 0.9 } else { 0.0 }
                 + if age < 28.0 { 0.5 } else { 0.0 }
-                - 0.25 * skill;
+                - 0.25 * skill
+                + if steady {
+                    STEADY_OLD_AGE_EXIT * (age - STEADY_OLD_AGE).max(0.0)
+                } else {
+                    0.0
+                };
             // Planted concept drift: who leaves follows a trait the data do not show, so the
             // old relationship (engagement, complaints, products) loses its hold.
             let logit = if concept > 0.0 {
@@ -486,17 +570,49 @@ impl Simulation {
                 client.closed_on.get_or_insert(*day);
             }
         }
-        let snapshot = self.export(month, &sales, &mut rng);
+        if steady {
+            self.replacements = decided.iter().flatten().count();
+        }
         self.month += 1;
-        snapshot
+        (month, sales, rng)
+    }
+
+    /// The planted covariate shifts of activity in a scenario month (factors on the logins',
+    /// transactions' and complaints' rates) and the strength of a planted concept drift.
+    fn planted_rates(&self, planted_month: Option<usize>) -> ([f64; 3], f64) {
+        let mut rate = [1.0f64; 3];
+        let mut concept = 0.0f64;
+        let Some(month) = planted_month else {
+            return (rate, concept);
+        };
+        for event in self.spec.scenario.active(EventKind::Shift, month) {
+            for (k, column) in ["activity.logins", "activity.transactions", "activity.complaints"]
+                .iter()
+                .enumerate()
+            {
+                if event.column_is(column) {
+                    rate[k] *= 1.0 + event.by;
+                }
+            }
+        }
+        for event in self.spec.scenario.active(EventKind::Concept, month) {
+            concept = concept.max(event.by);
+        }
+        (rate, concept)
     }
 
     /// The month's six tables, with the managers' and agencies' scores for the month.
     fn export(&self, month: usize, sales: &[i64], rng: &mut Rng) -> Snapshot {
         let date = self.month_end(month);
         let end = date.0;
-        let months = self.spec.months;
+        let planted_month = self.scenario_month(month);
         let visible = |d: Option<i32>| d.filter(|d| *d <= end);
+        let history_from = if self.burn_in > 0 {
+            self.month_end(self.burn_in).month_start().0 - STEADY_HISTORY_DAYS
+        } else {
+            i32::MIN
+        };
+        let in_history = |closed: Option<i32>| closed.is_none_or(|d| d >= history_from);
 
         // Portfolio figures for the performance scores.
         let n_managers = self.managers.len();
@@ -541,7 +657,11 @@ impl Simulation {
             })
             .collect();
 
-        let clients: Vec<&Client> = self.clients.iter().filter(|c| c.since <= end).collect();
+        let clients: Vec<&Client> = self
+            .clients
+            .iter()
+            .filter(|c| c.since <= end && in_history(c.closed_on))
+            .collect();
         let client_frame = df_or_empty(vec![
             Column::new("cli".into(), clients.iter().map(|c| c.id).collect::<Vec<i64>>()),
             Column::new(
@@ -591,7 +711,11 @@ impl Simulation {
             date_column("closed_on", clients.iter().map(|c| visible(c.closed_on))),
         ]);
 
-        let holdings: Vec<&Holding> = self.holdings.iter().filter(|h| h.opened <= end).collect();
+        let holdings: Vec<&Holding> = self
+            .holdings
+            .iter()
+            .filter(|h| h.opened <= end && in_history(h.closed))
+            .collect();
         let holding_frame = df_or_empty(vec![
             Column::new(
                 "cli".into(),
@@ -674,10 +798,10 @@ impl Simulation {
         let mut ids = Vec::new();
         let mut month_days = Vec::new();
         let mut counts: [Vec<i64>; 3] = Default::default();
-        for m in month.saturating_sub(2)..=month {
+        for m in month.saturating_sub(ACTIVITY_MONTHS - 1)..=month {
             let first_day = self.month_end(m).month_start().0;
             for (index, c) in self.clients.iter().enumerate() {
-                if let Some(a) = self.activity[index * months + m] {
+                if let Some(a) = self.activity[index * ACTIVITY_MONTHS + m % ACTIVITY_MONTHS] {
                     ids.push(c.id);
                     month_days.push(Some(first_day));
                     for k in 0..3 {
@@ -705,7 +829,7 @@ impl Simulation {
         ];
         for (table, frame) in tables.iter_mut() {
             // Planting only rewrites columns the frame was built with: it cannot fail on them.
-            if let Ok(planted) = self.plant_exports(month, *table, frame) {
+            if let Some(Ok(planted)) = planted_month.map(|m| self.plant_exports(m, *table, frame)) {
                 *frame = planted;
             }
         }
