@@ -10,7 +10,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Clients at the last snapshot (85 % present from the start, the rest arrive monthly).
+    /// Clients at the last snapshot (85 % present from the start, the rest arrive monthly; a
+    /// steady `--scenario` keeps this many throughout, replacing each month's leavers).
     #[arg(long, default_value_t = 20_000)]
     pub clients: usize,
     /// Monthly snapshots to write.

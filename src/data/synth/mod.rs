@@ -249,6 +249,12 @@ impl Simulation {
         self.spec.months
     }
 
+    /// A steady bank (no gradual drift): stationary by construction — burn-in, replaced
+    /// leavers, old-age exits. Everything steady-only is gated on this one question.
+    fn steady(&self) -> bool {
+        !self.spec.scenario.gradual_drift
+    }
+
     /// Months simulated in all, the burn-in included.
     fn simulated_months(&self) -> usize {
         self.burn_in + self.spec.months
@@ -278,10 +284,10 @@ impl Simulation {
         };
         // Arrivals get younger over the months (gradual drift), and much younger in a
         // sharply drifted last month.
-        let progress = if self.spec.scenario.gradual_drift {
-            (month.max(0) as f64) / self.spec.months as f64
-        } else {
+        let progress = if self.steady() {
             0.0
+        } else {
+            (month.max(0) as f64) / self.spec.months as f64
         };
         let sharp = self.spec.sharp_drift && month == self.simulated_months() as i32 - 1;
         let segment = if sharp && rng.bernoulli(0.6) {
@@ -291,7 +297,7 @@ impl Simulation {
         };
         let age_at_join = if segment == 0 {
             18.0 + rng.uniform() * 8.0
-        } else if month < 0 || !self.spec.scenario.gradual_drift {
+        } else if month < 0 || self.steady() {
             // A steady bank's arrivals join at the ages its first clients joined at.
             (24.0 + (rng.normal() * 13.0 + 18.0).abs()).min(85.0)
         } else {
@@ -364,7 +370,7 @@ impl Simulation {
             }
             let mut w = p.base * p.segment_fit[c.segment as usize];
             if let Some(launch) = p.launch_month {
-                if !self.spec.scenario.gradual_drift {
+                if self.steady() {
                     // A steady bank: every product long launched and fully spread.
                     w *= 3.0;
                 } else if month < launch {
@@ -420,7 +426,7 @@ impl Simulation {
     /// generator, which the export goes on drawing from.
     fn advance(&mut self) -> (usize, Vec<i64>, Rng) {
         let month = self.month;
-        let steady = !self.spec.scenario.gradual_drift;
+        let steady = self.steady();
         let end = self.month_end(month).0;
         let start = self.month_end(month).month_start().0;
         let sharp = self.spec.sharp_drift && month == self.simulated_months() - 1;
@@ -607,7 +613,7 @@ impl Simulation {
         let end = date.0;
         let planted_month = self.scenario_month(month);
         let visible = |d: Option<i32>| d.filter(|d| *d <= end);
-        let history_from = if self.burn_in > 0 {
+        let history_from = if self.steady() {
             self.month_end(self.burn_in).month_start().0 - STEADY_HISTORY_DAYS
         } else {
             i32::MIN
@@ -750,7 +756,7 @@ impl Simulation {
 
         let launched: Vec<&catalog::Product> = PRODUCTS
             .iter()
-            .filter(|p| !self.spec.scenario.gradual_drift || p.launch_month.is_none_or(|m| m <= month as i32))
+            .filter(|p| self.steady() || p.launch_month.is_none_or(|m| m <= month as i32))
             .collect();
         let catalog_frame = df_or_empty(vec![
             Column::new("product_id".into(), launched.iter().map(|p| p.id).collect::<Vec<_>>()),
@@ -1006,4 +1012,74 @@ pub fn write_bank(
 /// Columns built here always have equal lengths; an empty frame is the safe fallback.
 fn df_or_empty(columns: Vec<Column>) -> DataFrame {
     DataFrame::new_infer_height(columns).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Active clients and products held per active client in each exported month.
+    fn profile(spec: BankSpec) -> Vec<(usize, f64)> {
+        let mut simulation = Simulation::new(spec);
+        (0..simulation.months())
+            .map(|_| {
+                let snapshot = simulation.step();
+                let table = |wanted: Table| {
+                    let frame = snapshot.tables.iter().find(|(t, _)| *t == wanted).map(|(_, f)| f);
+                    frame.cloned().unwrap_or_default()
+                };
+                let open = |frame: &DataFrame| {
+                    let closed = frame.column("closed_on").unwrap().is_null();
+                    frame.filter(&closed).unwrap()
+                };
+                let active = open(&table(Table::Clients));
+                let clients: std::collections::HashSet<i64> = active
+                    .column("cli")
+                    .unwrap()
+                    .i64()
+                    .unwrap()
+                    .into_no_null_iter()
+                    .collect();
+                let holdings = open(&table(Table::Holdings));
+                let held = holdings
+                    .column("cli")
+                    .unwrap()
+                    .i64()
+                    .unwrap()
+                    .into_no_null_iter()
+                    .filter(|c| clients.contains(c))
+                    .count();
+                (clients.len(), held as f64 / clients.len() as f64)
+            })
+            .collect()
+    }
+
+    fn spread(values: impl Iterator<Item = f64> + Clone) -> f64 {
+        let max = values.clone().fold(f64::MIN, f64::max);
+        let min = values.fold(f64::MAX, f64::min);
+        (max - min) / min
+    }
+
+    #[test]
+    fn a_steady_bank_keeps_its_size_and_product_mix_month_after_month() {
+        let steady = Scenario {
+            gradual_drift: false,
+            ..Scenario::default()
+        };
+        let spec = BankSpec {
+            clients: 3_000,
+            months: 12,
+            managers: 20,
+            agencies: 5,
+            scenario: steady,
+            ..BankSpec::default()
+        };
+        let months = profile(spec);
+        let size = spread(months.iter().map(|m| m.0 as f64));
+        let mix = spread(months.iter().map(|m| m.1));
+        assert!(size < 0.03, "active clients moved {:.1} %: {months:?}", size * 100.0);
+        assert!(mix < 0.03, "products per client moved {:.1} %: {months:?}", mix * 100.0);
+        // The clients asked for are the clients kept, not a fraction of them.
+        assert!(months.iter().all(|m| m.0.abs_diff(3_000) < 150), "{months:?}");
+    }
 }
