@@ -229,8 +229,13 @@ fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String
         let Ok(report) = bankml::report::read(&project.join(path)) else {
             continue;
         };
-        let Some(JobSummary::Benchmark(summary)) = JobSummary::read("benchmark", &report.outcome.summary) else {
-            continue;
+        let summary = match JobSummary::read("benchmark", &report.outcome.summary) {
+            Ok(JobSummary::Benchmark(summary)) => summary,
+            Ok(_) => continue,
+            Err(e) => {
+                eprintln!("run {}: {e}", run.id);
+                continue;
+            }
         };
         let Some(churn) = summary.churn else { continue };
         if let Some(EstimatedChurn::Estimated { snapshot, estimate, .. }) = churn.estimated {

@@ -102,6 +102,7 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             churn: &config.models.churn,
             cv_folds: cv,
             reference_snapshots: config.models.reference_snapshots,
+            label_horizon_days: config.features.churn_horizon_days,
         };
         let meta = tabular::train(spec, frames, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();

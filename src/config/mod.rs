@@ -159,7 +159,7 @@ impl Default for ModelsConfig {
             churn: Default::default(),
             recommender: Default::default(),
             cv_folds: 5,
-            reference_snapshots: 3,
+            reference_snapshots: 6,
         }
     }
 }

@@ -66,6 +66,12 @@ const CREDIT_CATEGORIES: [&str; 4] = ["cards", "consumer_loans", "mortgages", "b
 /// (`models::tabular::HISTORY_SNAPSHOTS`) — so every complete snapshot has the same range.
 pub const CLOSING_HORIZON_DAYS: i32 = 90;
 
+/// Client features copied from the client's manager or agency: a few values shared by many
+/// clients, recomputed every month. Their exact values name the month (this month's agency
+/// scores are not last month's), so a classifier telling months apart learns the calendar from
+/// them, not a change; the domain classifier leaves them out (PSI still watches them).
+pub const INHERITED_FEATURES: [&str; 2] = ["manager_score", "agency_score"];
+
 /// Client features at the snapshot date, for clients who are still clients then.
 pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;

@@ -4,15 +4,17 @@
 //! champion's reference statistics, and decay against the champion's own training figures.
 
 use super::frames::{self, Timeline};
-use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_version_file};
+use crate::data::features::INHERITED_FEATURES;
 use crate::metrics::drift::{self, DriftPolicy};
 use crate::metrics::reference::FeatureReference;
+use crate::models::domain::{self, DomainReference};
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
 use crate::report::summary::{
-    BenchmarkSummary, ChurnBenchmark, Curves, Drift, EstimatedChurn, FeatureDrift, JobSummary, PerformanceBenchmark,
-    RecommenderBenchmark, TableRows,
+    BenchmarkSummary, ChurnBenchmark, CohortRealized, Curves, DomainDrift, Drift, EstimatedChurn, FeatureDrift,
+    JobSummary, PerformanceBenchmark, RecommenderBenchmark, ScoringSummary, TableRows,
 };
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -65,6 +67,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             curves: None,
             note: None,
             estimated: None,
+            cohort: None,
             drift: Drift::NotMeasured { note: String::new() },
         };
         section.estimated = Some(estimate_churn(
@@ -100,6 +103,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     }
                     section.trained_auc = trained;
                 }
+                section.cohort = realized_cohort(config, date, &built.clients, &mut observations)?;
                 section.evaluated_snapshot = Some(date.to_string());
                 section.metrics = Some(metrics);
                 section.curves = Some(curves(&truth, &predicted)?);
@@ -269,6 +273,88 @@ fn estimate_churn(
     })
 }
 
+/// The churn predictions the scoring job stored for `date` (`data/scores/<date>/`), scored
+/// against the outcome now known in `clients` (the matured snapshot's labelled features): what
+/// the champion of that day was actually worth, and how far the estimate made from its
+/// calibrated rates was off. `None` when the snapshot was never scored.
+fn realized_cohort(
+    config: &crate::config::EngineConfig,
+    date: crate::data::date::Date,
+    clients: &DataFrame,
+    observations: &mut Vec<Observation>,
+) -> Result<Option<CohortRealized>, JobError> {
+    use crate::metrics::classification::Ranked;
+    let dir = config.data.scores_dir.join(date.to_string());
+    let Some(scored) = read_version_file::<ScoringSummary>(&dir.join("summary.json"))? else {
+        return Ok(None);
+    };
+    let Some(version) = scored.clients.map(|c| c.model_version) else {
+        return Ok(None);
+    };
+    let path = dir.join("clients.parquet");
+    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| unreadable(&e))?;
+    let stored = ParquetReader::new(file).finish().map_err(|e| unreadable(&e))?;
+    let outcome = clients.select(["cli", tabular::CHURN.target])?;
+    let joined = stored
+        .lazy()
+        .join(
+            outcome.lazy(),
+            [col("cli")],
+            [col("cli")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect()?;
+    let labels: Vec<bool> = tabular::target_values(&joined, tabular::CHURN.target)?
+        .iter()
+        .map(|v| *v >= 0.5)
+        .collect();
+    let column = |name: &str| -> Result<Option<Vec<f64>>, JobError> {
+        match joined.column(name) {
+            Ok(c) => Ok(Some(
+                c.cast(&DataType::Float64)?
+                    .f64()?
+                    .iter()
+                    .map(|v| v.unwrap_or(f64::NAN))
+                    .collect(),
+            )),
+            Err(_) => Ok(None),
+        }
+    };
+    let Some(scores) = column("churn_probability")? else {
+        return Err(unreadable(&"no churn_probability column"));
+    };
+    // A cohort of one class (a tiny bank, a month nobody left) has no AUC: nothing to report.
+    let Ok(ranked) = Ranked::new(&labels, &scores) else {
+        return Ok(None);
+    };
+    let realized = ranked.roc_auc();
+    let estimated = column("churn_rate")?
+        .and_then(|rates| crate::metrics::estimation::estimated_auc(&rates, &scores).ok())
+        .filter(|v| v.is_finite());
+    let (cohort, version_text) = (date.to_string(), version.to_string());
+    let labels = [
+        (Label::Model, ModelKind::Churn.as_str()),
+        (Label::Cohort, cohort.as_str()),
+        (Label::Version, version_text.as_str()),
+    ];
+    observations.push(Observation::of(&obs::CHURN_REALIZED_AUC, &labels, realized));
+    if let Some(estimated) = estimated {
+        observations.push(Observation::of(
+            &obs::CHURN_COHORT_ESTIMATE_ERROR,
+            &labels,
+            estimated - realized,
+        ));
+    }
+    Ok(Some(CohortRealized {
+        snapshot: cohort,
+        version,
+        rows: joined.height(),
+        realized_auc: realized,
+        estimated_auc: estimated,
+    }))
+}
+
 /// ROC, precision-recall and calibration points for the report's charts.
 fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
     use crate::metrics::classification::{Ranked, calibration};
@@ -280,6 +366,14 @@ fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
         precision_recall: ranked.pr_curve(101),
         calibration: calibration(&labels, &scores, 10)?,
     })
+}
+
+/// A feature copied from the client's manager or agency ([`INHERITED_FEATURES`]): twenty
+/// agencies' scores spread over 100,000 clients are twenty numbers, so their PSI's sampling
+/// noise is that of twenty values — judged as 100,000, every agency's monthly change was an
+/// alarm.
+fn inherited(feature: &str) -> bool {
+    INHERITED_FEATURES.contains(&feature)
 }
 
 /// The smallest out-of-range share, and unseen-category share, that can count as unusual,
@@ -378,10 +472,19 @@ fn drift(
             FeatureReference::Numeric { bin_shares, count, .. } => (bin_shares.len(), *count),
             FeatureReference::Categorical { counts, count, .. } => (counts.len() + 1, *count as usize),
         };
+        // An inherited feature rests on as many values as there are groups, on both sides (a
+        // reference month holds the same managers or agencies as today).
+        let (current_size, reference_size) = match &detail {
+            FeatureDrift::Numeric(_) if inherited(name) => {
+                let groups = column.n_unique()?;
+                (groups, groups)
+            }
+            _ => (present, reference_rows),
+        };
         let floor = policy.psi_threshold.max(drift::psi_noise_floor(
             bins,
-            present,
-            reference_rows,
+            current_size,
+            reference_size,
             policy.noise_alpha,
         ));
         let learned = reference.learned_threshold(floor, policy.sigmas);
@@ -412,25 +515,71 @@ fn drift(
         &label,
         f64::from(u8::from(verdict.dataset_drift)),
     ));
+    let domain = domain_check(registry, model_name, model, frame, policy.sigmas, observations)?;
     Ok(Drift::Measured {
         verdict,
         features,
         thresholds,
         quality,
         reference_snapshots: model.meta.reference_snapshots.clone(),
+        domain: Some(domain),
     })
 }
 
-/// A JSON file a model version keeps (`reference.json`, `calibration.json`); `None` when the
-/// version has none.
-fn read_version_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Option<T>, JobError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+/// The multivariate check: the champion's stored reference rows against a sample of today's
+/// as large, told apart by a classifier (`models::domain`); its AUC against the limit learned
+/// from the reference months.
+fn domain_check(
+    registry: &Registry,
+    model_name: ModelKind,
+    model: &TabularModel,
+    frame: &DataFrame,
+    sigmas: f64,
+    observations: &mut Vec<Observation>,
+) -> Result<DomainDrift, JobError> {
+    let dir = registry.version_dir(model_name, model.meta.version);
+    let Some(learned) = read_version_file::<DomainReference>(&dir.join(tabular::DOMAIN_FILE))? else {
+        return Ok(DomainDrift::NotMeasured {
+            note: format!(
+                "{model_name} v{} was trained without reference rows: retrain it for the multivariate check",
+                model.meta.version
+            ),
+        });
+    };
+    let sample_path = dir.join(tabular::DOMAIN_SAMPLE_FILE);
+    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", sample_path.display()));
+    let file = std::fs::File::open(&sample_path).map_err(|e| unreadable(&e))?;
+    let sample = ParquetReader::new(file).finish().map_err(|e| unreadable(&e))?;
+    let columns = domain::columns(&model.design);
+    let reference = columns.matrix(&sample)?;
+    let seed = model.meta.parameters.seed;
+    let current = columns.matrix(&tabular::sample_frame(frame, reference.rows, seed)?)?;
+    if reference.rows.min(current.rows) < domain::MIN_ROWS {
+        return Ok(DomainDrift::NotMeasured {
+            note: format!(
+                "{} reference and {} current rows: too few to tell apart (at least {} each)",
+                reference.rows,
+                current.rows,
+                domain::MIN_ROWS
+            ),
+        });
     }
+    let threads = model.meta.parameters.thread_count();
+    let separability = domain::separability(&reference, &current, threads, seed)?;
+    let limit = learned.limit(sigmas);
+    let label = [(Label::Model, model_name.as_str())];
+    observations.push(Observation::of(&obs::DOMAIN_AUC, &label, separability.auc));
+    observations.push(Observation::of(&obs::DOMAIN_AUC_LIMIT, &label, limit));
+    observations.push(Observation::of(
+        &obs::DOMAIN_DRIFT_RATIO,
+        &label,
+        (separability.auc - 0.5).max(0.0) / (limit - 0.5),
+    ));
+    Ok(DomainDrift::Measured {
+        separability,
+        limit,
+        monthly_auc: learned.monthly_auc,
+    })
 }
 
 /// Rows per table of the latest snapshot, against the previous snapshot a benchmark saw (from
@@ -454,7 +603,11 @@ fn table_rows(
     .collect();
     let snapshot = latest.date.to_string();
     let before = previous_run
-        .and_then(|v| JobSummary::read("benchmark", v))
+        .and_then(|v| {
+            JobSummary::read("benchmark", v)
+                .inspect_err(|e| tracing::warn!(error = %e, "table rows are not compared with the previous run"))
+                .ok()
+        })
         .and_then(|s| match s {
             JobSummary::Benchmark(b) => b.table_rows,
             _ => None,

@@ -109,6 +109,18 @@ pub enum JobError {
     Invalid(String),
 }
 
+/// A JSON file a model version keeps (`reference.json`, `calibration.json`); `None` when the
+/// version has none.
+pub(crate) fn read_version_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Option<T>, JobError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(JobError::Invalid(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// `None` when the model has no champion (or `alias`) yet.
 pub(crate) fn absent_if_untrained<T>(
     result: Result<T, crate::models::tabular::TrainError>,

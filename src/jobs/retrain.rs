@@ -85,6 +85,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             churn: &config.models.churn,
             cv_folds: cv,
             reference_snapshots: config.models.reference_snapshots,
+            label_horizon_days: config.features.churn_horizon_days,
         };
         let meta = tabular::train(spec, frames, settings, &registry, None)?;
         let label = [(Label::Model, spec.model.as_str())];

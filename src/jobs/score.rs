@@ -2,16 +2,17 @@
 //! products), manager and agency of a snapshot, with the champions, into
 //! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
 
-use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_version_file};
 use crate::config::EngineConfig;
 use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
 use crate::data::snapshot::{self, Snapshot};
 use crate::fsutil::{self, StagedDir};
+use crate::metrics::estimation::Calibration;
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
-use crate::models::tabular::TabularModel;
+use crate::models::tabular::{self, TabularModel};
 use crate::report::summary::{
     ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
 };
@@ -178,21 +179,35 @@ fn score_churn(
             actions.push(what.join("; "));
         }
     }
-    let frame = DataFrame::new_infer_height(vec![
+    // The calibrator learned on the version's holdout turns each score into the churn rate of
+    // clients scored like it; the class-weighted score stays as the ranking.
+    let calibration_path = Registry::new(&config.models.dir)
+        .version_dir(ModelKind::Churn, model.meta.version)
+        .join(tabular::CALIBRATION_FILE);
+    let rates: Option<Vec<f64>> =
+        read_version_file::<Calibration>(&calibration_path)?.map(|c| c.isotonic.predict_all(&probabilities));
+    let mut columns = vec![
         clients.column("cli")?.clone(),
         clients.column("ges")?.clone(),
         clients.column("age")?.clone(),
         Column::new("churn_probability".into(), &probabilities),
+    ];
+    if let Some(rates) = &rates {
+        columns.push(Column::new("churn_rate".into(), rates));
+    }
+    columns.extend([
         Column::new("risk".into(), &risks),
         Column::new("reasons".into(), &reasons),
         Column::new("actions".into(), &actions),
-    ])?;
+    ]);
+    let frame = DataFrame::new_infer_height(columns)?;
     let count = |level: &str| risks.iter().filter(|r| **r == level).count();
     let value = ClientScores {
         model_version: model.meta.version,
         count: probabilities.len(),
         by_risk: ["Low", "Medium", "High"].map(|r| (r.to_string(), count(r))).into(),
         mean_churn_probability: probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
+        expected_churn_rate: rates.map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64),
     };
     Ok((frame, value))
 }

@@ -31,8 +31,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         models: Default::default(),
     };
     // Last week's figures, for the stability check.
-    let previous = match ctx.previous.as_ref().and_then(|p| JobSummary::read("validation", p)) {
-        Some(JobSummary::Validation(previous)) => Some(*previous),
+    let previous = match ctx.previous.as_ref().map(|p| JobSummary::read("validation", p)) {
+        Some(Ok(JobSummary::Validation(previous))) => Some(*previous),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "last week's validation is not compared with");
+            None
+        }
         _ => None,
     };
 

@@ -260,6 +260,25 @@ impl TrainedBooster {
     /// Gain importance per feature (average gain of its splits, as Python's
     /// `get_score(importance_type="gain")`), highest first; unused features are left out.
     pub fn gain_importance(&self) -> Result<Vec<(String, f64)>> {
+        let mut importance: Vec<(String, f64)> = self
+            .split_gains()?
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(i, (total, count))| (self.names[i].clone(), total / count as f64))
+            .collect();
+        importance.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(importance)
+    }
+
+    /// Total gain of every feature's splits (`get_score(importance_type="total_gain")`), in
+    /// column order: what a feature contributed over the whole model.
+    pub fn gain_totals(&self) -> Result<Vec<f64>> {
+        Ok(self.split_gains()?.into_iter().map(|(total, _)| total).collect())
+    }
+
+    /// Per column, the summed gain of its splits and their count, from the model's dump.
+    fn split_gains(&self) -> Result<Vec<(f64, usize)>> {
         let mut totals = vec![(0.0f64, 0usize); self.names.len()];
         for tree in self.booster.dump_model_vec(true)? {
             for line in tree.lines() {
@@ -280,14 +299,7 @@ impl TrainedBooster {
                 }
             }
         }
-        let mut importance: Vec<(String, f64)> = totals
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (_, count))| *count > 0)
-            .map(|(i, (total, count))| (self.names[i].clone(), total / count as f64))
-            .collect();
-        importance.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Ok(importance)
+        Ok(totals)
     }
 
     /// XGBoost's JSON model format.

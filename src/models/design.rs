@@ -58,6 +58,15 @@ impl Design {
         Ok(design)
     }
 
+    /// The same design without the input columns `left_out`.
+    pub fn without(&self, left_out: &[&str]) -> Design {
+        let keep = |name: &String| !left_out.contains(&name.as_str());
+        Design {
+            numeric: self.numeric.iter().filter(|n| keep(n)).cloned().collect(),
+            categorical: self.categorical.iter().filter(|(n, _)| keep(n)).cloned().collect(),
+        }
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.numeric
             .iter()

@@ -4,6 +4,7 @@
 use super::boosted::{self, BoostError, BoostParams, Matrix, Split, Task, TrainedBooster};
 use super::churn::{ChurnConfig, ClassWeight};
 use super::design::{Design, DesignError};
+use super::domain;
 use super::registry::{Registry, RegistryError};
 use crate::data::date::Date;
 use crate::fsutil;
@@ -44,6 +45,8 @@ pub enum TrainError {
     Polars(#[from] PolarsError),
     #[error("{path}: {message}")]
     File { path: String, message: String },
+    #[error(transparent)]
+    Write(#[from] crate::data::format::WriteError),
 }
 
 /// Which frame, target and id columns make a model.
@@ -97,11 +100,18 @@ pub struct ModelMeta {
     pub extra_parameters: Vec<(String, String)>,
     pub features: Vec<String>,
     pub training_snapshots: Vec<String>,
-    /// The training snapshots the drift reference statistics come from: the most recent ones
-    /// whose history is complete (see [`HISTORY_SNAPSHOTS`]).
+    /// The snapshots the drift reference statistics come from: the most recent ones up to the
+    /// training cut-off whose history is complete (see [`HISTORY_SNAPSHOTS`]), labelled or not —
+    /// features need no outcome, and the latest months are the closest to what is monitored.
     #[serde(default)]
     pub reference_snapshots: Vec<String>,
     pub holdout_snapshot: String,
+    /// Labelled snapshots left out of training because their outcome window overlaps the
+    /// holdout's (churn: a client leaving in the holdout's 90 days is a churner in the months
+    /// just before it too, with nearly the same features — training on those months would
+    /// show the model the holdout's answers and inflate its AUC and its calibrator).
+    #[serde(default)]
+    pub purged_snapshots: Vec<String>,
     pub rows_train: usize,
     pub rows_holdout: usize,
     pub data_hash: String,
@@ -272,6 +282,10 @@ pub fn holdout_metrics(
 
 /// The churn calibrator and sampling components of a version (`metrics::estimation`).
 pub const CALIBRATION_FILE: &str = "calibration.json";
+/// The domain classifier's learned limit (`models::domain`) and its reference rows: a seeded
+/// sample of each reference month, in the model's input columns.
+pub const DOMAIN_FILE: &str = "domain.json";
+pub const DOMAIN_SAMPLE_FILE: &str = "domain_sample.parquet";
 
 /// Snapshots before this many earlier ones have features with incomplete windows (90-day
 /// counts, three months of activity, churn in the last 90 days reach back before the data
@@ -285,36 +299,56 @@ pub struct TrainSettings<'a> {
     pub churn: &'a ChurnConfig,
     /// k of the cross-validation at training; 0: none.
     pub cv_folds: usize,
-    /// How many of the most recent complete training snapshots the drift reference comes from.
+    /// How many of the most recent complete snapshots the drift reference comes from.
     pub reference_snapshots: usize,
+    /// The churn outcome's horizon: a binary model's training snapshots end this many days
+    /// before its holdout, so no outcome window is shared (see [`ModelMeta::purged_snapshots`]).
+    pub label_horizon_days: i32,
 }
 
-/// The drift reference window: the last `count` training snapshots with complete history
-/// (from `complete_from`), or the last `count` of all when none is complete (a short history).
-fn reference_window(training: &[Date], complete_from: Option<Date>, count: usize) -> Vec<Date> {
-    let complete: Vec<Date> = training
-        .iter()
-        .copied()
-        .filter(|d| complete_from.is_some_and(|c| *d >= c))
-        .collect();
-    let pool = if complete.is_empty() {
-        training.to_vec()
-    } else {
-        complete
-    };
+/// The drift reference window: the last `count` snapshots with complete history (from the
+/// [`HISTORY_SNAPSHOTS`]th on), or the last `count` of all when none is complete (a short
+/// history).
+fn reference_window(snapshots: &[Date], count: usize) -> Vec<Date> {
+    let pool = snapshots
+        .get(HISTORY_SNAPSHOTS..)
+        .filter(|p| !p.is_empty())
+        .unwrap_or(snapshots);
     pool[pool.len().saturating_sub(count.max(1))..].to_vec()
 }
 
-/// Training rows (all labelled snapshots but the last) and holdout rows (the last); with a
-/// single labelled snapshot, a seeded 20 % of its rows are held out instead. Also the first
-/// snapshot whose history is complete.
-#[allow(clippy::type_complexity)]
+fn no_training_rows(spec: &TabularSpec) -> TrainError {
+    let hint = if spec.task == Task::Binary {
+        " (churn is known only for snapshots at least 90 days before the latest one: generate more months)".into()
+    } else {
+        String::new()
+    };
+    TrainError::NoTrainingRows {
+        model: spec.model,
+        target: spec.target,
+        hint,
+    }
+}
+
+/// The rows a model is fitted and judged on.
+struct TemporalSplit {
+    train: DataFrame,
+    holdout: DataFrame,
+    training_dates: Vec<Date>,
+    holdout_date: Date,
+    purged: Vec<Date>,
+}
+
+/// Training rows (the labelled snapshots before the last, less those within `purge_days` of
+/// it) and holdout rows (the last); with a single labelled snapshot, a seeded 20 % of its rows
+/// are held out instead. When purging would leave nothing to train on (a short history), no
+/// snapshot is purged.
 fn temporal_split(
     spec: &TabularSpec,
     frames: Vec<(Date, DataFrame)>,
     seed: u64,
-) -> Result<(DataFrame, DataFrame, Vec<Date>, Date, Option<Date>), TrainError> {
-    let complete_from = frames.get(HISTORY_SNAPSHOTS).map(|(d, _)| *d);
+    purge_days: i32,
+) -> Result<TemporalSplit, TrainError> {
     // Each snapshot's frame is consumed as it is filtered, so the unlabelled and the labelled
     // copies of a month are not all alive at once (at a million clients they are gigabytes).
     let mut labelled: Vec<(Date, DataFrame)> = Vec::with_capacity(frames.len());
@@ -325,16 +359,7 @@ fn temporal_split(
         }
     }
     let Some((holdout_date, _)) = labelled.last() else {
-        let hint = if spec.task == Task::Binary {
-            " (churn is known only for snapshots at least 90 days before the latest one: generate more months)".into()
-        } else {
-            String::new()
-        };
-        return Err(TrainError::NoTrainingRows {
-            model: spec.model,
-            target: spec.target,
-            hint,
-        });
+        return Err(no_training_rows(spec));
     };
     let holdout_date = *holdout_date;
     if labelled.len() == 1 {
@@ -348,12 +373,30 @@ fn temporal_split(
         };
         let holdout = take(&folds[0])?;
         let rest: Vec<usize> = folds[1..].concat();
-        return Ok((take(&rest)?, holdout, vec![holdout_date], holdout_date, complete_from));
+        return Ok(TemporalSplit {
+            train: take(&rest)?,
+            holdout,
+            training_dates: vec![holdout_date],
+            holdout_date,
+            purged: Vec::new(),
+        });
     }
-    let dates: Vec<Date> = labelled[..labelled.len() - 1].iter().map(|(d, _)| *d).collect();
-    let mut frames: Vec<DataFrame> = labelled.into_iter().map(|(_, f)| f).collect();
-    let holdout = frames.pop().unwrap_or_default();
-    Ok((stack(frames)?, holdout, dates, holdout_date, complete_from))
+    let holdout = labelled.pop().map(|(_, f)| f).unwrap_or_default();
+    let overlaps = |d: &Date| d.0 + purge_days.max(0) > holdout_date.0;
+    let purged: Vec<Date> = if labelled.iter().all(|(d, _)| overlaps(d)) {
+        Vec::new()
+    } else {
+        labelled.iter().map(|(d, _)| *d).filter(|d| overlaps(d)).collect()
+    };
+    labelled.retain(|(d, _)| !purged.contains(d));
+    let training_dates: Vec<Date> = labelled.iter().map(|(d, _)| *d).collect();
+    Ok(TemporalSplit {
+        train: stack(labelled.into_iter().map(|(_, f)| f).collect())?,
+        holdout,
+        training_dates,
+        holdout_date,
+        purged,
+    })
 }
 
 fn class_balance(
@@ -395,19 +438,62 @@ pub fn train(
         churn,
         cv_folds,
         reference_snapshots,
+        label_horizon_days,
     } = settings;
     let started = std::time::Instant::now();
-    let (train_frame, holdout_frame, training_dates, holdout_date, complete_from) =
-        temporal_split(spec, frames, params.seed)?;
-    let window = reference_window(&training_dates, complete_from, reference_snapshots);
+    // The reference comes first, from the window's frames as they are (every client of the
+    // month, labelled or not), before the split consumes them.
+    let dates: Vec<Date> = frames.iter().map(|(d, _)| *d).collect();
+    let window = reference_window(&dates, reference_snapshots);
+    let window_frames: Vec<&DataFrame> = frames
+        .iter()
+        .filter(|(d, _)| window.contains(d))
+        .map(|(_, f)| f)
+        .collect();
+    let columns = match window_frames.last() {
+        Some(frame) => Design::fit(frame, spec.exclude)?,
+        None => return Err(no_training_rows(spec)),
+    };
+    let references = reference_statistics(&columns, &window_frames)?;
+    let samples: Vec<DataFrame> = window_frames
+        .iter()
+        .enumerate()
+        .map(|(m, frame)| sample_frame(frame, domain::SAMPLE_ROWS_PER_MONTH, params.seed.wrapping_add(m as u64)))
+        .collect::<PolarsResult<_>>()?;
+    drop(window_frames);
+    let purge_days = if spec.task == Task::Binary {
+        label_horizon_days
+    } else {
+        0
+    };
+    let TemporalSplit {
+        train: train_frame,
+        holdout: holdout_frame,
+        training_dates,
+        holdout_date,
+        purged,
+    } = temporal_split(spec, frames, params.seed, purge_days)?;
     let design = Design::fit(&train_frame, spec.exclude)?;
     let x = design.matrix(&train_frame)?;
     let y = target_values(&train_frame, spec.target)?;
     let extra = class_balance(spec, &y, churn)?;
-    // The frame is needed only for the reference statistics: take them and let it go before
-    // boosting, the memory-hungriest step.
-    let references = reference_statistics(&design, &train_frame, &window)?;
     drop(train_frame);
+    // What "normal" looks like to the domain classifier: each reference month's sample against
+    // the others'.
+    let domain_columns = domain::columns(&design);
+    let sample_matrices: Vec<Matrix> = samples
+        .iter()
+        .map(|f| domain_columns.matrix(f))
+        .collect::<Result<_, _>>()?;
+    let domain_reference = domain::learn(&sample_matrices, params.thread_count(), params.seed)?;
+    // Only the model's input columns are kept (no client ids), with the month each row is of.
+    let kept: Vec<PlSmallStr> = std::iter::once("snapshot")
+        .chain(columns.numeric.iter().map(String::as_str))
+        .chain(columns.categorical.iter().map(|(c, _)| c.as_str()))
+        .filter(|c| samples.first().is_some_and(|f| f.column(c).is_ok()))
+        .map(PlSmallStr::from)
+        .collect();
+    let domain_sample = stack(samples)?.select(kept)?;
     // Early stopping watches a seeded 15 % of the training rows.
     let folds = boosted::folds(x.rows, 7, params.seed);
     let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
@@ -484,6 +570,7 @@ pub fn train(
         training_snapshots: training_dates.iter().map(Date::to_string).collect(),
         reference_snapshots: window.iter().map(Date::to_string).collect(),
         holdout_snapshot: holdout_date.to_string(),
+        purged_snapshots: purged.iter().map(Date::to_string).collect(),
         rows_train,
         rows_holdout: x_holdout.rows,
         data_hash: hash,
@@ -499,6 +586,12 @@ pub fn train(
     let version = registry.add_version::<TrainError>(spec.model, |dir| {
         write_json(&dir.join("design.json"), &design)?;
         write_json(&dir.join("reference.json"), &references)?;
+        write_json(&dir.join(DOMAIN_FILE), &domain_reference)?;
+        crate::data::format::write_frame(
+            &mut domain_sample.clone(),
+            &dir.join(DOMAIN_SAMPLE_FILE),
+            crate::data::format::FileFormat::Parquet,
+        )?;
         if let Some(calibration) = &calibration {
             write_json(&dir.join(CALIBRATION_FILE), calibration)?;
         }
@@ -644,29 +737,17 @@ pub fn cross_validate(
     Ok(CrossValidation { folds: k, metrics })
 }
 
-/// Reference statistics of every design column over the training rows of the `window`
-/// snapshots (all training rows when the frame has no `snapshot` column), each with its
-/// per-month PSIs, for drift checks.
+/// Reference statistics of every column `columns` reads, over the `months` of the reference
+/// window (oldest first), each with its per-month PSIs, for drift checks.
 fn reference_statistics(
-    design: &Design,
-    frame: &DataFrame,
-    window: &[Date],
+    columns: &Design,
+    months: &[&DataFrame],
 ) -> Result<std::collections::BTreeMap<String, FeatureReference>, TrainError> {
-    let months: Vec<DataFrame> = if frame.column("snapshot").is_ok() && !window.is_empty() {
-        let days = frame.column("snapshot")?.cast(&DataType::Int32)?;
-        let days = days.i32()?;
-        window
-            .iter()
-            .map(|date| frame.filter(&days.equal(date.0)))
-            .collect::<PolarsResult<Vec<_>>>()?
-    } else {
-        vec![frame.clone()]
-    };
-    let rows: usize = months.iter().map(DataFrame::height).sum();
+    let rows: usize = months.iter().map(|m| m.height()).sum();
     let mut out = std::collections::BTreeMap::new();
-    for name in &design.numeric {
+    for name in &columns.numeric {
         let mut values = Vec::with_capacity(months.len());
-        for month in &months {
+        for month in months {
             let cast = month.column(name)?.cast(&DataType::Float64)?;
             values.push(
                 cast.f64()?
@@ -680,9 +761,9 @@ fn reference_statistics(
             out.insert(name.clone(), reference);
         }
     }
-    for (name, _) in &design.categorical {
+    for (name, _) in &columns.categorical {
         let mut values = Vec::with_capacity(months.len());
-        for month in &months {
+        for month in months {
             values.push(
                 month
                     .column(name)?
@@ -698,6 +779,13 @@ fn reference_statistics(
         }
     }
     Ok(out)
+}
+
+/// A seeded sample of at most `n` rows of `frame`, in their order.
+pub fn sample_frame(frame: &DataFrame, n: usize, seed: u64) -> PolarsResult<DataFrame> {
+    let picked = domain::sample_rows(frame.height(), n, seed);
+    let ca = IdxCa::from_vec("idx".into(), picked.into_iter().map(|i| i as IdxSize).collect());
+    frame.take(&ca)
 }
 
 impl TabularModel {
@@ -772,26 +860,55 @@ mod metrics_shape_tests {
 }
 
 #[cfg(test)]
-mod reference_window_tests {
+mod tests {
     use super::*;
 
+    /// Month-end snapshots of 2025 (day numbers), each a frame of 10 rows with a churn label
+    /// from `labelled` months on (`None`: the outcome is not known yet).
+    fn months(count: usize, labelled: usize) -> Vec<(Date, DataFrame)> {
+        (0..count)
+            .map(|m| {
+                let date = Date::parse(&format!("2025-{:02}-28", m + 1)).unwrap();
+                let label: Vec<Option<i32>> = (0..10).map(|i| (m < labelled).then_some(i % 2)).collect();
+                let frame = df!("x" => (0..10).map(|i| i as f64).collect::<Vec<_>>(), "churn" => label).unwrap();
+                (date, frame)
+            })
+            .collect()
+    }
+
     #[test]
-    fn the_reference_is_the_latest_complete_training_months() {
-        let months: Vec<Date> = (1..=8)
-            .map(|m| Date::from_ymd(2025, m, 1).unwrap().month_end_after(0))
-            .collect();
-        // Months 1–3 have incomplete history (complete from the 4th snapshot).
-        assert_eq!(reference_window(&months, Some(months[3]), 3), months[5..8].to_vec());
+    fn training_stops_a_horizon_before_the_holdout() {
+        // Labelled Jan..Sep; holdout Sep 28. A 90-day horizon reaches back to Jun 30: Jul and
+        // Aug share the holdout's outcome window and are purged; Jan..Jun train.
+        let split = temporal_split(&CHURN, months(12, 9), 1, 90).unwrap();
+        assert_eq!(split.holdout_date.to_string(), "2025-09-28");
+        let names = |d: &[Date]| d.iter().map(Date::to_string).collect::<Vec<_>>();
+        assert_eq!(names(&split.purged), ["2025-07-28", "2025-08-28"]);
+        assert_eq!(split.training_dates.len(), 6);
+        assert_eq!(split.training_dates.last().unwrap().to_string(), "2025-06-28");
+        assert_eq!(split.train.height(), 60);
+        // Without a horizon (the regressors) every earlier month trains.
+        let split = temporal_split(&CHURN, months(12, 9), 1, 0).unwrap();
+        assert!(split.purged.is_empty());
+        assert_eq!(split.training_dates.len(), 8);
+        // When purging would leave nothing, nothing is purged.
+        let split = temporal_split(&CHURN, months(4, 3), 1, 90).unwrap();
+        assert!(split.purged.is_empty());
+        assert_eq!(split.training_dates.len(), 2);
+    }
+
+    #[test]
+    fn the_reference_window_is_the_latest_complete_snapshots_labelled_or_not() {
+        let dates: Vec<Date> = months(12, 9).into_iter().map(|(d, _)| d).collect();
+        let window = reference_window(&dates, 6);
+        assert_eq!(window.first().unwrap().to_string(), "2025-07-28");
         assert_eq!(
-            reference_window(&months[..5], Some(months[3]), 3),
-            months[3..5].to_vec(),
-            "only complete months"
+            window.last().unwrap().to_string(),
+            "2025-12-28",
+            "the latest months, unlabelled"
         );
-        assert_eq!(
-            reference_window(&months[..2], Some(months[3]), 3),
-            months[..2].to_vec(),
-            "a short history falls back to what there is"
-        );
-        assert_eq!(reference_window(&months, None, 1), vec![months[7]]);
+        // Short history: the first HISTORY_SNAPSHOTS are incomplete but all there is.
+        assert_eq!(reference_window(&dates[..3], 6), dates[..3].to_vec());
+        assert_eq!(reference_window(&dates[..5], 6), dates[3..5].to_vec());
     }
 }

@@ -7,7 +7,9 @@
 //! a job filled, so a renamed field is a compile error here, not a silent "–".
 
 use super::Report;
-use super::summary::{BenchmarkSummary, ChurnBenchmark, Drift, FeatureDrift, JobSummary, PerformanceBenchmark};
+use super::summary::{
+    BenchmarkSummary, ChurnBenchmark, DomainDrift, Drift, FeatureDrift, JobSummary, PerformanceBenchmark,
+};
 use super::svg::{self, Series, escape};
 use crate::models::tabular::HoldoutMetrics;
 use crate::vocab::ModelKind;
@@ -74,6 +76,24 @@ fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
                 out,
                 "<p class=\"meta\">Realized (labels known) on snapshot {}, the latest whose churn outcome has matured.</p>",
                 escape(snapshot)
+            );
+        }
+        if let Some(cohort) = &churn.cohort {
+            let estimate = cohort.estimated_auc.map_or(String::new(), |e| {
+                format!(
+                    "; estimated {} from its calibrated rates before the outcome was known (off by {})",
+                    number(e),
+                    number(e - cohort.realized_auc)
+                )
+            });
+            let _ = write!(
+                out,
+                "<p>The predictions churn v{} actually made on {} ({} clients, the scoring job's file): realized \
+                 AUC <b>{}</b>{estimate}.</p>",
+                cohort.version,
+                escape(&cohort.snapshot),
+                cohort.rows,
+                number(cohort.realized_auc)
             );
         }
         out.push_str("<div class=\"charts\">");
@@ -168,6 +188,7 @@ fn drift_section(out: &mut String, model: ModelKind, drift: &Drift, policy: &cra
         thresholds,
         quality,
         reference_snapshots,
+        domain,
     } = drift
     else {
         if let Drift::NotMeasured { note } = drift {
@@ -196,6 +217,7 @@ fn drift_section(out: &mut String, model: ModelKind, drift: &Drift, policy: &cra
         number(verdict.psi_threshold),
         if verdict.dataset_drift { "yes" } else { "no" }
     );
+    domain_paragraph(out, model, domain.as_ref());
     let shown: Vec<&(&String, &FeatureDrift, f64)> = ranked
         .iter()
         .filter(|(name, _, psi)| *psi > threshold_of(name) || *psi >= MOVING_PSI)
@@ -250,6 +272,49 @@ fn drift_section(out: &mut String, model: ModelKind, drift: &Drift, policy: &cra
         ));
     }
     out.push_str("</div>");
+}
+
+/// The multivariate check, in one sentence: the AUC, its limit, and what separates most.
+fn domain_paragraph(out: &mut String, model: ModelKind, domain: Option<&DomainDrift>) {
+    match domain {
+        Some(DomainDrift::Measured {
+            separability,
+            limit,
+            monthly_auc,
+        }) => {
+            let verdict = if separability.auc > *limit {
+                "<b>today's rows differ from the reference as a whole</b>"
+            } else {
+                "today's rows look like the reference"
+            };
+            let separating: Vec<String> = separability
+                .separating
+                .iter()
+                .take(3)
+                .map(|(c, share)| format!("{} ({:.0} %)", escape(c), share * 100.0))
+                .collect();
+            let _ = write!(
+                out,
+                "<p>Multivariate check ({model}): a classifier tells {} reference rows from {} of today's with \
+                 cross-validated AUC {} (limit {}, learned from {} reference month(s)): {verdict}. \
+                 It splits most on {}.</p>",
+                separability.reference_rows,
+                separability.current_rows,
+                number(separability.auc),
+                number(*limit),
+                monthly_auc.len(),
+                if separating.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    separating.join(", ")
+                }
+            );
+        }
+        Some(DomainDrift::NotMeasured { note }) => {
+            let _ = write!(out, "<p>Multivariate check ({model}): {}</p>", escape(note));
+        }
+        None => {}
+    }
 }
 
 /// Features whose data quality changed: more missing values, values outside the reference's
@@ -363,6 +428,9 @@ fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
 pub fn render(report: &Report, past: &[Report]) -> String {
     let outcome = &report.outcome;
     let summary = JobSummary::read(&report.kind, &outcome.summary);
+    if let Err(e) = &summary {
+        tracing::warn!(run = report.run_id, error = %e, "the report page shows the figures only");
+    }
     let mut out = String::new();
     let _ = write!(
         out,
@@ -404,11 +472,20 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         .collect();
     table(&mut out, &["observation", "labels", "value"], &rows);
 
-    if let Some(summary) = &summary {
-        if let JobSummary::Benchmark(benchmark) = summary {
-            benchmark_sections(&mut out, benchmark);
+    match &summary {
+        Ok(summary) => {
+            if let JobSummary::Benchmark(benchmark) = summary {
+                benchmark_sections(&mut out, benchmark);
+            }
+            decisions(&mut out, summary);
         }
-        decisions(&mut out, summary);
+        Err(e) => {
+            let _ = write!(
+                out,
+                "<p class=\"meta\">The run's detailed sections are not shown: {}.</p>",
+                escape(&e.to_string())
+            );
+        }
     }
 
     // Trends: each headline figure over the job's runs, this one last.

@@ -23,26 +23,34 @@ pub enum JobSummary {
     Scoring(Box<ScoringSummary>),
 }
 
+/// Why a stored summary could not be read back.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SummaryError {
+    #[error("no summary type for job kind {0:?}")]
+    UnknownKind(String),
+    /// The JSON is not this kind's summary: written by another version of bankml, or damaged.
+    #[error("the {kind} summary does not read back: {message}")]
+    Invalid { kind: String, message: String },
+}
+
 impl JobSummary {
     /// The summary of a `kind` job (`benchmark`, `validation`, `retrain`, `scoring`) read
-    /// from its JSON; `None` when it is not one (an older report, say).
-    pub fn read(kind: &str, value: &serde_json::Value) -> Option<JobSummary> {
-        let value = value.clone();
-        match kind {
-            "benchmark" => serde_json::from_value(value)
-                .ok()
-                .map(|s| JobSummary::Benchmark(Box::new(s))),
-            "validation" => serde_json::from_value(value)
-                .ok()
-                .map(|s| JobSummary::Validation(Box::new(s))),
-            "retrain" => serde_json::from_value(value)
-                .ok()
-                .map(|s| JobSummary::Retrain(Box::new(s))),
-            "scoring" => serde_json::from_value(value)
-                .ok()
-                .map(|s| JobSummary::Scoring(Box::new(s))),
-            _ => None,
+    /// from its JSON. An error says which field did not read, so a page or a job that needed
+    /// it can say why instead of quietly showing nothing.
+    pub fn read(kind: &str, value: &serde_json::Value) -> Result<JobSummary, SummaryError> {
+        fn typed<T: serde::de::DeserializeOwned>(kind: &str, value: &serde_json::Value) -> Result<T, SummaryError> {
+            serde_path_to_error::deserialize(value).map_err(|e| SummaryError::Invalid {
+                kind: kind.to_string(),
+                message: e.to_string(),
+            })
         }
+        Ok(match kind {
+            "benchmark" => JobSummary::Benchmark(Box::new(typed(kind, value)?)),
+            "validation" => JobSummary::Validation(Box::new(typed(kind, value)?)),
+            "retrain" => JobSummary::Retrain(Box::new(typed(kind, value)?)),
+            "scoring" => JobSummary::Scoring(Box::new(typed(kind, value)?)),
+            _ => return Err(SummaryError::UnknownKind(kind.to_string())),
+        })
     }
 
     pub fn to_value(&self) -> serde_json::Value {
@@ -119,7 +127,24 @@ pub struct ChurnBenchmark {
     /// Performance on the benchmarked snapshot, estimated without labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated: Option<EstimatedChurn>,
+    /// The predictions actually made on the evaluated snapshot (the scoring job's file), now
+    /// that its outcome is known; `None` when that snapshot was never scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<CohortRealized>,
     pub drift: Drift,
+}
+
+/// What the churn predictions stored for one snapshot turned out to be worth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CohortRealized {
+    pub snapshot: String,
+    /// The churn version that made them (the champion of that day).
+    pub version: u32,
+    /// Stored predictions with a known outcome.
+    pub rows: usize,
+    pub realized_auc: f64,
+    /// What CBPE on the stored calibrated rates said of them before the outcome was known.
+    pub estimated_auc: Option<f64>,
 }
 
 /// The churn champion's performance on a snapshot whose outcome is not known yet, estimated
@@ -186,6 +211,26 @@ pub enum Drift {
         /// The snapshots the champion's reference statistics come from.
         #[serde(default)]
         reference_snapshots: Vec<String>,
+        /// The multivariate check: a classifier telling reference rows from today's.
+        #[serde(default)]
+        domain: Option<DomainDrift>,
+    },
+    NotMeasured {
+        note: String,
+    },
+}
+
+/// The domain classifier's verdict (`models::domain`), or why it was not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DomainDrift {
+    Measured {
+        separability: crate::models::domain::Separability,
+        /// The AUC above which today's rows count as different: learned from the reference
+        /// months (mean + k·σ of each month against the others), at least the floor.
+        limit: f64,
+        /// The reference months' own AUCs the limit was learned from.
+        monthly_auc: Vec<f64>,
     },
     NotMeasured {
         note: String,
@@ -404,7 +449,12 @@ pub struct ClientScores {
     pub count: usize,
     /// Clients per risk level: `Low`, `Medium`, `High`.
     pub by_risk: BTreeMap<String, usize>,
+    /// The mean of the model's class-weighted scores: a ranking, not a rate.
     pub mean_churn_probability: f64,
+    /// The churn rate the champion's calibrator expects over these clients (the mean of
+    /// `churn_rate`); `None` for a version trained without a calibrator.
+    #[serde(default)]
+    pub expected_churn_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -457,6 +507,7 @@ mod tests {
                 }),
                 note: None,
                 estimated: None,
+                cohort: None,
                 drift: Drift::NotMeasured {
                     note: "no reference".into(),
                 },
@@ -469,6 +520,19 @@ mod tests {
         let text = serde_json::to_string(&summary).unwrap();
         assert!(text.contains("null"), "{text}");
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(JobSummary::read("benchmark", &value), Some(summary));
+        assert_eq!(JobSummary::read("benchmark", &value), Ok(summary));
+
+        // A damaged summary says where, instead of reading as nothing.
+        let mut damaged = value.clone();
+        damaged["churn"]["version"] = serde_json::json!("seven");
+        let error = JobSummary::read("benchmark", &damaged).unwrap_err();
+        assert!(
+            matches!(&error, SummaryError::Invalid { message, .. } if message.contains("churn.version")),
+            "{error}"
+        );
+        assert_eq!(
+            JobSummary::read("nightly", &value),
+            Err(SummaryError::UnknownKind("nightly".into()))
+        );
     }
 }

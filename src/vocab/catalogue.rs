@@ -18,6 +18,11 @@ pub enum Label {
     Metric,
     /// A table of the bank's export (`clients`, `activity`).
     Table,
+    /// The snapshot a set of stored predictions was made on (`2025-03-31`): one new series a
+    /// month, never a client.
+    Cohort,
+    /// The model version that made them.
+    Version,
 }
 
 impl Label {
@@ -29,6 +34,8 @@ impl Label {
             Label::Risk => "risk",
             Label::Metric => "metric",
             Label::Table => "table",
+            Label::Cohort => "cohort",
+            Label::Version => "version",
         }
     }
 }
@@ -178,6 +185,16 @@ catalogue! {
     DRIFTED_FEATURES = "drifted_features" [Model] Count: "Model features whose PSI exceeds their learned threshold";
     DRIFT_SHARE = "drift_share" [Model] Ratio: "Share of a model's features that drifted";
     DATASET_DRIFT = "dataset_drift" [Model] Flag: "1 when the share of drifted features reaches the policy's share";
+    CHURN_REALIZED_AUC = "churn_realized_auc" [Model, Cohort, Version] Ratio:
+        "ROC AUC of the churn predictions the scoring job stored for a snapshot, once its outcome is known";
+    CHURN_COHORT_ESTIMATE_ERROR = "churn_cohort_estimate_error" [Model, Cohort, Version] Dimensionless:
+        "The AUC the stored predictions' calibrated rates estimated (CBPE) minus the realized AUC";
+    DOMAIN_AUC = "domain_auc" [Model] Ratio:
+        "Cross-validated AUC of a classifier telling the reference months' rows from today's (0.5: indistinguishable)";
+    DOMAIN_AUC_LIMIT = "domain_auc_limit" [Model] Ratio:
+        "The domain AUC above which today's rows count as different, learned from the reference months";
+    DOMAIN_DRIFT_RATIO = "domain_drift_ratio" [Model] Dimensionless:
+        "Domain AUC's excess over 0.5 divided by its limit's: above 1 the data moved as a whole";
     // Benchmark: data quality.
     FEATURE_MISSING_SHARE = "feature_missing_share" [Model, Feature] Ratio: "Share of rows where a model feature is missing";
     FEATURE_MISSING_SHARE_CHANGE = "feature_missing_share_change" [Model, Feature] Dimensionless:

@@ -6,8 +6,9 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
+// One stump: what a real forest must beat clearly (DeLong at 5 %) on a 3,000-client holdout.
 const WEAK: &str =
-    "models:\n  boosting:\n    rounds: 3\n    max_depth: 1\n    early_stopping_rounds: 0\n    threads: 1\n";
+    "models:\n  boosting:\n    rounds: 1\n    max_depth: 1\n    early_stopping_rounds: 0\n    threads: 1\n";
 const STRONG: &str = "models:\n  boosting:\n    rounds: 80\n    threads: 1\n";
 
 fn report(dir: &Path, printed: &str) -> Value {
@@ -52,7 +53,9 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
     let config_arg = config.to_str().unwrap();
     ok(
         dir,
-        &["generate", "--clients", "3000", "--months", "8", "--format", "parquet"],
+        // Ten months: churn trains on months 1–4 (5 and 6 share the holdout's 90-day outcome
+        // window and are purged) and is judged on month 7.
+        &["generate", "--clients", "3000", "--months", "10", "--format", "parquet"],
     );
     std::fs::write(&config, WEAK).unwrap();
     ok(dir, &["--config", config_arg, "train", "--model", "churn"]);
@@ -122,4 +125,112 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
 
     let refused = bad_input(dir, &["--config", config_arg, "run", "no-such-job"]);
     assert!(refused.contains("monthly-retrain, weekly-validation"), "{refused}");
+}
+
+/// Realized performance per prediction cohort: the predictions the scoring job stored for a
+/// snapshot are scored once its outcome is known. With the champion unchanged they are the
+/// champion's own predictions on that snapshot, so their AUC is the benchmark's realized AUC;
+/// and the estimate their calibrated rates give is the CBPE estimate the benchmark published
+/// for that snapshot when it was the latest.
+#[test]
+fn stored_predictions_are_scored_once_their_outcome_is_known() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    for job in ["daily-benchmark", "daily-scoring"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("jobs/{job}.yaml")),
+            dir.join(format!("jobs/{job}.yaml")),
+        )
+        .unwrap();
+    }
+    let config = dir.join("config/bankml.yaml");
+    std::fs::write(&config, "models:\n  boosting:\n    rounds: 30\n    threads: 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let generate = [
+        "--config",
+        config,
+        "generate",
+        "--clients",
+        "3000",
+        "--months",
+        "10",
+        "--format",
+        "parquet",
+        "--last-snapshot",
+        "2025-12-31",
+    ];
+    ok(dir, &generate);
+    let train = [
+        "--config",
+        config,
+        "train",
+        "--model",
+        "churn",
+        "--snapshot",
+        "2025-09-30",
+    ];
+    ok(dir, &train);
+    // September as the bank lived it: scored, and benchmarked (its outcome still unknown).
+    let backfill = [
+        "--config",
+        config,
+        "backfill",
+        "--from",
+        "2025-09-30",
+        "--to",
+        "2025-09-30",
+        "--jobs",
+        "daily-scoring,daily-benchmark",
+    ];
+    ok(dir, &backfill);
+    let september = report(dir, &latest_report_line(dir, "daily-benchmark"));
+    assert_eq!(september["outcome"]["summary"]["snapshot"], "2025-09-30");
+    let estimated_then = observation(&september, "churn_estimated_auc", "churn");
+    // December: September's 90 days have passed.
+    let printed = ok(dir, &["--config", config, "run", "daily-benchmark"]);
+    let december = report(dir, &printed);
+    let churn = &december["outcome"]["summary"]["churn"];
+    assert_eq!(churn["evaluated_snapshot"], "2025-09-30", "{churn}");
+    let cohort = december["outcome"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "churn_realized_auc")
+        .unwrap_or_else(|| panic!("no churn_realized_auc in {december}"));
+    assert_eq!(cohort["labels"]["cohort"], "2025-09-30");
+    assert_eq!(cohort["labels"]["version"], "1");
+    let realized = cohort["value"].as_f64().unwrap();
+    let benchmark_auc = observation(&december, "churn_auc", "churn");
+    assert!(
+        (realized - benchmark_auc).abs() < 1e-12,
+        "stored predictions {realized} vs the champion today {benchmark_auc}"
+    );
+    let error = december["outcome"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "churn_cohort_estimate_error")
+        .and_then(|o| o["value"].as_f64())
+        .unwrap();
+    assert!(
+        (realized + error - estimated_then).abs() < 1e-9,
+        "the stored rates' estimate {} vs September's CBPE {estimated_then}",
+        realized + error
+    );
+    assert_eq!(churn["cohort"]["rows"].as_u64().unwrap() as f64, {
+        let clients = read_parquet(&dir.join("data/scores/2025-09-30/clients.parquet"));
+        clients.height() as f64
+    });
+}
+
+/// `report: PATH` for the newest report of `job`, as `bankml run` prints it.
+fn latest_report_line(dir: &Path, job: &str) -> String {
+    let newest = std::fs::read_dir(dir.join("reports").join(job))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    format!("report: reports/{job}/{newest}/report.json")
 }

@@ -47,6 +47,28 @@ fn generate_train_score_end_to_end() {
     let clients = read_parquet(&out.join("clients.parquet"));
     let probabilities = clients.column("churn_probability").unwrap().f64().unwrap().clone();
     assert!(probabilities.into_no_null_iter().all(|p| (0.0..=1.0).contains(&p)));
+    // The calibrated churn rate: a non-decreasing map of the score (the calibrator is isotonic),
+    // reading as a rate — over today's clients it expects about the churn the holdout saw.
+    let scores = column_f64(&clients, "churn_probability");
+    let rates = column_f64(&clients, "churn_rate");
+    let mut pairs: Vec<(f64, f64)> = scores.iter().copied().zip(rates.iter().copied()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    assert!(
+        pairs.windows(2).all(|w| w[0].1 <= w[1].1),
+        "the rate follows the score's order"
+    );
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let holdout = &meta["holdout"];
+    let observed = holdout["positives"].as_f64().unwrap() / holdout["rows"].as_f64().unwrap();
+    assert!(
+        (0.5 * observed..2.0 * observed).contains(&mean(&rates)),
+        "expected {} against the holdout's {observed}",
+        mean(&rates)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let expected = summary["clients"]["expected_churn_rate"].as_f64().unwrap();
+    assert!((expected - mean(&rates)).abs() < 1e-9, "{expected}");
     let risks = column_str(&clients, "risk");
     assert!(risks.iter().all(|r| ["Low", "Medium", "High"].contains(r)));
     let actions = column_str(&clients, "actions");

@@ -332,3 +332,148 @@ fn backfill_replays_past_snapshots_and_alerts_on_a_planted_break_in_its_first_ru
         "{entries:?}"
     );
 }
+
+/// The multivariate check as a user meets it: a champion trained on a steady bank keeps its
+/// reference rows and a limit learned from its reference months; the month before a planted
+/// change stays under the limit, the month of it goes over, the shipped `domain_drift` rule
+/// fires in that run, and the report names the column that moved.
+#[test]
+fn the_domain_classifier_stays_quiet_on_a_steady_month_and_names_a_planted_change() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    for folder in ["jobs", "config", "alerts"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/daily-benchmark.yaml"),
+        dir.join("jobs/daily-benchmark.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("config/bankml.yaml"),
+        "models:\n  boosting:\n    rounds: 20\n    threads: 1\nalerting:\n  receivers:\n    hook: {type: webhook, url: http://127.0.0.1:9/never}\n",
+    )
+    .unwrap();
+    // The shipped rule, as shipped.
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/rules.yaml")).unwrap();
+    let rule = shipped
+        .split("\n  - name: ")
+        .find(|r| r.starts_with("domain_drift\n"))
+        .expect("alerts/rules.yaml ships a domain_drift rule");
+    std::fs::write(
+        dir.join("alerts/rules.yaml"),
+        format!("defaults:\n  receivers: [hook]\nrules:\n  - name: {rule}\n"),
+    )
+    .unwrap();
+    let file = dir.join("change.yaml");
+    std::fs::write(
+        &file,
+        "gradual_drift: false\nevents:\n  - {kind: shift, month: 8, column: activity.transactions, by: -0.6}\n",
+    )
+    .unwrap();
+    let config = dir.join("config/bankml.yaml");
+    let config = config.to_str().unwrap();
+    let generate = [
+        "--config",
+        config,
+        "generate",
+        "--clients",
+        "2000",
+        "--months",
+        "8",
+        "--format",
+        "parquet",
+        "--last-snapshot",
+        "2025-08-31",
+        "--scenario",
+        file.to_str().unwrap(),
+    ];
+    ok(dir, &generate);
+    let train = [
+        "--config",
+        config,
+        "train",
+        "--model",
+        "churn",
+        "--snapshot",
+        "2025-06-30",
+    ];
+    ok(dir, &train);
+    let version = dir.join("data/models/churn/1");
+    assert!(version.join("domain_sample.parquet").is_file());
+    let learned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(version.join("domain.json")).unwrap()).unwrap();
+    let monthly = floats(&learned["monthly_auc"]);
+    assert_eq!(
+        monthly.len(),
+        3,
+        "reference months 4–6, each against the others: {learned}"
+    );
+    assert!(
+        monthly.iter().all(|auc| (0.4..0.6).contains(auc)),
+        "steady months cannot be told apart: {monthly:?}"
+    );
+    let sample = read_parquet(&version.join("domain_sample.parquet"));
+    assert!(sample.column("cli").is_err(), "no client ids are kept with the model");
+    assert_eq!(
+        sample.height(),
+        3000,
+        "1,000 rows of each of the three reference months"
+    );
+
+    let backfill = [
+        "--config",
+        config,
+        "backfill",
+        "--from",
+        "2025-07-31",
+        "--to",
+        "2025-08-31",
+        "--jobs",
+        "daily-benchmark",
+    ];
+    let printed = ok(dir, &backfill);
+    assert!(printed.contains("1 alert(s) raised"), "{printed}");
+    let runs = json_array(&ok(dir, &["--config", config, "runs", "--json"]));
+    let mut by_snapshot = std::collections::BTreeMap::new();
+    for run in &runs {
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(run["report_path"].as_str().unwrap())).unwrap())
+                .unwrap();
+        let figure = |name: &str| {
+            report["outcome"]["observations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["name"] == name && o["labels"]["model"] == "churn")
+                .and_then(|o| o["value"].as_f64())
+                .unwrap_or_else(|| panic!("{name} missing from {}", run["report_path"]))
+        };
+        let snapshot = report["outcome"]["summary"]["snapshot"].as_str().unwrap().to_string();
+        let html = std::fs::read_to_string(
+            dir.join(run["report_path"].as_str().unwrap())
+                .with_file_name("report.html"),
+        )
+        .unwrap();
+        by_snapshot.insert(snapshot, (figure("domain_auc"), figure("domain_auc_limit"), html));
+    }
+    let (july, july_limit, _) = &by_snapshot["2025-07-31"];
+    assert!(
+        july < july_limit,
+        "a steady month stays under its limit: {july} vs {july_limit}"
+    );
+    let (august, august_limit, html) = &by_snapshot["2025-08-31"];
+    assert!(
+        august > august_limit,
+        "the planted month goes over: {august} vs {august_limit}"
+    );
+    let named = html
+        .split("It splits most on ")
+        .nth(1)
+        .and_then(|rest| rest.split('(').next())
+        .unwrap_or_default();
+    assert!(
+        named.starts_with("transactions"),
+        "the moved column comes first: {named:?}"
+    );
+}
