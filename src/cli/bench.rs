@@ -67,7 +67,7 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 24)]
         months: usize,
         /// Jobs replayed at each snapshot (names in the jobs folder).
-        #[arg(long, value_delimiter = ',', default_values_t = ["daily-benchmark".to_string(), "monthly-retrain".to_string()])]
+        #[arg(long, value_delimiter = ',', default_values_t = ["daily-scoring".to_string(), "daily-benchmark".to_string(), "monthly-retrain".to_string()])]
         jobs: Vec<String>,
         /// Work folder, kept afterwards (default: a temporary folder, removed).
         #[arg(long)]

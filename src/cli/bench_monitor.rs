@@ -215,15 +215,17 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
     Ok(())
 }
 
-/// For every snapshot both estimated (CBPE, when it was the latest) and later realized (once
-/// its outcome matured) by the daily benchmark's runs: `(snapshot, estimated, realized)`.
-/// Both come from the champion of the time; a promotion in between makes the pair compare two
-/// models, which the retraining in the replay can do.
+/// For every snapshot both estimated (CBPE) and later realized by the daily benchmark's runs:
+/// `(snapshot, estimated, realized)`. Where the scoring job stored the snapshot's predictions,
+/// both sides are of those very predictions (the benchmark's cohort figures); otherwise the
+/// estimate made when the snapshot was the latest is paired with the realized AUC of the
+/// champion at maturity — two models if the retraining promoted one in between.
 fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
     use bankml::report::summary::{EstimatedChurn, JobSummary};
     let runs = RunHistory::open(history)?.list(Some("daily-benchmark"), 1_000_000)?;
     let mut estimated = std::collections::BTreeMap::new();
     let mut realized = std::collections::BTreeMap::new();
+    let mut cohorts = std::collections::BTreeMap::new();
     for run in runs {
         let Some(path) = run.report_path else { continue };
         let Ok(report) = bankml::report::read(&project.join(path)) else {
@@ -238,6 +240,11 @@ fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String
             }
         };
         let Some(churn) = summary.churn else { continue };
+        if let Some(cohort) = &churn.cohort
+            && let Some(estimate) = cohort.estimated_auc
+        {
+            cohorts.insert(cohort.snapshot.clone(), (estimate, cohort.realized_auc));
+        }
         if let Some(EstimatedChurn::Estimated { snapshot, estimate, .. }) = churn.estimated {
             estimated.insert(snapshot, estimate.auc);
         }
@@ -250,7 +257,10 @@ fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String
     }
     Ok(estimated
         .into_iter()
-        .filter_map(|(s, e)| realized.get(&s).map(|r| (s, e, *r)))
+        .filter_map(|(s, e)| {
+            let (e, r) = cohorts.get(&s).copied().or_else(|| realized.get(&s).map(|r| (e, *r)))?;
+            Some((s, e, r))
+        })
         .collect())
 }
 

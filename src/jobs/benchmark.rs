@@ -4,7 +4,9 @@
 //! champion's reference statistics, and decay against the champion's own training figures.
 
 use super::frames::{self, Timeline};
-use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_version_file};
+use super::{
+    Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present, read_parquet,
+};
 use crate::data::features::INHERITED_FEATURES;
 use crate::metrics::drift::{self, DriftPolicy};
 use crate::metrics::reference::FeatureReference;
@@ -222,7 +224,7 @@ fn estimate_churn(
     let path = registry
         .version_dir(ModelKind::Churn, model.meta.version)
         .join(tabular::CALIBRATION_FILE);
-    let Some(calibration) = read_version_file::<Calibration>(&path)? else {
+    let Some(calibration) = read_json_if_present::<Calibration>(&path)? else {
         return Ok(EstimatedChurn::NotEstimated {
             note: format!(
                 "churn v{} was trained without a calibrator: retrain it to estimate performance before labels",
@@ -285,16 +287,14 @@ fn realized_cohort(
 ) -> Result<Option<CohortRealized>, JobError> {
     use crate::metrics::classification::Ranked;
     let dir = config.data.scores_dir.join(date.to_string());
-    let Some(scored) = read_version_file::<ScoringSummary>(&dir.join("summary.json"))? else {
+    let Some(scored) = read_json_if_present::<ScoringSummary>(&dir.join("summary.json"))? else {
         return Ok(None);
     };
     let Some(version) = scored.clients.map(|c| c.model_version) else {
         return Ok(None);
     };
     let path = dir.join("clients.parquet");
-    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(&path).map_err(|e| unreadable(&e))?;
-    let stored = ParquetReader::new(file).finish().map_err(|e| unreadable(&e))?;
+    let stored = read_parquet(&path)?;
     let outcome = clients.select(["cli", tabular::CHURN.target])?;
     let joined = stored
         .lazy()
@@ -322,7 +322,10 @@ fn realized_cohort(
         }
     };
     let Some(scores) = column("churn_probability")? else {
-        return Err(unreadable(&"no churn_probability column"));
+        return Err(JobError::Invalid(format!(
+            "{}: no churn_probability column",
+            path.display()
+        )));
     };
     // A cohort of one class (a tiny bank, a month nobody left) has no AUC: nothing to report.
     let Ok(ranked) = Ranked::new(&labels, &scores) else {
@@ -404,7 +407,7 @@ fn drift(
     let path = registry
         .version_dir(model_name, model.meta.version)
         .join("reference.json");
-    let Some(references) = read_version_file::<BTreeMap<String, FeatureReference>>(&path)? else {
+    let Some(references) = read_json_if_present::<BTreeMap<String, FeatureReference>>(&path)? else {
         return Err(JobError::Invalid(format!(
             "{}: missing (every version is written with its reference statistics)",
             path.display()
@@ -538,7 +541,7 @@ fn domain_check(
     observations: &mut Vec<Observation>,
 ) -> Result<DomainDrift, JobError> {
     let dir = registry.version_dir(model_name, model.meta.version);
-    let Some(learned) = read_version_file::<DomainReference>(&dir.join(tabular::DOMAIN_FILE))? else {
+    let Some(learned) = read_json_if_present::<DomainReference>(&dir.join(tabular::DOMAIN_FILE))? else {
         return Ok(DomainDrift::NotMeasured {
             note: format!(
                 "{model_name} v{} was trained without reference rows: retrain it for the multivariate check",
@@ -546,14 +549,15 @@ fn domain_check(
             ),
         });
     };
-    let sample_path = dir.join(tabular::DOMAIN_SAMPLE_FILE);
-    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", sample_path.display()));
-    let file = std::fs::File::open(&sample_path).map_err(|e| unreadable(&e))?;
-    let sample = ParquetReader::new(file).finish().map_err(|e| unreadable(&e))?;
+    let sample = read_parquet(&dir.join(tabular::DOMAIN_SAMPLE_FILE))?;
     let columns = domain::columns(&model.design);
     let reference = columns.matrix(&sample)?;
     let seed = model.meta.parameters.seed;
-    let current = columns.matrix(&tabular::sample_frame(frame, reference.rows, seed)?)?;
+    let current = columns.matrix(&tabular::sample_frame(
+        frame,
+        reference.rows,
+        seed.wrapping_add(domain::CURRENT_SAMPLE_SALT),
+    )?)?;
     if reference.rows.min(current.rows) < domain::MIN_ROWS {
         return Ok(DomainDrift::NotMeasured {
             note: format!(

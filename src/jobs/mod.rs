@@ -109,9 +109,11 @@ pub enum JobError {
     Invalid(String),
 }
 
-/// A JSON file a model version keeps (`reference.json`, `calibration.json`); `None` when the
-/// version has none.
-pub(crate) fn read_version_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Option<T>, JobError> {
+/// A JSON file bankml wrote earlier (a model version's `reference.json` or `calibration.json`,
+/// a scoring run's `summary.json`); `None` when there is none.
+pub(crate) fn read_json_if_present<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<Option<T>, JobError> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
@@ -119,6 +121,16 @@ pub(crate) fn read_version_file<T: serde::de::DeserializeOwned>(path: &std::path
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(JobError::Invalid(format!("{}: {e}", path.display()))),
     }
+}
+
+/// A Parquet file bankml wrote earlier (a version's reference rows, a scoring run's clients).
+pub(crate) fn read_parquet(path: &std::path::Path) -> Result<polars::prelude::DataFrame, JobError> {
+    use polars::prelude::SerReader;
+    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+    polars::prelude::ParquetReader::new(file)
+        .finish()
+        .map_err(|e| unreadable(&e))
 }
 
 /// `None` when the model has no champion (or `alias`) yet.

@@ -2,7 +2,7 @@
 //! products), manager and agency of a snapshot, with the champions, into
 //! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
 
-use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_version_file};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present};
 use crate::config::EngineConfig;
 use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
@@ -185,7 +185,7 @@ fn score_churn(
         .version_dir(ModelKind::Churn, model.meta.version)
         .join(tabular::CALIBRATION_FILE);
     let rates: Option<Vec<f64>> =
-        read_version_file::<Calibration>(&calibration_path)?.map(|c| c.isotonic.predict_all(&probabilities));
+        read_json_if_present::<Calibration>(&calibration_path)?.map(|c| c.isotonic.predict_all(&probabilities));
     let mut columns = vec![
         clients.column("cli")?.clone(),
         clients.column("ges")?.clone(),

@@ -30,6 +30,11 @@ pub const AUC_FLOOR: f64 = 0.55;
 
 const FOLDS: usize = 3;
 
+/// Added to the model's seed for today's sample, so it is drawn apart from every reference
+/// month's (month m uses seed + m): the same seed would pick the same positions, and with
+/// clients sorted alike, mostly the same clients on both sides.
+pub const CURRENT_SAMPLE_SALT: u64 = 1 << 32;
+
 /// What the classifier found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Separability {

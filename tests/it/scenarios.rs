@@ -177,13 +177,13 @@ fn a_bad_scenario_is_refused_with_its_place_and_the_choices() {
     );
 }
 
-#[test]
-fn backfill_replays_past_snapshots_and_alerts_on_a_planted_break_in_its_first_run() {
-    let scratch = scratch();
-    let dir = scratch.path();
-    std::fs::create_dir_all(dir.join("jobs")).unwrap();
-    std::fs::create_dir_all(dir.join("config")).unwrap();
-    std::fs::create_dir_all(dir.join("alerts")).unwrap();
+/// A project in `dir` for backfilling the shipped daily benchmark: small fast models, a webhook
+/// receiver nothing listens on (backfill holds its alerts anyway) and the alert `rules` given
+/// (YAML list items).
+fn backfill_project(dir: &Path, rules: &str) {
+    for folder in ["jobs", "config", "alerts"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/daily-benchmark.yaml"),
         dir.join("jobs/daily-benchmark.yaml"),
@@ -196,9 +196,19 @@ fn backfill_replays_past_snapshots_and_alerts_on_a_planted_break_in_its_first_ru
     .unwrap();
     std::fs::write(
         dir.join("alerts/rules.yaml"),
-        "defaults:\n  receivers: [hook]\nrules:\n  - name: feature_missing\n    observation: feature_missing_share_change\n    condition: \"> 0.1\"\n    severity: warning\n    summary: \"{{labels.feature}} missing\"\n",
+        format!("defaults:\n  receivers: [hook]\nrules:\n{rules}"),
     )
     .unwrap();
+}
+
+#[test]
+fn backfill_replays_past_snapshots_and_alerts_on_a_planted_break_in_its_first_run() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    backfill_project(
+        dir,
+        "  - name: feature_missing\n    observation: feature_missing_share_change\n    condition: \"> 0.1\"\n    severity: warning\n    summary: \"{{labels.feature}} missing\"\n",
+    );
     let file = dir.join("break.yaml");
     std::fs::write(
         &file,
@@ -341,30 +351,13 @@ fn backfill_replays_past_snapshots_and_alerts_on_a_planted_break_in_its_first_ru
 fn the_domain_classifier_stays_quiet_on_a_steady_month_and_names_a_planted_change() {
     let scratch = scratch();
     let dir = scratch.path();
-    for folder in ["jobs", "config", "alerts"] {
-        std::fs::create_dir_all(dir.join(folder)).unwrap();
-    }
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/daily-benchmark.yaml"),
-        dir.join("jobs/daily-benchmark.yaml"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("config/bankml.yaml"),
-        "models:\n  boosting:\n    rounds: 20\n    threads: 1\nalerting:\n  receivers:\n    hook: {type: webhook, url: http://127.0.0.1:9/never}\n",
-    )
-    .unwrap();
     // The shipped rule, as shipped.
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts/rules.yaml")).unwrap();
     let rule = shipped
         .split("\n  - name: ")
         .find(|r| r.starts_with("domain_drift\n"))
         .expect("alerts/rules.yaml ships a domain_drift rule");
-    std::fs::write(
-        dir.join("alerts/rules.yaml"),
-        format!("defaults:\n  receivers: [hook]\nrules:\n  - name: {rule}\n"),
-    )
-    .unwrap();
+    backfill_project(dir, &format!("  - name: {rule}\n"));
     let file = dir.join("change.yaml");
     std::fs::write(
         &file,
