@@ -328,10 +328,13 @@ fn realized_cohort(
         )));
     };
     // A cohort of one class (a tiny bank, a month nobody left) has no AUC: nothing to report.
-    let Ok(ranked) = Ranked::new(&labels, &scores) else {
+    if labels.iter().all(|l| *l) || labels.iter().all(|l| !*l) {
         return Ok(None);
-    };
-    let realized = ranked.roc_auc();
+    }
+    // Any other refusal (a stored score that is not a number) is the file's fault: said.
+    let realized = Ranked::new(&labels, &scores)
+        .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
+        .roc_auc();
     let estimated = column("churn_rate")?
         .and_then(|rates| crate::metrics::estimation::estimated_auc(&rates, &scores).ok())
         .filter(|v| v.is_finite());

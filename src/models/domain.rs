@@ -92,15 +92,8 @@ pub fn separability(
     if reference.names != current.names {
         return Err(BoostError::Shape("reference and current columns differ".into()));
     }
-    let rows = reference.rows + current.rows;
-    let mut values = Vec::with_capacity(rows * reference.cols());
-    values.extend_from_slice(&reference.values);
-    values.extend_from_slice(&current.values);
-    let all = Matrix {
-        values,
-        rows,
-        names: reference.names.clone(),
-    };
+    let all = stack([reference, current].into_iter());
+    let rows = all.rows;
     let labels: Vec<f32> = (0..rows).map(|i| f32::from(u8::from(i >= reference.rows))).collect();
     let params = params(threads, seed);
     let mut out_of_fold = vec![0f64; rows];

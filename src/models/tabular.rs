@@ -493,7 +493,7 @@ pub fn train(
         .filter(|c| samples.first().is_some_and(|f| f.column(c).is_ok()))
         .map(PlSmallStr::from)
         .collect();
-    let domain_sample = stack(samples)?.select(kept)?;
+    let mut domain_sample = stack(samples)?.select(kept)?;
     // Early stopping watches a seeded 15 % of the training rows.
     let folds = boosted::folds(x.rows, 7, params.seed);
     let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
@@ -588,7 +588,7 @@ pub fn train(
         write_json(&dir.join("reference.json"), &references)?;
         write_json(&dir.join(DOMAIN_FILE), &domain_reference)?;
         crate::data::format::write_frame(
-            &mut domain_sample.clone(),
+            &mut domain_sample,
             &dir.join(DOMAIN_SAMPLE_FILE),
             crate::data::format::FileFormat::Parquet,
         )?;
