@@ -131,8 +131,16 @@ fn print_summary(meta: &ModelMeta, registry: &Registry) -> anyhow::Result<()> {
     );
     match &meta.holdout {
         HoldoutMetrics::Binary { metrics: h, high_risk } => println!(
-            "  holdout: AUC {:.4} · precision {:.4} · recall {:.4} · F1 {:.4} at {} · High risk: precision {:.4} recall {:.4}",
-            h.roc_auc, h.precision, h.recall, h.f1, h.threshold, high_risk.precision, high_risk.recall,
+            "  holdout: AUC {:.4} · precision {:.4} · recall {:.4} · F1 {:.4} at {} · High risk (churn rate ≥ {}): {} clients, precision {:.4} recall {:.4}",
+            h.roc_auc,
+            h.precision,
+            h.recall,
+            h.f1,
+            h.threshold,
+            high_risk.threshold,
+            high_risk.clients,
+            high_risk.precision,
+            high_risk.recall,
         ),
         HoldoutMetrics::Regression(h) => {
             println!(

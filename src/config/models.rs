@@ -65,7 +65,9 @@ pub enum ClassWeight {
 pub struct ChurnConfig {
     /// A probability at or above this counts as predicted churn.
     pub threshold: f64,
-    /// Risk levels: Low below `medium_risk`, High from `high_risk`, Medium between.
+    /// Risk levels, cut on the calibrated churn rate (the chance of leaving within the churn
+    /// horizon): Low below `medium_risk`, High from `high_risk`, Medium between. A version
+    /// trained without a calibrator has them cut on its class-weighted scores.
     pub medium_risk: f64,
     pub high_risk: f64,
     pub class_weight: ClassWeight,
@@ -80,8 +82,8 @@ impl Default for ChurnConfig {
     fn default() -> Self {
         ChurnConfig {
             threshold: 0.5,
-            medium_risk: 0.3,
-            high_risk: 0.7,
+            medium_risk: 0.1,
+            high_risk: 0.3,
             class_weight: ClassWeight::Balanced,
             reasons: 3,
             exact_reasons: false,

@@ -111,6 +111,11 @@ impl Executor for ProcessExecutor {
             }
         };
         let stderr_text = reader.await.unwrap_or_default();
+        // A foreground run's error went straight to the terminal, above this line.
+        let tail = |text: &str| match tail(text) {
+            said if said.is_empty() && self.forward_output => "its error is printed above".to_string(),
+            said => said,
+        };
         let report_path = crate::report::run_dir(&self.reports_dir, &job.name, run_id).join("report.json");
         match status {
             Ok(status) if status.success() => match crate::report::read(&report_path) {

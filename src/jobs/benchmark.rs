@@ -73,7 +73,6 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             drift: Drift::NotMeasured { note: String::new() },
         };
         section.estimated = Some(estimate_churn(
-            &registry,
             &model,
             &current.clients,
             &timeline.latest.date.to_string(),
@@ -84,7 +83,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             Some((date, built)) => {
                 let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
                 let predicted = frames::predict(&model, &built.clients)?;
-                let metrics = tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn)?;
+                let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
+                let metrics =
+                    tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn, calibrator)?;
                 if let Some(m) = metrics.binary() {
                     for (spec, value) in [
                         (&obs::CHURN_AUC, m.roc_auc),
@@ -139,7 +140,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         ));
         let truth = tabular::target_values(frame, spec.target)?;
         let predicted = frames::predict(&model, frame)?;
-        let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn)?;
+        let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn, None)?;
         let trained = frames::trained_headline(&model);
         if let Some(m) = metrics.regression() {
             for (spec, value) in [
@@ -213,18 +214,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
 /// The churn champion's performance on the latest snapshot, before its labels exist: CBPE
 /// from the calibrator stored with the version.
 fn estimate_churn(
-    registry: &Registry,
     model: &TabularModel,
     clients: &DataFrame,
     snapshot: &str,
     threshold: f64,
     observations: &mut Vec<Observation>,
 ) -> Result<EstimatedChurn, JobError> {
-    use crate::metrics::estimation::Calibration;
-    let path = registry
-        .version_dir(ModelKind::Churn, model.meta.version)
-        .join(tabular::CALIBRATION_FILE);
-    let Some(calibration) = read_json_if_present::<Calibration>(&path)? else {
+    let Some(calibration) = &model.calibration else {
         return Ok(EstimatedChurn::NotEstimated {
             note: format!(
                 "churn v{} was trained without a calibrator: retrain it to estimate performance before labels",

@@ -2,17 +2,16 @@
 //! products), manager and agency of a snapshot, with the champions, into
 //! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
 
-use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present};
+use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::config::EngineConfig;
 use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
 use crate::data::snapshot::{self, Snapshot};
 use crate::fsutil::{self, StagedDir};
-use crate::metrics::estimation::Calibration;
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
-use crate::models::tabular::{self, TabularModel};
+use crate::models::tabular::TabularModel;
 use crate::report::summary::{
     ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
 };
@@ -153,39 +152,37 @@ fn score_churn(
     let churn_config = &config.models.churn;
     let names = model.design.names();
     let width = names.len() + 1;
-    let (mut probabilities, mut risks, mut reasons, mut actions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut probabilities, mut rates, mut risks, mut reasons, mut actions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for start in (0..clients.height()).step_by(BATCH) {
         let batch = clients.slice(start as i64, BATCH);
         let x = model.design.matrix(&batch)?;
-        let p = model.booster.predict(&x)?;
+        let p: Vec<f64> = model.booster.predict(&x)?.iter().map(|p| *p as f64).collect();
+        // The calibrator learned on the version's holdout turns each score into the churn rate
+        // of clients scored like it; risk levels are cut on that rate, the class-weighted
+        // score stays as the ranking.
+        let rate = model.churn_rates(&p);
         // Only the at-risk rows go through the (costly) contributions.
-        let at_risk: Vec<usize> = (0..p.len())
-            .filter(|&i| p[i] as f64 >= churn_config.medium_risk)
-            .collect();
+        let at_risk: Vec<usize> = (0..p.len()).filter(|&i| rate[i] >= churn_config.medium_risk).collect();
         let shap = model
             .booster
             .contributions_of(&x.take(&at_risk), !churn_config.exact_reasons)?;
         let mut next = 0;
-        for (i, probability) in p.iter().enumerate() {
+        for i in 0..p.len() {
             let (why, what) = if next < at_risk.len() && at_risk[next] == i {
                 next += 1;
                 reasons_and_actions(&shap[(next - 1) * width..next * width], &names, churn_config.reasons)
             } else {
                 (Vec::new(), Vec::new())
             };
-            probabilities.push(*probability as f64);
-            risks.push(Risk::of(*probability as f64, churn_config).name());
+            risks.push(Risk::of(rate[i], churn_config).name());
             reasons.push(why.join("; "));
             actions.push(what.join("; "));
         }
+        probabilities.extend(p);
+        rates.extend(rate);
     }
-    // The calibrator learned on the version's holdout turns each score into the churn rate of
-    // clients scored like it; the class-weighted score stays as the ranking.
-    let calibration_path = Registry::new(&config.models.dir)
-        .version_dir(ModelKind::Churn, model.meta.version)
-        .join(tabular::CALIBRATION_FILE);
-    let rates: Option<Vec<f64>> =
-        read_json_if_present::<Calibration>(&calibration_path)?.map(|c| c.isotonic.predict_all(&probabilities));
+    let rates = model.calibration.is_some().then_some(rates);
     let mut columns = vec![
         clients.column("cli")?.clone(),
         clients.column("ges")?.clone(),

@@ -82,10 +82,31 @@ pub struct Estimated {
 /// `std / sqrt(n · fraction)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SamplingComponents {
+    #[serde(with = "undefined_as_null")]
     pub auc: (f64, f64),
+    #[serde(with = "undefined_as_null")]
     pub precision: (f64, f64),
+    #[serde(with = "undefined_as_null")]
     pub recall: (f64, f64),
+    #[serde(with = "undefined_as_null")]
     pub f1: (f64, f64),
+}
+
+/// A component a holdout cannot define (precision's spread when the model predicted no
+/// churner: NaN) is written as JSON's `null` and read back as NaN, instead of a file that
+/// serde_json writes but refuses to read.
+mod undefined_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(pair: &(f64, f64), serializer: S) -> Result<S::Ok, S::Error> {
+        let defined = |v: f64| v.is_finite().then_some(v);
+        (defined(pair.0), defined(pair.1)).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<(f64, f64), D::Error> {
+        let (a, b) = <(Option<f64>, Option<f64>)>::deserialize(deserializer)?;
+        Ok((a.unwrap_or(f64::NAN), b.unwrap_or(f64::NAN)))
+    }
 }
 
 fn population_std(values: &[f64]) -> f64 {
@@ -193,6 +214,23 @@ mod tests {
         let predicted: Vec<bool> = scores.iter().map(|s| *s >= 0.5).collect();
         let e = estimated_confusion(&predicted, &calibrated).unwrap();
         assert_eq!((e.precision, e.recall), (0.75, 1.0), "tp 3, fp 1, fn 0");
+    }
+
+    #[test]
+    fn a_holdout_with_no_predicted_churner_writes_components_that_read_back() {
+        let labels = [true, false, false, true, false];
+        let scores = [0.2, 0.1, 0.3, 0.4, 0.1];
+        let nobody = [false; 5];
+        let components = SamplingComponents::fit(&labels, &scores, &nobody).unwrap();
+        assert!(
+            components.precision.0.is_nan(),
+            "no predicted churner: precision's spread is undefined"
+        );
+        let json = serde_json::to_string(&components).unwrap();
+        let read: SamplingComponents = serde_json::from_str(&json).unwrap();
+        assert!(read.precision.0.is_nan());
+        assert_eq!(read.auc, components.auc);
+        assert_eq!(read.recall, components.recall);
     }
 }
 

@@ -4,7 +4,9 @@
 //! Class imbalance (a few percent of clients churn) is handled with XGBoost's
 //! `scale_pos_weight = negatives / positives` when `class_weight: balanced`: both classes weigh
 //! the same in the loss, so the default 0.5 threshold balances recall against precision. The
-//! probabilities are then not the churn rate itself; risk levels are cut on them.
+//! probabilities are then not the churn rate itself: they rank clients. Risk levels are cut on
+//! the calibrated churn rate (the version's isotonic calibrator, learned on its holdout), so
+//! "High" means a chance of leaving a person can read, whatever the class weighting.
 
 pub use crate::config::models::{ChurnConfig, ClassWeight};
 use serde::{Deserialize, Serialize};
@@ -17,10 +19,10 @@ pub enum Risk {
 }
 
 impl Risk {
-    pub fn of(probability: f64, config: &ChurnConfig) -> Risk {
-        if probability >= config.high_risk {
+    pub fn of(rate: f64, config: &ChurnConfig) -> Risk {
+        if rate >= config.high_risk {
             Risk::High
-        } else if probability >= config.medium_risk {
+        } else if rate >= config.medium_risk {
             Risk::Medium
         } else {
             Risk::Low
@@ -136,8 +138,9 @@ mod tests {
     #[test]
     fn risk_levels_follow_the_configured_cuts() {
         let config = ChurnConfig::default();
-        assert_eq!(Risk::of(0.1, &config), Risk::Low);
-        assert_eq!(Risk::of(0.3, &config), Risk::Medium);
-        assert_eq!(Risk::of(0.7, &config), Risk::High);
+        assert_eq!(Risk::of(0.099, &config), Risk::Low);
+        assert_eq!(Risk::of(0.1, &config), Risk::Medium);
+        assert_eq!(Risk::of(0.299, &config), Risk::Medium);
+        assert_eq!(Risk::of(0.3, &config), Risk::High);
     }
 }

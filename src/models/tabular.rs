@@ -8,6 +8,7 @@ use super::domain;
 use super::registry::{Registry, RegistryError};
 use crate::data::date::Date;
 use crate::fsutil;
+use crate::metrics::calibration::Isotonic;
 use crate::metrics::estimation::Calibration;
 use crate::metrics::reference::FeatureReference;
 use crate::metrics::{MetricError, classification, regression};
@@ -135,6 +136,20 @@ pub struct TabularModel {
     pub meta: ModelMeta,
     pub design: Design,
     pub booster: TrainedBooster,
+    /// Churn's calibrator (`calibration.json`), learned on the version's holdout; absent for
+    /// the regressions and for churn versions trained before calibration existed.
+    pub calibration: Option<Calibration>,
+}
+
+impl TabularModel {
+    /// Churn rates of `scores`: the calibrator's, or the scores themselves for a version
+    /// without one (whose risk levels then cut the class-weighted scores, as they used to).
+    pub fn churn_rates(&self, scores: &[f64]) -> Vec<f64> {
+        match &self.calibration {
+            Some(calibration) => calibration.isotonic.predict_all(scores),
+            None => scores.to_vec(),
+        }
+    }
 }
 
 fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
@@ -249,18 +264,30 @@ impl CrossValidation {
 }
 
 /// Metrics of predictions against truth, as the model's task measures them.
+///
+/// `high_risk` is a churn rate: the rows a classifier's calibrator (`calibrator`, or one
+/// learned on these very rows, as training learns the stored one on its holdout) puts at or
+/// above it.
 pub fn holdout_metrics(
     spec: &TabularSpec,
     truth: &[f32],
     predicted: &[f32],
     churn: &ChurnConfig,
+    calibrator: Option<&Isotonic>,
 ) -> Result<HoldoutMetrics, TrainError> {
     match spec.task {
         Task::Binary => {
             let labels: Vec<bool> = truth.iter().map(|v| *v >= 0.5).collect();
             let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
             let metrics = classification::evaluate(&labels, &scores, churn.threshold)?;
-            let high = classification::confusion(&labels, &scores, churn.high_risk);
+            let rates = match calibrator {
+                Some(calibrator) => calibrator.predict_all(&scores),
+                None => {
+                    let truth: Vec<f64> = labels.iter().map(|l| f64::from(u8::from(*l))).collect();
+                    Isotonic::fit(&scores, &truth)?.predict_all(&scores)
+                }
+            };
+            let high = classification::confusion(&labels, &rates, churn.high_risk);
             Ok(HoldoutMetrics::Binary {
                 metrics,
                 high_risk: HighRisk {
@@ -533,7 +560,6 @@ pub fn train(
         export_split(dir, spec, params, &extra, &splits)?;
     }
     let predicted = booster.predict(&x_holdout)?;
-    let holdout = holdout_metrics(spec, &y_holdout, &predicted, churn)?;
     // Churn keeps a calibrator learned on its holdout, to estimate its performance on
     // snapshots whose outcome is not known yet.
     let calibration = match spec.task {
@@ -544,6 +570,13 @@ pub fn train(
         }
         Task::Regression => None,
     };
+    let holdout = holdout_metrics(
+        spec,
+        &y_holdout,
+        &predicted,
+        churn,
+        calibration.as_ref().map(|c| &c.isotonic),
+    )?;
     let cross_validation = match &x {
         Some(x) => Some(cross_validate(
             spec,
@@ -721,7 +754,7 @@ pub fn cross_validate(
             &extra,
         )?;
         let predicted = model.predict(&x.take(test))?;
-        per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn)?);
+        per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn, None)?);
     }
     let mut metrics = std::collections::BTreeMap::new();
     let names: Vec<&'static str> = per_fold
@@ -821,7 +854,23 @@ impl TabularModel {
                 message: e.to_string(),
             })?;
         let booster = TrainedBooster::from_json(&read("model.json")?, design.names(), threads)?;
-        Ok(TabularModel { meta, design, booster })
+        let calibration = match std::fs::exists(dir.join(CALIBRATION_FILE)) {
+            Ok(true) => Some(
+                serde_json::from_value(parse(CALIBRATION_FILE, &read(CALIBRATION_FILE)?)?).map_err(|e| {
+                    TrainError::File {
+                        path: dir.join(CALIBRATION_FILE).display().to_string(),
+                        message: e.to_string(),
+                    }
+                })?,
+            ),
+            _ => None,
+        };
+        Ok(TabularModel {
+            meta,
+            design,
+            booster,
+            calibration,
+        })
     }
 }
 
@@ -834,7 +883,7 @@ mod metrics_shape_tests {
         let truth = [1.0f32, 0.0, 1.0, 0.0, 1.0, 0.0];
         let scores = [0.9f32, 0.2, 0.6, 0.4, 0.3, 0.1];
         let churn = ChurnConfig::default();
-        let binary = holdout_metrics(&CHURN, &truth, &scores, &churn).unwrap();
+        let binary = holdout_metrics(&CHURN, &truth, &scores, &churn, None).unwrap();
         let json = serde_json::to_value(&binary).unwrap();
         assert_eq!(
             json["roc_auc"],
@@ -846,7 +895,7 @@ mod metrics_shape_tests {
         let back: HoldoutMetrics = serde_json::from_value(json).unwrap();
         assert_eq!(back, binary);
         assert_eq!(back.headline().0, "roc_auc");
-        let regression = holdout_metrics(&MANAGER, &[50.0, 60.0, 70.0], &[52.0, 58.0, 75.0], &churn).unwrap();
+        let regression = holdout_metrics(&MANAGER, &[50.0, 60.0, 70.0], &[52.0, 58.0, 75.0], &churn, None).unwrap();
         let back: HoldoutMetrics = serde_json::from_value(serde_json::to_value(&regression).unwrap()).unwrap();
         assert_eq!(back.headline(), ("rmse", regression.regression().unwrap().rmse));
         let cv = CrossValidation {

@@ -40,7 +40,11 @@ impl ServingKey {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChurnPrediction {
     pub client_id: Option<i64>,
+    /// The class-weighted score: it ranks clients, it is not a rate.
     pub churn_probability: f64,
+    /// The calibrated chance of leaving within the churn horizon (absent for a version
+    /// trained without a calibrator); the risk level is cut on it.
+    pub churn_rate: Option<f64>,
     pub risk_level: &'static str,
     pub reasons: Vec<String>,
     pub recommended_actions: Vec<String>,
@@ -91,6 +95,8 @@ struct Clients {
     ids: Vec<i64>,
     managers: Vec<Option<String>>,
     probabilities: Vec<f64>,
+    /// Calibrated churn rates (the scores themselves for a version without a calibrator).
+    rates: Vec<f64>,
     /// Row indices by probability, highest first (sorted once, paged many times).
     by_risk: Vec<usize>,
     position: HashMap<i64, usize>,
@@ -151,6 +157,7 @@ impl Serving {
                 let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
                 by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
                 Some(Clients {
+                    rates: model.churn_rates(&probabilities),
                     by_risk,
                     position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
                     managers: strings(&built.clients, "ges")?,
@@ -230,9 +237,10 @@ impl Serving {
         let x = model.design.matrix(frame).map_err(|e| internal(&e))?;
         let p = model.booster.predict(&x).map_err(|e| internal(&e))?;
         let probability = p.first().copied().unwrap_or(f32::NAN) as f64;
-        let risk = Risk::of(probability, &self.churn_config);
+        let rate = model.churn_rates(&[probability])[0];
+        let risk = Risk::of(rate, &self.churn_config);
         let names = model.design.names();
-        let (reasons, actions) = if probability >= self.churn_config.medium_risk {
+        let (reasons, actions) = if rate >= self.churn_config.medium_risk {
             let shap = model.booster.contributions(&x).map_err(|e| internal(&e))?;
             reasons_and_actions(&shap, &names, self.churn_config.reasons)
         } else {
@@ -241,6 +249,7 @@ impl Serving {
         Ok(ChurnPrediction {
             client_id: id,
             churn_probability: probability,
+            churn_rate: model.calibration.is_some().then_some(rate),
             risk_level: risk.name(),
             reasons,
             recommended_actions: actions,
@@ -322,7 +331,7 @@ impl Serving {
             .by_risk
             .iter()
             .copied()
-            .filter(|&i| risk.is_none_or(|r| Risk::of(clients.probabilities[i], &self.churn_config).name() == r))
+            .filter(|&i| risk.is_none_or(|r| Risk::of(clients.rates[i], &self.churn_config).name() == r))
             .collect();
         let total = order.len();
         let items: Vec<Value> = order
@@ -330,10 +339,12 @@ impl Serving {
             .skip((page - 1).saturating_mul(page_size))
             .take(page_size)
             .map(|&i| {
-                let p = clients.probabilities[i];
+                let rate = clients.rates[i];
                 json!({
                     "client_id": clients.ids[i], "manager_id": clients.managers[i],
-                    "churn_probability": p, "risk_level": Risk::of(p, &self.churn_config).name(),
+                    "churn_probability": clients.probabilities[i],
+                    "churn_rate": clients.model.calibration.is_some().then_some(rate),
+                    "risk_level": Risk::of(rate, &self.churn_config).name(),
                 })
             })
             .collect();
@@ -382,12 +393,14 @@ impl Serving {
         let mut out = json!({ "snapshot": self.key.snapshot.map(|d| d.to_string()) });
         if let Some(c) = &self.clients {
             let mut by_risk: HashMap<&str, usize> = HashMap::new();
-            for p in &c.probabilities {
-                *by_risk.entry(Risk::of(*p, &self.churn_config).name()).or_insert(0) += 1;
+            for rate in &c.rates {
+                *by_risk.entry(Risk::of(*rate, &self.churn_config).name()).or_insert(0) += 1;
             }
+            let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
             out["clients"] = json!({
                 "count": c.ids.len(),
-                "mean_churn_probability": c.probabilities.iter().sum::<f64>() / c.probabilities.len().max(1) as f64,
+                "mean_churn_probability": mean(&c.probabilities),
+                "expected_churn_rate": c.model.calibration.is_some().then(|| mean(&c.rates)),
                 "by_risk": by_risk,
                 "model_version": c.model.meta.version,
             });
