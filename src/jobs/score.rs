@@ -168,14 +168,14 @@ fn score_churn(
             .booster
             .contributions_of(&x.take(&at_risk), !churn_config.exact_reasons)?;
         let mut next = 0;
-        for i in 0..p.len() {
+        for (i, rate) in rate.iter().enumerate() {
             let (why, what) = if next < at_risk.len() && at_risk[next] == i {
                 next += 1;
                 reasons_and_actions(&shap[(next - 1) * width..next * width], &names, churn_config.reasons)
             } else {
                 (Vec::new(), Vec::new())
             };
-            risks.push(Risk::of(rate[i], churn_config).name());
+            risks.push(Risk::of(*rate, churn_config).name());
             reasons.push(why.join("; "));
             actions.push(what.join("; "));
         }

@@ -420,7 +420,7 @@ impl Simulation {
     pub fn step(&mut self) -> Snapshot {
         while self.month < self.burn_in {
             self.advance();
-            if self.month % 12 == 0 {
+            if self.month.is_multiple_of(12) {
                 self.forget_departed();
             }
         }
