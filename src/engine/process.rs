@@ -46,11 +46,10 @@ impl ProcessExecutor {
 /// The last lines of what the child wrote to stderr: the error it ended with.
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let errors: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("error:")).collect();
-    let chosen = if errors.is_empty() {
-        lines[lines.len().saturating_sub(3)..].to_vec()
-    } else {
-        errors
+    // The error and what follows it: "1 problem(s) in data/raw/…:" alone names no problem.
+    let chosen = match lines.iter().position(|l| l.starts_with("error:")) {
+        Some(first) => lines[first..].iter().map(|l| l.trim()).collect::<Vec<_>>(),
+        None => lines[lines.len().saturating_sub(3)..].to_vec(),
     };
     let joined = chosen.join(" | ");
     joined.chars().take(2000).collect()
@@ -152,5 +151,22 @@ async fn terminate(child: &mut tokio::process::Child, grace: Duration) {
             }
         }
         let _ = child.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail;
+
+    #[test]
+    fn a_failed_run_s_error_keeps_the_problems_listed_under_it() {
+        let stderr = "2026-01-01T00:00:00Z  WARN bankml: cleaned 3 rows\n\
+                      error: 1 problem(s) in data/raw/2025-10-31:\n  \
+                      error: data/raw/2025-10-31/holdings.parquet, row 7: duplicate cli=1\n";
+        assert_eq!(
+            tail(stderr),
+            "error: 1 problem(s) in data/raw/2025-10-31: | error: data/raw/2025-10-31/holdings.parquet, row 7: duplicate cli=1"
+        );
+        assert_eq!(tail("a\nb\nc\nd\n"), "b | c | d", "no error line: the last three");
     }
 }
