@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose);
+    cli::init_logging(args.verbose, matches!(args.command, cli::Command::Daemon(_)));
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

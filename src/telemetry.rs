@@ -2,6 +2,7 @@
 //! gauge — the same figures the reports hold. Names follow Prometheus conventions: `bankml_`
 //! prefix, base units, `_total` counters, `_seconds` durations, no client or manager ids.
 
+use crate::vocab::catalogue::JOB_LABEL;
 use crate::vocab::{ModelKind, Observation};
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -79,7 +80,7 @@ impl Telemetry {
                 &registry,
                 must(IntCounterVec::new(
                     Opts::new("bankml_job_runs_total", "Job attempts finished, by final status"),
-                    &["job", "status"],
+                    &[JOB_LABEL, "status"],
                 )),
             ),
             duration: register(
@@ -87,7 +88,7 @@ impl Telemetry {
                 must(HistogramVec::new(
                     HistogramOpts::new("bankml_job_duration_seconds", "Wall time of job attempts")
                         .buckets(DURATION_BUCKETS.to_vec()),
-                    &["job"],
+                    &[JOB_LABEL],
                 )),
             ),
             last_success: register(
@@ -97,14 +98,14 @@ impl Telemetry {
                         "bankml_job_last_success_timestamp_seconds",
                         "Unix time the job last succeeded",
                     ),
-                    &["job"],
+                    &[JOB_LABEL],
                 )),
             ),
             running: register(
                 &registry,
                 must(IntGaugeVec::new(
                     Opts::new("bankml_job_running", "Attempts of the job running now"),
-                    &["job"],
+                    &[JOB_LABEL],
                 )),
             ),
             next_run: register(
@@ -114,7 +115,7 @@ impl Telemetry {
                         "bankml_job_next_run_timestamp_seconds",
                         "Unix time of the job's next scheduled firing",
                     ),
-                    &["job"],
+                    &[JOB_LABEL],
                 )),
             ),
             missed: register(
@@ -124,7 +125,7 @@ impl Telemetry {
                         "bankml_job_missed_firings_total",
                         "Firings not run because the daemon was down or late (catch_up: none, or older than the latest)",
                     ),
-                    &["job"],
+                    &[JOB_LABEL],
                 )),
             ),
             reloads: register(
@@ -216,6 +217,11 @@ impl Telemetry {
         self.missed.with_label_values(&[job]);
     }
 
+    /// The job's last success as the run history knows it (at start and on reload).
+    pub fn job_succeeded_at(&self, job: &str, unix: f64) {
+        self.last_success.with_label_values(&[job]).set(unix);
+    }
+
     pub fn job_missed(&self, job: &str, count: u64) {
         self.missed.with_label_values(&[job]).inc_by(count);
     }
@@ -272,14 +278,14 @@ impl Telemetry {
         }
     }
 
-    /// Publishes a run's observations as `bankml_<name>{job=…, …}` gauges; what the job's previous
+    /// Publishes a run's observations as `bankml_<name>{bankml_job=…, …}` gauges; what the job's previous
     /// run published but this one did not is removed, so stale figures do not linger.
     pub fn publish(&self, job: &str, observations: &[Observation]) {
         let mut state = self.observations.lock().unwrap_or_else(|p| p.into_inner());
         let mut now: Vec<(String, Vec<String>)> = Vec::new();
         for observation in observations {
             let name = format!("bankml_{}", sanitize(&observation.name));
-            let keys: Vec<String> = std::iter::once("job".to_string())
+            let keys: Vec<String> = std::iter::once(JOB_LABEL.to_string())
                 .chain(observation.labels.keys().map(|k| sanitize(k)))
                 .collect();
             let family = match state.families.get(&name) {
@@ -354,10 +360,10 @@ mod tests {
         );
         let text = telemetry.render();
         assert!(
-            text.contains("bankml_churn_auc{job=\"daily\",model=\"churn\"} 0.87"),
+            text.contains("bankml_churn_auc{bankml_job=\"daily\",model=\"churn\"} 0.87"),
             "{text}"
         );
-        assert!(text.contains("bankml_feature_psi{feature=\"tenure\",job=\"daily\",model=\"churn\"} 0.31"));
+        assert!(text.contains("bankml_feature_psi{bankml_job=\"daily\",feature=\"tenure\",model=\"churn\"} 0.31"));
         assert!(
             text.contains(&format!("# HELP bankml_feature_psi {}\n", FEATURE_PSI.help)),
             "{text}"
@@ -373,7 +379,7 @@ mod tests {
         let text = telemetry.render();
         assert!(!text.contains("feature=\"tenure\""), "{text}");
         assert!(!text.contains("bankml_churn_auc{"), "{text}");
-        assert!(text.contains("feature=\"age\",job=\"daily\",model=\"churn\"} 0.05"));
+        assert!(text.contains("bankml_job=\"daily\",feature=\"age\",model=\"churn\"} 0.05"));
     }
 
     #[test]
@@ -381,14 +387,18 @@ mod tests {
         let telemetry = Telemetry::new();
         telemetry.job_known("daily");
         telemetry.job_started("daily");
-        assert!(telemetry.render().contains("bankml_job_running{job=\"daily\"} 1"));
+        assert!(
+            telemetry
+                .render()
+                .contains("bankml_job_running{bankml_job=\"daily\"} 1")
+        );
         telemetry.job_finished("daily", "succeeded", 3.0, 1_700_000_000.0);
         let text = telemetry.render();
-        assert!(text.contains("bankml_job_running{job=\"daily\"} 0"));
-        assert!(text.contains("bankml_job_runs_total{job=\"daily\",status=\"succeeded\"} 1"));
-        assert!(text.contains("bankml_job_runs_total{job=\"daily\",status=\"failed\"} 0"));
-        assert!(text.contains("bankml_job_duration_seconds_count{job=\"daily\"} 1"));
-        assert!(text.contains("bankml_job_last_success_timestamp_seconds{job=\"daily\"} 1700000000"));
+        assert!(text.contains("bankml_job_running{bankml_job=\"daily\"} 0"));
+        assert!(text.contains("bankml_job_runs_total{bankml_job=\"daily\",status=\"succeeded\"} 1"));
+        assert!(text.contains("bankml_job_runs_total{bankml_job=\"daily\",status=\"failed\"} 0"));
+        assert!(text.contains("bankml_job_duration_seconds_count{bankml_job=\"daily\"} 1"));
+        assert!(text.contains("bankml_job_last_success_timestamp_seconds{bankml_job=\"daily\"} 1700000000"));
         assert!(text.contains("bankml_build_info{version="));
     }
 }

@@ -136,8 +136,9 @@ pub fn slack_payload(n: &Notification) -> Value {
     json!({ "text": truncate(&text_body(n), 3000), "blocks": blocks })
 }
 
-/// Alertmanager API v2: one alert per notice; resolved ones carry `endsAt`.
-pub fn alertmanager_payload(n: &Notification) -> Value {
+/// Alertmanager API v2: one alert per notice. A resolved one ends when it resolved; a firing
+/// one at `firing_until`, which the periodic re-send keeps pushing ahead ([`Deliverer::resend_firing`]).
+pub fn alertmanager_payload(n: &Notification, firing_until: &str) -> Value {
     Value::Array(
         n.alerts
             .iter()
@@ -157,9 +158,7 @@ pub fn alertmanager_payload(n: &Notification) -> Value {
                 if let Some(url) = &a.report_url {
                     alert["generatorURL"] = json!(url);
                 }
-                if let Some(end) = &a.ends_at {
-                    alert["endsAt"] = json!(end);
-                }
+                alert["endsAt"] = json!(a.ends_at.as_deref().unwrap_or(firing_until));
                 alert
             })
             .collect(),
@@ -209,6 +208,8 @@ pub struct Deliverer {
     pub store: Arc<AlertStore>,
     pub receivers: BTreeMap<String, Receiver>,
     pub max_backoff: Duration,
+    /// Alertmanager's re-send interval (`alerting.alertmanager_resend`).
+    pub resend: Duration,
     pub telemetry: Arc<Telemetry>,
     pub wake: Arc<Notify>,
     client: reqwest::Client,
@@ -219,6 +220,7 @@ impl Deliverer {
         store: Arc<AlertStore>,
         receivers: BTreeMap<String, Receiver>,
         max_backoff: Duration,
+        resend: Duration,
         telemetry: Arc<Telemetry>,
         wake: Arc<Notify>,
     ) -> Deliverer {
@@ -231,6 +233,7 @@ impl Deliverer {
             store,
             receivers,
             max_backoff,
+            resend,
             telemetry,
             wake,
             client,
@@ -243,15 +246,22 @@ impl Deliverer {
             alerting.store.clone(),
             config.alerting.receivers.clone(),
             config.alerting.max_backoff,
+            config.alerting.alertmanager_resend,
             alerting.telemetry.clone(),
             alerting.wake.clone(),
         )
     }
 
-    /// Delivers until `shutdown`: at once when woken (a new notification), else every second.
+    /// Delivers until `shutdown`: at once when woken (a new notification), else every second;
+    /// every `resend`, the firing alerts to Alertmanager again.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut resent = tokio::time::Instant::now();
         loop {
             self.deliver_due().await;
+            if resent.elapsed() >= self.resend {
+                resent = tokio::time::Instant::now();
+                self.resend_firing().await;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
@@ -303,7 +313,7 @@ impl Deliverer {
                     self.telemetry.notification(&entry.receiver, false);
                     tracing::warn!(
                         receiver = %entry.receiver, id = entry.id, attempt = entry.attempts + 1,
-                        retry_in_seconds = wait.as_secs_f64(), error = %e.message, "notification not delivered; will retry"
+                        retry_in = %humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)), error = %e.message, "notification not delivered; will retry"
                     );
                 }
             }
@@ -311,6 +321,59 @@ impl Deliverer {
         if let Ok(counts) = self.store.pending_counts() {
             self.telemetry
                 .pending_notifications(&self.receivers.keys().cloned().collect::<Vec<_>>(), &counts);
+        }
+        sent
+    }
+
+    /// A firing alert's `endsAt` at Alertmanager: four re-send intervals ahead, as Prometheus
+    /// does, so one missed re-send does not resolve it and a stopped bankml lets it expire.
+    fn firing_until(&self) -> String {
+        let ahead = chrono::Duration::from_std(self.resend * 4).unwrap_or(chrono::Duration::minutes(4));
+        crate::vocab::time::iso(Utc::now() + ahead)
+    }
+
+    /// Every alert firing now, to every Alertmanager receiver its rule names, with `endsAt`
+    /// pushed ahead. Not queued: a failed re-send is the next one's job.
+    pub async fn resend_firing(&self) -> usize {
+        let told = match self.store.firing_told() {
+            Ok(told) => told,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the firing alerts to re-send");
+                return 0;
+            }
+        };
+        let mut sent = 0;
+        for (name, receiver) in &self.receivers {
+            let Receiver::Alertmanager { url } = receiver else {
+                continue;
+            };
+            let alerts: Vec<super::Notice> = told
+                .iter()
+                .filter(|t| t.receivers.contains(name))
+                .map(|t| t.notice.clone())
+                .collect();
+            if alerts.is_empty() {
+                continue;
+            }
+            let count = alerts.len();
+            let notification = Notification {
+                job: String::new(),
+                run_id: None,
+                alerts,
+            };
+            let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+            match self
+                .post(&endpoint, &alertmanager_payload(&notification, &self.firing_until()))
+                .await
+            {
+                Ok(()) => {
+                    sent += count;
+                    tracing::debug!(receiver = %name, alerts = count, "firing alerts re-sent to Alertmanager");
+                }
+                Err(e) => {
+                    tracing::warn!(receiver = %name, error = %e.message, "re-sending firing alerts to Alertmanager")
+                }
+            }
         }
         sent
     }
@@ -339,7 +402,8 @@ impl Deliverer {
             }
             Receiver::Alertmanager { url } => {
                 let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                self.post(&endpoint, &alertmanager_payload(&notification)).await
+                self.post(&endpoint, &alertmanager_payload(&notification, &self.firing_until()))
+                    .await
             }
             Receiver::Email {
                 host,
@@ -500,10 +564,13 @@ mod tests {
         let mut n = notification();
         n.alerts[0].status = Status::Resolved;
         n.alerts[0].ends_at = Some("2026-06-02T00:00:00.000Z".into());
-        let payload = alertmanager_payload(&n);
+        let payload = alertmanager_payload(&n, "2026-06-01T00:04:00.000Z");
         assert_eq!(payload[0]["labels"]["alertname"], "churn_auc_low");
         assert_eq!(payload[0]["labels"]["severity"], "critical");
         assert_eq!(payload[0]["endsAt"], "2026-06-02T00:00:00.000Z");
+        // A firing one ends where the re-send pushes it, not at Alertmanager's default.
+        let firing = alertmanager_payload(&notification(), "2026-06-01T00:04:00.000Z");
+        assert_eq!(firing[0]["endsAt"], "2026-06-01T00:04:00.000Z");
     }
 
     #[test]

@@ -34,7 +34,7 @@ impl RaisedAlert {
             .chain(
                 self.labels
                     .iter()
-                    .filter(|(k, _)| k.as_str() != "job")
+                    .filter(|(k, _)| k.as_str() != crate::vocab::catalogue::JOB_LABEL)
                     .map(|(_, v)| v.as_str()),
             )
             .collect();

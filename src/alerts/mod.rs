@@ -94,10 +94,33 @@ fn condition_text(rule: &Rule) -> String {
     format!("{what} {} {}", rule.op.symbol(), format_value(rule.threshold))
 }
 
+/// Why `rule` cannot be silenced, when it is not one of `known` (a silence of a misspelled
+/// rule would be accepted and silence nothing).
+pub fn unknown_rule(rule: &str, known: &[String]) -> Option<String> {
+    if known.iter().any(|k| k == rule) {
+        return None;
+    }
+    let hint = crate::vocab::text::nearest(rule, known.iter().map(String::as_str))
+        .map(|n| format!(" (did you mean {n}?)"))
+        .unwrap_or_default();
+    Some(if known.is_empty() {
+        format!("no rule named {rule}: no rules are loaded (alerts/rules.yaml)")
+    } else {
+        format!("no rule named {rule}{hint}; the rules: {}", known.join(", "))
+    })
+}
+
 fn matches(rule: &Rule, job: &str, observation: &Observation) -> bool {
     observation.name == rule.observation
         && rule.job.as_deref().is_none_or(|j| j == job)
-        && rule.labels.iter().all(|(k, v)| observation.labels.get(k) == Some(v))
+        && rule.labels.iter().all(|(k, v)| {
+            // The run's label is the job's name (the series carry it in /metrics too).
+            let value = match k.as_str() {
+                crate::vocab::catalogue::JOB_LABEL => Some(job),
+                _ => observation.labels.get(k).map(String::as_str),
+            };
+            value == Some(v.as_str())
+        })
 }
 
 /// Moves every series the run's observations touch through the state machine and queues the
@@ -152,6 +175,12 @@ pub fn evaluate_and_enqueue(
                         ends_at: state.resolved_at.filter(|_| status == Status::Resolved).map(iso),
                         report_url: facts.report_url.clone(),
                     };
+                    store::write_state(tx, &state, now)?;
+                    let told = (status == Status::Firing).then(|| store::Told {
+                        receivers: rule.receivers.clone(),
+                        notice: alert.clone(),
+                    });
+                    store::set_told(tx, &rule.name, &key, told.as_ref())?;
                     for receiver in &rule.receivers {
                         out.entry(receiver.clone())
                             .or_insert_with(|| Notification {
@@ -199,6 +228,12 @@ impl Alerting {
     pub fn set_rules(&self, rules: Vec<Rule>) {
         *self.rules.write().unwrap_or_else(|p| p.into_inner()) = rules;
         self.refresh_gauges();
+    }
+
+    /// The names of the rules now loaded.
+    pub fn rule_names(&self) -> Vec<String> {
+        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner());
+        rules.iter().map(|r| r.name.clone()).collect()
     }
 
     pub fn rule_count(&self) -> usize {
@@ -316,7 +351,7 @@ mod tests {
         let rules = [rule("auc_low", Op::Less, 0.8, 2)];
         assert!(run(&store, &rules, 0.75, 0).is_empty(), "first breach: pending only");
         let state = store
-            .state("auc_low", "job=daily-benchmark,model=churn")
+            .state("auc_low", "bankml_job=daily-benchmark,model=churn")
             .unwrap()
             .unwrap();
         assert_eq!((state.state, state.breaches), (Phase::Pending, 1));
@@ -326,7 +361,7 @@ mod tests {
         assert_eq!((alert.status, alert.reminder), (Status::Firing, false));
         assert_eq!(alert.summary, "AUC 0.7400 below 0.8000 (v7, churn)");
         assert_eq!(alert.description, "See http://x/report");
-        assert_eq!(alert.labels["job"], "daily-benchmark");
+        assert_eq!(alert.labels["bankml_job"], "daily-benchmark");
         assert!(run(&store, &rules, 0.73, 20).is_empty(), "deduplicated while firing");
         let reminder = run(&store, &rules, 0.72, 75);
         assert!(reminder["email"].alerts[0].reminder, "after the repeat interval");
@@ -351,7 +386,7 @@ mod tests {
         assert!(run(&store, &rules, 0.7, 0).is_empty(), "silenced");
         assert_eq!(
             store
-                .state("auc_low", "job=daily-benchmark,model=churn")
+                .state("auc_low", "bankml_job=daily-benchmark,model=churn")
                 .unwrap()
                 .unwrap()
                 .state,

@@ -114,7 +114,7 @@ impl RunObserver for AlertObserver {
     }
 }
 
-/// `job_late{job}`: 1 when an enabled job has not succeeded within its schedule's period plus
+/// `job_late{bankml_job}`: 1 when an enabled job has not succeeded within its schedule's period plus
 /// its timeout (counted from its last success, or from the daemon's start).
 pub fn check_lateness(
     alerting: &Alerting,
@@ -208,7 +208,13 @@ mod tests {
             started,
             now,
         );
-        let state = |job: &str| store.state("job_late", &format!("job={job}")).unwrap().unwrap().state;
+        let state = |job: &str| {
+            store
+                .state("job_late", &format!("bankml_job={job}"))
+                .unwrap()
+                .unwrap()
+                .state
+        };
         assert_eq!(state("stale"), Phase::Firing);
         assert_eq!(state("fresh"), Phase::Inactive);
         // Never succeeded, but counted from the daemon's start 10 h ago: late too.

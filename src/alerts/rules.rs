@@ -165,6 +165,12 @@ pub fn template_variables(spec: &ObservationSpec) -> Vec<String> {
         .collect()
 }
 
+/// The hint for a label named `job`: the run's label was renamed (Prometheus keeps `job` for
+/// its scrape job and renamed ours `exported_job`).
+fn renamed_job_label(name: &str) -> Option<String> {
+    (name == "job").then(|| format!(" (the run's label is now \"{}\")", catalogue::JOB_LABEL))
+}
+
 /// Filled by [`super::render`] for every rule.
 pub const TEMPLATE_VARIABLES: [&str; 8] = [
     "value",
@@ -288,7 +294,7 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
                             place(path, labels),
                             spec.name,
                             spec.label_names().join(", "),
-                            text::did_you_mean(name, spec.label_names())
+                            renamed_job_label(name).unwrap_or_else(|| text::did_you_mean(name, spec.label_names()))
                         ));
                     }
                 }
@@ -301,7 +307,8 @@ pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, 
                             "{}: {field}: {{{{{variable}}}}} is not a template variable (known: {}){}",
                             place(path, template),
                             known.join(", "),
-                            text::did_you_mean(&variable, known.iter().map(String::as_str))
+                            renamed_job_label(variable.trim_start_matches("labels."))
+                                .unwrap_or_else(|| text::did_you_mean(&variable, known.iter().map(String::as_str)))
                         ));
                     }
                 }
@@ -378,17 +385,17 @@ mod tests {
         let path = dir.path().join("rules.yaml");
         std::fs::write(
             &path,
-            "rules:\n  - name: typo\n    observation: churn_aucc\n    condition: \"< 0.8\"\n    severity: critical\n    summary: x\n  - name: label\n    observation: feature_psi\n    labels: {modle: churn, feature: age}\n    condition: \"> 0.2\"\n    severity: warning\n    summary: \"{{labels.feature}} {{labels.risk}} {{vaule}}\"\n    description: \"{{report_url}} {{labels.job}}\"\n  - name: good\n    observation: churn_risk_clients\n    labels: {risk: High, job: daily-scoring}\n    condition: \"> 100\"\n    severity: info\n    summary: \"{{labels.risk}}: {{value}} (v{{version}})\"\n",
+            "rules:\n  - name: typo\n    observation: churn_aucc\n    condition: \"< 0.8\"\n    severity: critical\n    summary: x\n  - name: label\n    observation: feature_psi\n    labels: {modle: churn, feature: age}\n    condition: \"> 0.2\"\n    severity: warning\n    summary: \"{{labels.feature}} {{labels.risk}} {{vaule}}\"\n    description: \"{{report_url}} {{labels.job}}\"\n  - name: good\n    observation: churn_risk_clients\n    labels: {risk: High, bankml_job: daily-scoring}\n    condition: \"> 100\"\n    severity: info\n    summary: \"{{labels.risk}}: {{value}} (v{{version}})\"\n",
         )
         .unwrap();
         let errors = load_rules(&path, &[]).unwrap_err();
-        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert_eq!(errors.len(), 5, "{errors:#?}");
         assert!(
             errors[0].contains("rules.yaml:3:18: observation: \"churn_aucc\" is not an observation bankml publishes (did you mean \"churn_auc\"?)"),
             "{errors:#?}"
         );
         assert!(
-            errors[1].contains("rules.yaml:9:13: labels: feature_psi has no label \"modle\" (its labels: model, feature, job) (did you mean \"model\"?)"),
+            errors[1].contains("rules.yaml:9:13: labels: feature_psi has no label \"modle\" (its labels: model, feature, bankml_job) (did you mean \"model\"?)"),
             "{errors:#?}"
         );
         assert!(
@@ -400,12 +407,19 @@ mod tests {
                 && errors[3].contains("(did you mean \"value\"?)"),
             "{errors:#?}"
         );
+        // A rule written when the run's label was `job` is told its new name.
+        assert!(
+            errors[4].contains("{{labels.job}} is not a template variable")
+                && errors[4].contains("(the run's label is now \"bankml_job\")"),
+            "{errors:#?}"
+        );
         // With the mistakes mended, the same file loads.
         let text = std::fs::read_to_string(&path).unwrap();
         let mended = text
             .replace("churn_aucc", "churn_auc")
             .replace("modle", "model")
-            .replace(" {{labels.risk}} {{vaule}}", " {{value}}");
+            .replace(" {{labels.risk}} {{vaule}}", " {{value}}")
+            .replace("{{labels.job}}", "{{labels.bankml_job}}");
         std::fs::write(&path, mended).unwrap();
         let rules = load_rules(&path, &[]).unwrap();
         assert_eq!(

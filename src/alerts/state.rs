@@ -210,7 +210,7 @@ mod tests {
     }
 
     fn series() -> AlertState {
-        AlertState::new("auc_low", "job=b,model=churn")
+        AlertState::new("auc_low", "bankml_job=b,model=churn")
     }
 
     #[test]

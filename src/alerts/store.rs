@@ -55,6 +55,65 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 ";
 
+/// Series stored before the run's label became `bankml_job` (it was `job`, which Prometheus
+/// renames) take the new name, so an alert firing across the upgrade stays one series and
+/// resolves, instead of staying firing under a key no run updates again. A no-op once done.
+fn rename_job_label(connection: &Connection) -> rusqlite::Result<()> {
+    use crate::vocab::catalogue::JOB_LABEL;
+    let old: Vec<(String, String)> = {
+        let mut statement = connection
+            .prepare("SELECT rule, labels FROM alert_state WHERE labels LIKE 'job=%' OR labels LIKE '%,job=%'")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (rule, labels) in old {
+        let renamed: std::collections::BTreeMap<String, String> = labels
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (if k == "job" { JOB_LABEL } else { k }.to_string(), v.to_string()))
+            .collect();
+        let key = crate::vocab::text::join_labels(&renamed, ",");
+        connection.execute(
+            "UPDATE OR IGNORE alert_state SET labels = ?3 WHERE rule = ?1 AND labels = ?2",
+            params![rule, labels, key],
+        )?;
+        // Already there under the new name (a newer run): the newer one stays.
+        connection.execute(
+            "DELETE FROM alert_state WHERE rule = ?1 AND labels = ?2",
+            params![rule, labels],
+        )?;
+    }
+    Ok(())
+}
+
+/// `alert_state.told`: what a firing series last told, kept for Alertmanager's re-send.
+fn add_told_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has: bool = connection
+        .prepare("SELECT 1 FROM pragma_table_info('alert_state') WHERE name = 'told'")?
+        .exists([])?;
+    if !has {
+        connection.execute_batch("ALTER TABLE alert_state ADD COLUMN told TEXT")?;
+    }
+    Ok(())
+}
+
+/// The last notice a firing series told, and the receivers its rule names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Told {
+    pub receivers: Vec<String>,
+    pub notice: super::Notice,
+}
+
+/// Keeps (or, resolved, clears) what a series told.
+pub fn set_told(c: &Connection, rule: &str, labels: &str, told: Option<&Told>) -> rusqlite::Result<()> {
+    let json = told.map(|t| serde_json::to_string(t).unwrap_or_default());
+    c.execute(
+        "UPDATE alert_state SET told = ?3 WHERE rule = ?1 AND labels = ?2",
+        params![rule, labels, json],
+    )?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Silence {
     pub id: i64,
@@ -92,6 +151,8 @@ impl AlertStore {
         };
         let connection = crate::engine::history::connect(path).map_err(fail)?;
         connection.execute_batch(SCHEMA).map_err(fail)?;
+        rename_job_label(&connection).map_err(fail)?;
+        add_told_column(&connection).map_err(fail)?;
         Ok(AlertStore {
             path: name,
             connection: Mutex::new(connection),
@@ -103,6 +164,28 @@ impl AlertStore {
         f(&connection).map_err(|source| StoreError {
             path: self.path.clone(),
             source,
+        })
+    }
+
+    /// What every series firing now last told. A rule silenced after it was told stays in:
+    /// stopping the re-send would make Alertmanager tell its receivers "resolved".
+    pub fn firing_told(&self) -> Result<Vec<Told>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT rule, told FROM alert_state WHERE state = ?1 AND told IS NOT NULL ORDER BY rule, labels",
+            )?;
+            let rows = statement.query_map(params![Phase::Firing.as_str()], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (rule, told) = row?;
+                match serde_json::from_str::<Told>(&told) {
+                    Ok(told) => out.push(told),
+                    Err(e) => tracing::warn!(rule = %rule, error = %e, "an unreadable told alert; not re-sent"),
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -385,4 +468,36 @@ fn row_state(row: &rusqlite::Row) -> rusqlite::Result<AlertState> {
         severity: row.get(9)?,
         summary: row.get(10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_stored_under_the_old_job_label_take_the_new_name_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let now = Utc::now();
+        {
+            let store = AlertStore::open(&path).unwrap();
+            store
+                .with(|c| write_state(c, &AlertState::new("drift", "feature=age,job=daily,model=churn"), now))
+                .unwrap();
+        }
+        let store = AlertStore::open(&path).unwrap();
+        assert!(
+            store
+                .state("drift", "feature=age,job=daily,model=churn")
+                .unwrap()
+                .is_none()
+        );
+        let renamed = store
+            .state("drift", "bankml_job=daily,feature=age,model=churn")
+            .unwrap();
+        assert_eq!(
+            renamed.map(|s| s.labels),
+            Some("bankml_job=daily,feature=age,model=churn".to_string())
+        );
+    }
 }

@@ -68,6 +68,13 @@ pub fn run(args: AlertsArgs, config: &EngineConfig) -> anyhow::Result<()> {
             duration,
             comment,
         } => {
+            let receivers: Vec<String> = config.alerting.receivers.keys().cloned().collect();
+            let rules = bankml::alerts::rules::load_rules(&config.data.alerts_dir.join("rules.yaml"), &receivers)
+                .map_err(|problems| super::UserError(problems.join("\n")))?;
+            let known: Vec<String> = rules.into_iter().map(|r| r.name).collect();
+            if let Some(why) = bankml::alerts::unknown_rule(&rule, &known) {
+                return Err(super::UserError(why).into());
+            }
             let length =
                 bankml::vocab::duration::parse(&duration).map_err(|e| super::UserError(format!("--for {e}")))?;
             let until = now + chrono::Duration::from_std(length)?;

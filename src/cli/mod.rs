@@ -102,16 +102,22 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if user { 2 } else { 1 }
 }
 
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+/// Logs to stderr. A daemon says what it does at its default level (listening, ready, each
+/// run, reloads); a command only warns unless asked (`-v`). Colour only on a terminal, and
+/// never with `NO_COLOR`: a log file or journal gets plain text.
+pub fn init_logging(verbose: u8, daemon: bool) {
+    use std::io::IsTerminal;
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "warn,bankml=info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -123,6 +129,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         return validate::run(&cli.config);
     }
     let config = bankml::data::load_config(&cli.config, explicit)?;
+    if reads_project_state(&cli.command) && !cli.config.exists() && !config.data.raw_dir.exists() {
+        // Outside a project the defaults point at folders that are not there: "no alerts",
+        // "no runs" would read as all-clear, and the command would create `data/` here.
+        let here = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+        return Err(UserError(format!(
+            "{here} is not a bankml project: neither {} nor {} is here. Run bankml in a project folder, \
+             or point at one with --config PATH/config/bankml.yaml or BANKML_CONFIG (bankml generate \
+             writes a demo bank here to start one)",
+            cli.config.display(),
+            config.data.raw_dir.display()
+        ))
+        .into());
+    }
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
@@ -138,6 +157,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backfill(args) => backfill::run(args, &config, &cli.config),
         Command::Alerts(args) => alerts::run(args, &config),
     }
+}
+
+/// Commands that read (or write) a project's data, models, history or alerts. `generate`
+/// starts a project, `evaluate` reads only the files it is given, `bench` works in its own
+/// folders.
+fn reads_project_state(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Generate(_) | Command::Evaluate(_) | Command::Bench(_) | Command::ValidateConfig
+    )
 }
 
 /// `12345678` → `12,345,678`, for counts people read.

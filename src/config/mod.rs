@@ -45,6 +45,10 @@ pub struct AlertingConfig {
     /// Longest wait between delivery attempts of one notification.
     #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
     pub max_backoff: Duration,
+    /// How often every firing alert is sent to Alertmanager again. Alertmanager forgets an
+    /// alert at its `endsAt` (four of these intervals ahead) unless its client re-sends it.
+    #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
+    pub alertmanager_resend: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -53,6 +57,7 @@ impl Default for AlertingConfig {
             report_base_url: "http://127.0.0.1:8001".into(),
             receivers: Default::default(),
             max_backoff: Duration::from_secs(600),
+            alertmanager_resend: Duration::from_secs(60),
         }
     }
 }

@@ -254,6 +254,7 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         tracing::error!(error = %e, "first-start preparation failed");
     }
     ready.store(true, Ordering::SeqCst);
+    tracing::info!(%address, "ready");
     run_scheduler(shared, jobs, scheduler_commands, &shutdown).await;
     let _ = http.await;
     let _ = delivery.await;

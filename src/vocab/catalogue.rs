@@ -47,7 +47,9 @@ impl fmt::Display for Label {
 }
 
 /// The label every published series gets from its run, beside the observation's own.
-pub const JOB_LABEL: &str = "job";
+/// Not `job`: Prometheus sets `job` to the scrape job's name and renames a target's own `job`
+/// to `exported_job`, which left every per-job rule and panel matching nothing.
+pub const JOB_LABEL: &str = "bankml_job";
 
 /// What an observation's value measures, for people reading /metrics and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,8 +262,8 @@ mod tests {
         }
         assert_eq!(find("churn_auc"), Some(&CHURN_AUC));
         assert_eq!(find("churn_aucc"), None);
-        assert!(FEATURE_PSI.has_label("feature") && FEATURE_PSI.has_label("job"));
+        assert!(FEATURE_PSI.has_label("feature") && FEATURE_PSI.has_label("bankml_job"));
         assert!(!CHURN_AUC.has_label("feature"));
-        assert_eq!(FEATURE_PSI.label_names(), ["model", "feature", "job"]);
+        assert_eq!(FEATURE_PSI.label_names(), ["model", "feature", "bankml_job"]);
     }
 }

@@ -26,6 +26,8 @@ const VALIDATION: &str =
     "job: validation\nschedule: \"0 0 3 * * MON\"\ntimezone: UTC\ntimeout: 10m\nparams:\n  folds: 3\n";
 const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1s\nretries: {count: 0}\n";
 const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
+/// A daily job (by name) that last succeeded three days ago and fires once a year: late.
+const LATE: &str = "job: scoring\nschedule: \"0 0 5 1 1 *\"\ntimezone: UTC\ntimeout: 5m\ncatch_up: none\n";
 
 fn start(dir: &Path, log: &str) -> common::Running {
     common::start_daemon(dir, log, &[("BANKML_TEST_TOKEN", TOKEN.to_string())])
@@ -99,6 +101,15 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     std::fs::write(dir.join("jobs/weekly-validation.yaml"), VALIDATION).unwrap();
     std::fs::write(dir.join("jobs/slow-retrain.yaml"), SLOW).unwrap();
     std::fs::write(dir.join("jobs/long-retrain.yaml"), LONG).unwrap();
+    std::fs::write(dir.join("jobs/daily-export.yaml"), LATE).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    {
+        use bankml::engine::history::{RunHistory, RunState, Trigger};
+        let history = RunHistory::open(&dir.join("data/history.sqlite")).unwrap();
+        let then = chrono::Utc::now() - chrono::Duration::days(3);
+        let id = history.start("daily-export", Trigger::Manual, None, 1, then).unwrap();
+        history.finish(id, RunState::Succeeded, then, 1.0, None, None).unwrap();
+    }
     let mut daemon = start(dir, "daemon.log");
     let log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
 
@@ -169,13 +180,16 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     let (status, metrics) = http(&address, "GET", "/metrics", None, None);
     assert_eq!(status, 200);
     promtool_check(&metrics, dir);
-    let exposed =
-        metric(&metrics, "bankml_churn_auc{job=\"daily-benchmark\",model=\"churn\"}").expect("churn AUC gauge");
+    let exposed = metric(
+        &metrics,
+        "bankml_churn_auc{bankml_job=\"daily-benchmark\",model=\"churn\"}",
+    )
+    .expect("churn AUC gauge");
     assert!((exposed - auc).abs() < 1e-9, "metrics {exposed} vs report {auc}");
     assert!(
         metric(
             &metrics,
-            "bankml_job_runs_total{job=\"daily-benchmark\",status=\"succeeded\"}"
+            "bankml_job_runs_total{bankml_job=\"daily-benchmark\",status=\"succeeded\"}"
         )
         .unwrap()
             >= 2.0
@@ -183,14 +197,14 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert!(
         metric(
             &metrics,
-            "bankml_job_last_success_timestamp_seconds{job=\"daily-benchmark\"}"
+            "bankml_job_last_success_timestamp_seconds{bankml_job=\"daily-benchmark\"}"
         )
         .unwrap()
             > 1.7e9
     );
     let next = metric(
         &metrics,
-        "bankml_job_next_run_timestamp_seconds{job=\"daily-benchmark\"}",
+        "bankml_job_next_run_timestamp_seconds{bankml_job=\"daily-benchmark\"}",
     )
     .expect("next run gauge");
     let now = chrono::Utc::now().timestamp() as f64;
@@ -198,7 +212,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert!(next > now - 30.0 && next <= now + 3.0, "next {next}, now {now}");
     assert!(metrics.contains("bankml_model_info{model=\"churn\""));
     assert!(metrics.contains("bankml_build_info{version="));
-    assert!(metrics.contains("bankml_feature_psi{feature="));
+    assert!(metrics.contains("bankml_feature_psi{bankml_job=\"daily-benchmark\",feature="));
 
     steps.next("triggering with and without the token");
     // Triggering needs the token.
@@ -237,6 +251,26 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     assert_eq!(validation["status"], "succeeded", "{validation}\n{}", log());
     assert_eq!(validation["trigger"], "api");
 
+    steps.next("a real Prometheus scrapes the daemon");
+    // The shipped scrape configuration and rules, on a real Prometheus: the daemon's own job
+    // label must survive the scrape (Prometheus keeps `job` for itself).
+    let prometheus = crate::prometheus::start(dir, &address);
+    let prometheus_log = || std::fs::read_to_string(prometheus.log(dir)).unwrap_or_default();
+    wait_for(60, "two scrapes of the daemon", || {
+        let samples = prometheus.query("count_over_time(up{job=\"bankml\"}[1m])");
+        let up = prometheus.query("up{job=\"bankml\"} == 1");
+        let scraped = samples
+            .first()
+            .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok());
+        (!up.is_empty() && scraped.is_some_and(|n| n >= 2.0)).then_some(())
+    });
+    let succeeded = prometheus.query("bankml_job_runs_total{bankml_job=\"daily-benchmark\",status=\"succeeded\"}");
+    assert_eq!(succeeded.len(), 1, "{succeeded:?}");
+    assert!(
+        prometheus.query("count({exported_job!=\"\"})").is_empty(),
+        "a label was renamed by the scrape"
+    );
+
     steps.next("a job over its timeout");
     // A job over its timeout is stopped, and its process really goes.
     assert_eq!(
@@ -254,6 +288,77 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         !attempt_alive("slow-retrain", slow["id"].as_i64().unwrap()),
         "the timed-out attempt still runs"
     );
+
+    steps.next("Prometheus: every shipped rule evaluates, the failure and the lateness alert");
+    let rules = wait_for(30, "every rule evaluated", || {
+        let groups = prometheus.api("rules")["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let rules: Vec<Value> = groups
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        rules
+            .iter()
+            .all(|r| !r["lastEvaluation"].as_str().unwrap_or("0001").starts_with("0001"))
+            .then_some(rules)
+    });
+    assert!(rules.len() >= 17, "{} rules loaded", rules.len());
+    for rule in &rules {
+        assert_eq!(rule["health"], "ok", "{rule}\n{}", prometheus_log());
+    }
+    let failed = wait_for(30, "BankmlJobFailed firing", || {
+        prometheus.alert("BankmlJobFailed", "slow-retrain", "firing")
+    });
+    assert_eq!(failed["labels"]["status"], "timed_out", "{failed}");
+    assert!(
+        failed["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("slow-retrain timed_out"),
+        "{failed}"
+    );
+    // `for: 10m`: pending is as far as a test goes; the expression matched the late job only.
+    let late = wait_for(30, "BankmlDailyJobLate pending", || {
+        prometheus.alert("BankmlDailyJobLate", "daily-export", "pending")
+    });
+    assert!(
+        late["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("daily-export"),
+        "{late}"
+    );
+    for state in ["pending", "firing"] {
+        let benchmark = prometheus.alert("BankmlDailyJobLate", "daily-benchmark", state);
+        assert!(benchmark.is_none(), "the benchmark ran seconds ago: {benchmark:?}");
+    }
+
+    steps.next("Prometheus: every dashboard query answers, with data where this daemon has it");
+    // Series this daemon cannot have yet, and why; every other query must return data.
+    const NOT_HERE: [(&str, &str); 4] = [
+        (
+            "bankml_churn_realized_auc",
+            "needs a scored snapshot whose 90 days have passed (scenarios.rs backfills one)",
+        ),
+        ("bankml_churn_cohort_estimate_error", "the same"),
+        ("bankml_alerts", "this daemon has no alert rules (alerts.rs has)"),
+        ("bankml_notifications", "nor receivers (alerts.rs has)"),
+    ];
+    let mut empty = Vec::new();
+    for (panel, expr) in crate::prometheus::dashboard_queries() {
+        let excused = NOT_HERE.iter().any(|(metric, _)| expr.contains(metric));
+        if prometheus.query(&expr).is_empty() && !excused {
+            empty.push(format!("{panel}: {expr}"));
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "dashboard queries without data:\n{}",
+        empty.join("\n")
+    );
+    drop(prometheus);
 
     steps.next("the prediction API");
     // The prediction API.

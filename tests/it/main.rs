@@ -13,6 +13,7 @@ mod ingest_errors;
 mod jobs;
 mod metrics_reference;
 mod models;
+mod prometheus;
 mod scenarios;
 mod scheduler;
 mod validate_config;

@@ -209,7 +209,7 @@ fn bad_training_inputs_are_clear_errors() {
     let printed = bad_input(dir.path(), &["train", "--model", "fraud"]);
     assert!(printed.contains("invalid value 'fraud'"), "{printed}");
     let printed = bad_input(dir.path(), &["score"]);
-    assert!(printed.contains("no trained models yet"), "{printed}");
+    assert!(printed.contains("is not a bankml project"), "{printed}");
 
     // Two months: no churn outcome is known yet.
     ok(
@@ -222,6 +222,8 @@ fn bad_training_inputs_are_clear_errors() {
         "{printed}"
     );
     assert!(!dir.path().join("data/models/churn/1").exists(), "nothing registered");
+    let printed = bad_input(dir.path(), &["score"]);
+    assert!(printed.contains("no trained models yet"), "{printed}");
 
     // Nobody churned: a classifier cannot learn.
     let single = scratch();

@@ -195,16 +195,16 @@ async fn a_simulated_year_fires_every_job_exactly_once_per_slot_across_dst() {
     );
     let metrics = run.telemetry.render();
     assert!(
-        metrics.contains("bankml_job_missed_firings_total{job=\"hourly\"} 0"),
+        metrics.contains("bankml_job_missed_firings_total{bankml_job=\"hourly\"} 0"),
         "{metrics}"
     );
     // The firing at the simulation's very end is cut off by the shutdown: cancelled, not lost.
     assert!(
-        metrics.contains("bankml_job_runs_total{job=\"hourly\",status=\"succeeded\"} 8759"),
+        metrics.contains("bankml_job_runs_total{bankml_job=\"hourly\",status=\"succeeded\"} 8759"),
         "{metrics}"
     );
-    assert!(metrics.contains("bankml_job_runs_total{job=\"hourly\",status=\"cancelled\"} 1"));
-    assert!(metrics.contains("bankml_job_runs_total{job=\"hourly\",status=\"skipped\"} 0"));
+    assert!(metrics.contains("bankml_job_runs_total{bankml_job=\"hourly\",status=\"cancelled\"} 1"));
+    assert!(metrics.contains("bankml_job_runs_total{bankml_job=\"hourly\",status=\"skipped\"} 0"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -367,11 +367,11 @@ async fn a_restart_catches_up_the_latest_missed_firing_once() {
     assert_eq!(none.len(), 10 + 48, "catch_up: none runs nothing missed");
     let metrics = run.telemetry.render();
     assert!(
-        metrics.contains("bankml_job_missed_firings_total{job=\"latest\"} 2"),
+        metrics.contains("bankml_job_missed_firings_total{bankml_job=\"latest\"} 2"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("bankml_job_missed_firings_total{job=\"none\"} 3"),
+        metrics.contains("bankml_job_missed_firings_total{bankml_job=\"none\"} 3"),
         "{metrics}"
     );
 }

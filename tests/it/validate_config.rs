@@ -134,3 +134,32 @@ fn every_broken_file_is_named_with_line_and_column() {
         "job problems are listed too:\n{printed}"
     );
 }
+
+#[test]
+fn outside_a_project_commands_that_read_state_refuse_and_create_nothing() {
+    // An on-call engineer in the wrong folder must not read "no alerts" as all-clear.
+    let dir = scratch();
+    for args in [
+        &["alerts", "list"][..],
+        &["runs"],
+        &["models", "list"],
+        &["alerts", "silence", "x", "--for", "1h"],
+        &["train"],
+    ] {
+        let printed = bad_input(dir.path(), args);
+        assert!(printed.contains("is not a bankml project"), "{args:?}: {printed}");
+        assert!(
+            printed.contains("--config"),
+            "{args:?} says how to point at one: {printed}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?}");
+    // Starting one is allowed, and then the project's commands run.
+    ok(
+        dir.path(),
+        &["generate", "--clients", "300", "--months", "2", "--format", "csv"],
+    );
+    let runs = ok(dir.path(), &["runs"]);
+    assert!(runs.contains("no runs"), "{runs}");
+}

@@ -38,6 +38,9 @@ pub struct SilenceRequest {
 pub async fn silence(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> ApiResult {
     authorize(&state, &headers)?;
     let request: SilenceRequest = parse_body(&body)?;
+    if let Some(why) = crate::alerts::unknown_rule(&request.rule, &state.alerting.rule_names()) {
+        return Err(ApiError::invalid("rule", why));
+    }
     let duration =
         crate::vocab::duration::parse(&request.duration).map_err(|e| ApiError::invalid("for", e.to_string()))?;
     let now = chrono::Utc::now();
