@@ -7,7 +7,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    cli::init_logging(args.verbose, matches!(args.command, cli::Command::Daemon(_)));
+    cli::init_logging(
+        args.verbose,
+        matches!(args.command, cli::Command::Daemon(_)),
+        args.log_format,
+    );
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

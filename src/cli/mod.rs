@@ -39,6 +39,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as text for people, or one JSON object per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "BANKML_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -102,10 +105,16 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if user { 2 } else { 1 }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Logs to stderr. A daemon says what it does at its default level (listening, ready, each
 /// run, reloads); a command only warns unless asked (`-v`). Colour only on a terminal, and
 /// never with `NO_COLOR`: a log file or journal gets plain text.
-pub fn init_logging(verbose: u8, daemon: bool) {
+pub fn init_logging(verbose: u8, daemon: bool, format: LogFormat) {
     use std::io::IsTerminal;
     let default = match (verbose, daemon) {
         (0, false) => "warn",
@@ -115,11 +124,14 @@ pub fn init_logging(verbose: u8, daemon: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

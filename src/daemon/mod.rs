@@ -253,8 +253,8 @@ pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), Dae
         // The daemon still serves metrics and runs the schedule: a later retraining may mend it.
         tracing::error!(error = %e, "first-start preparation failed");
     }
-    ready.store(true, Ordering::SeqCst);
     tracing::info!(%address, "ready");
+    ready.store(true, Ordering::SeqCst);
     run_scheduler(shared, jobs, scheduler_commands, &shutdown).await;
     let _ = http.await;
     let _ = delivery.await;

@@ -52,6 +52,8 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
+        // The seed system's name for it.
+        .route("/health", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/v1/openapi.json", get(health::openapi_document))
         .route("/api/v1/jobs", get(jobs::list))
@@ -249,6 +251,12 @@ mod tests {
         let app = router(state(dir.path()));
         let (status, body) = call(&app, "GET", "/healthz", None, "").await;
         assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+        let (status, alias) = call(&app, "GET", "/health", None, "").await;
+        assert_eq!(
+            (status, alias),
+            (StatusCode::OK, body),
+            "the seed's /health answers as /healthz"
+        );
         for (method, path, token, body, status, code) in [
             ("GET", "/no/such/page", None, "", 404, "not_found"),
             ("POST", "/api/v1/jobs/x/run", None, "", 401, "unauthorized"),

@@ -124,6 +124,10 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         ready.then_some(())
     });
     assert_eq!(http(&address, "GET", "/healthz", None, None).0, 200);
+    // The log says where it listens and that it is ready, in plain text (a file, not a tty).
+    let started = log();
+    assert!(started.contains("listening") && started.contains("ready"), "{started}");
+    assert!(!started.contains('\u{1b}'), "colour codes in a log file");
     let first = runs(&address, "daily-benchmark");
     assert!(
         first
