@@ -42,7 +42,7 @@ impl AlertObserver {
     pub fn new(alerting: Arc<Alerting>, config: Arc<EngineConfig>, history: Arc<RunHistory>) -> AlertObserver {
         AlertObserver {
             alerting,
-            base_url: config.alerting.report_base_url.clone(),
+            base_url: config.report_base_url(),
             config,
             history,
             clock: Arc::new(SystemClock),

@@ -38,8 +38,9 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
-    /// Links in notifications point here (`<base>/api/v1/reports/...`).
-    pub report_base_url: String,
+    /// Links in notifications point here (`<base>/api/v1/reports/...`). Unset: the address the
+    /// daemon listens on (`daemon.listen`, or `--listen`), so a moved port moves the links too.
+    pub report_base_url: Option<String>,
     /// Receivers by name; rules name them.
     pub receivers: std::collections::BTreeMap<String, Receiver>,
     /// Longest wait between delivery attempts of one notification.
@@ -54,7 +55,7 @@ pub struct AlertingConfig {
 impl Default for AlertingConfig {
     fn default() -> Self {
         AlertingConfig {
-            report_base_url: "http://127.0.0.1:8001".into(),
+            report_base_url: None,
             receivers: Default::default(),
             max_backoff: Duration::from_secs(600),
             alertmanager_resend: Duration::from_secs(60),
@@ -355,9 +356,29 @@ impl DaemonConfig {
     }
 }
 
+impl EngineConfig {
+    /// Where links in notifications point: `alerting.report_base_url`, or the daemon's own
+    /// address (a wildcard address such as 0.0.0.0 reads as 127.0.0.1: set the URL people use).
+    pub fn report_base_url(&self) -> String {
+        if let Some(url) = &self.alerting.report_base_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let mut address = self.daemon.listen;
+        if address.ip().is_unspecified() {
+            address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{address}")
+    }
+}
+
 impl AlertingConfig {
     fn check(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(url) = &self.report_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push("alerting.report_base_url: must start with http:// or https://".to_string());
+        }
         for (name, receiver) in &self.receivers {
             match receiver {
                 Receiver::Email { from, to, .. } => {
@@ -449,6 +470,27 @@ mod tests {
             .to_string();
         assert!(err.contains("cap_quantil"), "{err}");
         assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn notification_links_follow_the_daemon_unless_a_url_is_set() {
+        let config: EngineConfig = parse_yaml("daemon:\n  listen: 127.0.0.1:18001\n", Path::new("b.yaml")).unwrap();
+        assert_eq!(config.report_base_url(), "http://127.0.0.1:18001");
+        let wildcard: EngineConfig = parse_yaml("daemon:\n  listen: 0.0.0.0:9000\n", Path::new("b.yaml")).unwrap();
+        assert_eq!(wildcard.report_base_url(), "http://127.0.0.1:9000");
+        let set: EngineConfig = parse_yaml(
+            "daemon:\n  listen: 0.0.0.0:9000\nalerting:\n  report_base_url: https://bankml.example.com/\n",
+            Path::new("b.yaml"),
+        )
+        .unwrap();
+        assert_eq!(set.report_base_url(), "https://bankml.example.com");
+        let bad: EngineConfig = parse_yaml(
+            "alerting:\n  report_base_url: bankml.example.com\n",
+            Path::new("b.yaml"),
+        )
+        .unwrap();
+        let err = bad.check(Path::new("b.yaml")).unwrap_err().to_string();
+        assert!(err.contains("report_base_url: must start with http"), "{err}");
     }
 
     #[test]

@@ -134,7 +134,11 @@ fn api_token(config: &EngineConfig) -> Option<String> {
     token
 }
 
-pub async fn run(config: EngineConfig, options: DaemonOptions) -> Result<(), DaemonError> {
+pub async fn run(mut config: EngineConfig, options: DaemonOptions) -> Result<(), DaemonError> {
+    // `--listen` moves the daemon, and with it the links in its notifications.
+    if let Some(listen) = options.listen {
+        config.daemon.listen = listen;
+    }
     let config = Arc::new(config);
     let receivers: Vec<String> = config.alerting.receivers.keys().cloned().collect();
     let rules_path = config.data.alerts_dir.join("rules.yaml");
