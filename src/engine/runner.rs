@@ -80,6 +80,19 @@ pub async fn run<E: Executor>(
     scheduled_at: Option<DateTime<Utc>>,
     stop: &CancellationToken,
 ) -> RunState {
+    run_reporting_id(shared, job, trigger, scheduled_at, stop, None).await
+}
+
+/// [`run`], telling `recorded` the first attempt's run id as soon as it is recorded (an API
+/// trigger answers with it, for the caller to poll).
+pub async fn run_reporting_id<E: Executor>(
+    shared: &Shared<E>,
+    job: &Job,
+    trigger: Trigger,
+    scheduled_at: Option<DateTime<Utc>>,
+    stop: &CancellationToken,
+    mut recorded: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> RunState {
     let mut state = RunState::Failed;
     let mut last: Option<(i64, AttemptReport)> = None;
     for attempt in 1..=job.retries.saturating_add(1) {
@@ -92,6 +105,9 @@ pub async fn run<E: Executor>(
             }
         };
         tracing::info!(job = %job.name, run = id, attempt, trigger = trigger.name(), "run started");
+        if let Some(recorded) = recorded.take() {
+            let _ = recorded.send(id);
+        }
         shared.telemetry.job_started(&job.name);
         let cancel = stop.child_token();
         let attempt_future = shared.executor.execute(job.clone(), id, cancel.clone());

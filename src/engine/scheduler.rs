@@ -23,14 +23,21 @@ const MAX_QUEUED: usize = 16;
 pub enum TriggerError {
     UnknownJob,
     AlreadyRunning,
+    /// The run history refused the run's record; the daemon log says why.
+    NotRecorded,
 }
+
+/// A firing waiting to start: its trigger, its scheduled time, and (an API trigger) where to
+/// send its run id once recorded.
+type Firing = (Trigger, Option<DateTime<Utc>>, Option<oneshot::Sender<i64>>);
 
 /// What the rest of the daemon asks of the loop.
 pub enum Command {
     /// Run a job now (API).
     Trigger {
         job: String,
-        reply: oneshot::Sender<Result<(), TriggerError>>,
+        /// The started run's id (for the caller to poll), or why it did not start.
+        reply: oneshot::Sender<Result<i64, TriggerError>>,
     },
     /// New job definitions after a reload; running runs go on.
     Replace(Vec<Job>),
@@ -72,7 +79,7 @@ struct Slot {
     job: Job,
     next: Option<DateTime<Utc>>,
     active: Option<CancellationToken>,
-    queue: VecDeque<(Trigger, Option<DateTime<Utc>>)>,
+    queue: VecDeque<Firing>,
 }
 
 pub struct Scheduler<E: Executor> {
@@ -184,7 +191,7 @@ impl<E: Executor> Scheduler<E> {
             "firings missed while the daemon was down"
         );
         if run_latest {
-            slot.queue.push_back((Trigger::CatchUp, Some(latest)));
+            slot.queue.push_back((Trigger::CatchUp, Some(latest), None));
         }
     }
 
@@ -235,7 +242,7 @@ impl<E: Executor> Scheduler<E> {
     fn fire(&mut self, name: &str, trigger: Trigger, at: DateTime<Utc>, now: DateTime<Utc>) {
         let Some(slot) = self.slots.get_mut(name) else { return };
         let Some(active) = &slot.active else {
-            slot.queue.push_back((trigger, Some(at)));
+            slot.queue.push_back((trigger, Some(at), None));
             self.start_queued(&[name.to_string()]);
             return;
         };
@@ -254,12 +261,12 @@ impl<E: Executor> Scheduler<E> {
                 now,
                 "the queue of waiting firings is full (overlap: queue)",
             ),
-            Overlap::Queue => slot.queue.push_back((trigger, Some(at))),
+            Overlap::Queue => slot.queue.push_back((trigger, Some(at), None)),
             Overlap::Replace => {
                 tracing::info!(job = %name, "replacing the running run (overlap: replace)");
                 active.cancel();
                 slot.queue.clear();
-                slot.queue.push_back((trigger, Some(at)));
+                slot.queue.push_back((trigger, Some(at), None));
             }
         }
     }
@@ -279,14 +286,14 @@ impl<E: Executor> Scheduler<E> {
             if slot.active.is_some() {
                 continue;
             }
-            let Some((trigger, at)) = slot.queue.pop_front() else {
+            let Some((trigger, at, started)) = slot.queue.pop_front() else {
                 continue;
             };
             let stop = self.shutdown.child_token();
             slot.active = Some(stop.clone());
             let (shared, job) = (self.shared.clone(), slot.job.clone());
             self.tasks.spawn(async move {
-                runner::run(&shared, &job, trigger, at, &stop).await;
+                runner::run_reporting_id(&shared, &job, trigger, at, &stop, started).await;
                 job.name
             });
         }
@@ -302,18 +309,27 @@ impl<E: Executor> Scheduler<E> {
     fn command(&mut self, command: Command) {
         match command {
             Command::Trigger { job, reply } => {
+                let (started, id) = oneshot::channel();
                 let result = match self.slots.get_mut(&job) {
                     None => Err(TriggerError::UnknownJob),
                     Some(slot) if slot.active.is_some() => Err(TriggerError::AlreadyRunning),
                     Some(slot) => {
-                        slot.queue.push_front((Trigger::Api, None));
+                        slot.queue.push_front((Trigger::Api, None, Some(started)));
                         Ok(())
                     }
                 };
-                if result.is_ok() {
-                    self.start_queued(&[job]);
+                match result {
+                    Ok(()) => {
+                        self.start_queued(&[job]);
+                        // The id comes once the run is recorded, inside the run's own task.
+                        tokio::spawn(async move {
+                            let _ = reply.send(id.await.map_err(|_| TriggerError::NotRecorded));
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
                 }
-                let _ = reply.send(result);
             }
             Command::Replace(jobs) => self.replace(jobs),
             Command::Describe(reply) => {

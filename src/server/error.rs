@@ -230,6 +230,9 @@ impl ApiError {
                 format!("no job named {name} (GET /api/v1/jobs lists them)"),
             ),
             TriggerError::AlreadyRunning => ApiError::new(ErrorCode::AlreadyRunning, format!("{name} is running now")),
+            TriggerError::NotRecorded => ApiError::internal(format!(
+                "{name} did not start: its run could not be recorded (see the daemon log)"
+            )),
         }
     }
 

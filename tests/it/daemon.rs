@@ -277,16 +277,21 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
 
     steps.next("a job over its timeout");
     // A job over its timeout is stopped, and its process really goes.
-    assert_eq!(
-        http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None).0,
-        202
-    );
+    // The trigger answers with the run's id and where to poll it.
+    let (status, body) = http(&address, "POST", "/api/v1/jobs/slow-retrain/run", Some(TOKEN), None);
+    assert_eq!(status, 202, "{body}");
+    let triggered = json(&body);
+    assert_eq!(triggered["poll"], "/api/v1/runs?job=slow-retrain&last=1", "{triggered}");
     let slow = wait_for(60, "the slow job's timeout", || {
         runs(&address, "slow-retrain")
             .into_iter()
             .find(|r| r["status"] != "running")
     });
     assert_eq!(slow["status"], "timed_out", "{slow}");
+    assert_eq!(
+        slow["id"], triggered["run_id"],
+        "the id the trigger answered is the run's"
+    );
     assert!(slow["error"].as_str().unwrap().contains("timed out after 1s"));
     assert!(
         !attempt_alive("slow-retrain", slow["id"].as_i64().unwrap()),

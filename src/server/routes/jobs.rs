@@ -64,7 +64,7 @@ pub async fn latest_report(State(state): State<Shared>, Query(query): Query<Hash
 /// Run a job now.
 #[utoipa::path(post, path = "/api/v1/jobs/{name}/run", tag = "jobs", security(("bearer" = [])),
     params(("name" = String, Path, description = "job name")),
-    responses((status = 202, description = "started"),
+    responses((status = 202, description = "started: `run_id` and the URL to poll for its status"),
               (status = 401, description = "missing or wrong token", body = crate::server::error::ErrorBody),
               (status = 404, description = "unknown job", body = crate::server::error::ErrorBody),
               (status = 409, description = "already running", body = crate::server::error::ErrorBody)))]
@@ -85,12 +85,16 @@ pub async fn trigger(State(state): State<Shared>, Path(name): Path<String>, head
         })
         .await
         .map_err(|_| ApiError::stopping())?;
-    rx.await
+    let run_id = rx
+        .await
         .map_err(|_| ApiError::stopping())?
         .map_err(|e| ApiError::trigger(e, &name))?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({ "job": name, "status": "started" })),
+        axum::Json(json!({
+            "job": name, "status": "started", "run_id": run_id,
+            "poll": format!("/api/v1/runs?job={name}&last=1"),
+        })),
     )
         .into_response())
 }
