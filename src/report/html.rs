@@ -100,7 +100,7 @@ fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
         out.push_str(&svg::lines(
             "roc-curve",
             &format!("ROC curve (AUC {})", number(metrics.roc_auc)),
-            "false positive rate",
+            svg::XAxis::Continuous("false positive rate"),
             "true positive rate",
             &[Series {
                 name: "model",
@@ -112,7 +112,7 @@ fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
         out.push_str(&svg::lines(
             "pr-curve",
             &format!("Precision-recall (AP {})", number(metrics.average_precision)),
-            "recall",
+            svg::XAxis::Continuous("recall"),
             "precision",
             &[Series {
                 name: "model",
@@ -124,7 +124,7 @@ fn churn_section(out: &mut String, churn: &ChurnBenchmark) {
         out.push_str(&svg::lines(
             "calibration",
             "Calibration",
-            "mean predicted probability",
+            svg::XAxis::Continuous("mean predicted probability"),
             "observed churn rate",
             &[Series {
                 name: "model",
@@ -528,7 +528,7 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         trend_charts.push_str(&svg::lines(
             &format!("trend-{name}"),
             &format!("{name} over runs"),
-            "run",
+            svg::XAxis::Whole("run"),
             name,
             &named,
             None,

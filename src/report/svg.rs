@@ -18,6 +18,36 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A line chart's x axis, by its label and what it counts: a continuous quantity (rates,
+/// thresholds) or whole things (runs), whose ticks fall on whole numbers only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XAxis<'a> {
+    Continuous(&'a str),
+    Whole(&'a str),
+}
+
+impl<'a> XAxis<'a> {
+    fn label(self) -> &'a str {
+        match self {
+            XAxis::Continuous(label) | XAxis::Whole(label) => label,
+        }
+    }
+
+    fn ticks(self) -> Ticks {
+        match self {
+            XAxis::Continuous(_) => Ticks::Continuous,
+            XAxis::Whole(_) => Ticks::Whole,
+        }
+    }
+}
+
+/// Where [`axes`] puts the x tick labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ticks {
+    Continuous,
+    Whole,
+}
+
 pub struct Series<'a> {
     pub name: &'a str,
     pub points: Vec<(f64, f64)>,
@@ -60,16 +90,26 @@ fn frame(out: &mut String, id: &str, title: &str, x_label: &str, y_label: &str) 
 
 /// Axis lines, five gridlines with their y values, and x values under them when `x` is given
 /// (bar charts label their bars instead).
-fn axes(out: &mut String, x: Option<(f64, f64)>, y: (f64, f64)) {
+fn axes(out: &mut String, x: Option<((f64, f64), Ticks)>, y: (f64, f64)) {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, H - BOTTOM, TOP);
     let _ = write!(
         out,
         "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#333\"/><line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"#333\"/>"
     );
+    if let Some((range, Ticks::Whole)) = x {
+        for tick in whole_ticks(range) {
+            let _ = write!(
+                out,
+                "<text x=\"{:.2}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{tick}</text>",
+                scale(tick as f64, range, x0, x1),
+                y0 + 14.0,
+            );
+        }
+    }
     for i in 0..=4 {
         let f = i as f64 / 4.0;
         let (px, py) = (x0 + f * (x1 - x0), y0 - f * (y0 - y1));
-        if let Some(x) = x {
+        if let Some((x, Ticks::Continuous)) = x {
             let _ = write!(
                 out,
                 "<text x=\"{px}\" y=\"{}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
@@ -86,6 +126,16 @@ fn axes(out: &mut String, x: Option<(f64, f64)>, y: (f64, f64)) {
             nice(y.0 + f * (y.1 - y.0)),
         );
     }
+}
+
+/// Whole numbers within `range`, at most six, evenly stepped: run 1.75 is not a run.
+fn whole_ticks(range: (f64, f64)) -> Vec<i64> {
+    let (first, last) = (range.0.ceil() as i64, range.1.floor() as i64);
+    if last < first {
+        return Vec::new();
+    }
+    let step = ((last - first) as u64).div_ceil(5).max(1);
+    (first..=last).step_by(step as usize).collect()
 }
 
 fn scale(v: f64, range: (f64, f64), from: f64, to: f64) -> f64 {
@@ -130,21 +180,21 @@ fn legend(out: &mut String, names: &[&str]) {
 pub fn lines(
     id: &str,
     title: &str,
-    x_label: &str,
+    x_axis: XAxis,
     y_label: &str,
     series: &[Series],
     fixed: Option<((f64, f64), (f64, f64))>,
     diagonal: bool,
 ) -> String {
     let mut out = String::new();
-    frame(&mut out, id, title, x_label, y_label);
+    frame(&mut out, id, title, x_axis.label(), y_label);
     let (x, y) = fixed.unwrap_or_else(|| {
         (
             bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.0))),
             bounds(series.iter().flat_map(|s| s.points.iter().map(|p| p.1))),
         )
     });
-    axes(&mut out, Some(x), y);
+    axes(&mut out, Some((x, x_axis.ticks())), y);
     let px = |v: f64| scale(v, x, LEFT, W - RIGHT);
     let py = |v: f64| scale(v, y, H - BOTTOM, TOP);
     if diagonal {
@@ -190,7 +240,7 @@ pub fn scatter(id: &str, title: &str, x_label: &str, y_label: &str, points: &[(f
     let mut out = String::new();
     frame(&mut out, id, title, x_label, y_label);
     let range = bounds(points.iter().flat_map(|p| [p.0, p.1]));
-    axes(&mut out, Some(range), range);
+    axes(&mut out, Some((range, Ticks::Continuous)), range);
     let px = |v: f64| scale(v, range, LEFT, W - RIGHT);
     let py = |v: f64| scale(v, range, H - BOTTOM, TOP);
     let _ = write!(
@@ -320,4 +370,45 @@ pub fn confusion(id: &str, tp: f64, fp: f64, tn: f64, fn_: f64) -> String {
     }
     out.push_str("</svg>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The x tick labels of a chart (10-point text under the x axis).
+    fn x_ticks(svg: &str) -> Vec<String> {
+        let under_axis = format!("y=\"{}\"", H - BOTTOM + 14.0);
+        svg.split("<text")
+            .filter(|t| t.contains(&under_axis))
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text")?.0.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn runs_are_ticked_on_whole_numbers_and_rates_on_fractions() {
+        let runs = Series {
+            name: "auc",
+            points: vec![(1.0, 0.9), (2.0, 0.91), (3.0, 0.9), (4.0, 0.92)],
+        };
+        let chart = lines("t", "auc over runs", XAxis::Whole("run"), "auc", &[runs], None, false);
+        assert_eq!(x_ticks(&chart), ["1", "2", "3", "4"]);
+        assert_eq!(whole_ticks((3.0, 40.0)), [3, 11, 19, 27, 35]);
+        assert_eq!(whole_ticks((1.0, 6.0)), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(whole_ticks((5.0, 5.0)), [5]);
+        let roc = Series {
+            name: "model",
+            points: vec![(0.0, 0.0), (1.0, 1.0)],
+        };
+        let chart = lines(
+            "r",
+            "roc",
+            XAxis::Continuous("fpr"),
+            "tpr",
+            &[roc],
+            Some(((0.0, 1.0), (0.0, 1.0))),
+            true,
+        );
+        assert_eq!(x_ticks(&chart), ["0", "0.25", "0.50", "0.75", "1"]);
+    }
 }
