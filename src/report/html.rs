@@ -12,19 +12,21 @@ use super::summary::{
 };
 use super::svg::{self, Series, escape};
 use crate::models::tabular::HoldoutMetrics;
-use crate::vocab::ModelKind;
 use crate::vocab::text::format_value as number;
+use crate::vocab::{ModelKind, Observation};
 use std::fmt::Write;
 
-/// Observations whose trend is charted when present (name, label to tell series apart).
-const TRENDS: [(&str, &str); 7] = [
-    ("churn_auc", "model"),
-    ("performance_rmse", "model"),
-    ("recommender_precision_at_k", "model"),
-    ("cv_metric_mean", "model"),
-    ("drift_share", "model"),
-    ("scored_clients", ""),
-    ("churn_mean_probability", ""),
+/// Observations whose trend is charted when present: name, the label telling series apart,
+/// and the label splitting charts (one unit per chart: cross-validated AUC and RMSE do not
+/// share an axis).
+const TRENDS: [(&str, &str, Option<&str>); 7] = [
+    ("churn_auc", "model", None),
+    ("performance_rmse", "model", None),
+    ("recommender_precision_at_k", "model", None),
+    ("cv_metric_mean", "model", Some("metric")),
+    ("drift_share", "model", None),
+    ("scored_clients", "", None),
+    ("churn_mean_probability", "", None),
 ];
 
 /// Today's churn performance, estimated before its labels: said plainly as an estimate, with
@@ -490,50 +492,69 @@ pub fn render(report: &Report, past: &[Report]) -> String {
 
     // Trends: each headline figure over the job's runs, this one last.
     let mut trend_charts = String::new();
-    for (name, by) in TRENDS {
-        let mut keys: Vec<String> = outcome
+    for (name, by, split) in TRENDS {
+        let label = |o: &Observation, key: &str| o.labels.get(key).cloned().unwrap_or_default();
+        let mut charts: Vec<String> = outcome
             .observations
             .iter()
             .filter(|o| o.name == name)
-            .map(|o| o.labels.get(by).cloned().unwrap_or_default())
+            .map(|o| split.map(|s| label(o, s)).unwrap_or_default())
             .collect();
-        keys.dedup();
-        if keys.is_empty() {
-            continue;
+        charts.sort();
+        charts.dedup();
+        for chart in charts {
+            let in_chart = |o: &Observation| o.name == name && split.is_none_or(|s| label(o, s) == chart);
+            let mut keys: Vec<String> = outcome
+                .observations
+                .iter()
+                .filter(|o| in_chart(o))
+                .map(|o| label(o, by))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let series: Vec<(String, Vec<(f64, f64)>)> = keys
+                .iter()
+                .map(|key| {
+                    let pts = past
+                        .iter()
+                        .chain(std::iter::once(report))
+                        .filter_map(|r| {
+                            r.outcome
+                                .observations
+                                .iter()
+                                .find(|o| in_chart(o) && label(o, by) == *key)
+                                .map(|o| (r.run_id as f64, o.value))
+                        })
+                        .collect();
+                    (key.clone(), pts)
+                })
+                .collect();
+            let named: Vec<Series> = series
+                .iter()
+                .map(|(k, p)| Series {
+                    name: if k.is_empty() { name } else { k.as_str() },
+                    points: p.clone(),
+                })
+                .collect();
+            let (id, title, unit) = if chart.is_empty() {
+                (format!("trend-{name}"), format!("{name} over runs"), name.to_string())
+            } else {
+                (
+                    format!("trend-{name}-{chart}"),
+                    format!("{name} ({chart}) over runs"),
+                    chart.clone(),
+                )
+            };
+            trend_charts.push_str(&svg::lines(
+                &id,
+                &title,
+                svg::XAxis::Whole("run"),
+                &unit,
+                &named,
+                None,
+                false,
+            ));
         }
-        let series: Vec<(String, Vec<(f64, f64)>)> = keys
-            .iter()
-            .map(|key| {
-                let pts = past
-                    .iter()
-                    .chain(std::iter::once(report))
-                    .filter_map(|r| {
-                        r.outcome
-                            .observations
-                            .iter()
-                            .find(|o| o.name == name && o.labels.get(by).cloned().unwrap_or_default() == *key)
-                            .map(|o| (r.run_id as f64, o.value))
-                    })
-                    .collect();
-                (key.clone(), pts)
-            })
-            .collect();
-        let named: Vec<Series> = series
-            .iter()
-            .map(|(k, p)| Series {
-                name: if k.is_empty() { name } else { k.as_str() },
-                points: p.clone(),
-            })
-            .collect();
-        trend_charts.push_str(&svg::lines(
-            &format!("trend-{name}"),
-            &format!("{name} over runs"),
-            svg::XAxis::Whole("run"),
-            name,
-            &named,
-            None,
-            false,
-        ));
     }
     if !trend_charts.is_empty() {
         let _ = write!(
@@ -569,4 +590,50 @@ pub fn render(report: &Report, past: &[Report]) -> String {
          <a href=\"report.json\">report.json</a></p></body></html>",
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::catalogue::CV_METRIC_MEAN;
+    use crate::vocab::{Label, RunOutcome};
+
+    fn validation(run_id: i64, auc: f64, rmse: f64) -> Report {
+        Report {
+            run_id,
+            job: "weekly-validation".into(),
+            kind: "validation".into(),
+            models: Default::default(),
+            outcome: RunOutcome {
+                job: "validation".into(),
+                started_at: "2026-06-01T00:00:00Z".into(),
+                seconds: 1.0,
+                artifacts: Vec::new(),
+                observations: vec![
+                    Observation::of(
+                        &CV_METRIC_MEAN,
+                        &[(Label::Model, "churn"), (Label::Metric, "roc_auc")],
+                        auc,
+                    ),
+                    Observation::of(
+                        &CV_METRIC_MEAN,
+                        &[(Label::Model, "manager"), (Label::Metric, "rmse")],
+                        rmse,
+                    ),
+                ],
+                summary: serde_json::Value::Null,
+            },
+        }
+    }
+
+    #[test]
+    fn a_trend_chart_holds_one_unit_cross_validated_auc_and_rmse_apart() {
+        let html = render(
+            &validation(3, 0.89, 7.6),
+            &[validation(1, 0.88, 7.4), validation(2, 0.9, 7.5)],
+        );
+        assert!(html.contains("id=\"trend-cv_metric_mean-roc_auc\""), "an AUC chart");
+        assert!(html.contains("id=\"trend-cv_metric_mean-rmse\""), "an RMSE chart");
+        assert!(!html.contains("id=\"trend-cv_metric_mean\""), "no chart mixing them");
+    }
 }
