@@ -13,7 +13,7 @@ use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::tabular::TabularModel;
 use crate::report::summary::{
-    ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
+    AtRiskClient, ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
 };
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -198,6 +198,7 @@ fn score_churn(
         Column::new("actions".into(), &actions),
     ]);
     let frame = DataFrame::new_infer_height(columns)?;
+    let top_at_risk = top_at_risk(clients, &probabilities, rates.as_deref(), &risks, &reasons, &actions)?;
     let count = |level: &str| risks.iter().filter(|r| **r == level).count();
     let value = ClientScores {
         model_version: model.meta.version,
@@ -205,8 +206,45 @@ fn score_churn(
         by_risk: ["Low", "Medium", "High"].map(|r| (r.to_string(), count(r))).into(),
         mean_churn_probability: probabilities.iter().sum::<f64>() / probabilities.len().max(1) as f64,
         expected_churn_rate: rates.map(|r| r.iter().sum::<f64>() / r.len().max(1) as f64),
+        top_at_risk,
     };
     Ok((frame, value))
+}
+
+/// Clients on the report's retention list.
+const TOP_AT_RISK: usize = 10;
+
+/// The [`TOP_AT_RISK`] clients most likely to leave: by churn rate, then by score (the rate
+/// is a step function of the score).
+fn top_at_risk(
+    clients: &DataFrame,
+    probabilities: &[f64],
+    rates: Option<&[f64]>,
+    risks: &[&str],
+    reasons: &[String],
+    actions: &[String],
+) -> Result<Vec<AtRiskClient>, JobError> {
+    let rate = |i: usize| rates.map_or(probabilities[i], |r| r[i]);
+    let mut order: Vec<usize> = (0..probabilities.len()).collect();
+    order.sort_by(|&a, &b| {
+        rate(b)
+            .total_cmp(&rate(a))
+            .then(probabilities[b].total_cmp(&probabilities[a]))
+    });
+    let ids = clients.column("cli")?.i64()?;
+    let managers = clients.column("ges")?.str()?;
+    Ok(order
+        .into_iter()
+        .take(TOP_AT_RISK)
+        .map(|i| AtRiskClient {
+            client_id: ids.get(i).unwrap_or(-1),
+            manager_id: managers.get(i).map(str::to_string),
+            churn_rate: rate(i),
+            risk: risks[i].to_string(),
+            reasons: reasons[i].clone(),
+            actions: actions[i].clone(),
+        })
+        .collect())
 }
 
 /// Every current client's top `k` products (long format), from what they hold at the snapshot.

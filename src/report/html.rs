@@ -391,6 +391,81 @@ fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
 }
 
 /// The retraining's decisions, one line per model.
+/// What a scoring run found: the clients per risk level, the retention list, the managers and
+/// agencies predicted best and worst.
+fn scoring_sections(out: &mut String, scoring: &crate::report::summary::ScoringSummary) {
+    if let Some(clients) = &scoring.clients {
+        let _ = write!(
+            out,
+            "<h2>Churn risk</h2><p>{} clients scored by churn v{}{}. Risk levels are cut on the \
+             calibrated chance of leaving within the churn horizon.</p><div class=\"charts\">",
+            clients.count,
+            clients.model_version,
+            clients
+                .expected_churn_rate
+                .map(|r| format!("; the calibrator expects {} of them to leave", percent(r)))
+                .unwrap_or_default()
+        );
+        let levels = ["Low", "Medium", "High"];
+        let counts: Vec<f64> = levels
+            .iter()
+            .map(|l| clients.by_risk.get(*l).copied().unwrap_or(0) as f64)
+            .collect();
+        out.push_str(&svg::bars(
+            "risk-levels",
+            "Clients per risk level",
+            "clients",
+            &levels.map(String::from),
+            &[("clients", counts)],
+        ));
+        out.push_str("</div>");
+        if !clients.top_at_risk.is_empty() {
+            out.push_str("<h3>Most likely to leave</h3>");
+            let rows: Vec<Vec<String>> = clients
+                .top_at_risk
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.client_id.to_string(),
+                        c.manager_id.clone().unwrap_or_default(),
+                        percent(c.churn_rate),
+                        c.risk.clone(),
+                        c.reasons.clone(),
+                        c.actions.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                out,
+                &["client", "manager", "churn rate", "risk", "reasons", "actions"],
+                &rows,
+            );
+        }
+    }
+    for (title, entities) in [("Managers", &scoring.managers), ("Agencies", &scoring.agencies)] {
+        let Some(entities) = entities else { continue };
+        let _ = write!(
+            out,
+            "<h2>{title}</h2><p>{} scored by v{}, mean predicted score {}.</p>",
+            entities.count,
+            entities.model_version,
+            number(entities.mean_predicted_score)
+        );
+        let rows: Vec<Vec<String>> = entities
+            .top
+            .iter()
+            .map(|e| vec!["best".into(), e.id.clone(), number(e.predicted_score)])
+            .chain(
+                entities
+                    .bottom
+                    .iter()
+                    .map(|e| vec!["worst".into(), e.id.clone(), number(e.predicted_score)]),
+            )
+            .collect();
+        table(out, &["", "id", "predicted score"], &rows);
+    }
+}
+
 fn decisions(out: &mut String, summary: &JobSummary) {
     let JobSummary::Retrain(retrain) = summary else {
         return;
@@ -476,8 +551,10 @@ pub fn render(report: &Report, past: &[Report]) -> String {
 
     match &summary {
         Ok(summary) => {
-            if let JobSummary::Benchmark(benchmark) = summary {
-                benchmark_sections(&mut out, benchmark);
+            match summary {
+                JobSummary::Benchmark(benchmark) => benchmark_sections(&mut out, benchmark),
+                JobSummary::Scoring(scoring) => scoring_sections(&mut out, scoring),
+                _ => {}
             }
             decisions(&mut out, summary);
         }

@@ -455,6 +455,21 @@ pub struct ClientScores {
     /// `churn_rate`); `None` for a version trained without a calibrator.
     #[serde(default)]
     pub expected_churn_rate: Option<f64>,
+    /// The clients most likely to leave (highest churn rate first), with why and what to do.
+    #[serde(default)]
+    pub top_at_risk: Vec<AtRiskClient>,
+}
+
+/// One client of a retention list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AtRiskClient {
+    pub client_id: i64,
+    pub manager_id: Option<String>,
+    /// The calibrated chance of leaving (the class-weighted score without a calibrator).
+    pub churn_rate: f64,
+    pub risk: String,
+    pub reasons: String,
+    pub actions: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

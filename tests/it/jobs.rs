@@ -185,6 +185,32 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "daily-scoring,daily-benchmark",
     ];
     ok(dir, &backfill);
+    // The scoring report: clients per risk level and the retention list, riskiest first.
+    let scoring_line = latest_report_line(dir, "daily-scoring");
+    let scoring = report(dir, &scoring_line);
+    let listed = scoring["outcome"]["summary"]["clients"]["top_at_risk"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(listed.len(), 10);
+    let rates: Vec<f64> = listed.iter().map(|c| c["churn_rate"].as_f64().unwrap()).collect();
+    assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+    let scored = read_parquet(&dir.join("data/scores/2025-09-30/clients.parquet"));
+    let highest = column_f64(&scored, "churn_rate").into_iter().fold(f64::MIN, f64::max);
+    assert_eq!(rates[0], highest, "the list starts with the riskiest client");
+    let html_path = dir
+        .join(scoring_line.trim_start_matches("report: "))
+        .with_file_name("report.html");
+    let html = std::fs::read_to_string(html_path).unwrap();
+    assert!(
+        html.contains("id=\"risk-levels\"") && html.contains("Most likely to leave"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&listed[0]["client_id"].to_string()),
+        "the riskiest client is listed"
+    );
+
     let september = report(dir, &latest_report_line(dir, "daily-benchmark"));
     assert_eq!(september["outcome"]["summary"]["snapshot"], "2025-09-30");
     let estimated_then = observation(&september, "churn_estimated_auc", "churn");
