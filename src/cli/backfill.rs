@@ -155,7 +155,7 @@ pub fn run(args: BackfillArgs, config: &EngineConfig, config_path: &Path) -> any
         };
         for job in &jobs {
             bar.set_message(format!("{date} {}", job.name));
-            let state = runtime.block_on(runner::run(&shared, job, Trigger::Backfill, Some(at), &stop));
+            let state = runtime.block_on(runner::run(&shared, job, Trigger::Backfill, Some(at), &stop, None));
             if state != RunState::Succeeded {
                 let error = history
                     .list(Some(&job.name), 1)?

@@ -81,7 +81,7 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
                 interrupt.cancel();
             }
         });
-        let state = runner::run(&shared, job, Trigger::Manual, None, &stop).await;
+        let state = runner::run(&shared, job, Trigger::Manual, None, &stop, None).await;
         bankml::alerts::observer::deliver_once(config, &alerting).await;
         state
     });

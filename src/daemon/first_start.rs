@@ -69,7 +69,7 @@ pub async fn prepare(
     if let Some(job) = benchmark {
         let ran = shared.history.list(Some(&job.name), 1)?.len();
         if ran == 0 {
-            runner::run(shared, job, Trigger::Startup, None, &CancellationToken::new()).await;
+            runner::run(shared, job, Trigger::Startup, None, &CancellationToken::new(), None).await;
         }
     }
     Ok(())

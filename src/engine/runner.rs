@@ -73,19 +73,9 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 
 /// Runs `job` with its retries until an attempt succeeds, the retries are spent, or `stop`
 /// fires (shutdown or replacement). Returns the last attempt's state.
+/// `recorded` hears the first attempt's run id as soon as it is recorded (an API trigger
+/// answers with it, for the caller to poll).
 pub async fn run<E: Executor>(
-    shared: &Shared<E>,
-    job: &Job,
-    trigger: Trigger,
-    scheduled_at: Option<DateTime<Utc>>,
-    stop: &CancellationToken,
-) -> RunState {
-    run_reporting_id(shared, job, trigger, scheduled_at, stop, None).await
-}
-
-/// [`run`], telling `recorded` the first attempt's run id as soon as it is recorded (an API
-/// trigger answers with it, for the caller to poll).
-pub async fn run_reporting_id<E: Executor>(
     shared: &Shared<E>,
     job: &Job,
     trigger: Trigger,

@@ -293,7 +293,7 @@ impl<E: Executor> Scheduler<E> {
             slot.active = Some(stop.clone());
             let (shared, job) = (self.shared.clone(), slot.job.clone());
             self.tasks.spawn(async move {
-                runner::run_reporting_id(&shared, &job, trigger, at, &stop, started).await;
+                runner::run(&shared, &job, trigger, at, &stop, started).await;
                 job.name
             });
         }
