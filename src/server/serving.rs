@@ -49,6 +49,8 @@ pub struct ChurnPrediction {
     pub reasons: Vec<String>,
     pub recommended_actions: Vec<String>,
     pub model_version: u32,
+    /// Features the request left out (read as unknown); empty for a client looked up by id.
+    pub missing_features: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -57,6 +59,8 @@ pub struct ScorePrediction {
     pub predicted_score: f64,
     pub actual_score: Option<f64>,
     pub model_version: u32,
+    /// Features the request left out (read as unknown); empty for an entity looked up by id.
+    pub missing_features: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -222,17 +226,23 @@ impl Serving {
             .get(&client_id)
             .ok_or_else(|| Refusal::NotFound(format!("client {client_id} is not a current client")))?;
         let frame = clients.features.slice(row as i64, 1);
-        self.explain(&clients.model, &frame, Some(client_id))
+        self.explain(&clients.model, &frame, Some(client_id), Vec::new())
     }
 
     /// A client described by feature values (missing ones are treated as unknown).
     pub fn churn_of_features(&self, features: &Map<String, Value>) -> Result<ChurnPrediction, Refusal> {
         let clients = self.clients()?;
         let frame = frame_from_features(&clients.model, features, "features")?;
-        self.explain(&clients.model, &frame, None)
+        self.explain(&clients.model, &frame, None, missing_features(&clients.model, features))
     }
 
-    fn explain(&self, model: &TabularModel, frame: &DataFrame, id: Option<i64>) -> Result<ChurnPrediction, Refusal> {
+    fn explain(
+        &self,
+        model: &TabularModel,
+        frame: &DataFrame,
+        id: Option<i64>,
+        missing_features: Vec<String>,
+    ) -> Result<ChurnPrediction, Refusal> {
         let internal = |e: &dyn std::fmt::Display| Refusal::Internal(e.to_string());
         let x = model.design.matrix(frame).map_err(|e| internal(&e))?;
         let p = model.booster.predict(&x).map_err(|e| internal(&e))?;
@@ -254,6 +264,7 @@ impl Serving {
             reasons,
             recommended_actions: actions,
             model_version: model.meta.version,
+            missing_features,
         })
     }
 
@@ -278,6 +289,7 @@ impl Serving {
             predicted_score: entities.predicted[row],
             actual_score: entities.actual[row],
             model_version: entities.model.meta.version,
+            missing_features: Vec::new(),
         })
     }
 
@@ -303,6 +315,7 @@ impl Serving {
             predicted_score: (p.first().copied().unwrap_or(f32::NAN) as f64).clamp(0.0, 100.0),
             actual_score: None,
             model_version: entities.model.meta.version,
+            missing_features: missing_features(&entities.model, features),
         })
     }
 
@@ -425,8 +438,29 @@ impl Serving {
 }
 
 /// A one-row frame from feature values given by name; every name must be one the model reads.
+/// The model's features `features` does not give, in the model's order.
+fn missing_features(model: &TabularModel, features: &Map<String, Value>) -> Vec<String> {
+    model
+        .design
+        .names()
+        .into_iter()
+        .filter(|name| features.get(name.as_str()).is_none_or(Value::is_null))
+        .collect()
+}
+
 fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, field: &str) -> Result<DataFrame, Refusal> {
     let design = &model.design;
+    // With no feature given the model answers for an unknown client — a confident-looking
+    // number about nobody.
+    if features.is_empty() {
+        return Err(Refusal::Invalid {
+            field: field.to_string(),
+            message: format!(
+                "no feature given; this model reads {} (GET /api/v1/openapi.json lists them)",
+                design.names().join(", ")
+            ),
+        });
+    }
     for name in features.keys() {
         let known = design.numeric.contains(name) || design.categorical.iter().any(|(c, _)| c == name);
         if !known {

@@ -415,6 +415,45 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     );
     assert_eq!(status, 422);
     assert_eq!(json(&body)["error"]["field"], "features.no_such");
+    // No feature at all: refused, not a confident answer about nobody.
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"features\": {}}"),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(json(&body)["error"]["field"], "features");
+    assert!(
+        json(&body)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenure_months"),
+        "{body}"
+    );
+    // Some features: answered, the others named as missing.
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"features\": {\"tenure_months\": 12, \"complaints_3m\": 2}}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let missing: Vec<String> = json(&body)["missing_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(missing.contains(&"age_years".to_string()), "{missing:?}");
+    assert!(!missing.contains(&"tenure_months".to_string()), "{missing:?}");
+    assert_eq!(
+        prediction["missing_features"],
+        serde_json::json!([]),
+        "looked up by id: nothing missing"
+    );
     assert_eq!(
         http(&address, "POST", "/api/v1/predict/churn", None, Some("{not json")).0,
         422
