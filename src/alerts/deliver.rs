@@ -332,6 +332,14 @@ impl Deliverer {
         crate::vocab::time::iso(Utc::now() + ahead)
     }
 
+    /// `notification` to the Alertmanager at `url` (its API v2), firing alerts valid until
+    /// [`Self::firing_until`].
+    async fn post_to_alertmanager(&self, url: &str, notification: &Notification) -> Result<(), SendError> {
+        let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
+        self.post(&endpoint, &alertmanager_payload(notification, &self.firing_until()))
+            .await
+    }
+
     /// Every alert firing now, to every Alertmanager receiver its rule names, with `endsAt`
     /// pushed ahead. Not queued: a failed re-send is the next one's job.
     pub async fn resend_firing(&self) -> usize {
@@ -361,11 +369,7 @@ impl Deliverer {
                 run_id: None,
                 alerts,
             };
-            let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-            match self
-                .post(&endpoint, &alertmanager_payload(&notification, &self.firing_until()))
-                .await
-            {
+            match self.post_to_alertmanager(url, &notification).await {
                 Ok(()) => {
                     sent += count;
                     tracing::debug!(receiver = %name, alerts = count, "firing alerts re-sent to Alertmanager");
@@ -400,11 +404,7 @@ impl Deliverer {
                 body["version"] = json!(1);
                 self.post(&url, &body).await
             }
-            Receiver::Alertmanager { url } => {
-                let endpoint = format!("{}/api/v2/alerts", url.trim_end_matches('/'));
-                self.post(&endpoint, &alertmanager_payload(&notification, &self.firing_until()))
-                    .await
-            }
+            Receiver::Alertmanager { url } => self.post_to_alertmanager(url, &notification).await,
             Receiver::Email {
                 host,
                 port,

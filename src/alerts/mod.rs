@@ -154,6 +154,7 @@ pub fn evaluate_and_enqueue(
                 if reading.silenced && state.state != previous.state {
                     tracing::info!(rule = %rule.name, state = %state.state, "alert silenced: not sent");
                 }
+                let mut told = None;
                 if let Some(tell) = tell {
                     let status = if tell == Tell::Resolved {
                         Status::Resolved
@@ -175,12 +176,10 @@ pub fn evaluate_and_enqueue(
                         ends_at: state.resolved_at.filter(|_| status == Status::Resolved).map(iso),
                         report_url: facts.report_url.clone(),
                     };
-                    store::write_state(tx, &state, now)?;
-                    let told = (status == Status::Firing).then(|| store::Told {
+                    told = Some((status == Status::Firing).then(|| store::Told {
                         receivers: rule.receivers.clone(),
                         notice: alert.clone(),
-                    });
-                    store::set_told(tx, &rule.name, &key, told.as_ref())?;
+                    }));
                     for receiver in &rule.receivers {
                         out.entry(receiver.clone())
                             .or_insert_with(|| Notification {
@@ -193,6 +192,10 @@ pub fn evaluate_and_enqueue(
                     }
                 }
                 store::write_state(tx, &state, now)?;
+                // A tell sets (firing) or clears (resolved) what the series told: Alertmanager's re-send reads it.
+                if let Some(told) = told {
+                    store::set_told(tx, &rule.name, &key, told.as_ref())?;
+                }
             }
         }
         for (receiver, notification) in &out {

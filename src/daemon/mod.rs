@@ -189,7 +189,7 @@ pub async fn run(mut config: EngineConfig, options: DaemonOptions) -> Result<(),
     });
     *files.seen.lock().unwrap_or_else(|p| p.into_inner()) = files.fingerprint();
 
-    let address = options.listen.unwrap_or(config.daemon.listen);
+    let address = config.daemon.listen;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|source| DaemonError::Listen { address, source })?;

@@ -111,7 +111,7 @@ impl Executor for ProcessExecutor {
         };
         let stderr_text = reader.await.unwrap_or_default();
         // A foreground run's error went straight to the terminal, above this line.
-        let tail = |text: &str| match tail(text) {
+        let said = |text: &str| match tail(text) {
             said if said.is_empty() && self.forward_output => "its error is printed above".to_string(),
             said => said,
         };
@@ -127,8 +127,8 @@ impl Executor for ProcessExecutor {
                 Err(e) => AttemptReport::failed(format!("the run ended without a readable report: {e}")),
             },
             Ok(status) => AttemptReport::failed(match status.code() {
-                Some(code) => format!("exit code {code}: {}", tail(&stderr_text)),
-                None => format!("killed by a signal ({status}): {}", tail(&stderr_text)),
+                Some(code) => format!("exit code {code}: {}", said(&stderr_text)),
+                None => format!("killed by a signal ({status}): {}", said(&stderr_text)),
             }),
             Err(e) => AttemptReport::failed(format!("waiting for the run: {e}")),
         }

@@ -225,12 +225,19 @@ fn top_at_risk(
     actions: &[String],
 ) -> Result<Vec<AtRiskClient>, JobError> {
     let rate = |i: usize| rates.map_or(probabilities[i], |r| r[i]);
+    let riskier_first = |a: &usize, b: &usize| {
+        rate(*b)
+            .total_cmp(&rate(*a))
+            .then(probabilities[*b].total_cmp(&probabilities[*a]))
+            .then(a.cmp(b))
+    };
+    // The ten riskiest, without sorting every client (a bank scores millions).
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
-    order.sort_by(|&a, &b| {
-        rate(b)
-            .total_cmp(&rate(a))
-            .then(probabilities[b].total_cmp(&probabilities[a]))
-    });
+    if order.len() > TOP_AT_RISK {
+        order.select_nth_unstable_by(TOP_AT_RISK - 1, riskier_first);
+        order.truncate(TOP_AT_RISK);
+    }
+    order.sort_by(riskier_first);
     let ids = clients.column("cli")?.i64()?;
     let managers = clients.column("ges")?.str()?;
     Ok(order

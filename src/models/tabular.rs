@@ -15,7 +15,7 @@ use crate::metrics::{MetricError, classification, regression};
 use crate::vocab::ModelKind;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -830,40 +830,20 @@ impl TabularModel {
         threads: usize,
     ) -> Result<TabularModel, TrainError> {
         let (_, dir) = registry.resolve(model, version)?;
-        let read = |name: &str| -> Result<Vec<u8>, TrainError> {
-            let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| TrainError::File {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })
+        let path = |name: &str| dir.join(name).display().to_string();
+        let failed = |name: &str, e: &dyn std::fmt::Display| TrainError::File {
+            path: path(name),
+            message: e.to_string(),
         };
-        let parse = |name: &str, bytes: &[u8]| -> Result<Value, TrainError> {
-            serde_json::from_slice(bytes).map_err(|e| TrainError::File {
-                path: dir.join(name).display().to_string(),
-                message: e.to_string(),
-            })
-        };
-        let meta: ModelMeta =
-            serde_json::from_value(parse("meta.json", &read("meta.json")?)?).map_err(|e| TrainError::File {
-                path: dir.join("meta.json").display().to_string(),
-                message: e.to_string(),
-            })?;
-        let design: Design =
-            serde_json::from_value(parse("design.json", &read("design.json")?)?).map_err(|e| TrainError::File {
-                path: dir.join("design.json").display().to_string(),
-                message: e.to_string(),
-            })?;
+        let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| failed(name, &e));
+        let meta: ModelMeta = serde_json::from_slice(&read("meta.json")?).map_err(|e| failed("meta.json", &e))?;
+        let design: Design = serde_json::from_slice(&read("design.json")?).map_err(|e| failed("design.json", &e))?;
         let booster = TrainedBooster::from_json(&read("model.json")?, design.names(), threads)?;
-        let calibration = match std::fs::exists(dir.join(CALIBRATION_FILE)) {
-            Ok(true) => Some(
-                serde_json::from_value(parse(CALIBRATION_FILE, &read(CALIBRATION_FILE)?)?).map_err(|e| {
-                    TrainError::File {
-                        path: dir.join(CALIBRATION_FILE).display().to_string(),
-                        message: e.to_string(),
-                    }
-                })?,
-            ),
-            _ => None,
+        // Optional: churn versions trained before calibration existed have none.
+        let calibration = match std::fs::read(dir.join(CALIBRATION_FILE)) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| failed(CALIBRATION_FILE, &e))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(failed(CALIBRATION_FILE, &e)),
         };
         Ok(TabularModel {
             meta,
