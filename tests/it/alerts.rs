@@ -525,36 +525,30 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     steps.next("Grafana queries and Prometheus rules");
     // The Grafana dashboard asks only for metrics the daemon exposes; the rules pass promtool.
     let (_, metrics) = http(&address, "GET", "/metrics", None, None);
-    let dashboard: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/grafana/bankml.json")).unwrap(),
-    )
-    .unwrap();
-    let mut queries = 0;
-    for panel in dashboard["panels"].as_array().unwrap() {
-        for target in panel["targets"].as_array().into_iter().flatten() {
-            let expr = target["expr"].as_str().unwrap();
-            queries += 1;
-            for name in metric_names(expr) {
-                // Published once a scored snapshot's outcome matures (scenarios.rs backfills
-                // one); this daemon never scores. Catalogued all the same.
-                if let Some(observation) = ["churn_realized_auc", "churn_cohort_estimate_error"]
-                    .into_iter()
-                    .find(|o| name == format!("bankml_{o}"))
-                {
-                    assert!(bankml::vocab::catalogue::find(observation).is_some(), "{observation}");
-                    continue;
-                }
-                assert!(
-                    metrics.lines().any(|l| !l.starts_with('#')
-                        && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))),
-                    "panel \"{}\" queries {name}, which /metrics does not expose",
-                    panel["title"]
-                );
+    let queries = crate::prometheus::dashboard_queries();
+    for (panel, expr) in &queries {
+        for name in metric_names(expr) {
+            // Published once a scored snapshot's outcome matures (scenarios.rs backfills
+            // one); this daemon never scores. Catalogued all the same.
+            if let Some(observation) = ["churn_realized_auc", "churn_cohort_estimate_error"]
+                .into_iter()
+                .find(|o| name == format!("bankml_{o}"))
+            {
+                assert!(bankml::vocab::catalogue::find(observation).is_some(), "{observation}");
+                continue;
             }
+            assert!(
+                metrics.lines().any(|l| !l.starts_with('#')
+                    && (l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))),
+                "panel \"{panel}\" queries {name}, which /metrics does not expose"
+            );
         }
     }
-    assert!(queries >= 15, "{queries}");
-    assert_eq!(dashboard["templating"]["list"][0]["type"], "datasource");
+    assert!(queries.len() >= 15, "{}", queries.len());
+    assert_eq!(
+        crate::prometheus::dashboard()["templating"]["list"][0]["type"],
+        "datasource"
+    );
     let rules_check = Command::new("promtool")
         .args([
             "check",

@@ -95,17 +95,24 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
-/// Every query of the shipped Grafana dashboard, its variables set to "all".
-pub fn dashboard_queries() -> Vec<(String, String)> {
+/// The shipped Grafana dashboard.
+pub fn dashboard() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/grafana/bankml.json");
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Every query of the shipped Grafana dashboard (panel title, expression), its variables set
+/// to "all".
+pub fn dashboard_queries() -> Vec<(String, String)> {
+    let dashboard = dashboard();
     let mut out = Vec::new();
     for panel in dashboard["panels"].as_array().unwrap() {
         for target in panel["targets"].as_array().into_iter().flatten() {
-            if let Some(expr) = target["expr"].as_str() {
-                let expr = expr.replace("$job", ".*").replace("$model", ".*");
-                out.push((panel["title"].as_str().unwrap_or("?").to_string(), expr));
-            }
+            let title = panel["title"].as_str().unwrap_or("?").to_string();
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("panel {title}: a target without a query"));
+            out.push((title, expr.replace("$job", ".*").replace("$model", ".*")));
         }
     }
     out
