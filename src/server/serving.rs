@@ -440,11 +440,21 @@ impl Serving {
 /// A one-row frame from feature values given by name; every name must be one the model reads.
 /// The model's features `features` does not give, in the model's order.
 fn missing_features(model: &TabularModel, features: &Map<String, Value>) -> Vec<String> {
-    model
-        .design
-        .names()
+    request_features(model)
         .into_iter()
         .filter(|name| features.get(name.as_str()).is_none_or(Value::is_null))
+        .collect()
+}
+
+/// The features a request names, as it names them: numbers, and each category once (`sex`,
+/// not the model's one-hot columns `sex=F`, `sex=M`).
+fn request_features(model: &TabularModel) -> Vec<String> {
+    let design = &model.design;
+    design
+        .numeric
+        .iter()
+        .chain(design.categorical.iter().map(|(name, _)| name))
+        .cloned()
         .collect()
 }
 
@@ -457,7 +467,7 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
             field: field.to_string(),
             message: format!(
                 "no feature given; this model reads {} (GET /api/v1/openapi.json lists them)",
-                design.names().join(", ")
+                request_features(model).join(", ")
             ),
         });
     }

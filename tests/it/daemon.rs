@@ -438,7 +438,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "POST",
         "/api/v1/predict/churn",
         None,
-        Some("{\"features\": {\"tenure_months\": 12, \"complaints_3m\": 2}}"),
+        Some("{\"features\": {\"tenure_months\": 12, \"complaints_3m\": 2, \"sex\": \"F\"}}"),
     );
     assert_eq!(status, 200, "{body}");
     let missing: Vec<String> = json(&body)["missing_features"]
@@ -449,6 +449,12 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         .collect();
     assert!(missing.contains(&"age_years".to_string()), "{missing:?}");
     assert!(!missing.contains(&"tenure_months".to_string()), "{missing:?}");
+    // Categories named as a request names them, not as the model's one-hot columns.
+    assert!(
+        missing.contains(&"segment".to_string()) && !missing.contains(&"sex".to_string()),
+        "{missing:?}"
+    );
+    assert!(!missing.iter().any(|m| m.contains('=')), "{missing:?}");
     assert_eq!(
         prediction["missing_features"],
         serde_json::json!([]),
