@@ -146,9 +146,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         // "no runs" would read as all-clear, and the command would create `data/` here.
         let here = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
         return Err(UserError(format!(
-            "{here} is not a bankml project: neither {} nor {} is here. Run bankml in a project folder, \
-             or point at one with --config PATH/config/bankml.yaml or BANKML_CONFIG (bankml generate \
-             writes a demo bank here to start one)",
+            "{here} is not a bankml project: neither {} nor {} is here. Run bankml from a project \
+             folder (cd into it): the folders a config names (data/, reports/, jobs/) are read from \
+             where bankml runs, so --config alone does not reach another project. `bankml generate` \
+             writes a demo bank here to start one",
             cli.config.display(),
             config.data.raw_dir.display()
         ))

@@ -149,8 +149,8 @@ fn outside_a_project_commands_that_read_state_refuse_and_create_nothing() {
         let printed = bad_input(dir.path(), args);
         assert!(printed.contains("is not a bankml project"), "{args:?}: {printed}");
         assert!(
-            printed.contains("--config"),
-            "{args:?} says how to point at one: {printed}"
+            printed.contains("cd into it"),
+            "{args:?} says how to reach one: {printed}"
         );
     }
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
