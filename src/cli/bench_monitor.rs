@@ -179,15 +179,24 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
         if errors.is_empty() {
             println!("  estimated vs realized churn AUC: no snapshot has both yet");
         } else {
-            for (snapshot, estimated, realized) in &errors {
+            for e in &errors {
                 println!(
-                    "  churn AUC of {snapshot}: estimated {estimated:.4} before its labels, realized {realized:.4} (error {:+.4})",
-                    estimated - realized
+                    "  churn AUC of {}: estimated {:.4} ± {:.4} before its labels, realized {:.4} (error {:+.4}, {:+.1} bands)",
+                    e.snapshot,
+                    e.estimated,
+                    e.band,
+                    e.realized,
+                    e.error(),
+                    e.error() / e.band
                 );
             }
         }
-        let worst = errors.iter().map(|(_, e, r)| (e - r).abs()).fold(f64::NAN, f64::max);
-        cards.push((name, card, seconds, worst));
+        let worst = errors.iter().map(|e| e.error().abs()).fold(f64::NAN, f64::max);
+        let worst_bands = errors
+            .iter()
+            .map(|e| (e.error() / e.band).abs())
+            .fold(f64::NAN, f64::max);
+        cards.push((name, card, seconds, worst, worst_bands));
     }
     println!(
         "\nsummary ({} clients, {} monitored snapshots each):",
@@ -195,13 +204,21 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
         bench.months - bench.months / 2
     );
     println!(
-        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10} {:>14}",
-        "scenario", "alerts", "false alarm", "collateral", "events", "detected", "backfill s", "max |AUC err|"
+        "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10} {:>14} {:>10}",
+        "scenario",
+        "alerts",
+        "false alarm",
+        "collateral",
+        "events",
+        "detected",
+        "backfill s",
+        "max |AUC err|",
+        "in bands"
     );
-    for (name, card, seconds, worst) in &cards {
+    for (name, card, seconds, worst, worst_bands) in &cards {
         let detected = card.events.iter().filter(|e| e.detected_at.is_some()).count();
         println!(
-            "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10.1} {:>14.4}",
+            "{:<16} {:>7} {:>12} {:>10} {:>10} {:>9} {:>10.1} {:>14.4} {:>10.1}",
             name,
             card.raised,
             card.false_alarms.len(),
@@ -209,18 +226,34 @@ pub fn run(bench: MonitorBench, config: &EngineConfig, config_path: &Path) -> an
             card.events.len(),
             detected,
             seconds,
-            worst
+            worst,
+            worst_bands
         );
     }
     Ok(())
 }
 
-/// For every snapshot both estimated (CBPE) and later realized by the daily benchmark's runs:
-/// `(snapshot, estimated, realized)`. Where the scoring job stored the snapshot's predictions,
+/// A snapshot's churn AUC as CBPE estimated it before its labels and as realized after.
+struct EstimateError {
+    snapshot: String,
+    estimated: f64,
+    /// The estimate's own sampling error (CBPE's band): the realized figure of a cohort this
+    /// size moves by about this much around the truth, so errors are read against it.
+    band: f64,
+    realized: f64,
+}
+
+impl EstimateError {
+    fn error(&self) -> f64 {
+        self.estimated - self.realized
+    }
+}
+
+/// For every snapshot both estimated (CBPE) and later realized by the daily benchmark's runs. Where the scoring job stored the snapshot's predictions,
 /// both sides are of those very predictions (the benchmark's cohort figures); otherwise the
 /// estimate made when the snapshot was the latest is paired with the realized AUC of the
 /// champion at maturity — two models if the retraining promoted one in between.
-fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String, f64, f64)>> {
+fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<EstimateError>> {
     use bankml::report::summary::{EstimatedChurn, JobSummary};
     let runs = RunHistory::open(history)?.list(Some("daily-benchmark"), 1_000_000)?;
     let mut estimated = std::collections::BTreeMap::new();
@@ -246,7 +279,7 @@ fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String
             cohorts.insert(cohort.snapshot.clone(), (estimate, cohort.realized_auc));
         }
         if let Some(EstimatedChurn::Estimated { snapshot, estimate, .. }) = churn.estimated {
-            estimated.insert(snapshot, estimate.auc);
+            estimated.insert(snapshot, (estimate.auc, estimate.sampling_errors.auc));
         }
         if let (Some(snapshot), Some(metrics)) = (
             churn.evaluated_snapshot,
@@ -257,9 +290,17 @@ fn estimate_errors(history: &Path, project: &Path) -> anyhow::Result<Vec<(String
     }
     Ok(estimated
         .into_iter()
-        .filter_map(|(s, e)| {
-            let (e, r) = cohorts.get(&s).copied().or_else(|| realized.get(&s).map(|r| (e, *r)))?;
-            Some((s, e, r))
+        .filter_map(|(snapshot, (e, band))| {
+            let (estimated, realized) = cohorts
+                .get(&snapshot)
+                .copied()
+                .or_else(|| realized.get(&snapshot).map(|r| (e, *r)))?;
+            Some(EstimateError {
+                snapshot,
+                estimated,
+                band,
+                realized,
+            })
         })
         .collect())
 }

@@ -158,7 +158,7 @@ fn score_churn(
         let batch = clients.slice(start as i64, BATCH);
         let x = model.design.matrix(&batch)?;
         let p: Vec<f64> = model.booster.predict(&x)?.iter().map(|p| *p as f64).collect();
-        // The calibrator learned on the version's holdout turns each score into the churn rate
+        // The version's calibrator (learned on rows its booster did not fit) turns each score into the churn rate
         // of clients scored like it; risk levels are cut on that rate, the class-weighted
         // score stays as the ranking.
         let rate = model.churn_rates(&p);

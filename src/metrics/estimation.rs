@@ -235,12 +235,12 @@ mod tests {
 }
 
 /// What a churn version keeps for estimating its performance without labels: its calibrator
-/// and the sampling-error components, both learned on its labelled holdout.
+/// and the sampling-error components, both learned on labelled rows its booster did not fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub isotonic: super::calibration::Isotonic,
     pub sampling: SamplingComponents,
-    /// The holdout rows it was learned on.
+    /// The labelled rows it was learned on.
     pub rows: usize,
 }
 

@@ -5,8 +5,8 @@
 //! `scale_pos_weight = negatives / positives` when `class_weight: balanced`: both classes weigh
 //! the same in the loss, so the default 0.5 threshold balances recall against precision. The
 //! probabilities are then not the churn rate itself: they rank clients. Risk levels are cut on
-//! the calibrated churn rate (the version's isotonic calibrator, learned on its holdout), so
-//! "High" means a chance of leaving a person can read, whatever the class weighting.
+//! the calibrated churn rate (the version's isotonic calibrator, learned on labelled rows its
+//! booster did not fit), so "High" means a chance of leaving a person can read, whatever the class weighting.
 
 pub use crate::config::models::{ChurnConfig, ClassWeight};
 use serde::{Deserialize, Serialize};

@@ -560,12 +560,20 @@ pub fn train(
         export_split(dir, spec, params, &extra, &splits)?;
     }
     let predicted = booster.predict(&x_holdout)?;
-    // Churn keeps a calibrator learned on its holdout, to estimate its performance on
-    // snapshots whose outcome is not known yet.
+    // Churn keeps a calibrator, to estimate its performance on snapshots whose outcome is not
+    // known yet and to read its scores as churn rates. It learns on every labelled row the
+    // booster did not fit: the holdout month and the early-stopping rows of the training
+    // months. One month alone (a few hundred churners at 20,000 clients) left the
+    // calibrator's steps noisy enough to bias the estimates by up to 0.02 AUC.
     let calibration = match spec.task {
         Task::Binary => {
-            let labels: Vec<bool> = y_holdout.iter().map(|v| *v >= 0.5).collect();
-            let scores: Vec<f64> = predicted.iter().map(|v| *v as f64).collect();
+            let watched = if x_watch.rows > 0 {
+                booster.predict(&x_watch)?
+            } else {
+                Vec::new()
+            };
+            let labels: Vec<bool> = y_holdout.iter().chain(&y_watch).map(|v| *v >= 0.5).collect();
+            let scores: Vec<f64> = predicted.iter().chain(&watched).map(|v| *v as f64).collect();
             Some(Calibration::fit(&labels, &scores, churn.threshold)?)
         }
         Task::Regression => None,
