@@ -1,12 +1,15 @@
 //! The HTTP side of the daemon (axum): `/metrics`, `/healthz`, `/readyz`, and `/api/v1/…` —
-//! runs, reports, triggering and reloading (Bearer token), alerts, and the prediction API.
+//! runs, reports, triggering and reloading (Bearer token), alerts, and the prediction API —
+//! and the console for people (`/`, `/console/…`, `/docs`, `/reports/`).
 //! Handlers live in `routes/`, one file per resource; every error comes from the one table
 //! in `error.rs`; the OpenAPI document is derived from the handlers' annotations and types
 //! (`openapi.rs`), with each model's accepted features added from its champion.
 
+mod console;
 pub mod error;
 mod openapi;
 pub mod routes;
+pub mod seed;
 pub mod serving;
 
 use crate::config::EngineConfig;
@@ -72,6 +75,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/silences", post(alerts::silence))
         .route("/reports/{job}/{run}/{file}", get(reports::file))
+        .merge(console::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -160,6 +164,15 @@ pub async fn with_serving<T: serde::Serialize>(
     state: &AppState,
     answer: impl FnOnce(&Serving) -> Result<T, ApiError>,
 ) -> ApiResult {
+    Ok(axum::Json(from_serving(state, answer).await?).into_response())
+}
+
+/// `answer` given the serving state (loaded, or reloaded if the champions or the latest
+/// snapshot changed since), for callers that render it themselves (the console).
+pub async fn from_serving<T>(
+    state: &AppState,
+    answer: impl FnOnce(&Serving) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let config = state.config.clone();
     let key = blocking(move || ServingKey::current(&config)).await?;
     let mut cached = state.serving.lock().await;
@@ -174,7 +187,7 @@ pub async fn with_serving<T: serde::Serialize>(
         *cached = Some(loaded);
     }
     match cached.as_ref() {
-        Some(serving) => Ok(axum::Json(answer(serving)?).into_response()),
+        Some(serving) => answer(serving),
         None => Err(ApiError::new(ErrorCode::DataUnavailable, "no data")),
     }
 }
@@ -268,7 +281,7 @@ mod tests {
                 "POST",
                 "/api/v1/predict/churn",
                 None,
-                "{\"cli\": 1}",
+                "{\"cli\": 1, \"client_id\": 1}",
                 422,
                 "invalid_request",
             ),
@@ -295,7 +308,14 @@ mod tests {
             let listed = ErrorCode::ALL.iter().find(|c| c.as_str() == code).unwrap();
             assert_eq!(listed.status().as_u16(), status, "{code} answers its table status");
         }
-        let (_, answer) = call(&app, "POST", "/api/v1/predict/churn", None, "{\"cli\": 1}").await;
+        let (_, answer) = call(
+            &app,
+            "POST",
+            "/api/v1/predict/churn",
+            None,
+            "{\"cli\": 1, \"client_id\": 1}",
+        )
+        .await;
         assert_eq!(answer["error"]["field"], "cli", "{answer}");
         let (_, answer) = call(&app, "POST", "/api/v1/reload", Some("secret"), "").await;
         assert_eq!(

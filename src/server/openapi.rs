@@ -66,7 +66,7 @@ pub fn feature_schema(kind: ModelKind, design: &Design) -> Value {
     for (name, categories) in &design.categorical {
         properties.insert(
             name.clone(),
-            json!({ "type": ["string", "null"], "description": "a category the model knows (others count as unseen)", "examples": categories }),
+            json!({ "type": ["string", "null"], "description": "one of the categories the model knows (another is refused with 422)", "examples": categories }),
         );
     }
     json!({
@@ -95,6 +95,18 @@ pub fn document(config: &EngineConfig) -> Value {
             }
         };
     }
+    doc["components"]["x-seed-aliases"] = ModelKind::ALL
+        .into_iter()
+        .filter(|k| k.is_tabular())
+        .map(|kind| {
+            let (ours, seed) = crate::server::seed::id_fields(kind);
+            let features: Vec<Value> = crate::server::seed::aliases(kind)
+                .iter()
+                .map(|a| json!({ "seed": a.seed, "ours": a.ours, "factor": a.factor }))
+                .collect();
+            json!({ "model": kind.as_str(), "id": { "seed": seed, "ours": ours }, "features": features })
+        })
+        .collect();
     doc["components"]["x-error-codes"] = ErrorCode::ALL
         .iter()
         .map(|code| {

@@ -59,8 +59,42 @@ pub struct ScorePrediction {
     pub predicted_score: f64,
     pub actual_score: Option<f64>,
     pub model_version: u32,
+    /// The features that moved this score most from the model's average, largest first.
+    pub drivers: Vec<Driver>,
     /// Features the request left out (read as unknown); empty for an entity looked up by id.
     pub missing_features: Vec<String>,
+}
+
+/// A feature's share of one score: its SHAP contribution, in score points (positive raises
+/// the score above the model's average, negative lowers it).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Driver {
+    pub feature: String,
+    pub effect: f64,
+}
+
+/// Drivers shown per manager or agency.
+const DRIVERS: usize = 3;
+
+/// The `DRIVERS` largest contributions (by size) of each row of `contributions` (one value
+/// per feature, then the bias).
+fn drivers(contributions: &[f32], names: &[String]) -> Vec<Vec<Driver>> {
+    contributions
+        .chunks(names.len() + 1)
+        .map(|row| {
+            let mut order: Vec<usize> = (0..names.len().min(row.len())).collect();
+            order.sort_by(|a, b| row[*b].abs().total_cmp(&row[*a].abs()));
+            order
+                .into_iter()
+                .take(DRIVERS)
+                .filter(|i| row[*i] != 0.0)
+                .map(|i| Driver {
+                    feature: names[i].clone(),
+                    effect: f64::from(row[i]),
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -91,6 +125,7 @@ struct Entities {
     ids: Vec<String>,
     predicted: Vec<f64>,
     actual: Vec<Option<f64>>,
+    drivers: Vec<Vec<Driver>>,
     position: HashMap<String, usize>,
 }
 
@@ -176,7 +211,10 @@ impl Serving {
             let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
                 return Ok(None);
             };
-            let predicted = model.booster.predict(&model.design.matrix(frame)?)?;
+            let x = model.design.matrix(frame)?;
+            let predicted = model.booster.predict(&x)?;
+            // A few hundred managers or agencies: their exact contributions cost little.
+            let drivers = drivers(&model.booster.contributions(&x)?, &model.design.names());
             let ids: Vec<String> = strings(frame, key)?
                 .into_iter()
                 .map(Option::unwrap_or_default)
@@ -185,6 +223,7 @@ impl Serving {
                 position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
                 predicted: predicted.iter().map(|p| (*p as f64).clamp(0.0, 100.0)).collect(),
                 actual: floats(frame, spec.target)?,
+                drivers,
                 ids,
                 model,
             }))
@@ -210,6 +249,17 @@ impl Serving {
         })
     }
 
+    /// The features `model`'s champion reads (what a what-if form asks for); `None` without
+    /// a champion.
+    pub fn design(&self, model: ModelKind) -> Option<&crate::models::design::Design> {
+        match model {
+            ModelKind::Churn => self.clients.as_ref().map(|c| &c.model.design),
+            ModelKind::Manager => self.managers.as_ref().map(|e| &e.model.design),
+            ModelKind::Agency => self.agencies.as_ref().map(|e| &e.model.design),
+            ModelKind::Recommender => None,
+        }
+    }
+
     pub fn default_recommendations(&self) -> usize {
         self.k_default
     }
@@ -230,9 +280,10 @@ impl Serving {
     }
 
     /// A client described by feature values (missing ones are treated as unknown).
-    pub fn churn_of_features(&self, features: &Map<String, Value>) -> Result<ChurnPrediction, Refusal> {
+    /// `field`: where the features sat in the request (`features`, or `` at the top level).
+    pub fn churn_of_features(&self, features: &Map<String, Value>, field: &str) -> Result<ChurnPrediction, Refusal> {
         let clients = self.clients()?;
-        let frame = frame_from_features(&clients.model, features, "features")?;
+        let frame = frame_from_features(&clients.model, features, field)?;
         self.explain(&clients.model, &frame, None, missing_features(&clients.model, features))
     }
 
@@ -289,6 +340,7 @@ impl Serving {
             predicted_score: entities.predicted[row],
             actual_score: entities.actual[row],
             model_version: entities.model.meta.version,
+            drivers: entities.drivers.get(row).cloned().unwrap_or_default(),
             missing_features: Vec::new(),
         })
     }
@@ -297,24 +349,26 @@ impl Serving {
         &self,
         model: ModelKind,
         features: &Map<String, Value>,
+        field: &str,
     ) -> Result<ScorePrediction, Refusal> {
         let entities = self.entities(model)?;
-        let frame = frame_from_features(&entities.model, features, "features")?;
+        let frame = frame_from_features(&entities.model, features, field)?;
         let x = entities
             .model
             .design
             .matrix(&frame)
             .map_err(|e| Refusal::Internal(e.to_string()))?;
-        let p = entities
-            .model
-            .booster
-            .predict(&x)
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        let internal = |e: &dyn std::fmt::Display| Refusal::Internal(e.to_string());
+        let p = entities.model.booster.predict(&x).map_err(|e| internal(&e))?;
+        let contributions = entities.model.booster.contributions(&x).map_err(|e| internal(&e))?;
         Ok(ScorePrediction {
             id: None,
             predicted_score: (p.first().copied().unwrap_or(f32::NAN) as f64).clamp(0.0, 100.0),
             actual_score: None,
             model_version: entities.model.meta.version,
+            drivers: drivers(&contributions, &entities.model.design.names())
+                .pop()
+                .unwrap_or_default(),
             missing_features: missing_features(&entities.model, features),
         })
     }
@@ -331,6 +385,7 @@ impl Serving {
                 json!({
                     "rank": rank + 1, "id": entities.ids[i],
                     "predicted_score": entities.predicted[i], "actual_score": entities.actual[i],
+                    "drivers": entities.drivers.get(i),
                 })
             })
             .collect();
@@ -437,7 +492,6 @@ impl Serving {
     }
 }
 
-/// A one-row frame from feature values given by name; every name must be one the model reads.
 /// The model's features `features` does not give, in the model's order.
 fn missing_features(model: &TabularModel, features: &Map<String, Value>) -> Vec<String> {
     request_features(model)
@@ -458,8 +512,17 @@ fn request_features(model: &TabularModel) -> Vec<String> {
         .collect()
 }
 
+/// A one-row frame from feature values given by name; every name must be one the model reads,
+/// and every category one it knows (an unseen one would be read as none of them, silently).
 fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, field: &str) -> Result<DataFrame, Refusal> {
     let design = &model.design;
+    let at = |name: &str| {
+        if field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        }
+    };
     // With no feature given the model answers for an unknown client — a confident-looking
     // number about nobody.
     if features.is_empty() {
@@ -475,8 +538,8 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
         let known = design.numeric.contains(name) || design.categorical.iter().any(|(c, _)| c == name);
         if !known {
             return Err(Refusal::Invalid {
-                field: format!("{field}.{name}"),
-                message: "not a feature of this model (GET /api/v1/openapi.json lists them)".into(),
+                field: at(name),
+                message: "not a feature of this model nor a seed system name for one (GET /docs lists both)".into(),
             });
         }
     }
@@ -485,19 +548,28 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
         let value = match features.get(name) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_f64().ok_or_else(|| Refusal::Invalid {
-                field: format!("{field}.{name}"),
+                field: at(name),
                 message: format!("expected a number, got {v}"),
             })?),
         };
         columns.push(Column::new(name.as_str().into(), [value]));
     }
-    for (name, _) in &design.categorical {
+    for (name, categories) in &design.categorical {
         let value = match features.get(name) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) if categories.contains(s) => Some(s.clone()),
+            Some(Value::String(s)) => {
+                return Err(Refusal::Invalid {
+                    field: at(name),
+                    message: format!(
+                        "\"{s}\" is not a category the model knows; expected one of {}",
+                        categories.join(", ")
+                    ),
+                });
+            }
             Some(v) => {
                 return Err(Refusal::Invalid {
-                    field: format!("{field}.{name}"),
+                    field: at(name),
                     message: format!("expected text, got {v}"),
                 });
             }

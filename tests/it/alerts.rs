@@ -399,7 +399,7 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     );
     let report = dir.join("reports").join(report.strip_prefix(dir).unwrap());
     assert!(report.exists(), "{}", report.display());
-    let dom = chromium(&["--dump-dom"], &report, dir);
+    let dom = common::chromium(&["--dump-dom"], &format!("file://{}", report.display()), dir).dom;
     for id in [
         "roc-curve",
         "pr-curve",
@@ -418,7 +418,11 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     assert!(dom.contains("<polyline"), "the curves have lines");
     let png = dir.join("report.png");
     let screenshot = format!("--screenshot={}", png.display());
-    chromium(&[&screenshot, "--window-size=1300,2400"], &report, dir);
+    common::chromium(
+        &[&screenshot, "--window-size=1300,2400"],
+        &format!("file://{}", report.display()),
+        dir,
+    );
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(size > 20_000, "screenshot of {size} bytes");
     let index = std::fs::read_to_string(dir.join("reports/index.html")).unwrap();
@@ -595,28 +599,4 @@ fn metric_names(expr: &str) -> Vec<String> {
         rest = &tail[end..];
     }
     out
-}
-
-fn chromium(args: &[&str], page: &Path, dir: &Path) -> String {
-    let binary = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok())
-        .expect("Chromium (Debian package chromium; scripts/setup.sh --tests installs it)");
-    let output = Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("chromium-profile").display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).to_string()
 }

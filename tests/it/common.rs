@@ -287,3 +287,51 @@ pub fn assert_catalogued(observations: &[serde_json::Value]) -> usize {
     }
     observations.len()
 }
+
+/// What headless Chromium made of a page: the DOM it rendered (with `--dump-dom`) and what it
+/// logged, including the page's console messages.
+pub struct Rendered {
+    pub dom: String,
+    pub log: String,
+}
+
+impl Rendered {
+    /// The page's console messages and failed loads, as Chromium logs them.
+    pub fn console_errors(&self) -> Vec<&str> {
+        self.log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") || l.contains("Failed to load resource") || l.contains("Uncaught"))
+            .collect()
+    }
+}
+
+/// Renders `url` in headless Chromium (Debian package `chromium`), with `args` such as
+/// `--dump-dom` or `--screenshot=…`.
+pub fn chromium(args: &[&str], url: &str, dir: &Path) -> Rendered {
+    let binary = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok())
+        .expect("Chromium (Debian package chromium; scripts/setup.sh --tests installs it)");
+    let output = Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("chromium-profile").display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap();
+    Rendered {
+        dom: String::from_utf8_lossy(&output.stdout).to_string(),
+        log: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}

@@ -525,6 +525,56 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         .0,
         404
     );
+    // The seed system's own requests: flat bodies with its field names.
+    let post = |path: &str, body: String| {
+        let (status, answer) = http(&address, "POST", path, None, Some(&body));
+        assert_eq!(status, 200, "{path} {body}: {answer}");
+        json(&answer)
+    };
+    let looked_up = post(
+        "/api/v1/predict/manager-performance",
+        format!("{{\"ges\": \"{manager}\"}}"),
+    );
+    assert_eq!(looked_up["predicted_score"], managers["items"][0]["predicted_score"]);
+    let seeded = post(
+        "/api/v1/predict/manager-performance",
+        format!("{{\"ges\": \"{manager}\", \"total_clients\": 45}}"),
+    );
+    assert_eq!(seeded["manager_id"], manager.as_str());
+    let missing = seeded["missing_features"].as_array().unwrap();
+    assert!(
+        !missing.contains(&Value::from("n_clients")) && missing.contains(&Value::from("balance_total")),
+        "total_clients is read as n_clients: {seeded}"
+    );
+    let by_seed = post(
+        "/api/v1/predict/agency-performance",
+        format!("{{\"age\": \"{agency}\"}}"),
+    );
+    assert_eq!(by_seed["predicted_score"], agencies["items"][0]["predicted_score"]);
+    let client = post("/api/v1/predict/churn", format!("{{\"cli\": {top}}}"));
+    assert_eq!(client["churn_probability"], prediction["churn_probability"]);
+    let described = post(
+        "/api/v1/predict/churn",
+        format!("{{\"cli\": {top}, \"sex\": \"F\", \"age\": 45, \"client_seniority_days\": 800}}"),
+    );
+    assert_eq!(described["client_id"], top);
+    let missing = described["missing_features"].as_array().unwrap();
+    assert!(
+        !missing.contains(&Value::from("age_years")) && !missing.contains(&Value::from("tenure_months")),
+        "{described}"
+    );
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"cli\": 1, \"no_such\": 2}"),
+    );
+    assert_eq!(
+        (status, json(&body)["error"]["field"].as_str()),
+        (422, Some("no_such")),
+        "{body}"
+    );
     assert_eq!(http(&address, "GET", "/api/v1/analytics/summary", None, None).0, 200);
     let (status, body) = http(&address, "GET", "/api/v1/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -543,6 +593,111 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
             openapi["paths"][path].is_object(),
             "{path} missing from the OpenAPI document"
         );
+    }
+
+    steps.next("the console and /docs in Chromium");
+    // What a person opening the daemon sees, rendered by a real browser from this daemon's data.
+    let page = |path: &str| {
+        let rendered = common::chromium(&["--dump-dom"], &format!("http://{address}{path}"), dir);
+        assert!(
+            rendered.console_errors().is_empty(),
+            "{path}: {:?}",
+            rendered.console_errors()
+        );
+        assert!(
+            rendered.dom.contains("</body>"),
+            "{path} did not render:\n{}",
+            rendered.log
+        );
+        rendered.dom
+    };
+    // The newest finished benchmark, asked before the page (one runs every 3 seconds).
+    let benchmark_run = runs(&address, "daily-benchmark")
+        .iter()
+        .find(|r| r["status"] == "succeeded")
+        .and_then(|r| r["id"].as_i64())
+        .unwrap();
+    let overview = page("/");
+    for job in ["daily-benchmark", "weekly-validation", "slow-retrain"] {
+        assert!(overview.contains(&format!("<b>{job}</b>")), "job {job} missing from /");
+    }
+    assert!(
+        overview.contains("<tr class=\"model\"><td><b>churn</b></td><td>v1</td>"),
+        "the churn champion"
+    );
+    assert!(
+        overview.contains("class=\"drift\""),
+        "drift per feature over the benchmark runs"
+    );
+    assert!(
+        overview.contains(&format!("/reports/daily-benchmark/{benchmark_run}/report.html")),
+        "the newest benchmark's report is linked"
+    );
+    let client = page(&format!("/console/clients?id={top}"));
+    assert!(
+        client.contains("<b class=\"High\" id=\"risk\">High</b>"),
+        "risk as the API says"
+    );
+    let first_reason = prediction["reasons"][0].as_str().unwrap();
+    assert!(
+        client.contains(&format!("<ol id=\"reasons\"><li>{first_reason}</li>")),
+        "the client's own reasons"
+    );
+    assert!(client.contains("<table id=\"products\">"), "products to offer");
+    let ranked = page("/console/managers");
+    assert!(
+        ranked.contains(&format!("<td>1</td><td><b>{manager}</b></td>")),
+        "best manager first"
+    );
+    let driver = managers["items"][0]["drivers"][0]["feature"].as_str().unwrap();
+    assert!(ranked.contains(driver), "drivers of each score");
+    let what_if = page("/console/what-if?model=churn&tenure_months=12&complaints_3m=2&sex=F");
+    let (_, answer) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"features\": {\"tenure_months\": 12, \"complaints_3m\": 2, \"sex\": \"F\"}}"),
+    );
+    let risk = json(&answer)["risk_level"].as_str().unwrap().to_string();
+    assert!(
+        what_if.contains(&format!("<b class=\"{risk}\">{risk}</b>")),
+        "the what-if form answers as the API"
+    );
+    let unseen = page("/console/what-if?model=churn&tenure_months=12&segment=Nobody");
+    assert!(
+        unseen.contains("not a category the model knows"),
+        "an unseen category is refused"
+    );
+    let docs = page("/docs");
+    for (path, methods) in openapi["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            let slug: String = path
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let anchor = format!("{method}{}", slug.trim_end_matches('-'));
+            assert!(
+                docs.contains(&format!("id=\"{anchor}\"")),
+                "/docs misses {method} {path}"
+            );
+        }
+    }
+    assert!(docs.contains("id=\"schema-ChurnFeatures\"") && docs.contains("<code>tenure_months</code>"));
+    let index = page("/reports/");
+    let link = format!("daily-benchmark/{benchmark_run}/report.html");
+    assert!(index.contains(&link), "the index links each run");
+    assert_eq!(http(&address, "GET", &format!("/reports/{link}"), None, None).0, 200);
+    for (name, size) in [("console.png", "1300,2000"), ("console-phone.png", "390,844")] {
+        let png = dir.join(name);
+        let screenshot = format!("--screenshot={}", png.display());
+        let window = format!("--window-size={size}");
+        common::chromium(&[&screenshot, &window], &format!("http://{address}/"), dir);
+        let bytes = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(bytes > 10_000, "{name}: {bytes} bytes");
+        if let Ok(keep) = std::env::var("BANKML_KEEP_SCREENSHOTS") {
+            std::fs::copy(&png, std::path::Path::new(&keep).join(name)).unwrap();
+        }
     }
 
     steps.next("hot reload of a valid edit");

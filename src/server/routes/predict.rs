@@ -2,18 +2,21 @@
 //! products, everyone ranked, and the headline figures — from the champions and the latest
 //! snapshot (see `serving`).
 
+use crate::server::seed::{self, Request};
 use crate::server::serving::{ChurnPrediction, ScorePrediction};
 use crate::server::{ApiError, ApiResult, Shared, parse_body, query_number, with_serving};
 use crate::vocab::ModelKind;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// One client, by id (a current client of the latest snapshot) or by feature values.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// One client, by id (a current client of the latest snapshot) or by feature values. The
+/// seed system's flat form is accepted too: `{"cli": 12345, "sex": "F", "age": 45, …}`, its
+/// field names read as ours (`cli` → `client_id`, `age` → `age_years`,
+/// `client_seniority_days` → `tenure_months`, …; `/docs` lists them).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The body's documented shape; `seed::read` reads it.
 pub struct ChurnRequest {
     client_id: Option<i64>,
     /// Feature values by name (`ChurnFeatures` lists them); missing ones count as unknown.
@@ -21,8 +24,10 @@ pub struct ChurnRequest {
     features: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A manager by id, or by feature values; the seed's flat form (`{"ges": "M001",
+/// "total_clients": 45}`) is read as ours.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The body's documented shape; `seed::read` reads it.
 pub struct ManagerRequest {
     manager_id: Option<String>,
     /// Feature values by name (`ManagerFeatures` lists them).
@@ -30,8 +35,10 @@ pub struct ManagerRequest {
     features: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// An agency by id, or by feature values; the seed's flat form (`{"age": "A001", …}`) is read
+/// as ours.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The body's documented shape; `seed::read` reads it.
 pub struct AgencyRequest {
     agency_id: Option<String>,
     /// Feature values by name (`AgencyFeatures` lists them).
@@ -46,32 +53,34 @@ pub struct AgencyRequest {
               (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
               (status = 503, description = "no churn model yet", body = crate::server::error::ErrorBody)))]
 pub async fn churn(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: ChurnRequest = parse_body(&body)?;
-    with_serving(&state, |serving| match (request.client_id, &request.features) {
-        (Some(id), None) => Ok(serving.churn_of(id)?),
-        (None, Some(features)) => Ok(serving.churn_of_features(features)?),
-        _ => Err(ApiError::invalid("client_id", "give either client_id or features")),
+    let request = seed::read(ModelKind::Churn, parse_body(&body)?)?;
+    with_serving(&state, |serving| match request {
+        Request::ById(id) => {
+            let id = id
+                .as_i64()
+                .ok_or_else(|| ApiError::invalid("client_id", format!("expected a whole number, got {id}")))?;
+            Ok(serving.churn_of(id)?)
+        }
+        Request::ByFeatures { id, features, field } => {
+            let mut prediction = serving.churn_of_features(&features, field)?;
+            prediction.client_id = id.and_then(|id| id.as_i64());
+            Ok(prediction)
+        }
     })
     .await
 }
 
-async fn scores(
-    state: &Shared,
-    model: ModelKind,
-    id_field: &str,
-    id: Option<String>,
-    features: Option<Map<String, Value>>,
-) -> ApiResult {
+async fn scores(state: &Shared, model: ModelKind, body: &Bytes) -> ApiResult {
+    let request = seed::read(model, parse_body(body)?)?;
+    let (id_field, _) = seed::id_fields(model);
     with_serving(state, |serving| {
-        let prediction: ScorePrediction = match (id, &features) {
-            (Some(id), None) => serving.score_of(model, &id)?,
-            (None, Some(features)) => serving.score_of_features(model, features)?,
-            _ => {
-                return Err(ApiError::invalid(
-                    id_field,
-                    format!("give either {id_field} or features"),
-                ));
-            }
+        let text = |id: &Value| id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
+        let prediction: ScorePrediction = match request {
+            Request::ById(id) => serving.score_of(model, &text(&id))?,
+            Request::ByFeatures { id, features, field } => ScorePrediction {
+                id: id.as_ref().map(text),
+                ..serving.score_of_features(model, &features, field)?
+            },
         };
         let mut value = serde_json::to_value(&prediction).map_err(ApiError::internal)?;
         if let Some(map) = value.as_object_mut() {
@@ -90,15 +99,7 @@ async fn scores(
               (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
               (status = 503, description = "no manager model yet", body = crate::server::error::ErrorBody)))]
 pub async fn manager(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: ManagerRequest = parse_body(&body)?;
-    scores(
-        &state,
-        ModelKind::Manager,
-        "manager_id",
-        request.manager_id,
-        request.features,
-    )
-    .await
+    scores(&state, ModelKind::Manager, &body).await
 }
 
 /// Predicted performance score (0–100) of an agency.
@@ -108,15 +109,7 @@ pub async fn manager(State(state): State<Shared>, body: Bytes) -> ApiResult {
               (status = 422, description = "invalid JSON or field", body = crate::server::error::ErrorBody),
               (status = 503, description = "no agency model yet", body = crate::server::error::ErrorBody)))]
 pub async fn agency(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let request: AgencyRequest = parse_body(&body)?;
-    scores(
-        &state,
-        ModelKind::Agency,
-        "agency_id",
-        request.agency_id,
-        request.features,
-    )
-    .await
+    scores(&state, ModelKind::Agency, &body).await
 }
 
 /// A client's top products (never ones they hold).
