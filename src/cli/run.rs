@@ -141,6 +141,7 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
     let models = registry.champions();
     let dir = report::run_dir(&config.data.reports_dir, &args.job, run_id);
     let past = report::past(&config.data.reports_dir, &args.job, run_id, 30);
+    let checks = checks(config, &args.job);
     let path = report::write_all(
         &dir,
         &Report {
@@ -151,7 +152,37 @@ fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result
             outcome,
         },
         &past,
+        &checks,
     )?;
     eprintln!("report written: {}", path.display());
     Ok(())
+}
+
+/// The alert rules watching `job`'s figures, for the report to show beside them. The rules
+/// were validated when the daemon loaded them; a file that does not load now shows none
+/// (and says so) rather than failing the run.
+fn checks(config: &EngineConfig, job: &str) -> Vec<report::Check> {
+    let receivers: Vec<String> = config.alerting.receivers.keys().cloned().collect();
+    let path = config.data.alerts_dir.join("rules.yaml");
+    if !path.exists() {
+        return Vec::new();
+    }
+    match bankml::alerts::rules::load_rules(&path, &receivers) {
+        Ok(rules) => rules
+            .into_iter()
+            .filter(|r| r.job.as_deref().is_none_or(|j| j == job))
+            .map(|r| report::Check {
+                rule: r.name,
+                observation: r.observation,
+                labels: r.labels,
+                op: r.op,
+                threshold: r.threshold,
+                compare_to: r.compare_to,
+            })
+            .collect(),
+        Err(problems) => {
+            eprintln!("the report shows no rule beside its figures: {}", problems.join("; "));
+            Vec::new()
+        }
+    }
 }

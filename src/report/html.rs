@@ -501,8 +501,66 @@ fn table(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
     out.push_str("</table>");
 }
 
+/// The run's figures (drift per feature has its own section): what each is, its value, and
+/// the rules watching it — their condition and whether this value breaches it.
+fn figures(out: &mut String, report: &Report, previous: Option<&Report>, checks: &[super::Check]) {
+    out.push_str(
+        "<h2>Figures</h2><table id=\"figures\"><tr><th>figure</th><th>labels</th><th>value</th><th>watched by</th><th>result</th></tr>",
+    );
+    for o in report
+        .outcome
+        .observations
+        .iter()
+        .filter(|o| !o.labels.contains_key("feature"))
+    {
+        let help = crate::vocab::catalogue::find(&o.name).map_or("", |spec| spec.help);
+        let previous_value = previous.and_then(|r| {
+            r.outcome
+                .observations
+                .iter()
+                .find(|p| p.name == o.name && p.labels == o.labels)
+                .map(|p| p.value)
+        });
+        let watching: Vec<&super::Check> = checks.iter().filter(|c| c.watches(o)).collect();
+        let rules: Vec<String> = watching
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} <span class=\"meta\">({})</span>",
+                    escape(&c.rule),
+                    escape(&c.condition())
+                )
+            })
+            .collect();
+        let results: Vec<String> = watching
+            .iter()
+            .map(|c| match c.breaches(o.value, previous_value) {
+                Some(true) => "<b class=\"breach\">breach</b>".to_string(),
+                Some(false) => "<span class=\"pass\">pass</span>".to_string(),
+                None => "<span class=\"meta\">no previous run</span>".to_string(),
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td title=\"{}\">{}<br><span class=\"meta\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(help),
+            escape(&o.name),
+            escape(help),
+            escape(&crate::vocab::text::join_labels(&o.labels, ", ")),
+            number(o.value),
+            if rules.is_empty() {
+                "<span class=\"meta\">no rule</span>".to_string()
+            } else {
+                rules.join("<br>")
+            },
+            results.join("<br>")
+        );
+    }
+    out.push_str("</table>");
+}
+
 /// The page for `report`; `past` are earlier reports of the same job, oldest first.
-pub fn render(report: &Report, past: &[Report]) -> String {
+pub fn render(report: &Report, past: &[Report], checks: &[super::Check]) -> String {
     let outcome = &report.outcome;
     let summary = JobSummary::read(&report.kind, &outcome.summary);
     if let Err(e) = &summary {
@@ -515,6 +573,7 @@ pub fn render(report: &Report, past: &[Report]) -> String {
          body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:8px 0 16px}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} th{{background:#f3f3f3}}\
          .charts{{display:flex;flex-wrap:wrap;gap:12px}} .chart{{border:1px solid #ddd}} .meta{{color:#555}}\
+         .breach{{color:#c62828}} .pass{{color:#2e7d32}}\
          </style></head><body><h1>{job} — run {id}</h1>",
         job = escape(&report.job),
         id = report.run_id
@@ -534,20 +593,7 @@ pub fn render(report: &Report, past: &[Report]) -> String {
         escape(&models.join(", "))
     );
 
-    out.push_str("<h2>Figures</h2>");
-    let rows: Vec<Vec<String>> = outcome
-        .observations
-        .iter()
-        .filter(|o| !o.labels.contains_key("feature"))
-        .map(|o| {
-            vec![
-                o.name.clone(),
-                crate::vocab::text::join_labels(&o.labels, ", "),
-                number(o.value),
-            ]
-        })
-        .collect();
-    table(&mut out, &["observation", "labels", "value"], &rows);
+    figures(&mut out, report, past.last(), checks);
 
     match &summary {
         Ok(summary) => {
@@ -708,9 +754,46 @@ mod tests {
         let html = render(
             &validation(3, 0.89, 7.6),
             &[validation(1, 0.88, 7.4), validation(2, 0.9, 7.5)],
+            &[],
         );
         assert!(html.contains("id=\"trend-cv_metric_mean-roc_auc\""), "an AUC chart");
         assert!(html.contains("id=\"trend-cv_metric_mean-rmse\""), "an RMSE chart");
         assert!(!html.contains("id=\"trend-cv_metric_mean\""), "no chart mixing them");
+    }
+
+    #[test]
+    fn each_figure_shows_the_rules_watching_it_and_whether_it_breaches() {
+        use crate::vocab::condition::{CompareTo, Op};
+        let watch = |rule: &str, model: &str, op, threshold, compare_to| super::super::Check {
+            rule: rule.into(),
+            observation: CV_METRIC_MEAN.name.into(),
+            labels: [("model".to_string(), model.to_string())].into(),
+            op,
+            threshold,
+            compare_to,
+        };
+        let checks = [
+            watch("auc_floor", "churn", Op::Less, 0.895, CompareTo::Value),
+            watch("rmse_jump", "manager", Op::Greater, 0.01, CompareTo::PreviousRun),
+        ];
+        let html = render(&validation(3, 0.89, 7.6), &[validation(2, 0.9, 7.5)], &checks);
+        let figures = &html[html.find("id=\"figures\"").unwrap()..];
+        let row = |metric: &str| {
+            let start = figures.find(&format!("metric={metric}")).unwrap();
+            &figures[start..start + figures[start..].find("</tr>").unwrap()]
+        };
+        assert!(
+            row("roc_auc").contains("auc_floor <span class=\"meta\">(&lt; 0.895)</span>"),
+            "{}",
+            row("roc_auc")
+        );
+        assert!(row("roc_auc").contains("class=\"breach\""), "0.89 < 0.895");
+        // 7.5 → 7.6 is +1.3 %, over the +1 % the rule allows.
+        assert!(row("rmse").contains("rmse_jump") && row("rmse").contains("class=\"breach\""));
+        let calm = render(&validation(3, 0.9, 7.5), &[validation(2, 0.9, 7.5)], &checks);
+        assert_eq!(calm.matches("class=\"pass\"").count(), 2, "both pass");
+        assert!(
+            calm.contains("Mean of a metric over the cross-validation folds") || calm.contains(CV_METRIC_MEAN.help)
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! Imports nothing of ours, so every room may use it without an arrow pointing up.
 
 pub mod catalogue;
+pub mod condition;
 pub mod duration;
 pub mod model;
 pub mod outcome;

@@ -416,6 +416,14 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         );
     }
     assert!(dom.contains("<polyline"), "the curves have lines");
+    // The figure the firing rule watches shows the rule, its condition and the breach.
+    let figures = &dom[dom.find("id=\"figures\"").expect("a figures table")..];
+    let watched = &figures[figures.find("churn_auc_watch").expect("the rule beside its figure")..];
+    assert!(
+        watched[..watched.find("</tr>").unwrap()].contains("class=\"breach\""),
+        "{}",
+        &watched[..watched.find("</tr>").unwrap()]
+    );
     let png = dir.join("report.png");
     let screenshot = format!("--screenshot={}", png.display());
     common::chromium(

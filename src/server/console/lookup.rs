@@ -336,7 +336,7 @@ fn what_if_page(
             .map(|(k, v)| format!(
                 "&amp;{}={}",
                 query_value(k),
-                query_value(&v.to_string().trim_matches('"').to_string())
+                query_value(v.to_string().trim_matches('"'))
             ))
             .collect::<String>()
     );
