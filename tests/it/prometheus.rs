@@ -115,5 +115,53 @@ pub fn dashboard_queries() -> Vec<(String, String)> {
             out.push((title, expr.replace("$job", ".*").replace("$model", ".*")));
         }
     }
+    for annotation in dashboard["annotations"]["list"].as_array().into_iter().flatten() {
+        if let Some(expr) = annotation["expr"].as_str() {
+            let name = annotation["name"].as_str().unwrap_or("?");
+            out.push((format!("annotation {name}"), expr.to_string()));
+        }
+    }
     out
+}
+
+/// The shipped dashboard's layout holds: unique panel ids, no two panels on the same cells,
+/// every link and variable it uses defined.
+#[test]
+fn the_dashboard_panels_do_not_overlap_and_their_links_resolve() {
+    let dashboard = dashboard();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut cells = std::collections::BTreeMap::new();
+    for panel in panels {
+        let id = panel["id"].as_u64().unwrap();
+        assert!(ids.insert(id), "panel id {id} twice");
+        let g = &panel["gridPos"];
+        let (x, y, w, h) = (
+            g["x"].as_u64().unwrap(),
+            g["y"].as_u64().unwrap(),
+            g["w"].as_u64().unwrap(),
+            g["h"].as_u64().unwrap(),
+        );
+        assert!(x + w <= 24, "panel {id} is wider than the grid");
+        for cx in x..x + w {
+            for cy in y..y + h {
+                if let Some(other) = cells.insert((cx, cy), id) {
+                    panic!("panels {other} and {id} overlap at ({cx}, {cy})");
+                }
+            }
+        }
+    }
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    let text = dashboard.to_string();
+    for used in text.split("${").skip(1).map(|rest| &rest[..rest.find('}').unwrap()]) {
+        assert!(variables.contains(&used), "${{{used}}} is used but not defined");
+    }
+    for (_, expr) in dashboard_queries() {
+        assert!(!expr.contains("$__"), "{expr}");
+    }
 }
