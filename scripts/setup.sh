@@ -6,14 +6,15 @@ cd "$(dirname "$0")/.."
 
 build=1
 tests=0
-packages=(cmake ninja-build clang libclang-dev)
+# binutils and patchelf: scripts/install.sh strips the binary and points it at its library.
+packages=(cmake ninja-build clang libclang-dev binutils patchelf)
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
     # The tests' real peers: promtool (Debian package prometheus) checks /metrics and the
     # rules, Alertmanager receives alerts, Chromium renders the HTML reports; an SMTP server
-    # (aiosmtpd, from PyPI) receives the emails.
-    --tests) packages+=(prometheus prometheus-alertmanager chromium); tests=1 ;;
+    # (aiosmtpd, from PyPI) receives the emails; systemd-analyze checks the shipped unit.
+    --tests) packages+=(prometheus prometheus-alertmanager chromium systemd); tests=1 ;;
     *) echo "usage: scripts/setup.sh [--no-build] [--tests]" >&2; exit 2 ;;
   esac
 done

@@ -10,6 +10,7 @@ mod evaluate;
 mod features;
 mod generate;
 mod ingest_errors;
+mod install;
 mod jobs;
 mod metrics_reference;
 mod models;
