@@ -146,12 +146,15 @@ pub fn alertmanager_payload(n: &Notification, firing_until: &str) -> Value {
                 let mut labels: BTreeMap<String, String> = a.labels.clone();
                 labels.insert("alertname".into(), a.rule.clone());
                 labels.insert("severity".into(), a.severity.clone());
-                labels.insert("source".into(), "bankml".into());
                 let mut alert = json!({
                     "labels": labels,
                     "annotations": {
                         "summary": a.summary, "description": a.description,
                         "value": crate::vocab::text::format_value(a.value), "condition": a.condition,
+                        // An annotation, not a label: the same problem from Prometheus' rules
+                        // (config/prometheus/bankml-rules.yaml) carries the same labels, so
+                        // Alertmanager keeps one alert for both.
+                        "source": "bankml",
                     },
                     "startsAt": a.starts_at,
                 });

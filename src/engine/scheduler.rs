@@ -147,7 +147,7 @@ impl<E: Executor> Scheduler<E> {
     fn add(&mut self, job: Job, now: DateTime<Utc>, starting: bool) {
         self.shared.telemetry.job_known(&job.name);
         // The last success survives a restart: without it a job failing since before the
-        // restart would have no age for `BankmlDailyJobLate` to measure.
+        // restart would have no age for the `job_late` alert to measure.
         match self.shared.history.last_success(&job.name) {
             Ok(Some(at)) => self.shared.telemetry.job_succeeded_at(&job.name, at.timestamp() as f64),
             Ok(None) => {}

@@ -165,3 +165,37 @@ fn the_dashboard_panels_do_not_overlap_and_their_links_resolve() {
         assert!(!expr.contains("$__"), "{expr}");
     }
 }
+
+/// Both alert paths speak one scheme: each Prometheus alert has the name and severity of
+/// bankml's rule for the same problem, or is one only Prometheus can raise.
+#[test]
+fn prometheus_alerts_take_the_names_and_severities_of_bankmls_rules() {
+    const PROMETHEUS_ONLY: [&str; 3] = ["daemon_down", "config_reload_failed", "notifications_stuck"];
+    let root = env!("CARGO_MANIFEST_DIR");
+    let receivers = ["slack".to_string(), "email".to_string()];
+    let ours = bankml::alerts::rules::load_rules(Path::new(&format!("{root}/alerts/rules.yaml")), &receivers).unwrap();
+    let text = std::fs::read_to_string(format!("{root}/config/prometheus/bankml-rules.yaml")).unwrap();
+    let file: Value = serde_saphyr::from_str(&text).unwrap();
+    let mut seen = 0;
+    for group in file["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            let severity = rule["labels"]["severity"].as_str().unwrap();
+            seen += 1;
+            if PROMETHEUS_ONLY.contains(&name) {
+                continue;
+            }
+            let twin = ours
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap_or_else(|| panic!("{name}: no bankml rule of that name"));
+            assert_eq!(twin.severity.name(), severity, "{name}");
+            let expr = rule["expr"].as_str().unwrap();
+            assert!(
+                expr.starts_with("max without (instance, job"),
+                "{name}: the scrape's labels stay: {expr}"
+            );
+        }
+    }
+    assert_eq!(seen, 17);
+}
