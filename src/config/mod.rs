@@ -123,6 +123,64 @@ pub struct DaemonConfig {
     /// train the first champions and run a first benchmark.
     pub bootstrap_clients: usize,
     pub bootstrap_seed: u64,
+    /// What the HTTP server tolerates from a client.
+    pub http: HttpLimits,
+}
+
+/// Limits that keep a slow, large or crowded client from holding the HTTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// A client must send a request's headers within this time, and a kept-alive connection
+    /// idle this long is closed.
+    #[serde(deserialize_with = "crate::vocab::duration::deserialize")]
+    pub header_timeout: Duration,
+    /// Largest request head (request line and headers) accepted; more is answered 431.
+    pub max_header_bytes: usize,
+    /// Most headers in one request; more is answered 431.
+    pub max_headers: usize,
+    /// Largest request body; more is answered 413.
+    pub max_body_bytes: usize,
+    /// Requests handled at once (health and metrics apart); beyond, 503 with Retry-After.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_bytes: 1024 * 1024,
+            max_concurrent_requests: 512,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.header_timeout.is_zero() {
+            problems.push("daemon.http.header_timeout must be longer than 0s".to_string());
+        }
+        // A browser's request head alone is ~1 KiB.
+        if self.max_header_bytes < 1024 {
+            problems.push(format!(
+                "daemon.http.max_header_bytes must be at least 1024 (got {})",
+                self.max_header_bytes
+            ));
+        }
+        for (name, value) in [
+            ("max_headers", self.max_headers),
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_concurrent_requests", self.max_concurrent_requests),
+        ] {
+            if value == 0 {
+                problems.push(format!("daemon.http.{name} must be at least 1"));
+            }
+        }
+        problems
+    }
 }
 
 impl Default for DaemonConfig {
@@ -134,6 +192,7 @@ impl Default for DaemonConfig {
             reload_poll: Duration::from_secs(2),
             bootstrap_clients: 20_000,
             bootstrap_seed: 42,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -343,16 +402,36 @@ pub fn is_env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Longer than this, a `*_env` value is no variable name anyone writes.
+const MAX_ENV_NAME: usize = 128;
+
+/// The problem with `value` in a `*_env` field (which names the environment variable holding a
+/// secret), if any. The value itself is never repeated: written there by mistake, it may be
+/// the secret (a webhook URL, a password) and this message goes to terminals and logs.
+pub fn env_name_problem(field: &str, value: &str) -> Option<String> {
+    if is_env_name(value) && value.len() <= MAX_ENV_NAME {
+        return None;
+    }
+    let looks_like = if value.contains("://") {
+        " (it looks like a URL)"
+    } else if value.contains('/') || value.contains('@') || value.contains(char::is_whitespace) {
+        " (it looks like a value)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{field}: expects the name of an environment variable (letters, digits and _, not starting with a digit, \
+         at most {MAX_ENV_NAME} characters), and what is written there is not one{looks_like}; put the secret in \
+         the environment and its name here (the value is not repeated in this message, in case it is the secret)"
+    ))
+}
+
 impl DaemonConfig {
     fn check(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        if !is_env_name(&self.api_token_env) {
-            problems.push(format!(
-                "daemon.api_token_env: \"{}\" is not an environment variable name",
-                self.api_token_env
-            ));
-        }
-        problems
+        env_name_problem("daemon.api_token_env", &self.api_token_env)
+            .into_iter()
+            .chain(self.http.check())
+            .collect()
     }
 }
 
@@ -400,7 +479,26 @@ impl AlertingConfig {
                         ));
                     }
                 }
-                Receiver::Slack { .. } => {}
+                Receiver::Slack { webhook_url_env } => {
+                    problems.extend(env_name_problem(
+                        &format!("alerting.receivers.{name}.webhook_url_env"),
+                        webhook_url_env,
+                    ));
+                }
+            }
+            let optional_names: Vec<(&str, &Option<String>)> = match receiver {
+                Receiver::Email {
+                    username_env,
+                    password_env,
+                    ..
+                } => vec![("username_env", username_env), ("password_env", password_env)],
+                Receiver::Webhook { url_env, .. } => vec![("url_env", url_env)],
+                _ => Vec::new(),
+            };
+            for (field, value) in optional_names {
+                if let Some(value) = value {
+                    problems.extend(env_name_problem(&format!("alerting.receivers.{name}.{field}"), value));
+                }
             }
         }
         problems
@@ -517,5 +615,28 @@ mod tests {
         .unwrap();
         assert_eq!(config.daemon.shutdown_grace, Duration::from_secs(90));
         assert_eq!(config.daemon.listen.port(), 9000);
+    }
+
+    #[test]
+    fn a_secret_written_where_its_variable_name_belongs_is_refused_without_being_repeated() {
+        let text = "daemon:\n  api_token_env: hunter2 hunter2\nalerting:\n  receivers:\n    slack: {type: slack, webhook_url_env: \"https://hooks.slack.com/services/T0/B0/XyZSeCrEt\"}\n    \
+                    mail: {type: email, host: h, from: a@b.c, to: [d@e.f], password_env: \"pa55/word\"}\n    \
+                    hook: {type: webhook, url_env: BANKML_HOOK}\n";
+        let config: EngineConfig = parse_yaml(text, Path::new("b.yaml")).unwrap();
+        let err = config.check(Path::new("b.yaml")).unwrap_err().to_string();
+        for secret in ["hunter2", "XyZSeCrEt", "hooks.slack.com", "pa55"] {
+            assert!(!err.contains(secret), "the value is repeated: {err}");
+        }
+        for field in [
+            "daemon.api_token_env",
+            "alerting.receivers.slack.webhook_url_env: expects the name of an environment variable",
+            "alerting.receivers.mail.password_env",
+        ] {
+            assert!(err.contains(field), "{field} not named: {err}");
+        }
+        assert!(err.contains("(it looks like a URL)"), "{err}");
+        assert!(!err.contains("receivers.hook"), "a variable name passes: {err}");
+        assert!(env_name_problem("x", &"A".repeat(129)).is_some());
+        assert!(env_name_problem("x", "BANKML_SLACK_WEBHOOK_URL").is_none());
     }
 }

@@ -73,7 +73,10 @@ where
     })
 }
 
-/// Task: the HTTP server (metrics, health, API), until shutdown.
+/// Task: the HTTP server (metrics, health, API, console), until shutdown. Its own connection
+/// loop rather than `axum::serve`, for the limits a slow or hostile client meets
+/// (`daemon.http`): a header-read timeout (also closing idle kept-alive connections) and
+/// caps on the request head's size and header count.
 struct HttpServer {
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
@@ -81,13 +84,44 @@ struct HttpServer {
 }
 
 impl HttpServer {
+    /// How long open connections get to finish after shutdown begins.
+    const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
     async fn run(self) {
-        let stop = self.shutdown.clone();
-        if let Err(e) = axum::serve(self.listener, server::router(self.state))
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server stopped");
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        let limits = self.state.config.daemon.http;
+        let app = server::router(self.state);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers);
+        loop {
+            let stream = tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, breathe, go on.
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection closed");
+                }
+            });
+        }
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(Self::DRAIN) => tracing::debug!("connections still open at shutdown"),
         }
     }
 }

@@ -22,13 +22,16 @@ pub enum ErrorCode {
     DataUnavailable,
     Starting,
     Stopping,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Overloaded,
     History,
     Store,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidConfig,
         ErrorCode::Unauthorized,
@@ -39,6 +42,9 @@ impl ErrorCode {
         ErrorCode::DataUnavailable,
         ErrorCode::Starting,
         ErrorCode::Stopping,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Overloaded,
         ErrorCode::History,
         ErrorCode::Store,
         ErrorCode::Internal,
@@ -92,6 +98,21 @@ impl ErrorCode {
                 "stopping",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The scheduler is not running.",
+            ),
+            ErrorCode::UnsupportedMediaType => (
+                "unsupported_media_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "A request body must be JSON, sent with Content-Type: application/json.",
+            ),
+            ErrorCode::PayloadTooLarge => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request body is larger than daemon.http.max_body_bytes.",
+            ),
+            ErrorCode::Overloaded => (
+                "overloaded",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "More requests are in flight than daemon.http.max_concurrent_requests: retry after the Retry-After seconds.",
             ),
             ErrorCode::History => (
                 "history",
@@ -262,10 +283,14 @@ mod tests {
             ("data_unavailable", 503),
             ("starting", 503),
             ("stopping", 503),
+            ("unsupported_media_type", 415),
+            ("payload_too_large", 413),
+            ("overloaded", 503),
             ("history", 500),
             ("store", 500),
             ("internal", 500),
         ];
+        assert_eq!(expected.len(), ErrorCode::ALL.len(), "every code is in the table");
         for (code, (name, status)) in ErrorCode::ALL.iter().zip(expected) {
             assert_eq!((code.as_str(), code.status().as_u16()), (name, status));
             assert!(!code.describe().2.is_empty());

@@ -52,6 +52,11 @@ pub type ApiResult<T = axum::response::Response> = Result<T, ApiError>;
 
 pub fn router(state: Shared) -> Router {
     use routes::{alerts, health, jobs, predict, reports};
+    let limits = state.config.daemon.http;
+    let gate = Gate {
+        in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
+        max_body_bytes: limits.max_body_bytes,
+    };
     Router::new()
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
@@ -77,7 +82,70 @@ pub fn router(state: Shared) -> Router {
         .route("/reports/{job}/{run}/{file}", get(reports::file))
         .merge(console::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(gate, admit))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
+}
+
+/// What every request passes before its handler: at most `max_concurrent_requests` at once.
+#[derive(Clone)]
+struct Gate {
+    in_flight: Arc<tokio::sync::Semaphore>,
+    max_body_bytes: usize,
+}
+
+/// Paths a monitor must reach however busy the API is.
+const ALWAYS_ADMITTED: [&str; 4] = ["/metrics", "/healthz", "/health", "/readyz"];
+
+/// A body only as JSON (415 otherwise), and a place among the requests in flight (503 with
+/// `Retry-After` when there is none: a client told to come back, not queued without end).
+async fn admit(
+    axum::extract::State(gate): axum::extract::State<Gate>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // A declared length over the limit is refused before reading; a chunked body over it
+    // stops at the limit (DefaultBodyLimit).
+    if length.is_some_and(|n| n > gate.max_body_bytes as u64) {
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the body is larger than {} bytes (daemon.http.max_body_bytes)",
+                gate.max_body_bytes
+            ),
+        )
+        .into_response();
+    }
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING) || length.is_some_and(|n| n > 0);
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !json {
+        return ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with the header Content-Type: application/json",
+        )
+        .into_response();
+    }
+    if ALWAYS_ADMITTED.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = gate.in_flight.clone().try_acquire_owned() else {
+        let mut response =
+            ApiError::new(ErrorCode::Overloaded, "too many requests in flight; retry in a second").into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {
@@ -212,7 +280,12 @@ mod tests {
     }
 
     fn state(dir: &std::path::Path) -> Shared {
+        state_with(dir, crate::config::HttpLimits::default())
+    }
+
+    fn state_with(dir: &std::path::Path, http: crate::config::HttpLimits) -> Shared {
         let mut config = EngineConfig::default();
+        config.daemon.http = http;
         config.models.dir = dir.join("models");
         config.data.raw_dir = dir.join("raw");
         config.data.reports_dir = dir.join("reports");
@@ -325,5 +398,78 @@ mod tests {
         let (status, doc) = call(&app, "GET", "/api/v1/openapi.json", None, "").await;
         assert_eq!(status, StatusCode::OK);
         assert!(doc["paths"]["/api/v1/predict/agency-performance"]["post"].is_object());
+    }
+
+    async fn raw(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn bodies_are_json_within_their_limit_and_a_crowd_is_told_when_to_come_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::config::HttpLimits {
+            max_body_bytes: 64,
+            ..Default::default()
+        };
+        let app = router(state_with(dir.path(), limits));
+        let post = |kind: Option<&str>, body: &str| {
+            let mut request = Request::builder()
+                .method("POST")
+                .uri("/api/v1/predict/churn")
+                .header("content-length", body.len().to_string());
+            if let Some(kind) = kind {
+                request = request.header("content-type", kind);
+            }
+            request.body(Body::from(body.to_string())).unwrap()
+        };
+        for kind in [None, Some("text/plain")] {
+            let (status, _, answer) = raw(&app, post(kind, "{\"client_id\": 1}")).await;
+            assert_eq!(
+                (status, answer["error"]["code"].as_str()),
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")),
+                "{kind:?}"
+            );
+        }
+        let big = format!("{{\"features\": {{\"pad\": \"{}\"}}}}", "x".repeat(100));
+        let (status, _, answer) = raw(&app, post(Some("application/json"), &big)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+        );
+        let (status, _, answer) = raw(
+            &app,
+            post(
+                Some("application/json; charset=utf-8"),
+                "{\"cli\": 1, \"client_id\": 1}",
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("cli")),
+            "JSON passes the gate"
+        );
+
+        // No place left: the API says when to come back; health and metrics still answer.
+        let full = router(state_with(
+            dir.path(),
+            crate::config::HttpLimits {
+                max_concurrent_requests: 0,
+                ..Default::default()
+            },
+        ));
+        let get = |uri: &str| Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let (status, headers, answer) = raw(&full, get("/api/v1/runs")).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded"))
+        );
+        assert_eq!(headers["retry-after"], "1");
+        for path in ["/healthz", "/metrics"] {
+            assert_eq!(raw(&full, get(path)).await.0, StatusCode::OK, "{path}");
+        }
     }
 }

@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-const TOKEN: &str = "alerts-token";
+const TOKEN: &str = "alerts-token-SENTINEL-51c9";
+/// The secret part of the Slack webhook URL: like the token, it must never reach a file.
+const SLACK_SECRET: &str = "SENTINEL-slack-7f3a";
 
 /// How the Slack stand-in (and the webhook beside it) answers: 0 = 503 (down), 1 = Slack gets
 /// one 429 with Retry-After: 1, then 200; 2 = 200.
@@ -155,7 +157,7 @@ fn start_daemon(dir: &Path, log: &str, slack: u16) -> common::Running {
             ("BANKML_TEST_TOKEN", TOKEN.to_string()),
             (
                 "BANKML_TEST_SLACK",
-                format!("http://127.0.0.1:{slack}/slack/T000/B000/secret"),
+                format!("http://127.0.0.1:{slack}/slack/T000/B000/{SLACK_SECRET}"),
             ),
         ],
     )
@@ -282,7 +284,10 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
         mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"),
         "{mail}"
     );
-    assert!(!log1().contains("secret"), "the Slack webhook URL leaked into the log");
+    assert!(
+        !log1().contains(SLACK_SECRET),
+        "the Slack webhook URL leaked into the log"
+    );
     let am = format!("127.0.0.1:{am_port}");
     let (_, body) = http(&am, "GET", "/api/v2/alerts", None, None);
     let am_alerts: Value = serde_json::from_str(&body).unwrap();
@@ -578,6 +583,23 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     assert!(daemon.wait().unwrap().success());
 
+    steps.next("no secret in any file written");
+    // The API token and the Slack URL came from the environment: neither may reach a log,
+    // report, the history or outbox (SQLite), an email or anything else under the project.
+    let leaks: Vec<String> = files_under(dir)
+        .into_iter()
+        .filter(|f| !f.starts_with(dir.join("chromium-profile")))
+        .filter_map(|f| {
+            let bytes = std::fs::read(&f).ok()?;
+            let leaked: Vec<&str> = [TOKEN, SLACK_SECRET]
+                .into_iter()
+                .filter(|s| bytes.windows(s.len()).any(|w| w == s.as_bytes()))
+                .collect();
+            (!leaked.is_empty()).then(|| format!("{}: {leaked:?}", f.display()))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "secrets written to files:\n{}", leaks.join("\n"));
+
     // For a person to look at: BANKML_TEST_ARTIFACTS=<folder> keeps the payload, the email
     // and the screenshot.
     if let Some(out) = std::env::var_os("BANKML_TEST_ARTIFACTS") {
@@ -604,6 +626,23 @@ fn metric_names(expr: &str) -> Vec<String> {
             out.push(tail[..end].to_string());
         }
         rest = &tail[end..];
+    }
+    out
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
     }
     out
 }

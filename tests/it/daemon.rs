@@ -17,7 +17,7 @@ fn config(port: u16) -> String {
         "data:\n  raw_dir: data/raw\n  reports_dir: reports\n  history: data/history.sqlite\n  jobs_dir: jobs\n\
          models:\n  dir: data/models\n  boosting:\n    rounds: 60\n    threads: 1\n\
          daemon:\n  listen: 127.0.0.1:{port}\n  api_token_env: BANKML_TEST_TOKEN\n  shutdown_grace: 2s\n  \
-         reload_poll: 1s\n  bootstrap_clients: 1500\n  bootstrap_seed: 7\n"
+         reload_poll: 1s\n  bootstrap_clients: 1500\n  bootstrap_seed: 7\n  http: {{header_timeout: 1s}}\n"
     )
 }
 
@@ -711,6 +711,64 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
             std::fs::copy(&png, std::path::Path::new(&keep).join(name)).unwrap();
         }
     }
+
+    steps.next("slow, idle and oversized clients");
+    // A client that never finishes its headers, and one idle after its request, are closed
+    // after daemon.http.header_timeout (1 s here); a head over max_header_bytes gets 431.
+    {
+        use std::io::{Read, Write};
+        let closed_within = |stream: &mut std::net::TcpStream| {
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(8)))
+                .unwrap();
+            let started = std::time::Instant::now();
+            let mut buffer = Vec::new();
+            let read = stream.read_to_end(&mut buffer);
+            (
+                read.is_ok(),
+                started.elapsed(),
+                String::from_utf8_lossy(&buffer).to_string(),
+            )
+        };
+        let mut slow = std::net::TcpStream::connect(&address).unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let (closed, after, _) = closed_within(&mut slow);
+        assert!(
+            closed && after < std::time::Duration::from_secs(6),
+            "a slow client held the connection for {after:?}"
+        );
+        let mut idle = std::net::TcpStream::connect(&address).unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let (closed, after, answered) = closed_within(&mut idle);
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+        assert!(
+            closed && after < std::time::Duration::from_secs(6),
+            "an idle connection stayed open {after:?}"
+        );
+        let mut oversized = std::net::TcpStream::connect(&address).unwrap();
+        let padding = "a".repeat(200 * 1024);
+        let _ = oversized.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}\r\n\r\n").as_bytes());
+        let (_, _, answered) = closed_within(&mut oversized);
+        assert!(
+            answered.starts_with("HTTP/1.1 431"),
+            "a 200 KB header: {}",
+            answered.lines().next().unwrap_or("nothing")
+        );
+    }
+    let (status, body) = {
+        let client = reqwest::blocking::Client::new();
+        let response = client
+            .post(format!("http://{address}/api/v1/predict/churn"))
+            .header("content-type", "text/plain")
+            .body("{\"client_id\": 1}")
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(
+        (status, json(&body)["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
 
     steps.next("hot reload of a valid edit");
     // Hot reload: a valid edit takes effect without a restart...
