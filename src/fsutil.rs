@@ -30,8 +30,9 @@ pub fn write_atomic<E: From<FsError>>(
 ) -> Result<(), E> {
     let dir = parent_of(path);
     fs::create_dir_all(dir).map_err(io_error("cannot create folder", dir))?;
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let temp = tempfile::Builder::new()
-        .prefix(".bankml-")
+        .prefix(&prefix)
         .suffix(".tmp")
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
@@ -61,8 +62,10 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
 /// dropped: where whole folders are written before being renamed into place.
 pub fn staging_dir(parent: &Path) -> Result<tempfile::TempDir, FsError> {
     fs::create_dir_all(parent).map_err(io_error("cannot create folder", parent))?;
+    // The writer's pid in the name: a folder whose writer is gone is a leftover (`sweep`).
+    let prefix = format!("{STAGING_PREFIX}{}-", std::process::id());
     tempfile::Builder::new()
-        .prefix(".staging-")
+        .prefix(&prefix)
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .tempdir_in(parent)
         .map_err(io_error("cannot create a staging folder in", parent))
@@ -109,7 +112,7 @@ pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {
     let mut aside = None;
     if target.exists() {
         let name = format!(
-            ".old-{}-{}",
+            "{ASIDE_PREFIX}{}-{}",
             std::process::id(),
             target.file_name().and_then(|n| n.to_str()).unwrap_or("dir")
         );
@@ -133,6 +136,98 @@ pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {
     Ok(())
 }
 
+/// Names of what a writer leaves while it works, each followed by the writer's pid and `-`:
+/// a temporary file being written, a folder being filled, an old folder moved aside.
+const TEMP_PREFIX: &str = ".bankml-";
+const STAGING_PREFIX: &str = ".staging-";
+const ASIDE_PREFIX: &str = ".old-";
+/// Without a pid in its name (written before names carried one), a leftover is one this old.
+const STALE_UNNAMED: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How deep below each root leftovers are looked for (reports/<job>/<run>/file).
+const SWEEP_DEPTH: usize = 3;
+
+/// What [`sweep`] did with one leftover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swept {
+    Removed(PathBuf),
+    /// A folder moved aside by a writer killed before it put the new one in place: put back.
+    Restored(PathBuf),
+}
+
+/// The pid a leftover's name carries (`.staging-4242-Xa3f`), if any.
+fn writer_pid(name: &str, prefix: &str) -> Option<i32> {
+    let rest = name.strip_prefix(prefix)?;
+    let (pid, _) = rest.split_once('-')?;
+    pid.parse().ok()
+}
+
+/// Whether process `pid` exists (one we may not signal counts: it exists).
+pub fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 sends nothing; it only asks whether the process exists.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether the writer of `path` (named with `prefix`) is gone: its pid is dead, or the name
+/// carries none and it was last touched over an hour ago. This process's own are never stale.
+fn abandoned(path: &Path, name: &str, prefix: &str) -> bool {
+    match writer_pid(name, prefix) {
+        Some(pid) => pid != std::process::id() as i32 && !process_alive(pid),
+        None => fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_UNNAMED),
+    }
+}
+
+/// Removes what killed writers left under `roots` (temporary files, staging folders) and puts
+/// back a folder moved aside by a writer killed mid-swap. Run at the daemon's start and after
+/// each run; what is still being written by a live process is left alone.
+pub fn sweep(roots: &[&Path]) -> Vec<Swept> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(PathBuf, usize)> = roots.iter().map(|r| (r.to_path_buf(), 0)).collect();
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && name.starts_with(ASIDE_PREFIX) && abandoned(&path, &name, ASIDE_PREFIX) {
+                let original = name
+                    .strip_prefix(ASIDE_PREFIX)
+                    .and_then(|rest| rest.split_once('-'))
+                    .map(|(_, original)| dir.join(original));
+                match original {
+                    Some(original) if !original.exists() && fs::rename(&path, &original).is_ok() => {
+                        out.push(Swept::Restored(original));
+                    }
+                    _ => {
+                        if fs::remove_dir_all(&path).is_ok() {
+                            out.push(Swept::Removed(path));
+                        }
+                    }
+                }
+            } else if is_dir && name.starts_with(STAGING_PREFIX) && abandoned(&path, &name, STAGING_PREFIX) {
+                if fs::remove_dir_all(&path).is_ok() {
+                    out.push(Swept::Removed(path));
+                }
+            } else if !is_dir
+                && name.starts_with(TEMP_PREFIX)
+                && name.ends_with(".tmp")
+                && abandoned(&path, &name, TEMP_PREFIX)
+            {
+                if fs::remove_file(&path).is_ok() {
+                    out.push(Swept::Removed(path));
+                }
+            } else if is_dir && depth + 1 < SWEEP_DEPTH && !name.starts_with('.') {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    out
+}
+
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -146,4 +241,92 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// A process's command line for people (`bankml daemon`), empty when it cannot be read.
+pub fn process_command(pid: u32) -> String {
+    let Ok(bytes) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return String::new();
+    };
+    let words: Vec<String> = bytes
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    // The program by its file name: `/opt/bankml/bin/bankml daemon` reads `bankml daemon`.
+    let program = words.first().map(|p| {
+        Path::new(p)
+            .file_name()
+            .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+    });
+    program
+        .into_iter()
+        .chain(words.into_iter().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pid of a process that has exited (and been reaped).
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn a_killed_writers_leftovers_go_and_a_live_writers_stay() {
+        let root = tempfile::tempdir().unwrap();
+        let models = root.path().join("models/churn");
+        fs::create_dir_all(&models).unwrap();
+        let (dead, ours) = (dead_pid(), std::process::id());
+        let mut live = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let gone = models.join(format!(".staging-{dead}-a1B2"));
+        let working = models.join(format!(".staging-{}-c3D4", live.id()));
+        let mine = models.join(format!(".staging-{ours}-e5F6"));
+        for dir in [&gone, &working, &mine] {
+            fs::create_dir_all(dir.join("inner")).unwrap();
+        }
+        let reports = root.path().join("reports/daily-benchmark/7");
+        fs::create_dir_all(&reports).unwrap();
+        let temp = reports.join(format!(".bankml-{dead}-x9.tmp"));
+        fs::write(&temp, b"half").unwrap();
+        // Killed between moving the old folder aside and renaming the new one in.
+        let aside = root.path().join(format!("models/.old-{dead}-agency"));
+        fs::create_dir_all(aside.join("3")).unwrap();
+        // A name bankml does not write, and a young unnamed staging folder: untouched.
+        let other = models.join(".staging-notes");
+        fs::create_dir_all(&other).unwrap();
+
+        let swept = sweep(&[&root.path().join("models"), &root.path().join("reports")]);
+        live.kill().unwrap();
+        live.wait().unwrap();
+        assert!(swept.contains(&Swept::Removed(gone.clone())), "{swept:?}");
+        assert!(swept.contains(&Swept::Removed(temp.clone())), "{swept:?}");
+        assert!(
+            swept.contains(&Swept::Restored(root.path().join("models/agency"))),
+            "{swept:?}"
+        );
+        assert_eq!(swept.len(), 3, "{swept:?}");
+        assert!(!gone.exists() && !temp.exists() && !aside.exists());
+        assert!(root.path().join("models/agency/3").exists(), "the old folder is back");
+        assert!(working.exists() && mine.exists() && other.exists());
+    }
+
+    #[test]
+    fn writers_name_their_leftovers_with_their_pid() {
+        let root = tempfile::tempdir().unwrap();
+        let staging = staging_dir(root.path()).unwrap();
+        let name = staging.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            writer_pid(&name, STAGING_PREFIX),
+            Some(std::process::id() as i32),
+            "{name}"
+        );
+        assert_eq!(writer_pid(".staging-notes", STAGING_PREFIX), None);
+    }
 }

@@ -34,16 +34,20 @@ pub struct RunArgs {
     /// Internal: run as of this snapshot (`bankml backfill`).
     #[arg(long, hide = true, requires = "run_id")]
     pub snapshot: Option<String>,
+    /// When another process (the daemon) is running this job, wait for it to finish and run
+    /// then, instead of refusing.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 pub fn run(args: RunArgs, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
     match args.run_id {
         Some(id) => attempt(&args, id, config),
-        None => foreground(&args.job, config, config_path),
+        None => foreground(&args.job, args.wait, config, config_path),
     }
 }
 
-fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
+fn foreground(name: &str, wait: bool, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
     let jobs = load_jobs(&config.data.jobs_dir)
         .map_err(|errors| UserError(format!("invalid job files:\n  {}", errors.join("\n  "))))?;
     let job = jobs.iter().find(|j| j.name == name).ok_or_else(|| {
@@ -81,6 +85,19 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
                 interrupt.cancel();
             }
         });
+        if wait {
+            let mut told = false;
+            while let Ok(Some(holder)) = history.job_holder(name) {
+                if !told {
+                    eprintln!("waiting for {name}: already running in another process, {holder}");
+                    told = true;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return RunState::Cancelled,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+            }
+        }
         let state = runner::run(&shared, job, Trigger::Manual, None, &stop, None).await;
         bankml::alerts::observer::deliver_once(config, &alerting).await;
         state
@@ -99,6 +116,10 @@ fn foreground(name: &str, config: &EngineConfig, config_path: &Path) -> anyhow::
     }
     match state {
         RunState::Succeeded => Ok(()),
+        RunState::Skipped => Err(anyhow::anyhow!(
+            "{name} not run: {} (`bankml run {name} --wait` runs it once that run ends)",
+            last.and_then(|r| r.error).unwrap_or_default()
+        )),
         other => Err(anyhow::anyhow!(
             "{name} {}: {}",
             other.name(),

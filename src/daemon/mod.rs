@@ -8,6 +8,7 @@
 //! [`Deliverer`], [`LatenessCheck`], and last the scheduler in the foreground.
 
 mod first_start;
+pub mod housekeeping;
 mod reload;
 
 use crate::alerts::Alerting;
@@ -186,6 +187,8 @@ pub async fn run(mut config: EngineConfig, options: DaemonOptions) -> Result<(),
             "runs cut off by the previous stop are marked interrupted"
         );
     }
+    // Nothing runs yet: whatever a killed run left half-written goes now.
+    housekeeping::sweep(&config);
     let telemetry = Arc::new(Telemetry::new());
     telemetry.reload(true, unix_now());
     let store = Arc::new(AlertStore::open(&config.data.history)?);
@@ -202,11 +205,14 @@ pub async fn run(mut config: EngineConfig, options: DaemonOptions) -> Result<(),
         history: history.clone(),
         clock: Arc::new(SystemClock),
         telemetry: telemetry.clone(),
-        observer: Some(Arc::new(AlertObserver::new(
-            alerting.clone(),
-            config.clone(),
-            history.clone(),
-        ))),
+        observer: Some(Arc::new(housekeeping::Housekeeping {
+            config: config.clone(),
+            next: Some(Arc::new(AlertObserver::new(
+                alerting.clone(),
+                config.clone(),
+                history.clone(),
+            ))),
+        })),
     });
     let (commands, scheduler_commands) = mpsc::channel(64);
     let shutdown = CancellationToken::new();

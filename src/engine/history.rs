@@ -13,6 +13,8 @@ use std::sync::Mutex;
 pub enum HistoryError {
     #[error("run history {path}: {source}")]
     Sqlite { path: String, source: rusqlite::Error },
+    #[error("run history: {0}")]
+    Busy(String),
 }
 
 /// Opens the daemon's SQLite file (creating its folder), set up as every reader and writer of
@@ -51,7 +53,32 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds      REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, id);
+CREATE TABLE IF NOT EXISTS job_locks (
+    job   TEXT PRIMARY KEY,
+    pid   INTEGER NOT NULL,
+    since TEXT NOT NULL
+);
 ";
+
+/// Another process running a job now (the daemon, or `bankml run` in a terminal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// Its command line (`bankml daemon`), as /proc tells it.
+    pub command: String,
+    pub since: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let command = if self.command.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.command)
+        };
+        write!(f, "pid {}{command} since {}", self.pid, self.since)
+    }
+}
 
 impl RunHistory {
     /// Opens (creating when needed) the history at `path`.
@@ -176,6 +203,76 @@ impl RunHistory {
         })
     }
 
+    /// Takes `job`'s lock for this process, so one job never runs twice at once across
+    /// processes (the daemon, `bankml run` in a terminal). A lock whose process is gone is
+    /// taken over; one this process holds already is its own business (the scheduler's overlap
+    /// policy). `Err(holder)` when a live other process holds it.
+    pub fn lock_job(&self, job: &str, at: DateTime<Utc>) -> Result<Result<(), Holder>, HistoryError> {
+        let ours = std::process::id();
+        for _ in 0..3 {
+            let held: Option<(u32, String)> = self.with(|c| {
+                c.query_row("SELECT pid, since FROM job_locks WHERE job = ?1", params![job], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })?;
+            if let Some((pid, since)) = &held
+                && *pid != ours
+                && crate::fsutil::process_alive(*pid as i32)
+            {
+                return Ok(Err(Holder {
+                    pid: *pid,
+                    command: crate::fsutil::process_command(*pid),
+                    since: since.clone(),
+                }));
+            }
+            // Compare and swap: taken only if nobody took it since it was read.
+            let expected = held.map_or(-1, |(pid, _)| i64::from(pid));
+            let changed = self.with(|c| {
+                c.execute(
+                    "INSERT INTO job_locks (job, pid, since) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (job) DO UPDATE SET pid = excluded.pid, since = excluded.since
+                     WHERE job_locks.pid = ?4",
+                    params![job, ours, iso(at), expected],
+                )
+            })?;
+            if changed == 1 {
+                return Ok(Ok(()));
+            }
+        }
+        Err(HistoryError::Busy(format!(
+            "the lock of job {job} keeps changing hands"
+        )))
+    }
+
+    /// Releases `job`'s lock if this process holds it.
+    pub fn unlock_job(&self, job: &str) -> Result<(), HistoryError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM job_locks WHERE job = ?1 AND pid = ?2",
+                params![job, std::process::id()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Who holds `job`'s lock now, if a live other process does.
+    pub fn job_holder(&self, job: &str) -> Result<Option<Holder>, HistoryError> {
+        let held: Option<(u32, String)> = self.with(|c| {
+            c.query_row("SELECT pid, since FROM job_locks WHERE job = ?1", params![job], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })?;
+        Ok(held
+            .filter(|(pid, _)| *pid != std::process::id() && crate::fsutil::process_alive(*pid as i32))
+            .map(|(pid, since)| Holder {
+                pid,
+                command: crate::fsutil::process_command(pid),
+                since,
+            }))
+    }
+
     /// Marks every run still `running` as interrupted (called at start-up: nothing runs yet).
     pub fn mark_interrupted(&self, at: DateTime<Utc>) -> Result<usize, HistoryError> {
         self.with(|c| {
@@ -258,6 +355,52 @@ impl RunHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_process_holds_a_job_and_a_dead_holders_lock_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let history = RunHistory::open(&path).unwrap();
+        let now = at("2026-03-02T03:00:00Z");
+        assert_eq!(history.lock_job("daily-benchmark", now).unwrap(), Ok(()));
+        assert_eq!(
+            history.lock_job("daily-benchmark", now).unwrap(),
+            Ok(()),
+            "ours already"
+        );
+        assert_eq!(
+            history.job_holder("daily-benchmark").unwrap(),
+            None,
+            "we do not wait for ourselves"
+        );
+        // Another live process holds weekly-validation.
+        let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let raw = connect(&path).unwrap();
+        raw.execute(
+            "INSERT INTO job_locks (job, pid, since) VALUES ('weekly-validation', ?1, '2026-03-02T02:59:00Z')",
+            params![other.id()],
+        )
+        .unwrap();
+        let held = history.lock_job("weekly-validation", now).unwrap().unwrap_err();
+        assert_eq!(held.pid, other.id());
+        assert_eq!(held.command, "sleep 30");
+        assert_eq!(
+            held.to_string(),
+            format!("pid {} (sleep 30) since 2026-03-02T02:59:00Z", other.id())
+        );
+        assert_eq!(history.job_holder("weekly-validation").unwrap(), Some(held));
+        // It dies without releasing: the lock is free to take.
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(history.job_holder("weekly-validation").unwrap(), None);
+        assert_eq!(history.lock_job("weekly-validation", now).unwrap(), Ok(()));
+        history.unlock_job("weekly-validation").unwrap();
+        history.unlock_job("daily-benchmark").unwrap();
+        let left: i64 = raw
+            .query_row("SELECT COUNT(*) FROM job_locks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         parse_iso(text).unwrap()

@@ -81,6 +81,48 @@ pub async fn run<E: Executor>(
     trigger: Trigger,
     scheduled_at: Option<DateTime<Utc>>,
     stop: &CancellationToken,
+    recorded: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> RunState {
+    // One runner per job across processes: the daemon and `bankml run` in a terminal.
+    let now = shared.clock.now();
+    match shared.history.lock_job(&job.name, now) {
+        Ok(Ok(())) => {}
+        Ok(Err(holder)) => {
+            let reason = format!("already running in another process: {holder}");
+            tracing::warn!(job = %job.name, %reason, "run skipped");
+            match shared
+                .history
+                .skipped(&job.name, trigger, scheduled_at.unwrap_or(now), now, &reason)
+            {
+                Ok(id) => {
+                    if let Some(recorded) = recorded {
+                        let _ = recorded.send(id);
+                    }
+                }
+                Err(e) => tracing::error!(job = %job.name, error = %e, "cannot record the skipped run"),
+            }
+            shared.telemetry.job_skipped(&job.name);
+            return RunState::Skipped;
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, error = %e, "cannot take the job's lock; not running it");
+            return RunState::Failed;
+        }
+    }
+    let state = attempts(shared, job, trigger, scheduled_at, stop, recorded).await;
+    if let Err(e) = shared.history.unlock_job(&job.name) {
+        tracing::error!(job = %job.name, error = %e, "cannot release the job's lock");
+    }
+    state
+}
+
+/// The attempts of one run, under the job's lock.
+async fn attempts<E: Executor>(
+    shared: &Shared<E>,
+    job: &Job,
+    trigger: Trigger,
+    scheduled_at: Option<DateTime<Utc>>,
+    stop: &CancellationToken,
     mut recorded: Option<tokio::sync::oneshot::Sender<i64>>,
 ) -> RunState {
     let mut state = RunState::Failed;

@@ -587,8 +587,16 @@ fn alerts_reach_every_receiver_exactly_once_across_outages_and_restarts() {
     // The API token and the Slack URL came from the environment: neither may reach a log,
     // report, the history or outbox (SQLite), an email or anything else under the project.
     let written = files_under(dir);
-    for expected in ["data/history.sqlite", "reports/index.html", "daemon1.log", "daemon2.log"] {
-        assert!(written.iter().any(|f| f.ends_with(expected)), "{expected} is among the files read");
+    for expected in [
+        "data/history.sqlite",
+        "reports/index.html",
+        "daemon1.log",
+        "daemon2.log",
+    ] {
+        assert!(
+            written.iter().any(|f| f.ends_with(expected)),
+            "{expected} is among the files read"
+        );
     }
     let leaks: Vec<String> = written
         .into_iter()

@@ -260,3 +260,63 @@ fn latest_report_line(dir: &Path, job: &str) -> String {
         .unwrap();
     format!("report: reports/{job}/{newest}/report.json")
 }
+
+/// One runner per job across processes: `bankml run` refuses while another live process (the
+/// daemon) holds the job, names it, records the refusal, and with `--wait` runs once it is gone.
+#[test]
+fn a_job_held_by_another_process_is_refused_by_name_or_waited_for() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::write(dir.join("config/bankml.yaml"), "daemon:\n  bootstrap_clients: 0\n").unwrap();
+    std::fs::write(
+        dir.join("jobs/daily-benchmark.yaml"),
+        "job: benchmark\nschedule: \"0 0 2 * * *\"\ntimezone: UTC\nretries: {count: 0}\n",
+    )
+    .unwrap();
+    let history = dir.join("data/history.sqlite");
+    drop(bankml::engine::history::RunHistory::open(&history).unwrap());
+    let mut holder = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    bankml::engine::history::connect(&history)
+        .unwrap()
+        .execute(
+            "INSERT INTO job_locks (job, pid, since) VALUES ('daily-benchmark', ?1, '2026-12-05T02:00:00Z')",
+            [holder.id()],
+        )
+        .unwrap();
+    let output = bankml(dir, &["run", "daily-benchmark"]);
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "already running in another process: pid {} (sleep 60)",
+            holder.id()
+        )) && said.contains("--wait"),
+        "{said}"
+    );
+    let runs = ok(dir, &["runs", "--job", "daily-benchmark", "--json"]);
+    assert!(
+        runs.contains("\"skipped\"") && runs.contains("already running"),
+        "{runs}"
+    );
+
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_bankml"))
+        .args(["run", "daily-benchmark", "--wait"])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let finished = waiting.wait_with_output().unwrap();
+    let said = text(&finished);
+    assert!(said.contains("waiting for daily-benchmark"), "{said}");
+    // It ran (and failed: this project has no data), rather than being refused again.
+    assert!(!said.contains("not run:"), "{said}");
+    let runs = ok(dir, &["runs", "--job", "daily-benchmark", "--json"]);
+    assert!(runs.contains("\"failed\""), "{runs}");
+}
