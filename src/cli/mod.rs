@@ -147,9 +147,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         let here = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
         return Err(UserError(format!(
             "{here} is not a bankml project: neither {} nor {} is here. Run bankml from a project \
-             folder (cd into it): the folders a config names (data/, reports/, jobs/) are read from \
-             where bankml runs, so --config alone does not reach another project. `bankml generate` \
-             writes a demo bank here to start one",
+             folder, or point at one with --config PROJECT/config/bankml.yaml (or the environment \
+             variable BANKML_CONFIG): its folders (data/, reports/, jobs/) are then read from \
+             PROJECT. `bankml generate` writes a demo bank here to start one",
             cli.config.display(),
             config.data.raw_dir.display()
         ))

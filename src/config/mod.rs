@@ -229,7 +229,27 @@ impl Default for ModelsConfig {
     }
 }
 
-/// Where data lives, relative to the working directory unless absolute.
+/// The project a config at `path` belongs to, when that is not the working directory: a
+/// config in a project's `config/` folder (`PROJECT/config/bankml.yaml`, as bankml ships it)
+/// names folders relative to `PROJECT`, wherever bankml runs from. `None` when the project is
+/// the working directory or the config sits elsewhere (`/etc/bankml/bankml.yaml`): its folders
+/// stay relative to the working directory.
+pub fn project_root(path: &Path) -> Option<PathBuf> {
+    let folder = path.parent()?;
+    if folder.file_name()? != "config" {
+        return None;
+    }
+    let root = folder
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (root_real, here) = (std::fs::canonicalize(root).ok()?, std::env::current_dir().ok()?);
+    let here = std::fs::canonicalize(here).ok()?;
+    (root_real != here).then_some(root_real)
+}
+
+/// Where data lives: relative to the project holding the config (see [`project_root`]), else
+/// to the working directory, unless absolute.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
@@ -325,9 +345,31 @@ impl EngineConfig {
                 });
             }
         };
-        let config = parse_yaml::<EngineConfig>(&text, path)?;
+        let mut config = parse_yaml::<EngineConfig>(&text, path)?;
         config.check(path)?;
+        if let Some(root) = project_root(path) {
+            config.rebase(&root);
+        }
         Ok(config)
+    }
+
+    /// Joins every relative folder the config names to `root`.
+    pub fn rebase(&mut self, root: &Path) {
+        let data = &mut self.data;
+        for folder in [
+            &mut data.raw_dir,
+            &mut data.processed_dir,
+            &mut data.scores_dir,
+            &mut data.jobs_dir,
+            &mut data.alerts_dir,
+            &mut data.reports_dir,
+            &mut data.history,
+            &mut self.models.dir,
+        ] {
+            if folder.is_relative() {
+                *folder = root.join(&*folder);
+            }
+        }
     }
 
     /// Every problem of every section (vector's shape: one function per section, all run).

@@ -149,7 +149,7 @@ fn outside_a_project_commands_that_read_state_refuse_and_create_nothing() {
         let printed = bad_input(dir.path(), args);
         assert!(printed.contains("is not a bankml project"), "{args:?}: {printed}");
         assert!(
-            printed.contains("cd into it"),
+            printed.contains("--config PROJECT/config/bankml.yaml"),
             "{args:?} says how to reach one: {printed}"
         );
     }
@@ -162,4 +162,24 @@ fn outside_a_project_commands_that_read_state_refuse_and_create_nothing() {
     );
     let runs = ok(dir.path(), &["runs"]);
     assert!(runs.contains("no runs"), "{runs}");
+    // From anywhere, --config reaches the project: its folders are read from the project
+    // holding config/, and nothing is created where bankml runs.
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/bankml.yaml"),
+        "daemon:\n  bootstrap_clients: 0\n",
+    )
+    .unwrap();
+    let elsewhere = scratch();
+    let config = dir.path().join("config/bankml.yaml");
+    let config = config.to_str().unwrap();
+    let runs = ok(elsewhere.path(), &["--config", config, "runs"]);
+    assert!(runs.contains("no runs"), "{runs}");
+    let features = ok(elsewhere.path(), &["--config", config, "features", "--csv"]);
+    assert!(
+        features.contains(&dir.path().join("data").display().to_string()),
+        "{features}"
+    );
+    let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?} where bankml ran");
 }
