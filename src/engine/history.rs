@@ -210,12 +210,7 @@ impl RunHistory {
     pub fn lock_job(&self, job: &str, at: DateTime<Utc>) -> Result<Result<(), Holder>, HistoryError> {
         let ours = std::process::id();
         for _ in 0..3 {
-            let held: Option<(u32, String)> = self.with(|c| {
-                c.query_row("SELECT pid, since FROM job_locks WHERE job = ?1", params![job], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })?;
+            let held = self.lock_row(job)?;
             if let Some((pid, since)) = &held
                 && *pid != ours
                 && crate::fsutil::process_alive(*pid as i32)
@@ -245,6 +240,16 @@ impl RunHistory {
         )))
     }
 
+    /// `job`'s lock as stored: (pid, since), whoever holds it.
+    fn lock_row(&self, job: &str) -> Result<Option<(u32, String)>, HistoryError> {
+        self.with(|c| {
+            c.query_row("SELECT pid, since FROM job_locks WHERE job = ?1", params![job], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+        })
+    }
+
     /// Releases `job`'s lock if this process holds it.
     pub fn unlock_job(&self, job: &str) -> Result<(), HistoryError> {
         self.with(|c| {
@@ -258,13 +263,8 @@ impl RunHistory {
 
     /// Who holds `job`'s lock now, if a live other process does.
     pub fn job_holder(&self, job: &str) -> Result<Option<Holder>, HistoryError> {
-        let held: Option<(u32, String)> = self.with(|c| {
-            c.query_row("SELECT pid, since FROM job_locks WHERE job = ?1", params![job], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-        })?;
-        Ok(held
+        Ok(self
+            .lock_row(job)?
             .filter(|(pid, _)| *pid != std::process::id() && crate::fsutil::process_alive(*pid as i32))
             .map(|(pid, since)| Holder {
                 pid,

@@ -6,7 +6,7 @@
 use super::{Section, error_notice, notice, number, percent, query_value, when};
 use crate::alerts::state::{AlertState, Phase};
 use crate::alerts::store::Silence;
-use crate::engine::scheduler::{Command, JobStatus};
+use crate::engine::scheduler::JobStatus;
 use crate::models::registry::Registry;
 use crate::report::svg::escape;
 use crate::server::{ApiError, Shared, blocking, from_serving};
@@ -18,7 +18,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use tokio::sync::oneshot;
 
 /// Benchmark runs shown in the drift table, newest last.
 const DRIFT_RUNS: usize = 8;
@@ -30,7 +29,7 @@ const RECENT_RUNS: usize = 25;
 const RETRAIN_RUNS: usize = 24;
 
 pub async fn page(State(state): State<Shared>) -> Response {
-    let jobs = describe(&state).await;
+    let jobs = crate::server::routes::jobs::describe(&state).await;
     let summary = from_serving(&state, |s| Ok(s.summary())).await;
     let shared = state.clone();
     let statuses = jobs.as_ref().map(Clone::clone).unwrap_or_default();
@@ -53,17 +52,6 @@ pub async fn page(State(state): State<Shared>) -> Response {
     body.push_str(&drift_section(&facts));
     body.push_str(&runs_section(&facts));
     super::page(StatusCode::OK, "Overview", Section::Overview, &body)
-}
-
-/// The scheduler's view of every job (its loop answers; it is gone while stopping).
-async fn describe(state: &Shared) -> Result<Vec<JobStatus>, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    state
-        .commands
-        .send(Command::Describe(tx))
-        .await
-        .map_err(|_| ApiError::stopping())?;
-    rx.await.map_err(|_| ApiError::stopping())
 }
 
 /// A model's versions and aliases, and the newest promotion the retraining made.

@@ -14,14 +14,19 @@ use tokio::sync::oneshot;
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     responses((status = 200, description = "jobs"), (status = 503, description = "stopping", body = crate::server::error::ErrorBody)))]
 pub async fn list(State(state): State<Shared>) -> ApiResult {
+    let statuses = describe(&state).await?;
+    Ok(axum::Json(json!({ "jobs": statuses })).into_response())
+}
+
+/// The scheduler's view of every job (its loop answers; it is gone while stopping).
+pub async fn describe(state: &Shared) -> Result<Vec<crate::engine::scheduler::JobStatus>, ApiError> {
     let (tx, rx) = oneshot::channel();
     state
         .commands
         .send(Command::Describe(tx))
         .await
         .map_err(|_| ApiError::stopping())?;
-    let statuses = rx.await.map_err(|_| ApiError::stopping())?;
-    Ok(axum::Json(json!({ "jobs": statuses })).into_response())
+    rx.await.map_err(|_| ApiError::stopping())
 }
 
 /// Run history, newest first.
