@@ -152,6 +152,14 @@ fn row_label(origin: &Origin, row: usize) -> String {
     origin.row(row).rsplit(", ").next().unwrap_or_default().to_string()
 }
 
+/// The largest values an export may hold, documented in data/README.md: beyond them a value is
+/// a unit or export error, and bounded values keep every sum the features take finite (a
+/// balance of 1e308 made a client's total `inf`).
+const MAX_BALANCE: f64 = 1e12;
+const MAX_OBJECTIVE: f64 = 1e9;
+const MAX_MONTHLY_COUNT: f64 = 1e6;
+const MAX_MONTHLY_COMPLAINTS: f64 = 1e4;
+
 fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
     let frame = &loaded.frame;
     let origin = &loaded.origin;
@@ -166,8 +174,8 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
         Table::Holdings => at_least(
             "balance",
             0.0,
-            f64::INFINITY,
-            "a balance cannot be negative (loans are outstanding amounts)",
+            MAX_BALANCE,
+            "a balance is between 0 (loans are outstanding amounts) and 10^12 (larger is a unit or export error)",
         ),
         Table::Managers => {
             at_least(
@@ -176,7 +184,7 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
                 100.0,
                 "a performance score is between 0 and 100",
             );
-            at_least("objective", 0.0, f64::INFINITY, "an objective cannot be negative");
+            at_least("objective", 0.0, MAX_OBJECTIVE, "an objective is between 0 and 10^9");
         }
         Table::Agencies => at_least(
             "performance_score",
@@ -185,9 +193,15 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
             "a performance score is between 0 and 100",
         ),
         Table::Activity => {
-            for column in ["logins", "transactions", "complaints"] {
-                at_least(column, 0.0, f64::INFINITY, "a count cannot be negative");
+            for column in ["logins", "transactions"] {
+                at_least(column, 0.0, MAX_MONTHLY_COUNT, "a month's count is between 0 and 10^6");
             }
+            at_least(
+                "complaints",
+                0.0,
+                MAX_MONTHLY_COMPLAINTS,
+                "a month's complaints are between 0 and 10^4",
+            );
         }
         _ => {}
     }
@@ -232,10 +246,24 @@ fn report_out_of_range(
 ) {
     let kind = format!("{} {column} out of range", origin.file());
     for (row, value) in values.iter().enumerate() {
-        if let Some(v) = value
-            && (v < low || v > high)
-        {
-            problems.error(&kind, origin.cell(row, column), format!("{column} is {v}: {what}"));
+        match value {
+            Some(v) if !v.is_finite() => {
+                problems.error(
+                    &kind,
+                    origin.cell(row, column),
+                    format!("{column} is {v}: not a number bankml can use"),
+                );
+            }
+            Some(v) if v < low || v > high => {
+                // 1e308 as written, not as 309 digits.
+                let shown = if v.abs() >= 1e15 {
+                    format!("{v:e}")
+                } else {
+                    v.to_string()
+                };
+                problems.error(&kind, origin.cell(row, column), format!("{column} is {shown}: {what}"));
+            }
+            _ => {}
         }
     }
 }
@@ -265,5 +293,41 @@ fn check_reference(from: &LoadedTable, column: &str, to: &LoadedTable, to_column
                 ),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::format::FileFormat;
+
+    #[test]
+    fn values_no_export_holds_are_refused_at_their_cell() {
+        // A Parquet or Excel float can hold NaN and infinity; none is a balance.
+        let values = Float64Chunked::from_slice("balance".into(), &[5.0, f64::NAN, f64::INFINITY, 2e12, -1.0, 1e12]);
+        let origin = Origin::new(
+            std::path::Path::new("data/raw/2025-03-31/holdings.parquet"),
+            FileFormat::Parquet,
+        );
+        let mut problems = Problems::default();
+        report_out_of_range(
+            &values,
+            "balance",
+            0.0,
+            MAX_BALANCE,
+            "between 0 and 10^12",
+            &origin,
+            &mut problems,
+        );
+        let listed: Vec<String> = problems.into_list().iter().map(|p| p.to_string()).collect();
+        assert_eq!(listed.len(), 4, "{listed:#?}");
+        assert!(
+            listed[0].contains("row 2") && listed[0].contains("balance is NaN: not a number"),
+            "{}",
+            listed[0]
+        );
+        assert!(listed[1].contains("balance is inf: not a number"), "{}", listed[1]);
+        assert!(listed[2].contains("balance is 2000000000000: between"), "{}", listed[2]);
+        assert!(listed[3].contains("balance is -1: between"), "{}", listed[3]);
     }
 }

@@ -131,8 +131,20 @@ fn negative_balance_and_impossible_scores_are_rejected() {
     let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("1000.50", "-1000.50", 1)));
     assert_says(
         &printed,
-        "holdings.csv, line 2, column balance: balance is -1000.5: a balance cannot be negative",
+        "holdings.csv, line 2, column balance: balance is -1000.5: a balance is between 0",
     );
+    // Values no export holds: rejected where they stand, before a sum can overflow.
+    let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("1000.50", "1e308", 1)));
+    assert_says(
+        &printed,
+        "holdings.csv, line 2, column balance: balance is 1e308: a balance is between 0 (loans are outstanding amounts) and 10^12",
+    );
+    // NaN and infinity are refused at their cell (by the CSV reader here; a Parquet or Excel
+    // float can hold them, and the range check refuses them there).
+    for nonsense in ["NaN", "inf", "-inf"] {
+        let printed = rejected(&bank_with("holdings.csv", |t| t.replacen("1000.50", nonsense, 1)));
+        assert_says(&printed, "holdings.csv, line 2, column balance: ");
+    }
     let printed = rejected(&bank_with("managers.csv", |t| t.replacen("70.0", "170.0", 1)));
     assert_says(
         &printed,
