@@ -78,6 +78,26 @@ pub fn read_table(
         }
     };
     let headers: Vec<String> = raw.names.clone();
+    let duplicates = duplicate_headers(&headers);
+    if !duplicates.is_empty() {
+        let place = match format {
+            FileFormat::Csv => "line 1",
+            FileFormat::Xlsx => "row 1",
+            FileFormat::Parquet => "schema",
+        };
+        for (name, first, second) in duplicates {
+            problems.error(
+                "duplicate column",
+                format!("{}, {place}", origin.file()),
+                format!(
+                    "column \"{name}\" is named twice (columns {} and {})",
+                    first + 1,
+                    second + 1
+                ),
+            );
+        }
+        return None;
+    }
     let mapping = config.columns.get(table.name());
     let mut columns = Vec::with_capacity(table.columns().len());
     let mut missing = false;
@@ -201,6 +221,23 @@ fn read_xlsx(path: &Path, table: Table, origin: &mut Origin) -> Result<Raw, Stri
         height,
         data: RawData::Cells(cells),
     })
+}
+
+/// Columns named twice in a header: (name, first position, second position), 0-based. The
+/// CSV reader renames a repeat `name_duplicated_0`; other readers keep it as it is. Which of
+/// two same-named columns a bank meant cannot be guessed, so neither is read.
+fn duplicate_headers(headers: &[String]) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for (second, header) in headers.iter().enumerate() {
+        let base = match header.rsplit_once("_duplicated_") {
+            Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) => base,
+            _ => header.as_str(),
+        };
+        if let Some(first) = headers[..second].iter().position(|h| h.trim() == base.trim()) {
+            out.push((base.trim().to_string(), first, second));
+        }
+    }
+    out
 }
 
 fn read_csv(path: &Path) -> Result<Raw, String> {

@@ -338,3 +338,23 @@ fn unknown_snapshot_lists_the_available_ones() {
         "snapshot 2024-01-31 not found in data/raw (available: 2025-03-31)",
     );
 }
+
+#[test]
+fn a_header_named_twice_is_refused() {
+    let printed = rejected(&bank_with("clients.csv", |t| {
+        t.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("{l},segment\n")
+                } else {
+                    format!("{l},Mass\n")
+                }
+            })
+            .collect()
+    }));
+    assert_says(
+        &printed,
+        "data/raw/2025-03-31/clients.csv, line 1: column \"segment\" is named twice (columns 4 and 11)",
+    );
+}
