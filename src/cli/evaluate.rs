@@ -106,6 +106,14 @@ pub fn run(args: EvaluateArgs) -> anyhow::Result<()> {
             let frame = read_table(&data)?;
             let labels = label_column(&frame, &target, &data)?;
             let scores = number_column(&frame, &prediction, &data)?;
+            // Probabilities are cut within 0–1; a threshold outside it classifies every row alike.
+            let probabilities = scores.iter().all(|s| (0.0..=1.0).contains(s));
+            if !threshold.is_finite() || (probabilities && !(0.0..=1.0).contains(&threshold)) {
+                return Err(user(format!(
+                    "--threshold {threshold}: the scores in {} are probabilities (0–1), so the threshold must be within 0–1",
+                    data.display()
+                )));
+            }
             let metrics = classification::evaluate(&labels, &scores, threshold)
                 .map_err(|e| user(format!("{}: {e}", data.display())))?;
             serde_json::to_value(metrics)?
@@ -185,6 +193,17 @@ fn evaluate_ranking(
     let users = text_column(&recs, "user", recommendations)?;
     let items = text_column(&recs, "item", recommendations)?;
     let ranks = number_column(&recs, "rank", recommendations)?;
+    if let Some((row, rank)) = ranks
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !(r.fract() == 0.0 && **r >= 1.0))
+    {
+        return Err(user(format!(
+            "{}, line {}, column rank: {rank} is not a rank (whole numbers from 1, the first recommendation)",
+            recommendations.display(),
+            row + 2
+        )));
+    }
     let mut lists: HashMap<String, Vec<(f64, String)>> = HashMap::new();
     for ((user, item), rank) in users.into_iter().zip(items).zip(ranks) {
         lists.entry(user).or_default().push((rank, item));
@@ -245,6 +264,14 @@ fn evaluate_drift(
     policy: DriftPolicy,
 ) -> anyhow::Result<Value> {
     let (reference_frame, current_frame) = (read_table(reference)?, read_table(current)?);
+    for (path, frame) in [(reference, &reference_frame), (current, &current_frame)] {
+        if frame.height() == 0 {
+            return Err(user(format!(
+                "{}: no rows (drift needs values on both sides)",
+                path.display()
+            )));
+        }
+    }
     let in_current: HashSet<String> = current_frame.get_column_names().iter().map(|n| n.to_string()).collect();
     let explicit = columns.is_some();
     let names: Vec<String> = match columns {

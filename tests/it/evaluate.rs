@@ -381,6 +381,46 @@ fn bad_inputs_exit_2_with_a_clear_message() {
         printed.contains("every label is 1: ROC AUC needs both classes"),
         "{printed}"
     );
+    // Accepted nonsense before: a threshold no probability reaches, a rank of -1, no rows.
+    let printed = bad_input(
+        dir.path(),
+        &[
+            "evaluate",
+            "classification",
+            "--data",
+            &path,
+            "--target",
+            "y",
+            "--prediction",
+            "p",
+            "--threshold",
+            "2",
+        ],
+    );
+    assert!(printed.contains("--threshold 2: the scores in"), "{printed}");
+    std::fs::write(dir.path().join("recs.csv"), "user,item,rank\nu1,P1,1\nu1,P2,-1\n").unwrap();
+    std::fs::write(dir.path().join("wanted.csv"), "user,item\nu1,P1\n").unwrap();
+    let printed = bad_input(
+        dir.path(),
+        &[
+            "evaluate",
+            "ranking",
+            "--recommendations",
+            "recs.csv",
+            "--relevant",
+            "wanted.csv",
+        ],
+    );
+    assert!(
+        printed.contains("recs.csv, line 3, column rank: -1 is not a rank"),
+        "{printed}"
+    );
+    std::fs::write(dir.path().join("empty.csv"), "y,p\n").unwrap();
+    let printed = bad_input(
+        dir.path(),
+        &["evaluate", "drift", "--reference", &path, "--current", "empty.csv"],
+    );
+    assert!(printed.contains("empty.csv: no rows"), "{printed}");
     std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
     let printed = bad_input(
         dir.path(),
