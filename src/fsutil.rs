@@ -266,6 +266,29 @@ pub fn process_command(pid: u32) -> String {
         .join(" ")
 }
 
+/// Where `bytes` stop being UTF-8 text: "line 3, byte column 7: not UTF-8 text (byte 0xE9)".
+/// `None` when they are UTF-8.
+pub fn utf8_problem(bytes: &[u8]) -> Option<String> {
+    let error = std::str::from_utf8(bytes).err()?;
+    let at = error.valid_up_to();
+    let before = &bytes[..at];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = at - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+    let byte = bytes.get(at).copied().unwrap_or_default();
+    Some(format!(
+        "line {line}, byte column {column}: not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8"
+    ))
+}
+
+/// A text file's contents; text that is not UTF-8 is an error naming its line and byte column.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let bytes = fs::read(path)?;
+    match utf8_problem(&bytes) {
+        None => Ok(String::from_utf8(bytes).unwrap_or_default()),
+        Some(problem) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, problem)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +338,19 @@ mod tests {
         assert!(!gone.exists() && !temp.exists() && !aside.exists());
         assert!(root.path().join("models/agency/3").exists(), "the old folder is back");
         assert!(working.exists() && mine.exists() && other.exists());
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_placed_by_line_and_byte() {
+        assert_eq!(utf8_problem("a,b\nna\u{ef}ve,1\n".as_bytes()), None);
+        assert_eq!(
+            utf8_problem(b"a,b\nna\xefve,1\n").as_deref(),
+            Some("line 2, byte column 3: not UTF-8 text (byte 0xEF); save the file as UTF-8")
+        );
+        assert_eq!(
+            utf8_problem(b"\xff").as_deref(),
+            Some("line 1, byte column 1: not UTF-8 text (byte 0xFF); save the file as UTF-8")
+        );
     }
 
     #[test]

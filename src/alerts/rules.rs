@@ -166,7 +166,7 @@ fn unknown_variables(template: &str, spec: &ObservationSpec) -> Vec<String> {
 /// Reads the rules; `known_receivers` are the receivers the engine config defines. A missing
 /// file means no rules.
 pub fn load_rules(path: &Path, known_receivers: &[String]) -> Result<Vec<Rule>, Vec<String>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::fsutil::read_text(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(vec![format!("{}: cannot read: {e}", path.display())]),

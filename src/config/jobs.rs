@@ -79,7 +79,7 @@ pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Reads one job file; every problem in it is returned, each with its location.
 pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+    let text = crate::fsutil::read_text(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     let mut fields = Fields::parse(&text, path)?;
     fields.refuse_unknown(&KEYS);
     let kind = fields.required::<JobKind>("job").map(|(k, _)| k);

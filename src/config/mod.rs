@@ -335,7 +335,7 @@ impl Default for FeatureConfig {
 impl EngineConfig {
     /// Reads `path`; a missing file at the default location gives the defaults.
     pub fn load(path: &Path, must_exist: bool) -> Result<EngineConfig, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::fsutil::read_text(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => return Ok(EngineConfig::default()),
             Err(source) => {

@@ -246,7 +246,14 @@ fn read_csv(path: &Path) -> Result<Raw, String> {
         .with_infer_schema_length(Some(0))
         .try_into_reader_with_file_path(Some(path.to_path_buf()))
         .and_then(|r| r.finish())
-        .map_err(|e| format!("not a readable CSV file: {e}"))?;
+        .map_err(|e| {
+            // polars says "invalid utf-8" without a place: find it.
+            let place = std::fs::read(path).ok().and_then(|b| crate::fsutil::utf8_problem(&b));
+            match place {
+                Some(place) => place,
+                None => format!("not a readable CSV file: {e}"),
+            }
+        })?;
     Ok(raw_frame(frame))
 }
 

@@ -22,14 +22,21 @@ pub fn read_table(path: &Path) -> Result<DataFrame, TableError> {
     }
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let frame = match extension.as_deref() {
+        // Every column as text: a bad cell is then found by the column reader, which names
+        // its line (polars, inferring types, names a byte offset or advises an option).
         Some("csv") => CsvReadOptions::default()
             .with_has_header(true)
-            .with_infer_schema_length(Some(10_000))
+            .with_infer_schema_length(Some(0))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish()),
+            .and_then(|r| r.finish())
+            .map_err(|e| match csv_problem(path) {
+                Some(place) => TableError::Invalid(format!("{}, {place}", path.display())),
+                None => TableError::Invalid(format!("{}: cannot read: {e}", path.display())),
+            }),
         Some("parquet") => std::fs::File::open(path)
             .map_err(PolarsError::from)
-            .and_then(|f| ParquetReader::new(f).finish()),
+            .and_then(|f| ParquetReader::new(f).finish())
+            .map_err(|e| TableError::Invalid(format!("{}: cannot read: {e}", path.display()))),
         _ => {
             return Err(TableError::Invalid(format!(
                 "{}: expected a .csv or .parquet file",
@@ -37,7 +44,82 @@ pub fn read_table(path: &Path) -> Result<DataFrame, TableError> {
             )));
         }
     };
-    frame.map_err(|e| TableError::Invalid(format!("{}: cannot read: {e}", path.display())))
+    let frame = frame?;
+    if frame.height() == 0 {
+        return Err(TableError::Invalid(format!(
+            "{}: no rows (only a header)",
+            path.display()
+        )));
+    }
+    Ok(typed(frame)?)
+}
+
+/// Text columns whose every cell is a number become numbers (whole ones integers; true/false
+/// booleans); a
+/// column with one bad cell stays text, for the column reader to name that cell's line.
+fn typed(frame: DataFrame) -> PolarsResult<DataFrame> {
+    let columns = frame
+        .columns()
+        .iter()
+        .map(|column| {
+            if column.dtype() != &DataType::String {
+                return Ok(column.clone());
+            }
+            // Whole numbers stay whole (ids read back as 100002, not 100002.0).
+            for dtype in [DataType::Int64, DataType::Float64] {
+                let numbers = column.cast(&dtype)?;
+                if numbers.null_count() == column.null_count() {
+                    return Ok(numbers);
+                }
+            }
+            let text = column.str()?;
+            let boolean = text
+                .iter()
+                .flatten()
+                .all(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"));
+            if boolean {
+                let values: BooleanChunked = text.iter().map(|v| v.map(|v| v.eq_ignore_ascii_case("true"))).collect();
+                return Ok(values.with_name(column.name().clone()).into_column());
+            }
+            Ok(column.clone())
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new_infer_height(columns)
+}
+
+/// Where a CSV file polars refused goes wrong, when it is text that is not UTF-8 or a line
+/// with more or fewer fields than the header: "line 7: 3 fields where the header has 2".
+fn csv_problem(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    if let Some(problem) = crate::fsutil::utf8_problem(&bytes) {
+        return Some(problem);
+    }
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let fields = |line: &str| {
+        let mut quoted = false;
+        1 + line
+            .chars()
+            .filter(|c| {
+                if *c == '"' {
+                    quoted = !quoted;
+                }
+                *c == ',' && !quoted
+            })
+            .count()
+    };
+    let mut lines = text.lines().enumerate();
+    let (_, header) = lines.next()?;
+    let expected = fields(header);
+    lines
+        .filter(|(_, line)| !line.trim().is_empty())
+        .find(|(_, line)| fields(line) != expected)
+        .map(|(i, line)| {
+            format!(
+                "line {}: {} fields where the header has {expected}",
+                i + 1,
+                fields(line)
+            )
+        })
 }
 
 pub fn column<'a>(frame: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column, TableError> {
@@ -63,6 +145,25 @@ pub fn row_name(path: &Path, index: usize) -> String {
 /// A numeric column with no missing values.
 pub fn number_column(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<f64>, TableError> {
     let column = column(frame, name, path)?;
+    if column.dtype() == &DataType::String {
+        // Text as read from a CSV file: each cell parsed here, so a bad one is named by line.
+        return column
+            .str()?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let place = || format!("{}, {}, column {name}", path.display(), row_name(path, i));
+                match v.map(str::trim) {
+                    None | Some("") => Err(TableError::Invalid(format!("{}: empty", place()))),
+                    Some(text) => match text.parse::<f64>() {
+                        Ok(v) if v.is_finite() => Ok(v),
+                        Ok(v) => Err(TableError::Invalid(format!("{}: {v} is not a finite number", place()))),
+                        Err(_) => Err(TableError::Invalid(format!("{}: \"{text}\" is not a number", place()))),
+                    },
+                }
+            })
+            .collect();
+    }
     if !column.dtype().is_primitive_numeric() && column.dtype() != &DataType::Boolean {
         let example = column
             .as_materialized_series()

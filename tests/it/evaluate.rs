@@ -323,7 +323,7 @@ fn bad_inputs_exit_2_with_a_clear_message() {
                 "--prediction",
                 "name",
             ],
-            "column \"name\" is str",
+            "p.csv, line 2, column name: \"a\" is not a number",
         ),
         (
             vec![
@@ -421,6 +421,44 @@ fn bad_inputs_exit_2_with_a_clear_message() {
         &["evaluate", "drift", "--reference", &path, "--current", "empty.csv"],
     );
     assert!(printed.contains("empty.csv: no rows"), "{printed}");
+    // Every bad cell by its line, also the last of a million rows; ragged rows, text that is
+    // not UTF-8 and a file with only a header, each said plainly.
+    let mut big = String::from("y,p\n");
+    for i in 0..1_000_000 {
+        big.push_str(if i % 2 == 0 { "0,0.25\n" } else { "1,0.75\n" });
+    }
+    big.push_str("1,0.7x\n");
+    std::fs::write(dir.path().join("big.csv"), big).unwrap();
+    std::fs::write(dir.path().join("ragged.csv"), "y,p\n0,0.1\n1,0.9,7\n").unwrap();
+    std::fs::write(dir.path().join("latin1.csv"), b"y,p\n0,0.1\n1,0.9\xe9\n").unwrap();
+    std::fs::write(dir.path().join("header.csv"), "y,p\n").unwrap();
+    for (file, expected) in [
+        ("big.csv", "big.csv, line 1000002, column p: \"0.7x\" is not a number"),
+        ("ragged.csv", "ragged.csv, line 3: 3 fields where the header has 2"),
+        (
+            "latin1.csv",
+            "latin1.csv, line 3, byte column 6: not UTF-8 text (byte 0xE9)",
+        ),
+        ("header.csv", "header.csv: no rows (only a header)"),
+    ] {
+        let printed = bad_input(
+            dir.path(),
+            &[
+                "evaluate",
+                "classification",
+                "--data",
+                file,
+                "--target",
+                "y",
+                "--prediction",
+                "p",
+            ],
+        );
+        assert!(
+            printed.contains(expected),
+            "{file}: expected «{expected}» in:\n{printed}"
+        );
+    }
     std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
     let printed = bad_input(
         dir.path(),

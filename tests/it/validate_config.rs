@@ -183,3 +183,19 @@ fn outside_a_project_commands_that_read_state_refuse_and_create_nothing() {
     let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
     assert!(left.is_empty(), "created {left:?} where bankml ran");
 }
+
+#[test]
+fn yaml_that_is_not_utf8_is_placed_by_line_and_byte() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/bankml.yaml"),
+        b"daemon:\n  listen: 127.0.0.1:8001\n# r\xe9gion\n",
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    assert!(
+        printed.contains("config/bankml.yaml") && printed.contains("line 3, byte column 4: not UTF-8 text (byte 0xE9)"),
+        "{printed}"
+    );
+}

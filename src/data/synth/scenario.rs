@@ -301,7 +301,7 @@ fn category_values(column: &str) -> &'static [&'static str] {
 
 /// Reads and validates `path` for a bank of `months` snapshots; every problem at once.
 pub fn load(path: &Path, months: usize) -> Result<Scenario, Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+    let text = crate::fsutil::read_text(path).map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
     parse(&text, path, months)
 }
 
