@@ -182,15 +182,4 @@ fn reads_project_state(command: &Command) -> bool {
     )
 }
 
-/// `12345678` → `12,345,678`, for counts people read.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use bankml::vocab::text::thousands;

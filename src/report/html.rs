@@ -569,12 +569,12 @@ pub fn render(report: &Report, past: &[Report], checks: &[super::Check]) -> Stri
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>bankml — {job} run {id}</title><style>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>bankml — {job} run {id}</title><style>\
          body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:8px 0 16px}}\
          td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} th{{background:#f3f3f3}}\
          .charts{{display:flex;flex-wrap:wrap;gap:12px}} .chart{{border:1px solid #ddd}} .meta{{color:#555}}\
          .breach{{color:#c62828}} .pass{{color:#2e7d32}}\
-         </style></head><body><h1>{job} — run {id}</h1>",
+         </style></head><body><p class=\"meta\"><a href=\"../../index.html\">← every run</a></p><h1>{job} — run {id}</h1>",
         job = escape(&report.job),
         id = report.run_id
     );

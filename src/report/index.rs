@@ -14,7 +14,7 @@ pub fn render(
     firing: &[(String, String)],
 ) -> String {
     let mut out = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>bankml — runs</title><style>\
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>bankml — runs</title><style>\
          body{font-family:sans-serif;margin:24px} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}\
          th{background:#f3f3f3} .succeeded{color:#2e7d32} .failed,.timed_out,.interrupted{color:#c62828;font-weight:bold}\
          .skipped,.cancelled{color:#777} .firing{color:#c62828} .resolved{color:#2e7d32}</style></head><body><h1>bankml runs</h1>",

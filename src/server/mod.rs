@@ -148,11 +148,21 @@ async fn admit(
     next.run(request).await
 }
 
-async fn not_found() -> ApiError {
+/// An unknown address: a page for a browser (it asks for HTML), the error table's JSON for
+/// everyone else.
+async fn not_found(uri: axum::http::Uri, headers: HeaderMap) -> axum::response::Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if browser && !uri.path().starts_with("/api/") {
+        return console::not_found_page(uri.path());
+    }
     ApiError::new(
         ErrorCode::NotFound,
         "no such endpoint (GET /api/v1/openapi.json lists them)",
     )
+    .into_response()
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.

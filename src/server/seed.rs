@@ -1,5 +1,5 @@
 //! The seed system's prediction requests, accepted as they are: flat JSON objects with its own
-//! field names (`{"ges": "M001", "total_clients": 45}`, `{"cli": 12345, "sex": "F", "age": 45}`)
+//! field names (`{"ges": "G001", "total_clients": 45}`, `{"cli": 12345, "sex": "F", "age": 45}`)
 //! beside bankml's own form (`{"manager_id": …}` or `{"features": {…}}`). The alias table is
 //! the documentation: `/docs` and the README list it, and a name in neither table nor model is
 //! refused by name.
@@ -174,11 +174,11 @@ mod tests {
         assert!((features["tenure_months"].as_f64().unwrap() - 24.0).abs() < 1e-12);
         // On the agency model `age` is the agency, not a client's age.
         assert_eq!(
-            read(ModelKind::Agency, body(json!({"age": "A001"}))).unwrap(),
-            Request::ById(json!("A001"))
+            read(ModelKind::Agency, body(json!({"age": "AG01"}))).unwrap(),
+            Request::ById(json!("AG01"))
         );
         let Request::ByFeatures { features, .. } =
-            read(ModelKind::Manager, body(json!({"ges": "M001", "total_clients": 45}))).unwrap()
+            read(ModelKind::Manager, body(json!({"ges": "G001", "total_clients": 45}))).unwrap()
         else {
             panic!()
         };

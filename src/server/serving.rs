@@ -51,6 +51,30 @@ pub struct ChurnPrediction {
     pub model_version: u32,
     /// Features the request left out (read as unknown); empty for a client looked up by id.
     pub missing_features: Vec<String>,
+    /// What a prediction by values started from.
+    #[serde(skip_serializing_if = "Base::is_lookup")]
+    pub base: Base,
+}
+
+/// What a prediction by feature values started from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Base {
+    /// Looked up by id: the snapshot's own values.
+    #[default]
+    Lookup,
+    /// The given values alone; the others read as unknown.
+    GivenOnly,
+    /// The given values over the named client's (manager's, agency's) own.
+    Known,
+    /// An id the latest snapshot does not hold: the given values alone.
+    UnknownId,
+}
+
+impl Base {
+    pub fn is_lookup(&self) -> bool {
+        *self == Base::Lookup
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,6 +87,9 @@ pub struct ScorePrediction {
     pub drivers: Vec<Driver>,
     /// Features the request left out (read as unknown); empty for an entity looked up by id.
     pub missing_features: Vec<String>,
+    /// What a prediction by values started from.
+    #[serde(skip_serializing_if = "Base::is_lookup")]
+    pub base: Base,
 }
 
 /// A feature's share of one score: its SHAP contribution, in score points (positive raises
@@ -127,6 +154,8 @@ struct Entities {
     actual: Vec<Option<f64>>,
     drivers: Vec<Vec<Driver>>,
     position: HashMap<String, usize>,
+    /// The feature rows (a few hundred managers or agencies), for what-if from a real one.
+    features: DataFrame,
 }
 
 struct Clients {
@@ -225,6 +254,7 @@ impl Serving {
                 actual: floats(frame, spec.target)?,
                 drivers,
                 ids,
+                features: frame.clone(),
                 model,
             }))
         };
@@ -258,6 +288,42 @@ impl Serving {
             ModelKind::Agency => self.agencies.as_ref().map(|e| &e.model.design),
             ModelKind::Recommender => None,
         }
+    }
+
+    /// The feature values of a current client (`model` churn), manager or agency, by the
+    /// names a request uses; `None` for an id the latest snapshot does not hold.
+    pub fn features_of(&self, model: ModelKind, id: &str) -> Option<Map<String, Value>> {
+        let (tabular, frame, row) = match model {
+            ModelKind::Churn => {
+                let clients = self.clients.as_ref()?;
+                let row = *clients.position.get(&id.trim().parse::<i64>().ok()?)?;
+                (&clients.model, &clients.features, row)
+            }
+            ModelKind::Manager | ModelKind::Agency => {
+                let entities = self.entities(model).ok()?;
+                let row = *entities.position.get(id)?;
+                (&entities.model, &entities.features, row)
+            }
+            ModelKind::Recommender => return None,
+        };
+        let design = &tabular.design;
+        let mut out = Map::new();
+        for name in &design.numeric {
+            let value = frame
+                .column(name)
+                .ok()
+                .and_then(|c| c.cast(&DataType::Float64).ok())
+                .and_then(|c| c.f64().ok().and_then(|v| v.get(row)));
+            out.insert(name.clone(), value.map_or(Value::Null, |v| serde_json::json!(v)));
+        }
+        for (name, _) in &design.categorical {
+            let value = frame
+                .column(name)
+                .ok()
+                .and_then(|c| c.str().ok().and_then(|v| v.get(row).map(str::to_string)));
+            out.insert(name.clone(), value.map_or(Value::Null, Value::String));
+        }
+        Some(out)
     }
 
     pub fn default_recommendations(&self) -> usize {
@@ -316,6 +382,7 @@ impl Serving {
             recommended_actions: actions,
             model_version: model.meta.version,
             missing_features,
+            base: if id.is_some() { Base::Lookup } else { Base::GivenOnly },
         })
     }
 
@@ -342,6 +409,7 @@ impl Serving {
             model_version: entities.model.meta.version,
             drivers: entities.drivers.get(row).cloned().unwrap_or_default(),
             missing_features: Vec::new(),
+            base: Base::Lookup,
         })
     }
 
@@ -370,6 +438,7 @@ impl Serving {
                 .pop()
                 .unwrap_or_default(),
             missing_features: missing_features(&entities.model, features),
+            base: Base::GivenOnly,
         })
     }
 

@@ -552,11 +552,20 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "/api/v1/predict/manager-performance",
         format!("{{\"ges\": \"{manager}\", \"total_clients\": 45}}"),
     );
+    // An id with values: a what-if about that manager (its own features, n_clients replaced),
+    // not an unknown one wearing its id.
     assert_eq!(seeded["manager_id"], manager.as_str());
-    let missing = seeded["missing_features"].as_array().unwrap();
+    assert_eq!(seeded["base"], "known", "{seeded}");
+    assert_eq!(seeded["missing_features"], serde_json::json!([]), "{seeded}");
+    let stranger = post(
+        "/api/v1/predict/manager-performance",
+        "{\"ges\": \"G999\", \"total_clients\": 45}".to_string(),
+    );
+    assert_eq!(stranger["base"], "unknown_id", "{stranger}");
+    let missing = stranger["missing_features"].as_array().unwrap();
     assert!(
         !missing.contains(&Value::from("n_clients")) && missing.contains(&Value::from("balance_total")),
-        "total_clients is read as n_clients: {seeded}"
+        "total_clients is read as n_clients: {stranger}"
     );
     let by_seed = post(
         "/api/v1/predict/agency-performance",
@@ -570,11 +579,8 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         format!("{{\"cli\": {top}, \"sex\": \"F\", \"age\": 45, \"client_seniority_days\": 800}}"),
     );
     assert_eq!(described["client_id"], top);
-    let missing = described["missing_features"].as_array().unwrap();
-    assert!(
-        !missing.contains(&Value::from("age_years")) && !missing.contains(&Value::from("tenure_months")),
-        "{described}"
-    );
+    assert_eq!(described["base"], "known", "{described}");
+    assert_eq!(described["missing_features"], serde_json::json!([]), "{described}");
     let (status, body) = http(
         &address,
         "POST",
@@ -676,6 +682,15 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         what_if.contains(&format!("<b class=\"{risk}\">{risk}</b>")),
         "the what-if form answers as the API"
     );
+    // Starting from a real manager asks about that one: the ranking's own score comes back.
+    let from = page(&format!("/console/what-if?model=manager&from={manager}"));
+    let own = managers["items"][0]["predicted_score"].as_f64().unwrap();
+    assert!(
+        from.contains(&format!("predicted score<b>{own:.1}</b>")),
+        "what-if from {manager} answers its ranking score {own:.1}"
+    );
+    let lost = page("/no/such/page");
+    assert!(lost.contains("<h1>Not found</h1>"), "a browser gets a page, not JSON");
     let unseen = page("/console/what-if?model=churn&tenure_months=12&segment=Nobody");
     assert!(
         unseen.contains("not a category the model knows"),

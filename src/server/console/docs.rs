@@ -61,6 +61,21 @@ fn text(value: &Value) -> String {
     escape(value.as_str().unwrap_or(""))
 }
 
+/// A description as the handlers' doc comments write it: `code` in backticks shown as code.
+fn prose(value: &Value) -> String {
+    text(value)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
 pub fn render(doc: &Value) -> String {
     let mut out = format!(
         "<h1>{} API <span class=\"muted\">{}</span></h1><section><p>{}</p>\
@@ -90,7 +105,7 @@ pub fn render(doc: &Value) -> String {
             escape(tag),
             anchor(method, path),
             escape(path),
-            text(&operation["summary"]),
+            prose(&operation["summary"]),
             m = escape(method)
         );
     }
@@ -115,11 +130,11 @@ fn render_operation(path: &str, method: &str, operation: &Value) -> String {
         } else {
             ""
         },
-        text(&operation["summary"]),
+        prose(&operation["summary"]),
         m = escape(method)
     );
     if let Some(description) = operation["description"].as_str().filter(|d| !d.is_empty()) {
-        let _ = write!(out, "<p class=\"muted\">{}</p>", escape(description));
+        let _ = write!(out, "<p class=\"muted\">{}</p>", prose(&Value::from(description)));
     }
     if let Some(parameters) = operation["parameters"].as_array().filter(|p| !p.is_empty()) {
         out.push_str(
@@ -137,7 +152,7 @@ fn render_operation(path: &str, method: &str, operation: &Value) -> String {
                 } else {
                     "no"
                 },
-                text(&p["description"])
+                prose(&p["description"])
             );
         }
         out.push_str("</table></div>");
@@ -164,7 +179,7 @@ fn render_operation(path: &str, method: &str, operation: &Value) -> String {
             out,
             "<tr><td>{}</td><td>{}</td><td>{body}</td></tr>",
             escape(status),
-            text(&response["description"])
+            prose(&response["description"])
         );
     }
     out.push_str("</table></div></section>");
@@ -176,7 +191,7 @@ fn render_schemas(schemas: &Value) -> String {
     for (name, schema) in schemas.as_object().into_iter().flatten() {
         let _ = write!(out, "<h3 id=\"schema-{0}\">{0}</h3>", escape(name));
         if let Some(description) = schema["description"].as_str() {
-            let _ = write!(out, "<p class=\"muted\">{}</p>", escape(description));
+            let _ = write!(out, "<p class=\"muted\">{}</p>", prose(&Value::from(description)));
         }
         let Some(properties) = schema["properties"].as_object() else {
             let _ = write!(out, "<p>{}</p>", type_of(schema));
@@ -192,7 +207,7 @@ fn render_schemas(schemas: &Value) -> String {
             "<div class=\"scroll\"><table class=\"schema\"><tr><th>field</th><th>type</th><th>required</th><th>meaning</th></tr>",
         );
         for (field, property) in properties {
-            let mut meaning = text(&property["description"]);
+            let mut meaning = prose(&property["description"]);
             if let Some(examples) = property["examples"].as_array().filter(|e| !e.is_empty()) {
                 let values: Vec<String> = examples
                     .iter()
@@ -222,7 +237,7 @@ fn render_schemas(schemas: &Value) -> String {
 fn render_seed_aliases(models: &Value) -> String {
     let mut out = String::from(
         "<section id=\"seed-aliases\"><h2>The seed system's requests</h2><p>The prediction endpoints also read the seed \
-         system's flat bodies — <code>{\"ges\": \"M001\", \"total_clients\": 45}</code>, <code>{\"cli\": 12345, \
+         system's flat bodies — <code>{\"ges\": \"G001\", \"total_clients\": 45}</code>, <code>{\"cli\": 12345, \
          \"sex\": \"F\", \"age\": 45}</code> — with its names read as ours. An id alone looks the client, manager \
          or agency up; with feature values the answer is predicted from them. Our own feature names may be used \
          at the top level too.</p><div class=\"scroll\"><table><tr><th>model</th><th>seed name</th><th>read as</th></tr>",
@@ -264,7 +279,7 @@ fn render_errors(codes: &Value) -> String {
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
             text(&code["code"]),
             code["status"],
-            text(&code["meaning"])
+            prose(&code["meaning"])
         );
     }
     out.push_str("</table></div></section>");
@@ -301,5 +316,15 @@ mod tests {
         assert_eq!(anchor("post", "/api/v1/jobs/{name}/run"), "post-api-v1-jobs--name--run");
         let tricky = serde_json::json!({"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/X<"}]});
         assert_eq!(type_of(&tricky), "null | <a href=\"#schema-X&lt;\">X&lt;</a>");
+        assert_eq!(
+            prose(&Value::from("the `run_id` and <b>")),
+            "the <code>run_id</code> and &lt;b&gt;"
+        );
+        let left: Vec<&str> = html
+            .split('`')
+            .skip(1)
+            .map(|rest| &rest[..rest.len().min(60)])
+            .collect();
+        assert!(left.is_empty(), "backticks left as written: {left:?}");
     }
 }

@@ -230,7 +230,35 @@ fn what_if_page(
     let design = s
         .design(model)
         .ok_or_else(|| ApiError::from(crate::server::serving::Refusal::NoModel(model)))?;
-    let given = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    // Start from a real client (manager, agency) when `from` names one: its own values, with
+    // the form's over them.
+    let from = query.get("from").map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut start_problem = None;
+    let base: Map<String, Value> = match from {
+        Some(id) => s.features_of(model, id).unwrap_or_else(|| {
+            start_problem = Some(ApiError::new(
+                crate::server::ErrorCode::NotFound,
+                format!("no {model} {id} in the latest snapshot to start from"),
+            ));
+            Map::new()
+        }),
+        None => Map::new(),
+    };
+    let values: HashMap<String, String> = base
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Value::Number(n) => Some((name.clone(), n.to_string())),
+            Value::String(t) => Some((name.clone(), t.clone())),
+            _ => None,
+        })
+        .chain(
+            query
+                .iter()
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, v)| (k.clone(), v.trim().to_string())),
+        )
+        .collect();
+    let given = |name: &str| values.get(name).map(String::as_str);
     let mut body = String::from("<h1>What-if</h1><section><p>");
     for kind in [ModelKind::Churn, ModelKind::Manager, ModelKind::Agency] {
         if kind == model {
@@ -240,9 +268,12 @@ fn what_if_page(
         }
     }
     body.push_str(
-        "</p><p class=\"muted\">Give the values you know; the others count as unknown. \
-         The same answer comes from the prediction API with these features.</p>",
+        "</p><p class=\"muted\">Give the values you know, or start from a real one (its id below) and change some; \
+         the values left empty count as unknown. The same answer comes from the prediction API with these features.</p>",
     );
+    if let Some(e) = &start_problem {
+        body.push_str(&error_notice(e));
+    }
     // The answer first, when there is a question.
     let mut features = Map::new();
     let mut problem = None;
@@ -290,6 +321,16 @@ fn what_if_page(
                 ) + &missing(&p.missing_features)
             }),
         };
+        let known = features.len();
+        let total = design.numeric.len() + design.categorical.len();
+        if known * 2 < total {
+            let _ = write!(
+                body,
+                "<p class=\"notice\">Only {known} of the {total} features are given: the answer is about a {model} \
+                 whose other values are unknown, not a typical one. Start from a real one to ask \
+                 “what if this one changed”.</p>"
+            );
+        }
         match answered {
             Ok(html) => body.push_str(&html),
             Err(refusal) => {
@@ -301,7 +342,9 @@ fn what_if_page(
     }
     let _ = write!(
         body,
-        "</section><section><form class=\"fields\" method=\"get\" action=\"/console/what-if\"><input type=\"hidden\" name=\"model\" value=\"{model}\">"
+        "</section><section><form class=\"fields\" method=\"get\" action=\"/console/what-if\"><input type=\"hidden\" name=\"model\" value=\"{model}\">\
+         <label>start from ({model} id)<input name=\"from\" value=\"{}\"></label>",
+        escape(from.unwrap_or(""))
     );
     for name in &design.numeric {
         let _ = write!(

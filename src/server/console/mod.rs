@@ -14,7 +14,7 @@ use crate::report::svg::escape;
 use crate::server::{ApiError, Shared};
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 pub fn routes() -> Router<Shared> {
@@ -27,6 +27,26 @@ pub fn routes() -> Router<Shared> {
         .route("/docs", get(docs::page))
         .route("/reports/", get(overview::report_index))
         .route("/reports/index.html", get(overview::report_index))
+        // The addresses people type for these pages.
+        .route("/console", get(|| async { Redirect::permanent("/") }))
+        .route("/console/", get(|| async { Redirect::permanent("/") }))
+        .route("/reports", get(|| async { Redirect::permanent("/reports/") }))
+        .route("/docs/", get(|| async { Redirect::permanent("/docs") }))
+}
+
+/// A missing page for a browser: the console's own page with its navigation, not JSON.
+pub fn not_found_page(path: &str) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        Section::Overview,
+        &format!(
+            "<h1>Not found</h1>{}",
+            notice(&format!(
+                "There is no page at {path}. The console starts at /, the API is described at /docs."
+            ))
+        ),
+    )
 }
 
 /// The pages of the navigation bar, in its order.
@@ -115,7 +135,7 @@ fn error_notice(error: &ApiError) -> String {
     let field = error
         .field
         .as_deref()
-        .filter(|f| !f.is_empty())
+        .filter(|f| !f.is_empty() && !error.message.contains(f))
         .map(|f| format!(" ({f})"))
         .unwrap_or_default();
     notice(&format!("{}{field}", error.message))
@@ -150,6 +170,11 @@ fn when(timestamp: &str) -> String {
     }
 }
 
+/// A count for people: 17536 → 17,536.
+fn count(n: u64) -> String {
+    crate::vocab::text::thousands(n as usize)
+}
+
 /// A share as a percentage with one decimal.
 fn percent(value: Option<f64>) -> String {
     match value {
@@ -170,6 +195,10 @@ mod tests {
         assert_eq!(number(Some(f64::NAN), 2), "–");
         assert_eq!(number(None, 2), "–");
         assert_eq!(percent(Some(0.1234)), "12.3 %");
+        assert_eq!(
+            (count(17536), count(999), count(1_000_000)),
+            ("17,536".into(), "999".into(), "1,000,000".into())
+        );
         assert_eq!(when("2026-12-05T15:04:42.005Z"), "2026-12-05 15:04:42 UTC");
         assert_eq!(when("2026-12-07T03:00:00+01:00"), "2026-12-07T03:00:00+01:00");
     }

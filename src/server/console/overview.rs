@@ -3,7 +3,7 @@
 //! drift per feature over the last benchmark runs, and the run history linked to each report.
 //! And `/reports/`: the report index the jobs write, served.
 
-use super::{Section, error_notice, notice, number, percent, query_value, when};
+use super::{Section, count, error_notice, notice, number, percent, query_value, when};
 use crate::alerts::state::{AlertState, Phase};
 use crate::alerts::store::Silence;
 use crate::engine::scheduler::JobStatus;
@@ -250,15 +250,15 @@ fn headline(summary: &Result<Value, ApiError>) -> String {
             let clients = &s["clients"];
             let mut cards = vec![("snapshot", s["snapshot"].as_str().unwrap_or("–").to_string())];
             if clients.is_object() {
-                cards.push(("clients", clients["count"].to_string()));
+                cards.push(("current clients", count(clients["count"].as_u64().unwrap_or(0))));
                 cards.push(("expected churn", percent(clients["expected_churn_rate"].as_f64())));
                 for level in ["High", "Medium", "Low"] {
-                    cards.push((level, clients["by_risk"][level].as_u64().unwrap_or(0).to_string()));
+                    cards.push((level, count(clients["by_risk"][level].as_u64().unwrap_or(0))));
                 }
             }
             for name in ["managers", "agencies"] {
                 if let Some(count) = s[name]["count"].as_u64() {
-                    cards.push((name, count.to_string()));
+                    cards.push((name, super::count(count)));
                 }
             }
             out.push_str("<div class=\"cards\">");

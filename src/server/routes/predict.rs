@@ -24,7 +24,7 @@ pub struct ChurnRequest {
     features: Option<Map<String, Value>>,
 }
 
-/// A manager by id, or by feature values; the seed's flat form (`{"ges": "M001",
+/// A manager by id, or by feature values; the seed's flat form (`{"ges": "G001",
 /// "total_clients": 45}`) is read as ours.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // The body's documented shape; `seed::read` reads it.
@@ -35,7 +35,7 @@ pub struct ManagerRequest {
     features: Option<Map<String, Value>>,
 }
 
-/// An agency by id, or by feature values; the seed's flat form (`{"age": "A001", …}`) is read
+/// An agency by id, or by feature values; the seed's flat form (`{"age": "AG01", …}`) is read
 /// as ours.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // The body's documented shape; `seed::read` reads it.
@@ -62,12 +62,35 @@ pub async fn churn(State(state): State<Shared>, body: Bytes) -> ApiResult {
             Ok(serving.churn_of(id)?)
         }
         Request::ByFeatures { id, features, field } => {
+            let (features, known) = over_known(serving, ModelKind::Churn, id.as_ref(), features);
             let mut prediction = serving.churn_of_features(&features, field)?;
             prediction.client_id = id.and_then(|id| id.as_i64());
+            prediction.base = known;
             Ok(prediction)
         }
     })
     .await
+}
+
+/// The seed's flat form with an id and values: the values over that client's (manager's,
+/// agency's) own features when the latest snapshot holds it — a what-if about that one, not
+/// about an unknown whose id is echoed — else the values alone. The second part says which.
+fn over_known(
+    serving: &crate::server::serving::Serving,
+    model: ModelKind,
+    id: Option<&Value>,
+    given: Map<String, Value>,
+) -> (Map<String, Value>, crate::server::serving::Base) {
+    use crate::server::serving::Base;
+    let id = id.map(|id| id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string()));
+    match id.as_deref().and_then(|id| serving.features_of(model, id)) {
+        Some(mut known) => {
+            known.extend(given);
+            (known, Base::Known)
+        }
+        None if id.is_some() => (given, Base::UnknownId),
+        None => (given, Base::GivenOnly),
+    }
 }
 
 async fn scores(state: &Shared, model: ModelKind, body: &Bytes) -> ApiResult {
@@ -77,10 +100,14 @@ async fn scores(state: &Shared, model: ModelKind, body: &Bytes) -> ApiResult {
         let text = |id: &Value| id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
         let prediction: ScorePrediction = match request {
             Request::ById(id) => serving.score_of(model, &text(&id))?,
-            Request::ByFeatures { id, features, field } => ScorePrediction {
-                id: id.as_ref().map(text),
-                ..serving.score_of_features(model, &features, field)?
-            },
+            Request::ByFeatures { id, features, field } => {
+                let (features, known) = over_known(serving, model, id.as_ref(), features);
+                ScorePrediction {
+                    id: id.as_ref().map(text),
+                    base: known,
+                    ..serving.score_of_features(model, &features, field)?
+                }
+            }
         };
         let mut value = serde_json::to_value(&prediction).map_err(ApiError::internal)?;
         if let Some(map) = value.as_object_mut() {
