@@ -79,7 +79,10 @@ fn client_section(churn: &ChurnPrediction, products: Option<&Value>) -> String {
     if churn.reasons.is_empty() {
         out.push_str("<p class=\"muted\">Below the medium risk level: no reasons or actions are drawn.</p>");
     } else {
-        out.push_str("<h2>Why</h2><ol id=\"reasons\">");
+        out.push_str(
+            "<h2>Why</h2><p class=\"muted\">The features pushing this client's risk up most (exact SHAP). \
+             The daily scoring file uses the approximate method for speed: its order can differ.</p><ol id=\"reasons\">",
+        );
         for reason in &churn.reasons {
             let _ = write!(out, "<li>{}</li>", escape(reason));
         }

@@ -310,8 +310,8 @@ fn jobs_section(jobs: &Result<Vec<JobStatus>, ApiError>, facts: &Facts) -> Strin
         }
     };
     out.push_str(
-        "<div class=\"scroll\"><table><tr><th>job</th><th>kind</th><th>schedule</th><th>now</th>\
-         <th>last run</th><th>next run</th></tr>",
+        "<div class=\"scroll\"><table><tr><th>job</th><th>now</th><th>last run</th><th>next run</th>\
+         <th>kind</th><th>schedule</th></tr>",
     );
     for job in jobs {
         let now = if job.running {
@@ -330,12 +330,14 @@ fn jobs_section(jobs: &Result<Vec<JobStatus>, ApiError>, facts: &Facts) -> Strin
             .unwrap_or_else(|| "<span class=\"muted\">never</span>".into());
         let _ = write!(
             out,
-            "<tr class=\"job\"><td><b>{}</b></td><td>{}</td><td class=\"nowrap\"><code>{}</code> {}</td><td>{now}</td><td>{last}</td><td>{}</td></tr>",
+            // What ops looks for first (state, last and next run) before what rarely changes,
+            // so a phone shows it without scrolling sideways.
+            "<tr class=\"job\"><td><b>{}</b></td><td>{now}</td><td>{last}</td><td>{}</td><td>{}</td><td class=\"nowrap\"><code>{}</code> {}</td></tr>",
             escape(&job.name),
+            escape(&job.next_run.as_deref().map(when).unwrap_or_else(|| "–".into())),
             escape(&job.kind),
             escape(&job.schedule),
-            escape(&job.timezone),
-            escape(&job.next_run.as_deref().map(when).unwrap_or_else(|| "–".into()))
+            escape(&job.timezone)
         );
     }
     out.push_str("</table></div></section>");
