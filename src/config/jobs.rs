@@ -132,6 +132,9 @@ pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
     let params = fields
         .get::<BTreeMap<String, serde_json::Value>>("params")
         .map_or_else(BTreeMap::new, |(v, _)| v);
+    if let Some(kind) = kind {
+        check_params(kind, &text, path, &mut fields);
+    }
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("job").to_string();
     match (kind, schedule) {
         (Some(kind), Some(schedule)) if fields.problems.is_empty() => Ok(Job {
@@ -148,6 +151,152 @@ pub fn load_job(path: &Path) -> Result<Job, Vec<String>> {
             params,
         }),
         _ => Err(fields.problems),
+    }
+}
+
+/// What a parameter of a job kind accepts.
+#[derive(Debug, Clone, Copy)]
+enum Accepts {
+    /// A list of model names.
+    Models,
+    /// A whole number at least this.
+    WholeFrom(u64),
+    /// A number within (low, high), each end open or closed.
+    Number { low: f64, high: f64, low_open: bool },
+}
+
+/// The parameters each job kind reads (jobs/README.md lists them with their defaults).
+fn known_params(kind: JobKind) -> &'static [(&'static str, Accepts)] {
+    use Accepts::*;
+    match kind {
+        JobKind::Benchmark => &[
+            ("models", Models),
+            ("k", WholeFrom(1)),
+            (
+                "psi_threshold",
+                Number {
+                    low: 0.0,
+                    high: f64::INFINITY,
+                    low_open: true,
+                },
+            ),
+            (
+                "drift_sigmas",
+                Number {
+                    low: 0.0,
+                    high: f64::INFINITY,
+                    low_open: false,
+                },
+            ),
+            (
+                "drift_share",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: false,
+                },
+            ),
+            ("drift_min_rows", WholeFrom(1)),
+            (
+                "drift_noise_alpha",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: true,
+                },
+            ),
+        ],
+        JobKind::Validation => &[
+            ("models", Models),
+            ("folds", WholeFrom(2)),
+            ("recent_snapshots", WholeFrom(1)),
+            ("bootstrap_resamples", WholeFrom(100)),
+        ],
+        JobKind::Retrain => &[
+            ("models", Models),
+            (
+                "min_improvement",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: false,
+                },
+            ),
+            (
+                "alpha",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: true,
+                },
+            ),
+            ("bootstrap_resamples", WholeFrom(100)),
+        ],
+        JobKind::Scoring => &[],
+    }
+}
+
+/// The job file's `params`, each checked against what its kind reads, at its own line: an
+/// unknown key (a typo would otherwise be silently ignored) or an impossible value is refused.
+fn check_params(kind: JobKind, text: &str, path: &Path, fields: &mut Fields) {
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        params: BTreeMap<String, serde_saphyr::Spanned<serde_json::Value>>,
+    }
+    let Ok(file) = super::parse_yaml_listed::<Params>(text, path) else {
+        return; // The file's own parse reports it.
+    };
+    let known = known_params(kind);
+    let kind_name = format!("{kind:?}").to_lowercase();
+    for (name, value) in &file.params {
+        let place = fields.place(value);
+        let Some((_, accepts)) = known.iter().find(|(k, _)| k == name) else {
+            let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+            let hint = crate::vocab::text::nearest(name, names.iter().copied())
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            let list = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
+            fields.problem(
+                place,
+                format!("params.{name}: a {kind_name} job has no such parameter{hint}; it reads: {list}"),
+            );
+            continue;
+        };
+        let v = &value.value;
+        let problem = match *accepts {
+            Accepts::Models => serde_json::from_value::<Vec<crate::vocab::ModelKind>>(v.clone())
+                .err()
+                .map(|_| {
+                    format!(
+                        "expected a list of models from {}, got {v}",
+                        crate::vocab::ModelKind::names()
+                    )
+                }),
+            Accepts::WholeFrom(low) => match v.as_u64() {
+                Some(n) if n >= low => None,
+                _ => Some(format!("expected a whole number from {low}, got {v}")),
+            },
+            Accepts::Number { low, high, low_open } => match v.as_f64() {
+                Some(x) if x.is_finite() && (x > low || (!low_open && x == low)) && x <= high => None,
+                _ => {
+                    let open = if low_open { "above" } else { "from" };
+                    let upper = if high.is_finite() {
+                        format!(" to {high}")
+                    } else {
+                        String::new()
+                    };
+                    Some(format!("expected a number {open} {low}{upper}, got {v}"))
+                }
+            },
+        };
+        if let Some(problem) = problem {
+            fields.problem(place, format!("params.{name}: {problem}"));
+        }
     }
 }
 

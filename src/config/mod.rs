@@ -17,7 +17,11 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{}", .problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"))]
+    /// A problem located in the file starts `line:column: `; others name only the file.
+    #[error("{}", .problems.iter().map(|p| {
+        let located = p.starts_with(|c: char| c.is_ascii_digit());
+        format!("{}{}{p}", path.display(), if located { ":" } else { ": " })
+    }).collect::<Vec<_>>().join("\n"))]
     Invalid { path: PathBuf, problems: Vec<String> },
 }
 
@@ -346,11 +350,28 @@ impl EngineConfig {
             }
         };
         let mut config = parse_yaml::<EngineConfig>(&text, path)?;
-        config.check(path)?;
+        if let Err(ConfigError::Invalid { path, problems }) = config.check(path) {
+            // Each problem at the line of the key it names.
+            let problems = problems.into_iter().map(|p| locate(&text, p)).collect();
+            return Err(ConfigError::Invalid { path, problems });
+        }
         if let Some(root) = project_root(path) {
             config.rebase(&root);
         }
         Ok(config)
+    }
+
+    /// The config as written, without its semantic checks: what `validate-config` reads the
+    /// folders and receivers from when a check fails, so one wrong value does not cascade into
+    /// false problems elsewhere (rules naming receivers "not defined"). `None` when it does not
+    /// parse.
+    pub fn load_unchecked(path: &Path) -> Option<EngineConfig> {
+        let text = crate::fsutil::read_text(path).ok()?;
+        let mut config = parse_yaml::<EngineConfig>(&text, path).ok()?;
+        if let Some(root) = project_root(path) {
+            config.rebase(&root);
+        }
+        Some(config)
     }
 
     /// Joins every relative folder the config names to `root`.
@@ -557,6 +578,63 @@ impl FeatureConfig {
     }
 }
 
+/// `problem`, which starts with the dotted key it is about (`cleaning.cap_quantile must …`),
+/// prefixed with that key's `line:column` in `text` when the file writes it.
+fn locate(text: &str, problem: String) -> String {
+    let key: String = problem
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    match key_place(text, key.trim_end_matches('.')) {
+        Some((line, column)) => format!("{line}:{column}: {problem}"),
+        None => problem,
+    }
+}
+
+/// Where the YAML `text` writes the dotted key `path` (`daemon.http.max_headers`): its line and
+/// column, or its nearest written parent's when the key itself is not written (a default).
+/// Block mappings by indentation, and a flow mapping (`slack: {type: slack, …}`) on one line.
+fn key_place(text: &str, path: &str) -> Option<(usize, usize)> {
+    let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
+    let mut depth = 0;
+    let mut parent_indent: Option<usize> = None;
+    let mut found = None;
+    for (number, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || depth >= keys.len() {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if parent_indent.is_some_and(|p| indent <= p) {
+            break;
+        }
+        let key = keys[depth];
+        let is_key = trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'));
+        if !is_key || (depth == 0 && indent > 0) {
+            continue;
+        }
+        found = Some((number + 1, indent + 1));
+        depth += 1;
+        parent_indent = Some(indent);
+        // The rest of the path inside a flow mapping on this same line.
+        let mut from = indent + key.len();
+        if !line[from..].contains('{') {
+            continue;
+        }
+        while depth < keys.len() {
+            let Some(at) = line[from..].find(&format!("{}:", keys[depth])) else {
+                return found;
+            };
+            from += at;
+            found = Some((number + 1, from + 1));
+            depth += 1;
+        }
+    }
+    found
+}
+
 /// `Ok` when there are no problems, else every one of them as [`ConfigError::Invalid`].
 pub fn refuse(path: &Path, problems: Vec<String>) -> Result<(), ConfigError> {
     if problems.is_empty() {
@@ -640,6 +718,24 @@ mod tests {
         let err = config.check(Path::new("b.yaml")).unwrap_err().to_string();
         assert_eq!(err.lines().count(), 3, "{err}");
         assert!(err.lines().all(|l| l.starts_with("b.yaml: ")), "{err}");
+        // Loaded from a file, each problem is at the line of the key it names.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bankml.yaml");
+        std::fs::write(
+            &file,
+            format!("{text}alerting:\n  receivers:\n    slack: {{type: slack, webhook_url_env: \"a b\"}}\n"),
+        )
+        .unwrap();
+        let err = EngineConfig::load(&file, true).unwrap_err().to_string();
+        let shown = file.display().to_string();
+        for expected in [
+            format!("{shown}:2:3: cleaning.cap_quantile"),
+            format!("{shown}:4:3: models.cv_folds"),
+            format!("{shown}:6:3: features.churn_horizon_days"),
+            format!("{shown}:9:26: alerting.receivers.slack.webhook_url_env"),
+        ] {
+            assert!(err.contains(&expected), "{expected} missing:\n{err}");
+        }
         for (text, line) in [
             ("daemon:\n  listen: \"localhost:port\"\n", "line 2"),
             ("daemon:\n  shutdown_grace: soon\n", "line 2"),

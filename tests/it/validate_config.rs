@@ -92,6 +92,33 @@ fn three_mistakes_in_one_job_file_are_three_located_problems() {
 }
 
 #[test]
+fn a_jobs_params_are_checked_against_its_kind_at_their_lines() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    std::fs::write(
+        dir.path().join("jobs/daily-benchmark.yaml"),
+        "job: benchmark\nschedule: \"0 0 2 * * *\"\nparams:\n  kk: 5\n  k: -3\n  folds: 4\n  drift_share: 1.5\n  models: [churn, nope]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("jobs/weekly-validation.yaml"),
+        "job: validation\nschedule: \"0 0 3 * * MON\"\nparams: {folds: 1}\n",
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    for expected in [
+        "jobs/daily-benchmark.yaml:4:7: params.kk: a benchmark job has no such parameter (did you mean k?)",
+        "jobs/daily-benchmark.yaml:5:6: params.k: expected a whole number from 1, got -3",
+        "jobs/daily-benchmark.yaml:6:10: params.folds: a benchmark job has no such parameter",
+        "jobs/daily-benchmark.yaml:7:16: params.drift_share: expected a number from 0 to 1, got 1.5",
+        "jobs/daily-benchmark.yaml:8:11: params.models: expected a list of models from churn, manager, agency, recommender",
+        "jobs/weekly-validation.yaml:3:17: params.folds: expected a whole number from 2, got 1",
+    ] {
+        assert!(printed.contains(expected), "{expected} missing:\n{printed}");
+    }
+}
+
+#[test]
 fn every_broken_file_is_named_with_line_and_column() {
     let dir = scratch();
     copy_shipped_config(dir.path());
@@ -198,4 +225,35 @@ fn yaml_that_is_not_utf8_is_placed_by_line_and_byte() {
         printed.contains("config/bankml.yaml") && printed.contains("line 3, byte column 4: not UTF-8 text (byte 0xE9)"),
         "{printed}"
     );
+}
+
+#[test]
+fn a_wrong_value_is_at_its_line_and_does_not_cascade_into_the_rules() {
+    let dir = scratch();
+    copy_shipped_config(dir.path());
+    let shipped = std::fs::read_to_string(dir.path().join("config/bankml.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("config/bankml.yaml"),
+        shipped.replace("cap_quantile: 0.999", "cap_quantile: 7"),
+    )
+    .unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    let line = shipped.lines().position(|l| l.contains("cap_quantile: 0.999")).unwrap() + 1;
+    assert!(
+        printed.contains(&format!(
+            "config/bankml.yaml:{line}:3: cleaning.cap_quantile must be between 0.5 and 1, got 7"
+        )),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("receiver"),
+        "the rules' receivers are still known: {printed}"
+    );
+    assert!(printed.contains("1 problem(s)"), "{printed}");
+    // A config that does not parse at all: the rules wait for it, rather than failing on
+    // receivers nobody could know.
+    std::fs::write(dir.path().join("config/bankml.yaml"), "daemon: [\n").unwrap();
+    let printed = bad_input(dir.path(), &["validate-config"]);
+    assert!(printed.contains("rules.yaml: not checked until"), "{printed}");
+    assert!(!printed.contains("not defined"), "{printed}");
 }
