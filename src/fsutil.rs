@@ -266,6 +266,36 @@ pub fn process_command(pid: u32) -> String {
         .join(" ")
 }
 
+/// Why nothing can be written at `path` now, as the file system says it: "no space left on
+/// device" (the disk holding it is full) or "read-only file system". `None` when neither
+/// holds, or the file system cannot be asked. Libraries that wrap their write errors (the
+/// Parquet encoder says "transport error") lose this; it is asked again here.
+pub fn why_not_writable(path: &Path) -> Option<String> {
+    let mut folder = path;
+    while !folder.exists() {
+        folder = folder.parent().filter(|p| !p.as_os_str().is_empty())?;
+    }
+    let name = std::ffi::CString::new(folder.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs(3) fills `stats` for the NUL-terminated path it is given.
+    if unsafe { libc::statvfs(name.as_ptr(), &mut stats) } != 0 {
+        return None;
+    }
+    if stats.f_flag & libc::ST_RDONLY != 0 {
+        return Some(format!("read-only file system ({})", folder.display()));
+    }
+    // A block or less free for us: the next write fails.
+    (stats.f_bavail <= 1).then(|| format!("no space left on device ({} is full)", folder.display()))
+}
+
+/// What the disk says when SQLite's own words ("xShmMap", "disk I/O error") would not:
+/// ` — no space left on device (…)` or ` — read-only file system (…)`.
+pub fn disk_hint(path: &str) -> String {
+    why_not_writable(Path::new(path))
+        .map(|why| format!(" — {why}"))
+        .unwrap_or_default()
+}
+
 /// Where `bytes` stop being UTF-8 text: "line 3, byte column 7: not UTF-8 text (byte 0xE9)".
 /// `None` when they are UTF-8.
 pub fn utf8_problem(bytes: &[u8]) -> Option<String> {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
-#[error("alert store {path}: {source}")]
+#[error("alert store {path}: {source}{}", crate::fsutil::disk_hint(path))]
 pub struct StoreError {
     path: String,
     source: rusqlite::Error,

@@ -62,9 +62,14 @@ pub fn write_frame(frame: &mut DataFrame, path: &Path, format: FileFormat) -> Re
             max: XLSX_MAX_ROWS - 1,
         });
     }
+    // A full or read-only disk reaches us through the encoder as "Invalid thrift: transport
+    // error": say what the disk says.
     let encode = |message: String| WriteError::Encode {
         path: path.into(),
-        message,
+        message: match fsutil::why_not_writable(path) {
+            Some(why) => why,
+            None => message,
+        },
     };
     fsutil::write_atomic(path, |file| match format {
         FileFormat::Csv => CsvWriter::new(file)

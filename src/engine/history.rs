@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("run history {path}: {source}")]
+    #[error("run history {path}: {source}{}", crate::fsutil::disk_hint(path))]
     Sqlite { path: String, source: rusqlite::Error },
     #[error("run history: {0}")]
     Busy(String),

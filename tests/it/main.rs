@@ -6,6 +6,7 @@ mod alerts;
 mod arrows;
 mod common;
 mod daemon;
+mod disk;
 mod evaluate;
 mod features;
 mod generate;
