@@ -106,6 +106,19 @@ impl StagedDir {
     }
 }
 
+/// Removes the folder `dir` so that no reader sees it half-deleted: renamed first to a
+/// staging name of this process (gone from its place at once), then deleted; if this is
+/// killed in between, the leftover sweep deletes the rest.
+pub fn discard_dir(dir: &Path) -> Result<(), FsError> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = parent_of(dir).join(format!("{STAGING_PREFIX}{}-discarded-{name}", std::process::id()));
+    fs::rename(dir, &aside).map_err(io_error("cannot move aside", dir))?;
+    fs::remove_dir_all(&aside).map_err(io_error("cannot remove", &aside))
+}
+
 /// Puts folder `from` at `target`: an existing `target` is moved aside, `from` renamed in,
 /// then the old one removed; if the rename fails the old folder is put back.
 pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {

@@ -32,6 +32,16 @@ pub enum ModelsAction {
         #[arg(value_enum)]
         model: ModelKind,
     },
+    /// Remove old versions: all but the champion, the challenger, the previous champion and
+    /// the newest others (models.keep_versions, 5).
+    Prune {
+        /// Versions kept besides those three (default: models.keep_versions).
+        #[arg(long)]
+        keep: Option<usize>,
+        /// Say what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
@@ -52,6 +62,24 @@ pub fn run(args: ModelsArgs, config: &EngineConfig) -> anyhow::Result<()> {
                     shown(aliases.champion),
                     shown(aliases.challenger)
                 );
+            }
+        }
+        ModelsAction::Prune { keep, dry_run } => {
+            let keep = keep.unwrap_or(config.models.keep_versions);
+            for model in ModelKind::ALL {
+                let gone = if dry_run {
+                    registry.prunable(model, keep)?
+                } else {
+                    registry.prune(model, keep)?
+                };
+                if !gone.is_empty() {
+                    let list: Vec<String> = gone.iter().map(|v| format!("v{v}")).collect();
+                    println!(
+                        "{model:<12} {} {}",
+                        if dry_run { "would remove" } else { "removed" },
+                        list.join(" ")
+                    );
+                }
             }
         }
         ModelsAction::Show { model, version } => {

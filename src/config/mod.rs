@@ -218,6 +218,9 @@ pub struct ModelsConfig {
     /// snapshots (with complete history), and its learned thresholds from their month-to-month
     /// variability.
     pub reference_snapshots: usize,
+    /// Retention: versions kept besides the champion, the challenger and the previous
+    /// champion; the retraining prunes the rest (`bankml models prune` by hand).
+    pub keep_versions: usize,
 }
 
 impl Default for ModelsConfig {
@@ -229,6 +232,7 @@ impl Default for ModelsConfig {
             recommender: Default::default(),
             cv_folds: 5,
             reference_snapshots: 6,
+            keep_versions: 5,
         }
     }
 }

@@ -196,6 +196,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             });
         }
     }
+    // Retention: old versions go once the decisions are made (champion, challenger and the
+    // previous champion always stay).
+    for model in ModelKind::ALL {
+        match registry.prune(model, config.models.keep_versions) {
+            Ok(gone) if !gone.is_empty() => tracing::info!(%model, ?gone, "old versions pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%model, error = %e, "old versions not pruned"),
+        }
+    }
     Ok(started.succeeded(
         "retrain",
         Vec::new(),

@@ -200,6 +200,45 @@ impl Registry {
         Ok(aliases)
     }
 
+    /// The versions a retention policy keeping `others` more would remove: all but the
+    /// champion, the challenger, the previous champion (what `rollback` returns to) and the
+    /// `others` newest of the rest.
+    pub fn prunable(&self, model: ModelKind, others: usize) -> Result<Vec<u32>, RegistryError> {
+        let aliases = self.aliases(model)?;
+        let kept: Vec<u32> = [
+            aliases.champion,
+            aliases.challenger,
+            aliases.previous_champions.last().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let rest: Vec<u32> = self
+            .versions(model)?
+            .into_iter()
+            .filter(|v| !kept.contains(v))
+            .collect();
+        Ok(rest[..rest.len().saturating_sub(others)].to_vec())
+    }
+
+    /// Removes what [`Registry::prunable`] names. Each version is first renamed out of the
+    /// registry (a staging name the leftover sweep removes if this is killed), so no reader
+    /// ever finds half a version; rollback then reaches back only as far as the previous
+    /// champion kept.
+    pub fn prune(&self, model: ModelKind, others: usize) -> Result<Vec<u32>, RegistryError> {
+        let gone = self.prunable(model, others)?;
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        let mut aliases = self.aliases(model)?;
+        aliases.previous_champions.retain(|v| !gone.contains(v));
+        self.write_aliases(model, &aliases)?;
+        for version in &gone {
+            fsutil::discard_dir(&self.version_dir(model, *version))?;
+        }
+        Ok(gone)
+    }
+
     /// Every model's champion version (`None`: no champion yet), for reports and alerts.
     pub fn champions(&self) -> std::collections::BTreeMap<ModelKind, Option<u32>> {
         ModelKind::ALL
@@ -265,6 +304,39 @@ mod tests {
             registry.promote(ModelKind::Churn, 9),
             Err(RegistryError::UnknownVersion { version: 9, .. })
         ));
+    }
+
+    #[test]
+    fn pruning_keeps_the_champion_challenger_previous_champion_and_the_newest_others() {
+        let (_dir, registry) = registry();
+        for i in 1..=9 {
+            add(&registry, &i.to_string());
+        }
+        registry.promote(ModelKind::Churn, 2).unwrap();
+        registry.promote(ModelKind::Churn, 3).unwrap();
+        registry.promote(ModelKind::Churn, 5).unwrap(); // previous champions: 2, 3
+        registry.set_challenger(ModelKind::Churn, 1).unwrap();
+        assert_eq!(registry.prunable(ModelKind::Churn, 2).unwrap(), vec![2, 4, 6, 7]);
+        assert_eq!(registry.prune(ModelKind::Churn, 2).unwrap(), vec![2, 4, 6, 7]);
+        assert_eq!(registry.versions(ModelKind::Churn).unwrap(), vec![1, 3, 5, 8, 9]);
+        let aliases = registry.aliases(ModelKind::Churn).unwrap();
+        assert_eq!(
+            aliases.previous_champions,
+            vec![3],
+            "rollback reaches only what is kept"
+        );
+        assert_eq!((aliases.champion, aliases.challenger), (Some(5), Some(1)));
+        assert!(
+            registry.prune(ModelKind::Churn, 2).unwrap().is_empty(),
+            "nothing more to go"
+        );
+        assert_eq!(registry.rollback(ModelKind::Churn).unwrap().champion, Some(3));
+        let leftovers: Vec<_> = std::fs::read_dir(registry.model_dir(ModelKind::Churn))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
