@@ -73,6 +73,20 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The prediction API under load: a daemon on a generated bank, CONCURRENCY callers
+    /// asking for one client's churn with reasons for SECONDS; latency percentiles, errors,
+    /// the daemon's memory before and after.
+    Api {
+        #[arg(long, default_value_t = 20_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Work folder, kept afterwards (default: a temporary folder, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -213,6 +227,20 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             drift_columns,
         } => bench_metrics(&rows, drift_rows, drift_columns),
         BenchWhat::Models { clients, months } => bench_models(&clients, months, config),
+        BenchWhat::Api {
+            clients,
+            concurrency,
+            seconds,
+            dir,
+        } => super::bench_api::run(
+            super::bench_api::ApiBench {
+                clients,
+                concurrency,
+                seconds,
+                dir,
+            },
+            config_path,
+        ),
         BenchWhat::Monitor {
             scenarios,
             clients,

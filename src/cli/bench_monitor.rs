@@ -26,7 +26,7 @@ pub struct MonitorBench {
 }
 
 /// Runs `bankml ARGS` in `project`; its output goes to `log`.
-fn bankml(project: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow::Result<()> {
+pub(super) fn bankml(project: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow::Result<()> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let status = std::process::Command::new(std::env::current_exe()?)
         .current_dir(project)

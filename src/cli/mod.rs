@@ -3,6 +3,7 @@
 mod alerts;
 mod backfill;
 mod bench;
+mod bench_api;
 mod bench_monitor;
 mod daemon;
 mod evaluate;

@@ -185,7 +185,13 @@ pub struct Serving {
     managers: Option<Entities>,
     agencies: Option<Entities>,
     recommender: Option<Recommendations>,
+    /// Answers already given for a client of this snapshot (exact SHAP is the costly part):
+    /// asked again, a client is answered from here. Bounded; emptied when full.
+    answered: std::sync::Mutex<HashMap<i64, ChurnPrediction>>,
 }
+
+/// Clients whose answers are kept at once (~1.2 KiB each, so at most ~60 MiB).
+const ANSWERS_KEPT: usize = 50_000;
 
 fn strings(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     Ok(frame
@@ -276,6 +282,7 @@ impl Serving {
             managers,
             agencies,
             recommender,
+            answered: Default::default(),
         })
     }
 
@@ -341,8 +348,17 @@ impl Serving {
             .position
             .get(&client_id)
             .ok_or_else(|| Refusal::NotFound(format!("client {client_id} is not a current client")))?;
+        let mut answered = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(answer) = answered.get(&client_id) {
+            return Ok(answer.clone());
+        }
         let frame = clients.features.slice(row as i64, 1);
-        self.explain(&clients.model, &frame, Some(client_id), Vec::new())
+        let answer = self.explain(&clients.model, &frame, Some(client_id), Vec::new())?;
+        if answered.len() >= ANSWERS_KEPT {
+            answered.clear();
+        }
+        answered.insert(client_id, answer.clone());
+        Ok(answer)
     }
 
     /// A client described by feature values (missing ones are treated as unknown).
