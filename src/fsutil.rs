@@ -250,8 +250,16 @@ fn parent_of(path: &Path) -> &Path {
 
 /// Peak resident memory of this process (VmHWM), in bytes; `None` off Linux.
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    memory_bytes("self", "VmHWM")
+}
+
+/// A memory figure of process `pid` (`self`, or a number) from /proc: `VmRSS` now, `VmHWM`
+/// its peak; `None` off Linux or for a process that is gone.
+pub fn memory_bytes(pid: &str, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -289,6 +297,7 @@ pub fn why_not_writable(path: &Path) -> Option<String> {
         folder = folder.parent().filter(|p| !p.as_os_str().is_empty())?;
     }
     let name = std::ffi::CString::new(folder.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data; all zeroes is a valid value to be overwritten.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: statvfs(3) fills `stats` for the NUL-terminated path it is given.
     if unsafe { libc::statvfs(name.as_ptr(), &mut stats) } != 0 {

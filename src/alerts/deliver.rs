@@ -168,13 +168,6 @@ pub fn alertmanager_payload(n: &Notification, firing_until: &str) -> Value {
     )
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub fn html_body(n: &Notification) -> String {
     let mut rows = String::new();
     for a in &n.alerts {
@@ -186,16 +179,16 @@ pub fn html_body(n: &Notification) -> String {
         let link = a
             .report_url
             .as_ref()
-            .map(|u| format!("<a href=\"{}\">report</a>", html_escape(u)))
+            .map(|u| format!("<a href=\"{}\">report</a>", crate::report::svg::escape(u)))
             .unwrap_or_default();
         rows.push_str(&format!(
             "<tr><td style=\"color:{color};font-weight:bold\">{state}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{link}</td></tr>",
-            html_escape(&a.severity),
-            html_escape(&a.rule),
-            html_escape(&a.summary),
+            crate::report::svg::escape(&a.severity),
+            crate::report::svg::escape(&a.rule),
+            crate::report::svg::escape(&a.summary),
             crate::vocab::text::format_value(a.value),
-            html_escape(&labels_text(&a.labels)),
+            crate::report::svg::escape(&labels_text(&a.labels)),
         ));
     }
     format!(
@@ -203,7 +196,7 @@ pub fn html_body(n: &Notification) -> String {
          <table border=\"1\" cellpadding=\"6\" style=\"border-collapse:collapse\">\
          <tr><th>state</th><th>severity</th><th>rule</th><th>summary</th><th>value</th><th>labels</th><th></th></tr>{rows}</table>\
          <p style=\"color:#666\">Sent by bankml.</p></body></html>",
-        html_escape(&headline(n))
+        crate::report::svg::escape(&headline(n))
     )
 }
 

@@ -15,6 +15,8 @@ pub struct ApiBench {
     pub dir: Option<PathBuf>,
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 /// The daemon started for the bench, stopped (SIGTERM) when dropped.
 struct Daemon(std::process::Child);
 
@@ -26,23 +28,12 @@ impl Drop for Daemon {
     }
 }
 
-fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
+/// Quantile `p` (in percent) of sorted latencies, numpy's way; NaN for none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    bankml::metrics::drift::quantile_sorted(sorted, p / 100.0)
 }
 
 pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
@@ -131,8 +122,8 @@ pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
         if ids.is_empty() {
             return Err(anyhow::anyhow!("no client to ask about"));
         }
-        let pid = daemon.0.id();
-        let before = resident_kib(pid).unwrap_or(0);
+        let pid = daemon.0.id().to_string();
+        let before = bankml::fsutil::memory_bytes(&pid, "VmRSS").unwrap_or(0);
         eprintln!(
             "{} callers for {} s on POST /api/v1/predict/churn ({} clients, rotating)",
             bench.concurrency,
@@ -185,7 +176,7 @@ pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
             v
         };
         let (latencies, first, again) = (sorted(&|_| true), sorted(&|f| f), sorted(&|f| !f));
-        let after = resident_kib(pid).unwrap_or(0);
+        let after = bankml::fsutil::memory_bytes(&pid, "VmRSS").unwrap_or(0);
         let answered = latencies.len();
         println!(
             "clients {}, callers {}, {} s: {} answered, {} errors, {:.0} requests/s",
@@ -212,8 +203,8 @@ pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
         }
         println!(
             "daemon RSS: {:.1} MiB before, {:.1} MiB after ({:+.1} %)",
-            before as f64 / 1024.0,
-            after as f64 / 1024.0,
+            before as f64 / MIB,
+            after as f64 / MIB,
             if before > 0 {
                 (after as f64 / before as f64 - 1.0) * 100.0
             } else {

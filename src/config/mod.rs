@@ -256,6 +256,15 @@ pub fn project_root(path: &Path) -> Option<PathBuf> {
     (root_real != here).then_some(root_real)
 }
 
+/// The config in `text` (read from `path`), its folders placed in the project holding it.
+fn parse_in_project(text: &str, path: &Path) -> Result<EngineConfig, ConfigError> {
+    let mut config = parse_yaml::<EngineConfig>(text, path)?;
+    if let Some(root) = project_root(path) {
+        config.rebase(&root);
+    }
+    Ok(config)
+}
+
 /// Where data lives: relative to the project holding the config (see [`project_root`]), else
 /// to the working directory, unless absolute.
 #[derive(Debug, Clone, Deserialize)]
@@ -353,14 +362,11 @@ impl EngineConfig {
                 });
             }
         };
-        let mut config = parse_yaml::<EngineConfig>(&text, path)?;
+        let config = parse_in_project(&text, path)?;
         if let Err(ConfigError::Invalid { path, problems }) = config.check(path) {
             // Each problem at the line of the key it names.
             let problems = problems.into_iter().map(|p| locate(&text, p)).collect();
             return Err(ConfigError::Invalid { path, problems });
-        }
-        if let Some(root) = project_root(path) {
-            config.rebase(&root);
         }
         Ok(config)
     }
@@ -370,12 +376,7 @@ impl EngineConfig {
     /// false problems elsewhere (rules naming receivers "not defined"). `None` when it does not
     /// parse.
     pub fn load_unchecked(path: &Path) -> Option<EngineConfig> {
-        let text = crate::fsutil::read_text(path).ok()?;
-        let mut config = parse_yaml::<EngineConfig>(&text, path).ok()?;
-        if let Some(root) = project_root(path) {
-            config.rebase(&root);
-        }
-        Some(config)
+        parse_in_project(&crate::fsutil::read_text(path).ok()?, path).ok()
     }
 
     /// Joins every relative folder the config names to `root`.

@@ -241,19 +241,9 @@ fn duplicate_headers(headers: &[String]) -> Vec<(String, usize, usize)> {
 }
 
 fn read_csv(path: &Path) -> Result<Raw, String> {
-    let frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .map_err(|e| {
-            // polars says "invalid utf-8" without a place: find it.
-            let place = std::fs::read(path).ok().and_then(|b| crate::fsutil::utf8_problem(&b));
-            match place {
-                Some(place) => place,
-                None => format!("not a readable CSV file: {e}"),
-            }
-        })?;
+    // polars names no place for text that is not UTF-8 or a ragged row: find it.
+    let frame = super::table::read_csv_text(path)
+        .map_err(|e| super::table::csv_problem(path).unwrap_or_else(|| format!("not a readable CSV file: {e}")))?;
     Ok(raw_frame(frame))
 }
 

@@ -24,15 +24,10 @@ pub fn read_table(path: &Path) -> Result<DataFrame, TableError> {
     let frame = match extension.as_deref() {
         // Every column as text: a bad cell is then found by the column reader, which names
         // its line (polars, inferring types, names a byte offset or advises an option).
-        Some("csv") => CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
-            .map_err(|e| match csv_problem(path) {
-                Some(place) => TableError::Invalid(format!("{}, {place}", path.display())),
-                None => TableError::Invalid(format!("{}: cannot read: {e}", path.display())),
-            }),
+        Some("csv") => read_csv_text(path).map_err(|e| match csv_problem(path) {
+            Some(place) => TableError::Invalid(format!("{}, {place}", path.display())),
+            None => TableError::Invalid(format!("{}: cannot read: {e}", path.display())),
+        }),
         Some("parquet") => std::fs::File::open(path)
             .map_err(PolarsError::from)
             .and_then(|f| ParquetReader::new(f).finish())
@@ -87,9 +82,19 @@ fn typed(frame: DataFrame) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
+/// A CSV file with a header, every column read as text: types are decided afterwards, by
+/// readers that can name the line of a cell that does not fit (bank exports, `evaluate`).
+pub fn read_csv_text(path: &Path) -> PolarsResult<DataFrame> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+}
+
 /// Where a CSV file polars refused goes wrong, when it is text that is not UTF-8 or a line
 /// with more or fewer fields than the header: "line 7: 3 fields where the header has 2".
-fn csv_problem(path: &Path) -> Option<String> {
+pub fn csv_problem(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     if let Some(problem) = crate::fsutil::utf8_problem(&bytes) {
         return Some(problem);

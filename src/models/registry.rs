@@ -239,6 +239,13 @@ impl Registry {
         Ok(gone)
     }
 
+    /// When `version` was trained (its `meta.json`'s `created_at`), if it says.
+    pub fn created_at(&self, model: ModelKind, version: u32) -> Option<String> {
+        let bytes = std::fs::read(self.version_dir(model, version).join("meta.json")).ok()?;
+        let meta: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(meta["created_at"].as_str()?.to_string())
+    }
+
     /// Every model's champion version (`None`: no champion yet), for reports and alerts.
     pub fn champions(&self) -> std::collections::BTreeMap<ModelKind, Option<u32>> {
         ModelKind::ALL

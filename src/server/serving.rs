@@ -100,6 +100,15 @@ pub struct Driver {
     pub effect: f64,
 }
 
+/// One manager or agency in a ranking.
+pub struct Ranked<'a> {
+    pub rank: usize,
+    pub id: &'a str,
+    pub predicted_score: f64,
+    pub actual_score: Option<f64>,
+    pub drivers: &'a [Driver],
+}
+
 /// Drivers shown per manager or agency.
 const DRIVERS: usize = 3;
 
@@ -460,21 +469,37 @@ impl Serving {
 
     /// Every manager or agency, best predicted first.
     pub fn all_scores(&self, model: ModelKind) -> Result<Value, Refusal> {
-        let entities = self.entities(model)?;
-        let mut order: Vec<usize> = (0..entities.ids.len()).collect();
-        order.sort_by(|a, b| entities.predicted[*b].total_cmp(&entities.predicted[*a]));
-        let items: Vec<Value> = order
+        let (version, ranked) = self.ranking(model)?;
+        let items: Vec<Value> = ranked
             .iter()
-            .enumerate()
-            .map(|(rank, &i)| {
+            .map(|r| {
                 json!({
-                    "rank": rank + 1, "id": entities.ids[i],
-                    "predicted_score": entities.predicted[i], "actual_score": entities.actual[i],
-                    "drivers": entities.drivers.get(i),
+                    "rank": r.rank, "id": r.id, "predicted_score": r.predicted_score,
+                    "actual_score": r.actual_score, "drivers": r.drivers,
                 })
             })
             .collect();
-        Ok(json!({ "model_version": entities.model.meta.version, "count": items.len(), "items": items }))
+        Ok(json!({ "model_version": version, "count": items.len(), "items": items }))
+    }
+
+    /// Every manager or agency, best predicted first, with the champion's version: what
+    /// `all_scores` answers as JSON and the console shows as a table.
+    pub fn ranking(&self, model: ModelKind) -> Result<(u32, Vec<Ranked<'_>>), Refusal> {
+        let entities = self.entities(model)?;
+        let mut order: Vec<usize> = (0..entities.ids.len()).collect();
+        order.sort_by(|a, b| entities.predicted[*b].total_cmp(&entities.predicted[*a]));
+        let ranked = order
+            .iter()
+            .enumerate()
+            .map(|(rank, &i)| Ranked {
+                rank: rank + 1,
+                id: &entities.ids[i],
+                predicted_score: entities.predicted[i],
+                actual_score: entities.actual[i],
+                drivers: entities.drivers.get(i).map_or(&[][..], Vec::as_slice),
+            })
+            .collect();
+        Ok((entities.model.meta.version, ranked))
     }
 
     /// Clients by churn probability, highest first, one page at a time.

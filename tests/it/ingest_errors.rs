@@ -358,3 +358,20 @@ fn a_header_named_twice_is_refused() {
         "data/raw/2025-03-31/clients.csv, line 1: column \"segment\" is named twice (columns 4 and 11)",
     );
 }
+
+#[test]
+fn a_ragged_row_in_an_export_is_named_by_its_line() {
+    let printed = rejected(&bank_with("clients.csv", |t| {
+        t.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 2 {
+                    format!("{l},extra\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect()
+    }));
+    assert_says(&printed, "clients.csv: line 3: 11 fields where the header has 10");
+}

@@ -33,32 +33,45 @@ pub async fn clients(State(state): State<Shared>, Query(query): Query<HashMap<St
         escape(id.unwrap_or(""))
     );
     let mut status = StatusCode::OK;
-    if let Some(text) = id {
-        let client = match text.parse::<i64>() {
-            Ok(id) => {
-                from_serving(&state, |s| {
-                    let churn = s.churn_of(id)?;
-                    let products = s.recommend(id, s.default_recommendations()).ok();
-                    Ok(client_section(&churn, products.as_ref()))
-                })
-                .await
-            }
-            Err(_) => Err(ApiError::invalid(
-                "id",
-                format!("a client id is a whole number, got \"{text}\""),
-            )),
-        };
-        match client {
-            Ok(html) => body.push_str(&html),
-            Err(e) => {
-                status = status_of(&e);
-                body.push_str(&error_notice(&e));
-            }
+    let asked: Option<i64> = match id.map(|text| (text, text.parse::<i64>())) {
+        Some((text, Err(_))) => {
+            let e = ApiError::invalid("id", format!("a client id is a whole number, got \"{text}\""));
+            status = status_of(&e);
+            body.push_str(&error_notice(&e));
+            None
         }
-    }
-    match from_serving(&state, |s| Ok(s.all_clients(1, TOP_AT_RISK, None)?)).await {
-        Ok(page) => body.push_str(&at_risk_section(&page)),
-        Err(e) => body.push_str(&error_notice(&e)),
+        Some((_, Ok(id))) => Some(id),
+        None => None,
+    };
+    // One look at the serving state answers both the client and the list.
+    let answer = from_serving(&state, |s| {
+        let client = asked.map(|id| {
+            s.churn_of(id).map_err(ApiError::from).map(|churn| {
+                let products = s.recommend(id, s.default_recommendations()).ok();
+                client_section(&churn, products.as_ref())
+            })
+        });
+        Ok((client, s.all_clients(1, TOP_AT_RISK, None)?))
+    })
+    .await;
+    match answer {
+        Ok((client, at_risk)) => {
+            match client {
+                Some(Ok(html)) => body.push_str(&html),
+                Some(Err(e)) => {
+                    status = status_of(&e);
+                    body.push_str(&error_notice(&e));
+                }
+                None => {}
+            }
+            body.push_str(&at_risk_section(&at_risk));
+        }
+        Err(e) => {
+            if asked.is_some() {
+                status = status_of(&e);
+            }
+            body.push_str(&error_notice(&e));
+        }
     }
     page(status, "Clients", Section::Clients, &body)
 }
@@ -159,62 +172,46 @@ fn drivers_text(drivers: &[Driver]) -> String {
 
 /// Every manager or agency, best predicted first, with the features that moved its score.
 async fn ranking(state: &Shared, model: ModelKind, here: Section, title: &str) -> Response {
-    let ranked = from_serving(state, |s| Ok(s.all_scores(model)?)).await;
-    let mut body = format!("<h1>{title}</h1>");
-    let status = match ranked {
-        Err(e) => {
-            body.push_str(&error_notice(&e));
-            status_of(&e)
-        }
-        Ok(ranked) => {
+    let table = from_serving(state, |s| {
+        let (version, ranked) = s.ranking(model)?;
+        let mut out = format!(
+            "<section><p class=\"muted\">Predicted performance score (0–100) of each of the {} {}, from the {model} \
+             champion v{version}; the drivers are the features that moved each score most from the model's average, in score points.</p>\
+             <div class=\"scroll\"><table id=\"ranking\"><tr><th>#</th><th>id</th><th class=\"num\">predicted</th>\
+             <th class=\"num\">actual</th><th>drivers</th></tr>",
+            ranked.len(),
+            title.to_lowercase()
+        );
+        for r in &ranked {
             let _ = write!(
-                body,
-                "<section><p class=\"muted\">Predicted performance score (0–100) of each of the {} {}, from the {model} \
-                 champion v{}; the drivers are the features that moved each score most from the model's average, in score points.</p>\
-                 <div class=\"scroll\"><table id=\"ranking\"><tr><th>#</th><th>id</th><th class=\"num\">predicted</th>\
-                 <th class=\"num\">actual</th><th>drivers</th></tr>",
-                ranked["count"],
-                title.to_lowercase(),
-                ranked["model_version"]
+                out,
+                "<tr class=\"entity\"><td>{}</td><td><b>{}</b></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                r.rank,
+                escape(r.id),
+                number(Some(r.predicted_score), 1),
+                number(r.actual_score, 1),
+                drivers_text(r.drivers)
             );
-            for item in ranked["items"].as_array().into_iter().flatten() {
-                let drivers: Vec<Driver> = item["drivers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| {
-                        Some(Driver {
-                            feature: d["feature"].as_str()?.to_string(),
-                            effect: d["effect"].as_f64()?,
-                        })
-                    })
-                    .collect();
-                let _ = write!(
-                    body,
-                    "<tr class=\"entity\"><td>{}</td><td><b>{}</b></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                    item["rank"],
-                    escape(item["id"].as_str().unwrap_or("")),
-                    number(item["predicted_score"].as_f64(), 1),
-                    number(item["actual_score"].as_f64(), 1),
-                    drivers_text(&drivers)
-                );
-            }
-            body.push_str("</table></div></section>");
-            StatusCode::OK
         }
+        out.push_str("</table></div></section>");
+        Ok(out)
+    })
+    .await;
+    let (status, body) = match table {
+        Ok(table) => (StatusCode::OK, table),
+        Err(e) => (status_of(&e), error_notice(&e)),
     };
-    page(status, title, here, &body)
+    page(status, title, here, &format!("<h1>{title}</h1>{body}"))
 }
 
 /// `/console/what-if?model=churn&age_years=45&…`: a form with every feature the champion
 /// reads and, once some are given, its answer.
 pub async fn what_if(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let model = match query.get("model").map(String::as_str).unwrap_or("churn") {
-        "churn" => ModelKind::Churn,
-        "manager" => ModelKind::Manager,
-        "agency" => ModelKind::Agency,
-        other => {
-            let e = ApiError::invalid("model", format!("expected churn, manager or agency, got \"{other}\""));
+    let asked = query.get("model").map(String::as_str).unwrap_or("churn");
+    let model = match asked.parse::<ModelKind>() {
+        Ok(model) if model.is_tabular() => model,
+        _ => {
+            let e = ApiError::invalid("model", format!("expected churn, manager or agency, got \"{asked}\""));
             return page(status_of(&e), "What-if", Section::WhatIf, &error_notice(&e));
         }
     };

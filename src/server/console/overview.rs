@@ -178,11 +178,7 @@ fn promotions(state: &Shared, retrain_jobs: &[&str]) -> BTreeMap<ModelKind, (Str
 fn model_facts(dir: &std::path::Path, kind: ModelKind, promoted: Option<(String, i64, String)>) -> ModelFacts {
     let registry = Registry::new(dir);
     let aliases = registry.aliases(kind).unwrap_or_default();
-    let trained_at = aliases.champion.and_then(|v| {
-        let bytes = std::fs::read(registry.version_dir(kind, v).join("meta.json")).ok()?;
-        let meta: Value = serde_json::from_slice(&bytes).ok()?;
-        Some(meta["created_at"].as_str()?.to_string())
-    });
+    let trained_at = aliases.champion.and_then(|v| registry.created_at(kind, v));
     ModelFacts {
         kind,
         versions: registry.versions(kind).unwrap_or_default(),
@@ -282,14 +278,15 @@ fn headline(summary: &Result<Value, ApiError>) -> String {
     out
 }
 
+/// Where the daemon serves a run's report.
+fn report_href(job: &str, run: i64) -> String {
+    format!("/reports/{}/{run}/report.html", query_value(job))
+}
+
 fn run_status(run: &RunRecord) -> String {
     let status = run.status.name();
     let report = match &run.report_path {
-        Some(_) => format!(
-            " <a href=\"/reports/{}/{}/report.html\">report</a>",
-            query_value(&run.job),
-            run.id
-        ),
+        Some(_) => format!(" <a href=\"{}\">report</a>", report_href(&run.job, run.id)),
         None => String::new(),
     };
     format!(
@@ -402,9 +399,9 @@ fn models_section(facts: &Facts) -> String {
     for m in &facts.models {
         let promoted = match &m.promoted {
             Some((date, run, job)) => format!(
-                "{} (<a href=\"/reports/{}/{run}/report.html\">run {run}</a>)",
+                "{} (<a href=\"{}\">run {run}</a>)",
                 escape(date),
-                query_value(job)
+                report_href(job, *run)
             ),
             None => "<span class=\"muted\">none recorded</span>".into(),
         };

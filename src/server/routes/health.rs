@@ -7,7 +7,7 @@ use crate::vocab::ModelKind;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::atomic::Ordering;
 
 /// Prometheus text format.
@@ -32,12 +32,7 @@ fn champions(config: &EngineConfig) -> Vec<(ModelKind, u32, String)> {
         .into_iter()
         .filter_map(|(model, version)| {
             let version = version?;
-            let meta: Value = std::fs::read(registry.version_dir(model, version).join("meta.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            let trained = meta["created_at"].as_str().unwrap_or("").to_string();
-            Some((model, version, trained))
+            Some((model, version, registry.created_at(model, version).unwrap_or_default()))
         })
         .collect()
 }

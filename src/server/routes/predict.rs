@@ -72,6 +72,11 @@ pub async fn churn(State(state): State<Shared>, body: Bytes) -> ApiResult {
     .await
 }
 
+/// An id as the request sent it, as text (`"G001"`, or `12345` written as a number).
+fn id_text(id: &Value) -> String {
+    id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string())
+}
+
 /// The seed's flat form with an id and values: the values over that client's (manager's,
 /// agency's) own features when the latest snapshot holds it — a what-if about that one, not
 /// about an unknown whose id is echoed — else the values alone. The second part says which.
@@ -82,7 +87,7 @@ fn over_known(
     given: Map<String, Value>,
 ) -> (Map<String, Value>, crate::server::serving::Base) {
     use crate::server::serving::Base;
-    let id = id.map(|id| id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string()));
+    let id = id.map(id_text);
     match id.as_deref().and_then(|id| serving.features_of(model, id)) {
         Some(mut known) => {
             known.extend(given);
@@ -97,13 +102,12 @@ async fn scores(state: &Shared, model: ModelKind, body: &Bytes) -> ApiResult {
     let request = seed::read(model, parse_body(body)?)?;
     let (id_field, _) = seed::id_fields(model);
     with_serving(state, |serving| {
-        let text = |id: &Value| id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string());
         let prediction: ScorePrediction = match request {
-            Request::ById(id) => serving.score_of(model, &text(&id))?,
+            Request::ById(id) => serving.score_of(model, &id_text(&id))?,
             Request::ByFeatures { id, features, field } => {
                 let (features, known) = over_known(serving, model, id.as_ref(), features);
                 ScorePrediction {
-                    id: id.as_ref().map(text),
+                    id: id.as_ref().map(id_text),
                     base: known,
                     ..serving.score_of_features(model, &features, field)?
                 }
