@@ -154,6 +154,8 @@ pub fn replace_dir(from: &Path, target: &Path) -> Result<(), FsError> {
 const TEMP_PREFIX: &str = ".bankml-";
 const STAGING_PREFIX: &str = ".staging-";
 const ASIDE_PREFIX: &str = ".old-";
+/// How every leftover of a killed writer begins (what [`sweep`] looks for).
+pub const LEFTOVER_PREFIXES: [&str; 3] = [TEMP_PREFIX, STAGING_PREFIX, ASIDE_PREFIX];
 /// Without a pid in its name (written before names carried one), a leftover is one this old.
 const STALE_UNNAMED: std::time::Duration = std::time::Duration::from_secs(3600);
 /// How deep below each root leftovers are looked for (reports/<job>/<run>/file).

@@ -87,6 +87,23 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// kill -9 trials: each writing command (train, promote, prune, score, features, the
+    /// monthly retraining) killed at a random moment, then every artefact checked readable and
+    /// no leftover allowed once the next command has started. Exits 1 if any trial broke one.
+    Crash {
+        #[arg(long, default_value_t = 200)]
+        trials: usize,
+        #[arg(long, default_value_t = 2_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 8)]
+        months: usize,
+        /// Seed of the kill moments.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Work folder, kept afterwards (default: a temporary folder, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -239,6 +256,23 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
                 seconds,
                 dir,
             },
+            config_path,
+        ),
+        BenchWhat::Crash {
+            trials,
+            clients,
+            months,
+            seed,
+            dir,
+        } => super::bench_crash::run(
+            super::bench_crash::CrashBench {
+                trials,
+                clients,
+                months,
+                seed,
+                dir,
+            },
+            config,
             config_path,
         ),
         BenchWhat::Monitor {

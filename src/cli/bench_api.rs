@@ -130,91 +130,121 @@ pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
             bench.seconds,
             ids.len()
         );
-        let deadline = Instant::now() + Duration::from_secs(bench.seconds);
         let ids = std::sync::Arc::new(ids);
         // A client's first ask computes its answer, later ones find it kept: told apart.
         let asked_before = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
-        let tasks: Vec<_> = (0..bench.concurrency)
-            .map(|worker| {
-                let (http, ids, url) = (http.clone(), ids.clone(), format!("{base}/api/v1/predict/churn"));
-                let asked_before = asked_before.clone();
-                let start = worker * ids.len() / bench.concurrency;
-                tokio::spawn(async move {
-                    let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, start);
-                    while Instant::now() < deadline {
-                        let id = ids[n % ids.len()];
-                        n += STRIDE;
-                        let first = asked_before.lock().map(|mut seen| seen.insert(id)).unwrap_or(false);
-                        let asked = Instant::now();
-                        let answer = http
-                            .post(&url)
-                            .json(&serde_json::json!({ "client_id": id }))
-                            .send()
-                            .await;
-                        match answer {
-                            Ok(r) if r.status().is_success() => {
-                                let _ = r.bytes().await;
-                                latencies.push((asked.elapsed().as_secs_f64() * 1000.0, first));
-                            }
-                            _ => errors += 1,
-                        }
-                    }
-                    (latencies, errors)
-                })
-            })
-            .collect();
-        let mut timed = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (l, e) = task.await?;
-            timed.extend(l);
-            errors += e;
+        // Two equal windows: the first fills the kept answers (bounded), the second shows
+        // whether memory still grows once they are kept — a leak would.
+        let mut resident = vec![before];
+        for window in 1..=2 {
+            let (timed, errors) = load(&http, &base, &ids, &asked_before, bench.concurrency, bench.seconds).await?;
+            resident.push(bankml::fsutil::memory_bytes(&pid, "VmRSS").unwrap_or(0));
+            print_window(window, &bench, &timed, errors);
         }
-        let sorted = |keep: &dyn Fn(bool) -> bool| {
-            let mut v: Vec<f64> = timed.iter().filter(|(_, f)| keep(*f)).map(|(l, _)| *l).collect();
-            v.sort_by(f64::total_cmp);
-            v
-        };
-        let (latencies, first, again) = (sorted(&|_| true), sorted(&|f| f), sorted(&|f| !f));
-        let after = bankml::fsutil::memory_bytes(&pid, "VmRSS").unwrap_or(0);
-        let answered = latencies.len();
-        println!(
-            "clients {}, callers {}, {} s: {} answered, {} errors, {:.0} requests/s",
-            super::thousands(bench.clients),
-            bench.concurrency,
-            bench.seconds,
-            super::thousands(answered),
-            errors,
-            answered as f64 / bench.seconds as f64
-        );
-        for (what, sorted) in [
-            ("all", &latencies),
-            ("first ask of a client", &first),
-            ("asked again", &again),
-        ] {
-            println!(
-                "latency ms, {what} ({}): p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
-                super::thousands(sorted.len()),
-                percentile(sorted, 50.0),
-                percentile(sorted, 90.0),
-                percentile(sorted, 99.0),
-                sorted.last().copied().unwrap_or(f64::NAN)
-            );
-        }
-        println!(
-            "daemon RSS: {:.1} MiB before, {:.1} MiB after ({:+.1} %)",
-            before as f64 / MIB,
-            after as f64 / MIB,
-            if before > 0 {
-                (after as f64 / before as f64 - 1.0) * 100.0
+        let growth = |from: u64, to: u64| {
+            if from > 0 {
+                (to as f64 / from as f64 - 1.0) * 100.0
             } else {
                 f64::NAN
             }
+        };
+        println!(
+            "daemon RSS: {:.1} MiB before, {:.1} MiB after window 1 ({:+.1} %, answers being kept), \
+             {:.1} MiB after window 2 ({:+.1} % over window 2)",
+            resident[0] as f64 / MIB,
+            resident[1] as f64 / MIB,
+            growth(resident[0], resident[1]),
+            resident[2] as f64 / MIB,
+            growth(resident[1], resident[2]),
         );
         Ok(())
     })?;
     drop(daemon);
     Ok(())
+}
+
+type Seen = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>;
+
+/// `concurrency` callers asking `POST /api/v1/predict/churn` for `seconds`: each latency (ms)
+/// with whether it was the client's first ask, and the number of errors.
+async fn load(
+    http: &reqwest::Client,
+    base: &str,
+    ids: &std::sync::Arc<Vec<i64>>,
+    asked_before: &Seen,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<(Vec<(f64, bool)>, usize)> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (http, ids, url) = (http.clone(), ids.clone(), format!("{base}/api/v1/predict/churn"));
+            let asked_before = asked_before.clone();
+            let start = worker * ids.len() / concurrency;
+            tokio::spawn(async move {
+                let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, start);
+                while Instant::now() < deadline {
+                    let id = ids[n % ids.len()];
+                    n += STRIDE;
+                    let first = asked_before.lock().map(|mut seen| seen.insert(id)).unwrap_or(false);
+                    let asked = Instant::now();
+                    let answer = http
+                        .post(&url)
+                        .json(&serde_json::json!({ "client_id": id }))
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            latencies.push((asked.elapsed().as_secs_f64() * 1000.0, first));
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut timed = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await?;
+        timed.extend(l);
+        errors += e;
+    }
+    Ok((timed, errors))
+}
+
+fn print_window(window: usize, bench: &ApiBench, timed: &[(f64, bool)], errors: usize) {
+    let sorted = |keep: &dyn Fn(bool) -> bool| {
+        let mut v: Vec<f64> = timed.iter().filter(|(_, f)| keep(*f)).map(|(l, _)| *l).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (latencies, first, again) = (sorted(&|_| true), sorted(&|f| f), sorted(&|f| !f));
+    println!(
+        "window {window}: clients {}, callers {}, {} s: {} answered, {} errors, {:.0} requests/s",
+        super::thousands(bench.clients),
+        bench.concurrency,
+        bench.seconds,
+        super::thousands(latencies.len()),
+        errors,
+        latencies.len() as f64 / bench.seconds as f64
+    );
+    for (what, sorted) in [
+        ("all", &latencies),
+        ("first ask of a client", &first),
+        ("asked again", &again),
+    ] {
+        println!(
+            "  latency ms, {what} ({}): p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+            super::thousands(sorted.len()),
+            percentile(sorted, 50.0),
+            percentile(sorted, 90.0),
+            percentile(sorted, 99.0),
+            sorted.last().copied().unwrap_or(f64::NAN)
+        );
+    }
 }
 
 /// How far each caller steps through the client list between requests: a prime, so callers

@@ -4,6 +4,7 @@ mod alerts;
 mod backfill;
 mod bench;
 mod bench_api;
+mod bench_crash;
 mod bench_monitor;
 mod daemon;
 mod evaluate;
@@ -155,6 +156,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             config.data.raw_dir.display()
         ))
         .into());
+    }
+    if reads_project_state(&cli.command) && !matches!(cli.command, Command::Daemon(_)) {
+        // What a killed command left (a temporary file, a staging folder, a folder moved
+        // aside) goes before this one reads or writes beside it; the daemon sweeps itself.
+        bankml::daemon::housekeeping::sweep(&config);
     }
     match cli.command {
         Command::Generate(args) => generate::run(args, &config),

@@ -46,6 +46,14 @@ fn holdings_at(snapshot: &Snapshot, day: i32) -> LazyFrame {
         .with_column(col("closed").is_null().or(col("closed").gt(d)).alias("active"))
 }
 
+/// New products over the objective; empty where no objective is set (0 or missing), where a
+/// division would give infinity for a model to learn from.
+fn attainment() -> Expr {
+    when(col("objective").gt(lit(0)))
+        .then(col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
+        .otherwise(lit(NULL).cast(DataType::Float64))
+}
+
 fn count(condition: Expr) -> Expr {
     condition.cast(DataType::Int64).sum()
 }
@@ -423,8 +431,7 @@ pub fn manager_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResul
     selected.extend([
         col("agencies_covered").fill_null(lit(0i64)),
         col("objective"),
-        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
-            .alias("objective_attainment"),
+        attainment().alias("objective_attainment"),
         ((lit(day) - col("hired_on").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
             .alias("tenure_years"),
         col("performance_score"),
@@ -467,8 +474,7 @@ pub fn agency_features(clients: &DataFrame, snapshot: &Snapshot) -> PolarsResult
         (col("n_clients").cast(DataType::Float64) / col("n_managers").cast(DataType::Float64))
             .alias("clients_per_manager"),
         col("mean_manager_tenure_years"),
-        (col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
-            .alias("objective_attainment"),
+        attainment().alias("objective_attainment"),
         col("performance_score"),
     ]);
     snapshot

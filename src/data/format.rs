@@ -1,11 +1,115 @@
 //! File formats of bank exports and of what we write: reading a table's file into a frame is
-//! `data::source`'s job; writing a frame, atomically, is this module's.
+//! `data::source`'s job; writing a frame, atomically, is this module's, and so is reading a
+//! whole Parquet file safely.
 
 use crate::fsutil::{self, FsError};
 use polars::prelude::*;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as CellFormat, Workbook};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// A whole Parquet file as a frame; a damaged file is an error that names why, never a
+/// crash (see [`decode_guarded`]).
+pub fn read_parquet(path: &Path) -> Result<DataFrame, String> {
+    let bytes = polars_buffer::Buffer::from(std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?);
+    match decode_guarded(|| plausible_pages(&bytes)) {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) | Err(why) => return Err(format!("not a readable Parquet file: it is damaged ({why})")),
+    }
+    match decode_guarded(|| ParquetReader::new(std::io::Cursor::new(bytes)).finish()) {
+        Ok(Ok(frame)) => Ok(frame),
+        Ok(Err(e)) => Err(format!("not a readable Parquet file: {e}")),
+        Err(why) => Err(format!("not a readable Parquet file: it is damaged ({why})")),
+    }
+}
+
+/// The largest page a bank export may hold, compressed or not: a page header claiming more
+/// is damaged (polars would try to allocate what it claims, and abort when it cannot).
+const MAX_PAGE_BYTES: usize = 1 << 30;
+
+/// Walks every page header of a Parquet file (no page is decompressed or decoded) and refuses
+/// counts no intact file has: a page with more values than its column chunk, a column chunk of
+/// a flat column with more values than its row group has rows, a page larger than
+/// [`MAX_PAGE_BYTES`]. polars trusts these numbers and reserves memory for them, and an
+/// allocation of 2⁶¹ bytes aborts the process: a catch cannot save it, only this check.
+fn plausible_pages(bytes: &polars_buffer::Buffer<u8>) -> Result<(), String> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let mut cursor = std::io::Cursor::new(bytes.clone());
+    let metadata = read_metadata(&mut cursor).map_err(|e| e.to_string())?;
+    for (group, row_group) in metadata.row_groups.iter().enumerate() {
+        let rows = row_group.num_rows();
+        for column in row_group.parquet_columns() {
+            let name = &column.descriptor().path_in_schema.join(".");
+            let values = usize::try_from(column.num_values())
+                .map_err(|_| format!("column {name}: a negative count of values"))?;
+            let flat = column.descriptor().descriptor.max_rep_level == 0;
+            if flat && values > rows {
+                return Err(format!(
+                    "column {name}, row group {group}: {values} values in {rows} rows"
+                ));
+            }
+            let pages = get_page_iterator(column, std::io::Cursor::new(bytes.clone()), Vec::new(), MAX_PAGE_BYTES)
+                .map_err(|e| format!("column {name}: {e}"))?;
+            for page in pages {
+                let page = page.map_err(|e| format!("column {name}: {e}"))?;
+                if let CompressedPage::Data(page) = page {
+                    if page.num_values() > values {
+                        return Err(format!(
+                            "column {name}: a page of {} values in a column of {values}",
+                            page.num_values()
+                        ));
+                    }
+                    if page.uncompressed_size() > MAX_PAGE_BYTES {
+                        return Err(format!("column {name}: a page of {} bytes", page.uncompressed_size()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a third-party decoder over a file that may be damaged. polars' Parquet reader and
+/// calamine panic on some damaged files (an `unwrap` in polars' metadata reader, an assertion
+/// in its bitmaps, an overflow in calamine's cell references): the panic is caught and given
+/// back as its message, for the caller to say the file is damaged.
+pub fn decode_guarded<T>(decode: impl FnOnce() -> T) -> Result<T, String> {
+    quiet_decoder_panics();
+    DECODING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode));
+    DECODING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
+}
+
+/// Decodes in progress: while there are any, a panic raised inside a decoder is one
+/// [`decode_guarded`] turns into an error, and is not printed as a crash.
+static DECODING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Installs (once) a panic hook that stays quiet about a decoder's panics while one runs
+/// (polars raises them in its worker threads, so the caller cannot silence them itself), and
+/// prints every other panic as before.
+fn quiet_decoder_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_decoder = info
+                .location()
+                .is_some_and(|l| l.file().contains("polars") || l.file().contains("calamine"));
+            if in_decoder && DECODING.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
 
 /// Excel's row limit per sheet, including the header row.
 pub const XLSX_MAX_ROWS: usize = 1_048_576;

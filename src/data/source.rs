@@ -66,7 +66,8 @@ pub fn read_table(
 ) -> Option<LoadedTable> {
     let mut origin = Origin::new(path, format);
     let raw = match format {
-        FileFormat::Xlsx => read_xlsx(path, table, &mut origin),
+        FileFormat::Xlsx => super::format::decode_guarded(|| read_xlsx(path, table, &mut origin))
+            .unwrap_or_else(|why| Err(format!("not a readable Excel file: it is damaged ({why})"))),
         FileFormat::Csv => read_csv(path),
         FileFormat::Parquet => read_parquet(path),
     };
@@ -248,11 +249,7 @@ fn read_csv(path: &Path) -> Result<Raw, String> {
 }
 
 fn read_parquet(path: &Path) -> Result<Raw, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let frame = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    Ok(raw_frame(frame))
+    super::format::read_parquet(path).map(raw_frame)
 }
 
 fn raw_frame(frame: DataFrame) -> Raw {

@@ -28,10 +28,9 @@ pub fn read_table(path: &Path) -> Result<DataFrame, TableError> {
             Some(place) => TableError::Invalid(format!("{}, {place}", path.display())),
             None => TableError::Invalid(format!("{}: cannot read: {e}", path.display())),
         }),
-        Some("parquet") => std::fs::File::open(path)
-            .map_err(PolarsError::from)
-            .and_then(|f| ParquetReader::new(f).finish())
-            .map_err(|e| TableError::Invalid(format!("{}: cannot read: {e}", path.display()))),
+        Some("parquet") => {
+            super::format::read_parquet(path).map_err(|e| TableError::Invalid(format!("{}: {e}", path.display())))
+        }
         _ => {
             return Err(TableError::Invalid(format!(
                 "{}: expected a .csv or .parquet file",
@@ -92,39 +91,81 @@ pub fn read_csv_text(path: &Path) -> PolarsResult<DataFrame> {
         .and_then(|r| r.finish())
 }
 
-/// Where a CSV file polars refused goes wrong, when it is text that is not UTF-8 or a line
-/// with more or fewer fields than the header: "line 7: 3 fields where the header has 2".
+/// Where a CSV file polars refused goes wrong, when it is text that is not UTF-8, a record
+/// with more or fewer fields than the header ("line 7: 3 fields where the header has 2"), or
+/// a quote never closed, or nothing at all. Records are scanned as CSV reads them: a quoted field may span lines.
 pub fn csv_problem(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     if let Some(problem) = crate::fsutil::utf8_problem(&bytes) {
         return Some(problem);
     }
     let text = std::str::from_utf8(&bytes).ok()?;
-    let fields = |line: &str| {
-        let mut quoted = false;
-        1 + line
-            .chars()
-            .filter(|c| {
-                if *c == '"' {
-                    quoted = !quoted;
+    if text.trim().is_empty() {
+        return Some("the file is empty (not even a header line)".into());
+    }
+    // A CSV record scanner (RFC 4180): a quoted field may span lines and holds "" for a quote.
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A quote seen in a quoted field: it closes the field, or doubles (an escaped quote).
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    let mut expected = None;
+    let (mut line, mut record_line, mut quote_line) = (1usize, 1usize, 1usize);
+    let (mut fields, mut blank) = (1usize, true);
+    for c in text.chars().chain(std::iter::once('\n')) {
+        match (&state, c) {
+            (State::Quoted, '"') => state = State::QuoteInQuoted,
+            (State::Quoted, '\n') => line += 1,
+            (State::Quoted, _) => {}
+            (State::QuoteInQuoted, '"') => state = State::Quoted,
+            (State::FieldStart, '"') => {
+                (state, quote_line, blank) = (State::Quoted, line, false);
+            }
+            (_, ',') => {
+                (state, fields, blank) = (State::FieldStart, fields + 1, false);
+            }
+            (_, '\n') => {
+                line += 1;
+                if !blank {
+                    match expected {
+                        None => expected = Some(fields),
+                        Some(header) if fields != header => {
+                            return Some(format!(
+                                "line {record_line}: {fields} fields where the header has {header}"
+                            ));
+                        }
+                        Some(_) => {}
+                    }
                 }
-                *c == ',' && !quoted
-            })
-            .count()
-    };
-    let mut lines = text.lines().enumerate();
-    let (_, header) = lines.next()?;
-    let expected = fields(header);
-    lines
-        .filter(|(_, line)| !line.trim().is_empty())
-        .find(|(_, line)| fields(line) != expected)
-        .map(|(i, line)| {
-            format!(
-                "line {}: {} fields where the header has {expected}",
-                i + 1,
-                fields(line)
-            )
-        })
+                (state, fields, blank, record_line) = (State::FieldStart, 1, true, line);
+            }
+            (State::Unquoted, '"') => {
+                return Some(format!(
+                    "line {line}, field {fields}: a quote inside an unquoted field (quote the whole field, \
+                     writing a quote in it as \"\")"
+                ));
+            }
+            (State::QuoteInQuoted, '\r') => {}
+            (State::QuoteInQuoted, _) => {
+                return Some(format!(
+                    "line {line}, field {fields}: text after the closing quote (a quote inside a quoted field is written \"\")"
+                ));
+            }
+            (_, c) => {
+                if !c.is_whitespace() {
+                    blank = false;
+                }
+                if state == State::FieldStart && !c.is_whitespace() {
+                    state = State::Unquoted;
+                }
+            }
+        }
+    }
+    (state == State::Quoted).then(|| format!("line {quote_line}: a quote (\") opened here is never closed"))
 }
 
 pub fn column<'a>(frame: &'a DataFrame, name: &str, path: &Path) -> Result<&'a Column, TableError> {
@@ -301,5 +342,46 @@ pub fn drift_sample(frame: &DataFrame, name: &str, path: &Path) -> Result<Sample
             counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             missing,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(text: &str) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, text).unwrap();
+        csv_problem(&path)
+    }
+
+    #[test]
+    fn a_bad_record_is_named_by_the_line_it_starts_on() {
+        assert_eq!(problem("a,b\n1,2\n\n3,4\n"), None);
+        assert_eq!(
+            problem("a,b\n\"x\ny\",2\n3,4,5\n").as_deref(),
+            Some("line 4: 3 fields where the header has 2")
+        );
+        assert_eq!(
+            problem("a,b\n1,2\n3,\"4\n5,6\n").as_deref(),
+            Some("line 3: a quote (\") opened here is never closed")
+        );
+        assert_eq!(
+            problem("a,b\n1,\"2,\"\"x\"\"\"\n3").as_deref(),
+            Some("line 3: 1 fields where the header has 2")
+        );
+        assert_eq!(
+            problem("a,b\n1,2\n\"\"G1,3\n").as_deref(),
+            Some("line 3, field 1: text after the closing quote (a quote inside a quoted field is written \"\")")
+        );
+        assert!(
+            problem("a,b\nx\"y,2\n")
+                .is_some_and(|p| p.starts_with("line 2, field 1: a quote inside an unquoted field"))
+        );
+        assert_eq!(
+            problem("a,b\r\n\"1\"\r\n").as_deref(),
+            Some("line 2: 1 fields where the header has 2")
+        );
     }
 }

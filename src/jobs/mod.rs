@@ -125,12 +125,7 @@ pub(crate) fn read_json_if_present<T: serde::de::DeserializeOwned>(
 
 /// A Parquet file bankml wrote earlier (a version's reference rows, a scoring run's clients).
 pub(crate) fn read_parquet(path: &std::path::Path) -> Result<polars::prelude::DataFrame, JobError> {
-    use polars::prelude::SerReader;
-    let unreadable = |e: &dyn std::fmt::Display| JobError::Invalid(format!("{}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
-    polars::prelude::ParquetReader::new(file)
-        .finish()
-        .map_err(|e| unreadable(&e))
+    crate::data::format::read_parquet(path).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))
 }
 
 /// `None` when the model has no champion (or `alias`) yet.

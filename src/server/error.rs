@@ -16,6 +16,7 @@ pub enum ErrorCode {
     InvalidConfig,
     Unauthorized,
     NotFound,
+    MethodNotAllowed,
     UnknownJob,
     AlreadyRunning,
     ModelUnavailable,
@@ -31,11 +32,12 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidConfig,
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::UnknownJob,
         ErrorCode::AlreadyRunning,
         ErrorCode::ModelUnavailable,
@@ -72,6 +74,11 @@ impl ErrorCode {
                 "not_found",
                 StatusCode::NOT_FOUND,
                 "No such endpoint, client, manager, agency or report.",
+            ),
+            ErrorCode::MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "The endpoint exists, not for this method; the `Allow` header lists the methods it takes.",
             ),
             ErrorCode::UnknownJob => (
                 "unknown_job",
@@ -277,6 +284,7 @@ mod tests {
             ("invalid_config", 422),
             ("unauthorized", 401),
             ("not_found", 404),
+            ("method_not_allowed", 405),
             ("unknown_job", 404),
             ("already_running", 409),
             ("model_unavailable", 503),

@@ -7,6 +7,7 @@
 
 mod console;
 pub mod error;
+pub mod extract;
 mod openapi;
 pub mod routes;
 pub mod seed;
@@ -81,6 +82,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/alerts/silences", post(alerts::silence))
         .route("/reports/{job}/{run}/{file}", get(reports::file))
         .merge(console::routes())
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(gate, admit))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
@@ -161,6 +163,18 @@ async fn not_found(uri: axum::http::Uri, headers: HeaderMap) -> axum::response::
     ApiError::new(
         ErrorCode::NotFound,
         "no such endpoint (GET /api/v1/openapi.json lists them)",
+    )
+    .into_response()
+}
+
+/// An endpoint asked with a method it does not take (axum adds the `Allow` header).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!(
+            "{} does not take {method} (the Allow header lists what it takes)",
+            uri.path()
+        ),
     )
     .into_response()
 }
@@ -355,6 +369,15 @@ mod tests {
         );
         for (method, path, token, body, status, code) in [
             ("GET", "/no/such/page", None, "", 404, "not_found"),
+            ("DELETE", "/api/v1/runs", None, "", 405, "method_not_allowed"),
+            (
+                "POST",
+                "/api/v1/analytics/summary",
+                None,
+                "{}",
+                405,
+                "method_not_allowed",
+            ),
             ("POST", "/api/v1/jobs/x/run", None, "", 401, "unauthorized"),
             ("POST", "/api/v1/jobs/x/run", Some("wrong"), "", 401, "unauthorized"),
             ("POST", "/api/v1/jobs/x/run", Some("secret"), "", 503, "stopping"),

@@ -662,6 +662,13 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
                 message: format!("expected a number, got {v}"),
             })?),
         };
+        // XGBoost reads 32-bit floats: beyond their range a value would arrive as infinity.
+        if let Some(v) = value.filter(|v| v.abs() > f64::from(f32::MAX)) {
+            return Err(Refusal::Invalid {
+                field: at(name),
+                message: format!("{v:e} is beyond the range the model reads (±3.4e38)"),
+            });
+        }
         columns.push(Column::new(name.as_str().into(), [value]));
     }
     for (name, categories) in &design.categorical {

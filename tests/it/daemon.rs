@@ -427,6 +427,16 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     );
     assert_eq!(status, 422);
     assert_eq!(json(&body)["error"]["field"], "features.no_such");
+    // A value XGBoost's 32-bit floats cannot hold is named, not a 500 from inside XGBoost.
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/api/v1/predict/churn",
+        None,
+        Some("{\"features\": {\"tenure_months\": 1e300}}"),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(json(&body)["error"]["field"], "features.tenure_months");
     // No feature at all: refused, not a confident answer about nobody.
     let (status, body) = http(
         &address,

@@ -488,5 +488,5 @@ fn bad_inputs_exit_2_with_a_clear_message() {
             "p",
         ],
     );
-    assert!(printed.contains("broken.parquet: cannot read"), "{printed}");
+    assert!(printed.contains("broken.parquet: not a readable Parquet file"), "{printed}");
 }

@@ -5,6 +5,8 @@
 mod alerts;
 mod arrows;
 mod common;
+mod corpus;
+mod crash;
 mod daemon;
 mod disk;
 mod evaluate;

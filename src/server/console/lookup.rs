@@ -5,10 +5,11 @@
 
 use super::{Section, error_notice, number, page, percent, query_value};
 use crate::report::svg::escape;
+use crate::server::extract::ApiQuery;
 use crate::server::serving::{ChurnPrediction, Driver, Serving};
 use crate::server::{ApiError, Shared, from_serving};
 use crate::vocab::ModelKind;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
@@ -24,7 +25,7 @@ fn status_of(error: &ApiError) -> StatusCode {
 
 /// `/console/clients[?id=N]`: the lookup form, the client if one is asked for, and the clients
 /// most at risk.
-pub async fn clients(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub async fn clients(State(state): State<Shared>, ApiQuery(query): ApiQuery<HashMap<String, String>>) -> Response {
     let id = query.get("id").map(|s| s.trim()).filter(|s| !s.is_empty());
     let mut body = format!(
         "<h1>Clients</h1><section><form method=\"get\" action=\"/console/clients\">\
@@ -206,7 +207,7 @@ async fn ranking(state: &Shared, model: ModelKind, here: Section, title: &str) -
 
 /// `/console/what-if?model=churn&age_years=45&…`: a form with every feature the champion
 /// reads and, once some are given, its answer.
-pub async fn what_if(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub async fn what_if(State(state): State<Shared>, ApiQuery(query): ApiQuery<HashMap<String, String>>) -> Response {
     let asked = query.get("model").map(String::as_str).unwrap_or("churn");
     let model = match asked.parse::<ModelKind>() {
         Ok(model) if model.is_tabular() => model,

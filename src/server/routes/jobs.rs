@@ -1,8 +1,9 @@
 //! Jobs and their runs: the schedule, the history, the latest report, triggering and reloading.
 
 use crate::engine::scheduler::Command;
+use crate::server::extract::{ApiPath, ApiQuery};
 use crate::server::{ApiError, ApiResult, ErrorCode, Shared, authorize, blocking, query_number};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ pub async fn describe(state: &Shared) -> Result<Vec<crate::engine::scheduler::Jo
     params(("job" = Option<String>, Query, description = "only this job"),
            ("last" = Option<usize>, Query, description = "how many (default 50, at most 10000)")),
     responses((status = 200, description = "runs"), (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
-pub async fn runs(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn runs(State(state): State<Shared>, ApiQuery(query): ApiQuery<HashMap<String, String>>) -> ApiResult {
     let last = query_number(&query, "last", 50, 10_000)?;
     let job = query.get("job").cloned();
     let history = state.history.clone();
@@ -48,7 +49,10 @@ pub async fn runs(State(state): State<Shared>, Query(query): Query<HashMap<Strin
     responses((status = 200, description = "report"),
               (status = 404, description = "no report yet", body = crate::server::error::ErrorBody),
               (status = 422, description = "job missing", body = crate::server::error::ErrorBody)))]
-pub async fn latest_report(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn latest_report(
+    State(state): State<Shared>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
+) -> ApiResult {
     let job = query
         .get("job")
         .cloned()
@@ -73,7 +77,7 @@ pub async fn latest_report(State(state): State<Shared>, Query(query): Query<Hash
               (status = 401, description = "missing or wrong token", body = crate::server::error::ErrorBody),
               (status = 404, description = "unknown job", body = crate::server::error::ErrorBody),
               (status = 409, description = "already running", body = crate::server::error::ErrorBody)))]
-pub async fn trigger(State(state): State<Shared>, Path(name): Path<String>, headers: HeaderMap) -> ApiResult {
+pub async fn trigger(State(state): State<Shared>, ApiPath(name): ApiPath<String>, headers: HeaderMap) -> ApiResult {
     authorize(&state, &headers)?;
     if !state.ready.load(Ordering::SeqCst) {
         return Err(ApiError::new(

@@ -2,12 +2,13 @@
 //! products, everyone ranked, and the headline figures — from the champions and the latest
 //! snapshot (see `serving`).
 
+use crate::server::extract::{ApiPath, ApiQuery};
 use crate::server::seed::{self, Request};
 use crate::server::serving::{ChurnPrediction, ScorePrediction};
 use crate::server::{ApiError, ApiResult, Shared, parse_body, query_number, with_serving};
 use crate::vocab::ModelKind;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -152,8 +153,8 @@ pub async fn agency(State(state): State<Shared>, body: Bytes) -> ApiResult {
               (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
 pub async fn recommend(
     State(state): State<Shared>,
-    Path(client_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    ApiPath(client_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
 ) -> ApiResult {
     let id: i64 = client_id
         .parse()
@@ -184,7 +185,7 @@ pub async fn all_agencies(State(state): State<Shared>) -> ApiResult {
            ("risk" = Option<String>, Query, description = "only this level: Low, Medium or High")),
     responses((status = 200, description = "a page of clients"),
               (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
-pub async fn all_clients(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+pub async fn all_clients(State(state): State<Shared>, ApiQuery(query): ApiQuery<HashMap<String, String>>) -> ApiResult {
     let page = query_number(&query, "page", 1, usize::MAX / 2)?;
     let page_size = query_number(&query, "page_size", 100, 1000)?;
     let risk = match query.get("risk").map(String::as_str) {

@@ -1,7 +1,8 @@
 //! A run's report files, as the links in notifications point to them.
 
+use crate::server::extract::ApiPath;
 use crate::server::{ApiError, ApiResult, ErrorCode, Shared};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
@@ -10,7 +11,10 @@ use axum::response::IntoResponse;
     params(("job" = String, Path, description = "job name"), ("run" = i64, Path, description = "run id"),
            ("file" = String, Path, description = "file name")),
     responses((status = 200, description = "the file"), (status = 404, description = "no such file", body = crate::server::error::ErrorBody)))]
-pub async fn file(State(state): State<Shared>, Path((job, run, file)): Path<(String, String, String)>) -> ApiResult {
+pub async fn file(
+    State(state): State<Shared>,
+    ApiPath((job, run, file)): ApiPath<(String, String, String)>,
+) -> ApiResult {
     let safe = |s: &str| {
         !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && !s.starts_with('.')
     };
