@@ -123,9 +123,14 @@ impl Executor for ProcessExecutor {
                     error: None,
                     report: Some(report_path),
                     observations: report.outcome.observations,
+                    bad_input: false,
                 },
                 Err(e) => AttemptReport::failed(format!("the run ended without a readable report: {e}")),
             },
+            // Exit code 2: the run refused its input (bankml's exit code for bad input).
+            Ok(status) if status.code() == Some(2) => {
+                AttemptReport::refused_input(format!("exit code 2 (bad input): {}", said(&stderr_text)))
+            }
             Ok(status) => AttemptReport::failed(match status.code() {
                 Some(code) => format!("exit code {code}: {}", said(&stderr_text)),
                 None => format!("killed by a signal ({status}): {}", said(&stderr_text)),

@@ -20,6 +20,9 @@ pub struct AttemptReport {
     pub error: Option<String>,
     pub report: Option<PathBuf>,
     pub observations: Vec<Observation>,
+    /// The attempt refused its input (a bad export, a config problem: exit code 2). Retrying
+    /// would fail the same way and only delay the alert; a person has to fix the input.
+    pub bad_input: bool,
 }
 
 impl AttemptReport {
@@ -29,6 +32,15 @@ impl AttemptReport {
             error: Some(error.into()),
             report: None,
             observations: Vec::new(),
+            bad_input: false,
+        }
+    }
+
+    /// A failed attempt that refused its input.
+    pub fn refused_input(error: impl Into<String>) -> AttemptReport {
+        AttemptReport {
+            bad_input: true,
+            ..AttemptReport::failed(error)
         }
     }
 
@@ -38,6 +50,7 @@ impl AttemptReport {
             error: Some("cancelled".into()),
             report: None,
             observations: Vec::new(),
+            bad_input: false,
         }
     }
 }
@@ -182,8 +195,17 @@ async fn attempts<E: Executor>(
             ),
         }
         state = report.state;
+        let bad_input = report.bad_input;
         last = Some((id, report));
         if matches!(state, RunState::Succeeded | RunState::Cancelled) || stop.is_cancelled() {
+            break;
+        }
+        if bad_input && attempt <= job.retries {
+            tracing::warn!(
+                job = %job.name, run = id,
+                "not retried: its input is wrong and would be refused again; fix it, then `bankml run {}`",
+                job.name
+            );
             break;
         }
         if attempt <= job.retries {

@@ -321,6 +321,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_stored_float_reads_back_bit_for_bit() {
+        // The edge seen coming back as 45.3223819301848 before float_roundtrip, then every
+        // kind of f64 (random bit patterns: tiny, huge, subnormal).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut values = vec![45.322381930184804, 0.1 + 0.2, f64::MIN_POSITIVE, 5e-324, f64::MAX];
+        while values.len() < 20_000 {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let v = f64::from_bits(z ^ (z >> 31));
+            if v.is_finite() {
+                values.push(v);
+            }
+        }
+        let stored = FeatureReference::Numeric {
+            count: values.len(),
+            bin_edges: values.clone(),
+            bin_shares: Vec::new(),
+            sketch: Vec::new(),
+            missing: 0,
+            monthly_psi: Vec::new(),
+            monthly_outside: Vec::new(),
+        };
+        let text = serde_json::to_vec(&stored).unwrap();
+        let FeatureReference::Numeric { bin_edges, .. } = serde_json::from_slice(&text).unwrap() else {
+            panic!("read back as another kind");
+        };
+        let differ = values
+            .iter()
+            .zip(&bin_edges)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(
+            differ,
+            0,
+            "{differ} of {} floats changed on the round trip",
+            values.len()
+        );
+        // Read as a JSON value too (reports, the API), the same bits.
+        let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let again: Vec<f64> = value["bin_edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(again.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
     fn reference_statistics_reproduce_full_sample_drift() {
         let reference: Vec<f64> = (0..20_000).map(|i| ((i * 7919) % 10_007) as f64 / 100.0).collect();
         let current: Vec<f64> = (0..5_000).map(|i| ((i * 104_729) % 10_007) as f64 / 90.0).collect();

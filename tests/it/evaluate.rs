@@ -488,5 +488,8 @@ fn bad_inputs_exit_2_with_a_clear_message() {
             "p",
         ],
     );
-    assert!(printed.contains("broken.parquet: not a readable Parquet file"), "{printed}");
+    assert!(
+        printed.contains("broken.parquet: not a readable Parquet file"),
+        "{printed}"
+    );
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Sleeps each job's configured duration (paused time makes that instant), or stops when told.
+/// Sleeps each job's configured duration (paused time makes that instant), or stops when told;
+/// a job named `bad-input…` then refuses its input, as a run given a bad export does.
 struct Sleeper {
     durations: HashMap<String, Duration>,
 }
@@ -26,8 +27,12 @@ impl Executor for Sleeper {
     async fn execute(&self, job: Job, _run_id: i64, cancel: CancellationToken) -> AttemptReport {
         let duration = self.durations.get(&job.name).copied().unwrap_or(Duration::from_secs(1));
         tokio::select! {
-            _ = tokio::time::sleep(duration) => AttemptReport {
-                state: RunState::Succeeded, error: None, report: None, observations: Vec::new(),
+            _ = tokio::time::sleep(duration) => if job.name.starts_with("bad-input") {
+                AttemptReport::refused_input("exit code 2 (bad input): holdings.csv, line 7: duplicate")
+            } else {
+                AttemptReport {
+                    state: RunState::Succeeded, error: None, report: None, observations: Vec::new(), bad_input: false,
+                }
             },
             _ = cancel.cancelled() => AttemptReport::cancelled(),
         }
@@ -374,4 +379,23 @@ async fn a_restart_catches_up_the_latest_missed_firing_once() {
         metrics.contains("bankml_job_missed_firings_total{bankml_job=\"none\"} 3"),
         "{metrics}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_refuses_its_input_is_not_retried() {
+    let history = Arc::new(RunHistory::in_memory().unwrap());
+    let mut refused = job("bad-input", "0 6 * * *", "UTC");
+    refused.retries = 3;
+    refused.backoff = Duration::from_secs(300);
+    simulate(
+        history.clone(),
+        utc("2026-05-01T00:00:00Z"),
+        Duration::from_secs(DAY / 2),
+        vec![refused],
+        &[("bad-input", Duration::from_secs(60))],
+    )
+    .await;
+    let runs = runs_of(&history, "bad-input");
+    assert_eq!(runs.len(), 1, "retried a run whose input was refused: {runs:?}");
+    assert_eq!(runs[0].status, RunState::Failed);
 }
