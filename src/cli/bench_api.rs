@@ -42,15 +42,8 @@ pub fn run(bench: ApiBench, config_path: &Path) -> anyhow::Result<()> {
     }
     let temp = tempfile::tempdir()?;
     let root = bench.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let project = root.join("api");
-    if project.exists() {
-        std::fs::remove_dir_all(&project)?;
-    }
-    std::fs::create_dir_all(project.join("config"))?;
     // No scheduled job: what is measured is the API, not a benchmark running beside it.
-    std::fs::create_dir_all(project.join("jobs"))?;
-    let config = project.join("config/bankml.yaml");
-    std::fs::copy(std::fs::canonicalize(config_path)?, &config)?;
+    let (project, config) = super::bench_monitor::fresh_project(&root, "api", config_path)?;
     let log = project.join("bench.log");
     let clients = bench.clients.to_string();
     eprintln!("generating {clients} clients and training the champions");

@@ -49,14 +49,7 @@ pub fn run(bench: CrashBench, config: &EngineConfig, config_path: &Path) -> anyh
     }
     let temp = tempfile::tempdir()?;
     let root = bench.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let project = root.join("crash");
-    if project.exists() {
-        std::fs::remove_dir_all(&project)?;
-    }
-    std::fs::create_dir_all(project.join("config"))?;
-    std::fs::create_dir_all(project.join("jobs"))?;
-    let config_file = project.join("config/bankml.yaml");
-    std::fs::copy(std::fs::canonicalize(config_path)?, &config_file)?;
+    let (project, config_file) = super::bench_monitor::fresh_project(&root, "crash", config_path)?;
     std::fs::copy(
         config.data.jobs_dir.join("monthly-retrain.yaml"),
         project.join("jobs/monthly-retrain.yaml"),

@@ -25,6 +25,20 @@ pub struct MonitorBench {
     pub dir: Option<PathBuf>,
 }
 
+/// A fresh project `root/name` for a bench (removed first if there): its `config/` holds a
+/// copy of the config at `config_path`, its `jobs/` is empty. Returns (project, its config).
+pub(super) fn fresh_project(root: &Path, name: &str, config_path: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let project = root.join(name);
+    if project.exists() {
+        std::fs::remove_dir_all(&project)?;
+    }
+    std::fs::create_dir_all(project.join("config"))?;
+    std::fs::create_dir_all(project.join("jobs"))?;
+    let config = project.join("config/bankml.yaml");
+    std::fs::copy(std::fs::canonicalize(config_path)?, &config)?;
+    Ok((project, config))
+}
+
 /// Runs `bankml ARGS` in `project`; its output goes to `log`.
 pub(super) fn bankml(project: &Path, config: &Path, args: &[&str], log: &Path) -> anyhow::Result<()> {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
