@@ -92,6 +92,11 @@ pub fn run(bench: CrashBench, config: &EngineConfig, config_path: &Path) -> anyh
         durations.push(started.elapsed());
         eprintln!("{operation}: {:.2} s uncontended", started.elapsed().as_secs_f64());
     }
+    // A killed `bankml run` leaves its job's worker to die of PDEATHSIG a moment later; as
+    // their subreaper, this process can wait for it before the next command starts, as a user's
+    // next start would come after it.
+    // SAFETY: prctl on this process only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     let mut rng = Rng::new(bench.seed);
     let mut tally = Tally::default();
     let progress = super::progress::bar(bench.trials as u64, "kill -9 trials");
@@ -148,6 +153,9 @@ fn kill_after(project: &Path, config: &Path, args: &[String], delay: Duration, l
     }
     child.kill()?;
     child.wait()?;
+    // Its orphaned children (the job worker of `bankml run`) are ours now: wait for them.
+    // SAFETY: waitpid on our own children; -1 (no child left) ends the loop.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) } > 0 {}
     Ok(true)
 }
 

@@ -111,13 +111,8 @@ pub struct Split<'a> {
     pub labels: &'a [f32],
 }
 
-fn set_params(
-    booster: &mut Booster,
-    task: Task,
-    params: &BoostParams,
-    base_score: f64,
-    extra: &[(&str, String)],
-) -> Result<()> {
+/// The XGBoost parameters of a training, as Python's `xgb.train(params, …)` takes them.
+fn parameters(task: Task, params: &BoostParams, base_score: f64, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let objective = match task {
         Task::Binary => "binary:logistic",
         Task::Regression => "reg:squarederror",
@@ -140,10 +135,11 @@ fn set_params(
         ("base_score", base_score.to_string()),
         ("verbosity", "0".into()),
     ];
-    for (name, value) in pairs.iter().chain(extra) {
-        booster.set_param(name, value)?;
-    }
-    Ok(())
+    pairs
+        .iter()
+        .chain(extra)
+        .map(|(name, value)| (name.to_string(), value.clone()))
+        .collect()
 }
 
 /// The intercept XGBoost would fit: the label mean (clamped inside (0, 1) for probabilities).
@@ -181,6 +177,9 @@ pub fn train(
             train.matrix.rows
         )));
     }
+    if params.matrix == crate::config::models::TrainingMatrix::Quantile {
+        return train_quantile(task, params, train, validation, weights, extra);
+    }
     let dtrain = train.matrix.dmatrix(Some(train.labels), weights)?;
     let dvalid = match &validation {
         Some(v) => Some(v.matrix.dmatrix(Some(v.labels), None)?),
@@ -188,35 +187,27 @@ pub fn train(
     };
     let cached: Vec<&DMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = Booster::new_with_cached_dmats(&xgb::parameters::BoosterParameters::default(), &cached)?;
-    set_params(
-        &mut booster,
-        task,
-        params,
-        base_score(task, train.labels, weights),
-        extra,
-    )?;
-    let (metric, higher_is_better) = task.stopping_metric();
-    let mut curve = Vec::new();
-    let (mut best, mut best_round) = (f64::NEG_INFINITY, 0u32);
+    for (name, value) in parameters(task, params, base_score(task, train.labels, weights), extra) {
+        booster.set_param(&name, &value)?;
+    }
+    let metric = task.stopping_metric().0;
+    let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
     for round in 0..params.rounds {
         booster.update(&dtrain, round as i32)?;
         if let Some(dvalid) = &dvalid {
             let scores = booster.evaluate(dvalid)?;
             let value = scores.get(metric).copied().unwrap_or(f32::NAN) as f64;
-            curve.push(value);
-            let goodness = if higher_is_better { value } else { -value };
-            if goodness > best {
-                (best, best_round) = (goodness, round);
-            } else if params.early_stopping_rounds > 0 && round - best_round >= params.early_stopping_rounds {
+            if stopping.stop_after(round, value) {
                 break;
             }
         }
     }
     let best_rounds = if dvalid.is_some() {
-        best_round + 1
+        stopping.best_round + 1
     } else {
         params.rounds
     };
+    let curve = stopping.curve;
     let booster = if dvalid.is_some() && (best_rounds as usize) < curve.len() {
         booster.slice(0, best_rounds as i32)?
     } else {
@@ -228,6 +219,92 @@ pub fn train(
         names: train.matrix.names.clone(),
         validation_curve: curve,
     })
+}
+
+/// Round by round, the best on the validation metric so far, and when to stop.
+struct EarlyStopping {
+    higher_is_better: bool,
+    patience: u32,
+    curve: Vec<f64>,
+    best: f64,
+    best_round: u32,
+}
+
+impl EarlyStopping {
+    fn new(task: Task, patience: u32) -> EarlyStopping {
+        EarlyStopping {
+            higher_is_better: task.stopping_metric().1,
+            patience,
+            curve: Vec::new(),
+            best: f64::NEG_INFINITY,
+            best_round: 0,
+        }
+    }
+
+    /// Records round `round`'s value; `true` when training should stop.
+    fn stop_after(&mut self, round: u32, value: f64) -> bool {
+        self.curve.push(value);
+        let goodness = if self.higher_is_better { value } else { -value };
+        if goodness > self.best {
+            (self.best, self.best_round) = (goodness, round);
+            false
+        } else {
+            self.patience > 0 && round - self.best_round >= self.patience
+        }
+    }
+}
+
+/// [`train`] on XGBoost's quantile matrices (`hist`): our f32 matrix goes in by batches and
+/// only its quantised bins are kept, instead of XGBoost's copy of every value.
+fn train_quantile(
+    task: Task,
+    params: &BoostParams,
+    train: Split,
+    validation: Option<Split>,
+    weights: Option<&[f32]>,
+    extra: &[(&str, String)],
+) -> Result<TrainedBooster> {
+    use super::quantile::{QuantileMatrix, RawBooster};
+    let threads = params.thread_count();
+    let dtrain = QuantileMatrix::new(train.matrix, Some(train.labels), weights, None, threads)?;
+    let dvalid = match &validation {
+        Some(v) => Some(QuantileMatrix::new(
+            v.matrix,
+            Some(v.labels),
+            None,
+            Some(&dtrain),
+            threads,
+        )?),
+        None => None,
+    };
+    let cached: Vec<&QuantileMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
+    let mut booster = RawBooster::new(&cached)?;
+    for (name, value) in parameters(task, params, base_score(task, train.labels, weights), extra) {
+        booster.set_param(&name, &value)?;
+    }
+    let metric = task.stopping_metric().0;
+    let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
+    for round in 0..params.rounds {
+        booster.update(round, &dtrain)?;
+        if let Some(dvalid) = &dvalid
+            && stopping.stop_after(round, booster.evaluate(round, dvalid, metric)?)
+        {
+            break;
+        }
+    }
+    let best_rounds = if dvalid.is_some() {
+        stopping.best_round + 1
+    } else {
+        params.rounds
+    };
+    let sliced = dvalid.is_some() && (best_rounds as usize) < stopping.curve.len();
+    let model = booster.to_json(sliced.then_some(best_rounds))?;
+    // The matrices and the raw booster go before the model is loaded back.
+    drop((booster, dvalid, dtrain));
+    let mut trained = TrainedBooster::from_json(&model, train.matrix.names.clone(), threads)?;
+    trained.best_rounds = best_rounds;
+    trained.validation_curve = stopping.curve;
+    Ok(trained)
 }
 
 impl TrainedBooster {
@@ -332,4 +409,98 @@ pub fn folds(rows: usize, k: usize, seed: u64) -> Vec<Vec<usize>> {
         folds[position % k.max(1)].push(row);
     }
     folds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::models::TrainingMatrix;
+
+    /// A seeded binary problem: 5 features, some missing, labels from a logistic of three.
+    fn problem(rows: usize, seed: u64) -> (Matrix, Vec<f32>) {
+        let mut rng = crate::data::synth::rng::Rng::new(seed);
+        let mut values = Vec::with_capacity(rows * 5);
+        let mut labels = Vec::with_capacity(rows);
+        for _ in 0..rows {
+            let x: Vec<f32> = (0..5).map(|_| rng.normal() as f32).collect();
+            let logit = 1.5 * x[0] - 1.0 * x[1] + 0.5 * x[2] * x[3];
+            labels.push(f32::from(rng.bernoulli(1.0 / (1.0 + (-logit as f64).exp()))));
+            values.extend(
+                x.iter()
+                    .enumerate()
+                    .map(|(j, v)| if j == 4 && rng.bernoulli(0.2) { f32::NAN } else { *v }),
+            );
+        }
+        let names = (0..5).map(|j| format!("x{j}")).collect();
+        (Matrix { values, rows, names }, labels)
+    }
+
+    #[test]
+    fn the_quantile_matrix_trains_the_dense_matrix_s_model() {
+        let (train_x, train_y) = problem(20_000, 1);
+        let (valid_x, valid_y) = problem(5_000, 2);
+        let (test_x, test_y) = problem(5_000, 3);
+        let weights: Vec<f32> = train_y.iter().map(|y| if *y > 0.5 { 2.0 } else { 1.0 }).collect();
+        let trained = |matrix: TrainingMatrix| {
+            let params = BoostParams {
+                rounds: 60,
+                early_stopping_rounds: 5,
+                threads: 1,
+                matrix,
+                ..BoostParams::default()
+            };
+            let split = |m, l| Split { matrix: m, labels: l };
+            train(
+                Task::Binary,
+                &params,
+                split(&train_x, &train_y),
+                Some(split(&valid_x, &valid_y)),
+                Some(&weights),
+                &[],
+            )
+            .unwrap()
+        };
+        let (dense, quantile) = (trained(TrainingMatrix::Dense), trained(TrainingMatrix::Quantile));
+        let auc = |model: &TrainedBooster| {
+            let scores: Vec<f64> = model.predict(&test_x).unwrap().iter().map(|p| f64::from(*p)).collect();
+            let labels: Vec<bool> = test_y.iter().map(|y| *y > 0.5).collect();
+            crate::metrics::classification::Ranked::new(&labels, &scores)
+                .unwrap()
+                .roc_auc()
+        };
+        assert!(auc(&dense) > 0.75, "the problem is learnable: {}", auc(&dense));
+        assert!(
+            (auc(&dense) - auc(&quantile)).abs() < 0.002,
+            "{} vs {}",
+            auc(&dense),
+            auc(&quantile)
+        );
+        assert_eq!(quantile.validation_curve.len(), dense.validation_curve.len());
+        assert_eq!(quantile.best_rounds, dense.best_rounds);
+        // The kept rounds only: the model saved is the sliced one.
+        let rounds = |model: &TrainedBooster| {
+            let json: serde_json::Value = serde_json::from_slice(&model.to_json().unwrap()).unwrap();
+            json["learner"]["gradient_booster"]["model"]["trees"]
+                .as_array()
+                .map_or(0, Vec::len)
+        };
+        assert_eq!(rounds(&quantile), quantile.best_rounds as usize);
+        // A label count that does not match is refused, not read past.
+        let short = &train_y[..10];
+        let refused = train(
+            Task::Binary,
+            &BoostParams {
+                matrix: TrainingMatrix::Quantile,
+                ..BoostParams::default()
+            },
+            Split {
+                matrix: &train_x,
+                labels: short,
+            },
+            None,
+            None,
+            &[],
+        );
+        assert!(matches!(refused, Err(BoostError::Shape(_))));
+    }
 }

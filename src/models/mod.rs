@@ -5,6 +5,7 @@ pub mod boosted;
 pub mod churn;
 pub mod design;
 pub mod domain;
+pub mod quantile;
 pub mod recommender;
 pub mod registry;
 pub mod tabular;

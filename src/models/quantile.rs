@@ -1,0 +1,263 @@
+//! XGBoost's quantile matrix and a raw booster trained on it — the calls the `xgb` crate does
+//! not wrap, over `xgboost_lib-sys`'s bindings, wrapped here once with safe types.
+//!
+//! Why: a `DMatrix` built from a dense array copies every value into XGBoost's own sparse
+//! pages (8 bytes an entry, twice our f32 matrix) before `hist` quantises them. A
+//! `QuantileDMatrix` is fed our matrix in batches through a callback and keeps only the
+//! quantised bins (a byte an entry), so training holds one copy of the data instead of three.
+//! Chosen with `models.boosting.matrix: quantile`: boosting on it measured slower here (see
+//! `TrainingMatrix`), so the dense matrix stays the default.
+//! The trained model is saved to XGBoost's JSON and loaded back into an `xgb::Booster`, so
+//! prediction, SHAP and saving stay on the crate.
+
+use super::boosted::{BoostError, Matrix, Result};
+use std::ffi::{CStr, CString, c_int};
+use xgboost_lib_sys as sys;
+
+/// Rows handed to XGBoost per callback: the sketch merges batches, so fewer, larger batches
+/// keep its cuts closest to the single-matrix ones; a quarter million rows of ~100 features
+/// is ~100 MB of our own matrix, referenced, not copied.
+const ROWS_PER_BATCH: usize = 262_144;
+
+fn last_error() -> String {
+    // SAFETY: XGBGetLastError returns a thread-local, NUL-terminated message (never null).
+    unsafe { CStr::from_ptr(sys::XGBGetLastError()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn check(code: c_int) -> Result<()> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(BoostError::Xgboost(last_error()))
+    }
+}
+
+fn c_string(text: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| BoostError::Shape(format!("a NUL byte in {text:?}")))
+}
+
+/// What the callbacks read from: our matrix, its labels and weights, and where they are.
+struct Batches<'a> {
+    matrix: &'a Matrix,
+    labels: Option<&'a [f32]>,
+    weights: Option<&'a [f32]>,
+    proxy: sys::DMatrixHandle,
+    next_row: usize,
+    /// An error met inside a callback (which can only say "stop"), reported after.
+    failure: Option<String>,
+}
+
+impl Batches<'_> {
+    /// Hands XGBoost the next batch through the proxy; `false` at the end or on failure.
+    fn next(&mut self) -> bool {
+        let (rows, cols) = (self.matrix.rows, self.matrix.cols());
+        if self.next_row >= rows || self.failure.is_some() {
+            return false;
+        }
+        let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(rows));
+        let values = &self.matrix.values[start * cols..end * cols];
+        // numpy's __array_interface__ (version 3): a borrowed pointer, read-only.
+        let interface = format!(
+            "{{\"data\": [{}, true], \"shape\": [{}, {cols}], \"typestr\": \"<f4\", \"version\": 3}}",
+            values.as_ptr() as usize,
+            end - start
+        );
+        let set = c_string(&interface).and_then(|interface| {
+            // SAFETY: the proxy is alive for the iteration; `values` outlives it (borrowed from
+            // `matrix`, which outlives the matrix construction that calls us).
+            check(unsafe { sys::XGProxyDMatrixSetDataDense(self.proxy, interface.as_ptr()) })?;
+            for (field, data) in [("label", self.labels), ("weight", self.weights)] {
+                if let Some(data) = data {
+                    let slice = &data[start..end];
+                    let field = c_string(field)?;
+                    // SAFETY: as above; XGBoost copies the info into the batch.
+                    check(unsafe {
+                        sys::XGDMatrixSetFloatInfo(self.proxy, field.as_ptr(), slice.as_ptr(), slice.len() as u64)
+                    })?;
+                }
+            }
+            Ok(())
+        });
+        match set {
+            Ok(()) => {
+                self.next_row = end;
+                true
+            }
+            Err(e) => {
+                self.failure = Some(e.to_string());
+                false
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn reset(handle: sys::DataIterHandle) {
+    // SAFETY: `handle` is the `Batches` passed to XGQuantileDMatrixCreateFromCallback, alive
+    // and not otherwise borrowed while XGBoost calls back.
+    let batches = unsafe { &mut *(handle as *mut Batches) };
+    batches.next_row = 0;
+}
+
+unsafe extern "C" fn next(handle: sys::DataIterHandle) -> c_int {
+    // SAFETY: as in `reset`.
+    let batches = unsafe { &mut *(handle as *mut Batches) };
+    c_int::from(batches.next())
+}
+
+/// A quantised matrix owned by XGBoost.
+pub struct QuantileMatrix {
+    handle: sys::DMatrixHandle,
+}
+
+impl Drop for QuantileMatrix {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from XGQuantileDMatrixCreateFromCallback and is freed once.
+        unsafe { sys::XGDMatrixFree(self.handle) };
+    }
+}
+
+impl QuantileMatrix {
+    /// `matrix` (with `labels`, `weights`) quantised into at most `max_bin` bins per feature;
+    /// a validation matrix takes the training one as `reference`, so both share its cuts.
+    pub fn new(
+        matrix: &Matrix,
+        labels: Option<&[f32]>,
+        weights: Option<&[f32]>,
+        reference: Option<&QuantileMatrix>,
+        threads: usize,
+    ) -> Result<QuantileMatrix> {
+        if matrix.rows == 0 {
+            return Err(BoostError::Empty);
+        }
+        for (what, data) in [("labels", labels), ("weights", weights)] {
+            if let Some(data) = data
+                && data.len() != matrix.rows
+            {
+                return Err(BoostError::Shape(format!(
+                    "{} {what} for {} rows",
+                    data.len(),
+                    matrix.rows
+                )));
+            }
+        }
+        let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
+        // SAFETY: writes a new handle into `proxy`.
+        check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
+        let mut batches = Batches {
+            matrix,
+            labels,
+            weights,
+            proxy,
+            next_row: 0,
+            failure: None,
+        };
+        let config = c_string(&format!("{{\"missing\": NaN, \"nthread\": {threads}}}"))?;
+        let mut out: sys::DMatrixHandle = std::ptr::null_mut();
+        // SAFETY: `batches` lives across the call, which is the only time the callbacks run;
+        // the reference handle (if any) is alive; `out` receives a new handle.
+        let code = unsafe {
+            sys::XGQuantileDMatrixCreateFromCallback(
+                &mut batches as *mut Batches as sys::DataIterHandle,
+                proxy,
+                reference.map_or(std::ptr::null_mut(), |r| r.handle),
+                Some(reset),
+                Some(next),
+                config.as_ptr(),
+                &mut out,
+            )
+        };
+        let made = check(code);
+        // SAFETY: the proxy is not used after this.
+        unsafe { sys::XGDMatrixFree(proxy) };
+        made?;
+        let built = QuantileMatrix { handle: out };
+        if let Some(failure) = batches.failure {
+            return Err(BoostError::Xgboost(failure));
+        }
+        Ok(built)
+    }
+}
+
+/// A booster being trained on quantile matrices.
+pub struct RawBooster {
+    handle: sys::BoosterHandle,
+}
+
+impl Drop for RawBooster {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from XGBoosterCreate or XGBoosterSlice and is freed once.
+        unsafe { sys::XGBoosterFree(self.handle) };
+    }
+}
+
+impl RawBooster {
+    /// A booster caching `matrices` (the training one first).
+    pub fn new(matrices: &[&QuantileMatrix]) -> Result<RawBooster> {
+        let handles: Vec<sys::DMatrixHandle> = matrices.iter().map(|m| m.handle).collect();
+        let mut handle: sys::BoosterHandle = std::ptr::null_mut();
+        // SAFETY: the handles are alive; XGBoost keeps its own references to them.
+        check(unsafe { sys::XGBoosterCreate(handles.as_ptr(), handles.len() as u64, &mut handle) })?;
+        Ok(RawBooster { handle })
+    }
+
+    pub fn set_param(&mut self, name: &str, value: &str) -> Result<()> {
+        let (name, value) = (c_string(name)?, c_string(value)?);
+        // SAFETY: valid handle and NUL-terminated strings.
+        check(unsafe { sys::XGBoosterSetParam(self.handle, name.as_ptr(), value.as_ptr()) })
+    }
+
+    /// One boosting round on `train`.
+    pub fn update(&mut self, round: u32, train: &QuantileMatrix) -> Result<()> {
+        // SAFETY: valid handles.
+        check(unsafe { sys::XGBoosterUpdateOneIter(self.handle, round as c_int, train.handle) })
+    }
+
+    /// The value of `metric` on `matrix` after `round` (XGBoost's "[r]\tvalid-auc:0.87").
+    pub fn evaluate(&self, round: u32, matrix: &QuantileMatrix, metric: &str) -> Result<f64> {
+        let mut handles = [matrix.handle];
+        let name = c_string("valid")?;
+        let mut names = [name.as_ptr()];
+        let mut out: *const std::ffi::c_char = std::ptr::null();
+        // SAFETY: one alive matrix and one name; XGBoost returns a thread-local string.
+        check(unsafe {
+            sys::XGBoosterEvalOneIter(
+                self.handle,
+                round as c_int,
+                handles.as_mut_ptr(),
+                names.as_mut_ptr(),
+                1,
+                &mut out,
+            )
+        })?;
+        // SAFETY: `out` is NUL-terminated, valid until the next call on this thread.
+        let text = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
+        let key = format!("valid-{metric}:");
+        text.split('\t')
+            .find_map(|part| part.strip_prefix(&key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .ok_or_else(|| BoostError::Xgboost(format!("no {metric} in XGBoost's evaluation \"{text}\"")))
+    }
+
+    /// The model as XGBoost's JSON, its first `rounds` rounds only when given.
+    pub fn to_json(&self, rounds: Option<u32>) -> Result<Vec<u8>> {
+        let sliced;
+        let handle = match rounds {
+            Some(rounds) => {
+                let mut out: sys::BoosterHandle = std::ptr::null_mut();
+                // SAFETY: valid handle; `out` receives a new booster, freed by its wrapper.
+                check(unsafe { sys::XGBoosterSlice(self.handle, 0, rounds as c_int, 1, &mut out) })?;
+                sliced = RawBooster { handle: out };
+                sliced.handle
+            }
+            None => self.handle,
+        };
+        let config = c_string("{\"format\": \"json\"}")?;
+        let (mut len, mut data): (u64, *const std::ffi::c_char) = (0, std::ptr::null());
+        // SAFETY: valid handle; XGBoost owns the returned buffer until the next call.
+        check(unsafe { sys::XGBoosterSaveModelToBuffer(handle, config.as_ptr(), &mut len, &mut data) })?;
+        // SAFETY: `data` points at `len` bytes.
+        Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len as usize) }.to_vec())
+    }
+}
