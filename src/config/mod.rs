@@ -442,12 +442,7 @@ impl ModelsConfig {
         if b.learning_rate <= 0.0 {
             problems.push("models.boosting.learning_rate must be positive".to_string());
         }
-        if b.matrix == crate::config::models::TrainingMatrix::Quantile && b.tree_method != "hist" {
-            problems.push(format!(
-                "models.boosting.matrix: quantile needs tree_method: hist (it is {})",
-                b.tree_method
-            ));
-        }
+
         let churn = &self.churn;
         if !(churn.medium_risk < churn.high_risk && churn.medium_risk > 0.0 && churn.high_risk <= 1.0) {
             problems.push("models.churn: need 0 < medium_risk < high_risk ≤ 1".to_string());
@@ -720,24 +715,6 @@ mod tests {
         .unwrap();
         let err = bad.check(Path::new("b.yaml")).unwrap_err().to_string();
         assert!(err.contains("report_base_url: must start with http"), "{err}");
-    }
-
-    #[test]
-    fn a_quantile_matrix_needs_hist_at_the_line_of_its_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("bankml.yaml");
-        std::fs::write(
-            &file,
-            "models:\n  boosting:\n    tree_method: exact\n    matrix: quantile\n",
-        )
-        .unwrap();
-        let err = EngineConfig::load(&file, true).unwrap_err().to_string();
-        assert!(
-            err.contains(":4:5: models.boosting.matrix: quantile needs tree_method: hist (it is exact)"),
-            "{err}"
-        );
-        std::fs::write(&file, "models:\n  boosting:\n    matrix: quantile\n").unwrap();
-        assert!(EngineConfig::load(&file, true).is_ok());
     }
 
     #[test]

@@ -30,13 +30,13 @@ pub struct BoostParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TrainingMatrix {
-    /// XGBoost's `DMatrix`: its own copy of every value (8 bytes each). The faster to train
-    /// on: measured at 300,000 clients, boosting 31.7 s against 51.0 s.
-    #[default]
+    /// XGBoost's `DMatrix`: its own copy of every value (8 bytes each).
     Dense,
-    /// A `QuantileDMatrix` fed in batches: only the quantised bins are kept (a byte a value),
-    /// for banks whose training data press on memory. `hist` only; the same model here
-    /// (holdout AUC equal to the fourth decimal at 300,000 clients), peak memory 14 % lower.
+    /// A `QuantileDMatrix` fed in batches: only the quantised bins of the training rows are
+    /// kept (a byte a value); the validation rows stay a `DMatrix`. Measured side by side at
+    /// 1,000,000 clients: the same model, the same wall, peak memory 26 % lower. Used with
+    /// `tree_method: hist`; other tree methods train on the dense matrix.
+    #[default]
     Quantile,
 }
 
@@ -54,7 +54,7 @@ impl Default for BoostParams {
             early_stopping_rounds: 20,
             threads: 0,
             seed: 42,
-            matrix: TrainingMatrix::Dense,
+            matrix: TrainingMatrix::Quantile,
         }
     }
 }

@@ -177,7 +177,7 @@ pub fn train(
             train.matrix.rows
         )));
     }
-    if params.matrix == crate::config::models::TrainingMatrix::Quantile {
+    if params.matrix == crate::config::models::TrainingMatrix::Quantile && params.tree_method == "hist" {
         return train_quantile(task, params, train, validation, weights, extra);
     }
     let dtrain = train.matrix.dmatrix(Some(train.labels), weights)?;
@@ -264,20 +264,15 @@ fn train_quantile(
     weights: Option<&[f32]>,
     extra: &[(&str, String)],
 ) -> Result<TrainedBooster> {
-    use super::quantile::{QuantileMatrix, RawBooster};
+    use super::quantile::{RawBooster, XgbMatrix};
     let threads = params.thread_count();
-    let dtrain = QuantileMatrix::new(train.matrix, Some(train.labels), weights, None, threads)?;
+    let dtrain = XgbMatrix::quantile(train.matrix, Some(train.labels), weights, threads)?;
     let dvalid = match &validation {
-        Some(v) => Some(QuantileMatrix::new(
-            v.matrix,
-            Some(v.labels),
-            None,
-            Some(&dtrain),
-            threads,
-        )?),
+        // Evaluated every round: kept dense, where XGBoost predicts fastest.
+        Some(v) => Some(XgbMatrix::dense(v.matrix, v.labels, threads)?),
         None => None,
     };
-    let cached: Vec<&QuantileMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
+    let cached: Vec<&XgbMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = RawBooster::new(&cached)?;
     for (name, value) in parameters(task, params, base_score(task, train.labels, weights), extra) {
         booster.set_param(&name, &value)?;
