@@ -110,7 +110,7 @@ pub fn run(bench: CrashBench, config: &EngineConfig, config_path: &Path) -> anyh
         let broken = unreadable(&project_config);
         // The next command's start sweeps what the killed one left.
         bankml(&project, &config_file, &["models", "list"], &log)?;
-        let left = leftovers(&project_config);
+        let left = walk(&project_config).leftovers;
         let broken_after = unreadable(&project_config);
         tally.add(operation, killed, &broken, &broken_after, &left);
         progress.inc(1);
@@ -168,11 +168,9 @@ fn versions(config: &EngineConfig) -> Vec<u32> {
 /// Every artefact a reader would open that cannot be read, with why.
 fn unreadable(config: &EngineConfig) -> Vec<String> {
     let mut broken = Vec::new();
-    for root in bankml::daemon::housekeeping::roots(config) {
-        for path in files(&root) {
-            if let Err(why) = readable(&path) {
-                broken.push(format!("{}: {why}", path.display()));
-            }
+    for path in walk(config).files {
+        if let Err(why) = readable(&path) {
+            broken.push(format!("{}: {why}", path.display()));
         }
     }
     let registry = bankml::models::registry::Registry::new(&config.models.dir);
@@ -244,48 +242,35 @@ fn readable(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Every file under `root` that is not itself a leftover (those are counted apart).
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
+/// What is under the project's folders: the files a reader would open, and the leftovers of
+/// killed writers (not looked into).
+#[derive(Default)]
+struct Walked {
+    files: Vec<PathBuf>,
+    leftovers: Vec<PathBuf>,
+}
+
+fn walk(config: &EngineConfig) -> Walked {
+    let mut walked = Walked::default();
+    let mut stack = bankml::daemon::housekeeping::roots(config);
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let path = entry.path();
             if is_leftover(&entry.file_name().to_string_lossy()) {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walked.leftovers.push(path);
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
             } else {
-                out.push(path);
+                walked.files.push(path);
             }
         }
     }
-    out
+    walked
 }
 
 fn is_leftover(name: &str) -> bool {
     bankml::fsutil::LEFTOVER_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// Every leftover of a killed writer under the project's folders.
-fn leftovers(config: &EngineConfig) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for root in bankml::daemon::housekeeping::roots(config) {
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                if is_leftover(&entry.file_name().to_string_lossy()) {
-                    out.push(entry.path());
-                } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(entry.path());
-                }
-            }
-        }
-    }
-    out
 }
 
 #[derive(Default)]
@@ -373,8 +358,8 @@ mod tests {
         std::fs::write(deep.join("aliases.json"), "{}").unwrap();
         let mut config = EngineConfig::default();
         config.rebase(dir.path());
-        assert_eq!(leftovers(&config).len(), 2);
-        let walked = files(dir.path());
-        assert_eq!(walked, vec![deep.join("aliases.json")]);
+        let walked = walk(&config);
+        assert_eq!(walked.leftovers.len(), 2);
+        assert_eq!(walked.files, vec![deep.join("aliases.json")]);
     }
 }
