@@ -1,10 +1,10 @@
 use super::{progress, thousands};
 use anyhow::Context;
 use bankml::config::EngineConfig;
+use bankml::data::date::Date;
 use bankml::data::features::{self, CHURN_LABEL};
-use bankml::data::format::{FileFormat, write_frame};
-use bankml::data::snapshot::{self, Snapshot};
-use bankml::fsutil::{self, StagedDir};
+use bankml::data::snapshot;
+use bankml::data::store::{FeatureStore, Manifest, Origin};
 use clap::Args;
 use polars::prelude::ChunkAgg;
 use std::time::Instant;
@@ -17,11 +17,17 @@ pub struct FeaturesArgs {
     /// Every snapshot, oldest first.
     #[arg(long)]
     pub all: bool,
-    /// Also write CSV copies beside the Parquet files.
+    /// Also write CSV copies beside the Parquet files (rebuilds them).
     #[arg(long)]
     pub csv: bool,
+    /// Build again even when the kept features were built from the same exports, settings
+    /// and bankml build.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
+/// Builds (or finds kept) the features of the chosen snapshots in data/processed/<date>/,
+/// with churn as the newest snapshot sees it.
 pub fn run(args: FeaturesArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let raw = &config.data.raw_dir;
     let all = snapshot::list_snapshots(raw)?;
@@ -30,68 +36,65 @@ pub fn run(args: FeaturesArgs, config: &EngineConfig) -> anyhow::Result<()> {
     } else {
         vec![snapshot::find_snapshot(raw, args.snapshot.as_deref())?]
     };
-    let horizon = config.features.churn_horizon_days;
+    let store = FeatureStore::new(config);
     // The latest snapshot carries every closing up to its date: it labels all earlier ones
     // whose horizon it reaches.
     let (latest_date, latest_dir) = all.last().cloned().context("no snapshots")?;
-    let needs_latest = chosen
-        .iter()
-        .any(|(d, _)| d.0 + horizon <= latest_date.0 && *d != latest_date);
-    let latest = if needs_latest {
-        let spinner = progress::spinner(&format!("reading {latest_date} for churn outcomes"));
-        let loaded = snapshot::load(&latest_dir, latest_date, config)?;
-        spinner.finish_and_clear();
-        Some(loaded)
-    } else {
-        None
-    };
+    let spinner = progress::spinner(&format!("reading {latest_date}"));
+    let latest = snapshot::load(&latest_dir, latest_date, config)?;
+    spinner.finish_and_clear();
     for (date, dir) in chosen {
         let started = Instant::now();
-        let spinner = progress::spinner(&format!("reading {date}"));
-        let loaded = snapshot::load(&dir, date, config)?;
-        spinner.set_message(format!("features {date}"));
-        let later: Option<&Snapshot> = if date == latest_date {
-            Some(&loaded)
-        } else {
-            latest.as_ref()
-        };
-        let mut built = anyhow::Context::with_context(features::build(&loaded, later, horizon), || {
-            format!("features of {date}")
-        })?;
-        spinner.finish_and_clear();
-        let out = config.data.processed_dir.join(date.to_string());
-        let staged = StagedDir::new(&out)?;
-        for (name, frame) in [
-            ("clients", &mut built.clients),
-            ("managers", &mut built.managers),
-            ("agencies", &mut built.agencies),
-        ] {
-            write_frame(
-                frame,
-                &staged.path().join(format!("{name}.parquet")),
-                FileFormat::Parquet,
-            )?;
+        let spinner = progress::spinner(&format!("features {date}"));
+        let (manifest, built, origin) = if args.rebuild || args.csv {
+            let own;
+            let loaded = if date == latest_date {
+                &latest
+            } else {
+                own = snapshot::load(&dir, date, config)?;
+                &own
+            };
+            let (manifest, mut built) = store
+                .rebuild(loaded, Some(&latest))
+                .with_context(|| format!("features of {date}"))?;
             if args.csv {
-                write_frame(frame, &staged.path().join(format!("{name}.csv")), FileFormat::Csv)?;
+                store.write(date, &mut built, &manifest, true)?;
             }
-        }
-        let report = serde_json::json!({
-            "snapshot": date.to_string(),
-            "source": dir.display().to_string(),
-            "cleaning": loaded.cleaning,
-            "warnings": loaded.warnings,
-        });
-        fsutil::write_bytes_atomic(
-            &staged.path().join("cleaning.json"),
-            serde_json::to_string_pretty(&report)?.as_bytes(),
-        )?;
-        staged.commit()?;
-        print_summary(&loaded, &built, &out, started.elapsed().as_secs_f64());
+            (manifest, built, Origin::Built)
+        } else {
+            let given = (date == latest_date).then_some(&latest);
+            let (stored, built) = store
+                .ensure(date, given, Some(&latest))
+                .with_context(|| format!("features of {date}"))?;
+            let (manifest, built) = match built {
+                Some(built) => (stored.manifest, built),
+                // Kept: churn is brought up to the latest snapshot on disk too, so the files
+                // people open say what the models are told.
+                None => store.read_relabelled(date, stored.manifest, &latest)?,
+            };
+            (manifest, built, stored.origin)
+        };
+        spinner.finish_and_clear();
+        print_summary(
+            date,
+            &manifest,
+            &built,
+            origin,
+            &store.dir(date),
+            started.elapsed().as_secs_f64(),
+        );
     }
     Ok(())
 }
 
-fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path::Path, seconds: f64) {
+fn print_summary(
+    date: Date,
+    manifest: &Manifest,
+    built: &features::Features,
+    origin: Origin,
+    out: &std::path::Path,
+    seconds: f64,
+) {
     let labels = built.clients.column(CHURN_LABEL).ok();
     let label_text = match labels.and_then(|c| c.i32().ok().cloned()) {
         Some(ca) if ca.null_count() < ca.len() => {
@@ -105,9 +108,13 @@ fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path:
         }
         _ => "churn outcome not known yet (the horizon reaches past the latest snapshot)".to_string(),
     };
+    let how = match origin {
+        Origin::Built => "built",
+        Origin::Kept => "kept (same exports, settings and build)",
+    };
     println!(
-        "{}: {} clients × {} columns, {} managers, {} agencies → {} ({:.2} s); {label_text}",
-        loaded.date,
+        "{}: {} clients × {} columns, {} managers, {} agencies → {} ({how}, {:.2} s); {label_text}",
+        date,
         thousands(built.clients.height()),
         built.clients.width(),
         built.managers.height(),
@@ -115,7 +122,7 @@ fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path:
         out.display(),
         seconds
     );
-    for change in &loaded.cleaning.changes {
+    for change in &manifest.cleaning.changes {
         println!(
             "  cleaned {}.{}: {} ({} rows)",
             change.table,
@@ -124,7 +131,7 @@ fn print_summary(loaded: &Snapshot, built: &features::Features, out: &std::path:
             thousands(change.rows)
         );
     }
-    for warning in &loaded.warnings {
+    for warning in &manifest.warnings {
         println!("  {warning}");
     }
 }

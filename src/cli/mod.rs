@@ -84,7 +84,7 @@ pub enum Command {
 pub struct UserError(pub String);
 
 pub fn exit_code(error: &anyhow::Error) -> u8 {
-    use bankml::data::history::HistoryError;
+    use bankml::data::store::StoreError;
     use bankml::models::tabular::TrainError;
     let bad_data = |e: &IngestError| {
         matches!(
@@ -97,7 +97,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
             || e.is::<ConfigError>()
             || e.downcast_ref::<IngestError>().is_some_and(bad_data)
             || matches!(e.downcast_ref::<bankml::data::table::TableError>(), Some(bankml::data::table::TableError::Invalid(_)))
-            || matches!(e.downcast_ref::<HistoryError>(), Some(HistoryError::Ingest(i)) if bad_data(i))
+            || matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Ingest(i)) if bad_data(i))
+            || matches!(e.downcast_ref::<bankml::jobs::JobError>(), Some(bankml::jobs::JobError::Store(StoreError::Ingest(i))) if bad_data(i))
             || matches!(e.downcast_ref::<bankml::jobs::JobError>(), Some(bankml::jobs::JobError::Ingest(i)) if bad_data(i))
             || matches!(
                 e.downcast_ref::<TrainError>(),

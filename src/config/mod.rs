@@ -5,7 +5,7 @@ pub mod fields;
 pub mod jobs;
 pub mod models;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -297,7 +297,7 @@ impl Default for DataConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ExtraColumns {
     Ignore,
@@ -306,7 +306,7 @@ pub enum ExtraColumns {
     Error,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Per table, our column name → the name in the bank's export (e.g. `cli: client_id`).
@@ -315,7 +315,7 @@ pub struct IngestConfig {
     pub extra_columns: ExtraColumns,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CleaningConfig {
     /// Balances and activity counts above this quantile (per product category for balances)

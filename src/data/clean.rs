@@ -20,15 +20,15 @@ pub const MIN_VALUES_TO_CAP: usize = 1000;
 /// What a missing category becomes: data-quality checks count it as missing.
 pub const UNKNOWN: &str = "Unknown";
 
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CleaningReport {
     pub changes: Vec<Change>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
-    pub table: &'static str,
-    pub column: &'static str,
+    pub table: String,
+    pub column: String,
     pub rule: String,
     pub rows: usize,
 }
@@ -37,8 +37,8 @@ impl CleaningReport {
     fn record(&mut self, table: &'static str, column: &'static str, rule: String, rows: usize) {
         if rows > 0 {
             self.changes.push(Change {
-                table,
-                column,
+                table: table.into(),
+                column: column.into(),
                 rule,
                 rows,
             });

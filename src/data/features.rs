@@ -5,6 +5,7 @@
 //! the horizon; empty while the horizon has not passed in the data), `performance_score` for
 //! managers and agencies (the bank's own monthly scorecard).
 
+use crate::data::date::Date;
 use crate::data::snapshot::Snapshot;
 use crate::data::synth::catalog::CATEGORIES;
 use polars::prelude::*;
@@ -274,13 +275,13 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
 /// Empty for every client when `later` does not reach the horizon yet.
 pub fn add_churn_label(
     features: DataFrame,
-    snapshot: &Snapshot,
+    date: Date,
     later: Option<&Snapshot>,
     horizon: i32,
 ) -> PolarsResult<DataFrame> {
-    let day = snapshot.date.0;
+    let day = date.0;
     let horizon_day = day + horizon;
-    let Some(later) = later.filter(|l| l.date.0 >= horizon_day) else {
+    let Some(later) = later.filter(|l| reaches_horizon(date, l.date, horizon)) else {
         return features
             .lazy()
             .with_column(lit(NULL).cast(DataType::Int32).alias(CHURN_LABEL))
@@ -312,6 +313,11 @@ pub fn add_churn_label(
         .join(outcome, [col("cli")], [col("cli")], JoinArgs::new(JoinType::Left))
         .with_column(col(CHURN_LABEL).fill_null(lit(0i32)))
         .collect()
+}
+
+/// Whether a snapshot dated `later` knows the churn outcome of one dated `date`.
+pub fn reaches_horizon(date: Date, later: Date, horizon: i32) -> bool {
+    later.0 >= date.0 + horizon
 }
 
 /// Portfolio features of one entity level (`ges` for managers, `age` for agencies), from the
@@ -529,7 +535,7 @@ pub fn build(snapshot: &Snapshot, later: Option<&Snapshot>, horizon: i32) -> Pol
     let clients = client_features(snapshot)?;
     let managers = manager_features(&clients, snapshot)?;
     let agencies = agency_features(&clients, snapshot)?;
-    let clients = add_churn_label(clients, snapshot, later, horizon)?;
+    let clients = add_churn_label(clients, snapshot.date, later, horizon)?;
     Ok(Features {
         clients,
         managers,

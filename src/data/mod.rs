@@ -10,6 +10,7 @@ pub mod problem;
 pub mod schema;
 pub mod snapshot;
 pub mod source;
+pub mod store;
 pub mod synth;
 pub mod table;
 pub mod validate;

@@ -73,16 +73,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             drift: Drift::NotMeasured { note: String::new() },
         };
         section.estimated = Some(estimate_churn(
+            config,
             &model,
             &current.clients,
-            &timeline.latest.date.to_string(),
-            config.models.churn.threshold,
+            timeline.latest.date,
             &mut observations,
         )?);
-        match timeline.matured(1)?.pop() {
-            Some((date, built)) => {
-                let truth = tabular::target_values(&built.clients, tabular::CHURN.target)?;
-                let predicted = frames::predict(&model, &built.clients)?;
+        match matured_churn(config, &timeline, &model)? {
+            Some((date, clients, predicted)) => {
+                let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
                 let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
                 let metrics =
                     tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn, calibrator)?;
@@ -106,7 +105,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     }
                     section.trained_auc = trained;
                 }
-                section.cohort = realized_cohort(config, date, &built.clients, &mut observations)?;
+                section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
                 section.evaluated_snapshot = Some(date.to_string());
                 section.metrics = Some(metrics);
                 section.curves = Some(curves(&truth, &predicted)?);
@@ -214,12 +213,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
 /// The churn champion's performance on the latest snapshot, before its labels exist: CBPE
 /// from the calibrator stored with the version.
 fn estimate_churn(
+    config: &crate::config::EngineConfig,
     model: &TabularModel,
     clients: &DataFrame,
-    snapshot: &str,
-    threshold: f64,
+    date: crate::data::date::Date,
     observations: &mut Vec<Observation>,
 ) -> Result<EstimatedChurn, JobError> {
+    let (snapshot, threshold) = (date.to_string(), config.models.churn.threshold);
     let Some(calibration) = &model.calibration else {
         return Ok(EstimatedChurn::NotEstimated {
             note: format!(
@@ -233,7 +233,10 @@ fn estimate_churn(
             note: "no clients to score".into(),
         });
     }
-    let scores = frames::to_f64(&frames::predict(model, clients)?);
+    let scores = match stored_churn_scores(config, date, model.meta.version, clients)? {
+        Some(stored) => stored,
+        None => frames::to_f64(&frames::predict(model, clients)?),
+    };
     let estimate = calibration.estimate(&scores, threshold)?;
     let label = [(Label::Model, ModelKind::Churn.as_str())];
     for (spec, value) in [
@@ -265,10 +268,69 @@ fn estimate_churn(
         observations.push(Observation::of(&obs::CHURN_ESTIMATED_AUC_CHANGE, &label, change));
     }
     Ok(EstimatedChurn::Estimated {
-        snapshot: snapshot.into(),
+        snapshot,
         threshold,
         estimate,
     })
+}
+
+/// The newest snapshot with a matured churn outcome: its labelled clients and the champion's
+/// predictions for them — those the scoring job stored when the same version scored that
+/// snapshot (then only `cli` and `churn` are read from the kept features), otherwise predicted
+/// now from every feature.
+fn matured_churn(
+    config: &crate::config::EngineConfig,
+    timeline: &Timeline,
+    model: &TabularModel,
+) -> Result<Option<(crate::data::date::Date, DataFrame, Vec<f32>)>, JobError> {
+    for date in timeline.matured_dates() {
+        let ids = timeline.labelled_clients(date, Some(&[]))?;
+        if ids.height() == 0 {
+            continue;
+        }
+        if let Some(stored) = stored_churn_scores(config, date, model.meta.version, &ids)? {
+            // Stored from the f32 predictions: the cast back is exact.
+            let predicted = stored.iter().map(|p| *p as f32).collect();
+            return Ok(Some((date, ids, predicted)));
+        }
+        let clients = timeline.labelled_clients(date, None)?;
+        let predicted = frames::predict(model, &clients)?;
+        return Ok(Some((date, clients, predicted)));
+    }
+    Ok(None)
+}
+
+/// The churn scores the scoring job stored for `date` when version `version` scored exactly
+/// the clients of `clients`, in their order; `None` otherwise (never scored, scored by another
+/// version, other clients).
+fn stored_churn_scores(
+    config: &crate::config::EngineConfig,
+    date: crate::data::date::Date,
+    version: u32,
+    clients: &DataFrame,
+) -> Result<Option<Vec<f64>>, JobError> {
+    let dir = config.data.scores_dir.join(date.to_string());
+    let Some(scored) = read_json_if_present::<ScoringSummary>(&dir.join("summary.json"))? else {
+        return Ok(None);
+    };
+    if scored.clients.map(|c| c.model_version) != Some(version) {
+        return Ok(None);
+    }
+    let path = dir.join("clients.parquet");
+    let Ok(stored) = super::read_parquet_columns(&path, &["cli", "churn_probability"]) else {
+        return Ok(None);
+    };
+    let same_clients = stored.height() == clients.height()
+        && match (stored.column("cli"), clients.column("cli")) {
+            (Ok(a), Ok(b)) => a.as_materialized_series().equals(b.as_materialized_series()),
+            _ => false,
+        };
+    if !same_clients {
+        return Ok(None);
+    }
+    let probabilities = stored.column("churn_probability")?.cast(&DataType::Float64)?;
+    let values: Vec<f64> = probabilities.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    Ok(values.iter().all(|v| v.is_finite()).then_some(values))
 }
 
 /// The churn predictions the scoring job stored for `date` (`data/scores/<date>/`), scored

@@ -6,6 +6,7 @@ use crate::config::EngineConfig;
 use crate::data::date::Date;
 use crate::data::features::{self, Features};
 use crate::data::snapshot::{self, Snapshot};
+use crate::data::store::{FeatureStore, FeatureTable};
 use crate::models::tabular::{self, TabularModel};
 use polars::prelude::*;
 use std::path::PathBuf;
@@ -27,41 +28,67 @@ impl<'a> Timeline<'a> {
         Ok(Timeline { config, dates, latest })
     }
 
-    /// Features of `date`, churn outcomes from the latest snapshot.
+    /// Features of `date` (kept, or built and kept), churn outcomes from the latest snapshot.
     pub fn features(&self, date: Date) -> Result<Features, JobError> {
-        let horizon = self.config.features.churn_horizon_days;
-        if date == self.latest.date {
-            return Ok(features::build(&self.latest, None, horizon)?);
+        if !self.dates.iter().any(|(d, _)| *d == date) {
+            return Err(JobError::Invalid(format!("no snapshot {date}")));
         }
-        let dir = self
-            .dates
+        Ok(FeatureStore::new(self.config).features(date, &self.latest)?)
+    }
+
+    /// The snapshots whose churn outcome the latest one knows, newest first.
+    pub fn matured_dates(&self) -> Vec<Date> {
+        let horizon = self.config.features.churn_horizon_days;
+        self.dates
             .iter()
-            .find(|(d, _)| *d == date)
-            .map(|(_, p)| p.clone())
-            .ok_or_else(|| JobError::Invalid(format!("no snapshot {date}")))?;
-        let loaded = snapshot::load(&dir, date, self.config)?;
-        Ok(features::build(&loaded, Some(&self.latest), horizon)?)
+            .rev()
+            .map(|(d, _)| *d)
+            .filter(|d| features::reaches_horizon(*d, self.latest.date, horizon))
+            .collect()
+    }
+
+    /// The clients of `date` with their churn outcome (rows without one dropped): every
+    /// feature, or only `columns` (plus `cli` and `churn`) read from the kept features.
+    pub fn labelled_clients(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
+        let store = FeatureStore::new(self.config);
+        let clients = match store.ensure(date, None, Some(&self.latest))? {
+            (_, Some(built)) => built.clients,
+            (stored, None) => {
+                let wanted: Option<Vec<&str>> = columns.map(|c| {
+                    let keys = ["cli", features::CHURN_LABEL];
+                    keys.into_iter()
+                        .chain(c.iter().copied().filter(|c| !keys.contains(c)))
+                        .collect()
+                });
+                let kept = store.read(date, FeatureTable::Clients, wanted.as_deref())?;
+                store.attach_churn(kept, date, &stored.manifest, &self.latest)?
+            }
+        };
+        Ok(clients
+            .lazy()
+            .filter(col(tabular::CHURN.target).is_not_null())
+            .collect()?)
+    }
+
+    /// One kept feature table of `date` (built and kept if missing), only `columns` when given.
+    pub fn table(&self, date: Date, table: FeatureTable, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
+        let store = FeatureStore::new(self.config);
+        let loaded = (date == self.latest.date).then_some(&self.latest);
+        store.ensure(date, loaded, Some(&self.latest))?;
+        Ok(store.read(date, table, columns)?)
     }
 
     /// The newest snapshots whose churn outcome is known (up to `count`), newest first, with
     /// only their labelled clients kept.
-    pub fn matured(&self, count: usize) -> Result<Vec<(Date, Features)>, JobError> {
+    pub fn matured(&self, count: usize) -> Result<Vec<(Date, DataFrame)>, JobError> {
         let mut out = Vec::new();
-        for (date, _) in self.dates.iter().rev() {
+        for date in self.matured_dates() {
             if out.len() >= count {
                 break;
             }
-            if *date == self.latest.date {
-                continue; // its outcome lies in the future
-            }
-            let mut built = self.features(*date)?;
-            built.clients = built
-                .clients
-                .lazy()
-                .filter(col(tabular::CHURN.target).is_not_null())
-                .collect()?;
-            if built.clients.height() > 0 {
-                out.push((*date, built));
+            let clients = self.labelled_clients(date, None)?;
+            if clients.height() > 0 {
+                out.push((date, clients));
             }
         }
         Ok(out)

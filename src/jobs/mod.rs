@@ -100,7 +100,7 @@ pub enum JobError {
     #[error("a scoring worker stopped unexpectedly")]
     WorkerPanicked,
     #[error(transparent)]
-    History(#[from] crate::data::history::HistoryError),
+    Store(#[from] crate::data::store::StoreError),
     #[error(transparent)]
     Metric(#[from] crate::metrics::MetricError),
     #[error(transparent)]
@@ -126,6 +126,21 @@ pub(crate) fn read_json_if_present<T: serde::de::DeserializeOwned>(
 /// A Parquet file bankml wrote earlier (a version's reference rows, a scoring run's clients).
 pub(crate) fn read_parquet(path: &std::path::Path) -> Result<polars::prelude::DataFrame, JobError> {
     crate::data::format::read_parquet(path).map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// Only `columns` of a Parquet file bankml wrote (projection: the other columns are not read).
+pub(crate) fn read_parquet_columns(
+    path: &std::path::Path,
+    columns: &[&str],
+) -> Result<polars::prelude::DataFrame, JobError> {
+    use polars::prelude::*;
+    let invalid = |e: PolarsError| JobError::Invalid(format!("{}: {e}", path.display()));
+    let source = PlRefPath::try_from_path(path).map_err(invalid)?;
+    LazyFrame::scan_parquet(source, ScanArgsParquet::default())
+        .map_err(invalid)?
+        .select(columns.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .collect()
+        .map_err(invalid)
 }
 
 /// `None` when the model has no champion (or `alias`) yet.

@@ -4,9 +4,9 @@
 
 use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::config::EngineConfig;
-use crate::data::features;
 use crate::data::format::{FileFormat, write_frame};
 use crate::data::snapshot::{self, Snapshot};
+use crate::data::store::FeatureStore;
 use crate::fsutil::{self, StagedDir};
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
@@ -38,8 +38,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     }
     let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, ctx.snapshot.as_deref())?;
     let loaded = snapshot::load(&dir, date, config)?;
-    let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
-    tracing::info!(seconds = started.seconds(), "snapshot read and features built");
+    // Scoring usually meets a snapshot first: it builds and keeps its features for the
+    // benchmark, validation and retraining that read them later.
+    let store = FeatureStore::new(config);
+    let built = match store.ensure(date, Some(&loaded), None)? {
+        (_, Some(built)) => built,
+        (_, None) => store.read_all(date)?,
+    };
+    tracing::info!(seconds = started.seconds(), "snapshot read and features ready");
 
     let out = config.data.scores_dir.join(date.to_string());
     let staged = StagedDir::new(&out)?;

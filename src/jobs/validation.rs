@@ -5,6 +5,7 @@
 use super::frames::{self, Timeline};
 use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::data::date::Date;
+use crate::data::store::FeatureTable;
 use crate::metrics::significance;
 use crate::models::boosted::Task;
 use crate::models::registry::Registry;
@@ -52,8 +53,11 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let mut entity_frames: Vec<(Date, DataFrame, DataFrame)> = Vec::new();
     if wanted.contains(&ModelKind::Manager) || wanted.contains(&ModelKind::Agency) {
         for date in &recent_dates {
-            let built = timeline.features(*date)?;
-            entity_frames.push((*date, built.managers, built.agencies));
+            entity_frames.push((
+                *date,
+                timeline.table(*date, FeatureTable::Managers, None)?,
+                timeline.table(*date, FeatureTable::Agencies, None)?,
+            ));
         }
     }
     let mut validated = 0;
@@ -66,7 +70,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         };
         // Oldest first; the newest is where champion and challenger meet.
         let frames: Vec<(Date, DataFrame)> = match spec.model {
-            ModelKind::Churn => matured.iter().rev().map(|(d, f)| (*d, f.clients.clone())).collect(),
+            ModelKind::Churn => matured.iter().rev().map(|(d, f)| (*d, f.clone())).collect(),
             ModelKind::Manager => entity_frames.iter().map(|(d, m, _)| (*d, m.clone())).collect(),
             _ => entity_frames.iter().map(|(d, _, a)| (*d, a.clone())).collect(),
         };

@@ -178,9 +178,49 @@ fn client_manager_and_agency_features_match_hand_computed_values() {
     );
     close(float(&agencies, "performance_score", a2), 40.0, "agency target");
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("cleaning.json")).unwrap()).unwrap();
-    assert_eq!(report["snapshot"], "2025-03-31");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["snapshot"], "2025-03-31");
+    assert_eq!(manifest["churn_labelled_by"]["snapshot"], "2025-06-30");
+    assert_eq!(manifest["raw_rows"]["clients"], 4);
+}
+
+#[test]
+fn features_are_kept_until_an_export_changes_and_churn_follows_the_newest_snapshot() {
+    let dir = scratch();
+    write_snapshot(dir.path(), "2025-03-31", &hand_built(false));
+    let first = ok(dir.path(), &["features"]);
+    assert!(first.contains("(built,"), "{first}");
+    assert!(first.contains("churn outcome not known yet"), "{first}");
+    let again = ok(dir.path(), &["features"]);
+    assert!(again.contains("kept (same exports, settings and build)"), "{again}");
+
+    // A later month arrives: the kept features are read, not rebuilt, and their churn column
+    // is brought up to it, on disk too.
+    write_snapshot(dir.path(), "2025-06-30", &hand_built(true));
+    let relabelled = ok(dir.path(), &["features", "--snapshot", "2025-03-31"]);
+    assert!(relabelled.contains("kept"), "{relabelled}");
+    assert!(relabelled.contains("churn known for 3 clients"), "{relabelled}");
+    let clients = read_parquet(&dir.path().join("data/processed/2025-03-31/clients.parquet"));
+    let c2 = row(&clients, "cli", AnyValue::Int64(2));
+    assert_eq!(
+        int(&clients, "churn", c2),
+        Some(1),
+        "client 2 closed every product on 2025-05-01"
+    );
+
+    // The bank re-exports the month with one more login for client 1: rebuilt.
+    let raw = dir.path().join("data/raw/2025-03-31/activity.csv");
+    let text = std::fs::read_to_string(&raw).unwrap();
+    let changed = text.replacen(",14,", ",15,", 1);
+    assert_ne!(text, changed, "the hand-built activity has client 1's 14 logins");
+    std::fs::write(&raw, changed).unwrap();
+    let rebuilt = ok(dir.path(), &["features", "--snapshot", "2025-03-31"]);
+    assert!(rebuilt.contains("(built,"), "{rebuilt}");
+    let clients = read_parquet(&dir.path().join("data/processed/2025-03-31/clients.parquet"));
+    let c1 = row(&clients, "cli", AnyValue::Int64(1));
+    assert_eq!(int(&clients, "logins_m0", c1), Some(15));
+    assert_eq!(int(&clients, "churn", c1), Some(0));
 }
 
 #[test]
