@@ -104,6 +104,22 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Each scheduled job run as an admin runs it (`bankml run JOB`) on a project: wall, CPU
+    /// seconds and peak RSS, REPEATS times; with `--baseline`, another bankml binary runs the
+    /// same commands alternately and the ratios are printed (the side-by-side measure).
+    Jobs {
+        /// A project folder with data and trained champions (e.g. made by `generate` + `train`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Jobs to run, in this order, each time.
+        #[arg(long, value_delimiter = ',', default_values_t = ["daily-scoring".to_string(), "daily-benchmark".to_string()])]
+        jobs: Vec<String>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Another bankml binary to compare with, run alternately on the same project.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -292,6 +308,12 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             config,
             config_path,
         ),
+        BenchWhat::Jobs {
+            dir,
+            jobs,
+            repeats,
+            baseline,
+        } => super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_deref()),
         BenchWhat::Stage {
             stage: name,
             dir,
@@ -466,24 +488,48 @@ fn bench_metrics(sizes: &[usize], drift_rows: usize, drift_columns: usize) -> an
     Ok(())
 }
 
-/// Runs `bankml ARGS` as a child and returns its wall time and peak RSS (from `wait4`).
-fn timed_command(args: &[&str]) -> anyhow::Result<(f64, u64)> {
+/// What one child process cost: wall seconds, CPU seconds (user + system) and peak RSS.
+#[derive(Clone, Copy, Debug)]
+pub struct Cost {
+    pub wall: f64,
+    pub cpu: f64,
+    pub peak: u64,
+}
+
+/// Runs `program ARGS` in `dir` as a child and measures it (CPU and peak RSS from `wait4`).
+pub fn measure(program: &std::path::Path, args: &[&str], dir: Option<&std::path::Path>) -> anyhow::Result<Cost> {
     let started = Instant::now();
-    let child = std::process::Command::new(std::env::current_exe()?)
+    let mut command = std::process::Command::new(program);
+    command
         .args(args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()?;
+        .stderr(std::process::Stdio::inherit());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let child = command.spawn()?;
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills; the pid is our own child's.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
     anyhow::ensure!(
         pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "bankml {} failed",
+        "{} {} failed",
+        program.display(),
         args.join(" ")
     );
-    Ok((started.elapsed().as_secs_f64(), usage.ru_maxrss as u64 * 1024))
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Cost {
+        wall: started.elapsed().as_secs_f64(),
+        cpu: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        peak: usage.ru_maxrss as u64 * 1024,
+    })
+}
+
+/// Runs `bankml ARGS` as a child and returns its wall time and peak RSS.
+fn timed_command(args: &[&str]) -> anyhow::Result<(f64, u64)> {
+    let cost = measure(&std::env::current_exe()?, args, None)?;
+    Ok((cost.wall, cost.peak))
 }
 
 fn bench_models(sizes: &[usize], months: usize, config: &EngineConfig) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod backfill;
 mod bench;
 mod bench_api;
 mod bench_crash;
+mod bench_jobs;
 mod bench_monitor;
 mod daemon;
 mod evaluate;

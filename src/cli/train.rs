@@ -2,11 +2,11 @@ use super::{UserError, progress, thousands};
 use bankml::config::EngineConfig;
 use bankml::data::date::Date;
 use bankml::data::history;
+use bankml::jobs::frames::KeptMonths;
 use bankml::models::registry::Registry;
 use bankml::models::tabular::{self, HoldoutMetrics, MeanStd, ModelMeta, TabularSpec};
 use bankml::vocab::ModelKind;
 use clap::{Args, ValueEnum};
-use polars::prelude::DataFrame;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelChoice {
@@ -54,17 +54,17 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let specs: Vec<&TabularSpec> = kinds.iter().filter_map(|k| tabular::spec_of(*k)).collect();
     let recommender = kinds.contains(&ModelKind::Recommender);
     let registry = Registry::new(&config.models.dir);
-    // The tabular models need every snapshot's features; the recommender only the latest
-    // snapshot, which the history has loaded anyway.
-    let (features, latest) = if specs.is_empty() {
+    // The tabular models need every snapshot's features, kept in the feature store (built
+    // here if missing) and read one month at a time; the recommender only the latest snapshot.
+    let (dates, latest) = if specs.is_empty() {
         let (date, dir) = bankml::data::snapshot::latest_until(&config.data.raw_dir, until)?;
         (Vec::new(), bankml::data::snapshot::load(&dir, date, config)?)
     } else {
         let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
         let bar = progress::bar(count as u64, "features per snapshot");
-        let history = history::build(config, until, |_| bar.inc(1))?;
+        let kept = history::ensure(config, until, |_| bar.inc(1))?;
         bar.finish_and_clear();
-        (history.features, history.latest)
+        kept
     };
     if recommender {
         let spinner = progress::spinner("training recommender");
@@ -72,21 +72,10 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
         spinner.finish_and_clear();
         print_recommender(&meta, &registry)?;
     }
-    drop(latest);
-    // Each model's frames are moved out of the history and handed over whole: training drops
-    // them as it goes, instead of the whole history staying alive through every training.
-    let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
-    for (date, features) in features {
-        clients.push((date, features.clients));
-        managers.push((date, features.managers));
-        agencies.push((date, features.agencies));
-    }
+    // Churn is labelled from the latest snapshot's holdings; the rest of it is let go.
+    let latest = latest.holdings_only();
     for spec in specs {
-        let frames: Vec<(Date, DataFrame)> = match spec.model {
-            ModelKind::Churn => std::mem::take(&mut clients),
-            ModelKind::Manager => std::mem::take(&mut managers),
-            _ => std::mem::take(&mut agencies),
-        };
+        let months = KeptMonths::new(config, spec.model, dates.clone(), &latest);
         let spinner = progress::spinner(&format!("training {}", spec.model));
         let cv = if spec.model == ModelKind::Churn {
             0
@@ -104,7 +93,7 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: config.features.churn_horizon_days,
         };
-        let meta = tabular::train(spec, frames, settings, &registry, export.as_deref())?;
+        let meta = tabular::train(spec, &months, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;
     }

@@ -1,35 +1,28 @@
-//! Features of every snapshot up to a date: what models train on, one row per entity per month.
+//! Features of every snapshot up to a date, kept in the feature store: what models train on,
+//! one row per entity per month.
 
 use crate::config::EngineConfig;
 use crate::data::date::Date;
-use crate::data::features::Features;
 use crate::data::snapshot::{self, Snapshot};
 use crate::data::store::{FeatureStore, StoreError};
 
-/// Every snapshot's features, oldest first, and the latest snapshot itself (loaded once: it
-/// labels the others, and the recommender trains on its holdings).
-pub struct History {
-    pub features: Vec<(Date, Features)>,
-    pub latest: Snapshot,
-}
-
-/// Features of every snapshot up to `until` (default: all), read from the feature store or
-/// built into it; churn outcomes come from the latest snapshot up to `until`. `on_snapshot`
-/// is told each date as it is done.
-pub fn build(
+/// Makes sure every snapshot up to `until` has its features kept (building those missing or
+/// stale, one at a time), without holding them: the dates, oldest first, and the latest
+/// snapshot (it labels the others). `on_snapshot` is told each date as it is done.
+pub fn ensure(
     config: &EngineConfig,
     until: Option<Date>,
     mut on_snapshot: impl FnMut(Date),
-) -> Result<History, StoreError> {
+) -> Result<(Vec<Date>, Snapshot), StoreError> {
     let (latest_date, latest_dir) = snapshot::latest_until(&config.data.raw_dir, until)?;
     let mut all = snapshot::list_snapshots(&config.data.raw_dir)?;
     all.retain(|(d, _)| *d <= latest_date);
     let latest: Snapshot = snapshot::load(&latest_dir, latest_date, config)?;
     let store = FeatureStore::new(config);
-    let mut out = Vec::with_capacity(all.len());
     for (date, _) in &all {
-        out.push((*date, store.features(*date, &latest)?));
+        let loaded = (*date == latest_date).then_some(&latest);
+        store.ensure(*date, loaded, Some(&latest))?;
         on_snapshot(*date);
     }
-    Ok(History { features: out, latest })
+    Ok((all.into_iter().map(|(d, _)| d).collect(), latest))
 }

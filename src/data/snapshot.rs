@@ -46,6 +46,20 @@ pub struct Snapshot {
     pub cleaning: CleaningReport,
 }
 
+impl Snapshot {
+    /// The snapshot with only what labelling churn reads (holdings and the catalog); the
+    /// client, activity, manager and agency tables are let go.
+    pub fn holdings_only(self) -> Snapshot {
+        Snapshot {
+            clients: DataFrame::default(),
+            managers: DataFrame::default(),
+            agencies: DataFrame::default(),
+            activity: DataFrame::default(),
+            ..self
+        }
+    }
+}
+
 /// Snapshot folders under `raw_dir`, oldest first.
 pub fn list_snapshots(raw_dir: &Path) -> Result<Vec<(Date, PathBuf)>, IngestError> {
     let entries = match std::fs::read_dir(raw_dir) {

@@ -8,6 +8,7 @@ use crate::data::features::{self, Features};
 use crate::data::snapshot::{self, Snapshot};
 use crate::data::store::{FeatureStore, FeatureTable};
 use crate::models::tabular::{self, TabularModel};
+use crate::vocab::ModelKind;
 use polars::prelude::*;
 use std::path::PathBuf;
 
@@ -112,4 +113,137 @@ pub fn relative_change(now: f64, before: Option<f64>) -> Option<f64> {
 
 pub fn to_f64(values: &[f32]) -> Vec<f64> {
     values.iter().map(|v| *v as f64).collect()
+}
+
+/// One feature table of every month, read from the feature store as training asks for it
+/// (with churn as `latest` sees it), instead of a year of frames held in memory.
+pub struct KeptMonths<'a> {
+    store: FeatureStore<'a>,
+    table: FeatureTable,
+    dates: Vec<Date>,
+    latest: &'a Snapshot,
+}
+
+impl<'a> KeptMonths<'a> {
+    /// The months `model` learns from: clients for churn, managers or agencies.
+    pub fn new(config: &'a EngineConfig, model: ModelKind, dates: Vec<Date>, latest: &'a Snapshot) -> Self {
+        let table = match model {
+            ModelKind::Manager => FeatureTable::Managers,
+            ModelKind::Agency => FeatureTable::Agencies,
+            _ => FeatureTable::Clients,
+        };
+        KeptMonths {
+            store: FeatureStore::new(config),
+            table,
+            dates,
+            latest,
+        }
+    }
+}
+
+impl tabular::Months for KeptMonths<'_> {
+    fn dates(&self) -> Vec<Date> {
+        self.dates.clone()
+    }
+
+    fn frame(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, tabular::TrainError> {
+        let failed = |e: crate::data::store::StoreError| tabular::TrainError::File {
+            path: self.store.dir(date).display().to_string(),
+            message: e.to_string(),
+        };
+        if self.table != FeatureTable::Clients {
+            return self.store.read(date, self.table, columns).map_err(failed);
+        }
+        // Churn is attached by client: the id is read too, then left out if not asked for.
+        let wanted: Option<Vec<&str>> = columns.map(|c| {
+            let keys = ["cli", features::CHURN_LABEL];
+            keys.into_iter()
+                .chain(c.iter().copied().filter(|c| !keys.contains(c)))
+                .collect()
+        });
+        let kept = self.store.read(date, self.table, wanted.as_deref()).map_err(failed)?;
+        let manifest = self.store.manifest(date).ok_or_else(|| tabular::TrainError::File {
+            path: self
+                .store
+                .dir(date)
+                .join(crate::data::store::MANIFEST)
+                .display()
+                .to_string(),
+            message: "missing or unreadable".into(),
+        })?;
+        let labelled = self
+            .store
+            .attach_churn(kept, date, &manifest, self.latest)
+            .map_err(failed)?;
+        Ok(match columns {
+            Some(columns) => labelled.select(columns.iter().copied())?,
+            None => labelled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::format::FileFormat;
+    use crate::data::synth::{BankSpec, write_bank};
+    use crate::models::registry::Registry;
+    use crate::models::tabular::{InMemory, Months, TrainSettings};
+
+    #[test]
+    fn training_from_kept_months_gives_the_model_trained_on_frames_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::default();
+        config.data.raw_dir = dir.path().join("raw");
+        config.data.processed_dir = dir.path().join("processed");
+        config.models.boosting.rounds = 30;
+        let spec = BankSpec {
+            clients: 800,
+            months: 8,
+            ..BankSpec::default()
+        };
+        write_bank(spec, FileFormat::Parquet, &config.data.raw_dir, |_| {}).unwrap();
+        let (dates, latest) = crate::data::history::ensure(&config, None, |_| {}).unwrap();
+        let horizon = config.features.churn_horizon_days;
+        // As training read its history before the feature store: every month built from its
+        // exports, labelled by the latest one, all in memory at once.
+        let mut clients = Vec::new();
+        let mut managers = Vec::new();
+        for date in &dates {
+            let loaded = snapshot::load(&config.data.raw_dir.join(date.to_string()), *date, &config).unwrap();
+            let built = features::build(&loaded, Some(&latest), horizon).unwrap();
+            clients.push((*date, built.clients));
+            managers.push((*date, built.managers));
+        }
+        let latest = latest.holdings_only();
+        let settings = TrainSettings {
+            boosting: &config.models.boosting,
+            churn: &config.models.churn,
+            cv_folds: 0,
+            reference_snapshots: config.models.reference_snapshots,
+            label_horizon_days: horizon,
+        };
+        for (spec, in_memory) in [(&tabular::CHURN, clients), (&tabular::MANAGER, managers)] {
+            let kept = KeptMonths::new(&config, spec.model, dates.clone(), &latest);
+            assert_eq!(kept.dates(), dates);
+            let registries = [Registry::new(dir.path().join("a")), Registry::new(dir.path().join("b"))];
+            let a = tabular::train(spec, &InMemory(in_memory), settings, &registries[0], None).unwrap();
+            let b = tabular::train(spec, &kept, settings, &registries[1], None).unwrap();
+            assert!(a.rows_train > 0);
+            assert_eq!(
+                (a.rows_train, &a.data_hash),
+                (b.rows_train, &b.data_hash),
+                "{}",
+                spec.model
+            );
+            for file in ["model.json", "design.json", "reference.json"] {
+                let read = |r: &Registry| std::fs::read(r.version_dir(spec.model, 1).join(file)).unwrap();
+                assert!(
+                    read(&registries[0]) == read(&registries[1]),
+                    "{} {file} differs",
+                    spec.model
+                );
+            }
+        }
+    }
 }

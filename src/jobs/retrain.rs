@@ -33,10 +33,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
         None => None,
     };
-    let built = history::build(config, until, |_| {})?;
+    let (dates, latest) = history::ensure(config, until, |_| {})?;
     let mut observations = Vec::new();
     let mut summary = RetrainSummary {
-        snapshot: built.latest.date.to_string(),
+        snapshot: latest.date.to_string(),
         min_improvement: margin,
         alpha,
         churn: None,
@@ -46,21 +46,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     };
 
     if wanted.contains(&ModelKind::Recommender) {
-        summary.recommender = Some(retrain_recommender(
-            &built.latest,
-            ctx,
-            &registry,
-            margin,
-            &mut observations,
-        )?);
+        summary.recommender = Some(retrain_recommender(&latest, ctx, &registry, margin, &mut observations)?);
     }
-    drop(built.latest);
-    let (mut clients, mut managers, mut agencies) = (Vec::new(), Vec::new(), Vec::new());
-    for (date, features) in built.features {
-        clients.push((date, features.clients));
-        managers.push((date, features.managers));
-        agencies.push((date, features.agencies));
-    }
+    // Churn is labelled from the latest snapshot's holdings; the rest of it is let go.
+    let latest = latest.holdings_only();
     // Read only when a comparison needs it (after the memory-hungry churn training), then kept:
     // manager and agency share their holdout snapshot and its features.
     let mut timeline: Option<Timeline> = None;
@@ -69,11 +58,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         if !wanted.contains(&spec.model) {
             continue;
         }
-        let frames = match spec.model {
-            ModelKind::Churn => std::mem::take(&mut clients),
-            ModelKind::Manager => std::mem::take(&mut managers),
-            _ => std::mem::take(&mut agencies),
-        };
+        let months = frames::KeptMonths::new(config, spec.model, dates.clone(), &latest);
         let before = registry.aliases(spec.model).map_err(TrainError::from)?.champion;
         let cv = if spec.model == ModelKind::Churn {
             0
@@ -87,7 +72,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: config.features.churn_horizon_days,
         };
-        let meta = tabular::train(spec, frames, settings, &registry, None)?;
+        let meta = tabular::train(spec, &months, settings, &registry, None)?;
         let label = [(Label::Model, spec.model.as_str())];
         observations.push(Observation::of(
             &obs::RETRAIN_CHALLENGER_VERSION,

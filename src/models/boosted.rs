@@ -108,7 +108,38 @@ unsafe impl Send for TrainedBooster {}
 /// Labels and optional weights of one split.
 pub struct Split<'a> {
     pub matrix: &'a Matrix,
+    /// The rows of `matrix` in the split, in this order; `None`: every row.
+    pub rows: Option<&'a [usize]>,
+    /// One per row of the split.
     pub labels: &'a [f32],
+}
+
+impl<'a> Split<'a> {
+    /// Every row of `matrix`.
+    pub fn all(matrix: &'a Matrix, labels: &'a [f32]) -> Split<'a> {
+        Split {
+            matrix,
+            rows: None,
+            labels,
+        }
+    }
+
+    /// Rows in the split.
+    pub fn len(&self) -> usize {
+        self.rows.map_or(self.matrix.rows, <[usize]>::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The split's rows as a matrix of their own: borrowed when it is every row.
+    fn materialized(&self) -> std::borrow::Cow<'a, Matrix> {
+        match self.rows {
+            None => std::borrow::Cow::Borrowed(self.matrix),
+            Some(rows) => std::borrow::Cow::Owned(self.matrix.take(rows)),
+        }
+    }
 }
 
 /// The XGBoost parameters of a training, as Python's `xgb.train(params, …)` takes them.
@@ -167,22 +198,22 @@ pub fn train(
     weights: Option<&[f32]>,
     extra: &[(&str, String)],
 ) -> Result<TrainedBooster> {
-    if train.matrix.rows == 0 {
+    if train.is_empty() {
         return Err(BoostError::Empty);
     }
-    if train.labels.len() != train.matrix.rows {
+    if train.labels.len() != train.len() {
         return Err(BoostError::Shape(format!(
             "{} labels for {} rows",
             train.labels.len(),
-            train.matrix.rows
+            train.len()
         )));
     }
     if params.matrix == crate::config::models::TrainingMatrix::Quantile && params.tree_method == "hist" {
         return train_quantile(task, params, train, validation, weights, extra);
     }
-    let dtrain = train.matrix.dmatrix(Some(train.labels), weights)?;
+    let dtrain = train.materialized().dmatrix(Some(train.labels), weights)?;
     let dvalid = match &validation {
-        Some(v) => Some(v.matrix.dmatrix(Some(v.labels), None)?),
+        Some(v) => Some(v.materialized().dmatrix(Some(v.labels), None)?),
         None => None,
     };
     let cached: Vec<&DMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
@@ -266,10 +297,10 @@ fn train_quantile(
 ) -> Result<TrainedBooster> {
     use super::quantile::{RawBooster, XgbMatrix};
     let threads = params.thread_count();
-    let dtrain = XgbMatrix::quantile(train.matrix, Some(train.labels), weights, threads)?;
+    let dtrain = XgbMatrix::quantile(train.matrix, train.rows, Some(train.labels), weights, threads)?;
     let dvalid = match &validation {
         // Evaluated every round: kept dense, where XGBoost predicts fastest.
-        Some(v) => Some(XgbMatrix::dense(v.matrix, v.labels, threads)?),
+        Some(v) => Some(XgbMatrix::dense(&v.materialized(), v.labels, threads)?),
         None => None,
     };
     let cached: Vec<&XgbMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
@@ -431,6 +462,39 @@ mod tests {
     }
 
     #[test]
+    fn training_on_some_rows_in_place_equals_training_on_their_copy() {
+        // 600,000 rows: the picked ones span three of the quantile matrix's batches.
+        let (x, y) = problem(600_000, 4);
+        let picked: Vec<usize> = (0..x.rows).filter(|i| i % 7 != 3).rev().collect();
+        let labels: Vec<f32> = picked.iter().map(|&i| y[i]).collect();
+        let copy = x.take(&picked);
+        for matrix in [TrainingMatrix::Quantile, TrainingMatrix::Dense] {
+            let params = BoostParams {
+                rounds: 5,
+                threads: 1,
+                matrix,
+                ..BoostParams::default()
+            };
+            let model = |split: Split| {
+                train(Task::Binary, &params, split, None, None, &[])
+                    .unwrap()
+                    .to_json()
+                    .unwrap()
+            };
+            let in_place = model(Split {
+                matrix: &x,
+                rows: Some(&picked),
+                labels: &labels,
+            });
+            assert!(in_place == model(Split::all(&copy, &labels)), "{matrix:?}");
+        }
+        // A row beyond the matrix is refused, not read.
+        let beyond = [0, x.rows];
+        let refused = crate::models::quantile::XgbMatrix::quantile(&x, Some(&beyond), Some(&[0.0, 0.0]), None, 1);
+        assert!(matches!(refused, Err(BoostError::Shape(_))));
+    }
+
+    #[test]
     fn the_quantile_matrix_trains_the_dense_matrix_s_model() {
         let (train_x, train_y) = problem(20_000, 1);
         let (valid_x, valid_y) = problem(5_000, 2);
@@ -444,7 +508,7 @@ mod tests {
                 matrix,
                 ..BoostParams::default()
             };
-            let split = |m, l| Split { matrix: m, labels: l };
+            let split = Split::all;
             train(
                 Task::Binary,
                 &params,
@@ -488,10 +552,7 @@ mod tests {
                 matrix: TrainingMatrix::Quantile,
                 ..BoostParams::default()
             },
-            Split {
-                matrix: &train_x,
-                labels: short,
-            },
+            Split::all(&train_x, short),
             None,
             None,
             &[],

@@ -27,35 +27,66 @@ pub enum DesignError {
 impl Design {
     /// Every numeric and text column of `frame` but those in `exclude`.
     pub fn fit(frame: &DataFrame, exclude: &[&str]) -> Result<Design, DesignError> {
-        let mut design = Design {
-            numeric: Vec::new(),
-            categorical: Vec::new(),
-        };
-        for column in frame.columns() {
-            let name = column.name().as_str();
-            if exclude.contains(&name) {
-                continue;
+        Design::fit_all(std::iter::once(Ok(frame.clone())), exclude)
+    }
+
+    /// The design of the rows of all `frames` together (what [`Design::fit`] gives on their
+    /// concatenation), seeing one frame at a time: columns from the first, category counts
+    /// summed over all.
+    pub fn fit_all<E: From<DesignError>>(
+        frames: impl IntoIterator<Item = Result<DataFrame, E>>,
+        exclude: &[&str],
+    ) -> Result<Design, E> {
+        let mut numeric: Option<Vec<String>> = None;
+        let mut counts: Vec<(String, std::collections::HashMap<String, usize>)> = Vec::new();
+        for frame in frames {
+            let frame = frame?;
+            if numeric.is_none() {
+                let mut names = Vec::new();
+                for column in frame.columns() {
+                    let name = column.name().as_str();
+                    if exclude.contains(&name) {
+                        continue;
+                    }
+                    if column.dtype().is_primitive_numeric() {
+                        names.push(name.to_string());
+                    } else if column.dtype() == &DataType::String {
+                        counts.push((name.to_string(), Default::default()));
+                    }
+                }
+                numeric = Some(names);
             }
-            if column.dtype().is_primitive_numeric() {
-                design.numeric.push(name.to_string());
-            } else if column.dtype() == &DataType::String {
+            for (name, seen) in counts.iter_mut() {
+                let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
                 let values = column.str().map_err(|e| DesignError::Column {
-                    column: name.into(),
+                    column: name.clone(),
                     message: e.to_string(),
                 })?;
-                let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
                 for v in values.iter().flatten() {
-                    *counts.entry(v).or_insert(0) += 1;
+                    match seen.get_mut(v) {
+                        Some(n) => *n += 1,
+                        None => {
+                            seen.insert(v.to_string(), 1);
+                        }
+                    }
                 }
-                let mut categories: Vec<(&str, usize)> = counts.into_iter().collect();
-                categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-                categories.truncate(MAX_CATEGORIES);
-                let mut names: Vec<String> = categories.into_iter().map(|(c, _)| c.to_string()).collect();
-                names.sort();
-                design.categorical.push((name.to_string(), names));
             }
         }
-        Ok(design)
+        let categorical = counts
+            .into_iter()
+            .map(|(name, seen)| {
+                let mut categories: Vec<(String, usize)> = seen.into_iter().collect();
+                categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                categories.truncate(MAX_CATEGORIES);
+                let mut names: Vec<String> = categories.into_iter().map(|(c, _)| c).collect();
+                names.sort();
+                (name, names)
+            })
+            .collect();
+        Ok(Design {
+            numeric: numeric.unwrap_or_default(),
+            categorical,
+        })
     }
 
     /// The same design without the input columns `left_out`.

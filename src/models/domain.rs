@@ -109,7 +109,8 @@ pub fn separability(
             Task::Binary,
             &params,
             Split {
-                matrix: &all.take(&fit),
+                matrix: &all,
+                rows: Some(&fit),
                 labels: &fit_labels,
             },
             None,

@@ -61,13 +61,9 @@ fn set_info(handle: sys::DMatrixHandle, field: &str, data: &[f32]) -> Result<()>
 }
 
 /// Labels or weights must have one value per row.
-fn one_per_row(matrix: &Matrix, what: &str, data: Option<&[f32]>) -> Result<()> {
+fn one_per_row(rows: usize, what: &str, data: Option<&[f32]>) -> Result<()> {
     match data {
-        Some(data) if data.len() != matrix.rows => Err(BoostError::Shape(format!(
-            "{} {what} for {} rows",
-            data.len(),
-            matrix.rows
-        ))),
+        Some(data) if data.len() != rows => Err(BoostError::Shape(format!("{} {what} for {rows} rows", data.len()))),
         _ => Ok(()),
     }
 }
@@ -75,6 +71,11 @@ fn one_per_row(matrix: &Matrix, what: &str, data: Option<&[f32]>) -> Result<()> 
 /// What the callbacks read from: our matrix, its labels and weights, and where they are.
 struct Batches<'a> {
     matrix: &'a Matrix,
+    /// The rows of `matrix` used, in this order (`None`: all): early stopping's watch rows
+    /// stay out of the training matrix without a copy of the other 85 %.
+    rows: Option<&'a [usize]>,
+    /// The current batch's rows gathered from `rows` (XGBoost reads it until the next call).
+    gathered: Vec<f32>,
     labels: Option<&'a [f32]>,
     weights: Option<&'a [f32]>,
     proxy: sys::DMatrixHandle,
@@ -86,15 +87,26 @@ struct Batches<'a> {
 impl Batches<'_> {
     /// Hands XGBoost the next batch through the proxy; `false` at the end or on failure.
     fn next(&mut self) -> bool {
-        let (rows, cols) = (self.matrix.rows, self.matrix.cols());
+        let cols = self.matrix.cols();
+        let rows = self.rows.map_or(self.matrix.rows, <[usize]>::len);
         if self.next_row >= rows || self.failure.is_some() {
             return false;
         }
         let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(rows));
-        let values = &self.matrix.values[start * cols..end * cols];
+        let values: &[f32] = match self.rows {
+            None => &self.matrix.values[start * cols..end * cols],
+            Some(picked) => {
+                self.gathered.clear();
+                for &i in &picked[start..end] {
+                    self.gathered.extend_from_slice(self.matrix.row(i));
+                }
+                &self.gathered
+            }
+        };
         let set = array_interface(values, end - start, cols).and_then(|interface| {
-            // SAFETY: the proxy is alive for the iteration; `values` outlives it (borrowed from
-            // `matrix`, which outlives the matrix construction that calls us).
+            // SAFETY: the proxy is alive for the iteration; `values` (borrowed from `matrix`, or
+            // `gathered`, rewritten only at the next call) stays valid until XGBoost asks for
+            // the next batch, which is as long as it reads it.
             check(unsafe { sys::XGProxyDMatrixSetDataDense(self.proxy, interface.as_ptr()) })?;
             for (field, data) in [("label", self.labels), ("weight", self.weights)] {
                 if let Some(data) = data {
@@ -144,23 +156,31 @@ impl Drop for XgbMatrix {
 }
 
 impl XgbMatrix {
-    /// `matrix` (with `labels`, `weights`) quantised into XGBoost's bins (max_bin, 256).
+    /// `matrix` (its `rows`, all when `None`; with `labels` and `weights`, one per row used)
+    /// quantised into XGBoost's bins (max_bin, 256).
     pub fn quantile(
         matrix: &Matrix,
+        rows: Option<&[usize]>,
         labels: Option<&[f32]>,
         weights: Option<&[f32]>,
         threads: usize,
     ) -> Result<XgbMatrix> {
-        if matrix.rows == 0 {
+        let used = rows.map_or(matrix.rows, <[usize]>::len);
+        if used == 0 {
             return Err(BoostError::Empty);
         }
-        one_per_row(matrix, "labels", labels)?;
-        one_per_row(matrix, "weights", weights)?;
+        if let Some(beyond) = rows.and_then(|r| r.iter().find(|i| **i >= matrix.rows)) {
+            return Err(BoostError::Shape(format!("row {beyond} of {} rows", matrix.rows)));
+        }
+        one_per_row(used, "labels", labels)?;
+        one_per_row(used, "weights", weights)?;
         let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
         // SAFETY: writes a new handle into `proxy`.
         check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
         let mut batches = Batches {
             matrix,
+            rows,
+            gathered: Vec::new(),
             labels,
             weights,
             proxy,
@@ -200,7 +220,7 @@ impl XgbMatrix {
         if matrix.rows == 0 {
             return Err(BoostError::Empty);
         }
-        one_per_row(matrix, "labels", Some(labels))?;
+        one_per_row(matrix.rows, "labels", Some(labels))?;
         let interface = array_interface(&matrix.values, matrix.rows, matrix.cols())?;
         let config = matrix_config(threads)?;
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();

@@ -357,9 +357,57 @@ fn no_training_rows(spec: &TabularSpec) -> TrainError {
     }
 }
 
+/// The snapshots a model learns from, one frame per month, handed out one at a time: a
+/// million clients' year of features need not be in memory at once.
+pub trait Months {
+    /// The months, oldest first.
+    fn dates(&self) -> Vec<Date>;
+    /// Every row of `date`'s frame (labelled or not); only `columns` when given.
+    fn frame(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, TrainError>;
+}
+
+/// Months already in memory (tests and callers that built them).
+pub struct InMemory(pub Vec<(Date, DataFrame)>);
+
+impl Months for InMemory {
+    fn dates(&self) -> Vec<Date> {
+        self.0.iter().map(|(d, _)| *d).collect()
+    }
+
+    fn frame(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, TrainError> {
+        let frame = self
+            .0
+            .iter()
+            .find(|(d, _)| *d == date)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
+        Ok(match columns {
+            Some(columns) => frame.select(columns.iter().copied())?,
+            None => frame,
+        })
+    }
+}
+
+/// `date`'s rows whose target is known.
+fn labelled(months: &dyn Months, spec: &TabularSpec, date: Date) -> Result<DataFrame, TrainError> {
+    Ok(months
+        .frame(date, None)?
+        .lazy()
+        .filter(col(spec.target).is_not_null())
+        .collect()?)
+}
+
+/// The rows a model is fitted on.
+enum TrainRows {
+    /// Every labelled row of these months, in this order.
+    Months(Vec<Date>),
+    /// A single labelled month's seeded 80 %.
+    Rows(DataFrame),
+}
+
 /// The rows a model is fitted and judged on.
 struct TemporalSplit {
-    train: DataFrame,
+    train: TrainRows,
     holdout: DataFrame,
     training_dates: Vec<Date>,
     holdout_date: Date,
@@ -369,28 +417,26 @@ struct TemporalSplit {
 /// Training rows (the labelled snapshots before the last, less those within `purge_days` of
 /// it) and holdout rows (the last); with a single labelled snapshot, a seeded 20 % of its rows
 /// are held out instead. When purging would leave nothing to train on (a short history), no
-/// snapshot is purged.
+/// snapshot is purged. Only the target column of each month is read to decide.
 fn temporal_split(
     spec: &TabularSpec,
-    frames: Vec<(Date, DataFrame)>,
+    months: &dyn Months,
     seed: u64,
     purge_days: i32,
 ) -> Result<TemporalSplit, TrainError> {
-    // Each snapshot's frame is consumed as it is filtered, so the unlabelled and the labelled
-    // copies of a month are not all alive at once (at a million clients they are gigabytes).
-    let mut labelled: Vec<(Date, DataFrame)> = Vec::with_capacity(frames.len());
-    for (date, frame) in frames {
-        let kept = frame.lazy().filter(col(spec.target).is_not_null()).collect()?;
-        if kept.height() > 0 {
-            labelled.push((date, kept));
+    let mut labelled_dates = Vec::new();
+    for date in months.dates() {
+        let target = months.frame(date, Some(&[spec.target]))?;
+        let column = target.column(spec.target)?;
+        if column.len() > column.null_count() {
+            labelled_dates.push(date);
         }
     }
-    let Some((holdout_date, _)) = labelled.last() else {
+    let Some(holdout_date) = labelled_dates.pop() else {
         return Err(no_training_rows(spec));
     };
-    let holdout_date = *holdout_date;
-    if labelled.len() == 1 {
-        let frame = labelled[0].1.clone();
+    if labelled_dates.is_empty() {
+        let frame = labelled(months, spec, holdout_date)?;
         let folds = boosted::folds(frame.height(), 5, seed);
         let take = |idx: &[usize]| -> PolarsResult<DataFrame> {
             let mut sorted = idx.to_vec();
@@ -401,29 +447,70 @@ fn temporal_split(
         let holdout = take(&folds[0])?;
         let rest: Vec<usize> = folds[1..].concat();
         return Ok(TemporalSplit {
-            train: take(&rest)?,
+            train: TrainRows::Rows(take(&rest)?),
             holdout,
             training_dates: vec![holdout_date],
             holdout_date,
             purged: Vec::new(),
         });
     }
-    let holdout = labelled.pop().map(|(_, f)| f).unwrap_or_default();
     let overlaps = |d: &Date| d.0 + purge_days.max(0) > holdout_date.0;
-    let purged: Vec<Date> = if labelled.iter().all(|(d, _)| overlaps(d)) {
+    let purged: Vec<Date> = if labelled_dates.iter().all(overlaps) {
         Vec::new()
     } else {
-        labelled.iter().map(|(d, _)| *d).filter(|d| overlaps(d)).collect()
+        labelled_dates.iter().copied().filter(overlaps).collect()
     };
-    labelled.retain(|(d, _)| !purged.contains(d));
-    let training_dates: Vec<Date> = labelled.iter().map(|(d, _)| *d).collect();
+    labelled_dates.retain(|d| !purged.contains(d));
     Ok(TemporalSplit {
-        train: stack(labelled.into_iter().map(|(_, f)| f).collect())?,
-        holdout,
-        training_dates,
+        train: TrainRows::Months(labelled_dates.clone()),
+        holdout: labelled(months, spec, holdout_date)?,
+        training_dates: labelled_dates,
         holdout_date,
         purged,
     })
+}
+
+/// The design fitted on the training rows, their matrix and targets. Months are read one at
+/// a time, twice (categories, then values), so no concatenated frame ever exists: the f32
+/// matrix is the only copy of the training data.
+fn training_matrix(
+    spec: &TabularSpec,
+    months: &dyn Months,
+    rows: &TrainRows,
+) -> Result<(Design, Matrix, Vec<f32>), TrainError> {
+    match rows {
+        TrainRows::Rows(frame) => {
+            let design = Design::fit(frame, spec.exclude)?;
+            let x = design.matrix(frame)?;
+            Ok((design, x, target_values(frame, spec.target)?))
+        }
+        TrainRows::Months(dates) => {
+            let mut heights = Vec::with_capacity(dates.len());
+            let design = Design::fit_all(
+                dates.iter().map(|d| {
+                    let frame = labelled(months, spec, *d)?;
+                    heights.push(frame.height());
+                    Ok::<_, TrainError>(frame)
+                }),
+                spec.exclude,
+            )?;
+            let names = design.names();
+            let total: usize = heights.iter().sum();
+            let mut values = Vec::with_capacity(total * names.len());
+            let mut y = Vec::with_capacity(total);
+            for date in dates {
+                let frame = labelled(months, spec, *date)?;
+                values.extend(design.matrix(&frame)?.values);
+                y.extend(target_values(&frame, spec.target)?);
+            }
+            let x = Matrix {
+                values,
+                rows: y.len(),
+                names,
+            };
+            Ok((design, x, y))
+        }
+    }
 }
 
 fn class_balance(
@@ -451,11 +538,11 @@ fn class_balance(
     })
 }
 
-/// Trains `spec`'s model on `frames` (one per snapshot, consumed) and adds it to the registry as a new
-/// version: champion if there is none yet, otherwise challenger.
+/// Trains `spec`'s model on `months` and adds it to the registry as a new version: champion
+/// if there is none yet, otherwise challenger.
 pub fn train(
     spec: &TabularSpec,
-    frames: Vec<(Date, DataFrame)>,
+    months: &dyn Months,
     settings: TrainSettings,
     registry: &Registry,
     export: Option<&Path>,
@@ -469,24 +556,25 @@ pub fn train(
     } = settings;
     let started = std::time::Instant::now();
     // The reference comes first, from the window's frames as they are (every client of the
-    // month, labelled or not), before the split consumes them.
-    let dates: Vec<Date> = frames.iter().map(|(d, _)| *d).collect();
+    // month, labelled or not); they are dropped before the training rows are read.
+    let dates = months.dates();
     let window = reference_window(&dates, reference_snapshots);
-    let window_frames: Vec<&DataFrame> = frames
+    let window_frames: Vec<DataFrame> = window
         .iter()
-        .filter(|(d, _)| window.contains(d))
-        .map(|(_, f)| f)
-        .collect();
+        .map(|d| months.frame(*d, None))
+        .collect::<Result<_, _>>()?;
     let columns = match window_frames.last() {
         Some(frame) => Design::fit(frame, spec.exclude)?,
         None => return Err(no_training_rows(spec)),
     };
-    let references = reference_statistics(&columns, &window_frames)?;
+    let window_refs: Vec<&DataFrame> = window_frames.iter().collect();
+    let references = reference_statistics(&columns, &window_refs)?;
     let samples: Vec<DataFrame> = window_frames
         .iter()
         .enumerate()
         .map(|(m, frame)| sample_frame(frame, domain::SAMPLE_ROWS_PER_MONTH, params.seed.wrapping_add(m as u64)))
         .collect::<PolarsResult<_>>()?;
+    drop(window_refs);
     drop(window_frames);
     let purge_days = if spec.task == Task::Binary {
         label_horizon_days
@@ -494,17 +582,15 @@ pub fn train(
         0
     };
     let TemporalSplit {
-        train: train_frame,
+        train: train_rows,
         holdout: holdout_frame,
         training_dates,
         holdout_date,
         purged,
-    } = temporal_split(spec, frames, params.seed, purge_days)?;
-    let design = Design::fit(&train_frame, spec.exclude)?;
-    let x = design.matrix(&train_frame)?;
-    let y = target_values(&train_frame, spec.target)?;
+    } = temporal_split(spec, months, params.seed, purge_days)?;
+    let (design, x, y) = training_matrix(spec, months, &train_rows)?;
+    drop(train_rows);
     let extra = class_balance(spec, &y, churn)?;
-    drop(train_frame);
     // What "normal" looks like to the domain classifier: each reference month's sample against
     // the others'.
     let domain_columns = domain::columns(&design);
@@ -524,23 +610,20 @@ pub fn train(
     // Early stopping watches a seeded 15 % of the training rows.
     let folds = boosted::folds(x.rows, 7, params.seed);
     let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
-    let (x_fit, x_watch) = (x.take(&fit_rows), x.take(&watch_rows));
+    // The fitted rows are read from `x` in place (no copy of 85 % of it); the watched ones are
+    // evaluated every round, so they get their own dense matrix.
+    let x_watch = x.take(&watch_rows);
     let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
     let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
     let (rows_train, hash) = (x.rows, data_hash(&x, &y));
-    // The whole matrix is needed again only by cross-validation: free it otherwise (at a million
-    // clients it is ~2 GB).
-    let x = (cv_folds >= 2).then_some(x);
-    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split {
-        matrix: &x_watch,
-        labels: &y_watch,
-    });
+    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
     let boosting_started = std::time::Instant::now();
     let booster = boosted::train(
         spec.task,
         params,
         Split {
-            matrix: &x_fit,
+            matrix: &x,
+            rows: Some(&fit_rows),
             labels: &y_fit,
         },
         watch,
@@ -549,11 +632,15 @@ pub fn train(
     )?;
     let boosting_seconds = boosting_started.elapsed().as_secs_f64();
 
+    // The whole matrix is needed again only by cross-validation and the export: free it
+    // otherwise (at a million clients it is over a gigabyte).
+    let x_fit = export.map(|_| x.take(&fit_rows));
+    let x = (cv_folds >= 2).then_some(x);
     let x_holdout = design.matrix(&holdout_frame)?;
     let y_holdout = target_values(&holdout_frame, spec.target)?;
-    if let Some(dir) = export {
+    if let (Some(dir), Some(x_fit)) = (export, &x_fit) {
         let splits: [(&str, &Matrix, &[f32]); 3] = [
-            ("fit", &x_fit, &y_fit),
+            ("fit", x_fit, &y_fit),
             ("watch", &x_watch, &y_watch),
             ("holdout", &x_holdout, &y_holdout),
         ];
@@ -754,7 +841,8 @@ pub fn cross_validate(
             spec.task,
             &fixed,
             Split {
-                matrix: &x.take(&train_rows),
+                matrix: x,
+                rows: Some(&train_rows),
                 labels: &y_train,
             },
             None,
@@ -917,19 +1005,21 @@ mod tests {
     fn training_stops_a_horizon_before_the_holdout() {
         // Labelled Jan..Sep; holdout Sep 28. A 90-day horizon reaches back to Jun 30: Jul and
         // Aug share the holdout's outcome window and are purged; Jan..Jun train.
-        let split = temporal_split(&CHURN, months(12, 9), 1, 90).unwrap();
+        let history = InMemory(months(12, 9));
+        let split = temporal_split(&CHURN, &history, 1, 90).unwrap();
         assert_eq!(split.holdout_date.to_string(), "2025-09-28");
         let names = |d: &[Date]| d.iter().map(Date::to_string).collect::<Vec<_>>();
         assert_eq!(names(&split.purged), ["2025-07-28", "2025-08-28"]);
         assert_eq!(split.training_dates.len(), 6);
         assert_eq!(split.training_dates.last().unwrap().to_string(), "2025-06-28");
-        assert_eq!(split.train.height(), 60);
+        let (_, x, y) = training_matrix(&CHURN, &history, &split.train).unwrap();
+        assert_eq!((x.rows, y.len()), (60, 60));
         // Without a horizon (the regressors) every earlier month trains.
-        let split = temporal_split(&CHURN, months(12, 9), 1, 0).unwrap();
+        let split = temporal_split(&CHURN, &history, 1, 0).unwrap();
         assert!(split.purged.is_empty());
         assert_eq!(split.training_dates.len(), 8);
         // When purging would leave nothing, nothing is purged.
-        let split = temporal_split(&CHURN, months(4, 3), 1, 90).unwrap();
+        let split = temporal_split(&CHURN, &InMemory(months(4, 3)), 1, 90).unwrap();
         assert!(split.purged.is_empty());
         assert_eq!(split.training_dates.len(), 2);
     }

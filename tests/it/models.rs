@@ -267,18 +267,7 @@ fn a_saved_model_predicts_exactly_as_before() {
         threads: 1,
         ..BoostParams::default()
     };
-    let trained = boosted::train(
-        Task::Binary,
-        &params,
-        Split {
-            matrix: &matrix,
-            labels: &labels,
-        },
-        None,
-        None,
-        &[],
-    )
-    .unwrap();
+    let trained = boosted::train(Task::Binary, &params, Split::all(&matrix, &labels), None, None, &[]).unwrap();
     let before = trained.predict(&matrix).unwrap();
     let json = trained.to_json().unwrap();
     assert!(json.starts_with(b"{"), "XGBoost's JSON format");
