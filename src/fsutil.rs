@@ -251,6 +251,17 @@ fn parent_of(path: &Path) -> &Path {
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes; `None` off Linux.
+/// Hands memory freed by large drops back to the system. glibc keeps freed blocks in its
+/// arenas (one per thread XGBoost and polars ran on); without this, the next phase of a
+/// training grows the heap past what the last one freed, and the peak adds up phases.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory at the top of glibc's heaps to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub fn peak_rss_bytes() -> Option<u64> {
     memory_bytes("self", "VmHWM")
 }

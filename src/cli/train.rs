@@ -92,6 +92,7 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             cv_folds: cv,
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: config.features.churn_horizon_days,
+            scratch: &config.data.processed_dir,
         };
         let meta = tabular::train(spec, &months, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();

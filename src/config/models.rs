@@ -26,18 +26,41 @@ pub struct BoostParams {
     pub matrix: TrainingMatrix,
 }
 
-/// How training hands its data to XGBoost (`models.boosting.matrix`).
+/// How training hands its data to XGBoost (`models.boosting.matrix`). Every kind trains the
+/// same model (tested byte for byte); they differ in memory and time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum TrainingMatrix {
     /// XGBoost's `DMatrix`: its own copy of every value (8 bytes each).
     Dense,
     /// A `QuantileDMatrix` fed in batches: only the quantised bins of the training rows are
-    /// kept (a byte a value); the validation rows stay a `DMatrix`. Measured side by side at
-    /// 1,000,000 clients: the same model, the same wall, peak memory 26 % lower. Used with
+    /// kept; the validation rows stay a `DMatrix`. Measured side by side at 1,000,000 clients:
+    /// the same model, the same wall, peak memory 26 % lower than dense. Used with
     /// `tree_method: hist`; other tree methods train on the dense matrix.
-    #[default]
     Quantile,
+    /// The same quantised bins, kept in pages on disk (XGBoost's external memory, in a scratch
+    /// folder under `data/processed/` removed afterwards). At 1,000,000 clients: 2.6 GiB peak
+    /// against 5.4 GiB in memory, 10 % more wall. Needs `tree_method: hist`.
+    ExternalMemory,
+    /// External memory when the training rows hold more than [`EXTERNAL_MEMORY_FROM`] values,
+    /// the in-memory quantile matrix below (where the pages' disk round trip is not worth it).
+    #[default]
+    Auto,
+}
+
+/// Training values (rows × columns) from which `auto` keeps XGBoost's bins on disk: about a
+/// quarter of a million clients' year of churn features.
+pub const EXTERNAL_MEMORY_FROM: usize = 1 << 26;
+
+impl TrainingMatrix {
+    /// The kind used for `values` training values.
+    pub fn resolve(self, values: usize) -> TrainingMatrix {
+        match self {
+            TrainingMatrix::Auto if values > EXTERNAL_MEMORY_FROM => TrainingMatrix::ExternalMemory,
+            TrainingMatrix::Auto => TrainingMatrix::Quantile,
+            other => other,
+        }
+    }
 }
 
 impl Default for BoostParams {
@@ -157,5 +180,29 @@ impl Default for RecommenderConfig {
             holdout_months: 3,
             popularity_months: 6,
         }
+    }
+}
+
+#[cfg(test)]
+mod matrix_tests {
+    use super::*;
+
+    #[test]
+    fn auto_keeps_large_trainings_on_disk_and_small_ones_in_memory() {
+        let auto = TrainingMatrix::default();
+        assert_eq!(auto, TrainingMatrix::Auto);
+        assert_eq!(auto.resolve(EXTERNAL_MEMORY_FROM), TrainingMatrix::Quantile);
+        assert_eq!(auto.resolve(EXTERNAL_MEMORY_FROM + 1), TrainingMatrix::ExternalMemory);
+        // A million clients' churn training: 5.2 M rows × 62 columns.
+        assert_eq!(auto.resolve(5_230_571 * 62), TrainingMatrix::ExternalMemory);
+        for chosen in [
+            TrainingMatrix::Dense,
+            TrainingMatrix::Quantile,
+            TrainingMatrix::ExternalMemory,
+        ] {
+            assert_eq!(chosen.resolve(usize::MAX), chosen);
+        }
+        let parsed: TrainingMatrix = serde_json::from_str("\"external_memory\"").unwrap();
+        assert_eq!(parsed, TrainingMatrix::ExternalMemory);
     }
 }

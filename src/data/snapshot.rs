@@ -46,6 +46,16 @@ pub struct Snapshot {
     pub cleaning: CleaningReport,
 }
 
+/// This reading's problems and those an earlier validation of the same bytes gave, once each.
+fn merged(mut now: Vec<Problem>, earlier: Vec<Problem>) -> Vec<Problem> {
+    for problem in earlier {
+        if !now.contains(&problem) {
+            now.push(problem);
+        }
+    }
+    now
+}
+
 impl Snapshot {
     /// The snapshot with only what labelling churn reads (holdings and the catalog); the
     /// client, activity, manager and agency tables are let go.
@@ -118,6 +128,27 @@ pub fn find_snapshot(raw_dir: &Path, date: Option<&str>) -> Result<(Date, PathBu
 
 /// Reads, validates and cleans the snapshot in `dir` dated `date`.
 pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, IngestError> {
+    load_with(dir, date, config, None)
+}
+
+/// Reads and cleans the snapshot in `dir` without the checks across tables, for exports whose
+/// exact bytes passed them before under the same settings and code (the feature store's
+/// manifest says so); `warnings` are those that validation gave then.
+pub fn load_validated_before(
+    dir: &Path,
+    date: Date,
+    config: &EngineConfig,
+    warnings: Vec<Problem>,
+) -> Result<Snapshot, IngestError> {
+    load_with(dir, date, config, Some(warnings))
+}
+
+fn load_with(
+    dir: &Path,
+    date: Date,
+    config: &EngineConfig,
+    validated_before: Option<Vec<Problem>>,
+) -> Result<Snapshot, IngestError> {
     let started = std::time::Instant::now();
     let mut problems = Problems::default();
     // Tables are read side by side: Excel parsing is single-threaded per file.
@@ -147,8 +178,14 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
         }
     }
     tracing::info!(seconds = started.elapsed().as_secs_f64(), "read {}", dir.display());
-    validate::validate(&tables, &mut problems);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "validated");
+    let earlier_warnings = match validated_before {
+        None => {
+            validate::validate(&tables, &mut problems);
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "validated");
+            Vec::new()
+        }
+        Some(warnings) => warnings,
+    };
     if problems.has_errors() || tables.len() != Table::ALL.len() {
         return Err(IngestError::Invalid {
             dir: dir.into(),
@@ -165,7 +202,7 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
         managers: take(Table::Managers),
         agencies: take(Table::Agencies),
         activity: take(Table::Activity),
-        warnings: problems.into_list(),
+        warnings: merged(problems.into_list(), earlier_warnings),
         cleaning: CleaningReport::default(),
     };
     snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);

@@ -218,6 +218,13 @@ impl<'a> FeatureStore<'a> {
         serde_json::from_str(&text).ok()
     }
 
+    /// The kept manifest of `date` when its features are fresh (built from the exports, settings
+    /// and code as they are now): then the exports passed validation as they are.
+    pub fn fresh_manifest(&self, date: Date) -> Result<Option<Manifest>, StoreError> {
+        let from = self.built_from(date)?;
+        Ok(self.fresh(date, &from))
+    }
+
     /// The kept manifest of `date` when it was built from exactly `from` and all its tables
     /// are there.
     fn fresh(&self, date: Date, from: &BuiltFrom) -> Option<Manifest> {

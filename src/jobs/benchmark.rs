@@ -38,7 +38,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
     let min_rows = ctx.param_usize("drift_min_rows", 50);
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
+    tracing::info!(seconds = started.seconds(), "latest snapshot read");
     let current = timeline.features(timeline.latest.date)?;
+    tracing::info!(seconds = started.seconds(), "its features ready");
     let mut observations = Vec::new();
     let mut summary = BenchmarkSummary {
         snapshot: timeline.latest.date.to_string(),
@@ -79,8 +81,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             timeline.latest.date,
             &mut observations,
         )?);
+        tracing::info!(seconds = started.seconds(), "churn estimated before labels");
         match matured_churn(config, &timeline, &model)? {
             Some((date, clients, predicted)) => {
+                tracing::info!(
+                    seconds = started.seconds(),
+                    "matured snapshot's outcome and scores read"
+                );
                 let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
                 let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
                 let metrics =
@@ -105,6 +112,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     }
                     section.trained_auc = trained;
                 }
+                tracing::info!(seconds = started.seconds(), "its metrics measured");
                 section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
                 section.evaluated_snapshot = Some(date.to_string());
                 section.metrics = Some(metrics);
@@ -112,6 +120,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             }
             None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
         }
+        tracing::info!(seconds = started.seconds(), "churn measured on its matured snapshot");
         section.drift = drift(
             &registry,
             ModelKind::Churn,
@@ -122,6 +131,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             &mut observations,
         )?;
         summary.churn = Some(section);
+        tracing::info!(seconds = started.seconds(), "churn drift measured");
     }
 
     for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
@@ -182,6 +192,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
     }
 
+    tracing::info!(seconds = started.seconds(), "managers and agencies measured");
     if ctx.wants(ModelKind::Recommender)?
         && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
     {
@@ -193,6 +204,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             &mut observations,
         )?);
     }
+    tracing::info!(seconds = started.seconds(), "recommender measured");
     let measured = [
         summary.churn.is_some(),
         summary.manager.is_some(),
@@ -352,7 +364,10 @@ fn realized_cohort(
         return Ok(None);
     };
     let path = dir.join("clients.parquet");
-    let stored = read_parquet(&path)?;
+    // Only the scores (the rate is there when the version has a calibrator): the file's
+    // reasons and actions are most of its bytes.
+    let stored = super::read_parquet_columns(&path, &["cli", "churn_probability", "churn_rate"])
+        .or_else(|_| super::read_parquet_columns(&path, &["cli", "churn_probability"]))?;
     let outcome = clients.select(["cli", tabular::CHURN.target])?;
     let joined = stored
         .lazy()

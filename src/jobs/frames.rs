@@ -14,6 +14,8 @@ use std::path::PathBuf;
 
 pub struct Timeline<'a> {
     config: &'a EngineConfig,
+    /// One store for the run: the latest snapshot's holdings are hashed once.
+    store: FeatureStore<'a>,
     /// Every snapshot up to the latest, oldest first.
     pub dates: Vec<(Date, PathBuf)>,
     pub latest: Snapshot,
@@ -25,8 +27,19 @@ impl<'a> Timeline<'a> {
         let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, until)?;
         let mut dates = snapshot::list_snapshots(&config.data.raw_dir)?;
         dates.retain(|(d, _)| *d <= date);
-        let latest = snapshot::load(&dir, date, config)?;
-        Ok(Timeline { config, dates, latest })
+        let store = FeatureStore::new(config);
+        // Exports whose features are kept fresh passed validation byte for byte: read again
+        // without it.
+        let latest = match store.fresh_manifest(date)? {
+            Some(kept) => snapshot::load_validated_before(&dir, date, config, kept.warnings)?,
+            None => snapshot::load(&dir, date, config)?,
+        };
+        Ok(Timeline {
+            config,
+            store,
+            dates,
+            latest,
+        })
     }
 
     /// Features of `date` (kept, or built and kept), churn outcomes from the latest snapshot.
@@ -34,7 +47,7 @@ impl<'a> Timeline<'a> {
         if !self.dates.iter().any(|(d, _)| *d == date) {
             return Err(JobError::Invalid(format!("no snapshot {date}")));
         }
-        Ok(FeatureStore::new(self.config).features(date, &self.latest)?)
+        Ok(self.store.features(date, &self.latest)?)
     }
 
     /// The snapshots whose churn outcome the latest one knows, newest first.
@@ -51,7 +64,7 @@ impl<'a> Timeline<'a> {
     /// The clients of `date` with their churn outcome (rows without one dropped): every
     /// feature, or only `columns` (plus `cli` and `churn`) read from the kept features.
     pub fn labelled_clients(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
-        let store = FeatureStore::new(self.config);
+        let store = &self.store;
         let clients = match store.ensure(date, None, Some(&self.latest))? {
             (_, Some(built)) => built.clients,
             (stored, None) => {
@@ -73,7 +86,7 @@ impl<'a> Timeline<'a> {
 
     /// One kept feature table of `date` (built and kept if missing), only `columns` when given.
     pub fn table(&self, date: Date, table: FeatureTable, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
-        let store = FeatureStore::new(self.config);
+        let store = &self.store;
         let loaded = (date == self.latest.date).then_some(&self.latest);
         store.ensure(date, loaded, Some(&self.latest))?;
         Ok(store.read(date, table, columns)?)
@@ -222,6 +235,7 @@ mod tests {
             cv_folds: 0,
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: horizon,
+            scratch: &config.data.processed_dir,
         };
         for (spec, in_memory) in [(&tabular::CHURN, clients), (&tabular::MANAGER, managers)] {
             let kept = KeptMonths::new(&config, spec.model, dates.clone(), &latest);

@@ -4,6 +4,7 @@
 //! takes, so a configuration means the same thing in both. Models are saved in XGBoost's own
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
+use super::quantile::XgbMatrix;
 pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
 use xgb::{Booster, DMatrix};
@@ -198,6 +199,33 @@ pub fn train(
     weights: Option<&[f32]>,
     extra: &[(&str, String)],
 ) -> Result<TrainedBooster> {
+    prepare(task, params, train, validation, weights, None)?.train(params, extra)
+}
+
+/// XGBoost's own copies of a training's rows, made: what [`prepare`] returns, so the caller
+/// can let its matrix go before the boosting rounds (at a million clients, over a gigabyte).
+pub struct Prepared {
+    task: Task,
+    matrices: Matrices,
+    base_score: f64,
+    names: Vec<String>,
+}
+
+enum Matrices {
+    Dense { train: DMatrix, valid: Option<DMatrix> },
+    Quantile { train: XgbMatrix, valid: Option<XgbMatrix> },
+}
+
+/// Builds the matrices [`train`] boosts on, as `params.matrix` says; external memory keeps
+/// its pages in a scratch folder made in `scratch` (default: the system's temporary folder).
+pub fn prepare(
+    task: Task,
+    params: &BoostParams,
+    train: Split,
+    validation: Option<Split>,
+    weights: Option<&[f32]>,
+    scratch: Option<&std::path::Path>,
+) -> Result<Prepared> {
     if train.is_empty() {
         return Err(BoostError::Empty);
     }
@@ -208,18 +236,68 @@ pub fn train(
             train.len()
         )));
     }
-    if params.matrix == crate::config::models::TrainingMatrix::Quantile && params.tree_method == "hist" {
-        return train_quantile(task, params, train, validation, weights, extra);
-    }
-    let dtrain = train.materialized().dmatrix(Some(train.labels), weights)?;
-    let dvalid = match &validation {
-        Some(v) => Some(v.materialized().dmatrix(Some(v.labels), None)?),
-        None => None,
+    let threads = params.thread_count();
+    use crate::config::models::TrainingMatrix;
+    let kind = params.matrix.resolve(train.len() * train.matrix.cols());
+    tracing::info!(matrix = ?kind, rows = train.len(), "training matrix");
+    let binned = matches!(kind, TrainingMatrix::Quantile | TrainingMatrix::ExternalMemory);
+    let matrices = if binned && params.tree_method == "hist" {
+        let temporary = std::env::temp_dir();
+        let pages_in = (kind == TrainingMatrix::ExternalMemory).then(|| scratch.unwrap_or(&temporary));
+        Matrices::Quantile {
+            train: XgbMatrix::quantile(train.matrix, train.rows, Some(train.labels), weights, threads, pages_in)?,
+            // Evaluated every round: kept dense, where XGBoost predicts fastest.
+            valid: match &validation {
+                Some(v) => Some(XgbMatrix::dense(&v.materialized(), v.labels, threads)?),
+                None => None,
+            },
+        }
+    } else {
+        Matrices::Dense {
+            train: train.materialized().dmatrix(Some(train.labels), weights)?,
+            valid: match &validation {
+                Some(v) => Some(v.materialized().dmatrix(Some(v.labels), None)?),
+                None => None,
+            },
+        }
     };
+    Ok(Prepared {
+        task,
+        matrices,
+        base_score: base_score(task, train.labels, weights),
+        names: train.matrix.names.clone(),
+    })
+}
+
+impl Prepared {
+    /// The boosting rounds, stopping early on the validation rows when there are some.
+    pub fn train(self, params: &BoostParams, extra: &[(&str, String)]) -> Result<TrainedBooster> {
+        let Prepared {
+            task,
+            matrices,
+            base_score,
+            names,
+        } = self;
+        let parameters = parameters(task, params, base_score, extra);
+        match matrices {
+            Matrices::Dense { train, valid } => train_dense(task, params, &parameters, train, valid, names),
+            Matrices::Quantile { train, valid } => train_quantile(task, params, &parameters, train, valid, names),
+        }
+    }
+}
+
+fn train_dense(
+    task: Task,
+    params: &BoostParams,
+    parameters: &[(String, String)],
+    dtrain: DMatrix,
+    dvalid: Option<DMatrix>,
+    names: Vec<String>,
+) -> Result<TrainedBooster> {
     let cached: Vec<&DMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = Booster::new_with_cached_dmats(&xgb::parameters::BoosterParameters::default(), &cached)?;
-    for (name, value) in parameters(task, params, base_score(task, train.labels, weights), extra) {
-        booster.set_param(&name, &value)?;
+    for (name, value) in parameters {
+        booster.set_param(name, value)?;
     }
     let metric = task.stopping_metric().0;
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
@@ -247,7 +325,7 @@ pub fn train(
     Ok(TrainedBooster {
         booster,
         best_rounds,
-        names: train.matrix.names.clone(),
+        names,
         validation_curve: curve,
     })
 }
@@ -290,23 +368,16 @@ impl EarlyStopping {
 fn train_quantile(
     task: Task,
     params: &BoostParams,
-    train: Split,
-    validation: Option<Split>,
-    weights: Option<&[f32]>,
-    extra: &[(&str, String)],
+    parameters: &[(String, String)],
+    dtrain: XgbMatrix,
+    dvalid: Option<XgbMatrix>,
+    names: Vec<String>,
 ) -> Result<TrainedBooster> {
-    use super::quantile::{RawBooster, XgbMatrix};
-    let threads = params.thread_count();
-    let dtrain = XgbMatrix::quantile(train.matrix, train.rows, Some(train.labels), weights, threads)?;
-    let dvalid = match &validation {
-        // Evaluated every round: kept dense, where XGBoost predicts fastest.
-        Some(v) => Some(XgbMatrix::dense(&v.materialized(), v.labels, threads)?),
-        None => None,
-    };
+    use super::quantile::RawBooster;
     let cached: Vec<&XgbMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = RawBooster::new(&cached)?;
-    for (name, value) in parameters(task, params, base_score(task, train.labels, weights), extra) {
-        booster.set_param(&name, &value)?;
+    for (name, value) in parameters {
+        booster.set_param(name, value)?;
     }
     let metric = task.stopping_metric().0;
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
@@ -327,7 +398,7 @@ fn train_quantile(
     let model = booster.to_json(sliced.then_some(best_rounds))?;
     // The matrices and the raw booster go before the model is loaded back.
     drop((booster, dvalid, dtrain));
-    let mut trained = TrainedBooster::from_json(&model, train.matrix.names.clone(), threads)?;
+    let mut trained = TrainedBooster::from_json(&model, names, params.thread_count())?;
     trained.best_rounds = best_rounds;
     trained.validation_curve = stopping.curve;
     Ok(trained)
@@ -490,8 +561,43 @@ mod tests {
         }
         // A row beyond the matrix is refused, not read.
         let beyond = [0, x.rows];
-        let refused = crate::models::quantile::XgbMatrix::quantile(&x, Some(&beyond), Some(&[0.0, 0.0]), None, 1);
+        let refused = crate::models::quantile::XgbMatrix::quantile(&x, Some(&beyond), Some(&[0.0, 0.0]), None, 1, None);
         assert!(matches!(refused, Err(BoostError::Shape(_))));
+    }
+
+    #[test]
+    fn external_memory_trains_the_in_memory_quantile_model_and_cleans_up() {
+        // Three batches of pages.
+        let (x, y) = problem(600_000, 5);
+        let (valid_x, valid_y) = problem(20_000, 6);
+        let scratch = tempfile::tempdir().unwrap();
+        let model = |matrix: TrainingMatrix| {
+            let params = BoostParams {
+                rounds: 8,
+                early_stopping_rounds: 3,
+                threads: 1,
+                matrix,
+                ..BoostParams::default()
+            };
+            let prepared = prepare(
+                Task::Binary,
+                &params,
+                Split::all(&x, &y),
+                Some(Split::all(&valid_x, &valid_y)),
+                None,
+                Some(scratch.path()),
+            )
+            .unwrap();
+            if matrix == TrainingMatrix::ExternalMemory {
+                let pages: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+                assert_eq!(pages.len(), 1, "one scratch folder while the matrix lives");
+            }
+            prepared.train(&params, &[]).unwrap().to_json().unwrap()
+        };
+        let in_memory = model(TrainingMatrix::Quantile);
+        let external = model(TrainingMatrix::ExternalMemory);
+        assert!(in_memory == external, "the same trees from pages on disk");
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "pages removed");
     }
 
     #[test]

@@ -145,6 +145,8 @@ unsafe extern "C" fn next(handle: sys::DataIterHandle) -> c_int {
 /// ordinary copy ([`XgbMatrix::dense`]).
 pub struct XgbMatrix {
     handle: sys::DMatrixHandle,
+    /// External memory's page files, deleted with the matrix.
+    _cache: Option<tempfile::TempDir>,
 }
 
 impl Drop for XgbMatrix {
@@ -157,13 +159,15 @@ impl Drop for XgbMatrix {
 
 impl XgbMatrix {
     /// `matrix` (its `rows`, all when `None`; with `labels` and `weights`, one per row used)
-    /// quantised into XGBoost's bins (max_bin, 256).
+    /// quantised into XGBoost's bins (max_bin, 256), in memory; with `pages_in`, in page
+    /// files of a scratch folder made there (XGBoost's external memory).
     pub fn quantile(
         matrix: &Matrix,
         rows: Option<&[usize]>,
         labels: Option<&[f32]>,
         weights: Option<&[f32]>,
         threads: usize,
+        pages_in: Option<&std::path::Path>,
     ) -> Result<XgbMatrix> {
         let used = rows.map_or(matrix.rows, <[usize]>::len);
         if used == 0 {
@@ -187,13 +191,43 @@ impl XgbMatrix {
             next_row: 0,
             failure: None,
         };
-        let config = matrix_config(threads)?;
+        let cache = match pages_in {
+            Some(parent) => Some(
+                crate::fsutil::staging_dir(parent).map_err(|e| BoostError::Xgboost(format!("external memory: {e}")))?,
+            ),
+            None => None,
+        };
+        let config = match &cache {
+            None => matrix_config(threads)?,
+            Some(dir) => {
+                let prefix = serde_json::to_string(&dir.path().join("pages").display().to_string())
+                    .map_err(|e| BoostError::Xgboost(e.to_string()))?;
+                c_string(&format!(
+                    "{{\"missing\": NaN, \"nthread\": {threads}, \"cache_prefix\": {prefix}}}"
+                ))?
+            }
+        };
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();
+        let iter = &mut batches as *mut Batches as sys::DataIterHandle;
+        // The two constructors take the same arguments; external memory adds the cache.
+        type Create = unsafe extern "C" fn(
+            sys::DataIterHandle,
+            sys::DMatrixHandle,
+            sys::DataIterHandle,
+            sys::DataIterResetCallback,
+            sys::XGDMatrixCallbackNext,
+            *const std::ffi::c_char,
+            *mut sys::DMatrixHandle,
+        ) -> c_int;
+        let create: Create = match cache {
+            None => sys::XGQuantileDMatrixCreateFromCallback,
+            Some(_) => sys::XGExtMemQuantileDMatrixCreateFromCallback,
+        };
         // SAFETY: `batches` lives across the call, which is the only time the callbacks run;
-        // no reference matrix; `out` receives a new handle.
+        // no reference matrix; `out` receives a new handle; the cache folder exists.
         let code = unsafe {
-            sys::XGQuantileDMatrixCreateFromCallback(
-                &mut batches as *mut Batches as sys::DataIterHandle,
+            create(
+                iter,
                 proxy,
                 std::ptr::null_mut(),
                 Some(reset),
@@ -206,7 +240,10 @@ impl XgbMatrix {
         // SAFETY: the proxy is not used after this.
         unsafe { sys::XGDMatrixFree(proxy) };
         made?;
-        let built = XgbMatrix { handle: out };
+        let built = XgbMatrix {
+            handle: out,
+            _cache: cache,
+        };
         if let Some(failure) = batches.failure {
             return Err(BoostError::Xgboost(failure));
         }
@@ -226,7 +263,10 @@ impl XgbMatrix {
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();
         // SAFETY: the interface points at `matrix.values`, alive for the call; XGBoost copies.
         check(unsafe { sys::XGDMatrixCreateFromDense(interface.as_ptr(), config.as_ptr(), &mut out) })?;
-        let built = XgbMatrix { handle: out };
+        let built = XgbMatrix {
+            handle: out,
+            _cache: None,
+        };
         set_info(built.handle, "label", labels)?;
         Ok(built)
     }

@@ -202,10 +202,18 @@ pub fn evaluate(
     categories: &[String],
     k: usize,
 ) -> Result<RecommenderMetrics, crate::metrics::MetricError> {
+    // Many clients hold the very same basket (a million clients, a few dozen products): each
+    // distinct one, in its order (the scores are summed in it), is ranked once.
+    let mut ranked: HashMap<&[usize], Vec<usize>> = HashMap::new();
     let recommended: HashMap<usize, Vec<usize>> = baskets
         .iter()
         .enumerate()
-        .map(|(c, held)| (c, model.recommend(held, k).into_iter().map(|(j, _)| j).collect()))
+        .map(|(c, held)| {
+            let list = ranked
+                .entry(held.as_slice())
+                .or_insert_with(|| model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
+            (c, list.clone())
+        })
         .collect();
     let accuracy = ranking::accuracy(&recommended, truth, k)?;
     let catalog: HashSet<usize> = (0..model.items.len()).collect();

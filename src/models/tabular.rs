@@ -331,6 +331,8 @@ pub struct TrainSettings<'a> {
     /// The churn outcome's horizon: a binary model's training snapshots end this many days
     /// before its holdout, so no outcome window is shared (see [`ModelMeta::purged_snapshots`]).
     pub label_horizon_days: i32,
+    /// Where XGBoost's external-memory pages go (a scratch folder inside, removed after).
+    pub scratch: &'a Path,
 }
 
 /// The drift reference window: the last `count` snapshots with complete history (from the
@@ -553,6 +555,7 @@ pub fn train(
         cv_folds,
         reference_snapshots,
         label_horizon_days,
+        scratch,
     } = settings;
     let started = std::time::Instant::now();
     // The reference comes first, from the window's frames as they are (every client of the
@@ -576,6 +579,7 @@ pub fn train(
         .collect::<PolarsResult<_>>()?;
     drop(window_refs);
     drop(window_frames);
+    fsutil::release_freed_memory();
     let purge_days = if spec.task == Task::Binary {
         label_horizon_days
     } else {
@@ -618,7 +622,7 @@ pub fn train(
     let (rows_train, hash) = (x.rows, data_hash(&x, &y));
     let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
     let boosting_started = std::time::Instant::now();
-    let booster = boosted::train(
+    let prepared = boosted::prepare(
         spec.task,
         params,
         Split {
@@ -628,14 +632,18 @@ pub fn train(
         },
         watch,
         None,
-        &extra,
+        Some(scratch),
     )?;
-    let boosting_seconds = boosting_started.elapsed().as_secs_f64();
-
-    // The whole matrix is needed again only by cross-validation and the export: free it
-    // otherwise (at a million clients it is over a gigabyte).
+    // XGBoost has its own copy of the rows now: the matrix is needed again only by
+    // cross-validation and the export, and freed otherwise (at a million clients, over a
+    // gigabyte) before the boosting rounds.
     let x_fit = export.map(|_| x.take(&fit_rows));
     let x = (cv_folds >= 2).then_some(x);
+    fsutil::release_freed_memory();
+    let booster = prepared.train(params, &extra)?;
+    fsutil::release_freed_memory();
+    let boosting_seconds = boosting_started.elapsed().as_secs_f64();
+
     let x_holdout = design.matrix(&holdout_frame)?;
     let y_holdout = target_values(&holdout_frame, spec.target)?;
     if let (Some(dir), Some(x_fit)) = (export, &x_fit) {
