@@ -17,8 +17,10 @@ pub struct RankingMetrics {
 }
 
 /// Accuracy metrics averaged over users with at least one relevant item; such a user without a
-/// list counts as zero hits. Only the first `k` recommendations count.
-pub fn accuracy<U: Eq + Hash, I: Eq + Hash>(
+/// list counts as zero hits. Only the first `k` recommendations count. Users are summed in
+/// their order, so the same lists give the same figures to the last digit (a map's own
+/// order changes from one process to the next).
+pub fn accuracy<U: Eq + Hash + Ord, I: Eq + Hash>(
     recommended: &HashMap<U, Vec<I>>,
     relevant: &HashMap<U, HashSet<I>>,
     k: usize,
@@ -28,7 +30,9 @@ pub fn accuracy<U: Eq + Hash, I: Eq + Hash>(
     }
     let (mut precision, mut recall, mut ndcg, mut hit_rate, mut map) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut users = 0usize;
-    for (user, wanted) in relevant.iter().filter(|(_, items)| !items.is_empty()) {
+    let mut ordered: Vec<(&U, &HashSet<I>)> = relevant.iter().filter(|(_, items)| !items.is_empty()).collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (user, wanted) in ordered {
         users += 1;
         let list = recommended.get(user).map(|l| &l[..l.len().min(k)]).unwrap_or(&[]);
         let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
@@ -77,8 +81,9 @@ pub fn coverage<U, I: Eq + Hash>(recommended: &HashMap<U, Vec<I>>, catalog: &Has
 }
 
 /// Mean over users with at least two items (in their top `k`) of the mean pairwise cosine
-/// distance between the items' vectors; a zero vector has cosine 0 with anything.
-pub fn intra_list_diversity<U, I: Eq + Hash + ToString>(
+/// distance between the items' vectors; a zero vector has cosine 0 with anything. Summed in
+/// the users' order, as [`accuracy`].
+pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString>(
     recommended: &HashMap<U, Vec<I>>,
     vectors: &HashMap<I, Vec<f64>>,
     k: usize,
@@ -92,7 +97,9 @@ pub fn intra_list_diversity<U, I: Eq + Hash + ToString>(
         }
     }
     let (mut total, mut users) = (0.0, 0usize);
-    for list in recommended.values() {
+    let mut ordered: Vec<(&U, &Vec<I>)> = recommended.iter().collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (_, list) in ordered {
         let list = &list[..list.len().min(k)];
         if list.len() < 2 {
             continue;
@@ -125,4 +132,40 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let norm = (a.iter().map(|x| x * x).sum::<f64>() * b.iter().map(|y| y * y).sum::<f64>()).sqrt();
     if norm == 0.0 { 0.0 } else { dot / norm }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same lists in maps of different orders (each HashMap has its own) give the same
+    /// figures to the last digit.
+    #[test]
+    fn figures_do_not_depend_on_a_map_s_order() {
+        let lists: Vec<(u32, Vec<u32>, HashSet<u32>)> = (0..2_000u32)
+            .map(|u| {
+                let list: Vec<u32> = (0..5).map(|r| (u * 7 + r * 3) % 23).collect();
+                let wanted: HashSet<u32> = (0..(u % 9 + 1)).map(|w| (u * 11 + w * 5) % 23).collect();
+                (u, list, wanted)
+            })
+            .collect();
+        let vectors: HashMap<u32, Vec<f64>> = (0..23u32)
+            .map(|i| (i, vec![f64::from(i % 3), f64::from(i % 5) / 3.0, f64::from(i) / 7.0]))
+            .collect();
+        let figures = |reversed: bool| {
+            let mut ordered: Vec<&(u32, Vec<u32>, HashSet<u32>)> = lists.iter().collect();
+            if reversed {
+                ordered.reverse();
+            }
+            let recommended: HashMap<u32, Vec<u32>> = ordered.iter().map(|(u, l, _)| (*u, l.clone())).collect();
+            let relevant: HashMap<u32, HashSet<u32>> = ordered.iter().map(|(u, _, w)| (*u, w.clone())).collect();
+            let a = accuracy(&recommended, &relevant, 5).unwrap();
+            let d = intra_list_diversity(&recommended, &vectors, 5).unwrap();
+            [a.precision_at_k, a.recall_at_k, a.ndcg_at_k, a.map_at_k, d].map(f64::to_bits)
+        };
+        let first = figures(false);
+        for round in 0..10 {
+            assert_eq!(figures(round % 2 == 1), first, "round {round}");
+        }
+    }
 }
