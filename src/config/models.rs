@@ -77,7 +77,7 @@ impl Default for BoostParams {
             early_stopping_rounds: 20,
             threads: 0,
             seed: 42,
-            matrix: TrainingMatrix::Quantile,
+            matrix: TrainingMatrix::default(),
         }
     }
 }
@@ -189,8 +189,12 @@ mod matrix_tests {
 
     #[test]
     fn auto_keeps_large_trainings_on_disk_and_small_ones_in_memory() {
-        let auto = TrainingMatrix::default();
-        assert_eq!(auto, TrainingMatrix::Auto);
+        let auto = BoostParams::default().matrix;
+        assert_eq!(
+            auto,
+            TrainingMatrix::Auto,
+            "what an engine config without the key trains with"
+        );
         assert_eq!(auto.resolve(EXTERNAL_MEMORY_FROM), TrainingMatrix::Quantile);
         assert_eq!(auto.resolve(EXTERNAL_MEMORY_FROM + 1), TrainingMatrix::ExternalMemory);
         // A million clients' churn training: 5.2 M rows × 62 columns.
