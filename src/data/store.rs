@@ -291,8 +291,8 @@ impl<'a> FeatureStore<'a> {
         let mut built =
             features::build(snapshot, later, horizon).map_err(|source| StoreError::Features { date, source })?;
         let labeller = match later {
-            Some(l) if features::reaches_horizon(date, l.date, horizon) => Some(self.labeller(l)?),
-            _ => None,
+            Some(l) => self.labeller_for(date, l)?,
+            None => None,
         };
         let raw_rows = [
             ("clients", &snapshot.clients),
@@ -405,12 +405,7 @@ impl<'a> FeatureStore<'a> {
         latest: &Snapshot,
     ) -> Result<(Manifest, Features), StoreError> {
         let kept = self.read_all(date)?;
-        let horizon = self.config.features.churn_horizon_days;
-        let labeller = if features::reaches_horizon(date, latest.date, horizon) {
-            Some(self.labeller(latest)?)
-        } else {
-            None
-        };
+        let labeller = self.labeller_for(date, latest)?;
         if labeller == manifest.churn_labelled_by {
             return Ok((manifest, kept));
         }
@@ -432,18 +427,43 @@ impl<'a> FeatureStore<'a> {
         manifest: &Manifest,
         latest: &Snapshot,
     ) -> Result<DataFrame, StoreError> {
-        let horizon = self.config.features.churn_horizon_days;
-        let reaches = features::reaches_horizon(date, latest.date, horizon);
-        let labelled_by_latest = match &manifest.churn_labelled_by {
-            Some(l) => reaches && *l == self.labeller(latest)?,
-            None => !reaches,
-        };
-        if labelled_by_latest && clients.column(CHURN_LABEL).is_ok() {
+        if manifest.churn_labelled_by == self.labeller_for(date, latest)? && clients.column(CHURN_LABEL).is_ok() {
             return Ok(clients);
         }
         let unlabelled = clients.drop(CHURN_LABEL).unwrap_or(clients);
+        let horizon = self.config.features.churn_horizon_days;
         features::add_churn_label(unlabelled, date, Some(latest), horizon)
             .map_err(|source| StoreError::Features { date, source })
+    }
+
+    /// The kept clients of `date` with churn as `latest` sees it: every column, or only
+    /// `columns` (plus `cli` and `churn`, which labelling needs).
+    pub fn clients_as_of(
+        &self,
+        date: Date,
+        manifest: &Manifest,
+        latest: &Snapshot,
+        columns: Option<&[&str]>,
+    ) -> Result<DataFrame, StoreError> {
+        let wanted: Option<Vec<&str>> = columns.map(|c| {
+            let keys = ["cli", CHURN_LABEL];
+            keys.into_iter()
+                .chain(c.iter().copied().filter(|c| !keys.contains(c)))
+                .collect()
+        });
+        let kept = self.read(date, FeatureTable::Clients, wanted.as_deref())?;
+        self.attach_churn(kept, date, manifest, latest)
+    }
+
+    /// Who labels the churn of `date` when `later` is the newest snapshot: `later`, once it
+    /// reaches the horizon; nobody before.
+    fn labeller_for(&self, date: Date, later: &Snapshot) -> Result<Option<Labeller>, StoreError> {
+        let horizon = self.config.features.churn_horizon_days;
+        if features::reaches_horizon(date, later.date, horizon) {
+            Ok(Some(self.labeller(later)?))
+        } else {
+            Ok(None)
+        }
     }
 }
 

@@ -67,16 +67,7 @@ impl<'a> Timeline<'a> {
         let store = &self.store;
         let clients = match store.ensure(date, None, Some(&self.latest))? {
             (_, Some(built)) => built.clients,
-            (stored, None) => {
-                let wanted: Option<Vec<&str>> = columns.map(|c| {
-                    let keys = ["cli", features::CHURN_LABEL];
-                    keys.into_iter()
-                        .chain(c.iter().copied().filter(|c| !keys.contains(c)))
-                        .collect()
-                });
-                let kept = store.read(date, FeatureTable::Clients, wanted.as_deref())?;
-                store.attach_churn(kept, date, &stored.manifest, &self.latest)?
-            }
+            (stored, None) => store.clients_as_of(date, &stored.manifest, &self.latest, columns)?,
         };
         Ok(clients
             .lazy()
@@ -167,14 +158,6 @@ impl tabular::Months for KeptMonths<'_> {
         if self.table != FeatureTable::Clients {
             return self.store.read(date, self.table, columns).map_err(failed);
         }
-        // Churn is attached by client: the id is read too, then left out if not asked for.
-        let wanted: Option<Vec<&str>> = columns.map(|c| {
-            let keys = ["cli", features::CHURN_LABEL];
-            keys.into_iter()
-                .chain(c.iter().copied().filter(|c| !keys.contains(c)))
-                .collect()
-        });
-        let kept = self.store.read(date, self.table, wanted.as_deref()).map_err(failed)?;
         let manifest = self.store.manifest(date).ok_or_else(|| tabular::TrainError::File {
             path: self
                 .store
@@ -184,9 +167,10 @@ impl tabular::Months for KeptMonths<'_> {
                 .to_string(),
             message: "missing or unreadable".into(),
         })?;
+        // Churn is attached by client: the id is read too, then left out if not asked for.
         let labelled = self
             .store
-            .attach_churn(kept, date, &manifest, self.latest)
+            .clients_as_of(date, &manifest, self.latest, columns)
             .map_err(failed)?;
         Ok(match columns {
             Some(columns) => labelled.select(columns.iter().copied())?,
