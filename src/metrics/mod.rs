@@ -1,4 +1,5 @@
-//! Pure numbers: regression, classification, ranking and drift metrics over slices.
+//! Pure numbers: regression, classification, ranking, drift, proportion and uplift metrics over
+//! slices.
 //! No I/O and no dataframe types; every undefined input is a [`MetricError`], never a NaN.
 //!
 //! Definitions follow `../shared/reference/README.md` and agree with scikit-learn and scipy
@@ -8,11 +9,13 @@ pub mod calibration;
 pub mod classification;
 pub mod drift;
 pub mod estimation;
+pub mod proportions;
 pub mod ranking;
 pub mod reference;
 pub mod regression;
 pub mod significance;
 pub mod sort;
+pub mod uplift;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricError {
@@ -49,6 +52,12 @@ pub enum MetricError {
     VectorLength(usize, usize),
     #[error("threshold {0} is not a finite number")]
     BadThreshold(f64),
+    #[error("{successes} successes out of {trials} trials")]
+    MoreSuccessesThanTrials { successes: u64, trials: u64 },
+    #[error("{0} group is empty: an uplift needs treated and control clients")]
+    EmptyGroup(&'static str),
+    #[error("the Qini curve is not monotone in its x values, so it has no area")]
+    NotMonotone,
 }
 
 pub type Result<T> = std::result::Result<T, MetricError>;

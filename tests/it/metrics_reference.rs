@@ -253,3 +253,81 @@ fn calibration_and_cbpe_match_scikit_learn_and_nannyml() {
         estimate.auc
     );
 }
+
+/// statsmodels' proportion intervals, z-test and multiple-testing corrections, and
+/// scikit-uplift's Qini coefficient and uplift@k on shared cases
+/// (`tests/fixtures/make_business.py` regenerates `business.json`): all to 1e-9.
+#[test]
+fn business_figures_match_statsmodels_and_scikit_uplift() {
+    use bankml::metrics::proportions::{Correction, Count, compare, wilson};
+    use bankml::metrics::uplift::{qini_coefficient, uplift_at_k};
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/business.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let alpha = fixture["alpha"].as_f64().unwrap();
+    let near = |what: &str, ours: f64, theirs: &Value| {
+        let theirs = theirs.as_f64().unwrap_or_else(|| panic!("{what}: not a number"));
+        assert!(
+            (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+            "{what}: ours {ours} vs reference {theirs}"
+        );
+    };
+    let count = |pair: &Value| Count::new(pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap());
+
+    let proportions = fixture["proportions"].as_array().unwrap();
+    for case in proportions {
+        let c = Count::new(case["successes"].as_u64().unwrap(), case["trials"].as_u64().unwrap());
+        let interval = wilson(c, alpha).unwrap();
+        near(&format!("wilson {c:?} low"), interval.low, &case["low"]);
+        near(&format!("wilson {c:?} high"), interval.high, &case["high"]);
+    }
+    let comparisons = fixture["comparisons"].as_array().unwrap();
+    for case in comparisons {
+        let (a, b) = (count(&case["a"]), count(&case["b"]));
+        let c = compare(a, b, alpha).unwrap();
+        let what = format!("{a:?} vs {b:?}");
+        near(
+            &format!("{what} difference low"),
+            c.difference_interval.low,
+            &case["difference"][0],
+        );
+        near(
+            &format!("{what} difference high"),
+            c.difference_interval.high,
+            &case["difference"][1],
+        );
+        near(&format!("{what} ratio low"), c.ratio_interval.low, &case["ratio"][0]);
+        near(&format!("{what} ratio high"), c.ratio_interval.high, &case["ratio"][1]);
+        near(&format!("{what} z"), c.z, &case["z"]);
+        near(&format!("{what} p"), c.p_value, &case["p_value"]);
+    }
+    let corrections = &fixture["corrections"];
+    let p_values = floats(&corrections["p_values"]);
+    for (method, key) in [
+        (Correction::Holm, "holm"),
+        (Correction::BenjaminiHochberg, "benjamini_hochberg"),
+    ] {
+        let adjusted = method.adjust(&p_values).unwrap();
+        for (i, (ours, theirs)) in adjusted.iter().zip(corrections[key].as_array().unwrap()).enumerate() {
+            near(&format!("{key} p-value {i}"), *ours, theirs);
+        }
+    }
+    let uplift = fixture["uplift"].as_array().unwrap();
+    for (n, case) in uplift.iter().enumerate() {
+        let flag = |key: &str| -> Vec<bool> { floats(&case[key]).iter().map(|v| *v == 1.0).collect() };
+        let (outcome, treated, scores) = (flag("outcome"), flag("treated"), floats(&case["score"]));
+        for (negative_effect, key) in [(true, "qini"), (false, "qini_no_negative")] {
+            let q = qini_coefficient(&outcome, &scores, &treated, negative_effect).unwrap();
+            near(&format!("case {n} {key}"), q, &case[key]);
+        }
+        for at in case["uplift_at_k"].as_array().unwrap() {
+            let k = at["k"].as_u64().unwrap() as usize;
+            let value = uplift_at_k(&outcome, &scores, &treated, k).unwrap();
+            near(&format!("case {n} uplift@{k}"), value, &at["value"]);
+        }
+    }
+    assert_eq!(
+        (proportions.len(), comparisons.len(), uplift.len()),
+        (8, 8, 4),
+        "every case replayed"
+    );
+}
