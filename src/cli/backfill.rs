@@ -46,6 +46,7 @@ fn day_order(kind: JobKind) -> u8 {
         JobKind::Benchmark => 1,
         JobKind::Validation => 2,
         JobKind::Retrain => 3,
+        JobKind::Business => 4,
     }
 }
 

@@ -2,6 +2,7 @@ use super::{UserError, progress, thousands};
 use bankml::config::EngineConfig;
 use bankml::data::date::Date;
 use bankml::data::format::{FileFormat, WriteError, XLSX_MAX_ROWS};
+use bankml::data::synth::campaigns::Challenger;
 use bankml::data::synth::scenario::{self, Scenario};
 use bankml::data::synth::{BankSpec, GenerateError, write_bank};
 use clap::Args;
@@ -37,6 +38,12 @@ pub struct GenerateArgs {
     /// data/scenarios/README.md). What was planted is written to OUT/scenario.json.
     #[arg(long, value_name = "FILE.yaml")]
     pub scenario: Option<PathBuf>,
+    /// Run a retention and an offer campaign on each month's lists, with the challenger
+    /// truly better than the champion or truly equal to it (an A/A test): each later snapshot
+    /// gets a `contacts` table, and what the campaigns truly did is written to
+    /// OUT/scenario.json (planted effects: data/README.md).
+    #[arg(long, value_enum, value_name = "CHALLENGER")]
+    pub campaigns: Option<Challenger>,
     /// Output folder (default: data.raw_dir from the config, data/raw).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -97,6 +104,7 @@ pub fn run(args: GenerateArgs, config: &EngineConfig) -> anyhow::Result<()> {
         last_snapshot: last,
         sharp_drift: args.drift,
         scenario,
+        campaigns: args.campaigns,
     };
     let bar = progress::bar(args.months as u64, "generating snapshots");
     let written = write_bank(spec, args.format, &out, |_| bar.inc(1)).map_err(|e| match e {

@@ -20,6 +20,8 @@ pub enum JobKind {
     Retrain,
     /// Daily: bulk predictions for the latest snapshot.
     Scoring,
+    /// Monthly: what the campaigns run on the lists did (business figures).
+    Business,
 }
 
 /// What happens when a job is due while its previous run is still going (Kubernetes CronJob's
@@ -233,6 +235,34 @@ fn known_params(kind: JobKind) -> &'static [(&'static str, Accepts)] {
             ("bootstrap_resamples", WholeFrom(100)),
         ],
         JobKind::Scoring => &[],
+        JobKind::Business => &[
+            ("conversion_days", WholeFrom(1)),
+            (
+                "contact_cost",
+                Number {
+                    low: 0.0,
+                    high: f64::INFINITY,
+                    low_open: true,
+                },
+            ),
+            (
+                "client_value",
+                Number {
+                    low: 0.0,
+                    high: f64::INFINITY,
+                    low_open: false,
+                },
+            ),
+            (
+                "alpha",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: true,
+                },
+            ),
+            ("min_clients", WholeFrom(1)),
+        ],
     }
 }
 

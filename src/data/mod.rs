@@ -1,7 +1,9 @@
 //! Bank data: the synthetic bank, reading exports, validation, cleaning and features.
 //! Knows no model.
 
+pub mod campaign;
 pub mod clean;
+pub mod contacts;
 pub mod date;
 pub mod features;
 pub mod format;

@@ -94,6 +94,15 @@ const ACTIVITY: [ColumnSpec; 5] = [
     col("complaints", Int, false),
 ];
 
+const CONTACTS: [ColumnSpec; 6] = [
+    col("campaign", Str, true),
+    col("cli", Int, true),
+    col("arm", Str, true),
+    col("contacted_on", Date, false),
+    col("offer", Str, false),
+    col("clicked", Int, false),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Clients,
@@ -102,6 +111,8 @@ pub enum Table {
     Managers,
     Agencies,
     Activity,
+    /// What the bank did with the campaign lists (optional; read by the business job only).
+    Contacts,
 }
 
 impl Table {
@@ -114,8 +125,12 @@ impl Table {
         Table::Activity,
     ];
 
+    /// Tables a snapshot may hold beside the six.
+    pub const OPTIONAL: [Table; 1] = [Table::Contacts];
+
     pub fn name(self) -> &'static str {
         match self {
+            Table::Contacts => "contacts",
             Table::Clients => "clients",
             Table::Holdings => "holdings",
             Table::Catalog => "catalog",
@@ -126,7 +141,7 @@ impl Table {
     }
 
     pub fn from_name(name: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.name() == name)
+        Table::ALL.into_iter().chain(Table::OPTIONAL).find(|t| t.name() == name)
     }
 
     pub fn columns(self) -> &'static [ColumnSpec] {
@@ -137,6 +152,7 @@ impl Table {
             Table::Managers => &MANAGERS,
             Table::Agencies => &AGENCIES,
             Table::Activity => &ACTIVITY,
+            Table::Contacts => &CONTACTS,
         }
     }
 
@@ -149,6 +165,7 @@ impl Table {
             Table::Managers => &["ges"],
             Table::Agencies => &["age"],
             Table::Activity => &["cli", "month"],
+            Table::Contacts => &["campaign", "cli"],
         }
     }
 }
@@ -161,7 +178,19 @@ pub struct Reference {
     pub to_column: &'static str,
 }
 
-pub const REFERENCES: [Reference; 6] = [
+pub const REFERENCES: [Reference; 8] = [
+    Reference {
+        from: Table::Contacts,
+        column: "cli",
+        to: Table::Clients,
+        to_column: "cli",
+    },
+    Reference {
+        from: Table::Contacts,
+        column: "offer",
+        to: Table::Catalog,
+        to_column: "product_id",
+    },
     Reference {
         from: Table::Holdings,
         column: "cli",

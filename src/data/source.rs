@@ -55,6 +55,14 @@ pub fn locate(dir: &Path, table: Table, problems: &mut Problems) -> Option<(Path
     }
 }
 
+/// The file holding optional `table` in `dir`, `None` (and no problem) when there is none.
+pub fn locate_optional(dir: &Path, table: Table, problems: &mut Problems) -> Option<(PathBuf, FileFormat)> {
+    let present = FileFormat::ALL
+        .into_iter()
+        .any(|f| dir.join(format!("{}.{}", table.name(), f.extension())).is_file());
+    if present { locate(dir, table, problems) } else { None }
+}
+
 /// Reads `table` from `path`; `None` when the file itself is unusable (the reason is in
 /// `problems`). Cell-level problems are recorded and the cell left empty.
 pub fn read_table(

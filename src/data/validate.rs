@@ -77,6 +77,19 @@ pub fn validate(tables: &BTreeMap<Table, LoadedTable>, problems: &mut Problems) 
     }
 }
 
+/// Checks one optional table (contacts): its own cells and keys, and its references to the
+/// tables of `others` (the same folder's clients and catalog).
+pub fn validate_optional(loaded: &LoadedTable, others: &BTreeMap<Table, LoadedTable>, problems: &mut Problems) {
+    check_required(loaded, problems);
+    check_unique(loaded, problems);
+    check_values(loaded, problems);
+    for reference in REFERENCES.iter().filter(|r| r.from == loaded.table) {
+        if let Some(to) = others.get(&reference.to) {
+            check_reference(loaded, reference.column, to, reference.to_column, problems);
+        }
+    }
+}
+
 fn check_required(loaded: &LoadedTable, problems: &mut Problems) {
     for spec in loaded
         .table
@@ -192,6 +205,7 @@ fn check_values(loaded: &LoadedTable, problems: &mut Problems) {
             100.0,
             "a performance score is between 0 and 100",
         ),
+        Table::Contacts => at_least("clicked", 0.0, 1.0, "clicked is 1 (clicked) or 0 (did not)"),
         Table::Activity => {
             for column in ["logins", "transactions"] {
                 at_least(column, 0.0, MAX_MONTHLY_COUNT, "a month's count is between 0 and 10^6");

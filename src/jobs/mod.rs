@@ -5,6 +5,7 @@
 //! Knows nothing of HTTP or of the command line.
 
 pub mod benchmark;
+pub mod business;
 pub mod frames;
 pub mod retrain;
 pub mod score;
@@ -76,6 +77,7 @@ pub fn run(kind: crate::config::jobs::JobKind, ctx: &Context) -> Result<RunOutco
         JobKind::Validation => validation::run(ctx),
         JobKind::Retrain => retrain::run(ctx),
         JobKind::Scoring => score::run(ctx),
+        JobKind::Business => business::run(ctx),
     }
 }
 

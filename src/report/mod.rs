@@ -2,6 +2,7 @@
 //! observation) and `observations.csv`. Written by the run itself, read by the daemon (metrics),
 //! the API (`/api/v1/reports/latest`) and people.
 
+pub mod campaigns;
 pub mod html;
 pub mod index;
 pub mod summary;

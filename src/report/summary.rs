@@ -21,6 +21,7 @@ pub enum JobSummary {
     Validation(Box<ValidationSummary>),
     Retrain(Box<RetrainSummary>),
     Scoring(Box<ScoringSummary>),
+    Business(Box<super::campaigns::BusinessSummary>),
 }
 
 /// Why a stored summary could not be read back.
@@ -49,6 +50,7 @@ impl JobSummary {
             "validation" => JobSummary::Validation(Box::new(typed(kind, value)?)),
             "retrain" => JobSummary::Retrain(Box::new(typed(kind, value)?)),
             "scoring" => JobSummary::Scoring(Box::new(typed(kind, value)?)),
+            "business" => JobSummary::Business(Box::new(typed(kind, value)?)),
             _ => return Err(SummaryError::UnknownKind(kind.to_string())),
         })
     }
@@ -64,6 +66,7 @@ impl JobSummary {
             JobSummary::Validation(s) => &s.snapshot,
             JobSummary::Retrain(s) => &s.snapshot,
             JobSummary::Scoring(s) => &s.snapshot,
+            JobSummary::Business(s) => &s.snapshot,
         }
     }
 }

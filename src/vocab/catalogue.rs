@@ -23,6 +23,12 @@ pub enum Label {
     Cohort,
     /// The model version that made them.
     Version,
+    /// A campaign's kind (`retention`, `offer`): the newest matured campaign of the kind.
+    Campaign,
+    /// A campaign arm (`champion`, `challenger`, `baseline`, `control`).
+    Arm,
+    /// Which arms on which outcome (`champion_vs_control:conversion`).
+    Comparison,
 }
 
 impl Label {
@@ -36,6 +42,9 @@ impl Label {
             Label::Table => "table",
             Label::Cohort => "cohort",
             Label::Version => "version",
+            Label::Campaign => "campaign",
+            Label::Arm => "arm",
+            Label::Comparison => "comparison",
         }
     }
 }
@@ -228,6 +237,28 @@ catalogue! {
         "Relative improvement of the new challenger over the champion on the holdout";
     RETRAIN_P_VALUE = "retrain_p_value" [Model] Dimensionless: "p-value of the paired test behind the promotion decision";
     RETRAIN_CHALLENGER_VERSION = "retrain_challenger_version" [Model] Version: "Version the retraining registered";
+    // Business: the newest matured campaign of each kind.
+    CAMPAIGN_CLIENTS = "campaign_clients" [Campaign, Arm] Count: "Listed clients in a campaign arm";
+    CAMPAIGN_CLICK_THROUGH_RATE = "campaign_click_through_rate" [Campaign, Arm] Ratio:
+        "Share of an arm's contacted clients who clicked the offer";
+    CAMPAIGN_CONVERSION_RATE = "campaign_conversion_rate" [Campaign, Arm] Ratio:
+        "Share of an arm's clients who opened the offered product within the conversion window";
+    CAMPAIGN_RETAINED_SHARE = "campaign_retained_share" [Campaign, Arm] Ratio:
+        "Share of a retention arm's clients still with the bank at the churn horizon";
+    CAMPAIGN_DIFFERENCE = "campaign_difference" [Campaign, Comparison] Dimensionless:
+        "Outcome rate of the first arm minus the second's (0.03 = 3 points)";
+    CAMPAIGN_LIFT = "campaign_lift" [Campaign, Comparison] RelativeChange:
+        "Relative lift of the first arm's outcome rate over the second's (0.2 = 20 % more)";
+    CAMPAIGN_P_VALUE = "campaign_p_value" [Campaign, Comparison] Dimensionless:
+        "p-value of the two-proportion test, Holm-corrected over the campaign's comparisons";
+    CAMPAIGN_SIGNIFICANT = "campaign_significant" [Campaign, Comparison] Flag:
+        "1 when the corrected p-value is below the job's alpha";
+    CHURN_PREVENTION_RATE = "churn_prevention_rate" [] Ratio:
+        "Share of the would-be leavers (the control's rate) the champion's retention calls kept";
+    RETENTION_FALSE_POSITIVE_RATE = "retention_false_positive_rate" [] Ratio:
+        "Clients who would have stayed that the retention list took, over all who would have stayed";
+    RETENTION_ROI = "retention_roi" [] Dimensionless:
+        "Return on the retention calls: (incremental retained x client value - contacts x cost) / (contacts x cost)";
     // The daemon's own, about runs rather than models (evaluated by alert rules, not published).
     JOB_FAILED = "job_failed" [] Flag: "1 when the job's run failed or timed out after its retries";
     JOB_LATE = "job_late" [] Flag: "1 when the job has not succeeded within its schedule's period plus its timeout";

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod arrows;
+mod business;
 mod common;
 mod corpus;
 mod crash;

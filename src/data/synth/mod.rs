@@ -15,6 +15,7 @@
 //!   mortgage (month 6) launch and spread. With `sharp_drift`, the last month adds an app outage
 //!   (logins −45 %), a transaction surge (+35 %), doubled complaints and a wave of young clients.
 
+pub mod campaigns;
 pub mod catalog;
 pub mod rng;
 pub mod scenario;
@@ -41,6 +42,9 @@ pub struct BankSpec {
     pub sharp_drift: bool,
     /// Events planted on top (`generate --scenario`), and whether the gradual drift runs.
     pub scenario: Scenario,
+    /// Run retention and offer campaigns each month, with this challenger (`generate
+    /// --campaigns`); none by default.
+    pub campaigns: Option<campaigns::Challenger>,
 }
 
 impl Default for BankSpec {
@@ -54,6 +58,7 @@ impl Default for BankSpec {
             last_snapshot: Date::from_ymd(2025, 12, 31).unwrap_or(Date(20_453)),
             sharp_drift: false,
             scenario: Scenario::default(),
+            campaigns: None,
         }
     }
 }
@@ -132,6 +137,8 @@ pub struct Simulation {
     burn_in: usize,
     /// Clients arriving next month in a steady bank: as many as decided to leave this month.
     replacements: usize,
+    /// The campaigns the bank runs, when it runs any.
+    campaigns: Option<campaigns::Campaigns>,
 }
 
 /// Months of activity kept per client: the export's three-month activity table and the churn
@@ -233,6 +240,7 @@ impl Simulation {
             arrivals,
             burn_in,
             replacements: 0,
+            campaigns: spec.campaigns.map(campaigns::Campaigns::new),
             rng,
             spec: BankSpec { months, ..spec },
         };
@@ -362,8 +370,9 @@ impl Simulation {
         }
     }
 
-    /// Opens a product drawn from the adoption weights; returns false when nothing fits.
-    fn open_product(&mut self, rng: &mut Rng, client: usize, day: i32, month: i32) -> bool {
+    /// How likely `client` is to take each product it does not hold on `day` (0 for held and
+    /// unlaunched ones): popularity × segment fit × age fit × co-holding affinity.
+    fn product_weights(&self, client: usize, day: i32, month: i32) -> [f64; PRODUCTS.len()] {
         let c = &self.clients[client];
         let age = self.age_years(c, day);
         let mut weights = [0.0f64; PRODUCTS.len()];
@@ -392,10 +401,23 @@ impl Simulation {
             }
             weights[j] = w;
         }
+        weights
+    }
+
+    /// Opens a product drawn from the adoption weights; returns false when nothing fits.
+    fn open_product(&mut self, rng: &mut Rng, client: usize, day: i32, month: i32) -> bool {
+        let weights = self.product_weights(client, day, month);
         if weights.iter().all(|w| *w <= 0.0) {
             return false;
         }
         let product = rng.weighted(&weights);
+        self.open(rng, client, product, day);
+        true
+    }
+
+    /// Opens `product` for `client` on `day`, with a balance drawn as its kind's.
+    fn open(&mut self, rng: &mut Rng, client: usize, product: usize, day: i32) {
+        let c = &self.clients[client];
         let balance = match PRODUCTS[product].balance {
             Balance::None => 0.0,
             Balance::Deposit { mu, sigma } | Balance::Credit { mu, sigma } => {
@@ -412,7 +434,6 @@ impl Simulation {
             closed: None,
             balance,
         });
-        true
     }
 
     /// Runs one month (after the burn-in, the first time) and returns its export. Call
@@ -425,7 +446,16 @@ impl Simulation {
             }
         }
         let (month, sales, mut rng) = self.advance();
-        self.export(month, &sales, &mut rng)
+        let mut snapshot = self.export(month, &sales, &mut rng);
+        if let Some(contacts) = self.contacts_frame() {
+            snapshot.tables.push((Table::Contacts, contacts));
+        }
+        snapshot
+    }
+
+    /// What the campaigns planted so far (empty without campaigns).
+    pub fn campaign_truth(&self) -> Vec<campaigns::CampaignTruth> {
+        self.campaigns.as_ref().map(|c| c.truth.clone()).unwrap_or_default()
     }
 
     /// Drops the products of clients who left before the exports' history starts: no export
@@ -461,6 +491,10 @@ impl Simulation {
         let start = self.month_end(month).month_start().0;
         let sharp = self.spec.sharp_drift && month == self.simulated_months() - 1;
         let planted_month = self.scenario_month(month);
+        // Campaigns run on the previous snapshot's state, before this month overwrites its
+        // oldest month of activity; their draws come from streams of their own.
+        self.run_campaigns(month);
+        let mut campaign_rng = Rng::new(self.spec.seed ^ 0x5A7E_D000 ^ month as u64);
         let mut rng = self.rng.fork(100 + month as u64);
         let mut open_rng = rng.fork(7);
         let slot = month % ACTIVITY_MONTHS;
@@ -584,6 +618,9 @@ impl Simulation {
             };
             if rng.bernoulli(sigmoid(logit)) {
                 let day = start + rng.below((end - start + 1) as u64) as i32;
+                if self.saved_by_a_call(index, day, &mut campaign_rng) {
+                    continue;
+                }
                 decided[index] = Some(day.max(self.clients[index].since));
                 continue;
             }
@@ -1034,6 +1071,7 @@ pub fn write_bank(
         on_month(snapshot.date);
     }
     written.truth = GroundTruth::new(&scenario, seed, clients, &written.snapshots);
+    written.truth.campaigns = simulation.campaign_truth();
     for date in &written.snapshots {
         fsutil::replace_dir(&staging.path().join(date.to_string()), &out.join(date.to_string()))?;
     }

@@ -190,6 +190,9 @@ pub struct GroundTruth {
     pub clients: usize,
     pub snapshots: Vec<String>,
     pub planted: Vec<PlantedEvent>,
+    /// Campaigns run on the bank's lists and what they truly did (`generate --campaigns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub campaigns: Vec<super::campaigns::CampaignTruth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +236,7 @@ impl GroundTruth {
             clients,
             snapshots: snapshots.iter().map(Date::to_string).collect(),
             planted,
+            campaigns: Vec::new(),
         }
     }
 }

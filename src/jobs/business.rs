@@ -1,0 +1,365 @@
+//! The monthly business job: what the campaigns run on the lists did. Per campaign and arm,
+//! the click-through, conversion and retained shares with their intervals; the lift of the
+//! champion over the control and over the popularity baseline and of the challenger over the
+//! champion, each with an interval and a p-value, Holm-corrected across the campaign's
+//! comparisons; for retention, the churn prevention rate, the list's false-positive rate and
+//! the return on the calls.
+//!
+//! Outcomes come from the exports bankml already reads, as of the newest snapshot: a
+//! retention client is retained when the clients table shows no `closed_on` within the churn
+//! horizon after the campaign's snapshot; an offer converts when the offered product was
+//! opened within `conversion_days` of it. A campaign whose window has not passed yet is listed
+//! as waiting, with no figures.
+
+use super::{Context, JobError, Observation, RunOutcome, Started};
+use crate::data::campaign::{Arm, CampaignId, CampaignKind};
+use crate::data::contacts::{self, Contact};
+use crate::data::date::Date;
+use crate::data::snapshot::{self, Snapshot};
+use crate::metrics::proportions::{Correction, Count, Interval, compare};
+use crate::report::campaigns::{
+    ArmComparison, ArmFigures, BusinessSummary, CampaignFigures, Outcome, Rate, RetentionFigures, Settings,
+};
+use crate::report::summary::JobSummary;
+use crate::vocab::catalogue::{self as obs, Label};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+fn settings(ctx: &Context) -> Settings {
+    Settings {
+        conversion_days: ctx.param_usize("conversion_days", 30) as i32,
+        horizon_days: ctx.config.features.churn_horizon_days,
+        contact_cost: ctx.param_f64("contact_cost", 15.0),
+        client_value: ctx.param_f64("client_value", 1500.0),
+        alpha: ctx.param_f64("alpha", 0.05),
+        min_clients: ctx.param_usize("min_clients", 100),
+    }
+}
+
+/// What the newest snapshot says happened.
+struct Outcomes {
+    /// Client → the day they left (absent: still a client).
+    left_on: HashMap<i64, i32>,
+    /// Client → product → the days it was opened.
+    opened: HashMap<(i64, String), Vec<i32>>,
+    /// Every client of the newest export with the day they arrived.
+    since: HashMap<i64, i32>,
+}
+
+impl Outcomes {
+    fn read(snapshot: &Snapshot) -> Result<Outcomes, JobError> {
+        let clients = &snapshot.clients;
+        let ids = clients.column("cli")?.i64()?;
+        let closed = clients.column("closed_on")?.date()?.physical();
+        let arrived = clients.column("client_since")?.date()?.physical();
+        let mut left_on = HashMap::new();
+        let mut since = HashMap::with_capacity(clients.height());
+        for ((cli, closed), arrived) in ids.iter().zip(closed.iter()).zip(arrived.iter()) {
+            let Some(cli) = cli else { continue };
+            if let Some(day) = closed {
+                left_on.insert(cli, day);
+            }
+            if let Some(day) = arrived {
+                since.insert(cli, day);
+            }
+        }
+        let holdings = &snapshot.holdings;
+        let mut opened: HashMap<(i64, String), Vec<i32>> = HashMap::new();
+        for ((cli, product), on) in holdings
+            .column("cli")?
+            .i64()?
+            .iter()
+            .zip(holdings.column("product_id")?.str()?.iter())
+            .zip(holdings.column("opened_on")?.date()?.physical().iter())
+        {
+            if let (Some(cli), Some(product), Some(on)) = (cli, product, on) {
+                opened.entry((cli, product.to_string())).or_default().push(on);
+            }
+        }
+        Ok(Outcomes { left_on, opened, since })
+    }
+
+    fn left_within(&self, cli: i64, from: i32, to: i32) -> bool {
+        self.left_on.get(&cli).is_some_and(|d| *d > from && *d <= to)
+    }
+
+    fn opened_within(&self, cli: i64, product: &str, from: i32, to: i32) -> bool {
+        self.opened
+            .get(&(cli, product.to_string()))
+            .is_some_and(|days| days.iter().any(|d| *d > from && *d <= to))
+    }
+}
+
+/// Runs the job: every campaign of every contacts table, measured as of the newest snapshot.
+pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
+    let started = Started::now();
+    let config = ctx.config;
+    let settings = settings(ctx);
+    let (newest, newest_dir) = snapshot::find_snapshot(&config.data.raw_dir, ctx.snapshot.as_deref())?;
+    let snapshots: Vec<_> = snapshot::list_snapshots(&config.data.raw_dir)?
+        .into_iter()
+        .filter(|(d, _)| *d <= newest)
+        .collect();
+    let contacts = contacts::read_all(&snapshots, config)?;
+    tracing::info!(seconds = started.seconds(), rows = contacts.rows.len(), "contacts read");
+    let loaded = snapshot::load(&newest_dir, newest, config)?;
+    let outcomes = Outcomes::read(&loaded)?;
+    drop(loaded);
+    let summary = measure(&contacts.rows, &outcomes, newest, settings, contacts.files.len());
+    tracing::info!(
+        seconds = started.seconds(),
+        campaigns = summary.campaigns.len(),
+        "campaigns measured"
+    );
+    let observations = observations(&summary);
+    Ok(started.succeeded(
+        "business",
+        Vec::new(),
+        observations,
+        JobSummary::Business(Box::new(summary)).to_value(),
+    ))
+}
+
+fn measure(rows: &[Contact], outcomes: &Outcomes, newest: Date, settings: Settings, files: usize) -> BusinessSummary {
+    let mut by_campaign: BTreeMap<CampaignId, Vec<&Contact>> = BTreeMap::new();
+    for row in rows {
+        by_campaign.entry(row.campaign).or_default().push(row);
+    }
+    let mut campaigns: Vec<CampaignFigures> = by_campaign
+        .into_iter()
+        .map(|(campaign, rows)| measure_campaign(campaign, &rows, outcomes, newest, settings))
+        .collect();
+    for figures in &mut campaigns {
+        correct(figures, settings.alpha);
+    }
+    BusinessSummary {
+        snapshot: newest.to_string(),
+        settings,
+        campaigns,
+        contacts_files: files,
+    }
+}
+
+/// Holm over one campaign's comparisons: the chance that any of the decisions it informs
+/// (keep the champion? is the model worth more than popularity? than doing nothing?) rests on
+/// a false "significant" stays at alpha. Campaigns are separate decisions, months apart.
+fn correct(figures: &mut CampaignFigures, alpha: f64) {
+    let made: Vec<(usize, f64)> = figures
+        .comparisons
+        .iter()
+        .enumerate()
+        .filter_map(|(k, comparison)| comparison.figures.map(|f| (k, f.p_value)))
+        .collect();
+    let p_values: Vec<f64> = made.iter().map(|(_, p)| *p).collect();
+    if let Ok(adjusted) = Correction::Holm.adjust(&p_values) {
+        for ((k, _), p) in made.into_iter().zip(adjusted) {
+            let comparison = &mut figures.comparisons[k];
+            comparison.adjusted_p_value = Some(p);
+            comparison.significant = p < alpha;
+        }
+    }
+}
+
+fn measure_campaign(
+    campaign: CampaignId,
+    rows: &[&Contact],
+    outcomes: &Outcomes,
+    newest: Date,
+    settings: Settings,
+) -> CampaignFigures {
+    let start = campaign.snapshot.0;
+    let end = start + settings.window(campaign.kind);
+    let matured = newest.0 >= end;
+    let mut figures = CampaignFigures {
+        campaign,
+        outcome_on: Date(end),
+        matured,
+        arms: Vec::new(),
+        comparisons: Vec::new(),
+        retention: None,
+    };
+    if !matured {
+        return figures;
+    }
+    for &arm in campaign.kind.arms() {
+        let members: Vec<&&Contact> = rows.iter().filter(|r| r.arm == arm).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let clients = members.len() as u64;
+        let contacted = members.iter().filter(|r| r.contacted_on.is_some()).count() as u64;
+        let successes = |hit: &dyn Fn(&Contact) -> bool| members.iter().filter(|r| hit(r)).count() as u64;
+        let mut arm_figures = ArmFigures {
+            arm,
+            clients,
+            contacted,
+            click_through: None,
+            conversion: None,
+            retained: None,
+            too_few: (clients as usize) < settings.min_clients,
+        };
+        match campaign.kind {
+            CampaignKind::Retention => {
+                let kept = successes(&|r| !outcomes.left_within(r.cli, start, end));
+                arm_figures.retained = Rate::of(Count::new(kept, clients), settings.alpha);
+            }
+            CampaignKind::Offer => {
+                let recorded = members.iter().filter(|r| r.clicked.is_some()).count() as u64;
+                let clicks = successes(&|r| r.clicked == Some(true));
+                if recorded > 0 {
+                    arm_figures.click_through = Rate::of(Count::new(clicks, recorded), settings.alpha);
+                }
+                let converted = successes(&|r| {
+                    r.offer
+                        .as_deref()
+                        .is_some_and(|p| outcomes.opened_within(r.cli, p, start, end))
+                });
+                arm_figures.conversion = Rate::of(Count::new(converted, clients), settings.alpha);
+            }
+        }
+        figures.arms.push(arm_figures);
+    }
+    let pairs: &[(Outcome, Arm, Arm)] = match campaign.kind {
+        CampaignKind::Retention => &[
+            (Outcome::Retained, Arm::Champion, Arm::Control),
+            (Outcome::Retained, Arm::Challenger, Arm::Control),
+            (Outcome::Retained, Arm::Challenger, Arm::Champion),
+        ],
+        CampaignKind::Offer => &[
+            (Outcome::Conversion, Arm::Champion, Arm::Control),
+            (Outcome::Conversion, Arm::Champion, Arm::Baseline),
+            (Outcome::Conversion, Arm::Challenger, Arm::Champion),
+            (Outcome::ClickThrough, Arm::Champion, Arm::Baseline),
+            (Outcome::ClickThrough, Arm::Challenger, Arm::Champion),
+        ],
+    };
+    for &(outcome, a, b) in pairs {
+        let (Some(arm_a), Some(arm_b)) = (
+            figures.arms.iter().find(|f| f.arm == a),
+            figures.arms.iter().find(|f| f.arm == b),
+        ) else {
+            continue;
+        };
+        let compared = match (outcome.of(arm_a), outcome.of(arm_b)) {
+            (Some(x), Some(y)) if !arm_a.too_few && !arm_b.too_few => compare(x.count, y.count, settings.alpha).ok(),
+            _ => None,
+        };
+        figures.comparisons.push(ArmComparison {
+            outcome,
+            a,
+            b,
+            figures: compared,
+            adjusted_p_value: None,
+            significant: false,
+        });
+    }
+    if campaign.kind == CampaignKind::Retention {
+        figures.retention = retention_figures(&figures, rows, outcomes, settings);
+    }
+    figures
+}
+
+fn retention_figures(
+    figures: &CampaignFigures,
+    rows: &[&Contact],
+    outcomes: &Outcomes,
+    settings: Settings,
+) -> Option<RetentionFigures> {
+    let arm = |a: Arm| figures.arms.iter().find(|f| f.arm == a).filter(|f| !f.too_few);
+    let (champion, control) = (arm(Arm::Champion)?, arm(Arm::Control)?);
+    let (kept, held_out) = (champion.retained?, control.retained?);
+    let left_control = 1.0 - held_out.rate;
+    let left_champion = 1.0 - kept.rate;
+    let difference = compare(kept.count, held_out.count, settings.alpha).ok()?;
+    // ROI is linear in the retained difference: value/cost per point, minus the outlay.
+    let per_point = settings.client_value / settings.contact_cost;
+    let (start, end) = (figures.campaign.snapshot.0, figures.outcome_on.0);
+    // Who would have stayed anyway: the unlisted current clients who stayed, plus the list's
+    // stayers as the control says.
+    let listed: HashSet<i64> = rows.iter().map(|r| r.cli).collect();
+    let unlisted_stayers = outcomes
+        .since
+        .iter()
+        .filter(|(cli, since)| {
+            **since <= start && !listed.contains(cli) && outcomes.left_on.get(cli).is_none_or(|d| *d > end)
+        })
+        .count() as f64;
+    let list_stayers = listed.len() as f64 * held_out.rate;
+    Some(RetentionFigures {
+        prevention_rate: if left_control > 0.0 {
+            1.0 - left_champion / left_control
+        } else {
+            0.0
+        },
+        list_precision: left_control,
+        false_positive_rate: list_stayers / (list_stayers + unlisted_stayers).max(1.0),
+        roi: difference.difference * per_point - 1.0,
+        roi_interval: Interval {
+            low: difference.difference_interval.low * per_point - 1.0,
+            high: difference.difference_interval.high * per_point - 1.0,
+        },
+    })
+}
+
+/// The newest matured campaign of each kind, as observations (one series per kind, arm and
+/// comparison; the summary keeps every campaign).
+fn observations(summary: &BusinessSummary) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for kind in CampaignKind::ALL {
+        let Some(latest) = summary
+            .campaigns
+            .iter()
+            .filter(|c| c.campaign.kind == kind && c.matured)
+            .max_by_key(|c| c.campaign.snapshot)
+        else {
+            continue;
+        };
+        let campaign = (Label::Campaign, kind.as_str());
+        for arm in &latest.arms {
+            let labels = [campaign, (Label::Arm, arm.arm.as_str())];
+            out.push(Observation::of(&obs::CAMPAIGN_CLIENTS, &labels, arm.clients as f64));
+            if arm.too_few {
+                continue;
+            }
+            for (spec, rate) in [
+                (&obs::CAMPAIGN_CLICK_THROUGH_RATE, arm.click_through),
+                (&obs::CAMPAIGN_CONVERSION_RATE, arm.conversion),
+                (&obs::CAMPAIGN_RETAINED_SHARE, arm.retained),
+            ] {
+                if let Some(rate) = rate {
+                    out.push(Observation::of(spec, &labels, rate.rate));
+                }
+            }
+        }
+        for comparison in &latest.comparisons {
+            let (Some(figures), Some(p)) = (comparison.figures, comparison.adjusted_p_value) else {
+                continue;
+            };
+            let name = comparison.name();
+            let labels = [campaign, (Label::Comparison, name.as_str())];
+            out.push(Observation::of(&obs::CAMPAIGN_DIFFERENCE, &labels, figures.difference));
+            if figures.ratio.is_finite() {
+                out.push(Observation::of(&obs::CAMPAIGN_LIFT, &labels, figures.ratio - 1.0));
+            }
+            out.push(Observation::of(&obs::CAMPAIGN_P_VALUE, &labels, p));
+            out.push(Observation::of(
+                &obs::CAMPAIGN_SIGNIFICANT,
+                &labels,
+                f64::from(u8::from(comparison.significant)),
+            ));
+        }
+        if let Some(retention) = latest.retention {
+            out.push(Observation::of(
+                &obs::CHURN_PREVENTION_RATE,
+                &[],
+                retention.prevention_rate,
+            ));
+            out.push(Observation::of(
+                &obs::RETENTION_FALSE_POSITIVE_RATE,
+                &[],
+                retention.false_positive_rate,
+            ));
+            out.push(Observation::of(&obs::RETENTION_ROI, &[], retention.roi));
+        }
+    }
+    out
+}

@@ -1,0 +1,255 @@
+//! The business job on a generated bank that ran campaigns with planted effects: every arm
+//! counted as planted, the intervals covering what the campaigns truly did, the decisions the
+//! planted effects call for; and a contacts table with wrong rows refused row by row.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// A project with the shipped business job file and an empty config.
+fn project(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/monthly-business.yaml"),
+        dir.join("jobs/monthly-business.yaml"),
+    )
+    .unwrap();
+    let config = dir.join("config/bankml.yaml");
+    std::fs::write(&config, "{}\n").unwrap();
+    config.to_str().unwrap().to_string()
+}
+
+fn report(dir: &Path, printed: &str) -> Value {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(line.trim())).unwrap()).unwrap();
+    assert_catalogued(report["outcome"]["observations"].as_array().unwrap());
+    report
+}
+
+fn rate(arm: &Value, outcome: &str) -> Option<(f64, f64, f64)> {
+    let r = arm.get(outcome)?;
+    Some((
+        r["rate"].as_f64()?,
+        r["interval"]["low"].as_f64()?,
+        r["interval"]["high"].as_f64()?,
+    ))
+}
+
+#[test]
+fn campaign_figures_cover_what_the_generator_planted() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let config = project(dir);
+    ok(
+        dir,
+        &[
+            "generate",
+            "--clients",
+            "40000",
+            "--months",
+            "7",
+            "--format",
+            "parquet",
+            "--campaigns",
+            "better",
+        ],
+    );
+    let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
+    let report = report(dir, &printed);
+    let summary = &report["outcome"]["summary"];
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/raw/scenario.json")).unwrap()).unwrap();
+    let planted = |id: &str| -> &Value {
+        truth["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["campaign"] == id)
+            .unwrap_or_else(|| panic!("{id} was not planted"))
+    };
+    let campaigns = summary["campaigns"].as_array().unwrap();
+    // Six snapshots with a campaign after them each: 6 retention and 6 offer campaigns.
+    assert_eq!(campaigns.len(), 12, "{summary}");
+
+    let (mut covered, mut compared, mut ctr_covered, mut ctr_checked) = (0, 0, 0, 0);
+    let mut matured = [0, 0];
+    for campaign in campaigns {
+        let id = campaign["campaign"].as_str().unwrap();
+        let truth = planted(id);
+        if campaign["matured"] == false {
+            assert!(
+                campaign["arms"].as_array().unwrap().is_empty(),
+                "{id} shows figures before its outcome"
+            );
+            continue;
+        }
+        let retention = id.starts_with("retention");
+        matured[usize::from(retention)] += 1;
+        for arm in campaign["arms"].as_array().unwrap() {
+            let name = arm["arm"].as_str().unwrap();
+            let planted_arm = &truth["arms"][name];
+            assert_eq!(arm["clients"], planted_arm["clients"], "{id} {name}: clients");
+            assert_eq!(arm["contacted"], planted_arm["contacted"], "{id} {name}: contacted");
+            assert_eq!(arm["too_few"], false, "{id} {name}");
+            if let (Some((_, low, high)), Some(expected)) = (
+                rate(arm, "click_through"),
+                planted_arm["expected_click_through"].as_f64(),
+            ) {
+                ctr_checked += 1;
+                ctr_covered += usize::from(low <= expected && expected <= high);
+            }
+        }
+        for comparison in campaign["comparisons"].as_array().unwrap() {
+            let (a, b) = (comparison["a"].as_str().unwrap(), comparison["b"].as_str().unwrap());
+            let effect = |arm: &str| -> f64 {
+                let t = &truth["arms"][arm];
+                if comparison["outcome"] == "click_through" {
+                    t["expected_click_through"].as_f64().unwrap()
+                } else {
+                    t["caused"].as_f64().unwrap() / t["clients"].as_f64().unwrap()
+                }
+            };
+            let true_difference = effect(a) - effect(b);
+            let figures = &comparison["figures"];
+            let (low, high) = (
+                figures["difference_interval"]["low"].as_f64().unwrap(),
+                figures["difference_interval"]["high"].as_f64().unwrap(),
+            );
+            compared += 1;
+            covered += usize::from(low <= true_difference && true_difference <= high);
+            // Large planted effects are found: an offer converts far more than nothing.
+            if !retention && a == "champion" && b == "control" && comparison["outcome"] == "conversion" {
+                assert_eq!(comparison["significant"], true, "{id}: {comparison}");
+            }
+        }
+        if retention {
+            let money = &campaign["retention"];
+            let roi = money["roi"].as_f64().unwrap();
+            assert!(
+                money["roi_interval"]["low"].as_f64().unwrap() <= roi
+                    && roi <= money["roi_interval"]["high"].as_f64().unwrap(),
+                "{money}"
+            );
+            let fpr = money["false_positive_rate"].as_f64().unwrap();
+            assert!(fpr > 0.0 && fpr < 0.1, "a 5 % list takes few of those who stay: {fpr}");
+        }
+    }
+    // Lists of 2025-06-30 … 2025-11-30, outcomes as of 2025-12-31: every offer's 30 days have
+    // passed, retention's 90 days for the lists up to 2025-09-30.
+    assert_eq!(matured, [6, 4], "offer and retention campaigns with a complete outcome");
+    // 95 % intervals: a miss is expected one time in twenty; more than one in five is wrong.
+    assert!(
+        compared >= 30 && covered * 5 >= compared * 4,
+        "{covered} of {compared} intervals cover the planted difference"
+    );
+    assert!(
+        ctr_checked >= 15 && ctr_covered * 5 >= ctr_checked * 4,
+        "{ctr_covered} of {ctr_checked} click-through intervals cover the planted rate"
+    );
+    let observations = report["outcome"]["observations"].as_array().unwrap();
+    let observed = |name: &str| observations.iter().filter(|o| o["name"] == name).count();
+    assert_eq!(
+        observed("campaign_conversion_rate"),
+        4,
+        "one per offer arm of the newest matured campaign"
+    );
+    assert_eq!(observed("campaign_retained_share"), 3);
+    assert_eq!(observed("retention_roi"), 1);
+}
+
+#[test]
+fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let config = project(dir);
+    ok(
+        dir,
+        &[
+            "generate",
+            "--clients",
+            "2000",
+            "--months",
+            "3",
+            "--format",
+            "parquet",
+            "--campaigns",
+            "equal",
+        ],
+    );
+    // The last month's contacts as a bank's tools might have written them, wrong.
+    let folder = dir.join("data/raw/2025-12-31");
+    std::fs::remove_file(folder.join("contacts.parquet")).unwrap();
+    let clients = read_parquet(&folder.join("clients.parquet"));
+    let ids = clients.column("cli").unwrap().i64().unwrap();
+    let (a, b) = (ids.get(0).unwrap(), ids.get(1).unwrap());
+    let rows = [
+        "campaign,cli,arm,contacted_on,offer,clicked".to_string(),
+        format!("retention-2025-12-31,{a},champion,2025-12-02,,"), // line 2: its own month
+        format!("retention-2025-11-30,{a},champion,2025-12-02,,"), // line 3: fine
+        "offer-2025-11-30,99999999,champion,2025-12-03,P01,1".to_string(), // line 4: no such client
+        format!("retention-2025-11-30,{b},treatment,2025-12-02,,"), // line 5: no such arm
+        format!("offer-2025-11-30,{b},champion,2025-11-30,P01,0"), // line 6: before its list
+        format!("retention-2025-11-30,{a},control,,,"),            // line 7: twice
+        format!("offer-2025-11-30,{a},champion,2025-12-03,P01,3"), // line 8: clicked 3
+    ];
+    std::fs::write(folder.join("contacts.csv"), rows.join("\n") + "\n").unwrap();
+    let output = bankml(dir, &["--config", &config, "run", "monthly-business"]);
+    let printed = text(&output);
+    assert!(!output.status.success(), "{printed}");
+    for expected in [
+        "contacts.csv, line 2, column campaign: campaign \"retention-2025-12-31\" names snapshot 2025-12-31, which is not an earlier snapshot",
+        "contacts.csv, line 4, column cli: cli 99999999 is not in clients",
+        "contacts.csv, line 5, column arm: arm \"treatment\" is not one a retention campaign has",
+        "contacts.csv, line 6, column contacted_on: contacted_on 2025-11-30 is not after offer-2025-11-30's snapshot",
+        "contacts.csv, line 7: duplicate campaign=retention-2025-11-30",
+        "contacts.csv, line 8, column clicked: clicked is 3",
+    ] {
+        assert!(printed.contains(expected), "missing «{expected}» in:\n{printed}");
+    }
+    assert!(
+        !printed.contains("contacts.csv, line 3"),
+        "a good row is not blamed:\n{printed}"
+    );
+    assert!(printed.contains("bad input"), "{printed}");
+    // A month earlier, the same bank's own contacts: the table is optional and a fix is read.
+    std::fs::remove_file(folder.join("contacts.csv")).unwrap();
+    let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
+    let report = report(dir, &printed);
+    let campaigns = report["outcome"]["summary"]["campaigns"].as_array().unwrap();
+    assert_eq!(
+        campaigns.len(),
+        2,
+        "the 2025-10-31 campaigns, from the 2025-11-30 folder"
+    );
+    // 2,000 clients: a retention list of ~85 has a control of ~9: shown, never compared.
+    let retention = campaigns
+        .iter()
+        .find(|c| c["campaign"] == "retention-2025-10-31")
+        .unwrap();
+    assert_eq!(retention["matured"], false, "90 days have not passed");
+    let offer = campaigns.iter().find(|c| c["campaign"] == "offer-2025-10-31").unwrap();
+    let control = offer["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["arm"] == "control")
+        .unwrap();
+    assert_eq!(control["too_few"], true, "{control}");
+    for comparison in offer["comparisons"].as_array().unwrap() {
+        if comparison["a"] == "control" || comparison["b"] == "control" {
+            assert!(comparison["figures"].is_null(), "{comparison}");
+        }
+    }
+    assert!(
+        !report["outcome"]["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["labels"]["arm"] == "control" && o["name"] != "campaign_clients"),
+        "no figure of a too-small arm is published, so no alert can fire on it"
+    );
+}
