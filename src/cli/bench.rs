@@ -6,6 +6,7 @@ use bankml::config::EngineConfig;
 use bankml::data::features;
 use bankml::data::format::FileFormat;
 use bankml::data::snapshot;
+use bankml::data::synth::campaigns::Challenger;
 use bankml::data::synth::{BankSpec, write_bank};
 use bankml::fsutil::peak_rss_bytes;
 use clap::{Args, Subcommand};
@@ -119,6 +120,26 @@ pub enum BenchWhat {
         /// Another bankml binary to compare with, run alternately on the same project.
         #[arg(long)]
         baseline: Option<PathBuf>,
+    },
+    /// The business job scored against planted campaign effects over many generated banks:
+    /// interval coverage, and the share of banks declaring the challenger different — false
+    /// positives with `--challenger equal` (an A/A test), power with `better`.
+    Business {
+        #[arg(long, default_value_t = 100_000)]
+        clients: usize,
+        /// Monthly snapshots per bank (lists from the first to the one before last).
+        #[arg(long, default_value_t = 5)]
+        months: usize,
+        /// Banks to generate, each with its own seed.
+        #[arg(long, default_value_t = 200)]
+        seeds: usize,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        #[arg(long, value_enum, default_value_t = Challenger::Equal)]
+        challenger: Challenger,
+        /// Work folder (default: a temporary folder, removed).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
@@ -314,6 +335,24 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             repeats,
             baseline,
         } => super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_deref()),
+        BenchWhat::Business {
+            clients,
+            months,
+            seeds,
+            first_seed,
+            challenger,
+            dir,
+        } => super::bench_business::run(
+            super::bench_business::BusinessBench {
+                clients,
+                months,
+                seeds,
+                first_seed,
+                challenger,
+                dir,
+            },
+            config,
+        ),
         BenchWhat::Stage {
             stage: name,
             dir,

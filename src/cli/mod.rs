@@ -4,6 +4,7 @@ mod alerts;
 mod backfill;
 mod bench;
 mod bench_api;
+mod bench_business;
 mod bench_crash;
 mod bench_jobs;
 mod bench_monitor;

@@ -1,5 +1,5 @@
 //! The first start on an empty project: the demo bank generated when there is no data, the
-//! champions trained when missing, and a first benchmark when none has run — each step the
+//! champions trained when missing, and a first benchmark and business run when none has run — each step the
 //! daemon's own binary as a child process, as a later scheduled job would be.
 
 use super::DaemonError;
@@ -56,7 +56,16 @@ pub async fn prepare(
         child(
             program,
             config_path,
-            &["generate", "--clients", &clients, "--seed", &seed],
+            // The demo bank ran campaigns on its lists, so the business job has something to measure.
+            &[
+                "generate",
+                "--clients",
+                &clients,
+                "--seed",
+                &seed,
+                "--campaigns",
+                "better",
+            ],
         )
         .await?;
     }
@@ -65,8 +74,11 @@ pub async fn prepare(
     if missing {
         child(program, config_path, &["train"]).await?;
     }
-    let benchmark = jobs.iter().find(|j| j.kind == JobKind::Benchmark);
-    if let Some(job) = benchmark {
+    // A first benchmark, and the monthly business figures (seconds), when none has run yet.
+    for kind in [JobKind::Benchmark, JobKind::Business] {
+        let Some(job) = jobs.iter().find(|j| j.kind == kind) else {
+            continue;
+        };
         let ran = shared.history.list(Some(&job.name), 1)?.len();
         if ran == 0 {
             runner::run(shared, job, Trigger::Startup, None, &CancellationToken::new(), None).await;

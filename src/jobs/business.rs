@@ -337,8 +337,8 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
             let name = comparison.name();
             let labels = [campaign, (Label::Comparison, name.as_str())];
             out.push(Observation::of(&obs::CAMPAIGN_DIFFERENCE, &labels, figures.difference));
-            if figures.ratio.is_finite() {
-                out.push(Observation::of(&obs::CAMPAIGN_LIFT, &labels, figures.ratio - 1.0));
+            if let Some(ratio) = figures.ratio {
+                out.push(Observation::of(&obs::CAMPAIGN_LIFT, &labels, ratio - 1.0));
             }
             out.push(Observation::of(&obs::CAMPAIGN_P_VALUE, &labels, p));
             out.push(Observation::of(
@@ -362,4 +362,84 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(campaign: CampaignId, cli: i64, arm: Arm, clicked: bool) -> Contact {
+        Contact {
+            campaign,
+            cli,
+            arm,
+            contacted_on: (arm != Arm::Control).then_some(Date(campaign.snapshot.0 + 3)),
+            offer: Some("P01".into()),
+            clicked: (arm != Arm::Control).then_some(clicked),
+        }
+    }
+
+    /// A control that converted no one (an infinite lift), an arm too small to compare, and a
+    /// summary that reads back as written.
+    #[test]
+    fn rates_comparisons_and_a_zero_control_read_back() {
+        let campaign = CampaignId::parse("offer-2025-01-31").unwrap();
+        let start = campaign.snapshot.0;
+        let mut rows = Vec::new();
+        let mut opened = HashMap::new();
+        for cli in 0..150 {
+            rows.push(contact(campaign, cli, Arm::Champion, cli % 4 == 0));
+            if cli % 5 == 0 {
+                opened.insert((cli, "P01".to_string()), vec![start + 10]);
+            }
+        }
+        for cli in 1000..1120 {
+            rows.push(contact(campaign, cli, Arm::Control, false));
+            // Opened, but after the 30-day window: not a conversion.
+            opened.insert((cli, "P01".to_string()), vec![start + 45]);
+        }
+        for cli in 2000..2005 {
+            rows.push(contact(campaign, cli, Arm::Challenger, true));
+        }
+        let outcomes = Outcomes {
+            left_on: HashMap::new(),
+            opened,
+            since: HashMap::new(),
+        };
+        let settings = Settings {
+            conversion_days: 30,
+            horizon_days: 90,
+            contact_cost: 15.0,
+            client_value: 1500.0,
+            alpha: 0.05,
+            min_clients: 100,
+        };
+        let summary = measure(&rows, &outcomes, Date(start + 60), settings, 1);
+        let figures = &summary.campaigns[0];
+        assert!(figures.matured);
+        let arm = |a: Arm| figures.arms.iter().find(|f| f.arm == a).unwrap();
+        let champion = arm(Arm::Champion);
+        assert_eq!(champion.conversion.unwrap().count, Count::new(30, 150));
+        assert_eq!(champion.click_through.unwrap().count, Count::new(38, 150));
+        assert_eq!(arm(Arm::Control).conversion.unwrap().count, Count::new(0, 120));
+        assert!(arm(Arm::Challenger).too_few);
+        let versus_control = figures
+            .comparisons
+            .iter()
+            .find(|c| c.a == Arm::Champion && c.b == Arm::Control)
+            .unwrap();
+        let compared = versus_control.figures.unwrap();
+        assert_eq!(compared.ratio, None, "0 conversions in the control: no finite lift");
+        assert!(compared.ratio_interval.low > 1.0 && versus_control.significant);
+        let with_challenger = figures.comparisons.iter().filter(|c| c.a == Arm::Challenger);
+        assert!(with_challenger.clone().count() > 0 && with_challenger.clone().all(|c| c.figures.is_none()));
+        let value = JobSummary::Business(Box::new(summary.clone())).to_value();
+        assert_eq!(
+            JobSummary::read("business", &value),
+            Ok(JobSummary::Business(Box::new(summary)))
+        );
+        // Before its window has passed, a campaign has no figures.
+        let early = measure(&rows, &outcomes, Date(start + 20), settings, 1);
+        assert!(!early.campaigns[0].matured && early.campaigns[0].arms.is_empty());
+    }
 }

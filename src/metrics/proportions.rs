@@ -89,8 +89,9 @@ pub struct Comparison {
     /// `rate(a) - rate(b)`.
     pub difference: f64,
     pub difference_interval: Interval,
-    /// `rate(a) / rate(b)`; the relative lift is this minus one. Infinite when `b` is 0.
-    pub ratio: f64,
+    /// `rate(a) / rate(b)`; the relative lift is this minus one. `None` when `b` is 0 (any
+    /// success is an infinite lift; the interval, with 0.5 added, still says how large).
+    pub ratio: Option<f64>,
     pub ratio_interval: Interval,
     pub z: f64,
     /// Two-sided; 1 when both arms are all successes or all failures (no evidence either way).
@@ -127,7 +128,7 @@ pub fn compare(a: Count, b: Count, alpha: f64) -> Result<Comparison> {
             low: difference - below,
             high: difference + above,
         },
-        ratio: p1 / p2,
+        ratio: (p2 > 0.0).then(|| p1 / p2),
         ratio_interval: Interval {
             low: (log_ratio - half).exp(),
             high: (log_ratio + half).exp(),

@@ -61,9 +61,9 @@ impl Recommender {
         })
     }
 
-    /// Top `k` (item index, score) for a client holding `held`, held items excluded; popularity
-    /// when the client holds nothing (cold start) or the method has no weights.
-    pub fn recommend(&self, held: &[usize], k: usize) -> Vec<(usize, f64)> {
+    /// Every item's score for a client holding `held` (held items included): popularity when
+    /// the client holds nothing (cold start) or the method has no weights.
+    fn scores(&self, held: &[usize]) -> Vec<f64> {
         let n = self.items.len();
         let mut scores = vec![0.0f64; n];
         if held.is_empty() || self.weights.is_empty() {
@@ -80,10 +80,48 @@ impl Recommender {
                 scores[j] += 1e-6 * self.popularity[j] / top;
             }
         }
-        let mut ranked: Vec<(usize, f64)> = (0..n).filter(|j| !held.contains(j)).map(|j| (j, scores[j])).collect();
+        scores
+    }
+
+    /// Top `k` (item index, score) for a client holding `held`, held items excluded.
+    pub fn recommend(&self, held: &[usize], k: usize) -> Vec<(usize, f64)> {
+        let scores = self.scores(held);
+        let mut ranked: Vec<(usize, f64)> = (0..scores.len())
+            .filter(|j| !held.contains(j))
+            .map(|j| (j, scores[j]))
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked.truncate(k);
         ranked
+    }
+
+    /// A client's score for `item` alone (what [`recommend`](Self::recommend) ranks it by);
+    /// `None` when they hold it. One column of the weights, not every item's score.
+    pub fn score_of(&self, held: &[usize], item: usize) -> Option<f64> {
+        if held.contains(&item) || item >= self.items.len() {
+            return None;
+        }
+        if held.is_empty() || self.weights.is_empty() {
+            return Some(self.popularity[item]);
+        }
+        let top = self.popularity.iter().cloned().fold(0.0, f64::max).max(1.0);
+        let sum: f64 = held.iter().map(|&i| self.weights[i][item]).sum();
+        Some(sum + 1e-6 * self.popularity[item] / top)
+    }
+
+    /// A client's score for `item` and the item's rank in the client's own list (1: their
+    /// first recommendation); `None` when they hold it.
+    pub fn score_and_rank(&self, held: &[usize], item: usize) -> Option<(f64, usize)> {
+        if held.contains(&item) {
+            return None;
+        }
+        let scores = self.scores(held);
+        let score = *scores.get(item)?;
+        let ahead = (0..scores.len())
+            .filter(|j| !held.contains(j) && *j != item)
+            .filter(|&j| scores[j] > score || (scores[j] == score && j < item))
+            .count();
+        Some((score, ahead + 1))
     }
 }
 

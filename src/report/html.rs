@@ -393,6 +393,182 @@ fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
 /// The retraining's decisions, one line per model.
 /// What a scoring run found: the clients per risk level, the retention list, the managers and
 /// agencies predicted best and worst.
+/// A rate as `24.5 % [23.1, 25.9]`.
+fn rate_cell(rate: Option<crate::report::campaigns::Rate>) -> String {
+    rate.map(|r| {
+        format!(
+            "{} [{:.1}, {:.1}]",
+            percent(r.rate),
+            100.0 * r.interval.low,
+            100.0 * r.interval.high
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// Campaigns, newest first: each arm's shares with intervals, the arms compared (a forest plot
+/// of the differences in points and a table with lifts and p-values), retention's money.
+fn business_sections(out: &mut String, business: &crate::report::campaigns::BusinessSummary) {
+    let settings = &business.settings;
+    let _ = write!(
+        out,
+        "<h2>Campaigns</h2><p>Outcomes as of {}: offers convert within {} days of their list, retention          counts clients still with the bank {} days after it. Intervals are {:.0} %; p-values are          Holm-corrected over each campaign's comparisons. Arms under {} clients are shown with          \"too few contacts\" and not compared.</p>",
+        escape(&business.snapshot),
+        settings.conversion_days,
+        settings.horizon_days,
+        100.0 * (1.0 - settings.alpha),
+        settings.min_clients
+    );
+    let waiting: Vec<String> = business
+        .campaigns
+        .iter()
+        .filter(|c| !c.matured)
+        .map(|c| format!("{} (complete on {})", c.campaign, c.outcome_on))
+        .collect();
+    if business.campaigns.is_empty() {
+        out.push_str("<p>No contacts table in any snapshot yet: no campaign to measure.</p>");
+    }
+    if !waiting.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"meta\">Waiting for their outcome: {}.</p>",
+            escape(&waiting.join(", "))
+        );
+    }
+    let mut matured: Vec<_> = business.campaigns.iter().filter(|c| c.matured).collect();
+    matured.sort_by(|a, b| {
+        b.campaign
+            .snapshot
+            .cmp(&a.campaign.snapshot)
+            .then(a.campaign.cmp(&b.campaign))
+    });
+    for campaign in matured {
+        let _ = write!(out, "<h3>{}</h3>", escape(&campaign.campaign.to_string()));
+        let rows: Vec<Vec<String>> = campaign
+            .arms
+            .iter()
+            .map(|arm| {
+                vec![
+                    arm.arm.to_string(),
+                    arm.clients.to_string(),
+                    arm.contacted.to_string(),
+                    rate_cell(arm.click_through),
+                    rate_cell(arm.conversion),
+                    rate_cell(arm.retained),
+                    if arm.too_few {
+                        "too few contacts".into()
+                    } else {
+                        String::new()
+                    },
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "arm",
+                "clients",
+                "contacted",
+                "click-through",
+                "conversion",
+                "retained",
+                "",
+            ],
+            &rows,
+        );
+        let compared: Vec<_> = campaign
+            .comparisons
+            .iter()
+            .filter_map(|c| c.figures.map(|f| (c, f)))
+            .collect();
+        if !compared.is_empty() {
+            let points: Vec<(String, f64, f64, f64)> = compared
+                .iter()
+                .map(|(c, f)| {
+                    (
+                        c.name(),
+                        100.0 * f.difference,
+                        100.0 * f.difference_interval.low,
+                        100.0 * f.difference_interval.high,
+                    )
+                })
+                .collect();
+            let _ = write!(
+                out,
+                "<div class=\"charts\">{}</div>",
+                svg::intervals(
+                    &format!("differences-{}", campaign.campaign),
+                    "Arm differences (points)",
+                    &points,
+                    0.0
+                )
+            );
+        }
+        let rows: Vec<Vec<String>> = campaign
+            .comparisons
+            .iter()
+            .map(|c| match c.figures {
+                Some(f) => vec![
+                    c.name(),
+                    format!(
+                        "{:+.2} [{:+.2}, {:+.2}]",
+                        100.0 * f.difference,
+                        100.0 * f.difference_interval.low,
+                        100.0 * f.difference_interval.high
+                    ),
+                    if let Some(ratio) = f.ratio {
+                        format!(
+                            "{:+.1} % [{:+.1}, {:+.1}]",
+                            100.0 * (ratio - 1.0),
+                            100.0 * (f.ratio_interval.low - 1.0),
+                            100.0 * (f.ratio_interval.high - 1.0)
+                        )
+                    } else {
+                        "–".into()
+                    },
+                    format!("{:.3}", f.p_value),
+                    c.adjusted_p_value.map(|p| format!("{p:.3}")).unwrap_or_default(),
+                    if c.significant { "yes".into() } else { "no".into() },
+                ],
+                None => vec![
+                    c.name(),
+                    "too few contacts".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ],
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "comparison",
+                "difference (points)",
+                "lift",
+                "p",
+                "p (Holm)",
+                "significant",
+            ],
+            &rows,
+        );
+        if let Some(money) = &campaign.retention {
+            let _ = write!(
+                out,
+                "<p>Churn prevention rate <b>{}</b> (of those who would have left, the share the champion's calls kept);                  list precision {} (share of the list who would have left uncalled); false-positive rate {}                  (of all who would have stayed, the share the list took); return on the calls <b>{:.2}×</b>                  [{:.2}, {:.2}] at {} a call and {} a client kept.</p>",
+                percent(money.prevention_rate),
+                percent(money.list_precision),
+                percent(money.false_positive_rate),
+                money.roi,
+                money.roi_interval.low,
+                money.roi_interval.high,
+                number(settings.contact_cost),
+                number(settings.client_value)
+            );
+        }
+    }
+}
+
 fn scoring_sections(out: &mut String, scoring: &crate::report::summary::ScoringSummary) {
     if let Some(clients) = &scoring.clients {
         let _ = write!(
@@ -600,6 +776,7 @@ pub fn render(report: &Report, past: &[Report], checks: &[super::Check]) -> Stri
             match summary {
                 JobSummary::Benchmark(benchmark) => benchmark_sections(&mut out, benchmark),
                 JobSummary::Scoring(scoring) => scoring_sections(&mut out, scoring),
+                JobSummary::Business(business) => business_sections(&mut out, business),
                 _ => {}
             }
             decisions(&mut out, summary);

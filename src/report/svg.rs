@@ -337,6 +337,55 @@ pub fn ranking(id: &str, title: &str, items: &[(String, f64)]) -> String {
     out
 }
 
+/// Estimates with their intervals, one row each (a forest plot), against a dashed line at
+/// `reference` (0 for differences): a row whose bar misses the line differs from it.
+pub fn intervals(id: &str, title: &str, rows: &[(String, f64, f64, f64)], reference: f64) -> String {
+    let mut out = String::new();
+    let height = TOP + rows.len().max(1) as f64 * 22.0 + 24.0;
+    open(&mut out, id, title, height, W / 2.0);
+    let label_width = 170.0;
+    let (x0, x1) = (label_width + 6.0, W - RIGHT - 10.0);
+    let range = bounds(
+        rows.iter()
+            .flat_map(|(_, estimate, low, high)| [*estimate, *low, *high])
+            .chain([reference]),
+    );
+    let x = |v: f64| scale(v, range, x0, x1);
+    let bottom = TOP + rows.len() as f64 * 22.0;
+    let _ = write!(
+        out,
+        "<line x1=\"{r:.2}\" y1=\"{TOP}\" x2=\"{r:.2}\" y2=\"{bottom}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\
+         <text x=\"{x0}\" y=\"{t}\" font-size=\"10\">{lo}</text><text x=\"{x1}\" y=\"{t}\" font-size=\"10\" text-anchor=\"end\">{hi}</text>",
+        r = x(reference),
+        t = bottom + 14.0,
+        lo = nice(range.0),
+        hi = nice(range.1),
+    );
+    for (i, (name, estimate, low, high)) in rows.iter().enumerate() {
+        let y = TOP + i as f64 * 22.0 + 11.0;
+        let misses = *low > reference || *high < reference;
+        let color = if misses { COLORS[2] } else { COLORS[0] };
+        let _ = write!(
+            out,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"10\">{}</text>\
+             <line x1=\"{:.2}\" y1=\"{y}\" x2=\"{:.2}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"2\"/>\
+             <circle cx=\"{:.2}\" cy=\"{y}\" r=\"3.5\" fill=\"{color}\"><title>{}: {} [{}, {}]</title></circle>",
+            label_width,
+            y + 3.0,
+            escape(&name.chars().take(34).collect::<String>()),
+            x(*low),
+            x(*high),
+            x(*estimate),
+            escape(name),
+            nice(*estimate),
+            nice(*low),
+            nice(*high)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// A 2×2 confusion matrix, cells shaded by count.
 pub fn confusion(id: &str, tp: f64, fp: f64, tn: f64, fn_: f64) -> String {
     let mut out = String::new();

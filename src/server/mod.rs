@@ -52,7 +52,7 @@ pub type Shared = Arc<AppState>;
 pub type ApiResult<T = axum::response::Response> = Result<T, ApiError>;
 
 pub fn router(state: Shared) -> Router {
-    use routes::{alerts, health, jobs, predict, reports};
+    use routes::{alerts, campaigns, health, jobs, predict, reports};
     let limits = state.config.daemon.http;
     let gate = Gate {
         in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
@@ -74,6 +74,12 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/predict/manager-performance", post(predict::manager))
         .route("/api/v1/predict/agency-performance", post(predict::agency))
         .route("/api/v1/recommend/products/{client_id}", get(predict::recommend))
+        .route(
+            "/api/v1/recommend/clients/{product_id}",
+            get(predict::clients_for_product),
+        )
+        .route("/api/v1/campaigns", get(campaigns::list))
+        .route("/api/v1/campaigns/{id}", get(campaigns::one))
         .route("/api/v1/predict/all-managers", get(predict::all_managers))
         .route("/api/v1/predict/all-agencies", get(predict::all_agencies))
         .route("/api/v1/predict/all-clients-churn", get(predict::all_clients))

@@ -7,7 +7,7 @@ use crate::config::EngineConfig;
 use crate::models::design::Design;
 use crate::models::registry::Registry;
 use crate::server::error::ErrorCode;
-use crate::server::routes::{alerts, health, jobs, predict, reports};
+use crate::server::routes::{alerts, campaigns, health, jobs, predict, reports};
 use crate::vocab::ModelKind;
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
@@ -23,7 +23,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
     paths(
         health::metrics, health::healthz, health::readyz, health::openapi_document,
         jobs::list, jobs::runs, jobs::latest_report, jobs::trigger, jobs::reload,
-        predict::churn, predict::manager, predict::agency, predict::recommend,
+        predict::churn, predict::manager, predict::agency, predict::recommend, predict::clients_for_product,
+        campaigns::list, campaigns::one,
         predict::all_managers, predict::all_agencies, predict::all_clients, predict::summary,
         alerts::list, alerts::silence,
         reports::file,

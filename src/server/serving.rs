@@ -566,6 +566,54 @@ impl Serving {
         }))
     }
 
+    /// The `n` current clients most likely to take `product_id` (the seed's "which clients to
+    /// target for a product"): by the recommender's score for it, clients holding it left
+    /// out, ties by client id; each with the product's rank in the client's own list.
+    pub fn clients_for(&self, product_id: &str, n: usize) -> Result<Value, Refusal> {
+        let r = self
+            .recommender
+            .as_ref()
+            .ok_or(Refusal::NoModel(ModelKind::Recommender))?;
+        let model = &r.saved.model;
+        let item = model.items.iter().position(|p| p == product_id).ok_or_else(|| {
+            Refusal::NotFound(format!(
+                "product {product_id} is not one the recommender knows ({})",
+                model.items.join(", ")
+            ))
+        })?;
+        let mut scored: Vec<(f64, i64)> = r
+            .held
+            .iter()
+            .filter_map(|(client, held)| model.score_of(held, item).map(|s| (s, *client)))
+            .collect();
+        let better = |a: &(f64, i64), b: &(f64, i64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if scored.len() > n && n > 0 {
+            scored.select_nth_unstable_by(n - 1, better);
+            scored.truncate(n);
+        }
+        scored.sort_by(better);
+        scored.truncate(n);
+        let clients: Vec<Value> = scored
+            .iter()
+            .map(|(score, client)| {
+                let rank = r
+                    .held
+                    .get(client)
+                    .and_then(|held| model.score_and_rank(held, item))
+                    .map(|(_, rank)| rank);
+                json!({ "client_id": client, "score": score, "rank_for_client": rank })
+            })
+            .collect();
+        Ok(json!({
+            "product_id": product_id,
+            "product_name": r.saved.names.get(item).cloned().unwrap_or_default(),
+            "method": model.method.name(),
+            "snapshot": self.key.snapshot.map(|d| d.to_string()),
+            "candidates": r.held.values().filter(|held| !held.contains(&item)).count(),
+            "clients": clients,
+        }))
+    }
+
     /// Headline figures of the latest snapshot.
     pub fn summary(&self) -> Value {
         let mut out = json!({ "snapshot": self.key.snapshot.map(|d| d.to_string()) });

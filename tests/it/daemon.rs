@@ -26,6 +26,9 @@ const VALIDATION: &str =
     "job: validation\nschedule: \"0 0 3 * * MON\"\ntimezone: UTC\ntimeout: 10m\nparams:\n  folds: 3\n";
 const SLOW: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1s\nretries: {count: 0}\n";
 const LONG: &str = "job: retrain\nschedule: \"0 0 4 1 * *\"\ntimezone: UTC\ntimeout: 1h\n";
+/// The business job, every arm compared however small (the demo bank here has 1,500 clients,
+/// so the shipped floor of 100 would publish no rate for Grafana's panels to show).
+const BUSINESS: &str = "job: business\nschedule: \"0 0 6 2 * *\"\ntimezone: UTC\nparams:\n  min_clients: 1\n";
 /// A daily job (by name) that last succeeded three days ago and fires once a year: late.
 const LATE: &str = "job: scoring\nschedule: \"0 0 5 1 1 *\"\ntimezone: UTC\ntimeout: 5m\ncatch_up: none\n";
 
@@ -102,6 +105,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     std::fs::write(dir.join("jobs/slow-retrain.yaml"), SLOW).unwrap();
     std::fs::write(dir.join("jobs/long-retrain.yaml"), LONG).unwrap();
     std::fs::write(dir.join("jobs/daily-export.yaml"), LATE).unwrap();
+    std::fs::write(dir.join("jobs/monthly-business.yaml"), BUSINESS).unwrap();
     std::fs::create_dir_all(dir.join("data")).unwrap();
     {
         use bankml::engine::history::{RunHistory, RunState, Trigger};
@@ -505,7 +509,75 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json(&body)["recommendations"].as_array().unwrap().len(), 3);
+    let recommended = json(&body);
+    assert_eq!(recommended["recommendations"].as_array().unwrap().len(), 3);
+    // Whom to target with that client's first recommendation: most likely first, each with
+    // the product's place in their own list; the asked-about client is a candidate too.
+    let product = recommended["recommendations"][0]["product_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = http(
+        &address,
+        "GET",
+        &format!("/api/v1/recommend/clients/{product}?n=25"),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let targets = json(&body);
+    let clients = targets["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 25, "{body}");
+    let scores: Vec<f64> = clients.iter().map(|c| c["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(
+        clients.iter().all(|c| c["rank_for_client"].as_u64().unwrap() >= 1),
+        "{body}"
+    );
+    assert!(targets["candidates"].as_u64().unwrap() >= 25, "{body}");
+    let (status, body) = http(&address, "GET", "/api/v1/recommend/clients/P999", None, None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("P01"), "the known products are listed: {body}");
+    assert_eq!(
+        http(
+            &address,
+            "GET",
+            &format!("/api/v1/recommend/clients/{product}?n=lots"),
+            None,
+            None
+        )
+        .0,
+        422
+    );
+    // The demo bank ran campaigns; the first start measured them.
+    let (status, body) = http(&address, "GET", "/api/v1/campaigns", None, None);
+    assert_eq!(status, 200, "{body}");
+    let campaigns = json(&body);
+    let listed = campaigns["campaigns"].as_array().unwrap();
+    let offer = listed
+        .iter()
+        .find(|c| c["kind"] == "offer" && c["matured"] == true)
+        .unwrap_or_else(|| panic!("a complete offer campaign: {body}"));
+    let (status, body) = http(&address, "GET", offer["url"].as_str().unwrap(), None, None);
+    assert_eq!(status, 200, "{body}");
+    let campaign = json(&body);
+    assert_eq!(campaign["campaign"]["campaign"], offer["id"]);
+    let arms = campaign["campaign"]["arms"].as_array().unwrap();
+    assert!(
+        arms.iter()
+            .any(|a| a["arm"] == "champion" && a["conversion"]["interval"]["low"].is_number()),
+        "{body}"
+    );
+    assert_eq!(
+        http(&address, "GET", "/api/v1/campaigns/upsell-2025-01-31", None, None).0,
+        422
+    );
+    let (status, body) = http(&address, "GET", "/api/v1/campaigns/offer-1999-01-31", None, None);
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains(offer["id"].as_str().unwrap()),
+        "the known campaigns are listed: {body}"
+    );
     let (status, body) = http(&address, "GET", "/api/v1/predict/all-managers", None, None);
     assert_eq!(status, 200);
     let managers = json(&body);
@@ -612,6 +684,9 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         "/api/v1/predict/manager-performance",
         "/api/v1/predict/agency-performance",
         "/api/v1/recommend/products/{client_id}",
+        "/api/v1/recommend/clients/{product_id}",
+        "/api/v1/campaigns",
+        "/api/v1/campaigns/{id}",
         "/api/v1/predict/all-clients-churn",
         "/api/v1/jobs/{name}/run",
         "/api/v1/reload",

@@ -166,6 +166,25 @@ pub async fn recommend(
     .await
 }
 
+/// The clients most likely to take a product: whom to target with it.
+#[utoipa::path(get, path = "/api/v1/recommend/clients/{product_id}", tag = "predictions",
+    params(("product_id" = String, Path, description = "product id, e.g. P07"),
+           ("n" = Option<usize>, Query, description = "how many (default 100, at most 10000)")),
+    responses((status = 200, description = "clients, most likely first, with the product's rank in each one's own list"),
+              (status = 404, description = "unknown product", body = crate::server::error::ErrorBody),
+              (status = 422, description = "bad parameter", body = crate::server::error::ErrorBody)))]
+pub async fn clients_for_product(
+    State(state): State<Shared>,
+    ApiPath(product_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<HashMap<String, String>>,
+) -> ApiResult {
+    with_serving(&state, |serving| {
+        let n = query_number(&query, "n", 100, 10_000)?;
+        Ok(serving.clients_for(&product_id, n)?)
+    })
+    .await
+}
+
 /// Every manager, best predicted first.
 #[utoipa::path(get, path = "/api/v1/predict/all-managers", tag = "predictions", responses((status = 200, description = "managers")))]
 pub async fn all_managers(State(state): State<Shared>) -> ApiResult {
