@@ -35,6 +35,65 @@ pub struct EngineConfig {
     pub models: ModelsConfig,
     pub daemon: DaemonConfig,
     pub alerting: AlertingConfig,
+    pub campaigns: CampaignsConfig,
+}
+
+/// The campaign lists the scoring job writes beside the scores, and how their clients are
+/// split into arms (by a hash of client and campaign, so the same client lands in the same
+/// arm wherever the split is made).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampaignsConfig {
+    /// Write the lists (`data/scores/<date>/campaigns/`).
+    pub lists: bool,
+    /// Share of current clients on the retention list (the most likely to leave).
+    pub retention_share: f64,
+    /// Share of current clients on the offer list (those the recommender is surest of),
+    /// each offered their first recommendation.
+    pub offer_share: f64,
+    /// Random share of each list held out as the uncontacted control.
+    pub control_share: f64,
+    /// Share of each list treated as a challenger would (0: no challenger being tried).
+    pub challenger_share: f64,
+    /// Share of the offer list offered the most popular product they lack instead.
+    pub baseline_share: f64,
+}
+
+impl Default for CampaignsConfig {
+    fn default() -> Self {
+        CampaignsConfig {
+            lists: true,
+            retention_share: 0.05,
+            offer_share: 0.10,
+            control_share: 0.10,
+            challenger_share: 0.0,
+            baseline_share: 0.20,
+        }
+    }
+}
+
+impl CampaignsConfig {
+    fn check(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in [
+            ("retention_share", self.retention_share),
+            ("offer_share", self.offer_share),
+            ("control_share", self.control_share),
+            ("challenger_share", self.challenger_share),
+            ("baseline_share", self.baseline_share),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!("campaigns.{name} must be between 0 and 1, got {value}"));
+            }
+        }
+        let offer_arms = self.control_share + self.challenger_share + self.baseline_share;
+        if offer_arms > 1.0 {
+            problems.push(format!(
+                "campaigns.control_share + challenger_share + baseline_share must not exceed 1, got {offer_arms}"
+            ));
+        }
+        problems
+    }
 }
 
 /// Where alerts go. Secrets (webhook URLs, SMTP passwords) are named by environment variable,
@@ -406,6 +465,7 @@ impl EngineConfig {
             self.daemon.check(),
             self.alerting.check(),
             self.features.check(),
+            self.campaigns.check(),
         ]
         .concat();
         refuse(path, problems)

@@ -6,6 +6,7 @@
 
 pub mod benchmark;
 pub mod business;
+pub mod campaign_lists;
 pub mod frames;
 pub mod retrain;
 pub mod score;

@@ -1,7 +1,9 @@
 //! Bulk scoring: every current client (churn probability, risk, reasons, actions, top-k
 //! products), manager and agency of a snapshot, with the champions, into
-//! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`).
+//! `data/scores/<date>/` (Parquet, CSV on request, and `summary.json`), with the campaign
+//! lists built on them (`campaigns/`).
 
+use super::campaign_lists::{self, OfferCandidate};
 use super::{Context, JobError, Observation, RunOutcome, Started, absent_if_untrained};
 use crate::config::EngineConfig;
 use crate::data::format::{FileFormat, write_frame};
@@ -72,14 +74,23 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 .unwrap_or_else(|_| Some(Err(JobError::WorkerPanicked))),
         )
     });
+    let lists = config.campaigns.lists;
     if let Some(result) = churn_result {
         let (mut frame, value) = result?;
         write(&mut frame, &staged, "clients", ctx.csv)?;
+        if lists {
+            let mut list = campaign_lists::retention(&frame, date, &config.campaigns)?;
+            write(&mut list, &staged, "campaigns/retention", ctx.csv)?;
+        }
         summary.clients = Some(value);
     }
     if let Some(result) = recommendation_result {
-        let (mut frame, value) = result?;
+        let (mut frame, value, candidates) = result?;
         write(&mut frame, &staged, "recommendations", ctx.csv)?;
+        if lists {
+            let mut list = campaign_lists::offer(candidates, date, &config.campaigns)?;
+            write(&mut list, &staged, "campaigns/offer", ctx.csv)?;
+        }
         summary.recommendations = Some(value);
     }
     tracing::info!(seconds = started.seconds(), "clients scored");
@@ -260,12 +271,13 @@ fn top_at_risk(
         .collect())
 }
 
-/// Every current client's top `k` products (long format), from what they hold at the snapshot.
+/// Every current client's top `k` products (long format), from what they hold at the snapshot,
+/// and each client's first pick and most popular missing product (the offer list's input).
 fn recommend_all(
     saved: &SavedRecommender,
     loaded: &Snapshot,
     k: usize,
-) -> Result<(DataFrame, RecommendationScores), JobError> {
+) -> Result<(DataFrame, RecommendationScores, Vec<OfferCandidate>), JobError> {
     let started = Instant::now();
     let index = HoldingsIndex::new(loaded)?;
     let clients = saved.holdings_at(&index, loaded.date.0);
@@ -277,9 +289,27 @@ fn recommend_all(
         Vec::with_capacity(rows),
     );
     let mut cold = 0usize;
+    let mut candidates = Vec::with_capacity(clients.len());
+    let item_name = |i: usize| saved.model.items.get(i).cloned().unwrap_or_default();
     for (client, held) in &clients {
         cold += usize::from(held.is_empty());
-        for (rank, (item, score)) in saved.model.recommend(held, k).into_iter().enumerate() {
+        let picks = saved.model.recommend(held, k);
+        let popular = (0..saved.model.items.len())
+            .filter(|j| !held.contains(j))
+            .max_by(|a, b| {
+                saved.model.popularity[*a]
+                    .total_cmp(&saved.model.popularity[*b])
+                    .then(b.cmp(a))
+            });
+        if let (Some((first, score)), Some(popular)) = (picks.first(), popular) {
+            candidates.push(OfferCandidate {
+                client: *client,
+                first_pick: item_name(*first),
+                score: *score,
+                popular: item_name(popular),
+            });
+        }
+        for (rank, (item, score)) in picks.into_iter().enumerate() {
             ids.push(*client);
             ranks.push(rank as i64 + 1);
             items.push(item);
@@ -307,7 +337,7 @@ fn recommend_all(
         per_client: k,
         seconds: started.elapsed().as_secs_f64(),
     };
-    Ok((frame, value))
+    Ok((frame, value, candidates))
 }
 
 /// Predicted (0–100) against actual scores of managers or agencies, with the top and bottom five.

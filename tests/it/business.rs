@@ -253,3 +253,111 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
         "no figure of a too-small arm is published, so no alert can fire on it"
     );
 }
+
+/// The loop a bank runs: scoring writes the lists with their arms, the bank contacts them and
+/// exports what it did, the business job measures it — the lists' arms are the ones the
+/// contacts table is checked against.
+#[test]
+fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
+    use polars::prelude::*;
+    let scratch = scratch();
+    let dir = scratch.path();
+    let config = project(dir);
+    std::fs::write(
+        dir.join("config/bankml.yaml"),
+        "models:\n  boosting:\n    rounds: 20\n    threads: 1\n",
+    )
+    .unwrap();
+    ok(
+        dir,
+        &["generate", "--clients", "3000", "--months", "4", "--format", "parquet"],
+    );
+    ok(dir, &["--config", &config, "train", "--model", "churn"]);
+    ok(dir, &["--config", &config, "train", "--model", "recommender"]);
+    ok(dir, &["--config", &config, "score", "--snapshot", "2025-11-30"]);
+    let scores = dir.join("data/scores/2025-11-30");
+    let clients = read_parquet(&scores.join("clients.parquet"));
+    let retention = read_parquet(&scores.join("campaigns/retention.parquet"));
+    let offer = read_parquet(&scores.join("campaigns/offer.parquet"));
+
+    // Retention: the 5 % most likely to leave, riskiest first, split champion / control.
+    assert_eq!(retention.height(), (clients.height() as f64 * 0.05).round() as usize);
+    let listed_rates = column_f64(&retention, "churn_rate");
+    assert!(listed_rates.windows(2).all(|w| w[0] >= w[1]), "riskiest first");
+    let lowest_listed = listed_rates.last().copied().unwrap();
+    let listed: std::collections::HashSet<i64> = retention
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let ids = clients.column("cli").unwrap().i64().unwrap();
+    for (cli, rate) in ids.into_no_null_iter().zip(column_f64(&clients, "churn_rate")) {
+        if !listed.contains(&cli) {
+            assert!(
+                rate <= lowest_listed,
+                "client {cli} ({rate}) is riskier than the list's last"
+            );
+        }
+    }
+    assert_eq!(column_str(&retention, "campaign")[0], "retention-2025-11-30");
+    let arms = |frame: &DataFrame| -> std::collections::BTreeMap<String, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for arm in column_str(frame, "arm") {
+            *counts.entry(arm.to_string()).or_insert(0) += 1;
+        }
+        counts
+    };
+    let retention_arms = arms(&retention);
+    assert_eq!(
+        retention_arms.keys().cloned().collect::<Vec<_>>(),
+        ["champion", "control"],
+        "no challenger is being tried (campaigns.challenger_share 0)"
+    );
+    // Offers: the 10 % the recommender is surest of; the baseline arm offered the popular pick.
+    let offer_arms = arms(&offer);
+    assert!(
+        offer_arms.contains_key("baseline") && offer_arms.contains_key("control"),
+        "{offer_arms:?}"
+    );
+    let offer_scores = column_f64(&offer, "score");
+    assert!(offer_scores.windows(2).all(|w| w[0] >= w[1]), "surest first");
+
+    // The bank calls and offers as listed in December and exports what it did.
+    let mut rows = vec!["campaign,cli,arm,contacted_on,offer,clicked".to_string()];
+    for (frame, offered) in [(&retention, false), (&offer, true)] {
+        let campaign = column_str(frame, "campaign");
+        let arm = column_str(frame, "arm");
+        let offers: Vec<&str> = if offered {
+            column_str(frame, "offer")
+        } else {
+            vec![""; frame.height()]
+        };
+        let cli = frame.column("cli").unwrap().i64().unwrap();
+        for (i, id) in cli.into_no_null_iter().enumerate() {
+            let control = arm[i] == "control";
+            let (on, clicked) = match (control, offered) {
+                (true, _) => ("", ""),
+                (false, true) => ("2025-12-03", if i % 4 == 0 { "1" } else { "0" }),
+                (false, false) => ("2025-12-03", ""),
+            };
+            rows.push(format!("{},{id},{},{on},{},{clicked}", campaign[i], arm[i], offers[i]));
+        }
+    }
+    std::fs::write(dir.join("data/raw/2025-12-31/contacts.csv"), rows.join("\n") + "\n").unwrap();
+    let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
+    let report = report(dir, &printed);
+    let campaigns = report["outcome"]["summary"]["campaigns"].as_array().unwrap();
+    let measured = campaigns.iter().find(|c| c["campaign"] == "offer-2025-11-30").unwrap();
+    assert_eq!(measured["matured"], true, "30 days after 2025-11-30 is 2025-12-30");
+    for arm in measured["arms"].as_array().unwrap() {
+        let name = arm["arm"].as_str().unwrap();
+        assert_eq!(arm["clients"].as_u64().unwrap() as usize, offer_arms[name], "{name}");
+    }
+    let waiting = campaigns
+        .iter()
+        .find(|c| c["campaign"] == "retention-2025-11-30")
+        .unwrap();
+    assert_eq!(waiting["matured"], false, "90 days have not passed");
+}
