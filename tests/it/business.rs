@@ -110,7 +110,7 @@ fn campaign_figures_cover_what_the_generator_planted() {
                 if comparison["outcome"] == "click_through" {
                     t["expected_click_through"].as_f64().unwrap()
                 } else {
-                    t["caused"].as_f64().unwrap() / t["clients"].as_f64().unwrap()
+                    t["expected_effect"].as_f64().unwrap()
                 }
             };
             let true_difference = effect(a) - effect(b);

@@ -110,17 +110,26 @@ pub struct ArmTruth {
     pub clients: usize,
     /// Of them, contacted (0 for the control).
     pub contacted: usize,
-    /// Offers: the mean click probability of the contacted.
+    /// Offers: the click-through the arm's treatment has on the list — the mean, over every
+    /// listed client, of the click probability this arm's offer would have had.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_click_through: Option<f64>,
-    /// Clients whose outcome the campaign changed (saved within the horizon; opened the offer
-    /// because of it).
+    /// The arm's planted effect on the list against not contacting: the mean, over every
+    /// listed client (whatever arm they fell in), of the chance this arm's treatment changes
+    /// their outcome — for retention, the save probability for their reason times whether
+    /// they would have left within the horizon uncalled; for offers, the click probability
+    /// times the opening probability of this arm's offer. What the arm's difference with the
+    /// control estimates.
+    pub expected_effect: f64,
+    /// Clients of this arm whose outcome the campaign did change (saved within the horizon;
+    /// opened the offer because of it): the realized effect, `caused / clients`, noisier
+    /// than the expected one by the arm's own draw.
     pub caused: usize,
 }
 
 impl ArmTruth {
-    /// The arm's true effect against not contacting its clients: `caused / clients`.
-    pub fn effect(&self) -> f64 {
+    /// The realized effect on the arm's own clients: `caused / clients`.
+    pub fn realized_effect(&self) -> f64 {
         self.caused as f64 / self.clients.max(1) as f64
     }
 }
@@ -140,8 +149,26 @@ struct Protection {
     until: i32,
     campaign: usize,
     arm: Arm,
+    /// The client's place in the campaign's [`RetentionList`].
+    member: usize,
     /// Whether the save has been counted (a client is saved once).
     counted: bool,
+}
+
+/// A retention list as the truth needs it at the end: who was on it, their arm and reason,
+/// and for the saved, whether they would have left within the horizon uncalled.
+struct RetentionList {
+    campaign: usize,
+    snapshot: i32,
+    members: Vec<Member>,
+}
+
+struct Member {
+    client: usize,
+    reason: usize,
+    /// `Some(would have left)` for a client a call saved; `None`: what happened is what would
+    /// have happened uncalled.
+    saved: Option<bool>,
 }
 
 /// What the simulation keeps about campaigns between months.
@@ -154,6 +181,7 @@ pub(super) struct Campaigns {
     /// campaign's control from being called by the next).
     listed_until: Vec<i32>,
     pub(super) truth: Vec<CampaignTruth>,
+    retention_lists: Vec<RetentionList>,
     /// The contacts of the month being simulated, for its export.
     rows: Vec<ContactRow>,
 }
@@ -174,6 +202,7 @@ impl Campaigns {
             protected: Vec::new(),
             listed_until: Vec::new(),
             truth: Vec::new(),
+            retention_lists: Vec::new(),
             rows: Vec::new(),
         }
     }
@@ -230,22 +259,33 @@ impl Simulation {
             arms: BTreeMap::new(),
         };
         let index = campaigns.truth.len();
+        let mut list = RetentionList {
+            campaign: index,
+            snapshot: day,
+            members: Vec::with_capacity(risk.len()),
+        };
         for (_, i) in risk {
             campaigns.listed_until[i] = day + HORIZON_DAYS;
             let client = self.clients[i].id;
             let arm = SHARES.arm_of(id, client);
+            let reason = reason_of(self.spec.seed, client) as usize;
+            list.members.push(Member {
+                client: i,
+                reason,
+                saved: None,
+            });
             let entry = truth.arms.entry(arm).or_default();
             entry.clients += 1;
             let contacted_on = (arm != Arm::Control).then(|| day + 1 + rng.below(7) as i32);
             if let Some(on) = contacted_on {
                 entry.contacted += 1;
-                let reason = reason_of(self.spec.seed, client) as usize;
                 if rng.bernoulli(save_probability(reason, arm, campaigns.challenger)) {
                     campaigns.protected[i] = Some(Protection {
                         from: on,
                         until: day + HORIZON_DAYS,
                         campaign: index,
                         arm,
+                        member: list.members.len() - 1,
                         counted: false,
                     });
                 }
@@ -260,6 +300,7 @@ impl Simulation {
             });
         }
         campaigns.truth.push(truth);
+        campaigns.retention_lists.push(list);
     }
 
     /// What a churn model could see of a client's risk at `day` (the simulation's own churn
@@ -287,7 +328,10 @@ impl Simulation {
             challenger: campaigns.challenger,
             arms: BTreeMap::new(),
         };
+        // Over every listed client: each treated arm's click probability and effect.
         let mut click_sum: BTreeMap<Arm, f64> = BTreeMap::new();
+        let mut effect_sum: BTreeMap<Arm, f64> = BTreeMap::new();
+        let mut listed = 0usize;
         for i in self.current_clients(day) {
             let client = self.clients[i].id;
             if self.clients[i].closed_on.is_some()
@@ -309,7 +353,25 @@ impl Simulation {
                     .collect::<Vec<_>>(),
             );
             let arm = SHARES.arm_of(id, client);
-            let offer = if arm == Arm::Baseline { popular } else { best_fit };
+            let challenger = campaigns.challenger;
+            let chances = |arm: Arm| {
+                let offer = if arm == Arm::Baseline { popular } else { best_fit };
+                let fit = weights[offer] / total;
+                let margin = if arm == Arm::Challenger {
+                    challenger.click_margin()
+                } else {
+                    0.0
+                };
+                let click = (0.04 + 0.5 * fit + margin).min(0.95);
+                (offer, click, 0.2 + 0.5 * fit)
+            };
+            listed += 1;
+            for treated in [Arm::Champion, Arm::Challenger, Arm::Baseline] {
+                let (_, click, open) = chances(treated);
+                *click_sum.entry(treated).or_default() += click;
+                *effect_sum.entry(treated).or_default() += click * open;
+            }
+            let (offer, p_click, p_open) = chances(if arm == Arm::Control { Arm::Champion } else { arm });
             let entry = truth.arms.entry(arm).or_default();
             entry.clients += 1;
             let mut row = ContactRow {
@@ -322,17 +384,9 @@ impl Simulation {
             };
             if arm != Arm::Control {
                 let on = day + 1 + rng.below(7) as i32;
-                let fit = weights[offer] / total;
-                let margin = if arm == Arm::Challenger {
-                    campaigns.challenger.click_margin()
-                } else {
-                    0.0
-                };
-                let p_click = (0.04 + 0.5 * fit + margin).min(0.95);
                 entry.contacted += 1;
-                *click_sum.entry(arm).or_default() += p_click;
                 let clicked = rng.bernoulli(p_click);
-                if clicked && rng.bernoulli(0.2 + 0.5 * fit) {
+                if clicked && rng.bernoulli(p_open) {
                     let opened_on = on + rng.below(15) as i32;
                     self.open(rng, i, offer, opened_on);
                     entry.caused += 1;
@@ -344,7 +398,8 @@ impl Simulation {
         }
         for (arm, sum) in click_sum {
             if let Some(entry) = truth.arms.get_mut(&arm) {
-                entry.expected_click_through = Some(sum / entry.contacted.max(1) as f64);
+                entry.expected_click_through = Some(sum / listed.max(1) as f64);
+                entry.expected_effect = effect_sum.get(&arm).copied().unwrap_or(0.0) / listed.max(1) as f64;
             }
         }
         campaigns.truth.push(truth);
@@ -371,12 +426,15 @@ impl Simulation {
                 .map(|_| day + rng.range(5, 80) as i32)
                 .max()
                 .unwrap_or(day);
-            let horizon_end = protection.until;
-            if gone_by <= horizon_end {
-                let (campaign, arm) = (protection.campaign, protection.arm);
-                if let Some(entry) = campaigns.truth[campaign].arms.get_mut(&arm) {
-                    entry.caused += 1;
-                }
+            let would_have_left = gone_by <= protection.until;
+            let (campaign, arm, member) = (protection.campaign, protection.arm, protection.member);
+            if would_have_left && let Some(entry) = campaigns.truth[campaign].arms.get_mut(&arm) {
+                entry.caused += 1;
+            }
+            if let Some(list) = campaigns.retention_lists.iter_mut().find(|l| l.campaign == campaign)
+                && let Some(m) = list.members.get_mut(member)
+            {
+                m.saved = Some(would_have_left);
             }
         }
         true
@@ -418,4 +476,34 @@ fn argmax(values: &[f64]) -> usize {
             |best, (i, v)| if *v > best.1 { (i, *v) } else { best },
         )
         .0
+}
+
+impl Simulation {
+    /// The truth with the retention lists' expected effects filled in: whether each listed
+    /// client would have left within the horizon uncalled is known by now — what happened,
+    /// or for the saved, the closing the call prevented.
+    pub(super) fn retention_truth(&self) -> Option<Vec<CampaignTruth>> {
+        let campaigns = self.campaigns.as_ref()?;
+        let mut truth = campaigns.truth.clone();
+        for list in &campaigns.retention_lists {
+            let left = |m: &Member| {
+                m.saved.unwrap_or_else(|| {
+                    self.clients[m.client]
+                        .closed_on
+                        .is_some_and(|d| d > list.snapshot && d <= list.snapshot + HORIZON_DAYS)
+                })
+            };
+            let n = list.members.len().max(1) as f64;
+            for (arm, entry) in truth[list.campaign].arms.iter_mut() {
+                let saved: f64 = list
+                    .members
+                    .iter()
+                    .filter(|m| left(m))
+                    .map(|m| save_probability(m.reason, *arm, campaigns.challenger))
+                    .sum();
+                entry.expected_effect = saved / n;
+            }
+        }
+        Some(truth)
+    }
 }

@@ -455,7 +455,7 @@ impl Simulation {
 
     /// What the campaigns planted so far (empty without campaigns).
     pub fn campaign_truth(&self) -> Vec<campaigns::CampaignTruth> {
-        self.campaigns.as_ref().map(|c| c.truth.clone()).unwrap_or_default()
+        self.retention_truth().unwrap_or_default()
     }
 
     /// Drops the products of clients who left before the exports' history starts: no export
