@@ -19,6 +19,7 @@ use crate::data::snapshot::{self, Snapshot};
 use crate::metrics::proportions::{Correction, Count, Interval, compare};
 use crate::report::campaigns::{
     ArmComparison, ArmFigures, BusinessSummary, CampaignFigures, Outcome, Rate, RetentionFigures, Settings,
+    UpliftFigures,
 };
 use crate::report::summary::JobSummary;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -104,7 +105,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let loaded = snapshot::load(&newest_dir, newest, config)?;
     let outcomes = Outcomes::read(&loaded)?;
     drop(loaded);
-    let summary = measure(&contacts.rows, &outcomes, newest, settings, contacts.files.len());
+    let scores = list_scores(&contacts.rows, &config.data.scores_dir);
+    let summary = measure(&contacts.rows, &outcomes, &scores, newest, settings, contacts.files.len());
     tracing::info!(
         seconds = started.seconds(),
         campaigns = summary.campaigns.len(),
@@ -119,14 +121,69 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     ))
 }
 
-fn measure(rows: &[Contact], outcomes: &Outcomes, newest: Date, settings: Settings, files: usize) -> BusinessSummary {
+/// Client → the score that put them on the list, per campaign whose list scoring kept
+/// (`data/scores/<date>/campaigns/<kind>.parquet`); a bank's own lists have none.
+type ListScores = BTreeMap<CampaignId, HashMap<i64, f64>>;
+
+fn list_scores(rows: &[Contact], scores_dir: &std::path::Path) -> ListScores {
+    let campaigns: std::collections::BTreeSet<CampaignId> = rows.iter().map(|r| r.campaign).collect();
+    let mut out = ListScores::new();
+    for campaign in campaigns {
+        let path = scores_dir
+            .join(campaign.snapshot.to_string())
+            .join("campaigns")
+            .join(format!("{}.parquet", campaign.kind.as_str()));
+        if !path.is_file() {
+            continue;
+        }
+        let columns: &[&[&str]] = match campaign.kind {
+            CampaignKind::Retention => &[&["cli", "churn_rate"], &["cli", "churn_probability"]],
+            CampaignKind::Offer => &[&["cli", "score"]],
+        };
+        let read = columns.iter().find_map(|c| super::read_parquet_columns(&path, c).ok());
+        let Some(frame) = read else {
+            tracing::warn!(path = %path.display(), "a campaign list without its scores: no Qini for it");
+            continue;
+        };
+        let (Ok(ids), Ok(values)) = (
+            frame.column("cli").and_then(|c| c.i64().cloned()),
+            frame.columns()[1].f64().cloned(),
+        ) else {
+            continue;
+        };
+        let map: HashMap<i64, f64> = ids
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(id, v)| Some((id?, v?)))
+            .collect();
+        out.insert(campaign, map);
+    }
+    out
+}
+
+fn measure(
+    rows: &[Contact],
+    outcomes: &Outcomes,
+    scores: &ListScores,
+    newest: Date,
+    settings: Settings,
+    files: usize,
+) -> BusinessSummary {
     let mut by_campaign: BTreeMap<CampaignId, Vec<&Contact>> = BTreeMap::new();
     for row in rows {
         by_campaign.entry(row.campaign).or_default().push(row);
     }
     let mut campaigns: Vec<CampaignFigures> = by_campaign
         .into_iter()
-        .map(|(campaign, rows)| measure_campaign(campaign, &rows, outcomes, newest, settings))
+        .map(|(campaign, rows)| {
+            let mut figures = measure_campaign(campaign, &rows, outcomes, newest, settings);
+            if figures.matured
+                && let Some(scores) = scores.get(&campaign)
+            {
+                figures.uplift = uplift(&figures, &rows, outcomes, scores, settings);
+            }
+            figures
+        })
         .collect();
     for figures in &mut campaigns {
         correct(figures, settings.alpha);
@@ -137,6 +194,46 @@ fn measure(rows: &[Contact], outcomes: &Outcomes, newest: Date, settings: Settin
         campaigns,
         contacts_files: files,
     }
+}
+
+/// Whether `row`'s client had the outcome the campaign is after (retained, or converted).
+fn succeeded(row: &Contact, kind: CampaignKind, outcomes: &Outcomes, start: i32, end: i32) -> bool {
+    match kind {
+        CampaignKind::Retention => !outcomes.left_within(row.cli, start, end),
+        CampaignKind::Offer => row
+            .offer
+            .as_deref()
+            .is_some_and(|p| outcomes.opened_within(row.cli, p, start, end)),
+    }
+}
+
+/// Qini and uplift at 30 % of the champion against the control, in the list's score order.
+fn uplift(
+    figures: &CampaignFigures,
+    rows: &[&Contact],
+    outcomes: &Outcomes,
+    scores: &HashMap<i64, f64>,
+    settings: Settings,
+) -> Option<UpliftFigures> {
+    let (start, end) = (figures.campaign.snapshot.0, figures.outcome_on.0);
+    let (mut outcome, mut score, mut treated) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows.iter().filter(|r| matches!(r.arm, Arm::Champion | Arm::Control)) {
+        if let Some(s) = scores.get(&row.cli).filter(|s| s.is_finite()) {
+            outcome.push(succeeded(row, figures.campaign.kind, outcomes, start, end));
+            score.push(*s);
+            treated.push(row.arm == Arm::Champion);
+        }
+    }
+    let controls = treated.iter().filter(|t| !**t).count();
+    if controls < settings.min_clients || treated.len() - controls < settings.min_clients {
+        return None;
+    }
+    let top = (outcome.len() * 3 / 10).max(1);
+    Some(UpliftFigures {
+        rows: outcome.len(),
+        qini: crate::metrics::uplift::qini_coefficient(&outcome, &score, &treated, true).ok()?,
+        uplift_at_30: crate::metrics::uplift::uplift_at_k(&outcome, &score, &treated, top).ok()?,
+    })
 }
 
 /// Holm over one campaign's comparisons: the chance that any of the decisions it informs
@@ -176,6 +273,7 @@ fn measure_campaign(
         arms: Vec::new(),
         comparisons: Vec::new(),
         retention: None,
+        uplift: None,
     };
     if !matured {
         return figures;
@@ -199,7 +297,7 @@ fn measure_campaign(
         };
         match campaign.kind {
             CampaignKind::Retention => {
-                let kept = successes(&|r| !outcomes.left_within(r.cli, start, end));
+                let kept = successes(&|r| succeeded(r, CampaignKind::Retention, outcomes, start, end));
                 arm_figures.retained = Rate::of(Count::new(kept, clients), settings.alpha);
             }
             CampaignKind::Offer => {
@@ -208,11 +306,7 @@ fn measure_campaign(
                 if recorded > 0 {
                     arm_figures.click_through = Rate::of(Count::new(clicks, recorded), settings.alpha);
                 }
-                let converted = successes(&|r| {
-                    r.offer
-                        .as_deref()
-                        .is_some_and(|p| outcomes.opened_within(r.cli, p, start, end))
-                });
+                let converted = successes(&|r| succeeded(r, CampaignKind::Offer, outcomes, start, end));
                 arm_figures.conversion = Rate::of(Count::new(converted, clients), settings.alpha);
             }
         }
@@ -347,6 +441,9 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
                 f64::from(u8::from(comparison.significant)),
             ));
         }
+        if let Some(uplift) = latest.uplift {
+            out.push(Observation::of(&obs::CAMPAIGN_QINI, &[campaign], uplift.qini));
+        }
         if let Some(retention) = latest.retention {
             out.push(Observation::of(
                 &obs::CHURN_PREVENTION_RATE,
@@ -414,7 +511,7 @@ mod tests {
             alpha: 0.05,
             min_clients: 100,
         };
-        let summary = measure(&rows, &outcomes, Date(start + 60), settings, 1);
+        let summary = measure(&rows, &outcomes, &ListScores::new(), Date(start + 60), settings, 1);
         let figures = &summary.campaigns[0];
         assert!(figures.matured);
         let arm = |a: Arm| figures.arms.iter().find(|f| f.arm == a).unwrap();
@@ -439,7 +536,7 @@ mod tests {
             Ok(JobSummary::Business(Box::new(summary)))
         );
         // Before its window has passed, a campaign has no figures.
-        let early = measure(&rows, &outcomes, Date(start + 20), settings, 1);
+        let early = measure(&rows, &outcomes, &ListScores::new(), Date(start + 20), settings, 1);
         assert!(!early.campaigns[0].matured && early.campaigns[0].arms.is_empty());
     }
 }

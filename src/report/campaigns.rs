@@ -137,6 +137,19 @@ pub struct RetentionFigures {
     pub roi_interval: Interval,
 }
 
+/// Does the list's order find the clients the campaign moves? The champion's clients against
+/// the control, ordered by the score that built the list (scoring's `campaigns/` files).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UpliftFigures {
+    /// Clients of the two arms with a score.
+    pub rows: usize,
+    /// Qini coefficient (scikit-uplift's `qini_auc_score`): 0 as good as a random order, 1
+    /// the best order there is, below 0 worse than random.
+    pub qini: f64,
+    /// Among the top 30 % by score, the champion's outcome rate minus the control's.
+    pub uplift_at_30: f64,
+}
+
 /// One campaign's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CampaignFigures {
@@ -149,6 +162,9 @@ pub struct CampaignFigures {
     pub comparisons: Vec<ArmComparison>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionFigures>,
+    /// When scoring's list with its scores is kept for the campaign's snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplift: Option<UpliftFigures>,
 }
 
 /// The business job's summary.

@@ -552,6 +552,17 @@ fn business_sections(out: &mut String, business: &crate::report::campaigns::Busi
             ],
             &rows,
         );
+        if let Some(uplift) = &campaign.uplift {
+            let _ = write!(
+                out,
+                "<p>In the order of the list's scores, champion against control over {} clients: Qini \
+                 coefficient <b>{:.3}</b> (0: no better than a random order, 1: the best order), \
+                 uplift in the top 30 % {:+.2} points.</p>",
+                uplift.rows,
+                uplift.qini,
+                100.0 * uplift.uplift_at_30
+            );
+        }
         if let Some(money) = &campaign.retention {
             let _ = write!(
                 out,

@@ -253,6 +253,8 @@ catalogue! {
         "p-value of the two-proportion test, Holm-corrected over the campaign's comparisons";
     CAMPAIGN_SIGNIFICANT = "campaign_significant" [Campaign, Comparison] Flag:
         "1 when the corrected p-value is below the job's alpha";
+    CAMPAIGN_QINI = "campaign_qini" [Campaign] Dimensionless:
+        "Qini coefficient of the list's score order, champion against control (0 random, 1 best)";
     CHURN_PREVENTION_RATE = "churn_prevention_rate" [] Ratio:
         "Share of the would-be leavers (the control's rate) the champion's retention calls kept";
     RETENTION_FALSE_POSITIVE_RATE = "retention_false_positive_rate" [] Ratio:
