@@ -280,6 +280,9 @@ pub struct ModelsConfig {
     /// Retention: versions kept besides the champion, the challenger and the previous
     /// champion; the retraining prunes the rest (`bankml models prune` by hand).
     pub keep_versions: usize,
+    /// The performance score (0–100) expected of every manager and agency: below it, scoring
+    /// and the API name what pulls the score down and the support it calls for.
+    pub performance_objective: f64,
 }
 
 impl Default for ModelsConfig {
@@ -292,6 +295,7 @@ impl Default for ModelsConfig {
             cv_folds: 5,
             reference_snapshots: 6,
             keep_versions: 5,
+            performance_objective: 60.0,
         }
     }
 }
@@ -494,6 +498,12 @@ impl ModelsConfig {
         let b = &self.boosting;
         if b.rounds == 0 || b.max_depth == 0 {
             problems.push("models.boosting.rounds and max_depth must be at least 1".to_string());
+        }
+        if !(0.0..=100.0).contains(&self.performance_objective) {
+            problems.push(format!(
+                "models.performance_objective must be a score between 0 and 100, got {}",
+                self.performance_objective
+            ));
         }
         let fraction = |v: f64| v > 0.0 && v <= 1.0;
         if !fraction(b.subsample) || !fraction(b.colsample_bytree) {

@@ -106,7 +106,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let outcomes = Outcomes::read(&loaded)?;
     drop(loaded);
     let scores = list_scores(&contacts.rows, &config.data.scores_dir);
-    let summary = measure(&contacts.rows, &outcomes, &scores, newest, settings, contacts.files.len());
+    let summary = measure(
+        &contacts.rows,
+        &outcomes,
+        &scores,
+        newest,
+        settings,
+        contacts.files.len(),
+    );
     tracing::info!(
         seconds = started.seconds(),
         campaigns = summary.campaigns.len(),

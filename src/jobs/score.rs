@@ -13,9 +13,11 @@ use crate::fsutil::{self, StagedDir};
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
+use crate::models::support;
 use crate::models::tabular::TabularModel;
 use crate::report::summary::{
-    AtRiskClient, ClientScores, EntityScores, JobSummary, RankedEntity, RecommendationScores, ScoringSummary,
+    AtRiskClient, ClientScores, EntityScores, EntitySupport, JobSummary, RankedEntity, RecommendationScores,
+    ScoringSummary,
 };
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -99,7 +101,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         (&agency, &built.agencies, "age", "agencies"),
     ] {
         let Some(model) = model else { continue };
-        let (mut scored, value) = score_entities(model, frame, key)?;
+        let (mut scored, value) = score_entities(model, frame, key, config.models.performance_objective)?;
         write(&mut scored, &staged, name, ctx.csv)?;
         match name {
             "managers" => summary.managers = Some(value),
@@ -340,18 +342,60 @@ fn recommend_all(
     Ok((frame, value, candidates))
 }
 
-/// Predicted (0–100) against actual scores of managers or agencies, with the top and bottom five.
-fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<(DataFrame, EntityScores), JobError> {
+/// Entities the report lists as needing support.
+const NEEDING_SUPPORT: usize = 10;
+
+/// Predicted (0–100) against actual scores of managers or agencies, with the top and bottom
+/// five, and for those below `objective` what pulls the score down and the support it calls
+/// for (with every one's chance of meeting the objective).
+fn score_entities(
+    model: &TabularModel,
+    frame: &DataFrame,
+    key: &str,
+    objective: f64,
+) -> Result<(DataFrame, EntityScores), JobError> {
+    let x = model.design.matrix(frame)?;
     let predicted: Vec<f64> = model
         .booster
-        .predict(&model.design.matrix(frame)?)?
+        .predict(&x)?
         .iter()
         .map(|v| (*v as f64).clamp(0.0, 100.0))
+        .collect();
+    // Hundreds of managers or agencies: exact contributions cost little.
+    let contributions = model.booster.contributions(&x)?;
+    let supports = support::supports(model, &predicted, &contributions, objective);
+    let drags: Vec<Vec<String>> = supports
+        .iter()
+        .map(|s| {
+            s.pulling_down
+                .iter()
+                .map(|d| format!("{} ({:+.1})", d.feature, d.effect))
+                .collect()
+        })
         .collect();
     let scored = DataFrame::new_infer_height(vec![
         frame.column(key)?.clone(),
         Column::new("predicted_score".into(), &predicted),
         frame.column("performance_score")?.clone(),
+        Column::new(
+            "meets_objective_probability".into(),
+            supports
+                .iter()
+                .map(|s| s.meets_objective_probability)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "below_objective".into(),
+            supports.iter().map(|s| s.below_objective).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "pulling_down".into(),
+            drags.iter().map(|d| d.join("; ")).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "support".into(),
+            supports.iter().map(|s| s.support.join("; ")).collect::<Vec<_>>(),
+        ),
     ])?;
     let ids: Vec<String> = frame
         .column(key)?
@@ -359,18 +403,38 @@ fn score_entities(model: &TabularModel, frame: &DataFrame, key: &str) -> Result<
         .iter()
         .map(|v| v.unwrap_or_default().to_string())
         .collect();
-    let mut ranked: Vec<(String, f64)> = ids.into_iter().zip(predicted.iter().copied()).collect();
+    let mut ranked: Vec<(String, f64)> = ids.iter().cloned().zip(predicted.iter().copied()).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     let entry = |(id, score): &(String, f64)| RankedEntity {
         id: id.clone(),
         predicted_score: *score,
     };
+    let mut below: Vec<usize> = (0..supports.len()).filter(|i| supports[*i].below_objective).collect();
+    below.sort_by(|a, b| {
+        supports[*a]
+            .meets_objective_probability
+            .total_cmp(&supports[*b].meets_objective_probability)
+            .then(ids[*a].cmp(&ids[*b]))
+    });
     let value = EntityScores {
         model_version: model.meta.version,
         count: ranked.len(),
         mean_predicted_score: predicted.iter().sum::<f64>() / predicted.len().max(1) as f64,
         top: ranked.iter().take(5).map(entry).collect(),
         bottom: ranked.iter().rev().take(5).map(entry).collect(),
+        objective: Some(objective),
+        below_objective: below.len(),
+        needing_support: below
+            .iter()
+            .take(NEEDING_SUPPORT)
+            .map(|&i| EntitySupport {
+                id: ids[i].clone(),
+                predicted_score: predicted[i],
+                meets_objective_probability: supports[i].meets_objective_probability,
+                pulling_down: drags[i].clone(),
+                support: supports[i].support.clone(),
+            })
+            .collect(),
     };
     Ok((scored, value))
 }

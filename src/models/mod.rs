@@ -8,4 +8,5 @@ pub mod domain;
 pub mod quantile;
 pub mod recommender;
 pub mod registry;
+pub mod support;
 pub mod tabular;

@@ -650,6 +650,42 @@ fn scoring_sections(out: &mut String, scoring: &crate::report::summary::ScoringS
             )
             .collect();
         table(out, &["", "id", "predicted score"], &rows);
+        if let Some(objective) = entities.objective {
+            let _ = write!(
+                out,
+                "<p>{} of {} predicted below the objective of {}.</p>",
+                entities.below_objective,
+                entities.count,
+                number(objective)
+            );
+            if !entities.needing_support.is_empty() {
+                out.push_str("<h3>Support</h3>");
+                let rows: Vec<Vec<String>> = entities
+                    .needing_support
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.id.clone(),
+                            number(e.predicted_score),
+                            percent(e.meets_objective_probability),
+                            e.pulling_down.join("; "),
+                            e.support.join("; "),
+                        ]
+                    })
+                    .collect();
+                table(
+                    out,
+                    &[
+                        "id",
+                        "predicted",
+                        "chance of meeting the objective",
+                        "pulling the score down",
+                        "support",
+                    ],
+                    &rows,
+                );
+            }
+        }
     }
 }
 

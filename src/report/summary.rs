@@ -492,6 +492,27 @@ pub struct EntityScores {
     /// The five best and the five worst predicted.
     pub top: Vec<RankedEntity>,
     pub bottom: Vec<RankedEntity>,
+    /// The score every manager or agency is held to (`models.performance_objective`).
+    #[serde(default)]
+    pub objective: Option<f64>,
+    /// How many are predicted below it.
+    #[serde(default)]
+    pub below_objective: usize,
+    /// The ten least likely to meet it among those below: what pulls each down and the
+    /// support it calls for.
+    #[serde(default)]
+    pub needing_support: Vec<EntitySupport>,
+}
+
+/// A manager or agency predicted below the objective, and what would help.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntitySupport {
+    pub id: String,
+    pub predicted_score: f64,
+    pub meets_objective_probability: f64,
+    /// `feature (effect)` of the features pulling the score down most.
+    pub pulling_down: Vec<String>,
+    pub support: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,6 +85,9 @@ pub struct ScorePrediction {
     pub model_version: u32,
     /// The features that moved this score most from the model's average, largest first.
     pub drivers: Vec<Driver>,
+    /// Against `models.performance_objective`: the chance of meeting it, and below it what
+    /// pulls the score down and the support it calls for.
+    pub objective: crate::models::support::Support,
     /// Features the request left out (read as unknown); empty for an entity looked up by id.
     pub missing_features: Vec<String>,
     /// What a prediction by values started from.
@@ -162,6 +165,7 @@ struct Entities {
     predicted: Vec<f64>,
     actual: Vec<Option<f64>>,
     drivers: Vec<Vec<Driver>>,
+    support: Vec<crate::models::support::Support>,
     position: HashMap<String, usize>,
     /// The feature rows (a few hundred managers or agencies), for what-if from a real one.
     features: DataFrame,
@@ -189,6 +193,8 @@ struct Recommendations {
 pub struct Serving {
     pub key: ServingKey,
     churn_config: crate::models::churn::ChurnConfig,
+    /// `models.performance_objective`: the score managers and agencies are held to.
+    objective: f64,
     k_default: usize,
     clients: Option<Clients>,
     managers: Option<Entities>,
@@ -251,23 +257,32 @@ impl Serving {
                 })
             }
         };
+        let objective = config.models.performance_objective;
         let entities = |spec: &TabularSpec, frame: &DataFrame, key: &str| -> Result<Option<Entities>, JobError> {
             let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
                 return Ok(None);
             };
             let x = model.design.matrix(frame)?;
-            let predicted = model.booster.predict(&x)?;
+            let predicted: Vec<f64> = model
+                .booster
+                .predict(&x)?
+                .iter()
+                .map(|p| (*p as f64).clamp(0.0, 100.0))
+                .collect();
             // A few hundred managers or agencies: their exact contributions cost little.
-            let drivers = drivers(&model.booster.contributions(&x)?, &model.design.names());
+            let contributions = model.booster.contributions(&x)?;
+            let drivers = drivers(&contributions, &model.design.names());
+            let support = crate::models::support::supports(&model, &predicted, &contributions, objective);
             let ids: Vec<String> = strings(frame, key)?
                 .into_iter()
                 .map(Option::unwrap_or_default)
                 .collect();
             Ok(Some(Entities {
                 position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
-                predicted: predicted.iter().map(|p| (*p as f64).clamp(0.0, 100.0)).collect(),
+                predicted,
                 actual: floats(frame, spec.target)?,
                 drivers,
+                support,
                 ids,
                 features: frame.clone(),
                 model,
@@ -286,6 +301,7 @@ impl Serving {
         Ok(Serving {
             key,
             churn_config: config.models.churn.clone(),
+            objective,
             k_default: config.models.recommender.k,
             clients,
             managers,
@@ -433,6 +449,11 @@ impl Serving {
             actual_score: entities.actual[row],
             model_version: entities.model.meta.version,
             drivers: entities.drivers.get(row).cloned().unwrap_or_default(),
+            objective: entities
+                .support
+                .get(row)
+                .cloned()
+                .ok_or_else(|| Refusal::Internal(format!("{model} {id}: no support computed")))?,
             missing_features: Vec::new(),
             base: Base::Lookup,
         })
@@ -454,9 +475,14 @@ impl Serving {
         let internal = |e: &dyn std::fmt::Display| Refusal::Internal(e.to_string());
         let p = entities.model.booster.predict(&x).map_err(|e| internal(&e))?;
         let contributions = entities.model.booster.contributions(&x).map_err(|e| internal(&e))?;
+        let predicted = (p.first().copied().unwrap_or(f32::NAN) as f64).clamp(0.0, 100.0);
+        let objective = crate::models::support::supports(&entities.model, &[predicted], &contributions, self.objective)
+            .pop()
+            .ok_or_else(|| Refusal::Internal("no contributions for the features given".into()))?;
         Ok(ScorePrediction {
             id: None,
-            predicted_score: (p.first().copied().unwrap_or(f32::NAN) as f64).clamp(0.0, 100.0),
+            objective,
+            predicted_score: predicted,
             actual_score: None,
             model_version: entities.model.meta.version,
             drivers: drivers(&contributions, &entities.model.design.names())

@@ -590,7 +590,17 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         Some(&format!("{{\"manager_id\": \"{manager}\"}}")),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(json(&body)["predicted_score"], managers["items"][0]["predicted_score"]);
+    let answer = json(&body);
+    assert_eq!(answer["predicted_score"], managers["items"][0]["predicted_score"]);
+    // The best predicted manager: its chance against the objective, support only if below it.
+    let objective = &answer["objective"];
+    let chance = objective["meets_objective_probability"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&chance), "{answer}");
+    assert_eq!(
+        objective["below_objective"].as_bool().unwrap(),
+        !objective["support"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
     let (status, body) = http(&address, "GET", "/api/v1/predict/all-agencies", None, None);
     assert_eq!(status, 200, "{body}");
     let agencies = json(&body);

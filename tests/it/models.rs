@@ -138,6 +138,45 @@ fn generate_train_score_end_to_end() {
         .sum();
     assert_eq!(total as usize, clients.height());
     assert_eq!(summary["managers"]["top"].as_array().unwrap().len(), 5);
+    // Managers below the objective (60 by default): what pulls each one's score down, the
+    // support it calls for, and everyone's chance of meeting it — a falling function of the
+    // distance below it.
+    let managers = read_parquet(&out.join("managers.parquet"));
+    let predicted = column_f64(&managers, "predicted_score");
+    let chance = column_f64(&managers, "meets_objective_probability");
+    let below: Vec<bool> = managers
+        .column("below_objective")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|b| b == Some(true))
+        .collect();
+    let support = column_str(&managers, "support");
+    let pulling = column_str(&managers, "pulling_down");
+    let mut order: Vec<usize> = (0..predicted.len()).collect();
+    order.sort_by(|a, b| predicted[*a].total_cmp(&predicted[*b]));
+    assert!(
+        order.windows(2).all(|w| chance[w[0]] <= chance[w[1]] + 1e-12),
+        "more likely the higher the prediction"
+    );
+    for i in 0..predicted.len() {
+        assert_eq!(below[i], predicted[i] < 60.0, "{}", predicted[i]);
+        assert_eq!(
+            below[i],
+            chance[i] < 0.5,
+            "below the objective is under even odds: {}",
+            chance[i]
+        );
+        assert_eq!(below[i], !support[i].is_empty(), "support only below the objective");
+        assert_eq!(!pulling[i].is_empty(), !support[i].is_empty());
+    }
+    let listed = summary["managers"]["needing_support"].as_array().unwrap();
+    assert_eq!(
+        summary["managers"]["below_objective"].as_u64().unwrap() as usize,
+        below.iter().filter(|b| **b).count()
+    );
+    assert!(listed.len() <= 10 && listed.iter().all(|m| !m["support"].as_array().unwrap().is_empty()));
 
     // The same job from the library: its observations carry the same figures.
     let mut config = bankml::config::EngineConfig::default();
