@@ -4,6 +4,7 @@
 //! champion's reference statistics, and decay against the champion's own training figures.
 
 use super::frames::{self, Timeline};
+use super::segments;
 use super::{
     Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present, read_parquet,
 };
@@ -50,6 +51,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         agency: None,
         recommender: None,
         table_rows: None,
+        segments: Vec::new(),
+        region_spread: Vec::new(),
     };
     summary.table_rows = Some(table_rows(&timeline.latest, ctx.previous.as_ref(), &mut observations));
 
@@ -113,6 +116,26 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     section.trained_auc = trained;
                 }
                 tracing::info!(seconds = started.seconds(), "its metrics measured");
+                let grouping = timeline.labelled_clients(date, Some(&["region", "segment", "age"]))?;
+                if grouping
+                    .column("cli")?
+                    .as_materialized_series()
+                    .equals(clients.column("cli")?.as_materialized_series())
+                {
+                    let dimensions = [
+                        ("region", segments::text_column(&grouping, "region")?),
+                        ("segment", segments::text_column(&grouping, "segment")?),
+                        ("agency", segments::text_column(&grouping, "age")?),
+                    ];
+                    let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
+                    let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
+                    let figures = segments::churn(&labels, &scores, &dimensions);
+                    let spread = segments::region_spread(&figures);
+                    segments::observe(&figures, spread.as_ref(), &mut observations);
+                    summary.segments.extend(figures);
+                    summary.region_spread.extend(spread);
+                }
+                tracing::info!(seconds = started.seconds(), "its segments measured");
                 section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
                 section.evaluated_snapshot = Some(date.to_string());
                 section.metrics = Some(metrics);
@@ -164,6 +187,29 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
             }
         }
+        // By region: an agency's own, a manager's through their agency.
+        let regions = match spec.model {
+            ModelKind::Manager => {
+                let agencies = segments::text_column(&current.agencies, "age")?;
+                let region_of: std::collections::HashMap<String, Option<String>> = agencies
+                    .into_iter()
+                    .zip(segments::text_column(&current.agencies, "region")?)
+                    .filter_map(|(a, r)| Some((a?, r)))
+                    .collect();
+                segments::text_column(frame, "age")?
+                    .into_iter()
+                    .map(|a| a.and_then(|a| region_of.get(&a).cloned().flatten()))
+                    .collect()
+            }
+            _ => segments::text_column(frame, "region")?,
+        };
+        let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
+        let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
+        let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[("region", regions)]);
+        let spread = segments::region_spread(&figures);
+        segments::observe(&figures, spread.as_ref(), &mut observations);
+        summary.segments.extend(figures);
+        summary.region_spread.extend(spread);
         let pairs: Vec<[f64; 2]> = truth
             .iter()
             .zip(&predicted)

@@ -10,6 +10,7 @@ pub mod campaign_lists;
 pub mod frames;
 pub mod retrain;
 pub mod score;
+pub mod segments;
 pub mod validation;
 
 use crate::config::EngineConfig;

@@ -9,6 +9,7 @@ pub mod calibration;
 pub mod classification;
 pub mod drift;
 pub mod estimation;
+pub mod groups;
 pub mod proportions;
 pub mod ranking;
 pub mod reference;

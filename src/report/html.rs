@@ -388,11 +388,54 @@ fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
             performance_section(out, model, section, &summary.drift_policy);
         }
     }
+    segments_section(out, summary);
 }
 
-/// The retraining's decisions, one line per model.
-/// What a scoring run found: the clients per risk level, the retention list, the managers and
-/// agencies predicted best and worst.
+/// Each model's headline metric by region, segment and agency: groups worse than the whole
+/// (at a 5 % false-discovery rate) first, and the spread across regions.
+fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
+    if summary.segments.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>By region, segment and agency</h2><p>Each model's headline metric on every group with \
+         enough rows (200 clients with 20 of each outcome; 5 managers or agencies), tested against \
+         all rows (one-sided: worse only) with Benjamini–Hochberg across the model's groups.</p>",
+    );
+    for spread in &summary.region_spread {
+        let _ = write!(
+            out,
+            "<p><b>{}</b>: {} across {} regions from {} to {} (standard deviation {}).</p>",
+            spread.model,
+            escape(&spread.metric),
+            spread.regions,
+            number(spread.lowest),
+            number(spread.highest),
+            number(spread.spread)
+        );
+    }
+    let mut figures: Vec<&crate::report::summary::SegmentFigure> = summary.segments.iter().collect();
+    figures.sort_by(|a, b| {
+        b.worse
+            .cmp(&a.worse)
+            .then(a.adjusted_p_value.total_cmp(&b.adjusted_p_value))
+    });
+    let rows: Vec<Vec<String>> = figures
+        .iter()
+        .map(|f| {
+            vec![
+                f.model.to_string(),
+                format!("{} {}", f.dimension, f.segment),
+                f.rows.to_string(),
+                format!("{} = {} (all: {})", f.metric, number(f.value), number(f.overall)),
+                format!("{:.3}", f.adjusted_p_value),
+                if f.worse { "worse".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    table(out, &["model", "group", "rows", "metric", "p (BH)", ""], &rows);
+}
+
 /// A rate as `24.5 % [23.1, 25.9]`.
 fn rate_cell(rate: Option<crate::report::campaigns::Rate>) -> String {
     rate.map(|r| {
@@ -580,6 +623,8 @@ fn business_sections(out: &mut String, business: &crate::report::campaigns::Busi
     }
 }
 
+/// What a scoring run found: the clients per risk level, the retention list, the managers and
+/// agencies predicted best and worst, and those needing support.
 fn scoring_sections(out: &mut String, scoring: &crate::report::summary::ScoringSummary) {
     if let Some(clients) = &scoring.clients {
         let _ = write!(

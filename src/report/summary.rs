@@ -88,6 +88,45 @@ pub struct BenchmarkSummary {
     /// Rows per table of the snapshot, and of the snapshot before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_rows: Option<TableRows>,
+    /// Each model's headline metric by region, segment and agency, rows permitting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentFigure>,
+    /// The metric's spread across regions, per model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub region_spread: Vec<RegionSpread>,
+}
+
+/// A model's headline metric on one group of rows, and whether the group is worse than all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentFigure {
+    pub model: ModelKind,
+    /// `region`, `segment` or `agency`.
+    pub dimension: String,
+    pub segment: String,
+    pub rows: usize,
+    /// `roc_auc` (churn) or `rmse` (managers, agencies).
+    pub metric: String,
+    pub value: f64,
+    /// The same metric on every row.
+    pub overall: f64,
+    /// One-sided: the group is worse than the whole.
+    pub p_value: f64,
+    /// Benjamini–Hochberg over the model's groups.
+    pub adjusted_p_value: f64,
+    pub worse: bool,
+}
+
+/// How much a model's metric varies across regions (the seed's "performance variance
+/// consistent across regions").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionSpread {
+    pub model: ModelKind,
+    pub metric: String,
+    pub regions: usize,
+    /// Standard deviation of the regions' values.
+    pub spread: f64,
+    pub lowest: f64,
+    pub highest: f64,
 }
 
 /// Rows per table of the benchmarked snapshot and of the previous snapshot a benchmark saw:
@@ -555,6 +594,8 @@ mod tests {
             agency: None,
             recommender: None,
             table_rows: None,
+            segments: Vec::new(),
+            region_spread: Vec::new(),
         }));
         let text = serde_json::to_string(&summary).unwrap();
         assert!(text.contains("null"), "{text}");

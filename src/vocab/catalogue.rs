@@ -29,6 +29,10 @@ pub enum Label {
     Arm,
     /// Which arms on which outcome (`champion_vs_control:conversion`).
     Comparison,
+    /// How rows are grouped: `region`, `segment`, `agency`.
+    Dimension,
+    /// One group of a dimension (`North`, `Affluent`, `AG07`).
+    Segment,
 }
 
 impl Label {
@@ -45,6 +49,8 @@ impl Label {
             Label::Campaign => "campaign",
             Label::Arm => "arm",
             Label::Comparison => "comparison",
+            Label::Dimension => "dimension",
+            Label::Segment => "segment",
         }
     }
 }
@@ -206,6 +212,13 @@ catalogue! {
         "The domain AUC above which today's rows count as different, learned from the reference months";
     DOMAIN_DRIFT_RATIO = "domain_drift_ratio" [Model] Dimensionless:
         "Domain AUC's excess over 0.5 divided by its limit's: above 1 the data moved as a whole";
+    // Benchmark: by region, segment and agency.
+    SEGMENT_METRIC = "segment_metric" [Model, Metric, Dimension, Segment] Dimensionless:
+        "A model's headline metric on one region, client segment or agency (ROC AUC for churn, RMSE for managers and agencies)";
+    SEGMENT_WORSE = "segment_worse" [Model, Metric, Dimension, Segment] Flag:
+        "1 when the group is worse than all rows at a 5 % false-discovery rate (Benjamini-Hochberg across the model's groups)";
+    REGION_SPREAD = "region_spread" [Model, Metric] Dimensionless:
+        "Standard deviation of a model's headline metric across regions";
     // Benchmark: data quality.
     FEATURE_MISSING_SHARE = "feature_missing_share" [Model, Feature] Ratio: "Share of rows where a model feature is missing";
     FEATURE_MISSING_SHARE_CHANGE = "feature_missing_share_change" [Model, Feature] Dimensionless:

@@ -245,6 +245,25 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "the stored rates' estimate {} vs September's CBPE {estimated_then}",
         realized + error
     );
+    // By group: the client segments large enough (200 clients, 20 of each outcome) are measured
+    // on the matured snapshot, published one series per group, flagged at a 5 % FDR.
+    let segments = december["outcome"]["summary"]["segments"].as_array().unwrap();
+    let churn_groups: Vec<&Value> = segments.iter().filter(|f| f["model"] == "churn").collect();
+    assert!(churn_groups.iter().any(|f| f["dimension"] == "segment"), "{segments:?}");
+    for figure in &churn_groups {
+        assert!(figure["rows"].as_u64().unwrap() >= 200, "{figure}");
+        assert_eq!(figure["overall"].as_f64().unwrap(), benchmark_auc, "{figure}");
+        let adjusted = figure["adjusted_p_value"].as_f64().unwrap();
+        assert!(adjusted >= figure["p_value"].as_f64().unwrap() - 1e-15, "{figure}");
+        assert_eq!(figure["worse"].as_bool().unwrap(), adjusted < 0.05, "{figure}");
+    }
+    let published = december["outcome"]["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["name"] == "segment_metric")
+        .count();
+    assert_eq!(published, segments.len());
     assert_eq!(churn["cohort"]["rows"].as_u64().unwrap() as f64, {
         let clients = read_parquet(&dir.join("data/scores/2025-09-30/clients.parquet"));
         clients.height() as f64

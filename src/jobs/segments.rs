@@ -1,0 +1,247 @@
+//! The benchmark's figures by group: churn's ROC AUC by region, client segment and agency,
+//! managers' and agencies' RMSE by region — rows permitting — each tested one-sided against
+//! the whole ([`crate::metrics::groups`]), with Benjamini–Hochberg across a model's groups so
+//! an alert on segments keeps its false discoveries at 5 %; and each metric's spread across
+//! regions (the seed's "performance variance consistent across regions").
+
+use crate::metrics::classification::Ranked;
+use crate::metrics::groups;
+use crate::metrics::proportions::Correction;
+use crate::report::summary::{RegionSpread, SegmentFigure};
+use crate::vocab::ModelKind;
+use crate::vocab::Observation;
+use crate::vocab::catalogue::{self as obs, Label};
+use polars::prelude::*;
+use std::collections::BTreeMap;
+
+/// A churn group needs this many clients, and this many of each class, to be measured.
+const MIN_CLIENTS: usize = 200;
+const MIN_CLASS: usize = 20;
+/// A group of managers or agencies needs this many.
+const MIN_ENTITIES: usize = 5;
+/// The false-discovery rate of the groups flagged worse.
+const FDR: f64 = 0.05;
+
+/// Row indices per value of `column` (rows with no value are left out).
+fn groups_of(values: &[Option<String>]) -> BTreeMap<String, Vec<usize>> {
+    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, value) in values.iter().enumerate() {
+        if let Some(v) = value {
+            out.entry(v.clone()).or_default().push(i);
+        }
+    }
+    out
+}
+
+pub fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(frame
+        .column(name)?
+        .cast(&DataType::String)?
+        .str()?
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
+}
+
+/// Churn's AUC per group of each dimension (`(name, values per row)`).
+pub fn churn(labels: &[bool], scores: &[f64], dimensions: &[(&str, Vec<Option<String>>)]) -> Vec<SegmentFigure> {
+    let Ok(overall) = Ranked::new(labels, scores).map(|r| r.roc_auc()) else {
+        return Vec::new();
+    };
+    let mut figures = Vec::new();
+    for (dimension, values) in dimensions {
+        for (segment, rows) in groups_of(values) {
+            let positives = rows.iter().filter(|i| labels[**i]).count();
+            let negatives = rows.len() - positives;
+            if rows.len() < MIN_CLIENTS || positives < MIN_CLASS || negatives < MIN_CLASS {
+                continue;
+            }
+            let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
+            let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
+            let Ok(auc) = Ranked::new(&l, &s).map(|r| r.roc_auc()) else {
+                continue;
+            };
+            let Ok(p) = groups::auc_below_p_value(auc, positives, negatives, overall) else {
+                continue;
+            };
+            figures.push(figure(
+                ModelKind::Churn,
+                dimension,
+                segment,
+                rows.len(),
+                "roc_auc",
+                auc,
+                overall,
+                p,
+            ));
+        }
+    }
+    corrected(figures)
+}
+
+/// A regressor's RMSE per group of each dimension.
+pub fn performance(
+    model: ModelKind,
+    truth: &[f64],
+    predicted: &[f64],
+    dimensions: &[(&str, Vec<Option<String>>)],
+) -> Vec<SegmentFigure> {
+    let rows = truth.len().min(predicted.len());
+    if rows == 0 {
+        return Vec::new();
+    }
+    let squared: Vec<f64> = (0..rows).map(|i| (truth[i] - predicted[i]).powi(2)).collect();
+    let overall_mse = squared.iter().sum::<f64>() / rows as f64;
+    let mut figures = Vec::new();
+    for (dimension, values) in dimensions {
+        for (segment, members) in groups_of(values) {
+            let members: Vec<usize> = members.into_iter().filter(|i| *i < rows).collect();
+            if members.len() < MIN_ENTITIES {
+                continue;
+            }
+            let sse: f64 = members.iter().map(|i| squared[*i]).sum();
+            let rmse = (sse / members.len() as f64).sqrt();
+            let Ok(p) = groups::mse_above_p_value(sse, members.len(), overall_mse) else {
+                continue;
+            };
+            figures.push(figure(
+                model,
+                dimension,
+                segment,
+                members.len(),
+                "rmse",
+                rmse,
+                overall_mse.sqrt(),
+                p,
+            ));
+        }
+    }
+    corrected(figures)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn figure(
+    model: ModelKind,
+    dimension: &str,
+    segment: String,
+    rows: usize,
+    metric: &str,
+    value: f64,
+    overall: f64,
+    p_value: f64,
+) -> SegmentFigure {
+    SegmentFigure {
+        model,
+        dimension: dimension.to_string(),
+        segment,
+        rows,
+        metric: metric.to_string(),
+        value,
+        overall,
+        p_value,
+        adjusted_p_value: p_value,
+        worse: false,
+    }
+}
+
+/// Benjamini–Hochberg over one model's groups.
+fn corrected(mut figures: Vec<SegmentFigure>) -> Vec<SegmentFigure> {
+    let p: Vec<f64> = figures.iter().map(|f| f.p_value.clamp(0.0, 1.0)).collect();
+    if let Ok(adjusted) = Correction::BenjaminiHochberg.adjust(&p) {
+        for (figure, q) in figures.iter_mut().zip(adjusted) {
+            figure.adjusted_p_value = q;
+            figure.worse = q < FDR;
+        }
+    }
+    figures
+}
+
+/// The spread of a model's metric across its measured regions (two or more).
+pub fn region_spread(figures: &[SegmentFigure]) -> Option<RegionSpread> {
+    let regions: Vec<&SegmentFigure> = figures.iter().filter(|f| f.dimension == "region").collect();
+    if regions.len() < 2 {
+        return None;
+    }
+    let values: Vec<f64> = regions.iter().map(|f| f.value).collect();
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+    Some(RegionSpread {
+        model: regions[0].model,
+        metric: regions[0].metric.clone(),
+        regions: values.len(),
+        spread: variance.sqrt(),
+        lowest: values.iter().copied().fold(f64::INFINITY, f64::min),
+        highest: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    })
+}
+
+/// The figures as observations.
+pub fn observe(figures: &[SegmentFigure], spread: Option<&RegionSpread>, out: &mut Vec<Observation>) {
+    for f in figures {
+        let labels = [
+            (Label::Model, f.model.as_str()),
+            (Label::Metric, f.metric.as_str()),
+            (Label::Dimension, f.dimension.as_str()),
+            (Label::Segment, f.segment.as_str()),
+        ];
+        out.push(Observation::of(&obs::SEGMENT_METRIC, &labels, f.value));
+        out.push(Observation::of(
+            &obs::SEGMENT_WORSE,
+            &labels,
+            f64::from(u8::from(f.worse)),
+        ));
+    }
+    if let Some(s) = spread {
+        out.push(Observation::of(
+            &obs::REGION_SPREAD,
+            &[(Label::Model, s.model.as_str()), (Label::Metric, s.metric.as_str())],
+            s.spread,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Five regions where one is scored at random: that one is flagged, the others not, and
+    /// the spread across regions says so.
+    #[test]
+    fn a_region_scored_at_random_is_flagged_worse() {
+        let mut state = 7u64;
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut labels, mut scores, mut regions) = (Vec::new(), Vec::new(), Vec::new());
+        for region in ["A", "B", "C", "D", "E"] {
+            for _ in 0..2_000 {
+                let label = uniform() < 0.2;
+                let signal = if region == "E" {
+                    0.0
+                } else {
+                    0.8 * f64::from(u8::from(label))
+                };
+                labels.push(label);
+                scores.push(signal + uniform());
+                regions.push(Some(region.to_string()));
+            }
+        }
+        let figures = churn(&labels, &scores, &[("region", regions)]);
+        assert_eq!(figures.len(), 5);
+        let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
+        assert_eq!(flagged, ["E"]);
+        let spread = region_spread(&figures).unwrap();
+        assert!(spread.lowest < 0.6 && spread.highest > 0.85, "{spread:?}");
+    }
+
+    #[test]
+    fn small_groups_are_not_measured() {
+        let truth = [50.0, 60.0, 70.0, 55.0];
+        let predicted = [52.0, 58.0, 71.0, 50.0];
+        let regions: Vec<Option<String>> = ["N", "N", "S", "S"].iter().map(|r| Some(r.to_string())).collect();
+        assert!(performance(ModelKind::Agency, &truth, &predicted, &[("region", regions)]).is_empty());
+    }
+}
