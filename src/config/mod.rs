@@ -57,6 +57,9 @@ pub struct CampaignsConfig {
     pub challenger_share: f64,
     /// Share of the offer list offered the most popular product they lack instead.
     pub baseline_share: f64,
+    /// Per product, the clients most likely to take it (`campaigns/targets.parquet`): the
+    /// seed's "which clients to target for specific products". 0 writes none.
+    pub targets_per_product: usize,
 }
 
 impl Default for CampaignsConfig {
@@ -68,6 +71,7 @@ impl Default for CampaignsConfig {
             control_share: 0.10,
             challenger_share: 0.0,
             baseline_share: 0.20,
+            targets_per_product: 1000,
         }
     }
 }

@@ -7,7 +7,10 @@
 //!   (by calibrated churn rate, then score), with the reasons and actions scoring found;
 //! - **offer**: the `campaigns.offer_share` of clients the recommender is surest of (by the
 //!   score of their first recommendation), each offered it — or, in the baseline arm, the
-//!   most popular product they lack, what a bank without a recommender would offer.
+//!   most popular product they lack, what a bank without a recommender would offer;
+//! - **targets**: per product, the `campaigns.targets_per_product` clients most likely to take
+//!   it (by the recommender's score for it; clients holding it left out) — for a bank's own
+//!   product campaigns, without arms.
 
 use crate::config::CampaignsConfig;
 use crate::data::campaign::{Arm, ArmShares, CampaignId, CampaignKind};
@@ -118,4 +121,77 @@ pub fn offer(candidates: Vec<OfferCandidate>, snapshot: Date, config: &Campaigns
         ),
         Column::new("score".into(), candidates.iter().map(|c| c.score).collect::<Vec<_>>()),
     ])
+}
+
+/// The `per_product` best clients of each product, kept while the clients stream by: a
+/// bounded heap per product, so memory is products × `per_product`, not products × clients.
+pub struct Targets {
+    per_product: usize,
+    heaps: Vec<std::collections::BinaryHeap<std::cmp::Reverse<Target>>>,
+}
+
+/// A client's score for a product; ordered by score, then the smaller client id first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Target {
+    score: f64,
+    client: i64,
+}
+
+impl Eq for Target {}
+
+impl PartialOrd for Target {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Target {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.score.total_cmp(&other.score).then(other.client.cmp(&self.client))
+    }
+}
+
+impl Targets {
+    pub fn new(products: usize, per_product: usize) -> Targets {
+        Targets {
+            per_product,
+            heaps: (0..products).map(|_| std::collections::BinaryHeap::new()).collect(),
+        }
+    }
+
+    /// `client`'s score for product `item`.
+    pub fn offer(&mut self, item: usize, client: i64, score: f64) {
+        if self.per_product == 0 || !score.is_finite() {
+            return;
+        }
+        let Some(heap) = self.heaps.get_mut(item) else { return };
+        let candidate = Target { score, client };
+        if heap.len() < self.per_product {
+            heap.push(std::cmp::Reverse(candidate));
+        } else if heap.peek().is_some_and(|worst| candidate > worst.0) {
+            heap.pop();
+            heap.push(std::cmp::Reverse(candidate));
+        }
+    }
+
+    /// `product_id, cli, rank, score`, each product's best first.
+    pub fn frame(self, items: &[String]) -> PolarsResult<DataFrame> {
+        let (mut products, mut clients, mut ranks, mut scores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (item, heap) in self.heaps.into_iter().enumerate() {
+            let mut best: Vec<Target> = heap.into_iter().map(|r| r.0).collect();
+            best.sort_by(|a, b| b.cmp(a));
+            for (rank, target) in best.into_iter().enumerate() {
+                products.push(items.get(item).cloned().unwrap_or_default());
+                clients.push(target.client);
+                ranks.push(rank as i64 + 1);
+                scores.push(target.score);
+            }
+        }
+        DataFrame::new_infer_height(vec![
+            Column::new("product_id".into(), products),
+            Column::new("cli".into(), clients),
+            Column::new("rank".into(), ranks),
+            Column::new("score".into(), scores),
+        ])
+    }
 }

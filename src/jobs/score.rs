@@ -64,9 +64,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     // Churn (XGBoost's threads) and recommendations (plain Rust) are independent: side by side.
     let (churn_result, recommendation_result) = std::thread::scope(|scope| {
         let recommendations = scope.spawn(|| {
-            recommender
-                .as_ref()
-                .map(|r| recommend_all(r, &loaded, config.models.recommender.k))
+            recommender.as_ref().map(|r| {
+                recommend_all(
+                    r,
+                    &loaded,
+                    config.models.recommender.k,
+                    config.campaigns.targets_per_product,
+                )
+            })
         });
         let churn_scores = churn.as_ref().map(|model| score_churn(model, &built.clients, config));
         (
@@ -87,11 +92,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         summary.clients = Some(value);
     }
     if let Some(result) = recommendation_result {
-        let (mut frame, value, candidates) = result?;
+        let (mut frame, value, candidates, targets) = result?;
         write(&mut frame, &staged, "recommendations", ctx.csv)?;
         if lists {
             let mut list = campaign_lists::offer(candidates, date, &config.campaigns)?;
             write(&mut list, &staged, "campaigns/offer", ctx.csv)?;
+            if let Some((targets, items)) = targets {
+                let mut list = targets.frame(&items)?;
+                write(&mut list, &staged, "campaigns/targets", ctx.csv)?;
+            }
         }
         summary.recommendations = Some(value);
     }
@@ -274,12 +283,21 @@ fn top_at_risk(
 }
 
 /// Every current client's top `k` products (long format), from what they hold at the snapshot,
-/// and each client's first pick and most popular missing product (the offer list's input).
+/// each client's first pick and most popular missing product (the offer list's input), and per
+/// product the `per_product` clients most likely to take it.
+type Recommended = (
+    DataFrame,
+    RecommendationScores,
+    Vec<OfferCandidate>,
+    Option<(campaign_lists::Targets, Vec<String>)>,
+);
+
 fn recommend_all(
     saved: &SavedRecommender,
     loaded: &Snapshot,
     k: usize,
-) -> Result<(DataFrame, RecommendationScores, Vec<OfferCandidate>), JobError> {
+    per_product: usize,
+) -> Result<Recommended, JobError> {
     let started = Instant::now();
     let index = HoldingsIndex::new(loaded)?;
     let clients = saved.holdings_at(&index, loaded.date.0);
@@ -293,8 +311,17 @@ fn recommend_all(
     let mut cold = 0usize;
     let mut candidates = Vec::with_capacity(clients.len());
     let item_name = |i: usize| saved.model.items.get(i).cloned().unwrap_or_default();
+    let products = saved.model.items.len();
+    let mut targets = campaign_lists::Targets::new(products, per_product);
     for (client, held) in &clients {
         cold += usize::from(held.is_empty());
+        if per_product > 0 {
+            for item in 0..products {
+                if let Some(score) = saved.model.score_of(held, item) {
+                    targets.offer(item, *client, score);
+                }
+            }
+        }
         let picks = saved.model.recommend(held, k);
         let popular = (0..saved.model.items.len())
             .filter(|j| !held.contains(j))
@@ -339,7 +366,8 @@ fn recommend_all(
         per_client: k,
         seconds: started.elapsed().as_secs_f64(),
     };
-    Ok((frame, value, candidates))
+    let targets = (per_product > 0).then(|| (targets, saved.model.items.clone()));
+    Ok((frame, value, candidates, targets))
 }
 
 /// Entities the report lists as needing support.

@@ -324,6 +324,57 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     let offer_scores = column_f64(&offer, "score");
     assert!(offer_scores.windows(2).all(|w| w[0] >= w[1]), "surest first");
 
+    // Per product, the clients most likely to take it — none already holding it.
+    let targets = read_parquet(&scores.join("campaigns/targets.parquet"));
+    let holdings = read_parquet(&dir.join("data/raw/2025-11-30/holdings.parquet"));
+    let open: std::collections::HashSet<(i64, String)> = holdings
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .zip(column_str(&holdings, "product_id"))
+        .zip(
+            holdings
+                .column("closed_on")
+                .unwrap()
+                .is_null()
+                .iter()
+                .map(|v| v == Some(true)),
+        )
+        .filter(|(_, still_open)| *still_open)
+        .map(|((cli, product), _)| (cli, product.to_string()))
+        .collect();
+    let (products, target_scores) = (column_str(&targets, "product_id"), column_f64(&targets, "score"));
+    let target_clients: Vec<i64> = targets
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let mut per_product: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for i in 0..targets.height() {
+        *per_product.entry(products[i]).or_default() += 1;
+        assert!(
+            !open.contains(&(target_clients[i], products[i].to_string())),
+            "{} holds {}",
+            target_clients[i],
+            products[i]
+        );
+        if i > 0 && products[i] == products[i - 1] {
+            assert!(
+                target_scores[i] <= target_scores[i - 1],
+                "best first within {}",
+                products[i]
+            );
+        }
+    }
+    assert!(
+        per_product.len() > 20 && per_product.values().all(|n| *n <= 1000),
+        "{per_product:?}"
+    );
+
     // The bank calls and offers as listed in December and exports what it did.
     let mut rows = vec!["campaign,cli,arm,contacted_on,offer,clicked".to_string()];
     for (frame, offered) in [(&retention, false), (&offer, true)] {
