@@ -11,7 +11,7 @@ use crate::data::snapshot::{self, Snapshot};
 use crate::data::store::FeatureStore;
 use crate::fsutil::{self, StagedDir};
 use crate::models::churn::{Risk, reasons_and_actions};
-use crate::models::recommender::{HoldingsIndex, SavedRecommender};
+use crate::models::recommender::{HoldingsIndex, Recommender, SavedRecommender};
 use crate::models::registry::Registry;
 use crate::models::support;
 use crate::models::tabular::TabularModel;
@@ -315,14 +315,14 @@ fn recommend_all(
     let mut targets = campaign_lists::Targets::new(products, per_product);
     for (client, held) in &clients {
         cold += usize::from(held.is_empty());
+        // Every product's score once: the client's own list and each product's targets.
+        let all = saved.model.scores(held);
         if per_product > 0 {
-            for item in 0..products {
-                if let Some(score) = saved.model.score_of(held, item) {
-                    targets.offer(item, *client, score);
-                }
+            for (item, score) in all.iter().enumerate().filter(|(item, _)| !held.contains(item)) {
+                targets.offer(item, *client, *score);
             }
         }
-        let picks = saved.model.recommend(held, k);
+        let picks = Recommender::top(&all, held, k);
         let popular = (0..saved.model.items.len())
             .filter(|j| !held.contains(j))
             .max_by(|a, b| {

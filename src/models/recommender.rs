@@ -63,7 +63,7 @@ impl Recommender {
 
     /// Every item's score for a client holding `held` (held items included): popularity when
     /// the client holds nothing (cold start) or the method has no weights.
-    fn scores(&self, held: &[usize]) -> Vec<f64> {
+    pub fn scores(&self, held: &[usize]) -> Vec<f64> {
         let n = self.items.len();
         let mut scores = vec![0.0f64; n];
         if held.is_empty() || self.weights.is_empty() {
@@ -85,7 +85,11 @@ impl Recommender {
 
     /// Top `k` (item index, score) for a client holding `held`, held items excluded.
     pub fn recommend(&self, held: &[usize], k: usize) -> Vec<(usize, f64)> {
-        let scores = self.scores(held);
+        Self::top(&self.scores(held), held, k)
+    }
+
+    /// Top `k` of `scores` (from [`scores`](Self::scores)), held items excluded.
+    pub fn top(scores: &[f64], held: &[usize], k: usize) -> Vec<(usize, f64)> {
         let mut ranked: Vec<(usize, f64)> = (0..scores.len())
             .filter(|j| !held.contains(j))
             .map(|j| (j, scores[j]))
