@@ -6,6 +6,24 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
+/// `bankml generate` of a bank that ran campaigns, as Parquet.
+fn generate_with_campaigns(dir: &Path, clients: &str, months: &str, challenger: &str) {
+    ok(
+        dir,
+        &[
+            "generate",
+            "--clients",
+            clients,
+            "--months",
+            months,
+            "--format",
+            "parquet",
+            "--campaigns",
+            challenger,
+        ],
+    );
+}
+
 /// A project with the shipped business job file and an empty config.
 fn project(dir: &Path) -> String {
     std::fs::create_dir_all(dir.join("jobs")).unwrap();
@@ -18,16 +36,6 @@ fn project(dir: &Path) -> String {
     let config = dir.join("config/bankml.yaml");
     std::fs::write(&config, "{}\n").unwrap();
     config.to_str().unwrap().to_string()
-}
-
-fn report(dir: &Path, printed: &str) -> Value {
-    let line = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(line.trim())).unwrap()).unwrap();
-    assert_catalogued(report["outcome"]["observations"].as_array().unwrap());
-    report
 }
 
 fn rate(arm: &Value, outcome: &str) -> Option<(f64, f64, f64)> {
@@ -44,22 +52,9 @@ fn campaign_figures_cover_what_the_generator_planted() {
     let scratch = scratch();
     let dir = scratch.path();
     let config = project(dir);
-    ok(
-        dir,
-        &[
-            "generate",
-            "--clients",
-            "40000",
-            "--months",
-            "7",
-            "--format",
-            "parquet",
-            "--campaigns",
-            "better",
-        ],
-    );
+    generate_with_campaigns(dir, "40000", "7", "better");
     let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
-    let report = report(dir, &printed);
+    let report = printed_report(dir, &printed);
     let summary = &report["outcome"]["summary"];
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data/raw/scenario.json")).unwrap()).unwrap();
@@ -166,20 +161,7 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
     let scratch = scratch();
     let dir = scratch.path();
     let config = project(dir);
-    ok(
-        dir,
-        &[
-            "generate",
-            "--clients",
-            "2000",
-            "--months",
-            "3",
-            "--format",
-            "parquet",
-            "--campaigns",
-            "equal",
-        ],
-    );
+    generate_with_campaigns(dir, "2000", "3", "equal");
     // The last month's contacts as a bank's tools might have written them, wrong.
     let folder = dir.join("data/raw/2025-12-31");
     std::fs::remove_file(folder.join("contacts.parquet")).unwrap();
@@ -218,7 +200,7 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
     // A month earlier, the same bank's own contacts: the table is optional and a fix is read.
     std::fs::remove_file(folder.join("contacts.csv")).unwrap();
     let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
-    let report = report(dir, &printed);
+    let report = printed_report(dir, &printed);
     let campaigns = report["outcome"]["summary"]["campaigns"].as_array().unwrap();
     assert_eq!(
         campaigns.len(),
@@ -398,7 +380,7 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     }
     std::fs::write(dir.join("data/raw/2025-12-31/contacts.csv"), rows.join("\n") + "\n").unwrap();
     let printed = ok(dir, &["--config", &config, "run", "monthly-business"]);
-    let report = report(dir, &printed);
+    let report = printed_report(dir, &printed);
     let campaigns = report["outcome"]["summary"]["campaigns"].as_array().unwrap();
     let measured = campaigns.iter().find(|c| c["campaign"] == "offer-2025-11-30").unwrap();
     assert_eq!(measured["matured"], true, "30 days after 2025-11-30 is 2025-12-30");

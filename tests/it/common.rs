@@ -335,3 +335,16 @@ pub fn chromium(args: &[&str], url: &str, dir: &Path) -> Rendered {
         log: String::from_utf8_lossy(&output.stderr).to_string(),
     }
 }
+
+/// The report of the run `bankml run` just printed (`report: PATH`), its observations checked
+/// against the catalogue.
+pub fn printed_report(dir: &Path, printed: &str) -> serde_json::Value {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
+    let text = std::fs::read_to_string(dir.join(line.trim())).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_catalogued(report["outcome"]["observations"].as_array().unwrap());
+    report
+}

@@ -11,17 +11,6 @@ const WEAK: &str =
     "models:\n  boosting:\n    rounds: 1\n    max_depth: 1\n    early_stopping_rounds: 0\n    threads: 1\n";
 const STRONG: &str = "models:\n  boosting:\n    rounds: 80\n    threads: 1\n";
 
-fn report(dir: &Path, printed: &str) -> Value {
-    let line = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .unwrap_or_else(|| panic!("no report path in:\n{printed}"));
-    let text = std::fs::read_to_string(dir.join(line.trim())).unwrap();
-    let report: Value = serde_json::from_str(&text).unwrap();
-    assert_catalogued(report["outcome"]["observations"].as_array().unwrap());
-    report
-}
-
 fn observation(report: &Value, name: &str, model: &str) -> f64 {
     report["outcome"]["observations"]
         .as_array()
@@ -64,7 +53,7 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
     // A stump forest against a real one: promoted, with the figures and the test in the reason.
     std::fs::write(&config, STRONG).unwrap();
     let printed = ok(dir, &["--config", config_arg, "run", "monthly-retrain"]);
-    let first = report(dir, &printed);
+    let first = printed_report(dir, &printed);
     let churn = &first["outcome"]["summary"]["churn"];
     assert_eq!(churn["promoted"], true, "{churn}");
     assert!(churn["reason"].as_str().unwrap().contains("p = "), "{churn}");
@@ -82,7 +71,7 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
 
     // The same recipe on the same data: an equal challenger, so the champion stays.
     let printed = ok(dir, &["--config", config_arg, "run", "monthly-retrain"]);
-    let second = report(dir, &printed);
+    let second = printed_report(dir, &printed);
     let churn = &second["outcome"]["summary"]["churn"];
     assert_eq!(churn["promoted"], false, "{churn}");
     assert!(
@@ -95,7 +84,7 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
     // Validation: cross-validation of the champion, and champion v2 against challenger v3 —
     // the same model, so no difference and nothing significant.
     let printed = ok(dir, &["--config", config_arg, "run", "weekly-validation"]);
-    let validation = report(dir, &printed);
+    let validation = printed_report(dir, &printed);
     let churn = &validation["outcome"]["summary"]["churn"];
     assert_eq!(churn["challenger"]["version"], 3);
     assert_eq!(observation(&validation, "challenger_difference", "churn"), 0.0);
@@ -107,7 +96,7 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
 
     // A second validation compares with the first.
     let printed = ok(dir, &["--config", config_arg, "run", "weekly-validation"]);
-    let again = report(dir, &printed);
+    let again = printed_report(dir, &printed);
     assert_eq!(
         observation(&again, "cv_metric_change", "churn"),
         0.0,
@@ -187,7 +176,7 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     ok(dir, &backfill);
     // The scoring report: clients per risk level and the retention list, riskiest first.
     let scoring_line = latest_report_line(dir, "daily-scoring");
-    let scoring = report(dir, &scoring_line);
+    let scoring = printed_report(dir, &scoring_line);
     let listed = scoring["outcome"]["summary"]["clients"]["top_at_risk"]
         .as_array()
         .unwrap()
@@ -211,12 +200,12 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "the riskiest client is listed"
     );
 
-    let september = report(dir, &latest_report_line(dir, "daily-benchmark"));
+    let september = printed_report(dir, &latest_report_line(dir, "daily-benchmark"));
     assert_eq!(september["outcome"]["summary"]["snapshot"], "2025-09-30");
     let estimated_then = observation(&september, "churn_estimated_auc", "churn");
     // December: September's 90 days have passed.
     let printed = ok(dir, &["--config", config, "run", "daily-benchmark"]);
-    let december = report(dir, &printed);
+    let december = printed_report(dir, &printed);
     let churn = &december["outcome"]["summary"]["churn"];
     assert_eq!(churn["evaluated_snapshot"], "2025-09-30", "{churn}");
     let cohort = december["outcome"]["observations"]
