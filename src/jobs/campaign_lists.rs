@@ -9,8 +9,9 @@
 //!   score of their first recommendation), each offered it — or, in the baseline arm, the
 //!   most popular product they lack, what a bank without a recommender would offer;
 //! - **targets**: per product, the `campaigns.targets_per_product` clients most likely to take
-//!   it (by the recommender's score for it; clients holding it left out) — for a bank's own
-//!   product campaigns, without arms.
+//!   it — those whose own list puts it highest, then by the recommender's score (scores are
+//!   comparable only within a client: one holding nothing is scored by popularity counts);
+//!   clients holding it left out — for a bank's own product campaigns, without arms.
 
 use crate::config::CampaignsConfig;
 use crate::data::campaign::{Arm, ArmShares, CampaignId, CampaignKind};
@@ -130,9 +131,11 @@ pub struct Targets {
     heaps: Vec<std::collections::BinaryHeap<std::cmp::Reverse<Target>>>,
 }
 
-/// A client's score for a product; ordered by score, then the smaller client id first.
+/// A client's standing for a product; better is a higher place in the client's own list,
+/// then a higher score, then the smaller client id.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Target {
+    rank: usize,
     score: f64,
     client: i64,
 }
@@ -147,7 +150,11 @@ impl PartialOrd for Target {
 
 impl Ord for Target {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.score.total_cmp(&other.score).then(other.client.cmp(&self.client))
+        other
+            .rank
+            .cmp(&self.rank)
+            .then(self.score.total_cmp(&other.score))
+            .then(other.client.cmp(&self.client))
     }
 }
 
@@ -159,13 +166,13 @@ impl Targets {
         }
     }
 
-    /// `client`'s score for product `item`.
-    pub fn offer(&mut self, item: usize, client: i64, score: f64) {
+    /// `client`'s place (`rank` in their own list) and score for product `item`.
+    pub fn offer(&mut self, item: usize, client: i64, rank: usize, score: f64) {
         if self.per_product == 0 || !score.is_finite() {
             return;
         }
         let Some(heap) = self.heaps.get_mut(item) else { return };
-        let candidate = Target { score, client };
+        let candidate = Target { rank, score, client };
         if heap.len() < self.per_product {
             heap.push(std::cmp::Reverse(candidate));
         } else if heap.peek().is_some_and(|worst| candidate > worst.0) {
@@ -174,9 +181,10 @@ impl Targets {
         }
     }
 
-    /// `product_id, cli, rank, score`, each product's best first.
+    /// `product_id, cli, rank, rank_for_client, score`, each product's best first.
     pub fn frame(self, items: &[String]) -> PolarsResult<DataFrame> {
         let (mut products, mut clients, mut ranks, mut scores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut own = Vec::new();
         for (item, heap) in self.heaps.into_iter().enumerate() {
             let mut best: Vec<Target> = heap.into_iter().map(|r| r.0).collect();
             best.sort_by(|a, b| b.cmp(a));
@@ -184,6 +192,7 @@ impl Targets {
                 products.push(items.get(item).cloned().unwrap_or_default());
                 clients.push(target.client);
                 ranks.push(rank as i64 + 1);
+                own.push(target.rank as i64);
                 scores.push(target.score);
             }
         }
@@ -191,6 +200,7 @@ impl Targets {
             Column::new("product_id".into(), products),
             Column::new("cli".into(), clients),
             Column::new("rank".into(), ranks),
+            Column::new("rank_for_client".into(), own),
             Column::new("score".into(), scores),
         ])
     }

@@ -317,12 +317,13 @@ fn recommend_all(
         cold += usize::from(held.is_empty());
         // Every product's score once: the client's own list and each product's targets.
         let all = saved.model.scores(held);
+        let ranked = Recommender::top(&all, held, products);
         if per_product > 0 {
-            for (item, score) in all.iter().enumerate().filter(|(item, _)| !held.contains(item)) {
-                targets.offer(item, *client, *score);
+            for (place, (item, score)) in ranked.iter().enumerate() {
+                targets.offer(*item, *client, place + 1, *score);
             }
         }
-        let picks = Recommender::top(&all, held, k);
+        let picks: Vec<(usize, f64)> = ranked.into_iter().take(k).collect();
         let popular = (0..saved.model.items.len())
             .filter(|j| !held.contains(j))
             .max_by(|a, b| {

@@ -99,33 +99,26 @@ impl Recommender {
         ranked
     }
 
-    /// A client's score for `item` alone (what [`recommend`](Self::recommend) ranks it by);
-    /// `None` when they hold it. One column of the weights, not every item's score.
-    pub fn score_of(&self, held: &[usize], item: usize) -> Option<f64> {
-        if held.contains(&item) || item >= self.items.len() {
-            return None;
-        }
-        if held.is_empty() || self.weights.is_empty() {
-            return Some(self.popularity[item]);
-        }
-        let top = self.popularity.iter().cloned().fold(0.0, f64::max).max(1.0);
-        let sum: f64 = held.iter().map(|&i| self.weights[i][item]).sum();
-        Some(sum + 1e-6 * self.popularity[item] / top)
+    /// Where `item` stands in the client's own list (1: their first recommendation) and its
+    /// score; `None` when they hold it. Scores are only comparable within one client (a
+    /// client holding nothing is scored by popularity counts), so whom to target with a
+    /// product is decided by this rank first.
+    pub fn rank_of(&self, held: &[usize], item: usize) -> Option<(usize, f64)> {
+        let scores = self.scores(held);
+        Self::rank_in(&scores, held, item)
     }
 
-    /// A client's score for `item` and the item's rank in the client's own list (1: their
-    /// first recommendation); `None` when they hold it.
-    pub fn score_and_rank(&self, held: &[usize], item: usize) -> Option<(f64, usize)> {
+    /// [`rank_of`](Self::rank_of) from a client's scores already computed.
+    pub fn rank_in(scores: &[f64], held: &[usize], item: usize) -> Option<(usize, f64)> {
         if held.contains(&item) {
             return None;
         }
-        let scores = self.scores(held);
         let score = *scores.get(item)?;
         let ahead = (0..scores.len())
-            .filter(|j| !held.contains(j) && *j != item)
+            .filter(|j| *j != item && !held.contains(j))
             .filter(|&j| scores[j] > score || (scores[j] == score && j < item))
             .count();
-        Some((score, ahead + 1))
+        Some((ahead + 1, score))
     }
 }
 

@@ -593,8 +593,8 @@ impl Serving {
     }
 
     /// The `n` current clients most likely to take `product_id` (the seed's "which clients to
-    /// target for a product"): by the recommender's score for it, clients holding it left
-    /// out, ties by client id; each with the product's rank in the client's own list.
+    /// target for a product"): those whose own list puts it highest, then by score, clients
+    /// holding it left out; as `campaigns/targets.parquet` ranks them.
     pub fn clients_for(&self, product_id: &str, n: usize) -> Result<Value, Refusal> {
         let r = self
             .recommender
@@ -607,12 +607,15 @@ impl Serving {
                 model.items.join(", ")
             ))
         })?;
-        let mut scored: Vec<(f64, i64)> = r
+        // By the product's place in each client's own list, then the score, then the id:
+        // scores compare only within a client (one holding nothing is scored by popularity).
+        let mut scored: Vec<(usize, f64, i64)> = r
             .held
             .iter()
-            .filter_map(|(client, held)| model.score_of(held, item).map(|s| (s, *client)))
+            .filter_map(|(client, held)| model.rank_of(held, item).map(|(rank, s)| (rank, s, *client)))
             .collect();
-        let better = |a: &(f64, i64), b: &(f64, i64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let better =
+            |a: &(usize, f64, i64), b: &(usize, f64, i64)| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2));
         if scored.len() > n && n > 0 {
             scored.select_nth_unstable_by(n - 1, better);
             scored.truncate(n);
@@ -621,14 +624,7 @@ impl Serving {
         scored.truncate(n);
         let clients: Vec<Value> = scored
             .iter()
-            .map(|(score, client)| {
-                let rank = r
-                    .held
-                    .get(client)
-                    .and_then(|held| model.score_and_rank(held, item))
-                    .map(|(_, rank)| rank);
-                json!({ "client_id": client, "score": score, "rank_for_client": rank })
-            })
+            .map(|(rank, score, client)| json!({ "client_id": client, "rank_for_client": rank, "score": score }))
             .collect();
         Ok(json!({
             "product_id": product_id,

@@ -328,6 +328,13 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         .map(|((cli, product), _)| (cli, product.to_string()))
         .collect();
     let (products, target_scores) = (column_str(&targets, "product_id"), column_f64(&targets, "score"));
+    let own_rank: Vec<i64> = targets
+        .column("rank_for_client")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
     let target_clients: Vec<i64> = targets
         .column("cli")
         .unwrap()
@@ -345,9 +352,10 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
             products[i]
         );
         if i > 0 && products[i] == products[i - 1] {
+            let (before, now) = ((own_rank[i - 1], target_scores[i - 1]), (own_rank[i], target_scores[i]));
             assert!(
-                target_scores[i] <= target_scores[i - 1],
-                "best first within {}",
+                before.0 < now.0 || (before.0 == now.0 && before.1 >= now.1),
+                "highest in the client's own list first, then by score, within {}",
                 products[i]
             );
         }
