@@ -236,7 +236,18 @@ fn uplift(
         return None;
     }
     let top = (outcome.len() * 3 / 10).max(1);
+    let (xs, ys) = crate::metrics::uplift::qini_curve(&outcome, &score, &treated).ok()?;
+    let n = outcome.len() as f64;
+    // At most 51 points, evenly spread over the clients taken, both ends kept.
+    let step = (xs.len() / 50).max(1);
+    let mut curve: Vec<[f64; 2]> = xs.iter().zip(&ys).step_by(step).map(|(x, y)| [x / n, y / n]).collect();
+    if let (Some(x), Some(y)) = (xs.last(), ys.last())
+        && curve.last().is_none_or(|p| p[0] < x / n)
+    {
+        curve.push([x / n, y / n]);
+    }
     Some(UpliftFigures {
+        curve,
         rows: outcome.len(),
         qini: crate::metrics::uplift::qini_coefficient(&outcome, &score, &treated, true).ok()?,
         uplift_at_30: crate::metrics::uplift::uplift_at_k(&outcome, &score, &treated, top).ok()?,
@@ -448,7 +459,7 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
                 f64::from(u8::from(comparison.significant)),
             ));
         }
-        if let Some(uplift) = latest.uplift {
+        if let Some(uplift) = &latest.uplift {
             out.push(Observation::of(&obs::CAMPAIGN_QINI, &[campaign], uplift.qini));
         }
         if let Some(retention) = latest.retention {

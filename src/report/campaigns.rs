@@ -139,7 +139,7 @@ pub struct RetentionFigures {
 
 /// Does the list's order find the clients the campaign moves? The champion's clients against
 /// the control, ordered by the score that built the list (scoring's `campaigns/` files).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpliftFigures {
     /// Clients of the two arms with a score.
     pub rows: usize,
@@ -148,6 +148,11 @@ pub struct UpliftFigures {
     pub qini: f64,
     /// Among the top 30 % by score, the champion's outcome rate minus the control's.
     pub uplift_at_30: f64,
+    /// The Qini curve, at most 51 points: the share of clients taken in the list's order, and
+    /// the champion's successes beyond the control's (scaled to the champion's size) as a share
+    /// of all clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<[f64; 2]>,
 }
 
 /// One campaign's figures.

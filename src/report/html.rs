@@ -596,6 +596,31 @@ fn business_sections(out: &mut String, business: &crate::report::campaigns::Busi
             &rows,
         );
         if let Some(uplift) = &campaign.uplift {
+            if uplift.curve.len() > 1 {
+                let end = uplift.curve[uplift.curve.len() - 1];
+                let _ = write!(
+                    out,
+                    "<div class=\"charts\">{}</div>",
+                    svg::lines(
+                        &format!("qini-{}", campaign.campaign),
+                        &format!("Qini curve (coefficient {:.3})", uplift.qini),
+                        svg::XAxis::Continuous("share of the list taken, in its order"),
+                        "incremental successes / clients",
+                        &[
+                            Series {
+                                name: "the list's order",
+                                points: uplift.curve.iter().map(|p| (p[0], p[1])).collect(),
+                            },
+                            Series {
+                                name: "random order",
+                                points: vec![(0.0, 0.0), (end[0], end[1])],
+                            },
+                        ],
+                        None,
+                        false,
+                    )
+                );
+            }
             let _ = write!(
                 out,
                 "<p>In the order of the list's scores, champion against control over {} clients: Qini \
