@@ -129,7 +129,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     ];
                     let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
                     let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
-                    let figures = segments::churn(&labels, &scores, &dimensions);
+                    let figures = segments::churn(&labels, &scores, config.models.churn.threshold, &dimensions);
                     let spread = segments::region_spread(&figures);
                     segments::observe(&figures, spread.as_ref(), &mut observations);
                     summary.segments.extend(figures);

@@ -1,12 +1,14 @@
-//! The benchmark's figures by group: churn's ROC AUC by region, client segment and agency,
-//! managers' and agencies' RMSE by region — rows permitting — each tested one-sided against
+//! The benchmark's figures by group: churn's metrics by region, client segment and agency,
+//! managers' and agencies' by region — rows permitting — the headline one (ROC AUC, RMSE)
+//! tested one-sided against
 //! the whole ([`crate::metrics::groups`]), with Benjamini–Hochberg across a model's groups so
 //! an alert on segments keeps its false discoveries at 5 %; and each metric's spread across
 //! regions (the seed's "performance variance consistent across regions").
 
-use crate::metrics::classification::Ranked;
+use crate::metrics::classification::{self, Ranked};
 use crate::metrics::groups;
 use crate::metrics::proportions::Correction;
+use crate::metrics::regression;
 use crate::report::summary::{RegionSpread, SegmentFigure};
 use crate::vocab::ModelKind;
 use crate::vocab::Observation;
@@ -43,8 +45,14 @@ pub fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<Str
         .collect())
 }
 
-/// Churn's AUC per group of each dimension (`(name, values per row)`).
-pub fn churn(labels: &[bool], scores: &[f64], dimensions: &[(&str, Vec<Option<String>>)]) -> Vec<SegmentFigure> {
+/// Churn's AUC per group of each dimension (`(name, values per row)`), tested; its other
+/// metrics at `threshold` beside it.
+pub fn churn(
+    labels: &[bool],
+    scores: &[f64],
+    threshold: f64,
+    dimensions: &[(&str, Vec<Option<String>>)],
+) -> Vec<SegmentFigure> {
     let Ok(overall) = Ranked::new(labels, scores).map(|r| r.roc_auc()) else {
         return Vec::new();
     };
@@ -64,7 +72,7 @@ pub fn churn(labels: &[bool], scores: &[f64], dimensions: &[(&str, Vec<Option<St
             let Ok(p) = groups::auc_below_p_value(auc, positives, negatives, overall) else {
                 continue;
             };
-            figures.push(figure(
+            let mut f = figure(
                 ModelKind::Churn,
                 dimension,
                 segment,
@@ -73,7 +81,21 @@ pub fn churn(labels: &[bool], scores: &[f64], dimensions: &[(&str, Vec<Option<St
                 auc,
                 overall,
                 p,
-            ));
+            );
+            // The rest need probabilities (a churn model's scores are); shown, not tested.
+            if let Ok(m) = classification::evaluate(&l, &s, threshold) {
+                f.other = finite(&[
+                    ("average_precision", m.average_precision),
+                    ("precision", m.precision),
+                    ("recall", m.recall),
+                    ("f1", m.f1),
+                    ("brier", m.brier),
+                    ("log_loss", m.log_loss),
+                    ("ks", m.ks),
+                    ("positive_rate", positives as f64 / rows.len() as f64),
+                ]);
+            }
+            figures.push(f);
         }
     }
     corrected(figures)
@@ -104,7 +126,7 @@ pub fn performance(
             let Ok(p) = groups::mse_above_p_value(sse, members.len(), overall_mse) else {
                 continue;
             };
-            figures.push(figure(
+            let mut f = figure(
                 model,
                 dimension,
                 segment,
@@ -113,10 +135,25 @@ pub fn performance(
                 rmse,
                 overall_mse.sqrt(),
                 p,
-            ));
+            );
+            let t: Vec<f64> = members.iter().map(|i| truth[*i]).collect();
+            let q: Vec<f64> = members.iter().map(|i| predicted[*i]).collect();
+            if let Ok(m) = regression::evaluate(&t, &q) {
+                f.other = finite(&[("mae", m.mae), ("spearman", m.spearman)]);
+            }
+            figures.push(f);
         }
     }
     corrected(figures)
+}
+
+/// The finite ones of `metrics`, by name.
+fn finite(metrics: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    metrics
+        .iter()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -141,6 +178,7 @@ fn figure(
         p_value,
         adjusted_p_value: p_value,
         worse: false,
+        other: BTreeMap::new(),
     }
 }
 
@@ -229,7 +267,7 @@ mod tests {
                 regions.push(Some(region.to_string()));
             }
         }
-        let figures = churn(&labels, &scores, &[("region", regions)]);
+        let figures = churn(&labels, &scores, 0.5, &[("region", regions)]);
         assert_eq!(figures.len(), 5);
         let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
         assert_eq!(flagged, ["E"]);

@@ -398,9 +398,10 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
         return;
     }
     out.push_str(
-        "<h2>By region, segment and agency</h2><p>Each model's headline metric on every group with \
-         enough rows (200 clients with 20 of each outcome; 5 managers or agencies), tested against \
-         all rows (one-sided: worse only) with Benjamini–Hochberg across the model's groups.</p>",
+        "<h2>By region, segment and agency</h2><p>Each model's metrics on every group with enough \
+         rows (200 clients with 20 of each outcome; 5 managers or agencies); the headline one (ROC \
+         AUC, RMSE) tested against all rows (one-sided: worse only) with Benjamini–Hochberg across \
+         the model's groups.</p>",
     );
     for spread in &summary.region_spread {
         let _ = write!(
@@ -428,12 +429,21 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
                 format!("{} {}", f.dimension, f.segment),
                 f.rows.to_string(),
                 format!("{} = {} (all: {})", f.metric, number(f.value), number(f.overall)),
+                f.other
+                    .iter()
+                    .map(|(k, v)| format!("{k} {}", number(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
                 format!("{:.3}", f.adjusted_p_value),
                 if f.worse { "worse".into() } else { String::new() },
             ]
         })
         .collect();
-    table(out, &["model", "group", "rows", "metric", "p (BH)", ""], &rows);
+    table(
+        out,
+        &["model", "group", "rows", "tested metric", "other metrics", "p (BH)", ""],
+        &rows,
+    );
 }
 
 /// A rate as `24.5 % [23.1, 25.9]`.

@@ -114,6 +114,11 @@ pub struct SegmentFigure {
     /// Benjamini–Hochberg over the model's groups.
     pub adjusted_p_value: f64,
     pub worse: bool,
+    /// The model's other benchmark metrics on the group (shown, not tested): for churn
+    /// average precision, precision, recall, F1, Brier, log loss, KS and the positive rate;
+    /// for managers and agencies MAE and Spearman.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub other: std::collections::BTreeMap<String, f64>,
 }
 
 /// How much a model's metric varies across regions (the seed's "performance variance

@@ -214,7 +214,7 @@ catalogue! {
         "Domain AUC's excess over 0.5 divided by its limit's: above 1 the data moved as a whole";
     // Benchmark: by region, segment and agency.
     SEGMENT_METRIC = "segment_metric" [Model, Metric, Dimension, Segment] Dimensionless:
-        "A model's headline metric on one region, client segment or agency (ROC AUC for churn, RMSE for managers and agencies)";
+        "A model's benchmark metric on one region, client segment or agency (the metric label names it)";
     SEGMENT_WORSE = "segment_worse" [Model, Metric, Dimension, Segment] Flag:
         "1 when the group is worse than all rows at a 5 % false-discovery rate (Benjamini-Hochberg across the model's groups)";
     REGION_SPREAD = "region_spread" [Model, Metric] Dimensionless:

@@ -246,13 +246,25 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         assert!(adjusted >= figure["p_value"].as_f64().unwrap() - 1e-15, "{figure}");
         assert_eq!(figure["worse"].as_bool().unwrap(), adjusted < 0.05, "{figure}");
     }
-    let published = december["outcome"]["observations"]
+    let published: Vec<&Value> = december["outcome"]["observations"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|o| o["name"] == "segment_metric")
-        .count();
-    assert_eq!(published, segments.len());
+        .collect();
+    let headline = published
+        .iter()
+        .filter(|o| matches!(o["labels"]["metric"].as_str(), Some("roc_auc" | "rmse")));
+    assert_eq!(headline.count(), segments.len());
+    // The other metrics of each churn group beside its AUC (shown, not tested).
+    for figure in &churn_groups {
+        let other = &figure["other"];
+        for metric in ["average_precision", "precision", "recall", "positive_rate"] {
+            assert!(other[metric].is_number(), "{metric} missing: {figure}");
+        }
+        let rate = other["positive_rate"].as_f64().unwrap();
+        assert!(rate * figure["rows"].as_f64().unwrap() >= 20.0 - 1e-9, "{figure}");
+    }
     assert_eq!(churn["cohort"]["rows"].as_u64().unwrap() as f64, {
         let clients = read_parquet(&dir.join("data/scores/2025-09-30/clients.parquet"));
         clients.height() as f64
