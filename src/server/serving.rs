@@ -110,6 +110,7 @@ pub struct Ranked<'a> {
     pub predicted_score: f64,
     pub actual_score: Option<f64>,
     pub drivers: &'a [Driver],
+    pub objective: Option<&'a crate::models::support::Support>,
 }
 
 /// Drivers shown per manager or agency.
@@ -501,7 +502,7 @@ impl Serving {
             .map(|r| {
                 json!({
                     "rank": r.rank, "id": r.id, "predicted_score": r.predicted_score,
-                    "actual_score": r.actual_score, "drivers": r.drivers,
+                    "actual_score": r.actual_score, "drivers": r.drivers, "objective": r.objective,
                 })
             })
             .collect();
@@ -523,6 +524,7 @@ impl Serving {
                 predicted_score: entities.predicted[i],
                 actual_score: entities.actual[i],
                 drivers: entities.drivers.get(i).map_or(&[][..], Vec::as_slice),
+                objective: entities.support.get(i),
             })
             .collect();
         Ok((entities.model.meta.version, ranked))

@@ -746,6 +746,10 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         overview.contains(&format!("/reports/daily-benchmark/{benchmark_run}/report.html")),
         "the newest benchmark's report is linked"
     );
+    assert!(
+        overview.contains("<section id=\"campaigns\">") && overview.contains("class=\"campaign\""),
+        "the newest campaigns, from the business run of the first start"
+    );
     let client = page(&format!("/console/clients?id={top}"));
     assert!(
         client.contains("<b class=\"High\" id=\"risk\">High</b>"),
@@ -762,6 +766,18 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
         ranked.contains(&format!("<td>1</td><td><b>{manager}</b></td>")),
         "best manager first"
     );
+    // Support where the API says a manager is below the objective (60).
+    let needing: Vec<&Value> = managers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["objective"]["below_objective"] == true)
+        .collect();
+    assert!(!needing.is_empty(), "the demo bank has managers predicted below 60");
+    for m in &needing {
+        let programme = m["objective"]["support"][0].as_str().unwrap();
+        assert!(ranked.contains(programme), "{programme} shown for {}", m["id"]);
+    }
     let driver = managers["items"][0]["drivers"][0]["feature"].as_str().unwrap();
     assert!(ranked.contains(driver), "drivers of each score");
     let what_if = page("/console/what-if?model=churn&tenure_months=12&complaints_3m=2&sex=F");

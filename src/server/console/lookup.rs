@@ -177,21 +177,27 @@ async fn ranking(state: &Shared, model: ModelKind, here: Section, title: &str) -
         let (version, ranked) = s.ranking(model)?;
         let mut out = format!(
             "<section><p class=\"muted\">Predicted performance score (0–100) of each of the {} {}, from the {model} \
-             champion v{version}; the drivers are the features that moved each score most from the model's average, in score points.</p>\
+             champion v{version}; the drivers are the features that moved each score most from the model's average, in score points. \
+             Below the objective, what pulls the score down and the support it calls for.</p>\
              <div class=\"scroll\"><table id=\"ranking\"><tr><th>#</th><th>id</th><th class=\"num\">predicted</th>\
-             <th class=\"num\">actual</th><th>drivers</th></tr>",
+             <th class=\"num\">actual</th><th>drivers</th><th class=\"num\">chance of the objective</th><th>support</th></tr>",
             ranked.len(),
             title.to_lowercase()
         );
         for r in &ranked {
             let _ = write!(
                 out,
-                "<tr class=\"entity\"><td>{}</td><td><b>{}</b></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                "<tr class=\"entity\"><td>{}</td><td><b>{}</b></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"support\">{}</td></tr>",
                 r.rank,
                 escape(r.id),
                 number(Some(r.predicted_score), 1),
                 number(r.actual_score, 1),
-                drivers_text(r.drivers)
+                drivers_text(r.drivers),
+                r.objective
+                    .map(|o| format!("{:.0} %", 100.0 * o.meets_objective_probability))
+                    .unwrap_or_default(),
+                escape(&r.objective.map(|o| o.support.join("; ")).unwrap_or_default())
             );
         }
         out.push_str("</table></div></section>");

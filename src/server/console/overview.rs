@@ -50,6 +50,7 @@ pub async fn page(State(state): State<Shared>) -> Response {
     body.push_str(&alerts_section(&facts));
     body.push_str(&models_section(&facts));
     body.push_str(&drift_section(&facts));
+    body.push_str(&campaigns_section(&facts));
     body.push_str(&runs_section(&facts));
     super::page(StatusCode::OK, "Overview", Section::Overview, &body)
 }
@@ -83,6 +84,8 @@ struct Facts {
     /// Column headers (run id, date) of the drift table, oldest first.
     drift_runs: Vec<(i64, String)>,
     drift: Vec<DriftRow>,
+    /// The newest business run's report: its job, run id and campaigns.
+    campaigns: Option<(String, i64, crate::report::campaigns::BusinessSummary)>,
     problems: Vec<String>,
 }
 
@@ -126,7 +129,24 @@ impl Facts {
             .map(|kind| model_facts(&state.config.models.dir, kind, promotions.get(&kind).cloned()))
             .collect();
         let (drift_runs, drift) = drift(state, &of_kind("benchmark"));
+        let campaigns = of_kind("business")
+            .into_iter()
+            .flat_map(|job| {
+                reports(state, job, 1)
+                    .into_iter()
+                    .map(move |(run, report)| (job, run, report))
+            })
+            .max_by_key(|(_, run, _)| run.id)
+            .and_then(|(job, run, report)| {
+                match crate::report::summary::JobSummary::read("business", &report.outcome.summary) {
+                    Ok(crate::report::summary::JobSummary::Business(summary)) => {
+                        Some((job.to_string(), run.id, *summary))
+                    }
+                    _ => None,
+                }
+            });
         Facts {
+            campaigns,
             last_runs,
             recent,
             alerts,
@@ -457,6 +477,73 @@ fn drift_section(facts: &Facts) -> String {
         let _ = write!(out, "<td class=\"num\">{}</td></tr>", number(row.threshold, 3));
     }
     out.push_str("</table></div></section>");
+    out
+}
+
+/// The newest complete campaign of each kind: each arm's rates and the comparisons found
+/// significant, linked to the report and the API.
+fn campaigns_section(facts: &Facts) -> String {
+    let Some((job, run, summary)) = &facts.campaigns else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<section id=\"campaigns\"><h2>Campaigns</h2><p class=\"muted\">As of {}, from the newest \
+         <a href=\"{}\">business report</a>; every campaign at <a href=\"/api/v1/campaigns\">/api/v1/campaigns</a>.</p>",
+        escape(&summary.snapshot),
+        report_href(job, *run)
+    );
+    let rate =
+        |r: Option<crate::report::campaigns::Rate>| r.map(|r| format!("{:.1} %", 100.0 * r.rate)).unwrap_or_default();
+    for kind in crate::data::campaign::CampaignKind::ALL {
+        let Some(campaign) = summary
+            .campaigns
+            .iter()
+            .filter(|c| c.campaign.kind == kind && c.matured)
+            .max_by_key(|c| c.campaign.snapshot)
+        else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "<h3><a href=\"/api/v1/campaigns/{id}\">{id}</a></h3><div class=\"scroll\"><table class=\"campaign\">\
+             <tr><th>arm</th><th class=\"num\">clients</th><th class=\"num\">click-through</th>\
+             <th class=\"num\">conversion</th><th class=\"num\">retained</th><th></th></tr>",
+            id = campaign.campaign
+        );
+        for arm in &campaign.arms {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td>{}</td></tr>",
+                arm.arm,
+                arm.clients,
+                rate(arm.click_through),
+                rate(arm.conversion),
+                rate(arm.retained),
+                if arm.too_few { "too few contacts" } else { "" }
+            );
+        }
+        out.push_str("</table></div>");
+        let significant: Vec<String> = campaign
+            .comparisons
+            .iter()
+            .filter(|c| c.significant)
+            .filter_map(|c| {
+                c.figures
+                    .map(|f| format!("{} {:+.1} points", c.name(), 100.0 * f.difference))
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "<p>Significant after Holm: {}.</p>",
+            if significant.is_empty() {
+                "none".to_string()
+            } else {
+                escape(&significant.join("; "))
+            }
+        );
+    }
+    out.push_str("</section>");
     out
 }
 
