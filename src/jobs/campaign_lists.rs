@@ -18,10 +18,11 @@ use crate::data::campaign::{Arm, ArmShares, CampaignId, CampaignKind};
 use crate::data::date::Date;
 use polars::prelude::*;
 
-fn shares(config: &CampaignsConfig) -> ArmShares {
+/// The arms' shares; a challenger arm only while a challenger is there to treat it.
+fn shares(config: &CampaignsConfig, challenger: bool) -> ArmShares {
     ArmShares {
         control: config.control_share,
-        challenger: config.challenger_share,
+        challenger: if challenger { config.challenger_share } else { 0.0 },
         baseline: config.baseline_share,
     }
 }
@@ -31,8 +32,14 @@ fn listed(total: usize, share: f64) -> usize {
 }
 
 /// The retention list from scoring's churn frame (`cli`, `churn_probability`, optional
-/// `churn_rate`, `reasons`, `actions`).
-pub fn retention(scored: &DataFrame, snapshot: Date, config: &CampaignsConfig) -> PolarsResult<DataFrame> {
+/// `churn_rate`, `reasons`, `actions`). With `challenger`, its share of the list is the
+/// challenger arm (whose reasons and actions the caller then replaces with the challenger's).
+pub fn retention(
+    scored: &DataFrame,
+    snapshot: Date,
+    config: &CampaignsConfig,
+    challenger: bool,
+) -> PolarsResult<DataFrame> {
     let campaign = CampaignId {
         kind: CampaignKind::Retention,
         snapshot,
@@ -64,7 +71,7 @@ pub fn retention(scored: &DataFrame, snapshot: Date, config: &CampaignsConfig) -
     if scored.column("churn_rate").is_ok() {
         list.with_column(scored.column("churn_rate")?.take(&picked)?)?;
     }
-    let arms = shares(config);
+    let arms = shares(config, challenger);
     let arm: Vec<&str> = order
         .iter()
         .map(|i| arms.arm_of(campaign, ids.get(*i).unwrap_or_default()).as_str())
@@ -99,7 +106,8 @@ pub fn offer(candidates: Vec<OfferCandidate>, snapshot: Date, config: &Campaigns
     }
     candidates.truncate(n);
     candidates.sort_by(surest_first);
-    let arms = shares(config);
+    // Offers have no challenger arm yet: a challenger recommender's picks are not scored here.
+    let arms = shares(config, false);
     let arm: Vec<Arm> = candidates.iter().map(|c| arms.arm_of(campaign, c.client)).collect();
     DataFrame::new_infer_height(vec![
         Column::new("campaign".into(), vec![campaign.to_string(); n]),
@@ -204,4 +212,58 @@ impl Targets {
             Column::new("score".into(), scores),
         ])
     }
+}
+
+/// The list with the challenger arm's `reasons` and `actions` replaced by the challenger's
+/// (`treated`: `cli`, `reasons`, `actions` of those clients, from the challenger model), and a
+/// `model_version` column: which version's advice each client is to be treated with (the
+/// control's is the champion's, what it would have had).
+pub fn treat_challenger_arm(
+    list: DataFrame,
+    treated: &DataFrame,
+    champion: u32,
+    challenger: u32,
+) -> PolarsResult<DataFrame> {
+    let ids = treated.column("cli")?.i64()?;
+    let reasons = treated.column("reasons")?.str()?;
+    let actions = treated.column("actions")?.str()?;
+    let by_client: std::collections::HashMap<i64, (String, String)> = (0..treated.height())
+        .filter_map(|i| {
+            Some((
+                ids.get(i)?,
+                (
+                    reasons.get(i).unwrap_or("").to_string(),
+                    actions.get(i).unwrap_or("").to_string(),
+                ),
+            ))
+        })
+        .collect();
+    let cli = list.column("cli")?.i64()?;
+    let arm = list.column("arm")?.str()?;
+    let (old_reasons, old_actions) = (list.column("reasons")?.str()?, list.column("actions")?.str()?);
+    let mut new_reasons = Vec::with_capacity(list.height());
+    let mut new_actions = Vec::with_capacity(list.height());
+    let mut versions = Vec::with_capacity(list.height());
+    for i in 0..list.height() {
+        let theirs = (arm.get(i) == Some(Arm::Challenger.as_str()))
+            .then(|| cli.get(i).and_then(|c| by_client.get(&c)))
+            .flatten();
+        match theirs {
+            Some((r, a)) => {
+                new_reasons.push(r.clone());
+                new_actions.push(a.clone());
+                versions.push(i64::from(challenger));
+            }
+            None => {
+                new_reasons.push(old_reasons.get(i).unwrap_or("").to_string());
+                new_actions.push(old_actions.get(i).unwrap_or("").to_string());
+                versions.push(i64::from(champion));
+            }
+        }
+    }
+    let mut list = list;
+    list.with_column(Column::new("reasons".into(), new_reasons))?;
+    list.with_column(Column::new("actions".into(), new_actions))?;
+    list.with_column(Column::new("model_version".into(), versions))?;
+    Ok(list)
 }

@@ -37,6 +37,24 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let manager = absent_if_untrained(TabularModel::load(&registry, ModelKind::Manager, None, threads))?;
     let agency = absent_if_untrained(TabularModel::load(&registry, ModelKind::Agency, None, threads))?;
     let recommender = absent_if_untrained(SavedRecommender::load(&registry, None))?;
+    // A churn challenger being tried on live clients: it treats the retention list's
+    // challenger arm (`campaigns.challenger_share`).
+    let churn_challenger = match (
+        &churn,
+        config.campaigns.lists && config.campaigns.challenger_share > 0.0,
+    ) {
+        (Some(champion), true) => match registry
+            .aliases(ModelKind::Churn)
+            .map_err(|e| JobError::Invalid(e.to_string()))?
+            .challenger
+        {
+            Some(v) if v != champion.meta.version => {
+                Some(TabularModel::load(&registry, ModelKind::Churn, Some(v), threads)?)
+            }
+            _ => None,
+        },
+        _ => None,
+    };
     if churn.is_none() && manager.is_none() && agency.is_none() && recommender.is_none() {
         return Err(JobError::NoModels);
     }
@@ -86,7 +104,36 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let (mut frame, value) = result?;
         write(&mut frame, &staged, "clients", ctx.csv)?;
         if lists {
-            let mut list = campaign_lists::retention(&frame, date, &config.campaigns)?;
+            let list = campaign_lists::retention(&frame, date, &config.campaigns, churn_challenger.is_some())?;
+            let mut list = match (&churn_challenger, &churn) {
+                (Some(challenger), Some(champion)) => {
+                    let arm = list.column("arm")?.str()?;
+                    let wanted: std::collections::HashSet<i64> = list
+                        .column("cli")?
+                        .i64()?
+                        .iter()
+                        .zip(arm.iter())
+                        .filter(|(_, a)| *a == Some("challenger"))
+                        .filter_map(|(c, _)| c)
+                        .collect();
+                    let mask: BooleanChunked = built
+                        .clients
+                        .column("cli")?
+                        .i64()?
+                        .iter()
+                        .map(|c| c.is_some_and(|c| wanted.contains(&c)))
+                        .collect();
+                    let rows = built.clients.filter(&mask)?;
+                    let (treated, _) = score_churn(challenger, &rows, config)?;
+                    campaign_lists::treat_challenger_arm(
+                        list,
+                        &treated,
+                        champion.meta.version,
+                        challenger.meta.version,
+                    )?
+                }
+                _ => list,
+            };
             write(&mut list, &staged, "campaigns/retention", ctx.csv)?;
         }
         summary.clients = Some(value);

@@ -402,3 +402,63 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         .unwrap();
     assert_eq!(waiting["matured"], false, "90 days have not passed");
 }
+
+/// While a churn challenger is tried on live clients (`campaigns.challenger_share`), its share
+/// of the retention list is treated with the challenger's own reasons and actions, and every
+/// row says which version's advice it follows.
+#[test]
+fn a_churn_challenger_treats_the_retention_lists_challenger_arm() {
+    let scratch = scratch();
+    let dir = scratch.path();
+    let config = project(dir);
+    let settings = |rounds: u32| {
+        format!("models:\n  boosting:\n    rounds: {rounds}\n    threads: 1\ncampaigns:\n  challenger_share: 0.3\n")
+    };
+    ok(
+        dir,
+        &["generate", "--clients", "3000", "--months", "4", "--format", "parquet"],
+    );
+    std::fs::write(dir.join("config/bankml.yaml"), settings(20)).unwrap();
+    ok(dir, &["--config", &config, "train", "--model", "churn"]);
+    std::fs::write(dir.join("config/bankml.yaml"), settings(4)).unwrap();
+    ok(dir, &["--config", &config, "train", "--model", "churn"]);
+    ok(dir, &["--config", &config, "score"]);
+    let list = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/retention.parquet"));
+    let arms = column_str(&list, "arm");
+    let versions: Vec<i64> = list
+        .column("model_version")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let actions = column_str(&list, "actions");
+    assert!(arms.contains(&"challenger") && arms.contains(&"champion"), "{arms:?}");
+    for i in 0..list.height() {
+        let expected = if arms[i] == "challenger" { 2 } else { 1 };
+        assert_eq!(versions[i], expected, "row {i} ({})", arms[i]);
+    }
+    assert!(
+        (0..list.height()).any(|i| arms[i] == "challenger" && !actions[i].is_empty()),
+        "the challenger's own actions for the clients it finds at risk"
+    );
+    // Without a challenger the same share is no arm at all: the control stays as it was.
+    std::fs::write(
+        dir.join("config/bankml.yaml"),
+        "models:\n  boosting:\n    rounds: 4\n    threads: 1\ncampaigns:\n  challenger_share: 0.0\n",
+    )
+    .unwrap();
+    ok(dir, &["--config", &config, "score"]);
+    let again = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/retention.parquet"));
+    let control = |frame: &polars::prelude::DataFrame| -> Vec<i64> {
+        let arm = column_str(frame, "arm");
+        let cli = frame.column("cli").unwrap().i64().unwrap();
+        cli.into_no_null_iter()
+            .zip(arm)
+            .filter(|(_, a)| *a == "control")
+            .map(|(c, _)| c)
+            .collect()
+    };
+    assert_eq!(control(&again), control(&list));
+    assert!(!column_str(&again, "arm").contains(&"challenger"));
+}
