@@ -125,6 +125,7 @@ pub enum BenchWhat {
     /// interval coverage, and the share of banks declaring the challenger different — false
     /// positives with `--challenger equal` (an A/A test), power with `better`.
     Business {
+        /// Clients of each generated bank.
         #[arg(long, default_value_t = 100_000)]
         clients: usize,
         /// Monthly snapshots per bank (lists from the first to the one before last).
@@ -133,8 +134,10 @@ pub enum BenchWhat {
         /// Banks to generate, each with its own seed.
         #[arg(long, default_value_t = 200)]
         seeds: usize,
+        /// Seed of the first bank; the others follow it.
         #[arg(long, default_value_t = 1)]
         first_seed: u64,
+        /// `equal`: an A/A test (false positives); `better`: a truly better challenger (power).
         #[arg(long, value_enum, default_value_t = Challenger::Equal)]
         challenger: Challenger,
         /// Work folder (default: a temporary folder, removed).

@@ -102,11 +102,14 @@ pub fn run(bench: BusinessBench, config: &EngineConfig) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     println!(
-        "{} banks of {} clients, {} months, challenger {:?}: generating {:.1} s, business job {:.2} s a bank (mean)",
+        "{} banks of {} clients, {} months, challenger {}: generating {:.1} s, business job {:.2} s a bank (mean)",
         bench.seeds,
         bench.clients,
         bench.months,
-        bench.challenger,
+        match bench.challenger {
+            Challenger::Equal => "equal (A/A)",
+            Challenger::Better => "better",
+        },
         generating / bench.seeds.max(1) as f64,
         measuring / bench.seeds.max(1) as f64
     );

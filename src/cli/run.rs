@@ -120,11 +120,16 @@ fn foreground(name: &str, wait: bool, config: &EngineConfig, config_path: &Path)
             "{name} not run: {} (`bankml run {name} --wait` runs it once that run ends)",
             last.and_then(|r| r.error).unwrap_or_default()
         )),
-        other => Err(anyhow::anyhow!(
-            "{name} {}: {}",
-            other.name(),
-            last.and_then(|r| r.error).unwrap_or_default()
-        )),
+        other => {
+            let error = last.and_then(|r| r.error).unwrap_or_default();
+            let message = format!("{name} {}: {error}", other.name());
+            // Refused input exits 2 here too, as every command that reads exports does.
+            if error.starts_with(bankml::engine::process::BAD_INPUT) {
+                Err(UserError(message).into())
+            } else {
+                Err(anyhow::anyhow!(message))
+            }
+        }
     }
 }
 

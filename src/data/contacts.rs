@@ -112,6 +112,8 @@ fn check_rows(
         return Vec::new();
     };
     let contacted = contacted.physical().clone();
+    // A contacted_on that was not a date is reported as such; not again as missing.
+    let date_rejected = loaded.rejected.contains(&"contacted_on");
     let file = origin.file();
     let mut rows = Vec::with_capacity(frame.height());
     for row in 0..frame.height() {
@@ -136,6 +138,32 @@ fn check_rows(
             continue;
         };
         let contacted_on = contacted.get(row).map(Date);
+        let clicked_value = clicked.get(row);
+        if arm == Arm::Control && (contacted_on.is_some() || clicked_value.is_some()) {
+            let column = if contacted_on.is_some() {
+                "contacted_on"
+            } else {
+                "clicked"
+            };
+            problems.error(
+                &format!("{file} contacted control"),
+                origin.cell(row, column),
+                format!(
+                    "a control client is held out, not contacted: {column} must be empty (a contacted control \
+                     would make every comparison with it wrong)"
+                ),
+            );
+            continue;
+        }
+        if campaign.kind == CampaignKind::Retention && (offers.get(row).is_some() || clicked_value.is_some()) {
+            let column = if offers.get(row).is_some() { "offer" } else { "clicked" };
+            problems.error(
+                &format!("{file} offer on a retention row"),
+                origin.cell(row, column),
+                format!("{campaign} is a retention campaign: {column} must be empty (offers and clicks belong to offer campaigns)"),
+            );
+            continue;
+        }
         if let Some(on) = contacted_on {
             if on <= campaign.snapshot {
                 problems.error(
@@ -156,7 +184,7 @@ fn check_rows(
                 );
                 continue;
             }
-        } else if arm != Arm::Control {
+        } else if arm != Arm::Control && !date_rejected {
             problems.error(
                 &format!("{file} contacted_on missing"),
                 origin.cell(row, "contacted_on"),
@@ -192,7 +220,7 @@ fn check_rows(
             arm,
             contacted_on,
             offer,
-            clicked: clicked.get(row).map(|v| v == 1),
+            clicked: clicked_value.map(|v| v == 1),
         });
     }
     rows

@@ -44,6 +44,9 @@ impl ProcessExecutor {
 }
 
 /// The last lines of what the child wrote to stderr: the error it ended with.
+/// How a run that refused its input (exit code 2) begins its error.
+pub const BAD_INPUT: &str = "exit code 2 (bad input)";
+
 fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     // The error and what follows it: "1 problem(s) in data/raw/…:" alone names no problem.
@@ -129,7 +132,7 @@ impl Executor for ProcessExecutor {
             },
             // Exit code 2: the run refused its input (bankml's exit code for bad input).
             Ok(status) if status.code() == Some(2) => {
-                AttemptReport::refused_input(format!("exit code 2 (bad input): {}", said(&stderr_text)))
+                AttemptReport::refused_input(format!("{BAD_INPUT}: {}", said(&stderr_text)))
             }
             Ok(status) => AttemptReport::failed(match status.code() {
                 Some(code) => format!("exit code {code}: {}", said(&stderr_text)),

@@ -292,6 +292,7 @@ fn measure_campaign(
         comparisons: Vec::new(),
         retention: None,
         uplift: None,
+        notes: Vec::new(),
     };
     if !matured {
         return figures;
@@ -351,10 +352,22 @@ fn measure_campaign(
         ) else {
             continue;
         };
+        let small: Vec<String> = [arm_a, arm_b]
+            .iter()
+            .filter(|arm| arm.too_few)
+            .map(|arm| format!("{} has {} clients", arm.arm, arm.clients))
+            .collect();
         let compared = match (outcome.of(arm_a), outcome.of(arm_b)) {
-            (Some(x), Some(y)) if !arm_a.too_few && !arm_b.too_few => compare(x.count, y.count, settings.alpha).ok(),
+            (Some(x), Some(y)) if small.is_empty() => compare(x.count, y.count, settings.alpha).ok(),
             _ => None,
         };
+        let not_compared = (!small.is_empty()).then(|| {
+            format!(
+                "too few contacts: {}, under min_clients {}",
+                small.join(" and "),
+                settings.min_clients
+            )
+        });
         figures.comparisons.push(ArmComparison {
             outcome,
             a,
@@ -362,10 +375,26 @@ fn measure_campaign(
             figures: compared,
             adjusted_p_value: None,
             significant: false,
+            not_compared,
         });
     }
     if campaign.kind == CampaignKind::Retention {
         figures.retention = retention_figures(&figures, rows, outcomes, settings);
+        if figures.retention.is_none() {
+            let sizes: Vec<String> = [Arm::Champion, Arm::Control]
+                .iter()
+                .map(|a| {
+                    let n = figures.arms.iter().find(|f| f.arm == *a).map_or(0, |f| f.clients);
+                    format!("{a} {n}")
+                })
+                .collect();
+            figures.notes.push(format!(
+                "no prevention rate, false-positive rate or return: they need a champion and a control arm of at \
+                 least min_clients ({}) each ({})",
+                settings.min_clients,
+                sizes.join(", ")
+            ));
+        }
     }
     figures
 }

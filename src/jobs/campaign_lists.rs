@@ -6,7 +6,8 @@
 //! - **retention**: the `campaigns.retention_share` of scored clients most likely to leave
 //!   (by calibrated churn rate, then score), with the reasons and actions scoring found;
 //! - **offer**: the `campaigns.offer_share` of clients the recommender is surest of (by the
-//!   score of their first recommendation), each offered it — or, in the baseline arm, the
+//!   score of their first recommendation; clients holding nothing, scored by popularity, are
+//!   left out), each offered it — or, in the baseline arm, the
 //!   most popular product they lack, what a bank without a recommender would offer;
 //! - **targets**: per product, the `campaigns.targets_per_product` clients most likely to take
 //!   it — those whose own list puts it highest, then by the recommender's score (scores are
@@ -140,10 +141,13 @@ pub struct Targets {
 }
 
 /// A client's standing for a product; better is a higher place in the client's own list,
-/// then a higher score, then the smaller client id.
+/// then a client the recommender knows (one holding nothing is scored by popularity counts,
+/// which do not compare with other clients' scores), then a higher score, then the smaller
+/// client id.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Target {
     rank: usize,
+    cold: bool,
     score: f64,
     client: i64,
 }
@@ -161,6 +165,7 @@ impl Ord for Target {
         other
             .rank
             .cmp(&self.rank)
+            .then(other.cold.cmp(&self.cold))
             .then(self.score.total_cmp(&other.score))
             .then(other.client.cmp(&self.client))
     }
@@ -174,13 +179,19 @@ impl Targets {
         }
     }
 
-    /// `client`'s place (`rank` in their own list) and score for product `item`.
-    pub fn offer(&mut self, item: usize, client: i64, rank: usize, score: f64) {
+    /// `client`'s place (`rank` in their own list) and score for product `item`; `cold`: the
+    /// client holds nothing.
+    pub fn offer(&mut self, item: usize, client: i64, rank: usize, cold: bool, score: f64) {
         if self.per_product == 0 || !score.is_finite() {
             return;
         }
         let Some(heap) = self.heaps.get_mut(item) else { return };
-        let candidate = Target { rank, score, client };
+        let candidate = Target {
+            rank,
+            cold,
+            score,
+            client,
+        };
         if heap.len() < self.per_product {
             heap.push(std::cmp::Reverse(candidate));
         } else if heap.peek().is_some_and(|worst| candidate > worst.0) {
@@ -189,10 +200,10 @@ impl Targets {
         }
     }
 
-    /// `product_id, cli, rank, rank_for_client, score`, each product's best first.
+    /// `product_id, cli, rank, rank_for_client, holds_nothing, score`, each product's best first.
     pub fn frame(self, items: &[String]) -> PolarsResult<DataFrame> {
         let (mut products, mut clients, mut ranks, mut scores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut own = Vec::new();
+        let (mut own, mut cold) = (Vec::new(), Vec::new());
         for (item, heap) in self.heaps.into_iter().enumerate() {
             let mut best: Vec<Target> = heap.into_iter().map(|r| r.0).collect();
             best.sort_by(|a, b| b.cmp(a));
@@ -201,6 +212,7 @@ impl Targets {
                 clients.push(target.client);
                 ranks.push(rank as i64 + 1);
                 own.push(target.rank as i64);
+                cold.push(target.cold);
                 scores.push(target.score);
             }
         }
@@ -209,6 +221,7 @@ impl Targets {
             Column::new("cli".into(), clients),
             Column::new("rank".into(), ranks),
             Column::new("rank_for_client".into(), own),
+            Column::new("holds_nothing".into(), cold),
             Column::new("score".into(), scores),
         ])
     }

@@ -367,7 +367,7 @@ fn recommend_all(
         let ranked = Recommender::top(&all, held, products);
         if per_product > 0 {
             for (place, (item, score)) in ranked.iter().enumerate() {
-                targets.offer(*item, *client, place + 1, *score);
+                targets.offer(*item, *client, place + 1, held.is_empty(), *score);
             }
         }
         let picks: Vec<(usize, f64)> = ranked.into_iter().take(k).collect();
@@ -378,7 +378,9 @@ fn recommend_all(
                     .total_cmp(&saved.model.popularity[*b])
                     .then(b.cmp(a))
             });
-        if let (Some((first, score)), Some(popular)) = (picks.first(), popular) {
+        // A client holding nothing gets popularity, not the recommender's judgement: its score
+        // (a count) does not compare with the others', so it is no candidate for the offer list.
+        if let (Some((first, score)), Some(popular), false) = (picks.first(), popular, held.is_empty()) {
             candidates.push(OfferCandidate {
                 client: *client,
                 first_pick: item_name(*first),

@@ -110,6 +110,9 @@ pub struct ArmComparison {
     /// The p-value after Holm's correction over the campaign's comparisons.
     pub adjusted_p_value: Option<f64>,
     pub significant: bool,
+    /// Why there are no figures (an arm under `min_clients`), when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_compared: Option<String>,
 }
 
 impl ArmComparison {
@@ -170,6 +173,10 @@ pub struct CampaignFigures {
     /// When scoring's list with its scores is kept for the campaign's snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplift: Option<UpliftFigures>,
+    /// Why figures a reader may look for are missing (e.g. retention's money with too small a
+    /// control).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The business job's summary.

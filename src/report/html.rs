@@ -605,6 +605,9 @@ fn business_sections(out: &mut String, business: &crate::report::campaigns::Busi
             ],
             &rows,
         );
+        for note in &campaign.notes {
+            let _ = write!(out, "<p class=\"meta\">{}</p>", escape(note));
+        }
         if let Some(uplift) = &campaign.uplift {
             if uplift.curve.len() > 1 {
                 let end = uplift.curve[uplift.curve.len() - 1];

@@ -343,7 +343,7 @@ pub fn intervals(id: &str, title: &str, rows: &[(String, f64, f64, f64)], refere
     let mut out = String::new();
     let height = TOP + rows.len().max(1) as f64 * 22.0 + 24.0;
     open(&mut out, id, title, height, W / 2.0);
-    let label_width = 170.0;
+    let label_width = 200.0;
     let (x0, x1) = (label_width + 6.0, W - RIGHT - 10.0);
     let range = bounds(
         rows.iter()
@@ -372,7 +372,7 @@ pub fn intervals(id: &str, title: &str, rows: &[(String, f64, f64, f64)], refere
              <circle cx=\"{:.2}\" cy=\"{y}\" r=\"3.5\" fill=\"{color}\"><title>{}: {} [{}, {}]</title></circle>",
             label_width,
             y + 3.0,
-            escape(&name.chars().take(34).collect::<String>()),
+            escape(&name.chars().take(40).collect::<String>()),
             x(*low),
             x(*high),
             x(*estimate),

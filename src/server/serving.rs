@@ -611,13 +611,23 @@ impl Serving {
         })?;
         // By the product's place in each client's own list, then the score, then the id:
         // scores compare only within a client (one holding nothing is scored by popularity).
-        let mut scored: Vec<(usize, f64, i64)> = r
+        // (rank, holds nothing, score, client): a client holding nothing is scored by
+        // popularity counts, so it comes after the known clients of the same rank.
+        let mut scored: Vec<(usize, bool, f64, i64)> = r
             .held
             .iter()
-            .filter_map(|(client, held)| model.rank_of(held, item).map(|(rank, s)| (rank, s, *client)))
+            .filter_map(|(client, held)| {
+                model
+                    .rank_of(held, item)
+                    .map(|(rank, s)| (rank, held.is_empty(), s, *client))
+            })
             .collect();
-        let better =
-            |a: &(usize, f64, i64), b: &(usize, f64, i64)| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2));
+        let better = |a: &(usize, bool, f64, i64), b: &(usize, bool, f64, i64)| {
+            a.0.cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then(b.2.total_cmp(&a.2))
+                .then(a.3.cmp(&b.3))
+        };
         if scored.len() > n && n > 0 {
             scored.select_nth_unstable_by(n - 1, better);
             scored.truncate(n);
@@ -626,7 +636,9 @@ impl Serving {
         scored.truncate(n);
         let clients: Vec<Value> = scored
             .iter()
-            .map(|(rank, score, client)| json!({ "client_id": client, "rank_for_client": rank, "score": score }))
+            .map(|(rank, cold, score, client)| {
+                json!({ "client_id": client, "rank_for_client": rank, "holds_nothing": cold, "score": score })
+            })
             .collect();
         Ok(json!({
             "product_id": product_id,

@@ -167,7 +167,12 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
     std::fs::remove_file(folder.join("contacts.parquet")).unwrap();
     let clients = read_parquet(&folder.join("clients.parquet"));
     let ids = clients.column("cli").unwrap().i64().unwrap();
-    let (a, b) = (ids.get(0).unwrap(), ids.get(1).unwrap());
+    let (a, b, c, d) = (
+        ids.get(0).unwrap(),
+        ids.get(1).unwrap(),
+        ids.get(2).unwrap(),
+        ids.get(3).unwrap(),
+    );
     let rows = [
         "campaign,cli,arm,contacted_on,offer,clicked".to_string(),
         format!("retention-2025-12-31,{a},champion,2025-12-02,,"), // line 2: its own month
@@ -177,11 +182,13 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
         format!("offer-2025-11-30,{b},champion,2025-11-30,P01,0"), // line 6: before its list
         format!("retention-2025-11-30,{a},control,,,"),            // line 7: twice
         format!("offer-2025-11-30,{a},champion,2025-12-03,P01,3"), // line 8: clicked 3
+        format!("retention-2025-11-30,{c},control,2025-12-02,,"),  // line 9: a contacted control
+        format!("retention-2025-11-30,{d},champion,2025-12-02,P01,"), // line 10: an offer in retention
+        format!("offer-2025-11-30,{d},challenger,02/12/2025,P01,1"), // line 11: not a date
     ];
     std::fs::write(folder.join("contacts.csv"), rows.join("\n") + "\n").unwrap();
-    let output = bankml(dir, &["--config", &config, "run", "monthly-business"]);
-    let printed = text(&output);
-    assert!(!output.status.success(), "{printed}");
+    // Refused input: exit code 2, as from every command that reads exports.
+    let printed = bad_input(dir, &["--config", &config, "run", "monthly-business"]);
     for expected in [
         "contacts.csv, line 2, column campaign: campaign \"retention-2025-12-31\" names snapshot 2025-12-31, which is not an earlier snapshot",
         "contacts.csv, line 4, column cli: cli 99999999 is not in clients",
@@ -189,12 +196,20 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
         "contacts.csv, line 6, column contacted_on: contacted_on 2025-11-30 is not after offer-2025-11-30's snapshot",
         "contacts.csv, line 7: duplicate campaign=retention-2025-11-30",
         "contacts.csv, line 8, column clicked: clicked is 3",
+        "contacts.csv, line 9, column contacted_on: a control client is held out, not contacted",
+        "contacts.csv, line 10, column offer: retention-2025-11-30 is a retention campaign: offer must be empty",
+        "contacts.csv, line 11, column contacted_on: \"02/12/2025\" is not a date",
     ] {
         assert!(printed.contains(expected), "missing «{expected}» in:\n{printed}");
     }
     assert!(
         !printed.contains("contacts.csv, line 3"),
         "a good row is not blamed:\n{printed}"
+    );
+    assert_eq!(
+        printed.matches("contacts.csv, line 11").count(),
+        1,
+        "a cell that is not a date is said once, not again as missing:\n{printed}"
     );
     assert!(printed.contains("bad input"), "{printed}");
     // A month earlier, the same bank's own contacts: the table is optional and a fix is read.
@@ -224,6 +239,11 @@ fn a_contacts_table_with_wrong_rows_is_refused_row_by_row() {
     for comparison in offer["comparisons"].as_array().unwrap() {
         if comparison["a"] == "control" || comparison["b"] == "control" {
             assert!(comparison["figures"].is_null(), "{comparison}");
+            let why = comparison["not_compared"].as_str().unwrap();
+            assert!(
+                why.starts_with("too few contacts:") && why.contains("control has"),
+                "{why}"
+            );
         }
     }
     assert!(
@@ -297,7 +317,26 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         ["champion", "control"],
         "no challenger is being tried (campaigns.challenger_share 0)"
     );
-    // Offers: the 10 % the recommender is surest of; the baseline arm offered the popular pick.
+    // Offers: the 10 % the recommender is surest of — never a client holding nothing, whose
+    // popularity-count score does not compare; the baseline arm offered the popular pick.
+    let holding: std::collections::HashSet<i64> = read_parquet(&dir.join("data/raw/2025-11-30/holdings.parquet"))
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let offered: Vec<i64> = offer
+        .column("cli")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert!(
+        offered.iter().all(|c| holding.contains(c)),
+        "a client with no product on the offer list"
+    );
     let offer_arms = arms(&offer);
     assert!(
         offer_arms.contains_key("baseline") && offer_arms.contains_key("control"),
@@ -328,6 +367,14 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         .map(|((cli, product), _)| (cli, product.to_string()))
         .collect();
     let (products, target_scores) = (column_str(&targets, "product_id"), column_f64(&targets, "score"));
+    let cold: Vec<bool> = targets
+        .column("holds_nothing")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .map(|v| v == Some(true))
+        .collect();
     let own_rank: Vec<i64> = targets
         .column("rank_for_client")
         .unwrap()
@@ -352,10 +399,10 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
             products[i]
         );
         if i > 0 && products[i] == products[i - 1] {
-            let (before, now) = ((own_rank[i - 1], target_scores[i - 1]), (own_rank[i], target_scores[i]));
+            let key = |j: usize| (own_rank[j], cold[j]);
             assert!(
-                before.0 < now.0 || (before.0 == now.0 && before.1 >= now.1),
-                "highest in the client's own list first, then by score, within {}",
+                key(i - 1) < key(i) || (key(i - 1) == key(i) && target_scores[i - 1] >= target_scores[i]),
+                "highest in the client's own list first, known clients before those holding nothing, then by score, within {}",
                 products[i]
             );
         }
