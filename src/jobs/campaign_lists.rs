@@ -20,7 +20,7 @@ use crate::data::date::Date;
 use polars::prelude::*;
 
 /// The arms' shares; a challenger arm only while a challenger is there to treat it.
-fn shares(config: &CampaignsConfig, challenger: bool) -> ArmShares {
+pub fn arm_shares(config: &CampaignsConfig, challenger: bool) -> ArmShares {
     ArmShares {
         control: config.control_share,
         challenger: if challenger { config.challenger_share } else { 0.0 },
@@ -72,7 +72,7 @@ pub fn retention(
     if scored.column("churn_rate").is_ok() {
         list.with_column(scored.column("churn_rate")?.take(&picked)?)?;
     }
-    let arms = shares(config, challenger);
+    let arms = arm_shares(config, challenger);
     let arm: Vec<&str> = order
         .iter()
         .map(|i| arms.arm_of(campaign, ids.get(*i).unwrap_or_default()).as_str())
@@ -90,10 +90,46 @@ pub struct OfferCandidate {
     pub first_pick: String,
     pub score: f64,
     pub popular: String,
+    /// The challenger recommender's first pick, for a client in the challenger arm.
+    pub challenger_pick: Option<String>,
 }
 
-/// The offer list from each scored client's first recommendation.
-pub fn offer(candidates: Vec<OfferCandidate>, snapshot: Date, config: &CampaignsConfig) -> PolarsResult<DataFrame> {
+/// A recommender challenger tried on the offer list's challenger arm.
+pub struct OfferChallenger {
+    pub model: crate::models::recommender::SavedRecommender,
+    pub version: u32,
+    /// The champion's version, whose advice every other arm follows.
+    pub champion: u32,
+    pub campaign: CampaignId,
+    pub shares: ArmShares,
+}
+
+impl OfferChallenger {
+    /// The challenger's first pick for `client` (holding `held`, indices into `items`, the
+    /// champion's products) when the client falls in the challenger arm.
+    pub fn pick_for(&self, client: i64, held: &[usize], items: &[String]) -> Option<String> {
+        if self.shares.arm_of(self.campaign, client) != Arm::Challenger {
+            return None;
+        }
+        let own = &self.model.model.items;
+        let theirs: Vec<usize> = held
+            .iter()
+            .filter_map(|i| items.get(*i))
+            .filter_map(|name| own.iter().position(|o| o == name))
+            .collect();
+        let (first, _) = *self.model.model.recommend(&theirs, 1).first()?;
+        own.get(first).cloned()
+    }
+}
+
+/// The offer list from each scored client's first recommendation; with a `challenger`, its
+/// arm is offered the challenger's pick, and `model_version` says whose advice each row follows.
+pub fn offer(
+    candidates: Vec<OfferCandidate>,
+    snapshot: Date,
+    config: &CampaignsConfig,
+    challenger: Option<&OfferChallenger>,
+) -> PolarsResult<DataFrame> {
     let campaign = CampaignId {
         kind: CampaignKind::Offer,
         snapshot,
@@ -107,10 +143,9 @@ pub fn offer(candidates: Vec<OfferCandidate>, snapshot: Date, config: &Campaigns
     }
     candidates.truncate(n);
     candidates.sort_by(surest_first);
-    // Offers have no challenger arm yet: a challenger recommender's picks are not scored here.
-    let arms = shares(config, false);
+    let arms = arm_shares(config, challenger.is_some());
     let arm: Vec<Arm> = candidates.iter().map(|c| arms.arm_of(campaign, c.client)).collect();
-    DataFrame::new_infer_height(vec![
+    let mut columns = vec![
         Column::new("campaign".into(), vec![campaign.to_string(); n]),
         Column::new("cli".into(), candidates.iter().map(|c| c.client).collect::<Vec<_>>()),
         Column::new("rank".into(), (1..=n as i64).collect::<Vec<_>>()),
@@ -120,17 +155,30 @@ pub fn offer(candidates: Vec<OfferCandidate>, snapshot: Date, config: &Campaigns
             candidates
                 .iter()
                 .zip(&arm)
-                .map(|(c, a)| {
-                    if *a == Arm::Baseline {
-                        c.popular.as_str()
-                    } else {
-                        c.first_pick.as_str()
-                    }
+                .map(|(c, a)| match a {
+                    Arm::Baseline => c.popular.as_str(),
+                    Arm::Challenger => c.challenger_pick.as_deref().unwrap_or(c.first_pick.as_str()),
+                    _ => c.first_pick.as_str(),
                 })
                 .collect::<Vec<_>>(),
         ),
         Column::new("score".into(), candidates.iter().map(|c| c.score).collect::<Vec<_>>()),
-    ])
+    ];
+    if let Some(challenger) = challenger {
+        columns.push(Column::new(
+            "model_version".into(),
+            arm.iter()
+                .map(|a| {
+                    i64::from(if *a == Arm::Challenger {
+                        challenger.version
+                    } else {
+                        challenger.champion
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ));
+    }
+    DataFrame::new_infer_height(columns)
 }
 
 /// The `per_product` best clients of each product, kept while the clients stream by: a

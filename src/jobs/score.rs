@@ -79,6 +79,33 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         agencies: None,
     };
 
+    // A recommender challenger being tried on live clients: it picks the offer of the offer
+    // list's challenger arm.
+    let offer_challenger = match (
+        &recommender,
+        config.campaigns.lists && config.campaigns.challenger_share > 0.0,
+    ) {
+        (Some(_), true) => {
+            let aliases = registry
+                .aliases(ModelKind::Recommender)
+                .map_err(|e| JobError::Invalid(e.to_string()))?;
+            match (aliases.champion, aliases.challenger) {
+                (Some(champion), Some(v)) if v != champion => Some(campaign_lists::OfferChallenger {
+                    model: SavedRecommender::load(&registry, Some(v))?,
+                    version: v,
+                    champion,
+                    campaign: crate::data::campaign::CampaignId {
+                        kind: crate::data::campaign::CampaignKind::Offer,
+                        snapshot: date,
+                    },
+                    shares: campaign_lists::arm_shares(&config.campaigns, true),
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+
     // Churn (XGBoost's threads) and recommendations (plain Rust) are independent: side by side.
     let (churn_result, recommendation_result) = std::thread::scope(|scope| {
         let recommendations = scope.spawn(|| {
@@ -88,6 +115,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     &loaded,
                     config.models.recommender.k,
                     config.campaigns.targets_per_product,
+                    offer_challenger.as_ref(),
                 )
             })
         });
@@ -142,7 +170,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let (mut frame, value, candidates, targets) = result?;
         write(&mut frame, &staged, "recommendations", ctx.csv)?;
         if lists {
-            let mut list = campaign_lists::offer(candidates, date, &config.campaigns)?;
+            let mut list = campaign_lists::offer(candidates, date, &config.campaigns, offer_challenger.as_ref())?;
             write(&mut list, &staged, "campaigns/offer", ctx.csv)?;
             if let Some((targets, items)) = targets {
                 let mut list = targets.frame(&items)?;
@@ -344,6 +372,7 @@ fn recommend_all(
     loaded: &Snapshot,
     k: usize,
     per_product: usize,
+    challenger: Option<&campaign_lists::OfferChallenger>,
 ) -> Result<Recommended, JobError> {
     let started = Instant::now();
     let index = HoldingsIndex::new(loaded)?;
@@ -386,6 +415,7 @@ fn recommend_all(
                 first_pick: item_name(*first),
                 score: *score,
                 popular: item_name(popular),
+                challenger_pick: challenger.and_then(|c| c.pick_for(*client, held, &saved.model.items)),
             });
         }
         for (rank, (item, score)) in picks.into_iter().enumerate() {

@@ -450,11 +450,12 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     assert_eq!(waiting["matured"], false, "90 days have not passed");
 }
 
-/// While a churn challenger is tried on live clients (`campaigns.challenger_share`), its share
-/// of the retention list is treated with the challenger's own reasons and actions, and every
-/// row says which version's advice it follows.
+/// While a churn or recommender challenger is tried on live clients
+/// (`campaigns.challenger_share`), its share of the retention or offer list follows the
+/// challenger's own advice — reasons and actions, or the product offered — and every row says
+/// which version's advice it follows.
 #[test]
-fn a_churn_challenger_treats_the_retention_lists_challenger_arm() {
+fn challengers_treat_their_lists_challenger_arm() {
     let scratch = scratch();
     let dir = scratch.path();
     let config = project(dir);
@@ -467,9 +468,45 @@ fn a_churn_challenger_treats_the_retention_lists_challenger_arm() {
     );
     std::fs::write(dir.join("config/bankml.yaml"), settings(20)).unwrap();
     ok(dir, &["--config", &config, "train", "--model", "churn"]);
+    ok(dir, &["--config", &config, "train", "--model", "recommender"]);
     std::fs::write(dir.join("config/bankml.yaml"), settings(4)).unwrap();
     ok(dir, &["--config", &config, "train", "--model", "churn"]);
+    // The recommender challenger: popularity alone, so its picks differ from EASE's.
+    std::fs::write(
+        dir.join("config/bankml.yaml"),
+        "models:\n  boosting:\n    rounds: 4\n    threads: 1\n  recommender:\n    method: popularity\n\
+         campaigns:\n  challenger_share: 0.3\n",
+    )
+    .unwrap();
+    ok(dir, &["--config", &config, "train", "--model", "recommender"]);
     ok(dir, &["--config", &config, "score"]);
+    let offers = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/offer.parquet"));
+    let offer_arms = column_str(&offers, "arm");
+    let offered = column_str(&offers, "offer");
+    let offer_versions: Vec<i64> = offers
+        .column("model_version")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert!(offer_arms.contains(&"challenger"), "{offer_arms:?}");
+    for i in 0..offers.height() {
+        assert_eq!(offer_versions[i], if offer_arms[i] == "challenger" { 2 } else { 1 });
+    }
+    // Popularity offers the same few products to everyone: its arm's offers are fewer kinds.
+    let kinds = |arm: &str| -> std::collections::BTreeSet<&str> {
+        (0..offers.height())
+            .filter(|i| offer_arms[*i] == arm)
+            .map(|i| offered[i])
+            .collect()
+    };
+    assert!(
+        kinds("challenger").len() < kinds("champion").len(),
+        "{:?} vs {:?}",
+        kinds("challenger"),
+        kinds("champion")
+    );
     let list = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/retention.parquet"));
     let arms = column_str(&list, "arm");
     let versions: Vec<i64> = list
