@@ -446,12 +446,7 @@ fn retention_figures(
 fn observations(summary: &BusinessSummary) -> Vec<Observation> {
     let mut out = Vec::new();
     for kind in CampaignKind::ALL {
-        let Some(latest) = summary
-            .campaigns
-            .iter()
-            .filter(|c| c.campaign.kind == kind && c.matured)
-            .max_by_key(|c| c.campaign.snapshot)
-        else {
+        let Some(latest) = summary.newest_complete(kind) else {
             continue;
         };
         let campaign = (Label::Campaign, kind.as_str());

@@ -189,3 +189,14 @@ pub struct BusinessSummary {
     /// Contacts tables read.
     pub contacts_files: usize,
 }
+
+impl BusinessSummary {
+    /// The newest campaign of `kind` whose outcome is complete: what the observations, the
+    /// console and the alerts follow.
+    pub fn newest_complete(&self, kind: CampaignKind) -> Option<&CampaignFigures> {
+        self.campaigns
+            .iter()
+            .filter(|c| c.campaign.kind == kind && c.matured)
+            .max_by_key(|c| c.campaign.snapshot)
+    }
+}

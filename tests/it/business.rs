@@ -375,13 +375,7 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         .iter()
         .map(|v| v == Some(true))
         .collect();
-    let own_rank: Vec<i64> = targets
-        .column("rank_for_client")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let own_rank: Vec<i64> = column_i64(&targets, "rank_for_client");
     let target_clients: Vec<i64> = targets
         .column("cli")
         .unwrap()
@@ -483,13 +477,7 @@ fn challengers_treat_their_lists_challenger_arm() {
     let offers = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/offer.parquet"));
     let offer_arms = column_str(&offers, "arm");
     let offered = column_str(&offers, "offer");
-    let offer_versions: Vec<i64> = offers
-        .column("model_version")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let offer_versions: Vec<i64> = column_i64(&offers, "model_version");
     assert!(offer_arms.contains(&"challenger"), "{offer_arms:?}");
     for i in 0..offers.height() {
         assert_eq!(offer_versions[i], if offer_arms[i] == "challenger" { 2 } else { 1 });
@@ -509,13 +497,7 @@ fn challengers_treat_their_lists_challenger_arm() {
     );
     let list = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/retention.parquet"));
     let arms = column_str(&list, "arm");
-    let versions: Vec<i64> = list
-        .column("model_version")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let versions: Vec<i64> = column_i64(&list, "model_version");
     let actions = column_str(&list, "actions");
     assert!(arms.contains(&"challenger") && arms.contains(&"champion"), "{arms:?}");
     for i in 0..list.height() {

@@ -135,6 +135,16 @@ pub fn column_f64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
 }
 
 /// A frame's text column (nulls skipped).
+pub fn column_i64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<i64> {
+    frame
+        .column(name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .i64()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .into_no_null_iter()
+        .collect()
+}
+
 pub fn column_str<'a>(frame: &'a polars::prelude::DataFrame, name: &str) -> Vec<&'a str> {
     frame.column(name).unwrap().str().unwrap().iter().flatten().collect()
 }

@@ -495,12 +495,7 @@ fn campaigns_section(facts: &Facts) -> String {
     let rate =
         |r: Option<crate::report::campaigns::Rate>| r.map(|r| format!("{:.1} %", 100.0 * r.rate)).unwrap_or_default();
     for kind in crate::data::campaign::CampaignKind::ALL {
-        let Some(campaign) = summary
-            .campaigns
-            .iter()
-            .filter(|c| c.campaign.kind == kind && c.matured)
-            .max_by_key(|c| c.campaign.snapshot)
-        else {
+        let Some(campaign) = summary.newest_complete(kind) else {
             continue;
         };
         let _ = write!(
