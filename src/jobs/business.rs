@@ -450,8 +450,11 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
             continue;
         };
         let campaign = (Label::Campaign, kind.as_str());
+        // Which month's campaign: its list's snapshot.
+        let snapshot = latest.campaign.snapshot.to_string();
+        let cohort = (Label::Cohort, snapshot.as_str());
         for arm in &latest.arms {
-            let labels = [campaign, (Label::Arm, arm.arm.as_str())];
+            let labels = [campaign, cohort, (Label::Arm, arm.arm.as_str())];
             out.push(Observation::of(&obs::CAMPAIGN_CLIENTS, &labels, arm.clients as f64));
             if arm.too_few {
                 continue;
@@ -471,7 +474,7 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
                 continue;
             };
             let name = comparison.name();
-            let labels = [campaign, (Label::Comparison, name.as_str())];
+            let labels = [campaign, cohort, (Label::Comparison, name.as_str())];
             out.push(Observation::of(&obs::CAMPAIGN_DIFFERENCE, &labels, figures.difference));
             if let Some(ratio) = figures.ratio {
                 out.push(Observation::of(&obs::CAMPAIGN_LIFT, &labels, ratio - 1.0));
@@ -484,20 +487,20 @@ fn observations(summary: &BusinessSummary) -> Vec<Observation> {
             ));
         }
         if let Some(uplift) = &latest.uplift {
-            out.push(Observation::of(&obs::CAMPAIGN_QINI, &[campaign], uplift.qini));
+            out.push(Observation::of(&obs::CAMPAIGN_QINI, &[campaign, cohort], uplift.qini));
         }
         if let Some(retention) = latest.retention {
             out.push(Observation::of(
                 &obs::CHURN_PREVENTION_RATE,
-                &[],
+                &[cohort],
                 retention.prevention_rate,
             ));
             out.push(Observation::of(
                 &obs::RETENTION_FALSE_POSITIVE_RATE,
-                &[],
+                &[cohort],
                 retention.false_positive_rate,
             ));
-            out.push(Observation::of(&obs::RETENTION_ROI, &[], retention.roi));
+            out.push(Observation::of(&obs::RETENTION_ROI, &[cohort], retention.roi));
         }
     }
     out

@@ -18,8 +18,8 @@ pub enum Label {
     Metric,
     /// A table of the bank's export (`clients`, `activity`).
     Table,
-    /// The snapshot a set of stored predictions was made on (`2025-03-31`): one new series a
-    /// month, never a client.
+    /// The snapshot a set of stored predictions was made on, or whose scores chose a
+    /// campaign's clients (`2025-03-31`): one new series a month, never a client.
     Cohort,
     /// The model version that made them.
     Version,
@@ -251,28 +251,28 @@ catalogue! {
     RETRAIN_P_VALUE = "retrain_p_value" [Model] Dimensionless: "p-value of the paired test behind the promotion decision";
     RETRAIN_CHALLENGER_VERSION = "retrain_challenger_version" [Model] Version: "Version the retraining registered";
     // Business: the newest matured campaign of each kind.
-    CAMPAIGN_CLIENTS = "campaign_clients" [Campaign, Arm] Count: "Listed clients in a campaign arm";
-    CAMPAIGN_CLICK_THROUGH_RATE = "campaign_click_through_rate" [Campaign, Arm] Ratio:
+    CAMPAIGN_CLIENTS = "campaign_clients" [Campaign, Cohort, Arm] Count: "Listed clients in a campaign arm";
+    CAMPAIGN_CLICK_THROUGH_RATE = "campaign_click_through_rate" [Campaign, Cohort, Arm] Ratio:
         "Share of an arm's contacted clients who clicked the offer";
-    CAMPAIGN_CONVERSION_RATE = "campaign_conversion_rate" [Campaign, Arm] Ratio:
+    CAMPAIGN_CONVERSION_RATE = "campaign_conversion_rate" [Campaign, Cohort, Arm] Ratio:
         "Share of an arm's clients who opened the offered product within the conversion window";
-    CAMPAIGN_RETAINED_SHARE = "campaign_retained_share" [Campaign, Arm] Ratio:
+    CAMPAIGN_RETAINED_SHARE = "campaign_retained_share" [Campaign, Cohort, Arm] Ratio:
         "Share of a retention arm's clients still with the bank at the churn horizon";
-    CAMPAIGN_DIFFERENCE = "campaign_difference" [Campaign, Comparison] Dimensionless:
+    CAMPAIGN_DIFFERENCE = "campaign_difference" [Campaign, Cohort, Comparison] Dimensionless:
         "Outcome rate of the first arm minus the second's (0.03 = 3 points)";
-    CAMPAIGN_LIFT = "campaign_lift" [Campaign, Comparison] RelativeChange:
+    CAMPAIGN_LIFT = "campaign_lift" [Campaign, Cohort, Comparison] RelativeChange:
         "Relative lift of the first arm's outcome rate over the second's (0.2 = 20 % more)";
-    CAMPAIGN_P_VALUE = "campaign_p_value" [Campaign, Comparison] Dimensionless:
+    CAMPAIGN_P_VALUE = "campaign_p_value" [Campaign, Cohort, Comparison] Dimensionless:
         "p-value of the two-proportion test, Holm-corrected over the campaign's comparisons";
-    CAMPAIGN_SIGNIFICANT = "campaign_significant" [Campaign, Comparison] Flag:
+    CAMPAIGN_SIGNIFICANT = "campaign_significant" [Campaign, Cohort, Comparison] Flag:
         "1 when the corrected p-value is below the job's alpha";
-    CAMPAIGN_QINI = "campaign_qini" [Campaign] Dimensionless:
+    CAMPAIGN_QINI = "campaign_qini" [Campaign, Cohort] Dimensionless:
         "Qini coefficient of the list's score order, champion against control (0 random, 1 best)";
-    CHURN_PREVENTION_RATE = "churn_prevention_rate" [] Ratio:
+    CHURN_PREVENTION_RATE = "churn_prevention_rate" [Cohort] Ratio:
         "Share of the would-be leavers (the control's rate) the champion's retention calls kept";
-    RETENTION_FALSE_POSITIVE_RATE = "retention_false_positive_rate" [] Ratio:
+    RETENTION_FALSE_POSITIVE_RATE = "retention_false_positive_rate" [Cohort] Ratio:
         "Clients who would have stayed that the retention list took, over all who would have stayed";
-    RETENTION_ROI = "retention_roi" [] Dimensionless:
+    RETENTION_ROI = "retention_roi" [Cohort] Dimensionless:
         "Return on the retention calls: (incremental retained x client value - contacts x cost) / (contacts x cost)";
     // The daemon's own, about runs rather than models (evaluated by alert rules, not published).
     JOB_FAILED = "job_failed" [] Flag: "1 when the job's run failed or timed out after its retries";
