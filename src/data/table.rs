@@ -266,6 +266,19 @@ pub fn label_column(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<bo
         .collect()
 }
 
+/// A column's values as text, empty cells as `None` (numbers and dates cast to their text):
+/// for grouping and keys of frames bankml built itself, where a missing column is a bug
+/// rather than a user's file to blame.
+pub fn optional_texts(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    Ok(frame
+        .column(name)?
+        .cast(&DataType::String)?
+        .str()?
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect())
+}
+
 /// A column as text (numbers written as they print), for ids.
 pub fn text_column(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<String>, TableError> {
     let column = column(frame, name, path)?;

@@ -9,6 +9,7 @@ use super::{
     Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present, read_parquet,
 };
 use crate::data::features::INHERITED_FEATURES;
+use crate::data::table::optional_texts;
 use crate::metrics::drift::{self, DriftPolicy};
 use crate::metrics::reference::FeatureReference;
 use crate::models::domain::{self, DomainReference};
@@ -123,9 +124,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     .equals(clients.column("cli")?.as_materialized_series())
                 {
                     let dimensions = [
-                        ("region", segments::text_column(&grouping, "region")?),
-                        ("segment", segments::text_column(&grouping, "segment")?),
-                        ("agency", segments::text_column(&grouping, "age")?),
+                        ("region", optional_texts(&grouping, "region")?),
+                        ("segment", optional_texts(&grouping, "segment")?),
+                        ("agency", optional_texts(&grouping, "age")?),
                     ];
                     let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
                     let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
@@ -190,18 +191,18 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         // By region: an agency's own, a manager's through their agency.
         let regions = match spec.model {
             ModelKind::Manager => {
-                let agencies = segments::text_column(&current.agencies, "age")?;
+                let agencies = optional_texts(&current.agencies, "age")?;
                 let region_of: std::collections::HashMap<String, Option<String>> = agencies
                     .into_iter()
-                    .zip(segments::text_column(&current.agencies, "region")?)
+                    .zip(optional_texts(&current.agencies, "region")?)
                     .filter_map(|(a, r)| Some((a?, r)))
                     .collect();
-                segments::text_column(frame, "age")?
+                optional_texts(frame, "age")?
                     .into_iter()
                     .map(|a| a.and_then(|a| region_of.get(&a).cloned().flatten()))
                     .collect()
             }
-            _ => segments::text_column(frame, "region")?,
+            _ => optional_texts(frame, "region")?,
         };
         let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
         let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();

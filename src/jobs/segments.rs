@@ -13,7 +13,6 @@ use crate::report::summary::{RegionSpread, SegmentFigure};
 use crate::vocab::ModelKind;
 use crate::vocab::Observation;
 use crate::vocab::catalogue::{self as obs, Label};
-use polars::prelude::*;
 use std::collections::BTreeMap;
 
 /// A churn group needs this many clients, and this many of each class, to be measured.
@@ -33,16 +32,6 @@ fn groups_of(values: &[Option<String>]) -> BTreeMap<String, Vec<usize>> {
         }
     }
     out
-}
-
-pub fn text_column(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(frame
-        .column(name)?
-        .cast(&DataType::String)?
-        .str()?
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect())
 }
 
 /// Churn's AUC per group of each dimension (`(name, values per row)`), tested; its other

@@ -104,15 +104,10 @@ impl Recommender {
     /// client holding nothing is scored by popularity counts), so whom to target with a
     /// product is decided by this rank first.
     pub fn rank_of(&self, held: &[usize], item: usize) -> Option<(usize, f64)> {
-        let scores = self.scores(held);
-        Self::rank_in(&scores, held, item)
-    }
-
-    /// [`rank_of`](Self::rank_of) from a client's scores already computed.
-    pub fn rank_in(scores: &[f64], held: &[usize], item: usize) -> Option<(usize, f64)> {
         if held.contains(&item) {
             return None;
         }
+        let scores = self.scores(held);
         let score = *scores.get(item)?;
         let ahead = (0..scores.len())
             .filter(|j| *j != item && !held.contains(j))

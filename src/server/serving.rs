@@ -209,15 +209,6 @@ pub struct Serving {
 /// Clients whose answers are kept at once (~1.2 KiB each, so at most ~60 MiB).
 const ANSWERS_KEPT: usize = 50_000;
 
-fn strings(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(frame
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect())
-}
-
 fn floats(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
     let cast = frame.column(name)?.cast(&DataType::Float64)?;
     Ok(cast.f64()?.iter().collect())
@@ -250,7 +241,7 @@ impl Serving {
                     rates: model.churn_rates(&probabilities),
                     by_risk,
                     position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
-                    managers: strings(&built.clients, "ges")?,
+                    managers: crate::data::table::optional_texts(&built.clients, "ges")?,
                     probabilities,
                     ids,
                     features: built.clients.clone(),
@@ -274,7 +265,7 @@ impl Serving {
             let contributions = model.booster.contributions(&x)?;
             let drivers = drivers(&contributions, &model.design.names());
             let support = crate::models::support::supports(&model, &predicted, &contributions, objective);
-            let ids: Vec<String> = strings(frame, key)?
+            let ids: Vec<String> = crate::data::table::optional_texts(frame, key)?
                 .into_iter()
                 .map(Option::unwrap_or_default)
                 .collect();
