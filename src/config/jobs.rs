@@ -199,6 +199,7 @@ fn known_params(kind: JobKind) -> &'static [(&'static str, Accepts)] {
                 },
             ),
             ("drift_min_rows", WholeFrom(1)),
+            ("group_min_clients", WholeFrom(2)),
             (
                 "drift_noise_alpha",
                 Number {

@@ -257,7 +257,7 @@ impl Default for DaemonConfig {
             api_token_env: "BANKML_API_TOKEN".into(),
             shutdown_grace: Duration::from_secs(30),
             reload_poll: Duration::from_secs(2),
-            bootstrap_clients: 20_000,
+            bootstrap_clients: 30_000,
             bootstrap_seed: 42,
             http: HttpLimits::default(),
         }

@@ -18,12 +18,12 @@ use crate::models::registry::Registry;
 use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
 use crate::report::summary::{
     BenchmarkSummary, ChurnBenchmark, CohortRealized, Curves, DomainDrift, Drift, EstimatedChurn, FeatureDrift,
-    JobSummary, PerformanceBenchmark, RecommenderBenchmark, ScoringSummary, TableRows,
+    JobSummary, PerformanceBenchmark, RecommenderBenchmark, ScoringSummary, SegmentFigure, TableRows,
 };
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
@@ -130,7 +130,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     ];
                     let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
                     let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
-                    let figures = segments::churn(&labels, &scores, config.models.churn.threshold, &dimensions);
+                    let figures = segments::churn(
+                        &labels,
+                        &scores,
+                        config.models.churn.threshold,
+                        &dimensions,
+                        ctx.param_usize("group_min_clients", segments::MIN_CLIENTS),
+                    );
                     let spread = segments::region_spread(&figures);
                     segments::observe(&figures, spread.as_ref(), &mut observations);
                     summary.segments.extend(figures);
@@ -243,13 +249,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     if ctx.wants(ModelKind::Recommender)?
         && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
     {
-        summary.recommender = Some(benchmark_recommender(
-            ctx,
-            &registry,
-            &saved,
-            &timeline,
-            &mut observations,
-        )?);
+        let (section, figures) = benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
+        let spread = segments::region_spread(&figures);
+        segments::observe(&figures, spread.as_ref(), &mut observations);
+        summary.segments.extend(figures);
+        summary.region_spread.extend(spread);
+        summary.recommender = Some(section);
     }
     tracing::info!(seconds = started.seconds(), "recommender measured");
     let measured = [
@@ -775,7 +780,7 @@ fn benchmark_recommender(
     saved: &SavedRecommender,
     timeline: &Timeline,
     observations: &mut Vec<Observation>,
-) -> Result<RecommenderBenchmark, JobError> {
+) -> Result<(RecommenderBenchmark, Vec<SegmentFigure>), JobError> {
     let config = &ctx.config.models.recommender;
     let k = ctx.param_usize("k", config.k).max(1);
     let (version, dir) = registry
@@ -798,7 +803,14 @@ fn benchmark_recommender(
         refit = Recommender::fit(saved.model.method, &data, config)?;
         &refit
     };
-    let metrics = recommender::evaluate(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
+    let (metrics, users) =
+        recommender::evaluate_by_user(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
+    let figures = segments::recommender(
+        &users,
+        &metrics.accuracy,
+        &holdout_groups(timeline, &index, &held_out)?,
+        ctx.param_usize("group_min_clients", segments::MIN_CLIENTS),
+    );
     let k_text = k.to_string();
     let model_label = [(Label::Model, ModelKind::Recommender.as_str())];
     let label = [model_label[0], (Label::K, k_text.as_str())];
@@ -832,7 +844,7 @@ fn benchmark_recommender(
             change,
         ));
     }
-    Ok(RecommenderBenchmark {
+    let section = RecommenderBenchmark {
         version,
         method: saved.model.method.name().into(),
         evaluated: if unseen {
@@ -845,5 +857,36 @@ fn benchmark_recommender(
         clients_with_openings: held_out.truth.len(),
         metrics,
         trained_precision_at_k: trained,
-    })
+    };
+    Ok((section, figures))
+}
+
+/// Region, segment and agency of each client of the recommender's holdout (by position), as
+/// the latest clients table has them.
+fn holdout_groups(
+    timeline: &Timeline,
+    index: &HoldingsIndex,
+    held_out: &recommender::Holdout,
+) -> Result<[segments::Dimension<'static>; 3], JobError> {
+    let clients = &timeline.latest.clients;
+    let row: HashMap<i64, usize> = clients
+        .column("cli")?
+        .i64()?
+        .iter()
+        .enumerate()
+        .filter_map(|(r, c)| c.map(|c| (c, r)))
+        .collect();
+    let by_position = |name: &str| -> Result<Vec<Option<String>>, JobError> {
+        let values = optional_texts(clients, name)?;
+        Ok(held_out
+            .clients
+            .iter()
+            .map(|c| row.get(&index.clients[*c]).and_then(|r| values[*r].clone()))
+            .collect())
+    };
+    Ok([
+        ("region", by_position("region")?),
+        ("segment", by_position("segment")?),
+        ("agency", by_position("age")?),
+    ])
 }

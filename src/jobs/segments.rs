@@ -1,6 +1,6 @@
-//! The benchmark's figures by group: churn's metrics by region, client segment and agency,
-//! managers' and agencies' by region — rows permitting — the headline one (ROC AUC, RMSE)
-//! tested one-sided against
+//! The benchmark's figures by group: churn's and the recommender's metrics by region, client
+//! segment and agency, managers' and agencies' by region — rows permitting — the headline one
+//! (ROC AUC, RMSE, precision at k) tested one-sided against
 //! the whole ([`crate::metrics::groups`]), with Benjamini–Hochberg across a model's groups so
 //! an alert on segments keeps its false discoveries at 5 %; and each metric's spread across
 //! regions (the seed's "performance variance consistent across regions").
@@ -8,6 +8,7 @@
 use crate::metrics::classification::{self, Ranked};
 use crate::metrics::groups;
 use crate::metrics::proportions::Correction;
+use crate::metrics::ranking::{self, RankingMetrics, UserAccuracy};
 use crate::metrics::regression;
 use crate::report::summary::{RegionSpread, SegmentFigure};
 use crate::vocab::ModelKind;
@@ -15,13 +16,18 @@ use crate::vocab::Observation;
 use crate::vocab::catalogue::{self as obs, Label};
 use std::collections::BTreeMap;
 
-/// A churn group needs this many clients, and this many of each class, to be measured.
-const MIN_CLIENTS: usize = 200;
+/// The default of the benchmark's `group_min_clients`: a churn group needs this many clients
+/// (and [`MIN_CLASS`] of each class), a recommender group this many clients who opened
+/// something, to be measured.
+pub const MIN_CLIENTS: usize = 200;
 const MIN_CLASS: usize = 20;
 /// A group of managers or agencies needs this many.
 const MIN_ENTITIES: usize = 5;
 /// The false-discovery rate of the groups flagged worse.
 const FDR: f64 = 0.05;
+
+/// A way to group rows (region, segment, agency) and each row's group (none: left out).
+pub type Dimension<'a> = (&'a str, Vec<Option<String>>);
 
 /// Row indices per value of `column` (rows with no value are left out).
 fn groups_of(values: &[Option<String>]) -> BTreeMap<String, Vec<usize>> {
@@ -40,7 +46,8 @@ pub fn churn(
     labels: &[bool],
     scores: &[f64],
     threshold: f64,
-    dimensions: &[(&str, Vec<Option<String>>)],
+    dimensions: &[Dimension],
+    min_clients: usize,
 ) -> Vec<SegmentFigure> {
     let Ok(overall) = Ranked::new(labels, scores).map(|r| r.roc_auc()) else {
         return Vec::new();
@@ -50,7 +57,7 @@ pub fn churn(
         for (segment, rows) in groups_of(values) {
             let positives = rows.iter().filter(|i| labels[**i]).count();
             let negatives = rows.len() - positives;
-            if rows.len() < MIN_CLIENTS || positives < MIN_CLASS || negatives < MIN_CLASS {
+            if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
                 continue;
             }
             let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
@@ -91,12 +98,7 @@ pub fn churn(
 }
 
 /// A regressor's RMSE per group of each dimension.
-pub fn performance(
-    model: ModelKind,
-    truth: &[f64],
-    predicted: &[f64],
-    dimensions: &[(&str, Vec<Option<String>>)],
-) -> Vec<SegmentFigure> {
+pub fn performance(model: ModelKind, truth: &[f64], predicted: &[f64], dimensions: &[Dimension]) -> Vec<SegmentFigure> {
     let rows = truth.len().min(predicted.len());
     if rows == 0 {
         return Vec::new();
@@ -130,6 +132,56 @@ pub fn performance(
             if let Ok(m) = regression::evaluate(&t, &q) {
                 f.other = finite(&[("mae", m.mae), ("spearman", m.spearman)]);
             }
+            figures.push(f);
+        }
+    }
+    corrected(figures)
+}
+
+/// The recommender's precision at k per group of each dimension (`values` indexed by the
+/// users' own index), tested against the overall one; its recall, NDCG, hit rate and MAP at k
+/// beside it.
+pub fn recommender(
+    users: &[(usize, UserAccuracy)],
+    overall: &RankingMetrics,
+    dimensions: &[Dimension],
+    min_clients: usize,
+) -> Vec<SegmentFigure> {
+    let mut figures = Vec::new();
+    for (dimension, values) in dimensions {
+        let mut groups: BTreeMap<&str, Vec<(usize, UserAccuracy)>> = BTreeMap::new();
+        for (user, figures) in users {
+            if let Some(Some(segment)) = values.get(*user) {
+                groups.entry(segment.as_str()).or_default().push((*user, *figures));
+            }
+        }
+        for (segment, members) in groups {
+            if members.len() < min_clients {
+                continue;
+            }
+            let Ok(m) = ranking::summarize(&members, overall.k) else {
+                continue;
+            };
+            let precision: Vec<f64> = members.iter().map(|(_, u)| u.precision).collect();
+            let Ok(p) = groups::mean_below_p_value(&precision, overall.precision_at_k) else {
+                continue;
+            };
+            let mut f = figure(
+                ModelKind::Recommender,
+                dimension,
+                segment.to_string(),
+                members.len(),
+                "precision_at_k",
+                m.precision_at_k,
+                overall.precision_at_k,
+                p,
+            );
+            f.other = finite(&[
+                ("recall_at_k", m.recall_at_k),
+                ("ndcg_at_k", m.ndcg_at_k),
+                ("hit_rate_at_k", m.hit_rate_at_k),
+                ("map_at_k", m.map_at_k),
+            ]);
             figures.push(f);
         }
     }
@@ -256,12 +308,45 @@ mod tests {
                 regions.push(Some(region.to_string()));
             }
         }
-        let figures = churn(&labels, &scores, 0.5, &[("region", regions)]);
+        let figures = churn(&labels, &scores, 0.5, &[("region", regions)], MIN_CLIENTS);
         assert_eq!(figures.len(), 5);
         let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
         assert_eq!(flagged, ["E"]);
         let spread = region_spread(&figures).unwrap();
         assert!(spread.lowest < 0.6 && spread.highest > 0.85, "{spread:?}");
+    }
+
+    /// Clients of region "E" hit half as often: that region alone is flagged, and each
+    /// group's figure is the mean of its clients'.
+    #[test]
+    fn a_region_with_worse_recommendations_is_flagged() {
+        let mut users = Vec::new();
+        let mut regions = Vec::new();
+        for (r, region) in ["A", "B", "C", "D", "E"].into_iter().enumerate() {
+            for i in 0..1_000 {
+                let hits = if region == "E" {
+                    [0, 1, 0, 0][i % 4]
+                } else {
+                    [0, 1, 1, 0][i % 4]
+                };
+                let precision = f64::from(hits) / 5.0;
+                let figures = UserAccuracy {
+                    precision,
+                    recall: f64::from(hits),
+                    ndcg: f64::from(hits),
+                    hit: f64::from(hits),
+                    average_precision: f64::from(hits),
+                };
+                users.push((r * 1_000 + i, figures));
+                regions.push(Some(region.to_string()));
+            }
+        }
+        let overall = ranking::summarize(&users, 5).unwrap();
+        let figures = recommender(&users, &overall, &[("region", regions)], MIN_CLIENTS);
+        let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
+        assert_eq!(flagged, ["E"]);
+        assert!((figures[4].value - 0.05).abs() < 1e-12 && (figures[0].value - 0.1).abs() < 1e-12);
+        assert!(recommender(&users, &overall, &[("region", vec![None; 5_000])], MIN_CLIENTS).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Is one group of rows (a region, a segment, an agency) measurably worse than all of them?
 //! For a classifier, the group's ROC AUC against the overall one with Hanley & McNeil's
 //! standard error; for a regressor, the group's squared errors against the overall mean
-//! squared error (a chi-square test of the group's error variance). One-sided: only "worse"
+//! squared error (a chi-square test of the group's error variance); for a recommender, the
+//! group's mean per-user precision at k against the overall one (a z-test). One-sided: only "worse"
 //! is a finding. The p-values go through Benjamini–Hochberg across the groups
 //! ([`super::proportions::Correction`]), so alerting on many segments keeps false discoveries
 //! at alpha.
@@ -45,6 +46,23 @@ pub fn mse_above_p_value(sum_squared_errors: f64, rows: usize, overall_mse: f64)
     }
     let chi = ChiSquared::new(rows as f64).map_err(|_| MetricError::Empty)?;
     Ok(chi.sf(sum_squared_errors / overall_mse))
+}
+
+/// One-sided p-value of "the group's mean of a per-user figure is below `overall`" (a
+/// recommender's precision at k, say): the z-test of one mean with the group's own standard
+/// deviation (`ddof = 1`), as statsmodels' `ztest(values, value=overall, alternative="smaller")`.
+pub fn mean_below_p_value(values: &[f64], overall: f64) -> Result<f64> {
+    if values.len() < 2 {
+        return Err(MetricError::Empty);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let se = (variance / n).sqrt();
+    if se == 0.0 {
+        return Ok(if mean < overall { 0.0 } else { 1.0 });
+    }
+    Ok(Normal::standard().cdf((mean - overall) / se))
 }
 
 #[cfg(test)]

@@ -16,48 +16,84 @@ pub struct RankingMetrics {
     pub map_at_k: f64,
 }
 
-/// Accuracy metrics averaged over users with at least one relevant item; such a user without a
-/// list counts as zero hits. Only the first `k` recommendations count. Users are summed in
-/// their order, so the same lists give the same figures to the last digit (a map's own
-/// order changes from one process to the next).
+/// One user's accuracy at k: what [`accuracy`] averages, kept per user so the figures can also
+/// be read by group (a region, a segment).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UserAccuracy {
+    pub precision: f64,
+    pub recall: f64,
+    pub ndcg: f64,
+    pub hit: f64,
+    pub average_precision: f64,
+}
+
+/// Each user with at least one relevant item, in the users' order, with their accuracy at
+/// `k`; such a user without a list counts as zero hits. Only the first `k` recommendations
+/// count.
+pub fn by_user<'a, U: Eq + Hash + Ord, I: Eq + Hash>(
+    recommended: &HashMap<U, Vec<I>>,
+    relevant: &'a HashMap<U, HashSet<I>>,
+    k: usize,
+) -> Result<Vec<(&'a U, UserAccuracy)>> {
+    if k == 0 {
+        return Err(MetricError::ZeroK);
+    }
+    let mut ordered: Vec<(&U, &HashSet<I>)> = relevant.iter().filter(|(_, items)| !items.is_empty()).collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    Ok(ordered
+        .into_iter()
+        .map(|(user, wanted)| {
+            let list = recommended.get(user).map(|l| &l[..l.len().min(k)]).unwrap_or(&[]);
+            let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
+            for (position, item) in list.iter().enumerate() {
+                if wanted.contains(item) {
+                    hits += 1;
+                    let rank = position + 1;
+                    dcg += 1.0 / ((rank + 1) as f64).log2();
+                    ap += hits as f64 / rank as f64;
+                }
+            }
+            let ideal_hits = wanted.len().min(k);
+            let ideal: f64 = (1..=ideal_hits).map(|rank| 1.0 / ((rank + 1) as f64).log2()).sum();
+            let figures = UserAccuracy {
+                precision: hits as f64 / k as f64,
+                recall: hits as f64 / wanted.len() as f64,
+                ndcg: dcg / ideal,
+                hit: if hits > 0 { 1.0 } else { 0.0 },
+                average_precision: ap / ideal_hits as f64,
+            };
+            (user, figures)
+        })
+        .collect())
+}
+
+/// Accuracy metrics averaged over users with at least one relevant item ([`by_user`]). Users
+/// are summed in their order, so the same lists give the same figures to the last digit (a
+/// map's own order changes from one process to the next).
 pub fn accuracy<U: Eq + Hash + Ord, I: Eq + Hash>(
     recommended: &HashMap<U, Vec<I>>,
     relevant: &HashMap<U, HashSet<I>>,
     k: usize,
 ) -> Result<RankingMetrics> {
-    if k == 0 {
-        return Err(MetricError::ZeroK);
-    }
-    let (mut precision, mut recall, mut ndcg, mut hit_rate, mut map) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut users = 0usize;
-    let mut ordered: Vec<(&U, &HashSet<I>)> = relevant.iter().filter(|(_, items)| !items.is_empty()).collect();
-    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for (user, wanted) in ordered {
-        users += 1;
-        let list = recommended.get(user).map(|l| &l[..l.len().min(k)]).unwrap_or(&[]);
-        let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
-        for (position, item) in list.iter().enumerate() {
-            if wanted.contains(item) {
-                hits += 1;
-                let rank = position + 1;
-                dcg += 1.0 / ((rank + 1) as f64).log2();
-                ap += hits as f64 / rank as f64;
-            }
-        }
-        let ideal_hits = wanted.len().min(k);
-        let ideal: f64 = (1..=ideal_hits).map(|rank| 1.0 / ((rank + 1) as f64).log2()).sum();
-        precision += hits as f64 / k as f64;
-        recall += hits as f64 / wanted.len() as f64;
-        ndcg += dcg / ideal;
-        hit_rate += if hits > 0 { 1.0 } else { 0.0 };
-        map += ap / ideal_hits as f64;
-    }
-    if users == 0 {
+    summarize(&by_user(recommended, relevant, k)?, k)
+}
+
+/// The mean of per-user figures ([`by_user`]).
+pub fn summarize<U>(users: &[(U, UserAccuracy)], k: usize) -> Result<RankingMetrics> {
+    if users.is_empty() {
         return Err(MetricError::NoRelevantUsers);
     }
-    let n = users as f64;
+    let (mut precision, mut recall, mut ndcg, mut hit_rate, mut map) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (_, u) in users {
+        precision += u.precision;
+        recall += u.recall;
+        ndcg += u.ndcg;
+        hit_rate += u.hit;
+        map += u.average_precision;
+    }
+    let n = users.len() as f64;
     Ok(RankingMetrics {
-        users,
+        users: users.len(),
         k,
         precision_at_k: precision / n,
         recall_at_k: recall / n,

@@ -232,6 +232,18 @@ pub fn evaluate(
     categories: &[String],
     k: usize,
 ) -> Result<RecommenderMetrics, crate::metrics::MetricError> {
+    evaluate_by_user(model, baskets, truth, categories, k).map(|(metrics, _)| metrics)
+}
+
+/// [`evaluate`], with each client's own accuracy (by position in `baskets`) for figures by
+/// group.
+pub fn evaluate_by_user(
+    model: &Recommender,
+    baskets: &[Vec<usize>],
+    truth: &HashMap<usize, HashSet<usize>>,
+    categories: &[String],
+    k: usize,
+) -> Result<(RecommenderMetrics, Vec<(usize, ranking::UserAccuracy)>), crate::metrics::MetricError> {
     // Many clients hold the very same basket (a million clients, a few dozen products): each
     // distinct one, in its order (the scores are summed in it), is ranked once.
     let mut ranked: HashMap<&[usize], Vec<usize>> = HashMap::new();
@@ -245,7 +257,11 @@ pub fn evaluate(
             (c, list.clone())
         })
         .collect();
-    let accuracy = ranking::accuracy(&recommended, truth, k)?;
+    let users: Vec<(usize, ranking::UserAccuracy)> = ranking::by_user(&recommended, truth, k)?
+        .into_iter()
+        .map(|(c, u)| (*c, u))
+        .collect();
+    let accuracy = ranking::summarize(&users, k)?;
     let catalog: HashSet<usize> = (0..model.items.len()).collect();
     let coverage = ranking::coverage(&recommended, &catalog, k)?;
     let distinct: Vec<String> = {
@@ -260,11 +276,14 @@ pub fn evaluate(
         .map(|(i, c)| (i, distinct.iter().map(|d| f64::from(u8::from(d == c))).collect()))
         .collect();
     let diversity = ranking::intra_list_diversity(&recommended, &vectors, k).unwrap_or(0.0);
-    Ok(RecommenderMetrics {
-        accuracy,
-        coverage,
-        intra_list_diversity: diversity,
-    })
+    Ok((
+        RecommenderMetrics {
+            accuracy,
+            coverage,
+            intra_list_diversity: diversity,
+        },
+        users,
+    ))
 }
 
 #[cfg(test)]

@@ -399,9 +399,11 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
     }
     out.push_str(
         "<h2>By region, segment and agency</h2><p>Each model's metrics on every group with enough \
-         rows (200 clients with 20 of each outcome; 5 managers or agencies); the headline one (ROC \
-         AUC, RMSE) tested against all rows (one-sided: worse only) with Benjamini–Hochberg across \
-         the model's groups.</p>",
+         rows (the benchmark's <code>group_min_clients</code>, 200 by default: clients with 20 of \
+         each outcome for churn, clients who opened a product for the recommender; 5 managers \
+         or agencies); the headline one (ROC AUC, precision at k, RMSE) \
+         tested against all rows (one-sided: worse only) with Benjamini–Hochberg across the \
+         model's groups.</p>",
     );
     for spread in &summary.region_spread {
         let _ = write!(

@@ -128,11 +128,11 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     std::fs::create_dir_all(dir.join("jobs")).unwrap();
     std::fs::create_dir_all(dir.join("config")).unwrap();
     for job in ["daily-benchmark", "daily-scoring"] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("jobs/{job}.yaml")),
-            dir.join(format!("jobs/{job}.yaml")),
-        )
-        .unwrap();
+        let shipped =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("jobs/{job}.yaml"))).unwrap();
+        // A bank of 3,000 clients has no region with 200 clients who opened a product; every one has 10.
+        let shipped = shipped.replace("group_min_clients: 200", "group_min_clients: 10");
+        std::fs::write(dir.join(format!("jobs/{job}.yaml")), shipped).unwrap();
     }
     let config = dir.join("config/bankml.yaml");
     std::fs::write(&config, "models:\n  boosting:\n    rounds: 30\n    threads: 1\n").unwrap();
@@ -161,6 +161,7 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "2025-09-30",
     ];
     ok(dir, &train);
+    ok(dir, &["--config", config, "train", "--model", "recommender"]);
     // September as the bank lived it: scored, and benchmarked (its outcome still unknown).
     let backfill = [
         "--config",
@@ -234,13 +235,13 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "the stored rates' estimate {} vs September's CBPE {estimated_then}",
         realized + error
     );
-    // By group: the client segments large enough (200 clients, 20 of each outcome) are measured
+    // By group: the client segments large enough (10 clients here, 20 of each outcome) are measured
     // on the matured snapshot, published one series per group, flagged at a 5 % FDR.
     let segments = december["outcome"]["summary"]["segments"].as_array().unwrap();
     let churn_groups: Vec<&Value> = segments.iter().filter(|f| f["model"] == "churn").collect();
     assert!(churn_groups.iter().any(|f| f["dimension"] == "segment"), "{segments:?}");
     for figure in &churn_groups {
-        assert!(figure["rows"].as_u64().unwrap() >= 200, "{figure}");
+        assert!(figure["rows"].as_u64().unwrap() >= 10, "{figure}");
         assert_eq!(figure["overall"].as_f64().unwrap(), benchmark_auc, "{figure}");
         let adjusted = figure["adjusted_p_value"].as_f64().unwrap();
         assert!(adjusted >= figure["p_value"].as_f64().unwrap() - 1e-15, "{figure}");
@@ -252,10 +253,38 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         .iter()
         .filter(|o| o["name"] == "segment_metric")
         .collect();
-    let headline = published
-        .iter()
-        .filter(|o| matches!(o["labels"]["metric"].as_str(), Some("roc_auc" | "rmse")));
+    let headline = published.iter().filter(|o| {
+        matches!(
+            o["labels"]["metric"].as_str(),
+            Some("roc_auc" | "rmse" | "precision_at_k")
+        )
+    });
     assert_eq!(headline.count(), segments.len());
+    // The recommender by group too: precision at k of the clients who opened something, each
+    // group's figures the mean of its clients' (so the groups of one dimension weighted by
+    // their clients give back the overall figure).
+    let recommender = &december["outcome"]["summary"]["recommender"]["metrics"];
+    let overall = recommender["precision_at_k"].as_f64().unwrap();
+    let by_region: Vec<&Value> = segments
+        .iter()
+        .filter(|f| f["model"] == "recommender" && f["dimension"] == "region")
+        .collect();
+    assert!(by_region.len() >= 2, "{recommender} {segments:?}");
+    let mut weighted = 0.0;
+    for figure in &by_region {
+        assert_eq!(figure["metric"], "precision_at_k");
+        assert_eq!(figure["overall"].as_f64().unwrap(), overall, "{figure}");
+        assert!(figure["rows"].as_u64().unwrap() >= 10, "{figure}");
+        assert!(figure["other"]["ndcg_at_k"].is_number(), "{figure}");
+        weighted += figure["value"].as_f64().unwrap() * figure["rows"].as_f64().unwrap();
+    }
+    let measured: u64 = by_region.iter().map(|f| f["rows"].as_u64().unwrap()).sum();
+    // Every region of this bank has 10 such clients, so all of them are measured.
+    assert_eq!(measured, recommender["users"].as_u64().unwrap());
+    assert!(
+        (weighted / measured as f64 - overall).abs() < 1e-12,
+        "{weighted} {overall}"
+    );
     // The other metrics of each churn group beside its AUC (shown, not tested).
     for figure in &churn_groups {
         let other = &figure["other"];

@@ -254,7 +254,7 @@ fn calibration_and_cbpe_match_scikit_learn_and_nannyml() {
     );
 }
 
-/// statsmodels' proportion intervals, z-test and multiple-testing corrections, and
+/// statsmodels' proportion intervals, z-tests and multiple-testing corrections, and
 /// scikit-uplift's Qini coefficient and uplift@k on shared cases
 /// (`tests/fixtures/make_business.py` regenerates `business.json`): all to 1e-9.
 #[test]
@@ -325,9 +325,16 @@ fn business_figures_match_statsmodels_and_scikit_uplift() {
             near(&format!("case {n} uplift@{k}"), value, &at["value"]);
         }
     }
+    // A recommender group's precision at k against the overall one (statsmodels' ztest).
+    let group_means = fixture["group_means"].as_array().unwrap();
+    for (n, case) in group_means.iter().enumerate() {
+        let values = floats(&case["values"]);
+        let p = bankml::metrics::groups::mean_below_p_value(&values, case["overall"].as_f64().unwrap()).unwrap();
+        near(&format!("group {n} p"), p, &case["p_value"]);
+    }
     assert_eq!(
-        (proportions.len(), comparisons.len(), uplift.len()),
-        (8, 8, 4),
+        (proportions.len(), comparisons.len(), uplift.len(), group_means.len()),
+        (8, 8, 4, 5),
         "every case replayed"
     );
 }
