@@ -250,7 +250,6 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Peak resident memory of this process (VmHWM), in bytes; `None` off Linux.
 /// Hands memory freed by large drops back to the system. glibc keeps freed blocks in its
 /// arenas (one per thread XGBoost and polars ran on); without this, the next phase of a
 /// training grows the heap past what the last one freed, and the peak adds up phases.
@@ -262,6 +261,7 @@ pub fn release_freed_memory() {
     }
 }
 
+/// Peak resident memory of this process (VmHWM), in bytes; `None` off Linux.
 pub fn peak_rss_bytes() -> Option<u64> {
     memory_bytes("self", "VmHWM")
 }

@@ -143,18 +143,51 @@ pub fn load_validated_before(
     load_with(dir, date, config, Some(warnings))
 }
 
+/// Only `wanted` of a snapshot whose exports passed validation byte for byte before (their
+/// kept features are fresh), as exported — not cleaned, so for readers of keys and dates,
+/// which cleaning never changes; the other tables are left empty. For a reader that needs a
+/// few tables, not the activity of every client (the serving state's product index).
+pub fn keys_and_dates_validated_before(
+    dir: &Path,
+    date: Date,
+    config: &EngineConfig,
+    warnings: Vec<Problem>,
+    wanted: &[Table],
+) -> Result<Snapshot, IngestError> {
+    load_tables(dir, date, config, Some(warnings), wanted, false)
+}
+
 fn load_with(
     dir: &Path,
     date: Date,
     config: &EngineConfig,
     validated_before: Option<Vec<Problem>>,
 ) -> Result<Snapshot, IngestError> {
+    load_tables(dir, date, config, validated_before, &Table::ALL, true)
+}
+
+/// `wanted` tables of a snapshot (all of them unless validated before: validation crosses
+/// tables), `cleaned` or as exported.
+fn load_tables(
+    dir: &Path,
+    date: Date,
+    config: &EngineConfig,
+    validated_before: Option<Vec<Problem>>,
+    wanted: &[Table],
+    cleaned: bool,
+) -> Result<Snapshot, IngestError> {
+    let wanted = if validated_before.is_some() {
+        wanted
+    } else {
+        &Table::ALL[..]
+    };
     let started = std::time::Instant::now();
     let mut problems = Problems::default();
     // Tables are read side by side: Excel parsing is single-threaded per file.
     let results: Vec<(Problems, Option<LoadedTable>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = Table::ALL
-            .into_iter()
+        let handles: Vec<_> = wanted
+            .iter()
+            .copied()
             .map(|table| {
                 scope.spawn(move || {
                     let mut problems = Problems::default();
@@ -186,7 +219,7 @@ fn load_with(
         }
         Some(warnings) => warnings,
     };
-    if problems.has_errors() || tables.len() != Table::ALL.len() {
+    if problems.has_errors() || tables.len() != wanted.len() {
         return Err(IngestError::Invalid {
             dir: dir.into(),
             problems: problems.into_list(),
@@ -205,7 +238,9 @@ fn load_with(
         warnings: merged(problems.into_list(), earlier_warnings),
         cleaning: CleaningReport::default(),
     };
-    snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "cleaned");
+    if cleaned {
+        snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "cleaned");
+    }
     Ok(snapshot)
 }

@@ -297,7 +297,7 @@ fn estimate_churn(
             note: "no clients to score".into(),
         });
     }
-    let scores = match stored_churn_scores(config, date, model.meta.version, clients)? {
+    let scores = match frames::stored_churn_scores(config, date, model.meta.version, clients)? {
         Some(stored) => stored,
         None => frames::to_f64(&frames::predict(model, clients)?),
     };
@@ -352,7 +352,7 @@ fn matured_churn(
         if ids.height() == 0 {
             continue;
         }
-        if let Some(stored) = stored_churn_scores(config, date, model.meta.version, &ids)? {
+        if let Some(stored) = frames::stored_churn_scores(config, date, model.meta.version, &ids)? {
             // Stored from the f32 predictions: the cast back is exact.
             let predicted = stored.iter().map(|p| *p as f32).collect();
             return Ok(Some((date, ids, predicted)));
@@ -362,39 +362,6 @@ fn matured_churn(
         return Ok(Some((date, clients, predicted)));
     }
     Ok(None)
-}
-
-/// The churn scores the scoring job stored for `date` when version `version` scored exactly
-/// the clients of `clients`, in their order; `None` otherwise (never scored, scored by another
-/// version, other clients).
-fn stored_churn_scores(
-    config: &crate::config::EngineConfig,
-    date: crate::data::date::Date,
-    version: u32,
-    clients: &DataFrame,
-) -> Result<Option<Vec<f64>>, JobError> {
-    let dir = config.data.scores_dir.join(date.to_string());
-    let Some(scored) = read_json_if_present::<ScoringSummary>(&dir.join("summary.json"))? else {
-        return Ok(None);
-    };
-    if scored.clients.map(|c| c.model_version) != Some(version) {
-        return Ok(None);
-    }
-    let path = dir.join("clients.parquet");
-    let Ok(stored) = super::read_parquet_columns(&path, &["cli", "churn_probability"]) else {
-        return Ok(None);
-    };
-    let same_clients = stored.height() == clients.height()
-        && match (stored.column("cli"), clients.column("cli")) {
-            (Ok(a), Ok(b)) => a.as_materialized_series().equals(b.as_materialized_series()),
-            _ => false,
-        };
-    if !same_clients {
-        return Ok(None);
-    }
-    let probabilities = stored.column("churn_probability")?.cast(&DataType::Float64)?;
-    let values: Vec<f64> = probabilities.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-    Ok(values.iter().all(|v| v.is_finite()).then_some(values))
 }
 
 /// The churn predictions the scoring job stored for `date` (`data/scores/<date>/`), scored

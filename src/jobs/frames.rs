@@ -179,6 +179,41 @@ impl tabular::Months for KeptMonths<'_> {
     }
 }
 
+/// The churn scores the scoring job stored for `date` when version `version` scored exactly
+/// the clients of `clients`, in their order; `None` otherwise (never scored, scored by another
+/// version, other clients).
+pub fn stored_churn_scores(
+    config: &EngineConfig,
+    date: Date,
+    version: u32,
+    clients: &DataFrame,
+) -> Result<Option<Vec<f64>>, JobError> {
+    let dir = config.data.scores_dir.join(date.to_string());
+    let Some(scored) =
+        super::read_json_if_present::<crate::report::summary::ScoringSummary>(&dir.join("summary.json"))?
+    else {
+        return Ok(None);
+    };
+    if scored.clients.map(|c| c.model_version) != Some(version) {
+        return Ok(None);
+    }
+    let path = dir.join("clients.parquet");
+    let Ok(stored) = super::read_parquet_columns(&path, &["cli", "churn_probability"]) else {
+        return Ok(None);
+    };
+    let same_clients = stored.height() == clients.height()
+        && match (stored.column("cli"), clients.column("cli")) {
+            (Ok(a), Ok(b)) => a.as_materialized_series().equals(b.as_materialized_series()),
+            _ => false,
+        };
+    if !same_clients {
+        return Ok(None);
+    }
+    let probabilities = stored.column("churn_probability")?.cast(&DataType::Float64)?;
+    let values: Vec<f64> = probabilities.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    Ok(values.iter().all(|v| v.is_finite()).then_some(values))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

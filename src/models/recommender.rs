@@ -422,7 +422,8 @@ impl HoldingsIndex {
         let items = text(&snapshot.catalog, "product_id")?;
         let names = text(&snapshot.catalog, "product_name")?;
         let categories = text(&snapshot.catalog, "category")?;
-        let item_index: HashMap<&str, usize> = items.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+        let item_index: foldhash::HashMap<&str, usize> =
+            items.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
         let clients: Vec<i64> = snapshot
             .clients
             .column("cli")?
@@ -430,7 +431,8 @@ impl HoldingsIndex {
             .iter()
             .map(|v| v.unwrap_or_default())
             .collect();
-        let client_index: HashMap<i64, usize> = clients.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        // A million clients and a few million holdings: a fast hash for integer keys.
+        let client_index: foldhash::HashMap<i64, usize> = clients.iter().enumerate().map(|(i, c)| (*c, i)).collect();
         let tenure = days(&snapshot.clients, "client_since")?
             .into_iter()
             .zip(days(&snapshot.clients, "closed_on")?)
@@ -460,12 +462,16 @@ impl HoldingsIndex {
         let active: Vec<usize> = (0..self.clients.len())
             .filter(|&c| self.tenure[c].0 <= day && self.tenure[c].1 > day)
             .collect();
-        let position: HashMap<usize, usize> = active.iter().enumerate().map(|(p, c)| (*c, p)).collect();
+        // Client index → position among the active (usize::MAX: not active).
+        let mut position = vec![usize::MAX; self.clients.len()];
+        for (p, c) in active.iter().enumerate() {
+            position[*c] = p;
+        }
         let mut baskets = vec![Vec::new(); active.len()];
         for &(c, i, opened, closed) in &self.rows {
             if opened <= day
                 && closed > day
-                && let Some(&p) = position.get(&c)
+                && let Some(&p) = position.get(c).filter(|p| **p != usize::MAX)
                 && !baskets[p].contains(&i)
             {
                 baskets[p].push(i);
@@ -693,22 +699,18 @@ impl SavedRecommender {
     /// item positions: the saved model's catalog order may differ from the snapshot's, so items
     /// are matched by id (and ones it does not know are left out).
     pub fn holdings_at(&self, index: &HoldingsIndex, day: i32) -> Vec<(i64, Vec<usize>)> {
-        let position: HashMap<&str, usize> = self
-            .model
+        // The index's item → the model's (products the model never saw: none).
+        let model_item: Vec<Option<usize>> = index
             .items
             .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
+            .map(|id| self.model.items.iter().position(|m| m == id))
             .collect();
         let (active, baskets) = index.baskets_at(day);
         active
             .iter()
-            .zip(&baskets)
+            .zip(baskets)
             .map(|(client, basket)| {
-                let held = basket
-                    .iter()
-                    .filter_map(|i| position.get(index.items[*i].as_str()).copied())
-                    .collect();
+                let held = basket.iter().filter_map(|i| model_item[*i]).collect();
                 (index.clients[*client], held)
             })
             .collect()

@@ -6,8 +6,10 @@
 use crate::config::EngineConfig;
 use crate::data::date::Date;
 use crate::data::features;
+use crate::data::schema::Table;
 use crate::data::snapshot::{self, Snapshot};
-use crate::jobs::{JobError, absent_if_untrained};
+use crate::data::store::{FeatureStore, FeatureTable};
+use crate::jobs::{JobError, absent_if_untrained, frames};
 use crate::models::churn::{Risk, reasons_and_actions};
 use crate::models::recommender::{HoldingsIndex, SavedRecommender};
 use crate::models::registry::Registry;
@@ -181,14 +183,14 @@ struct Clients {
     rates: Vec<f64>,
     /// Row indices by probability, highest first (sorted once, paged many times).
     by_risk: Vec<usize>,
-    position: HashMap<i64, usize>,
+    position: foldhash::HashMap<i64, usize>,
     features: DataFrame,
 }
 
 struct Recommendations {
     saved: SavedRecommender,
     /// Client id → the products they hold, as the model's item indices.
-    held: HashMap<i64, Vec<usize>>,
+    held: foldhash::HashMap<i64, Vec<usize>>,
 }
 
 pub struct Serving {
@@ -214,82 +216,206 @@ fn floats(frame: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(cast.f64()?.iter().collect())
 }
 
+/// What the product index (clients, holdings, catalog) is read from.
+enum Products {
+    /// Exports that passed validation before (their kept features are fresh): only the
+    /// three tables are read again.
+    ValidatedExports(Vec<crate::data::problem::Problem>),
+    /// The snapshot as just loaded and validated.
+    Loaded(Box<Snapshot>),
+}
+
+/// The latest snapshot's features when kept and fresh (`None`: the snapshot loaded and
+/// validated, and its features built here — not kept: the scoring job keeps them), and where
+/// the product index comes from.
+fn locate(
+    config: &EngineConfig,
+    date: Date,
+    dir: &std::path::Path,
+) -> Result<(Option<features::Features>, Products), JobError> {
+    let store = FeatureStore::new(config);
+    match store.fresh_manifest(date)? {
+        Some(kept) => Ok((None, Products::ValidatedExports(kept.warnings))),
+        None => {
+            let loaded = snapshot::load(dir, date, config)?;
+            let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
+            Ok((Some(built), Products::Loaded(Box::new(loaded))))
+        }
+    }
+}
+
+/// The kept features of `date`, the clients' only in the columns `churn` reads.
+fn kept_features(
+    config: &EngineConfig,
+    date: Date,
+    churn: Option<&crate::models::design::Design>,
+) -> Result<features::Features, JobError> {
+    let store = FeatureStore::new(config);
+    let mut columns: Vec<&str> = vec!["cli", "ges"];
+    if let Some(design) = churn {
+        let read = design
+            .numeric
+            .iter()
+            .chain(design.categorical.iter().map(|(name, _)| name));
+        for name in read {
+            if !columns.contains(&name.as_str()) {
+                columns.push(name);
+            }
+        }
+    }
+    Ok(features::Features {
+        clients: store.read(date, FeatureTable::Clients, Some(&columns))?,
+        managers: store.read(date, FeatureTable::Managers, None)?,
+        agencies: store.read(date, FeatureTable::Agencies, None)?,
+    })
+}
+
+/// The churn features as the model reads them: numbers in f32, XGBoost's own precision, so
+/// every prediction and SHAP value is unchanged — and a million clients' columns take half the
+/// memory of f64.
+fn as_the_model_reads(frame: DataFrame, design: &crate::models::design::Design) -> PolarsResult<DataFrame> {
+    let numbers: Vec<Expr> = design
+        .numeric
+        .iter()
+        .map(|name| col(name.as_str()).cast(DataType::Float32))
+        .collect();
+    frame.lazy().with_columns(numbers).collect()
+}
+
+/// Row `row` of a numeric column as a number; an f32 one as the shortest decimal that reads
+/// back as the same f32 (45.32238, not 45.32238006591797), which a what-if form sends back.
+fn number_at(column: &Column, row: usize) -> Option<f64> {
+    if column.dtype() == &DataType::Float32 {
+        let value = column.f32().ok()?.get(row)?;
+        return value.to_string().parse().ok();
+    }
+    column.cast(&DataType::Float64).ok()?.f64().ok()?.get(row)
+}
+
+impl Recommendations {
+    /// What every current client holds, as `saved`'s item indices.
+    fn load(
+        saved: SavedRecommender,
+        products: Products,
+        config: &EngineConfig,
+        date: Date,
+        dir: &std::path::Path,
+    ) -> Result<Recommendations, JobError> {
+        let snapshot = match products {
+            Products::Loaded(loaded) => *loaded,
+            Products::ValidatedExports(warnings) => snapshot::keys_and_dates_validated_before(
+                dir,
+                date,
+                config,
+                warnings,
+                &[Table::Clients, Table::Holdings, Table::Catalog],
+            )?,
+        };
+        let index = HoldingsIndex::new(&snapshot)?;
+        let held = saved.holdings_at(&index, snapshot.date.0).into_iter().collect();
+        Ok(Recommendations { saved, held })
+    }
+}
+
 impl Serving {
-    /// Loads the champions and scores the latest snapshot.
+    /// Loads the champions and scores the latest snapshot: from its kept features (only the
+    /// columns the champions read) and the scoring job's stored churn scores when they are
+    /// the churn champion's, else built and predicted here.
     pub fn load(config: &EngineConfig) -> Result<Serving, JobError> {
+        let started = std::time::Instant::now();
+        let seconds = || started.elapsed().as_secs_f64();
         let key = ServingKey::current(config);
         let registry = Registry::new(&config.models.dir);
         let threads = config.models.boosting.thread_count();
         let (date, dir) = snapshot::find_snapshot(&config.data.raw_dir, None)?;
-        let loaded: Snapshot = snapshot::load(&dir, date, config)?;
-        let built = features::build(&loaded, None, config.features.churn_horizon_days)?;
-        let clients = match absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))? {
-            None => None,
-            Some(model) => {
-                let predicted = model.booster.predict(&model.design.matrix(&built.clients)?)?;
-                let ids: Vec<i64> = built
-                    .clients
-                    .column("cli")?
-                    .i64()?
-                    .iter()
-                    .map(|v| v.unwrap_or(-1))
-                    .collect();
-                let probabilities: Vec<f64> = predicted.iter().map(|p| *p as f64).collect();
-                let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
-                by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
-                Some(Clients {
-                    rates: model.churn_rates(&probabilities),
-                    by_risk,
-                    position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
-                    managers: crate::data::table::optional_texts(&built.clients, "ges")?,
-                    probabilities,
-                    ids,
-                    features: built.clients.clone(),
-                    model,
-                })
-            }
-        };
+        let churn = absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?;
+        let saved_recommender = absent_if_untrained(SavedRecommender::load(&registry, None))?;
+        let (built, products) = locate(config, date, &dir)?;
         let objective = config.models.performance_objective;
-        let entities = |spec: &TabularSpec, frame: &DataFrame, key: &str| -> Result<Option<Entities>, JobError> {
-            let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
-                return Ok(None);
+        let dir = dir.as_path();
+        let (clients, managers, agencies, recommender) = std::thread::scope(|scope| -> Result<_, JobError> {
+            // The product index on a thread of its own, beside reading and scoring.
+            let index = saved_recommender
+                .map(|saved| scope.spawn(move || Recommendations::load(saved, products, config, date, dir)));
+            let features::Features {
+                clients: client_features,
+                managers: manager_features,
+                agencies: agency_features,
+            } = match built {
+                Some(built) => built,
+                None => kept_features(config, date, churn.as_ref().map(|m| &m.design))?,
             };
-            let x = model.design.matrix(frame)?;
-            let predicted: Vec<f64> = model
-                .booster
-                .predict(&x)?
-                .iter()
-                .map(|p| (*p as f64).clamp(0.0, 100.0))
-                .collect();
-            // A few hundred managers or agencies: their exact contributions cost little.
-            let contributions = model.booster.contributions(&x)?;
-            let drivers = drivers(&contributions, &model.design.names());
-            let support = crate::models::support::supports(&model, &predicted, &contributions, objective);
-            let ids: Vec<String> = crate::data::table::optional_texts(frame, key)?
-                .into_iter()
-                .map(Option::unwrap_or_default)
-                .collect();
-            Ok(Some(Entities {
-                position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
-                predicted,
-                actual: floats(frame, spec.target)?,
-                drivers,
-                support,
-                ids,
-                features: frame.clone(),
-                model,
-            }))
-        };
-        let managers = entities(&MANAGER, &built.managers, "ges")?;
-        let agencies = entities(&AGENCY, &built.agencies, "age")?;
-        let recommender = match absent_if_untrained(SavedRecommender::load(&registry, None))? {
-            None => None,
-            Some(saved) => {
-                let index = HoldingsIndex::new(&loaded)?;
-                let held = saved.holdings_at(&index, loaded.date.0).into_iter().collect();
-                Some(Recommendations { saved, held })
-            }
-        };
+            tracing::info!(seconds = seconds(), "serving: features read");
+            let clients = match churn {
+                None => None,
+                Some(model) => {
+                    let features = as_the_model_reads(client_features, &model.design)?;
+                    let probabilities = match frames::stored_churn_scores(config, date, model.meta.version, &features)?
+                    {
+                        Some(stored) => stored,
+                        None => {
+                            tracing::info!("no stored churn scores of this champion for {date}: predicting");
+                            frames::to_f64(&model.booster.predict(&model.design.matrix(&features)?)?)
+                        }
+                    };
+                    let ids: Vec<i64> = features.column("cli")?.i64()?.iter().map(|v| v.unwrap_or(-1)).collect();
+                    let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
+                    by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
+                    Some(Clients {
+                        rates: model.churn_rates(&probabilities),
+                        by_risk,
+                        position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+                        managers: crate::data::table::optional_texts(&features, "ges")?,
+                        probabilities,
+                        ids,
+                        features,
+                        model,
+                    })
+                }
+            };
+            let entities = |spec: &TabularSpec, frame: &DataFrame, key: &str| -> Result<Option<Entities>, JobError> {
+                let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
+                    return Ok(None);
+                };
+                let x = model.design.matrix(frame)?;
+                let predicted: Vec<f64> = model
+                    .booster
+                    .predict(&x)?
+                    .iter()
+                    .map(|p| (*p as f64).clamp(0.0, 100.0))
+                    .collect();
+                // A few hundred managers or agencies: their exact contributions cost little.
+                let contributions = model.booster.contributions(&x)?;
+                let drivers = drivers(&contributions, &model.design.names());
+                let support = crate::models::support::supports(&model, &predicted, &contributions, objective);
+                let ids: Vec<String> = crate::data::table::optional_texts(frame, key)?
+                    .into_iter()
+                    .map(Option::unwrap_or_default)
+                    .collect();
+                Ok(Some(Entities {
+                    position: ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect(),
+                    predicted,
+                    actual: floats(frame, spec.target)?,
+                    drivers,
+                    support,
+                    ids,
+                    features: frame.clone(),
+                    model,
+                }))
+            };
+            tracing::info!(seconds = seconds(), "serving: clients scored");
+            let managers = entities(&MANAGER, &manager_features, "ges")?;
+            let agencies = entities(&AGENCY, &agency_features, "age")?;
+            tracing::info!(seconds = seconds(), "serving: managers and agencies scored");
+            let recommender = index
+                .map(|handle| handle.join().map_err(|_| JobError::WorkerPanicked)?)
+                .transpose()?;
+            tracing::info!(seconds = seconds(), "serving: product index built");
+            Ok((clients, managers, agencies, recommender))
+        })?;
+        // Loading read whole tables this state does not keep: give their memory back.
+        crate::fsutil::release_freed_memory();
+        tracing::info!(seconds = seconds(), %date, "serving state loaded");
         Ok(Serving {
             key,
             churn_config: config.models.churn.clone(),
@@ -333,11 +459,7 @@ impl Serving {
         let design = &tabular.design;
         let mut out = Map::new();
         for name in &design.numeric {
-            let value = frame
-                .column(name)
-                .ok()
-                .and_then(|c| c.cast(&DataType::Float64).ok())
-                .and_then(|c| c.f64().ok().and_then(|v| v.get(row)));
+            let value = frame.column(name).ok().and_then(|c| number_at(c, row));
             out.insert(name.clone(), value.map_or(Value::Null, |v| serde_json::json!(v)));
         }
         for (name, _) in &design.categorical {

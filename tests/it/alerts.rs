@@ -6,7 +6,7 @@
 //! runs index, the Grafana dashboard's queries and the Prometheus rules.
 
 use crate::common;
-use crate::common::{free_port, http, wait_for};
+use crate::common::{free_port, http, ready, wait_for};
 use bankml::vocab::time::parse_iso;
 use serde_json::Value;
 use std::path::Path;
@@ -161,10 +161,6 @@ fn start_daemon(dir: &Path, log: &str, slack: u16) -> common::Running {
             ),
         ],
     )
-}
-
-fn ready(address: &str) -> bool {
-    std::net::TcpStream::connect(address).is_ok() && http(address, "GET", "/readyz", None, None).0 == 200
 }
 
 fn metric(text: &str, line_start: &str) -> f64 {

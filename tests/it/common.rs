@@ -206,6 +206,11 @@ impl Drop for Steps {
 }
 
 /// A port nothing listens on now.
+/// Whether a daemon listens on `address` and says it is ready (`/readyz` 200).
+pub fn ready(address: &str) -> bool {
+    std::net::TcpStream::connect(address).is_ok() && http(address, "GET", "/readyz", None, None).0 == 200
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -596,8 +596,7 @@ fn http_requests_of_any_shape_get_an_answer_never_a_crash() {
         if let Ok(Some(status)) = daemon.try_wait() {
             panic!("the daemon exited ({status}):\n{}", log());
         }
-        (std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200)
-            .then_some(())
+        ready(&address).then_some(())
     });
     let (_, document) = http(&address, "GET", "/api/v1/openapi.json", None, None);
     let document: serde_json::Value = serde_json::from_str(&document).expect("the OpenAPI document");

@@ -120,8 +120,7 @@ fn the_daemon_runs_jobs_serves_metrics_and_the_api_reloads_and_stops_cleanly() {
     steps.next("first start on empty data");
     // First start on empty data: demo bank, first champions, first benchmark, then ready.
     wait_for(300, "/readyz", || {
-        let ready =
-            std::net::TcpStream::connect(&address).is_ok() && http(&address, "GET", "/readyz", None, None).0 == 200;
+        let ready = common::ready(&address);
         if let Ok(Some(status)) = daemon.try_wait() {
             panic!("the daemon exited ({status}):\n{}", log());
         }

@@ -21,4 +21,5 @@ mod models;
 mod prometheus;
 mod scenarios;
 mod scheduler;
+mod serving;
 mod validate_config;
