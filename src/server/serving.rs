@@ -177,14 +177,48 @@ struct Entities {
 struct Clients {
     model: TabularModel,
     ids: Vec<i64>,
-    managers: Vec<Option<String>>,
+    position: foldhash::HashMap<i64, usize>,
+    features: DataFrame,
+    /// Every client's score: the scoring run's when it stored this champion's, else predicted
+    /// at the first ask for all clients — one client's answer (its own prediction and
+    /// reasons) never waits for a million after a champion change.
+    scores: std::sync::OnceLock<Result<Scores, String>>,
+}
+
+/// Every current client's churn score, rate and rank.
+struct Scores {
     probabilities: Vec<f64>,
     /// Calibrated churn rates (the scores themselves for a version without a calibrator).
     rates: Vec<f64>,
     /// Row indices by probability, highest first (sorted once, paged many times).
     by_risk: Vec<usize>,
-    position: foldhash::HashMap<i64, usize>,
-    features: DataFrame,
+}
+
+impl Scores {
+    fn of(model: &TabularModel, probabilities: Vec<f64>) -> Scores {
+        let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
+        by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
+        Scores {
+            rates: model.churn_rates(&probabilities),
+            by_risk,
+            probabilities,
+        }
+    }
+}
+
+impl Clients {
+    /// Every client's score, predicted now if nothing stored them.
+    fn scores(&self) -> Result<&Scores, Refusal> {
+        self.scores
+            .get_or_init(|| {
+                tracing::info!(clients = self.ids.len(), "predicting every client's churn score");
+                let x = self.model.design.matrix(&self.features).map_err(|e| e.to_string())?;
+                let predicted = self.model.booster.predict(&x).map_err(|e| e.to_string())?;
+                Ok(Scores::of(&self.model, frames::to_f64(&predicted)))
+            })
+            .as_ref()
+            .map_err(|e| Refusal::Internal(e.clone()))
+    }
 }
 
 struct Recommendations {
@@ -350,26 +384,20 @@ impl Serving {
                 None => None,
                 Some(model) => {
                     let features = as_the_model_reads(client_features, &model.design)?;
-                    let probabilities = match frames::stored_churn_scores(config, date, model.meta.version, &features)?
-                    {
-                        Some(stored) => stored,
-                        None => {
-                            tracing::info!("no stored churn scores of this champion for {date}: predicting");
-                            frames::to_f64(&model.booster.predict(&model.design.matrix(&features)?)?)
+                    let scores = std::sync::OnceLock::new();
+                    match frames::stored_churn_scores(config, date, model.meta.version, &features)? {
+                        Some(stored) => {
+                            let _ = scores.set(Ok(Scores::of(&model, stored)));
                         }
-                    };
+                        None => tracing::info!("no stored churn scores of this champion for {date}"),
+                    }
                     let ids: Vec<i64> = features.column("cli")?.i64()?.iter().map(|v| v.unwrap_or(-1)).collect();
-                    let mut by_risk: Vec<usize> = (0..probabilities.len()).collect();
-                    by_risk.sort_by(|a, b| probabilities[*b].total_cmp(&probabilities[*a]));
                     Some(Clients {
-                        rates: model.churn_rates(&probabilities),
-                        by_risk,
                         position: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
-                        managers: crate::data::table::optional_texts(&features, "ges")?,
-                        probabilities,
                         ids,
                         features,
                         model,
+                        scores,
                     })
                 }
             };
@@ -646,11 +674,13 @@ impl Serving {
     /// Clients by churn probability, highest first, one page at a time.
     pub fn all_clients(&self, page: usize, page_size: usize, risk: Option<&str>) -> Result<Value, Refusal> {
         let clients = self.clients()?;
-        let order: Vec<usize> = clients
+        let scores = clients.scores()?;
+        let managers = clients.features.column("ges").ok().and_then(|c| c.str().ok());
+        let order: Vec<usize> = scores
             .by_risk
             .iter()
             .copied()
-            .filter(|&i| risk.is_none_or(|r| Risk::of(clients.rates[i], &self.churn_config).name() == r))
+            .filter(|&i| risk.is_none_or(|r| Risk::of(scores.rates[i], &self.churn_config).name() == r))
             .collect();
         let total = order.len();
         let items: Vec<Value> = order
@@ -658,10 +688,10 @@ impl Serving {
             .skip((page - 1).saturating_mul(page_size))
             .take(page_size)
             .map(|&i| {
-                let rate = clients.rates[i];
+                let rate = scores.rates[i];
                 json!({
-                    "client_id": clients.ids[i], "manager_id": clients.managers[i],
-                    "churn_probability": clients.probabilities[i],
+                    "client_id": clients.ids[i], "manager_id": managers.and_then(|m| m.get(i)),
+                    "churn_probability": scores.probabilities[i],
                     "churn_rate": clients.model.calibration.is_some().then_some(rate),
                     "risk_level": Risk::of(rate, &self.churn_config).name(),
                 })
@@ -766,16 +796,18 @@ impl Serving {
     /// Headline figures of the latest snapshot.
     pub fn summary(&self) -> Value {
         let mut out = json!({ "snapshot": self.key.snapshot.map(|d| d.to_string()) });
-        if let Some(c) = &self.clients {
+        if let Some(c) = &self.clients
+            && let Ok(scores) = c.scores()
+        {
             let mut by_risk: HashMap<&str, usize> = HashMap::new();
-            for rate in &c.rates {
+            for rate in &scores.rates {
                 *by_risk.entry(Risk::of(*rate, &self.churn_config).name()).or_insert(0) += 1;
             }
             let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
             out["clients"] = json!({
                 "count": c.ids.len(),
-                "mean_churn_probability": mean(&c.probabilities),
-                "expected_churn_rate": c.model.calibration.is_some().then(|| mean(&c.rates)),
+                "mean_churn_probability": mean(&scores.probabilities),
+                "expected_churn_rate": c.model.calibration.is_some().then(|| mean(&scores.rates)),
                 "by_risk": by_risk,
                 "model_version": c.model.meta.version,
             });

@@ -13,12 +13,28 @@ fn json(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-/// What the API answers about every client, one client (by id, and by a what-if over its own
-/// values) and one client's products, from a daemon started on `dir`.
-fn answers(dir: &Path, port: u16, log: &str, client: i64, own_products: f64) -> (Vec<(i64, f64)>, Value, Value, Value) {
+/// Every client's score, one client by id and by a what-if, one client's products.
+type Answers = (Vec<(i64, f64)>, Value, Value, Value);
+
+/// What the API answers about one client (by id, and by a what-if over its own values), every
+/// client and one client's products, from a daemon started on `dir`; and whether every
+/// client's score had been predicted when the first client's answer came.
+fn answers(dir: &Path, port: u16, log: &str, client: i64, own_products: f64) -> (Answers, bool) {
     let daemon = start_daemon(dir, log, &[]);
     let address = format!("127.0.0.1:{port}");
     wait_for(60, "the daemon ready", || ready(&address).then_some(()));
+    let ask = |body: String| {
+        let (status, answer) = http(&address, "POST", "/api/v1/predict/churn", None, Some(&body));
+        assert_eq!(status, 200, "{answer}");
+        json(&answer)
+    };
+    let by_id = ask(format!("{{\"client_id\": {client}}}"));
+    let all_predicted = std::fs::read_to_string(dir.join(log))
+        .unwrap()
+        .contains("predicting every client");
+    let what_if = ask(format!(
+        "{{\"client_id\": {client}, \"n_products_active\": {own_products}}}"
+    ));
     let mut every: Vec<(i64, f64)> = Vec::new();
     for page in 1.. {
         let path = format!("/api/v1/predict/all-clients-churn?page={page}&page_size=1000");
@@ -35,15 +51,6 @@ fn answers(dir: &Path, port: u16, log: &str, client: i64, own_products: f64) -> 
             )
         }));
     }
-    let ask = |body: String| {
-        let (status, answer) = http(&address, "POST", "/api/v1/predict/churn", None, Some(&body));
-        assert_eq!(status, 200, "{answer}");
-        json(&answer)
-    };
-    let by_id = ask(format!("{{\"client_id\": {client}}}"));
-    let what_if = ask(format!(
-        "{{\"client_id\": {client}, \"n_products_active\": {own_products}}}"
-    ));
     let (status, body) = http(
         &address,
         "GET",
@@ -53,7 +60,7 @@ fn answers(dir: &Path, port: u16, log: &str, client: i64, own_products: f64) -> 
     );
     assert_eq!(status, 200, "{body}");
     drop(daemon);
-    (every, by_id, what_if, json(&body))
+    ((every, by_id, what_if, json(&body)), all_predicted)
 }
 
 #[test]
@@ -98,7 +105,7 @@ fn kept_features_and_stored_scores_serve_what_building_them_would() {
     let (client, own_products) = (column_i64(&kept, "cli")[7], column_f64(&kept, "n_products_active")[7]);
 
     // Kept: the daemon reads the scoring run's features and scores, predicting nothing.
-    let (every, by_id, what_if, products) = answers(dir, port, "kept.log", client, own_products);
+    let ((every, by_id, what_if, products), _) = answers(dir, port, "kept.log", client, own_products);
     let log = std::fs::read_to_string(dir.join("kept.log")).unwrap();
     assert!(log.contains("serving state loaded"), "{log}");
     assert!(!log.contains("predicting"), "the stored scores serve: {log}");
@@ -118,13 +125,15 @@ fn kept_features_and_stored_scores_serve_what_building_them_would() {
         "{products}"
     );
 
-    // Nothing kept: the daemon validates the exports, builds the features and predicts — the
-    // same answers.
+    // Nothing kept (a new champion's scores are not stored yet either): the daemon validates
+    // the exports, builds the features and predicts — a client at once, every client when
+    // first asked for them — the same answers.
     std::fs::remove_dir_all(dir.join("data/processed")).unwrap();
     std::fs::remove_dir_all(dir.join("data/scores")).unwrap();
-    let built = answers(dir, port, "built.log", client, own_products);
+    let (built, all_predicted) = answers(dir, port, "built.log", client, own_products);
+    assert!(!all_predicted, "one client's answer waited for every client's");
     let log = std::fs::read_to_string(dir.join("built.log")).unwrap();
-    assert!(log.contains("predicting"), "{log}");
+    assert!(log.contains("predicting every client"), "{log}");
     assert_eq!(built.0, every);
     assert_eq!(built.1, by_id);
     assert_eq!(built.2, what_if);
