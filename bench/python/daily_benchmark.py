@@ -26,6 +26,10 @@ Stages, each timed (wall and CPU seconds):
 The last line of stdout is one JSON object: {"stages": {...}, "cpu_seconds": {...},
 "total_seconds": ..., "peak_rss_mib": ..., "figures": {...}, "check": {...}}.
 
+--kept does what bankml does when its feature store is fresh: features read from
+data/processed/<date>/, the scoring job's stored churn scores reused, the latest snapshot not
+validated again (see README.md: which bankml run each mode compares with).
+
 --check compares the figures with bankml's newest reports/daily-benchmark/<id>/report.json and
 the features with bankml's feature store (data/processed/<date>/*.parquet); the comparison is
 not part of the timed stages.
@@ -442,7 +446,8 @@ def client_features(snapshot: dict) -> pd.DataFrame:
     }
     for code, c in enumerate(CATEGORIES):
         per_row[f"n_active_{c}"] = active & (category == code)
-    rows = pd.DataFrame(per_row)
+    # Indicators as integers: pandas sums booleans per group through float64 and a downcast check.
+    rows = pd.DataFrame({name: v.astype("int8") if v.dtype == bool else v for name, v in per_row.items()})
     rows["cli"] = h["cli"].to_numpy()
     rows["opened"] = h["opened"].to_numpy()
     rows["closed"] = h["closed"].to_numpy()
@@ -516,7 +521,11 @@ def add_churn_label(features: pd.DataFrame, day: int, later: dict | None, horizo
     def active_at(t):
         return (opened <= t) & (np.isnan(closed) | (closed > t))
 
-    outcome = pd.DataFrame({"cli": h["cli"].to_numpy(), "then": active_at(day), "after": active_at(day + horizon)})
+    outcome = pd.DataFrame({
+        "cli": h["cli"].to_numpy(),
+        "then": active_at(day).astype("int64"),
+        "after": active_at(day + horizon).astype("int64"),
+    })
     outcome = outcome.groupby("cli", sort=False).sum()
     churn = ((outcome["then"] > 0) & (outcome["after"] == 0)).astype("int32")
     features["churn"] = features["cli"].map(churn).fillna(0).astype("int32")
