@@ -177,8 +177,20 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             &label,
             model.meta.version as f64,
         ));
-        let truth = tabular::target_values(frame, spec.target)?;
-        let predicted = frames::predict(&model, frame)?;
+        // An entity the export gives no score for (the target column is optional) is left out
+        // of the metrics, as training leaves it out; the others are still measured.
+        let measured = frame.clone().lazy().filter(col(spec.target).is_not_null()).collect()?;
+        let without_score = frame.height() - measured.height();
+        if without_score > 0 {
+            tracing::warn!(
+                model = spec.model.as_str(),
+                without_score,
+                "entities without {} left out of the metrics",
+                spec.target
+            );
+        }
+        let truth = tabular::target_values(&measured, spec.target)?;
+        let predicted = frames::predict(&model, &measured)?;
         let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn, None)?;
         let trained = frames::trained_headline(&model);
         if let Some(m) = metrics.regression() {
@@ -203,12 +215,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     .zip(optional_texts(&current.agencies, "region")?)
                     .filter_map(|(a, r)| Some((a?, r)))
                     .collect();
-                optional_texts(frame, "age")?
+                optional_texts(&measured, "age")?
                     .into_iter()
                     .map(|a| a.and_then(|a| region_of.get(&a).cloned().flatten()))
                     .collect()
             }
-            _ => optional_texts(frame, "region")?,
+            _ => optional_texts(&measured, "region")?,
         };
         let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
         let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
@@ -228,6 +240,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             metrics,
             trained_rmse: trained,
             actual_vs_predicted: pairs,
+            without_score,
             importance: model.meta.importance.iter().take(10).cloned().collect(),
             drift: drift(
                 &registry,

@@ -362,6 +362,13 @@ fn performance_section(
         escape(model.as_str()),
         escape(&section.evaluated_snapshot)
     );
+    if section.without_score > 0 {
+        let _ = write!(
+            out,
+            "<p>{} without a <code>performance_score</code> in the export: scored, left out of these figures.</p>",
+            section.without_score
+        );
+    }
     let pairs: Vec<(f64, f64)> = section.actual_vs_predicted.iter().map(|p| (p[0], p[1])).collect();
     if !pairs.is_empty() {
         out.push_str("<div class=\"charts\">");

@@ -238,6 +238,9 @@ pub struct PerformanceBenchmark {
     pub trained_rmse: Option<f64>,
     /// `[actual, predicted]` per entity.
     pub actual_vs_predicted: Vec<[f64; 2]>,
+    /// Entities the export gave no score for: left out of the metrics (scored, not measured).
+    #[serde(default)]
+    pub without_score: usize,
     pub importance: Vec<(String, f64)>,
     pub drift: Drift,
 }

@@ -369,3 +369,64 @@ fn a_job_held_by_another_process_is_refused_by_name_or_waited_for() {
     let runs = ok(dir, &["runs", "--job", "daily-benchmark", "--json"]);
     assert!(runs.contains("\"failed\""), "{runs}");
 }
+
+/// A manager the export gives no score for (the column is optional) is scored and left out of
+/// the metrics, as training leaves it out — the whole benchmark used to fail on it ("target at
+/// position 0 is NaN") and lose the churn, drift and recommender figures with it.
+#[test]
+fn a_manager_without_a_score_is_left_out_of_the_metrics_not_the_run() {
+    use polars::prelude::*;
+    let scratch = scratch();
+    let dir = scratch.path();
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::create_dir_all(dir.join("config")).unwrap();
+    // Shipped, but without its retries: a failure fails the test at once, not in 15 minutes.
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/daily-benchmark.yaml")).unwrap();
+    assert!(shipped.contains("retries: {count: 2, backoff: 5m}"));
+    let once = shipped.replace("retries: {count: 2, backoff: 5m}", "retries: {count: 0}");
+    std::fs::write(dir.join("jobs/daily-benchmark.yaml"), once).unwrap();
+    let config = dir.join("config/bankml.yaml");
+    std::fs::write(&config, "models:\n  boosting:\n    rounds: 20\n    threads: 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    ok(
+        dir,
+        &["generate", "--clients", "1200", "--months", "5", "--format", "parquet"],
+    );
+    ok(dir, &["--config", config, "train", "--model", "manager"]);
+    let latest = std::fs::read_dir(dir.join("data/raw"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .max()
+        .unwrap();
+    let path = latest.join("managers.parquet");
+    let mut managers = read_parquet(&path);
+    let count = managers.height();
+    let blanked: Vec<Option<f64>> = column_f64(&managers, "performance_score")
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (i != 3).then_some(v))
+        .collect();
+    managers
+        .with_column(Column::new("performance_score".into(), blanked))
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut managers)
+        .unwrap();
+
+    let printed = ok(dir, &["--config", config, "run", "daily-benchmark"]);
+    let report = printed_report(dir, &printed);
+    let manager = &report["outcome"]["summary"]["manager"];
+    assert_eq!(manager["without_score"], 1, "{manager}");
+    assert_eq!(
+        manager["actual_vs_predicted"].as_array().unwrap().len(),
+        count - 1,
+        "{manager}"
+    );
+    assert!(
+        manager["metrics"]["rmse"].as_f64().is_some_and(f64::is_finite),
+        "{manager}"
+    );
+}
