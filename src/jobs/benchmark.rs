@@ -23,7 +23,7 @@ use crate::report::summary::{
 use crate::vocab::ModelKind;
 use crate::vocab::catalogue::{self as obs, Label};
 use polars::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let config = ctx.config;
@@ -769,8 +769,12 @@ fn benchmark_recommender(
     let meta: Option<RecommenderMeta> = std::fs::read(dir.join("meta.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
+    let started = std::time::Instant::now();
+    let seconds = || started.elapsed().as_secs_f64();
     let index = HoldingsIndex::new(&timeline.latest)?;
+    tracing::debug!(seconds = seconds(), "recommender: holdings indexed");
     let held_out = recommender::holdout(&index, timeline.latest.date, config.holdout_months);
+    tracing::debug!(seconds = seconds(), "recommender: holdout cut");
     let trained_on = meta
         .as_ref()
         .and_then(|m| crate::data::date::Date::parse(&m.trained_on));
@@ -783,14 +787,17 @@ fn benchmark_recommender(
         refit = Recommender::fit(saved.model.method, &data, config)?;
         &refit
     };
+    tracing::debug!(seconds = seconds(), "recommender: fitted");
     let (metrics, users) =
         recommender::evaluate_by_user(model, &held_out.baskets, &held_out.truth, &index.categories, k)?;
+    tracing::debug!(seconds = seconds(), "recommender: evaluated");
     let figures = segments::recommender(
         &users,
         &metrics.accuracy,
-        &holdout_groups(timeline, &index, &held_out)?,
+        &holdout_groups(timeline, &index, &held_out, &users)?,
         ctx.param_usize("group_min_clients", segments::MIN_CLIENTS),
     );
+    tracing::debug!(seconds = seconds(), "recommender: measured by group");
     let k_text = k.to_string();
     let model_label = [(Label::Model, ModelKind::Recommender.as_str())];
     let label = [model_label[0], (Label::K, k_text.as_str())];
@@ -841,15 +848,16 @@ fn benchmark_recommender(
     Ok((section, figures))
 }
 
-/// Region, segment and agency of each client of the recommender's holdout (by position), as
-/// the latest clients table has them.
+/// Region, segment and agency of each measured client of the recommender's holdout (by
+/// position; the others, who opened nothing, have none), as the latest clients table has them.
 fn holdout_groups(
     timeline: &Timeline,
     index: &HoldingsIndex,
     held_out: &recommender::Holdout,
+    users: &[(usize, crate::metrics::ranking::UserAccuracy)],
 ) -> Result<[segments::Dimension<'static>; 3], JobError> {
     let clients = &timeline.latest.clients;
-    let row: HashMap<i64, usize> = clients
+    let row: foldhash::HashMap<i64, usize> = clients
         .column("cli")?
         .i64()?
         .iter()
@@ -857,12 +865,14 @@ fn holdout_groups(
         .filter_map(|(r, c)| c.map(|c| (c, r)))
         .collect();
     let by_position = |name: &str| -> Result<Vec<Option<String>>, JobError> {
-        let values = optional_texts(clients, name)?;
-        Ok(held_out
-            .clients
-            .iter()
-            .map(|c| row.get(&index.clients[*c]).and_then(|r| values[*r].clone()))
-            .collect())
+        let column = clients.column(name)?.cast(&DataType::String)?;
+        let values = column.str()?;
+        let mut out = vec![None; held_out.clients.len()];
+        for (position, _) in users {
+            let client = index.clients[held_out.clients[*position]];
+            out[*position] = row.get(&client).and_then(|r| values.get(*r)).map(str::to_string);
+        }
+        Ok(out)
     };
     Ok([
         ("region", by_position("region")?),

@@ -3,7 +3,7 @@
 
 use super::{MetricError, Result};
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RankingMetrics {
@@ -30,8 +30,8 @@ pub struct UserAccuracy {
 /// Each user with at least one relevant item, in the users' order, with their accuracy at
 /// `k`; such a user without a list counts as zero hits. Only the first `k` recommendations
 /// count.
-pub fn by_user<'a, U: Eq + Hash + Ord, I: Eq + Hash>(
-    recommended: &HashMap<U, Vec<I>>,
+pub fn by_user<'a, U: Eq + Hash + Ord, I: Eq + Hash, L: AsRef<[I]>, S: BuildHasher>(
+    recommended: &HashMap<U, L, S>,
     relevant: &'a HashMap<U, HashSet<I>>,
     k: usize,
 ) -> Result<Vec<(&'a U, UserAccuracy)>> {
@@ -43,7 +43,7 @@ pub fn by_user<'a, U: Eq + Hash + Ord, I: Eq + Hash>(
     Ok(ordered
         .into_iter()
         .map(|(user, wanted)| {
-            let list = recommended.get(user).map(|l| &l[..l.len().min(k)]).unwrap_or(&[]);
+            let list = recommended.get(user).map(|l| top(l.as_ref(), k)).unwrap_or(&[]);
             let (mut hits, mut dcg, mut ap) = (0usize, 0.0, 0.0);
             for (position, item) in list.iter().enumerate() {
                 if wanted.contains(item) {
@@ -70,8 +70,8 @@ pub fn by_user<'a, U: Eq + Hash + Ord, I: Eq + Hash>(
 /// Accuracy metrics averaged over users with at least one relevant item ([`by_user`]). Users
 /// are summed in their order, so the same lists give the same figures to the last digit (a
 /// map's own order changes from one process to the next).
-pub fn accuracy<U: Eq + Hash + Ord, I: Eq + Hash>(
-    recommended: &HashMap<U, Vec<I>>,
+pub fn accuracy<U: Eq + Hash + Ord, I: Eq + Hash, L: AsRef<[I]>, S: BuildHasher>(
+    recommended: &HashMap<U, L, S>,
     relevant: &HashMap<U, HashSet<I>>,
     k: usize,
 ) -> Result<RankingMetrics> {
@@ -104,13 +104,19 @@ pub fn summarize<U>(users: &[(U, UserAccuracy)], k: usize) -> Result<RankingMetr
 }
 
 /// Distinct catalog items in any user's top `k`, over the catalog's size.
-pub fn coverage<U, I: Eq + Hash>(recommended: &HashMap<U, Vec<I>>, catalog: &HashSet<I>, k: usize) -> Result<f64> {
+pub fn coverage<U, I: Eq + Hash, L: AsRef<[I]>, S: BuildHasher>(
+    recommended: &HashMap<U, L, S>,
+    catalog: &HashSet<I>,
+    k: usize,
+) -> Result<f64> {
     if catalog.is_empty() {
         return Err(MetricError::Empty);
     }
-    let shown: HashSet<&I> = recommended
-        .values()
-        .flat_map(|list| list.iter().take(k))
+    // A million users share a few thousand lists: each distinct one is looked at once.
+    let lists: foldhash::HashSet<&[I]> = recommended.values().map(|list| top(list.as_ref(), k)).collect();
+    let shown: HashSet<&I> = lists
+        .iter()
+        .flat_map(|list| list.iter())
         .filter(|item| catalog.contains(*item))
         .collect();
     Ok(shown.len() as f64 / catalog.len() as f64)
@@ -118,9 +124,9 @@ pub fn coverage<U, I: Eq + Hash>(recommended: &HashMap<U, Vec<I>>, catalog: &Has
 
 /// Mean over users with at least two items (in their top `k`) of the mean pairwise cosine
 /// distance between the items' vectors; a zero vector has cosine 0 with anything. Summed in
-/// the users' order, as [`accuracy`].
-pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString>(
-    recommended: &HashMap<U, Vec<I>>,
+/// the users' order, as [`accuracy`]; a list many users share is measured once.
+pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString, L: AsRef<[I]>, S: BuildHasher>(
+    recommended: &HashMap<U, L, S>,
     vectors: &HashMap<I, Vec<f64>>,
     k: usize,
 ) -> Result<f64> {
@@ -133,35 +139,53 @@ pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString>(
         }
     }
     let (mut total, mut users) = (0.0, 0usize);
-    let mut ordered: Vec<(&U, &Vec<I>)> = recommended.iter().collect();
+    let mut ordered: Vec<(&U, &[I])> = recommended.iter().map(|(u, l)| (u, top(l.as_ref(), k))).collect();
     ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut measured: foldhash::HashMap<&[I], f64> = foldhash::HashMap::default();
     for (_, list) in ordered {
-        let list = &list[..list.len().min(k)];
         if list.len() < 2 {
             continue;
         }
-        let items: Vec<&Vec<f64>> = list
-            .iter()
-            .map(|item| {
-                vectors
-                    .get(item)
-                    .ok_or_else(|| MetricError::MissingVector(item.to_string()))
-            })
-            .collect::<Result<_>>()?;
-        let (mut sum, mut pairs) = (0.0, 0usize);
-        for i in 0..items.len() {
-            for j in i + 1..items.len() {
-                sum += 1.0 - cosine(items[i], items[j]);
-                pairs += 1;
+        let diversity = match measured.get(list) {
+            Some(d) => *d,
+            None => {
+                let d = list_diversity(list, vectors)?;
+                measured.insert(list, d);
+                d
             }
-        }
-        total += sum / pairs as f64;
+        };
+        total += diversity;
         users += 1;
     }
     if users == 0 {
         return Err(MetricError::Empty);
     }
     Ok(total / users as f64)
+}
+
+/// The mean pairwise cosine distance of one list's items (two or more).
+fn list_diversity<I: Eq + Hash + ToString>(list: &[I], vectors: &HashMap<I, Vec<f64>>) -> Result<f64> {
+    let items: Vec<&Vec<f64>> = list
+        .iter()
+        .map(|item| {
+            vectors
+                .get(item)
+                .ok_or_else(|| MetricError::MissingVector(item.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    let (mut sum, mut pairs) = (0.0, 0usize);
+    for i in 0..items.len() {
+        for j in i + 1..items.len() {
+            sum += 1.0 - cosine(items[i], items[j]);
+            pairs += 1;
+        }
+    }
+    Ok(sum / pairs as f64)
+}
+
+/// The first `k` of a list.
+fn top<I>(list: &[I], k: usize) -> &[I] {
+    &list[..list.len().min(k)]
 }
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {

@@ -246,17 +246,19 @@ pub fn evaluate_by_user(
 ) -> Result<(RecommenderMetrics, Vec<(usize, ranking::UserAccuracy)>), crate::metrics::MetricError> {
     // Many clients hold the very same basket (a million clients, a few dozen products): each
     // distinct one, in its order (the scores are summed in it), is ranked once.
-    let mut ranked: HashMap<&[usize], Vec<usize>> = HashMap::new();
-    let recommended: HashMap<usize, Vec<usize>> = baskets
+    // Each client then points at its basket's list, none copied.
+    let mut ranked: foldhash::HashMap<&[usize], Vec<usize>> = foldhash::HashMap::default();
+    for held in baskets {
+        ranked
+            .entry(held.as_slice())
+            .or_insert_with(|| model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
+    }
+    let recommended: foldhash::HashMap<usize, &[usize]> = baskets
         .iter()
         .enumerate()
-        .map(|(c, held)| {
-            let list = ranked
-                .entry(held.as_slice())
-                .or_insert_with(|| model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
-            (c, list.clone())
-        })
+        .filter_map(|(c, held)| ranked.get(held.as_slice()).map(|list| (c, list.as_slice())))
         .collect();
+    tracing::debug!("recommender: lists ranked");
     let users: Vec<(usize, ranking::UserAccuracy)> = ranking::by_user(&recommended, truth, k)?
         .into_iter()
         .map(|(c, u)| (*c, u))
@@ -264,6 +266,7 @@ pub fn evaluate_by_user(
     let accuracy = ranking::summarize(&users, k)?;
     let catalog: HashSet<usize> = (0..model.items.len()).collect();
     let coverage = ranking::coverage(&recommended, &catalog, k)?;
+    tracing::debug!("recommender: accuracy and coverage measured");
     let distinct: Vec<String> = {
         let mut c = categories.to_vec();
         c.sort();
@@ -527,11 +530,15 @@ pub fn holdout(index: &HoldingsIndex, today: crate::data::date::Date, months: i3
 pub fn holdout_from(index: &HoldingsIndex, cutoff: crate::data::date::Date, today: crate::data::date::Date) -> Holdout {
     let (clients, baskets) = index.baskets_at(cutoff.0);
     let mut truth: HashMap<usize, HashSet<usize>> = HashMap::new();
-    let position: HashMap<usize, usize> = clients.iter().enumerate().map(|(p, c)| (*c, p)).collect();
+    // Client index → position among the clients at the cut-off (usize::MAX: not one then).
+    let mut position = vec![usize::MAX; index.clients.len()];
+    for (p, c) in clients.iter().enumerate() {
+        position[*c] = p;
+    }
     for &(c, i, opened, _) in &index.rows {
         if opened > cutoff.0
             && opened <= today.0
-            && let Some(&p) = position.get(&c)
+            && let Some(&p) = position.get(c).filter(|p| **p != usize::MAX)
             && !baskets[p].contains(&i)
         {
             truth.entry(p).or_default().insert(i);
