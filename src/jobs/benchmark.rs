@@ -55,7 +55,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         segments: Vec::new(),
         region_spread: Vec::new(),
     };
-    summary.table_rows = Some(table_rows(&timeline.latest, ctx.previous.as_ref(), &mut observations));
+    summary.table_rows = Some(table_rows(
+        timeline.latest.date,
+        &timeline.raw_rows,
+        ctx.previous.as_ref(),
+        &mut observations,
+    ));
 
     let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
     if ctx.wants(ModelKind::Churn)?
@@ -697,23 +702,13 @@ fn domain_check(
 /// Rows per table of the latest snapshot, against the previous snapshot a benchmark saw (from
 /// the previous run's summary), as `table_rows` and `table_rows_change`.
 fn table_rows(
-    latest: &crate::data::snapshot::Snapshot,
+    date: crate::data::date::Date,
+    rows: &BTreeMap<String, usize>,
     previous_run: Option<&serde_json::Value>,
     observations: &mut Vec<Observation>,
 ) -> TableRows {
-    use crate::data::schema::Table;
-    let rows: BTreeMap<String, usize> = [
-        (Table::Clients, &latest.clients),
-        (Table::Holdings, &latest.holdings),
-        (Table::Catalog, &latest.catalog),
-        (Table::Managers, &latest.managers),
-        (Table::Agencies, &latest.agencies),
-        (Table::Activity, &latest.activity),
-    ]
-    .into_iter()
-    .map(|(t, f)| (t.name().to_string(), f.height()))
-    .collect();
-    let snapshot = latest.date.to_string();
+    let rows = rows.clone();
+    let snapshot = date.to_string();
     let before = previous_run
         .and_then(|v| {
             JobSummary::read("benchmark", v)

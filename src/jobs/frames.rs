@@ -5,11 +5,13 @@ use super::JobError;
 use crate::config::EngineConfig;
 use crate::data::date::Date;
 use crate::data::features::{self, Features};
+use crate::data::schema::Table;
 use crate::data::snapshot::{self, Snapshot};
 use crate::data::store::{FeatureStore, FeatureTable};
 use crate::models::tabular::{self, TabularModel};
 use crate::vocab::ModelKind;
 use polars::prelude::*;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub struct Timeline<'a> {
@@ -18,7 +20,13 @@ pub struct Timeline<'a> {
     store: FeatureStore<'a>,
     /// Every snapshot up to the latest, oldest first.
     pub dates: Vec<(Date, PathBuf)>,
+    /// The latest snapshot: whole, or — when its kept features are fresh — only the clients,
+    /// holdings and catalog the evaluating jobs read from it (churn labels, the recommender).
     pub latest: Snapshot,
+    /// Whether `latest` holds every table.
+    complete: bool,
+    /// Rows per table of the latest exports, as read.
+    pub raw_rows: BTreeMap<String, usize>,
 }
 
 impl<'a> Timeline<'a> {
@@ -28,17 +36,31 @@ impl<'a> Timeline<'a> {
         let mut dates = snapshot::list_snapshots(&config.data.raw_dir)?;
         dates.retain(|(d, _)| *d <= date);
         let store = FeatureStore::new(config);
-        // Exports whose features are kept fresh passed validation byte for byte: read again
-        // without it.
-        let latest = match store.fresh_manifest(date)? {
-            Some(kept) => snapshot::load_validated_before(&dir, date, config, kept.warnings)?,
-            None => snapshot::load(&dir, date, config)?,
+        // Exports whose features are kept fresh passed validation byte for byte: only the
+        // tables read from the latest snapshot itself are read again (not the activity of every
+        // client), and their row counts come from the manifest.
+        let (latest, complete, raw_rows) = match store.fresh_manifest(date)? {
+            Some(kept) => {
+                let wanted = [Table::Clients, Table::Holdings, Table::Catalog];
+                let latest = snapshot::tables_validated_before(&dir, date, config, kept.warnings, &wanted)?;
+                (latest, false, kept.raw_rows)
+            }
+            None => {
+                let latest = snapshot::load(&dir, date, config)?;
+                let rows = Table::ALL
+                    .iter()
+                    .map(|t| (t.name().to_string(), latest.table(*t).height()))
+                    .collect();
+                (latest, true, rows)
+            }
         };
         Ok(Timeline {
             config,
             store,
             dates,
             latest,
+            complete,
+            raw_rows,
         })
     }
 
@@ -46,6 +68,10 @@ impl<'a> Timeline<'a> {
     pub fn features(&self, date: Date) -> Result<Features, JobError> {
         if !self.dates.iter().any(|(d, _)| *d == date) {
             return Err(JobError::Invalid(format!("no snapshot {date}")));
+        }
+        if !self.complete && date == self.latest.date {
+            // Kept fresh when loaded: read (or, were an export rewritten since, rebuilt from disk).
+            self.store.ensure(date, None, Some(&self.latest))?;
         }
         Ok(self.store.features(date, &self.latest)?)
     }
@@ -78,7 +104,7 @@ impl<'a> Timeline<'a> {
     /// One kept feature table of `date` (built and kept if missing), only `columns` when given.
     pub fn table(&self, date: Date, table: FeatureTable, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
         let store = &self.store;
-        let loaded = (date == self.latest.date).then_some(&self.latest);
+        let loaded = (self.complete && date == self.latest.date).then_some(&self.latest);
         store.ensure(date, loaded, Some(&self.latest))?;
         Ok(store.read(date, table, columns)?)
     }
