@@ -144,65 +144,41 @@ pub fn find_snapshot(raw_dir: &Path, date: Option<&str>) -> Result<(Date, PathBu
 
 /// Reads, validates and cleans the snapshot in `dir` dated `date`.
 pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, IngestError> {
-    load_with(dir, date, config, None)
+    load_tables(dir, date, config, None, &Table::ALL, Cleaning::Cleaned)
 }
 
-/// Reads and cleans the snapshot in `dir` without the checks across tables, for exports whose
-/// exact bytes passed them before under the same settings and code (the feature store's
-/// manifest says so); `warnings` are those that validation gave then.
-pub fn load_validated_before(
-    dir: &Path,
-    date: Date,
-    config: &EngineConfig,
-    warnings: Vec<Problem>,
-) -> Result<Snapshot, IngestError> {
-    load_with(dir, date, config, Some(warnings))
+/// Whether a snapshot read again is cleaned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleaning {
+    Cleaned,
+    /// As exported: for readers of keys and dates only, which cleaning never changes.
+    AsExported,
 }
 
-/// Only `wanted` of a snapshot whose exports passed validation byte for byte before (their
-/// kept features are fresh), as exported — not cleaned, so for readers of keys and dates,
-/// which cleaning never changes; the other tables are left empty. For a reader that needs a
-/// few tables, not the activity of every client (the serving state's product index).
-pub fn keys_and_dates_validated_before(
-    dir: &Path,
-    date: Date,
-    config: &EngineConfig,
-    warnings: Vec<Problem>,
-    wanted: &[Table],
-) -> Result<Snapshot, IngestError> {
-    load_tables(dir, date, config, Some(warnings), wanted, false)
-}
-
-/// Only `wanted` of a snapshot whose exports passed validation byte for byte before, cleaned
-/// (cleaning works table by table); the other tables are left empty.
+/// Only `wanted` of a snapshot whose exports passed validation byte for byte before under the
+/// same settings and code (the feature store's manifest says so; `warnings` are those that
+/// validation gave then), without the checks across tables; the other tables are left empty.
+/// For readers that need a few tables, not the activity of every client.
 pub fn tables_validated_before(
     dir: &Path,
     date: Date,
     config: &EngineConfig,
     warnings: Vec<Problem>,
     wanted: &[Table],
+    cleaning: Cleaning,
 ) -> Result<Snapshot, IngestError> {
-    load_tables(dir, date, config, Some(warnings), wanted, true)
-}
-
-fn load_with(
-    dir: &Path,
-    date: Date,
-    config: &EngineConfig,
-    validated_before: Option<Vec<Problem>>,
-) -> Result<Snapshot, IngestError> {
-    load_tables(dir, date, config, validated_before, &Table::ALL, true)
+    load_tables(dir, date, config, Some(warnings), wanted, cleaning)
 }
 
 /// `wanted` tables of a snapshot (all of them unless validated before: validation crosses
-/// tables), `cleaned` or as exported.
+/// tables).
 fn load_tables(
     dir: &Path,
     date: Date,
     config: &EngineConfig,
     validated_before: Option<Vec<Problem>>,
     wanted: &[Table],
-    cleaned: bool,
+    cleaning: Cleaning,
 ) -> Result<Snapshot, IngestError> {
     let wanted = if validated_before.is_some() {
         wanted
@@ -266,7 +242,7 @@ fn load_tables(
         warnings: merged(problems.into_list(), earlier_warnings),
         cleaning: CleaningReport::default(),
     };
-    if cleaned {
+    if cleaning == Cleaning::Cleaned {
         snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "cleaned");
     }

@@ -384,9 +384,9 @@ impl<'a> FeatureStore<'a> {
     }
 
     /// The features of `date`, kept or built, with churn as `latest` (the newest snapshot,
-    /// loaded) sees it.
-    pub fn features(&self, date: Date, latest: &Snapshot) -> Result<Features, StoreError> {
-        let loaded = (date == latest.date).then_some(latest);
+    /// loaded) sees it. `loaded` is `date`'s whole snapshot when the caller has it (built from
+    /// if need be; else read from disk).
+    pub fn features(&self, date: Date, loaded: Option<&Snapshot>, latest: &Snapshot) -> Result<Features, StoreError> {
         let (stored, built) = self.ensure(date, loaded, Some(latest))?;
         let mut features = match built {
             Some(built) => return Ok(built),
@@ -539,7 +539,7 @@ mod tests {
         let (again, rebuilt) = store.ensure(first, None, Some(&newest)).unwrap();
         assert_eq!(again.origin, Origin::Kept);
         assert!(rebuilt.is_none());
-        let kept = store.features(first, &newest).unwrap();
+        let kept = store.features(first, None, &newest).unwrap();
         let expected =
             features::build(&load(&config, first), Some(&newest), config.features.churn_horizon_days).unwrap();
         for (name, got, want) in [

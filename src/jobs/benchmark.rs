@@ -140,12 +140,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                         &scores,
                         config.models.churn.threshold,
                         &dimensions,
-                        ctx.param_usize("group_min_clients", segments::MIN_CLIENTS),
+                        segments::min_clients(ctx),
                     );
-                    let spread = segments::region_spread(&figures);
-                    segments::observe(&figures, spread.as_ref(), &mut observations);
-                    summary.segments.extend(figures);
-                    summary.region_spread.extend(spread);
+                    segments::record(figures, &mut summary, &mut observations);
                 }
                 tracing::info!(seconds = started.seconds(), "its segments measured");
                 section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
@@ -230,10 +227,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
         let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
         let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[("region", regions)]);
-        let spread = segments::region_spread(&figures);
-        segments::observe(&figures, spread.as_ref(), &mut observations);
-        summary.segments.extend(figures);
-        summary.region_spread.extend(spread);
+        segments::record(figures, &mut summary, &mut observations);
         let pairs: Vec<[f64; 2]> = truth
             .iter()
             .zip(&predicted)
@@ -268,10 +262,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
     {
         let (section, figures) = benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
-        let spread = segments::region_spread(&figures);
-        segments::observe(&figures, spread.as_ref(), &mut observations);
-        summary.segments.extend(figures);
-        summary.region_spread.extend(spread);
+        segments::record(figures, &mut summary, &mut observations);
         summary.recommender = Some(section);
     }
     tracing::info!(seconds = started.seconds(), "recommender measured");
@@ -789,8 +780,8 @@ fn benchmark_recommender(
     let figures = segments::recommender(
         &users,
         &metrics.accuracy,
-        &holdout_groups(timeline, &index, &held_out, &users)?,
-        ctx.param_usize("group_min_clients", segments::MIN_CLIENTS),
+        &holdout_groups(timeline, &held_out, &users)?,
+        segments::min_clients(ctx),
     );
     tracing::debug!(seconds = seconds(), "recommender: measured by group");
     let k_text = k.to_string();
@@ -847,25 +838,17 @@ fn benchmark_recommender(
 /// position; the others, who opened nothing, have none), as the latest clients table has them.
 fn holdout_groups(
     timeline: &Timeline,
-    index: &HoldingsIndex,
     held_out: &recommender::Holdout,
     users: &[(usize, crate::metrics::ranking::UserAccuracy)],
 ) -> Result<[segments::Dimension<'static>; 3], JobError> {
+    // The holdout's clients are indices into the product index, built from this table: rows.
     let clients = &timeline.latest.clients;
-    let row: foldhash::HashMap<i64, usize> = clients
-        .column("cli")?
-        .i64()?
-        .iter()
-        .enumerate()
-        .filter_map(|(r, c)| c.map(|c| (c, r)))
-        .collect();
     let by_position = |name: &str| -> Result<Vec<Option<String>>, JobError> {
         let column = clients.column(name)?.cast(&DataType::String)?;
         let values = column.str()?;
         let mut out = vec![None; held_out.clients.len()];
         for (position, _) in users {
-            let client = index.clients[held_out.clients[*position]];
-            out[*position] = row.get(&client).and_then(|r| values.get(*r)).map(str::to_string);
+            out[*position] = values.get(held_out.clients[*position]).map(str::to_string);
         }
         Ok(out)
     };

@@ -42,7 +42,14 @@ impl<'a> Timeline<'a> {
         let (latest, complete, raw_rows) = match store.fresh_manifest(date)? {
             Some(kept) => {
                 let wanted = [Table::Clients, Table::Holdings, Table::Catalog];
-                let latest = snapshot::tables_validated_before(&dir, date, config, kept.warnings, &wanted)?;
+                let latest = snapshot::tables_validated_before(
+                    &dir,
+                    date,
+                    config,
+                    kept.warnings,
+                    &wanted,
+                    snapshot::Cleaning::Cleaned,
+                )?;
                 (latest, false, kept.raw_rows)
             }
             None => {
@@ -69,11 +76,15 @@ impl<'a> Timeline<'a> {
         if !self.dates.iter().any(|(d, _)| *d == date) {
             return Err(JobError::Invalid(format!("no snapshot {date}")));
         }
-        if !self.complete && date == self.latest.date {
-            // Kept fresh when loaded: read (or, were an export rewritten since, rebuilt from disk).
-            self.store.ensure(date, None, Some(&self.latest))?;
-        }
-        Ok(self.store.features(date, &self.latest)?)
+        Ok(self.store.features(date, self.loaded(date), &self.latest)?)
+    }
+
+    /// `date`'s whole snapshot when this timeline holds it, for building its features if they
+    /// are not kept; `None` (read from disk then) for any other date, and for the latest when it
+    /// was read only in part (its features were fresh then: were an export rewritten since,
+    /// they are rebuilt from disk, never from a part).
+    fn loaded(&self, date: Date) -> Option<&Snapshot> {
+        (self.complete && date == self.latest.date).then_some(&self.latest)
     }
 
     /// The snapshots whose churn outcome the latest one knows, newest first.
@@ -104,8 +115,7 @@ impl<'a> Timeline<'a> {
     /// One kept feature table of `date` (built and kept if missing), only `columns` when given.
     pub fn table(&self, date: Date, table: FeatureTable, columns: Option<&[&str]>) -> Result<DataFrame, JobError> {
         let store = &self.store;
-        let loaded = (self.complete && date == self.latest.date).then_some(&self.latest);
-        store.ensure(date, loaded, Some(&self.latest))?;
+        store.ensure(date, self.loaded(date), Some(&self.latest))?;
         Ok(store.read(date, table, columns)?)
     }
 

@@ -10,7 +10,7 @@ use crate::metrics::groups;
 use crate::metrics::proportions::Correction;
 use crate::metrics::ranking::{self, RankingMetrics, UserAccuracy};
 use crate::metrics::regression;
-use crate::report::summary::{RegionSpread, SegmentFigure};
+use crate::report::summary::{BenchmarkSummary, RegionSpread, SegmentFigure};
 use crate::vocab::ModelKind;
 use crate::vocab::Observation;
 use crate::vocab::catalogue::{self as obs, Label};
@@ -254,8 +254,22 @@ pub fn region_spread(figures: &[SegmentFigure]) -> Option<RegionSpread> {
     })
 }
 
+/// The benchmark's `group_min_clients`.
+pub fn min_clients(ctx: &crate::jobs::Context) -> usize {
+    ctx.param_usize("group_min_clients", MIN_CLIENTS)
+}
+
+/// One model's figures published: as observations, with their spread across regions, and into
+/// the run's summary.
+pub fn record(figures: Vec<SegmentFigure>, summary: &mut BenchmarkSummary, observations: &mut Vec<Observation>) {
+    let spread = region_spread(&figures);
+    observe(&figures, spread.as_ref(), observations);
+    summary.segments.extend(figures);
+    summary.region_spread.extend(spread);
+}
+
 /// The figures as observations.
-pub fn observe(figures: &[SegmentFigure], spread: Option<&RegionSpread>, out: &mut Vec<Observation>) {
+fn observe(figures: &[SegmentFigure], spread: Option<&RegionSpread>, out: &mut Vec<Observation>) {
     for f in figures {
         let labels = [
             (Label::Model, f.model.as_str()),

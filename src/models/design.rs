@@ -98,6 +98,15 @@ impl Design {
         }
     }
 
+    /// The feature columns it reads, as a frame (or a request) names them: each number, and
+    /// each category once (`sex`, not the one-hot `sex=F`, `sex=M`).
+    pub fn inputs(&self) -> impl Iterator<Item = &str> {
+        self.numeric
+            .iter()
+            .map(String::as_str)
+            .chain(self.categorical.iter().map(|(name, _)| name.as_str()))
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.numeric
             .iter()

@@ -396,6 +396,7 @@ pub struct HoldingsIndex {
     pub items: Vec<String>,
     pub names: Vec<String>,
     pub categories: Vec<String>,
+    /// Client ids in the clients table's row order: a client's index is its row.
     pub clients: Vec<i64>,
     /// Per holding: (client index, item index, opened day, closed day or i32::MAX).
     pub rows: Vec<(usize, usize, i32, i32)>,
@@ -465,22 +466,28 @@ impl HoldingsIndex {
         let active: Vec<usize> = (0..self.clients.len())
             .filter(|&c| self.tenure[c].0 <= day && self.tenure[c].1 > day)
             .collect();
-        // Client index → position among the active (usize::MAX: not active).
-        let mut position = vec![usize::MAX; self.clients.len()];
-        for (p, c) in active.iter().enumerate() {
-            position[*c] = p;
-        }
+        let position = self.positions(&active);
         let mut baskets = vec![Vec::new(); active.len()];
         for &(c, i, opened, closed) in &self.rows {
             if opened <= day
                 && closed > day
-                && let Some(&p) = position.get(c).filter(|p| **p != usize::MAX)
+                && let Some(p) = position[c]
                 && !baskets[p].contains(&i)
             {
                 baskets[p].push(i);
             }
         }
         (active, baskets)
+    }
+
+    /// Client index → its position in `active` (a dense table: a million clients, a few
+    /// million holdings looked up).
+    fn positions(&self, active: &[usize]) -> Vec<Option<usize>> {
+        let mut position = vec![None; self.clients.len()];
+        for (p, c) in active.iter().enumerate() {
+            position[*c] = Some(p);
+        }
+        position
     }
 
     /// Openings per item in (`from`, `to`].
@@ -530,15 +537,11 @@ pub fn holdout(index: &HoldingsIndex, today: crate::data::date::Date, months: i3
 pub fn holdout_from(index: &HoldingsIndex, cutoff: crate::data::date::Date, today: crate::data::date::Date) -> Holdout {
     let (clients, baskets) = index.baskets_at(cutoff.0);
     let mut truth: HashMap<usize, HashSet<usize>> = HashMap::new();
-    // Client index → position among the clients at the cut-off (usize::MAX: not one then).
-    let mut position = vec![usize::MAX; index.clients.len()];
-    for (p, c) in clients.iter().enumerate() {
-        position[*c] = p;
-    }
+    let position = index.positions(&clients);
     for &(c, i, opened, _) in &index.rows {
         if opened > cutoff.0
             && opened <= today.0
-            && let Some(&p) = position.get(c).filter(|p| **p != usize::MAX)
+            && let Some(p) = position[c]
             && !baskets[p].contains(&i)
         {
             truth.entry(p).or_default().insert(i);

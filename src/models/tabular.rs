@@ -605,8 +605,7 @@ pub fn train(
     let domain_reference = domain::learn(&sample_matrices, params.thread_count(), params.seed)?;
     // Only the model's input columns are kept (no client ids), with the month each row is of.
     let kept: Vec<PlSmallStr> = std::iter::once("snapshot")
-        .chain(columns.numeric.iter().map(String::as_str))
-        .chain(columns.categorical.iter().map(|(c, _)| c.as_str()))
+        .chain(columns.inputs())
         .filter(|c| samples.first().is_some_and(|f| f.column(c).is_ok()))
         .map(PlSmallStr::from)
         .collect();

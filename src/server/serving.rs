@@ -286,15 +286,9 @@ fn kept_features(
 ) -> Result<features::Features, JobError> {
     let store = FeatureStore::new(config);
     let mut columns: Vec<&str> = vec!["cli", "ges"];
-    if let Some(design) = churn {
-        let read = design
-            .numeric
-            .iter()
-            .chain(design.categorical.iter().map(|(name, _)| name));
-        for name in read {
-            if !columns.contains(&name.as_str()) {
-                columns.push(name);
-            }
+    for name in churn.into_iter().flat_map(|design| design.inputs()) {
+        if !columns.contains(&name) {
+            columns.push(name);
         }
     }
     Ok(features::Features {
@@ -337,12 +331,13 @@ impl Recommendations {
     ) -> Result<Recommendations, JobError> {
         let snapshot = match products {
             Products::Loaded(loaded) => *loaded,
-            Products::ValidatedExports(warnings) => snapshot::keys_and_dates_validated_before(
+            Products::ValidatedExports(warnings) => snapshot::tables_validated_before(
                 dir,
                 date,
                 config,
                 warnings,
                 &[Table::Clients, Table::Holdings, Table::Catalog],
+                snapshot::Cleaning::AsExported,
             )?,
         };
         let index = HoldingsIndex::new(&snapshot)?;
@@ -833,21 +828,11 @@ impl Serving {
 
 /// The model's features `features` does not give, in the model's order.
 fn missing_features(model: &TabularModel, features: &Map<String, Value>) -> Vec<String> {
-    request_features(model)
-        .into_iter()
-        .filter(|name| features.get(name.as_str()).is_none_or(Value::is_null))
-        .collect()
-}
-
-/// The features a request names, as it names them: numbers, and each category once (`sex`,
-/// not the model's one-hot columns `sex=F`, `sex=M`).
-fn request_features(model: &TabularModel) -> Vec<String> {
-    let design = &model.design;
-    design
-        .numeric
-        .iter()
-        .chain(design.categorical.iter().map(|(name, _)| name))
-        .cloned()
+    model
+        .design
+        .inputs()
+        .filter(|name| features.get(*name).is_none_or(Value::is_null))
+        .map(str::to_string)
         .collect()
 }
 
@@ -869,7 +854,7 @@ fn frame_from_features(model: &TabularModel, features: &Map<String, Value>, fiel
             field: field.to_string(),
             message: format!(
                 "no feature given; this model reads {} (GET /api/v1/openapi.json lists them)",
-                request_features(model).join(", ")
+                model.design.inputs().collect::<Vec<_>>().join(", ")
             ),
         });
     }

@@ -294,15 +294,11 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     let listed_rates = column_f64(&retention, "churn_rate");
     assert!(listed_rates.windows(2).all(|w| w[0] >= w[1]), "riskiest first");
     let lowest_listed = listed_rates.last().copied().unwrap();
-    let listed: std::collections::HashSet<i64> = retention
-        .column("cli")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    let ids = clients.column("cli").unwrap().i64().unwrap();
-    for (cli, rate) in ids.into_no_null_iter().zip(column_f64(&clients, "churn_rate")) {
+    let listed: std::collections::HashSet<i64> = column_i64(&retention, "cli").into_iter().collect();
+    for (cli, rate) in column_i64(&clients, "cli")
+        .into_iter()
+        .zip(column_f64(&clients, "churn_rate"))
+    {
         if !listed.contains(&cli) {
             assert!(
                 rate <= lowest_listed,
@@ -326,20 +322,11 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     );
     // Offers: the 10 % the recommender is surest of — never a client holding nothing, whose
     // popularity-count score does not compare; the baseline arm offered the popular pick.
-    let holding: std::collections::HashSet<i64> = read_parquet(&dir.join("data/raw/2025-11-30/holdings.parquet"))
-        .column("cli")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
-    let offered: Vec<i64> = offer
-        .column("cli")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let holding: std::collections::HashSet<i64> =
+        column_i64(&read_parquet(&dir.join("data/raw/2025-11-30/holdings.parquet")), "cli")
+            .into_iter()
+            .collect();
+    let offered: Vec<i64> = column_i64(&offer, "cli").into_iter().collect();
     assert!(
         offered.iter().all(|c| holding.contains(c)),
         "a client with no product on the offer list"
@@ -355,12 +342,8 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
     // Per product, the clients most likely to take it — none already holding it.
     let targets = read_parquet(&scores.join("campaigns/targets.parquet"));
     let holdings = read_parquet(&dir.join("data/raw/2025-11-30/holdings.parquet"));
-    let open: std::collections::HashSet<(i64, String)> = holdings
-        .column("cli")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
+    let open: std::collections::HashSet<(i64, String)> = column_i64(&holdings, "cli")
+        .into_iter()
         .zip(column_str(&holdings, "product_id"))
         .zip(
             holdings
@@ -383,13 +366,7 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         .map(|v| v == Some(true))
         .collect();
     let own_rank: Vec<i64> = column_i64(&targets, "rank_for_client");
-    let target_clients: Vec<i64> = targets
-        .column("cli")
-        .unwrap()
-        .i64()
-        .unwrap()
-        .into_no_null_iter()
-        .collect();
+    let target_clients: Vec<i64> = column_i64(&targets, "cli").into_iter().collect();
     let mut per_product: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for i in 0..targets.height() {
         *per_product.entry(products[i]).or_default() += 1;
@@ -423,8 +400,7 @@ fn scoring_writes_the_lists_whose_contacts_the_business_job_measures() {
         } else {
             vec![""; frame.height()]
         };
-        let cli = frame.column("cli").unwrap().i64().unwrap();
-        for (i, id) in cli.into_no_null_iter().enumerate() {
+        for (i, id) in column_i64(frame, "cli").into_iter().enumerate() {
             let control = arm[i] == "control";
             let (on, clicked) = match (control, offered) {
                 (true, _) => ("", ""),
@@ -525,8 +501,8 @@ fn challengers_treat_their_lists_challenger_arm() {
     let again = read_parquet(&dir.join("data/scores/2025-12-31/campaigns/retention.parquet"));
     let control = |frame: &polars::prelude::DataFrame| -> Vec<i64> {
         let arm = column_str(frame, "arm");
-        let cli = frame.column("cli").unwrap().i64().unwrap();
-        cli.into_no_null_iter()
+        column_i64(frame, "cli")
+            .into_iter()
             .zip(arm)
             .filter(|(_, a)| *a == "control")
             .map(|(c, _)| c)

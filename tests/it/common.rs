@@ -134,7 +134,7 @@ pub fn column_f64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<f64> {
     cast.f64().unwrap().iter().flatten().collect()
 }
 
-/// A frame's text column (nulls skipped).
+/// A frame's integer column (nulls skipped).
 pub fn column_i64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<i64> {
     frame
         .column(name)
@@ -145,6 +145,7 @@ pub fn column_i64(frame: &polars::prelude::DataFrame, name: &str) -> Vec<i64> {
         .collect()
 }
 
+/// A frame's text column (nulls skipped).
 pub fn column_str<'a>(frame: &'a polars::prelude::DataFrame, name: &str) -> Vec<&'a str> {
     frame.column(name).unwrap().str().unwrap().iter().flatten().collect()
 }
