@@ -144,6 +144,20 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The churn model trained in one process, then by local workers through XGBoost's
+    /// tracker (`train --workers N`), on a project: wall, CPU, peak RSS, holdout AUC, and
+    /// whether a worker count trains the in-process model byte for byte. Adds versions to the
+    /// project's registry.
+    Distributed {
+        /// A project folder with data (e.g. made by `generate`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Worker counts, comma-separated; each is run twice (building its shares, then kept).
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2])]
+        workers: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        buckets: usize,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -338,6 +352,10 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             repeats,
             baseline,
         } => super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_deref()),
+        BenchWhat::Distributed { dir, workers, buckets } => {
+            let project = bankml::data::load_config(&dir.join("config/bankml.yaml"), false)?;
+            super::bench_distributed::run(&dir, &workers, buckets, &project)
+        }
         BenchWhat::Business {
             clients,
             months,

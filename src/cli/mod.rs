@@ -6,8 +6,10 @@ mod bench;
 mod bench_api;
 mod bench_business;
 mod bench_crash;
+mod bench_distributed;
 mod bench_jobs;
 mod bench_monitor;
+mod bucketize;
 mod daemon;
 mod evaluate;
 mod features;
@@ -19,6 +21,7 @@ mod runs;
 mod score;
 mod train;
 mod validate;
+mod worker;
 
 use bankml::config::ConfigError;
 use bankml::data::snapshot::IngestError;
@@ -68,6 +71,11 @@ pub enum Command {
     Features(features::FeaturesArgs),
     /// Train the churn, manager and agency models on every snapshot's features.
     Train(train::TrainArgs),
+    /// Spread every snapshot's exports over buckets of clients, for training on several
+    /// workers (`bankml train --workers N`).
+    Bucketize(bucketize::BucketizeArgs),
+    /// One worker of a distributed training run (started by `train --workers` or a cluster).
+    Worker(worker::WorkerArgs),
     /// Score every client, manager and agency of a snapshot with the champions.
     Score(score::ScoreArgs),
     /// The model registry: list, show, promote, rollback.
@@ -169,7 +177,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args, &config),
         Command::Features(args) => features::run(args, &config),
         Command::Evaluate(args) => evaluate::run(args),
-        Command::Train(args) => train::run(args, &config),
+        Command::Train(args) => train::run(args, &config, &cli.config),
+        Command::Bucketize(args) => bucketize::run(args, &config),
+        Command::Worker(args) => worker::run(args, &config, &cli.config),
         Command::ValidateConfig => validate::run(&cli.config),
         Command::Models(args) => models::run(args, &config),
         Command::Score(args) => score::run(args, &config),

@@ -41,9 +41,41 @@ pub struct TrainArgs {
     /// DIR/<model>/, to train the same model in Python (tests/fixtures/compare_xgboost.py).
     #[arg(long)]
     pub export: Option<std::path::PathBuf>,
+    /// Train the churn model on this many workers together (XGBoost's collective), each
+    /// building the features of a share of the clients from the bucket layout (`bankml
+    /// bucketize`). Without it, one process trains on everything.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// How the workers start: local processes, or a Kubernetes Job written as a manifest.
+    #[arg(long, value_enum, default_value_t = Launcher::Processes, requires = "workers")]
+    pub launcher: Launcher,
+    /// The bucket layout the workers read (default: data/buckets beside data.raw_dir).
+    #[arg(long, requires = "workers")]
+    pub buckets: Option<std::path::PathBuf>,
+    /// How long a worker waits for the others before the run fails.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, requires = "workers")]
+    pub timeout: std::time::Duration,
+    /// Kubernetes: the container image of the workers (bankml in it).
+    #[arg(long, default_value = "bankml:latest")]
+    pub image: String,
+    /// Kubernetes: the ReadWriteMany volume claim holding the project (config, data/buckets,
+    /// data/models), mounted in every worker's pod.
+    #[arg(long, default_value = "bankml-project")]
+    pub volume_claim: String,
 }
 
-pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Launcher {
+    /// Worker processes on this machine, through a tracker in this process.
+    Processes,
+    /// Print a Kubernetes Indexed Job and headless Service that run the workers.
+    Kubernetes,
+}
+
+pub fn run(args: TrainArgs, config: &EngineConfig, config_path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(workers) = args.workers {
+        return train_together(&args, workers, config, config_path);
+    }
     let until = match &args.snapshot {
         Some(text) => {
             Some(Date::parse(text).ok_or_else(|| UserError(format!("--snapshot {text}: expected YYYY-MM-DD")))?)
@@ -93,6 +125,7 @@ pub fn run(args: TrainArgs, config: &EngineConfig) -> anyhow::Result<()> {
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: config.features.churn_horizon_days,
             scratch: &config.data.processed_dir,
+            peers: &bankml::models::collective::Solo,
         };
         let meta = tabular::train(spec, &months, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();
@@ -191,5 +224,112 @@ fn print_recommender(meta: &bankml::models::recommender::RecommenderMeta, regist
             m.intra_list_diversity
         );
     }
+    Ok(())
+}
+
+/// `--workers N`: the churn model trained by N workers together.
+fn train_together(
+    args: &TrainArgs,
+    workers: usize,
+    config: &EngineConfig,
+    config_path: &std::path::Path,
+) -> anyhow::Result<()> {
+    if args.model != ModelChoice::Churn {
+        return Err(UserError(
+            "--workers trains the churn model (--model churn); the manager and agency models have a row per manager or agency and train on one machine".into(),
+        )
+        .into());
+    }
+    if workers == 0 {
+        return Err(UserError("--workers 0: at least one worker is needed".into()).into());
+    }
+    if args.snapshot.is_some() || args.export.is_some() {
+        return Err(
+            UserError("--snapshot and --export are for training in one process, not with --workers".into()).into(),
+        );
+    }
+    if args.launcher == Launcher::Kubernetes {
+        let manifest = bankml::jobs::kubernetes::manifest(&bankml::jobs::kubernetes::JobSpec {
+            name: "bankml-train-churn".into(),
+            image: args.image.clone(),
+            workers,
+            claim: args.volume_claim.clone(),
+            timeout: args.timeout,
+        });
+        print!("{manifest}");
+        return Ok(());
+    }
+    let config_path = std::path::absolute(config_path)?;
+    let layout_dir = args
+        .buckets
+        .clone()
+        .unwrap_or_else(|| super::bucketize::default_layout_dir(config));
+    // Read here first: a missing or damaged layout is said before any worker starts.
+    let layout = bankml::data::buckets::Layout::read(&layout_dir)?;
+    if workers > layout.buckets {
+        return Err(UserError(format!(
+            "--workers {workers}: the layout in {} has {} buckets, fewer than workers (run `bankml bucketize --buckets` with more)",
+            layout_dir.display(),
+            layout.buckets
+        ))
+        .into());
+    }
+    let exe = std::env::current_exe()?;
+    // Workers on this machine share its cores, unless the settings fix the threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = match config.models.boosting.threads {
+        0 => (cores / workers).max(1),
+        fixed => fixed,
+    };
+    let registry = Registry::new(&config.models.dir);
+    let before = registry.versions(ModelKind::Churn)?.into_iter().max();
+    let spinner = progress::spinner(&format!("training churn on {workers} workers"));
+    let started = std::time::Instant::now();
+    bankml::jobs::distributed::launch_processes(
+        workers,
+        args.timeout,
+        |rank, tracker| {
+            let mut command = std::process::Command::new(&exe);
+            // Without a settings file this run uses the defaults, and so do its workers.
+            if config_path.exists() {
+                command.arg("--config").arg(&config_path);
+            }
+            command
+                .arg("worker")
+                .args([
+                    "--model",
+                    "churn",
+                    "--rank",
+                    &rank.to_string(),
+                    "--workers",
+                    &workers.to_string(),
+                ])
+                .arg("--tracker")
+                .arg(format!("{}:{}", tracker.host, tracker.port))
+                .arg("--buckets")
+                .arg(&layout_dir)
+                .arg("--timeout")
+                .arg(humantime::format_duration(args.timeout).to_string())
+                .args(["--threads", &threads.to_string()])
+                .stdin(std::process::Stdio::null());
+            command
+        },
+        |rank, pid| tracing::info!(rank, pid, "worker started"),
+    )?;
+    spinner.finish_and_clear();
+    let version = registry
+        .versions(ModelKind::Churn)?
+        .into_iter()
+        .max()
+        .filter(|v| Some(*v) != before)
+        .ok_or_else(|| anyhow::anyhow!("the workers finished but wrote no churn model"))?;
+    let path = registry.version_dir(ModelKind::Churn, version).join("meta.json");
+    let meta: ModelMeta = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    print_summary(&meta, &registry)?;
+    println!(
+        "  trained by {workers} workers together in {:.1} s (buckets: {})",
+        started.elapsed().as_secs_f64(),
+        layout_dir.display()
+    );
     Ok(())
 }

@@ -46,7 +46,44 @@ impl CleaningReport {
     }
 }
 
+/// The winsorising caps of a snapshot: each product category's balance cap, each activity
+/// column's count cap (only where enough values exist to cap at all).
+///
+/// Workers each holding a share of the clients clean with the caps of the whole snapshot,
+/// which `bankml bucketize` computes and each worker's share carries as [`CAPS_FILE`]: capped
+/// at their share's own quantiles, their features would not be the bank's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Caps {
+    pub balance: std::collections::BTreeMap<String, f64>,
+    pub activity: std::collections::BTreeMap<String, i64>,
+}
+
+/// The caps a snapshot folder carries, when it holds a share of a bigger snapshot.
+pub const CAPS_FILE: &str = "cleaning_caps.json";
+
+const COUNT_COLUMNS: [&str; 3] = ["logins", "transactions", "complaints"];
+
+/// The caps of `snapshot` at quantile `q`, as exported or as cleaning sees it (the same:
+/// missing counts count as the zeros they become, missing balances are never capped).
+pub fn caps_of(snapshot: &Snapshot, q: f64) -> Caps {
+    Caps {
+        balance: balance_caps(snapshot, q)
+            .into_iter()
+            .map(|(c, cap)| (c.to_string(), cap))
+            .collect(),
+        activity: COUNT_COLUMNS
+            .iter()
+            .filter_map(|c| Some((c.to_string(), count_cap(&snapshot.activity, c, q)?)))
+            .collect(),
+    }
+}
+
 pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport {
+    clean_with(snapshot, config, None)
+}
+
+/// [`clean`], capping at `given` caps instead of this snapshot's own (a worker's share).
+pub fn clean_with(snapshot: &mut Snapshot, config: &CleaningConfig, given: Option<&Caps>) -> CleaningReport {
     let mut report = CleaningReport::default();
     for column in ["sex", "segment", "region", "income_band"] {
         let rows = fill_text(&mut snapshot.clients, column, UNKNOWN);
@@ -68,15 +105,22 @@ pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport
         ),
         rows,
     );
-    let rows = cap_balances(snapshot, config.cap_quantile);
+    let caps = match given {
+        Some(caps) => caps.clone(),
+        None => caps_of(snapshot, config.cap_quantile),
+    };
+    let rows = apply_balance_caps(snapshot, &caps.balance);
     report.record(
         "holdings",
         "balance",
         format!("above the {} quantile of its category → capped", config.cap_quantile),
         rows,
     );
-    for column in ["logins", "transactions", "complaints"] {
-        let rows = cap_counts(&mut snapshot.activity, column, config.cap_quantile);
+    for column in COUNT_COLUMNS {
+        let rows = caps
+            .activity
+            .get(column)
+            .map_or(0, |cap| apply_count_cap(&mut snapshot.activity, column, *cap));
         report.record(
             "activity",
             column,
@@ -151,7 +195,8 @@ fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
     Some(*v)
 }
 
-fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
+/// Each row's product category in `snapshot`'s holdings.
+fn holding_categories(snapshot: &Snapshot) -> Option<Vec<Option<String>>> {
     let category_of: HashMap<String, String> = match (
         snapshot.catalog.column("product_id").and_then(|c| c.str().cloned()),
         snapshot.catalog.column("category").and_then(|c| c.str().cloned()),
@@ -161,18 +206,29 @@ fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
             .zip(categories.iter())
             .filter_map(|(i, c)| Some((i?.to_string(), c?.to_string())))
             .collect(),
-        _ => return 0,
+        _ => return None,
     };
-    let (Ok(products), Ok(balances)) = (
-        snapshot.holdings.column("product_id").and_then(|c| c.str().cloned()),
+    let products = snapshot
+        .holdings
+        .column("product_id")
+        .and_then(|c| c.str().cloned())
+        .ok()?;
+    Some(
+        products
+            .iter()
+            .map(|p| p.and_then(|p| category_of.get(p)).cloned())
+            .collect(),
+    )
+}
+
+/// Each category's balance cap: the `q` quantile of its positive balances.
+fn balance_caps(snapshot: &Snapshot, q: f64) -> Vec<(String, f64)> {
+    let (Some(categories), Ok(balances)) = (
+        holding_categories(snapshot),
         snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
     ) else {
-        return 0;
+        return Vec::new();
     };
-    let categories: Vec<Option<&str>> = products
-        .iter()
-        .map(|p| p.and_then(|p| category_of.get(p)).map(String::as_str))
-        .collect();
     let mut by_category: HashMap<&str, Vec<f64>> = HashMap::new();
     for (category, balance) in categories.iter().zip(balances.iter()) {
         if let (Some(c), Some(b)) = (category, balance)
@@ -181,17 +237,26 @@ fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
             by_category.entry(c).or_default().push(b);
         }
     }
-    let caps: HashMap<&str, f64> = by_category
+    by_category
         .into_iter()
         .filter(|(_, v)| v.len() >= MIN_VALUES_TO_CAP)
-        .filter_map(|(c, mut v)| Some((c, quantile_in_place(&mut v, q)?)))
-        .collect();
+        .filter_map(|(c, mut v)| Some((c.to_string(), quantile_in_place(&mut v, q)?)))
+        .collect()
+}
+
+fn apply_balance_caps(snapshot: &mut Snapshot, caps: &std::collections::BTreeMap<String, f64>) -> usize {
+    let (Some(categories), Ok(balances)) = (
+        holding_categories(snapshot),
+        snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
+    ) else {
+        return 0;
+    };
     let mut changed = 0;
     let capped: Float64Chunked = categories
         .iter()
         .zip(balances.iter())
         .map(|(c, b)| {
-            let cap = c.and_then(|c| caps.get(c));
+            let cap = c.as_ref().and_then(|c| caps.get(c));
             match (b, cap) {
                 (Some(b), Some(cap)) if b > *cap => {
                     changed += 1;
@@ -209,18 +274,20 @@ fn cap_balances(snapshot: &mut Snapshot, q: f64) -> usize {
     changed
 }
 
-fn cap_counts(frame: &mut DataFrame, column: &str, q: f64) -> usize {
+/// A count column's cap: the `q` quantile of its values, a missing one counting as 0.
+fn count_cap(frame: &DataFrame, column: &str, q: f64) -> Option<i64> {
+    let values = frame.column(column).and_then(|c| c.i64().cloned()).ok()?;
+    let mut sorted: Vec<f64> = values.iter().map(|v| v.unwrap_or(0) as f64).collect();
+    if sorted.len() < MIN_VALUES_TO_CAP {
+        return None;
+    }
+    quantile_in_place(&mut sorted, q).map(|cap| cap as i64)
+}
+
+fn apply_count_cap(frame: &mut DataFrame, column: &str, cap: i64) -> usize {
     let Ok(values) = frame.column(column).and_then(|c| c.i64().cloned()) else {
         return 0;
     };
-    let mut sorted: Vec<f64> = values.iter().flatten().map(|v| v as f64).collect();
-    if sorted.len() < MIN_VALUES_TO_CAP {
-        return 0;
-    }
-    let Some(cap) = quantile_in_place(&mut sorted, q) else {
-        return 0;
-    };
-    let cap = cap as i64;
     let changed = values.iter().flatten().filter(|v| *v > cap).count();
     if changed > 0 {
         let capped: Int64Chunked = values.iter().map(|v| v.map(|v| v.min(cap))).collect();

@@ -1,6 +1,7 @@
 //! Bank data: the synthetic bank, reading exports, validation, cleaning and features.
 //! Knows no model.
 
+pub mod buckets;
 pub mod campaign;
 pub mod clean;
 pub mod contacts;

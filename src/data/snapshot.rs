@@ -147,6 +147,36 @@ pub fn load(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, I
     load_tables(dir, date, config, None, &Table::ALL, Cleaning::Cleaned)
 }
 
+/// Every table of the snapshot in `dir`, validated but as exported (not cleaned): what
+/// `bankml bucketize` spreads over buckets, with the caps the whole snapshot cleans at.
+pub fn load_as_exported(dir: &Path, date: Date, config: &EngineConfig) -> Result<Snapshot, IngestError> {
+    load_tables(dir, date, config, None, &Table::ALL, Cleaning::AsExported)
+}
+
+/// The cleaning caps a share of a bigger snapshot carries ([`clean::CAPS_FILE`]), if any.
+fn given_caps(dir: &Path) -> Result<Option<clean::Caps>, IngestError> {
+    let path = dir.join(clean::CAPS_FILE);
+    let text = match crate::fsutil::read_text(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(caps_problem(&path, e.to_string())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| caps_problem(&path, e.to_string()))
+}
+
+fn caps_problem(path: &Path, message: String) -> IngestError {
+    IngestError::Invalid {
+        dir: path.parent().unwrap_or(Path::new(".")).into(),
+        problems: vec![Problem {
+            severity: Severity::Error,
+            location: path.display().to_string(),
+            message: format!("unreadable cleaning caps: {message}"),
+        }],
+    }
+}
+
 /// Whether a snapshot read again is cleaned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cleaning {
@@ -243,7 +273,8 @@ fn load_tables(
         cleaning: CleaningReport::default(),
     };
     if cleaning == Cleaning::Cleaned {
-        snapshot.cleaning = clean::clean(&mut snapshot, &config.cleaning);
+        let caps = given_caps(dir)?;
+        snapshot.cleaning = clean::clean_with(&mut snapshot, &config.cleaning, caps.as_ref());
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "cleaned");
     }
     Ok(snapshot)

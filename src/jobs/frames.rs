@@ -291,6 +291,7 @@ mod tests {
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: horizon,
             scratch: &config.data.processed_dir,
+            peers: &crate::models::collective::Solo,
         };
         for (spec, in_memory) in [(&tabular::CHURN, clients), (&tabular::MANAGER, managers)] {
             let kept = KeptMonths::new(&config, spec.model, dates.clone(), &latest);

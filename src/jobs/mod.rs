@@ -7,7 +7,9 @@
 pub mod benchmark;
 pub mod business;
 pub mod campaign_lists;
+pub mod distributed;
 pub mod frames;
+pub mod kubernetes;
 pub mod retrain;
 pub mod score;
 pub mod segments;

@@ -72,6 +72,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             reference_snapshots: config.models.reference_snapshots,
             label_horizon_days: config.features.churn_horizon_days,
             scratch: &config.data.processed_dir,
+            peers: &crate::models::collective::Solo,
         };
         let meta = tabular::train(spec, &months, settings, &registry, None)?;
         let label = [(Label::Model, spec.model.as_str())];

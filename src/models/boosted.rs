@@ -4,6 +4,7 @@
 //! takes, so a configuration means the same thing in both. Models are saved in XGBoost's own
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
+use super::collective::{Peers, Solo};
 use super::quantile::XgbMatrix;
 pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
@@ -176,12 +177,23 @@ fn parameters(task: Task, params: &BoostParams, base_score: f64, extra: &[(&str,
 
 /// The intercept XGBoost would fit: the label mean (clamped inside (0, 1) for probabilities).
 fn base_score(task: Task, labels: &[f32], weights: Option<&[f32]>) -> f64 {
+    let (sum, total) = label_sums(labels, weights);
+    base_score_of(task, sum, total)
+}
+
+/// The weighted sum of `labels` and the sum of weights (1 each without them): what the
+/// intercept is the ratio of, summed by workers training together.
+pub fn label_sums(labels: &[f32], weights: Option<&[f32]>) -> (f64, f64) {
     let (mut sum, mut total) = (0.0f64, 0.0f64);
     for (i, y) in labels.iter().enumerate() {
         let w = weights.map_or(1.0, |w| w[i] as f64);
         sum += w * *y as f64;
         total += w;
     }
+    (sum, total)
+}
+
+fn base_score_of(task: Task, sum: f64, total: f64) -> f64 {
     let mean = if total > 0.0 { sum / total } else { 0.5 };
     match task {
         Task::Binary => mean.clamp(1e-6, 1.0 - 1e-6),
@@ -209,6 +221,8 @@ pub struct Prepared {
     matrices: Matrices,
     base_score: f64,
     names: Vec<String>,
+    /// The validation rows' labels, for an evaluation over every worker's rows.
+    watch_labels: Vec<f32>,
 }
 
 enum Matrices {
@@ -266,22 +280,52 @@ pub fn prepare(
         matrices,
         base_score: base_score(task, train.labels, weights),
         names: train.matrix.names.clone(),
+        watch_labels: validation.map(|v| v.labels.to_vec()).unwrap_or_default(),
     })
 }
 
 impl Prepared {
+    /// Starts the boosting from the label mean of every worker's rows ([`label_sums`] summed),
+    /// not this worker's alone: workers training together must boost from one intercept.
+    pub fn start_from(&mut self, sum: f64, total: f64) {
+        self.base_score = base_score_of(self.task, sum, total);
+    }
+
     /// The boosting rounds, stopping early on the validation rows when there are some.
     pub fn train(self, params: &BoostParams, extra: &[(&str, String)]) -> Result<TrainedBooster> {
+        self.train_together(params, extra, &Solo)
+    }
+
+    /// [`Prepared::train`] as one of `peers`, who boost one model together: XGBoost sums their
+    /// histograms, and early stopping watches the metric over every worker's validation rows,
+    /// computed exactly from their predictions (XGBoost's own distributed AUC averages the
+    /// workers' AUCs, which on small shares stops far too early), so all stop at one round.
+    pub fn train_together(
+        self,
+        params: &BoostParams,
+        extra: &[(&str, String)],
+        peers: &dyn Peers,
+    ) -> Result<TrainedBooster> {
         let Prepared {
             task,
             matrices,
             base_score,
             names,
+            watch_labels,
         } = self;
         let parameters = parameters(task, params, base_score, extra);
         match matrices {
+            Matrices::Dense { .. } if peers.world() > 1 => Err(BoostError::Shape(
+                "workers training together need XGBoost's quantile matrices (models.boosting.matrix: quantile, tree_method: hist)".into(),
+            )),
             Matrices::Dense { train, valid } => train_dense(task, params, &parameters, train, valid, names),
-            Matrices::Quantile { train, valid } => train_quantile(task, params, &parameters, train, valid, names),
+            Matrices::Quantile { train, valid } => {
+                let watch = Watch {
+                    labels: &watch_labels,
+                    peers,
+                };
+                train_quantile(task, params, &parameters, train, valid, names, watch)
+            }
         }
     }
 }
@@ -363,6 +407,53 @@ impl EarlyStopping {
     }
 }
 
+/// Who early stopping's validation rows belong to.
+struct Watch<'a> {
+    labels: &'a [f32],
+    peers: &'a dyn Peers,
+}
+
+impl Watch<'_> {
+    /// The stopping metric after `round` over every worker's validation rows: XGBoost's own
+    /// evaluation alone (what the single-process model always used), computed from the
+    /// gathered predictions when workers train together.
+    fn metric(&self, task: Task, booster: &super::quantile::RawBooster, round: u32, valid: &XgbMatrix) -> Result<f64> {
+        let metric = task.stopping_metric().0;
+        if self.peers.world() == 1 {
+            return booster.evaluate(round, valid, metric);
+        }
+        let predicted = booster.predict(valid)?;
+        let together = |e: super::collective::CollectiveError| BoostError::Xgboost(e.to_string());
+        match task {
+            Task::Binary => {
+                let mut pairs: Vec<u8> = Vec::with_capacity(predicted.len() * 5);
+                for (p, y) in predicted.iter().zip(self.labels) {
+                    pairs.extend_from_slice(&p.to_le_bytes());
+                    pairs.push(u8::from(*y >= 0.5));
+                }
+                let (mut labels, mut scores) = (Vec::new(), Vec::new());
+                for theirs in self.peers.gather(&pairs).map_err(together)? {
+                    for pair in theirs.chunks_exact(5) {
+                        scores.push(f32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]) as f64);
+                        labels.push(pair[4] == 1);
+                    }
+                }
+                let ranked = crate::metrics::classification::Ranked::new(&labels, &scores)
+                    .map_err(|e| BoostError::Shape(format!("the validation rows' AUC: {e}")))?;
+                Ok(ranked.roc_auc())
+            }
+            Task::Regression => {
+                let mut sums = [0.0f64, predicted.len() as f64];
+                for (p, y) in predicted.iter().zip(self.labels) {
+                    sums[0] += (*p as f64 - *y as f64).powi(2);
+                }
+                self.peers.sum(&mut sums).map_err(together)?;
+                Ok((sums[0] / sums[1].max(1.0)).sqrt())
+            }
+        }
+    }
+}
+
 /// [`train`] on XGBoost's quantile matrices (`hist`): our f32 matrix goes in by batches and
 /// only its quantised bins are kept, instead of XGBoost's copy of every value.
 fn train_quantile(
@@ -372,6 +463,7 @@ fn train_quantile(
     dtrain: XgbMatrix,
     dvalid: Option<XgbMatrix>,
     names: Vec<String>,
+    watch: Watch,
 ) -> Result<TrainedBooster> {
     use super::quantile::RawBooster;
     let cached: Vec<&XgbMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
@@ -379,12 +471,11 @@ fn train_quantile(
     for (name, value) in parameters {
         booster.set_param(name, value)?;
     }
-    let metric = task.stopping_metric().0;
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
     for round in 0..params.rounds {
         booster.update(round, &dtrain)?;
         if let Some(dvalid) = &dvalid
-            && stopping.stop_after(round, booster.evaluate(round, dvalid, metric)?)
+            && stopping.stop_after(round, watch.metric(task, &booster, round, dvalid)?)
         {
             break;
         }

@@ -24,6 +24,88 @@ pub enum DesignError {
     Column { column: String, message: String },
 }
 
+/// What a design is fitted from, before it is: the numeric columns and every category's count.
+/// Workers training together each count their own rows and merge the counts, so they fit the
+/// one design their rows together would.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DesignCounts {
+    numeric: Option<Vec<String>>,
+    categories: Vec<(String, std::collections::HashMap<String, usize>)>,
+}
+
+impl DesignCounts {
+    /// Counts `frame`'s rows; its columns are taken from the first frame seen.
+    pub fn observe(&mut self, frame: &DataFrame, exclude: &[&str]) -> Result<(), DesignError> {
+        if self.numeric.is_none() {
+            let mut names = Vec::new();
+            for column in frame.columns() {
+                let name = column.name().as_str();
+                if exclude.contains(&name) {
+                    continue;
+                }
+                if column.dtype().is_primitive_numeric() {
+                    names.push(name.to_string());
+                } else if column.dtype() == &DataType::String {
+                    self.categories.push((name.to_string(), Default::default()));
+                }
+            }
+            self.numeric = Some(names);
+        }
+        for (name, seen) in self.categories.iter_mut() {
+            let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
+            let values = column.str().map_err(|e| DesignError::Column {
+                column: name.clone(),
+                message: e.to_string(),
+            })?;
+            for v in values.iter().flatten() {
+                match seen.get_mut(v) {
+                    Some(n) => *n += 1,
+                    None => {
+                        seen.insert(v.to_string(), 1);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `other`'s counts (another worker's rows) to these.
+    pub fn merge(&mut self, other: DesignCounts) {
+        if self.numeric.is_none() {
+            *self = other;
+            return;
+        }
+        for (name, seen) in other.categories {
+            if let Some((_, mine)) = self.categories.iter_mut().find(|(n, _)| *n == name) {
+                for (category, n) in seen {
+                    *mine.entry(category).or_default() += n;
+                }
+            }
+        }
+    }
+
+    /// The design: each text column's [`MAX_CATEGORIES`] most frequent categories (ties by
+    /// name), in name order.
+    pub fn finish(self) -> Design {
+        let categorical = self
+            .categories
+            .into_iter()
+            .map(|(name, seen)| {
+                let mut categories: Vec<(String, usize)> = seen.into_iter().collect();
+                categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                categories.truncate(MAX_CATEGORIES);
+                let mut names: Vec<String> = categories.into_iter().map(|(c, _)| c).collect();
+                names.sort();
+                (name, names)
+            })
+            .collect();
+        Design {
+            numeric: self.numeric.unwrap_or_default(),
+            categorical,
+        }
+    }
+}
+
 impl Design {
     /// Every numeric and text column of `frame` but those in `exclude`.
     pub fn fit(frame: &DataFrame, exclude: &[&str]) -> Result<Design, DesignError> {
@@ -37,56 +119,11 @@ impl Design {
         frames: impl IntoIterator<Item = Result<DataFrame, E>>,
         exclude: &[&str],
     ) -> Result<Design, E> {
-        let mut numeric: Option<Vec<String>> = None;
-        let mut counts: Vec<(String, std::collections::HashMap<String, usize>)> = Vec::new();
+        let mut counts = DesignCounts::default();
         for frame in frames {
-            let frame = frame?;
-            if numeric.is_none() {
-                let mut names = Vec::new();
-                for column in frame.columns() {
-                    let name = column.name().as_str();
-                    if exclude.contains(&name) {
-                        continue;
-                    }
-                    if column.dtype().is_primitive_numeric() {
-                        names.push(name.to_string());
-                    } else if column.dtype() == &DataType::String {
-                        counts.push((name.to_string(), Default::default()));
-                    }
-                }
-                numeric = Some(names);
-            }
-            for (name, seen) in counts.iter_mut() {
-                let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
-                let values = column.str().map_err(|e| DesignError::Column {
-                    column: name.clone(),
-                    message: e.to_string(),
-                })?;
-                for v in values.iter().flatten() {
-                    match seen.get_mut(v) {
-                        Some(n) => *n += 1,
-                        None => {
-                            seen.insert(v.to_string(), 1);
-                        }
-                    }
-                }
-            }
+            counts.observe(&frame?, exclude)?;
         }
-        let categorical = counts
-            .into_iter()
-            .map(|(name, seen)| {
-                let mut categories: Vec<(String, usize)> = seen.into_iter().collect();
-                categories.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                categories.truncate(MAX_CATEGORIES);
-                let mut names: Vec<String> = categories.into_iter().map(|(c, _)| c).collect();
-                names.sort();
-                (name, names)
-            })
-            .collect();
-        Ok(Design {
-            numeric: numeric.unwrap_or_default(),
-            categorical,
-        })
+        Ok(counts.finish())
     }
 
     /// The same design without the input columns `left_out`.

@@ -3,6 +3,7 @@
 
 pub mod boosted;
 pub mod churn;
+pub mod collective;
 pub mod design;
 pub mod domain;
 pub mod quantile;

@@ -332,6 +332,35 @@ impl RawBooster {
             .ok_or_else(|| BoostError::Xgboost(format!("no {metric} in XGBoost's evaluation \"{text}\"")))
     }
 
+    /// Predictions for `matrix`'s rows with every tree so far (probabilities for a binary
+    /// objective). A matrix the booster caches is predicted from XGBoost's cache: each call
+    /// after a round adds only that round's trees.
+    pub fn predict(&self, matrix: &XgbMatrix) -> Result<Vec<f32>> {
+        let config = c_string(
+            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}",
+        )?;
+        let mut shape: *const u64 = std::ptr::null();
+        let mut dims: u64 = 0;
+        let mut out: *const f32 = std::ptr::null();
+        // SAFETY: valid handles; XGBoost owns the returned shape and values until the next
+        // call on this booster, and they are copied before that.
+        check(unsafe {
+            sys::XGBoosterPredictFromDMatrix(
+                self.handle,
+                matrix.handle,
+                config.as_ptr(),
+                &mut shape,
+                &mut dims,
+                &mut out,
+            )
+        })?;
+        // SAFETY: `shape` holds `dims` extents.
+        let extents = unsafe { std::slice::from_raw_parts(shape, dims as usize) };
+        let len: u64 = extents.iter().product();
+        // SAFETY: `out` holds the product of the extents' values.
+        Ok(unsafe { std::slice::from_raw_parts(out, len as usize) }.to_vec())
+    }
+
     /// The model as XGBoost's JSON, its first `rounds` rounds only when given.
     pub fn to_json(&self, rounds: Option<u32>) -> Result<Vec<u8>> {
         let sliced;

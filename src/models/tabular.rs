@@ -3,7 +3,8 @@
 
 use super::boosted::{self, BoostError, BoostParams, Matrix, Split, Task, TrainedBooster};
 use super::churn::{ChurnConfig, ClassWeight};
-use super::design::{Design, DesignError};
+use super::collective::Peers;
+use super::design::{Design, DesignCounts, DesignError};
 use super::domain;
 use super::registry::{Registry, RegistryError};
 use crate::data::date::Date;
@@ -48,6 +49,8 @@ pub enum TrainError {
     File { path: String, message: String },
     #[error(transparent)]
     Write(#[from] crate::data::format::WriteError),
+    #[error(transparent)]
+    Collective(#[from] super::collective::CollectiveError),
 }
 
 /// Which frame, target and id columns make a model.
@@ -127,6 +130,13 @@ pub struct ModelMeta {
     #[serde(default)]
     pub boosting_seconds: f64,
     pub library: String,
+    /// How many workers trained it together (XGBoost's collective); 1 in one process.
+    #[serde(default = "one_worker")]
+    pub workers: usize,
+}
+
+fn one_worker() -> usize {
+    1
 }
 
 pub const LIBRARY: &str = concat!("XGBoost 3.4.1 (xgb 3.4.0), bankml ", env!("CARGO_PKG_VERSION"));
@@ -163,6 +173,70 @@ pub fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> 
 }
 
 /// FNV-1a over the training matrix and labels: the same data gives the same hash.
+/// The training data's hash when workers trained together: theirs, hashed in rank order.
+fn data_hash_of_workers(hashes: &[Vec<u8>]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in hashes.iter().flat_map(|h| h.iter().chain(b"/")) {
+        hash ^= *byte as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Every worker's values of each list, concatenated in rank order (alone: the lists).
+fn all_workers<const N: usize>(peers: &dyn Peers, lists: [Vec<f32>; N]) -> Result<[Vec<f32>; N], TrainError> {
+    if peers.world() == 1 {
+        return Ok(lists);
+    }
+    let mut out: [Vec<f32>; N] = std::array::from_fn(|_| Vec::new());
+    for (list, all) in lists.iter().zip(out.iter_mut()) {
+        let bytes: Vec<u8> = list.iter().flat_map(|v| v.to_le_bytes()).collect();
+        for theirs in peers.gather(&bytes)? {
+            all.extend(
+                theirs
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The drift reference and the domain classifier's samples, from the window's months: the
+/// columns they describe, each feature's reference statistics, a seeded sample of each month.
+type Reference = (
+    Design,
+    std::collections::BTreeMap<String, FeatureReference>,
+    Vec<DataFrame>,
+);
+
+fn reference_from(
+    spec: &TabularSpec,
+    months: &dyn Months,
+    window: &[Date],
+    seed: u64,
+) -> Result<Reference, TrainError> {
+    let window_frames: Vec<DataFrame> = window
+        .iter()
+        .map(|d| months.frame(*d, None))
+        .collect::<Result<_, _>>()?;
+    let columns = match window_frames.last() {
+        Some(frame) => Design::fit(frame, spec.exclude)?,
+        None => return Err(no_training_rows(spec)),
+    };
+    let window_refs: Vec<&DataFrame> = window_frames.iter().collect();
+    let references = reference_statistics(&columns, &window_refs)?;
+    let samples: Vec<DataFrame> = window_frames
+        .iter()
+        .enumerate()
+        .map(|(m, frame)| sample_frame(frame, domain::SAMPLE_ROWS_PER_MONTH, seed.wrapping_add(m as u64)))
+        .collect::<PolarsResult<_>>()?;
+    drop(window_refs);
+    drop(window_frames);
+    fsutil::release_freed_memory();
+    Ok((columns, references, samples))
+}
+
 fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for v in matrix.values.iter().chain(labels) {
@@ -333,6 +407,9 @@ pub struct TrainSettings<'a> {
     pub label_horizon_days: i32,
     /// Where XGBoost's external-memory pages go (a scratch folder inside, removed after).
     pub scratch: &'a Path,
+    /// The workers training this model together ([`Solo`](super::collective::Solo) alone):
+    /// each holds its own clients' rows; rank 0 writes the model.
+    pub peers: &'a dyn Peers,
 }
 
 /// The drift reference window: the last `count` snapshots with complete history (from the
@@ -425,15 +502,23 @@ fn temporal_split(
     months: &dyn Months,
     seed: u64,
     purge_days: i32,
+    peers: &dyn Peers,
 ) -> Result<TemporalSplit, TrainError> {
-    let mut labelled_dates = Vec::new();
-    for date in months.dates() {
-        let target = months.frame(date, Some(&[spec.target]))?;
+    let dates = months.dates();
+    let mut known = Vec::with_capacity(dates.len());
+    for date in &dates {
+        let target = months.frame(*date, Some(&[spec.target]))?;
         let column = target.column(spec.target)?;
-        if column.len() > column.null_count() {
-            labelled_dates.push(date);
-        }
+        known.push((column.len() - column.null_count()) as u64);
     }
+    // A month is labelled when any worker's clients are.
+    peers.sum_counts(&mut known)?;
+    let mut labelled_dates: Vec<Date> = dates
+        .iter()
+        .zip(&known)
+        .filter(|(_, n)| **n > 0)
+        .map(|(d, _)| *d)
+        .collect();
     let Some(holdout_date) = labelled_dates.pop() else {
         return Err(no_training_rows(spec));
     };
@@ -479,23 +564,25 @@ fn training_matrix(
     spec: &TabularSpec,
     months: &dyn Months,
     rows: &TrainRows,
+    peers: &dyn Peers,
 ) -> Result<(Design, Matrix, Vec<f32>), TrainError> {
     match rows {
         TrainRows::Rows(frame) => {
-            let design = Design::fit(frame, spec.exclude)?;
+            let mut counts = DesignCounts::default();
+            counts.observe(frame, spec.exclude)?;
+            let design = design_of_all(counts, peers)?;
             let x = design.matrix(frame)?;
             Ok((design, x, target_values(frame, spec.target)?))
         }
         TrainRows::Months(dates) => {
             let mut heights = Vec::with_capacity(dates.len());
-            let design = Design::fit_all(
-                dates.iter().map(|d| {
-                    let frame = labelled(months, spec, *d)?;
-                    heights.push(frame.height());
-                    Ok::<_, TrainError>(frame)
-                }),
-                spec.exclude,
-            )?;
+            let mut counts = DesignCounts::default();
+            for date in dates {
+                let frame = labelled(months, spec, *date)?;
+                heights.push(frame.height());
+                counts.observe(&frame, spec.exclude)?;
+            }
+            let design = design_of_all(counts, peers)?;
             let names = design.names();
             let total: usize = heights.iter().sum();
             let mut values = Vec::with_capacity(total * names.len());
@@ -515,16 +602,36 @@ fn training_matrix(
     }
 }
 
+/// The design every worker's rows together give: each worker's counts, merged in rank order.
+fn design_of_all(counts: DesignCounts, peers: &dyn Peers) -> Result<Design, TrainError> {
+    if peers.world() == 1 {
+        return Ok(counts.finish());
+    }
+    let json = |e: serde_json::Error| TrainError::File {
+        path: "the design's category counts".into(),
+        message: e.to_string(),
+    };
+    let mine = serde_json::to_vec(&counts).map_err(json)?;
+    let mut merged = DesignCounts::default();
+    for theirs in peers.gather(&mine)? {
+        merged.merge(serde_json::from_slice(&theirs).map_err(json)?);
+    }
+    Ok(merged.finish())
+}
+
 fn class_balance(
     spec: &TabularSpec,
     labels: &[f32],
     churn: &ChurnConfig,
+    peers: &dyn Peers,
 ) -> Result<Vec<(&'static str, String)>, TrainError> {
     if spec.task != Task::Binary {
         return Ok(vec![]);
     }
-    let positives = labels.iter().filter(|v| **v >= 0.5).count();
-    if positives == 0 || positives == labels.len() {
+    let mut counts = [labels.iter().filter(|v| **v >= 0.5).count() as u64, labels.len() as u64];
+    peers.sum_counts(&mut counts)?;
+    let [positives, rows] = counts.map(|n| n as usize);
+    if positives == 0 || positives == rows {
         return Err(TrainError::SingleClass {
             model: spec.model,
             target: spec.target,
@@ -534,7 +641,7 @@ fn class_balance(
     Ok(match churn.class_weight {
         ClassWeight::Balanced => vec![(
             "scale_pos_weight",
-            ((labels.len() - positives) as f64 / positives as f64).to_string(),
+            ((rows - positives) as f64 / positives as f64).to_string(),
         )],
         ClassWeight::None => vec![],
     })
@@ -549,6 +656,25 @@ pub fn train(
     registry: &Registry,
     export: Option<&Path>,
 ) -> Result<ModelMeta, TrainError> {
+    train_as_worker(spec, months, settings, registry, export)?.ok_or_else(|| TrainError::File {
+        path: registry.model_dir(spec.model).display().to_string(),
+        message: format!(
+            "worker {} of {} writes no model; rank 0 does",
+            settings.peers.rank(),
+            settings.peers.world()
+        ),
+    })
+}
+
+/// [`train`] as one of `settings.peers`: rank 0 adds the model to the registry and returns
+/// its meta, the other workers `None` once their part of the boosting is done.
+pub fn train_as_worker(
+    spec: &TabularSpec,
+    months: &dyn Months,
+    settings: TrainSettings,
+    registry: &Registry,
+    export: Option<&Path>,
+) -> Result<Option<ModelMeta>, TrainError> {
     let TrainSettings {
         boosting: params,
         churn,
@@ -556,30 +682,20 @@ pub fn train(
         reference_snapshots,
         label_horizon_days,
         scratch,
+        peers,
     } = settings;
     let started = std::time::Instant::now();
-    // The reference comes first, from the window's frames as they are (every client of the
-    // month, labelled or not); they are dropped before the training rows are read.
     let dates = months.dates();
     let window = reference_window(&dates, reference_snapshots);
-    let window_frames: Vec<DataFrame> = window
-        .iter()
-        .map(|d| months.frame(*d, None))
-        .collect::<Result<_, _>>()?;
-    let columns = match window_frames.last() {
-        Some(frame) => Design::fit(frame, spec.exclude)?,
-        None => return Err(no_training_rows(spec)),
+    // The reference comes first, from the window's frames as they are (every client of the
+    // month, labelled or not); they are dropped before the training rows are read. Workers
+    // training together take it from rank 0's clients, a random share of the bank's (clients
+    // are spread by a hash of their id), as they take the domain sample.
+    let reference = if peers.rank() == 0 {
+        Some(reference_from(spec, months, &window, params.seed)?)
+    } else {
+        None
     };
-    let window_refs: Vec<&DataFrame> = window_frames.iter().collect();
-    let references = reference_statistics(&columns, &window_refs)?;
-    let samples: Vec<DataFrame> = window_frames
-        .iter()
-        .enumerate()
-        .map(|(m, frame)| sample_frame(frame, domain::SAMPLE_ROWS_PER_MONTH, params.seed.wrapping_add(m as u64)))
-        .collect::<PolarsResult<_>>()?;
-    drop(window_refs);
-    drop(window_frames);
-    fsutil::release_freed_memory();
     let purge_days = if spec.task == Task::Binary {
         label_horizon_days
     } else {
@@ -591,10 +707,87 @@ pub fn train(
         training_dates,
         holdout_date,
         purged,
-    } = temporal_split(spec, months, params.seed, purge_days)?;
-    let (design, x, y) = training_matrix(spec, months, &train_rows)?;
+    } = temporal_split(spec, months, params.seed, purge_days, peers)?;
+    let (design, x, y) = training_matrix(spec, months, &train_rows, peers)?;
     drop(train_rows);
-    let extra = class_balance(spec, &y, churn)?;
+    let extra = class_balance(spec, &y, churn, peers)?;
+    // Early stopping watches a seeded 15 % of the training rows.
+    let folds = boosted::folds(x.rows, 7, params.seed);
+    let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
+    // The fitted rows are read from `x` in place (no copy of 85 % of it); the watched ones are
+    // evaluated every round, so they get their own dense matrix.
+    let x_watch = x.take(&watch_rows);
+    let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
+    let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
+    let (rows_train, hash) = (x.rows, data_hash(&x, &y));
+    let (rows_train, hash) = match peers.world() {
+        1 => (rows_train, hash),
+        _ => {
+            let mut rows = [rows_train as u64];
+            peers.sum_counts(&mut rows)?;
+            let hashes = peers.gather(hash.as_bytes())?;
+            (rows[0] as usize, data_hash_of_workers(&hashes))
+        }
+    };
+    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
+    let boosting_started = std::time::Instant::now();
+    let mut prepared = boosted::prepare(
+        spec.task,
+        params,
+        Split {
+            matrix: &x,
+            rows: Some(&fit_rows),
+            labels: &y_fit,
+        },
+        watch,
+        None,
+        Some(scratch),
+    )?;
+    if peers.world() > 1 {
+        let (sum, total) = boosted::label_sums(&y_fit, None);
+        let mut sums = [sum, total];
+        peers.sum(&mut sums)?;
+        prepared.start_from(sums[0], sums[1]);
+    }
+    // XGBoost has its own copy of the rows now: the matrix is needed again only by
+    // cross-validation and the export, and freed otherwise (at a million clients, over a
+    // gigabyte) before the boosting rounds.
+    let x_fit = export.map(|_| x.take(&fit_rows));
+    let x = (cv_folds >= 2).then_some(x);
+    fsutil::release_freed_memory();
+    let booster = prepared.train_together(params, &extra, peers)?;
+    fsutil::release_freed_memory();
+    let boosting_seconds = boosting_started.elapsed().as_secs_f64();
+
+    let x_holdout = design.matrix(&holdout_frame)?;
+    let y_holdout = target_values(&holdout_frame, spec.target)?;
+    if let (Some(dir), Some(x_fit)) = (export, &x_fit) {
+        let splits: [(&str, &Matrix, &[f32]); 3] = [
+            ("fit", x_fit, &y_fit),
+            ("watch", &x_watch, &y_watch),
+            ("holdout", &x_holdout, &y_holdout),
+        ];
+        export_split(dir, spec, params, &extra, &splits)?;
+    }
+    let predicted = booster.predict(&x_holdout)?;
+    let watched = if spec.task == Task::Binary && x_watch.rows > 0 {
+        booster.predict(&x_watch)?
+    } else {
+        Vec::new()
+    };
+    // Every worker's (prediction, outcome) pairs, so the holdout figures and the calibrator
+    // are those of the whole bank; then rank 0 finishes alone.
+    let [predicted, y_holdout, watched, y_watch] = all_workers(peers, [predicted, y_holdout, watched, y_watch])?;
+    let rows_holdout = y_holdout.len();
+    peers.leave()?;
+    let importance = booster.gain_importance()?;
+    let model_json = booster.to_json()?;
+    let best_rounds = booster.best_rounds;
+    drop(booster);
+    let Some((columns, references, samples)) = reference else {
+        // Another worker: its part is done.
+        return Ok(None);
+    };
     // What "normal" looks like to the domain classifier: each reference month's sample against
     // the others'.
     let domain_columns = domain::columns(&design);
@@ -610,50 +803,6 @@ pub fn train(
         .map(PlSmallStr::from)
         .collect();
     let mut domain_sample = stack(samples)?.select(kept)?;
-    // Early stopping watches a seeded 15 % of the training rows.
-    let folds = boosted::folds(x.rows, 7, params.seed);
-    let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
-    // The fitted rows are read from `x` in place (no copy of 85 % of it); the watched ones are
-    // evaluated every round, so they get their own dense matrix.
-    let x_watch = x.take(&watch_rows);
-    let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
-    let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
-    let (rows_train, hash) = (x.rows, data_hash(&x, &y));
-    let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
-    let boosting_started = std::time::Instant::now();
-    let prepared = boosted::prepare(
-        spec.task,
-        params,
-        Split {
-            matrix: &x,
-            rows: Some(&fit_rows),
-            labels: &y_fit,
-        },
-        watch,
-        None,
-        Some(scratch),
-    )?;
-    // XGBoost has its own copy of the rows now: the matrix is needed again only by
-    // cross-validation and the export, and freed otherwise (at a million clients, over a
-    // gigabyte) before the boosting rounds.
-    let x_fit = export.map(|_| x.take(&fit_rows));
-    let x = (cv_folds >= 2).then_some(x);
-    fsutil::release_freed_memory();
-    let booster = prepared.train(params, &extra)?;
-    fsutil::release_freed_memory();
-    let boosting_seconds = boosting_started.elapsed().as_secs_f64();
-
-    let x_holdout = design.matrix(&holdout_frame)?;
-    let y_holdout = target_values(&holdout_frame, spec.target)?;
-    if let (Some(dir), Some(x_fit)) = (export, &x_fit) {
-        let splits: [(&str, &Matrix, &[f32]); 3] = [
-            ("fit", x_fit, &y_fit),
-            ("watch", &x_watch, &y_watch),
-            ("holdout", &x_holdout, &y_holdout),
-        ];
-        export_split(dir, spec, params, &extra, &splits)?;
-    }
-    let predicted = booster.predict(&x_holdout)?;
     // Churn keeps a calibrator, to estimate its performance on snapshots whose outcome is not
     // known yet and to read its scores as churn rates. It learns on every labelled row the
     // booster did not fit: the holdout month and the early-stopping rows of the training
@@ -661,11 +810,6 @@ pub fn train(
     // calibrator's steps noisy enough to bias the estimates by up to 0.02 AUC.
     let calibration = match spec.task {
         Task::Binary => {
-            let watched = if x_watch.rows > 0 {
-                booster.predict(&x_watch)?
-            } else {
-                Vec::new()
-            };
             let labels: Vec<bool> = y_holdout.iter().chain(&y_watch).map(|v| *v >= 0.5).collect();
             let scores: Vec<f64> = predicted.iter().chain(&watched).map(|v| *v as f64).collect();
             Some(Calibration::fit(&labels, &scores, churn.threshold)?)
@@ -680,18 +824,9 @@ pub fn train(
         calibration.as_ref().map(|c| &c.isotonic),
     )?;
     let cross_validation = match &x {
-        Some(x) => Some(cross_validate(
-            spec,
-            x,
-            &y,
-            params,
-            churn,
-            cv_folds,
-            booster.best_rounds,
-        )?),
+        Some(x) => Some(cross_validate(spec, x, &y, params, churn, cv_folds, best_rounds)?),
         None => None,
     };
-    let importance = booster.gain_importance()?;
 
     let meta = ModelMeta {
         model: spec.model,
@@ -707,17 +842,17 @@ pub fn train(
         holdout_snapshot: holdout_date.to_string(),
         purged_snapshots: purged.iter().map(Date::to_string).collect(),
         rows_train,
-        rows_holdout: x_holdout.rows,
+        rows_holdout,
         data_hash: hash,
-        best_rounds: booster.best_rounds,
+        best_rounds,
         holdout,
         cross_validation,
         importance,
         training_seconds: started.elapsed().as_secs_f64(),
         boosting_seconds,
         library: LIBRARY.into(),
+        workers: peers.world(),
     };
-    let model_json = booster.to_json()?;
     let version = registry.add_version::<TrainError>(spec.model, |dir| {
         write_json(&dir.join("design.json"), &design)?;
         write_json(&dir.join("reference.json"), &references)?;
@@ -744,7 +879,7 @@ pub fn train(
     } else {
         registry.set_challenger(spec.model, version)?;
     }
-    Ok(meta)
+    Ok(Some(meta))
 }
 
 /// Writes the exact matrices and XGBoost parameters of a training run, so the same model can be
@@ -843,7 +978,8 @@ pub fn cross_validate(
             .collect();
         let y_train: Vec<f32> = train_rows.iter().map(|&i| y[i]).collect();
         let y_test: Vec<f32> = test.iter().map(|&i| y[i]).collect();
-        let extra = class_balance(spec, &y_train, churn)?;
+        // Cross-validation runs in one process, on its own rows.
+        let extra = class_balance(spec, &y_train, churn, &super::collective::Solo)?;
         let model = boosted::train(
             spec.task,
             &fixed,
@@ -994,6 +1130,7 @@ mod metrics_shape_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::collective::Solo;
 
     /// Month-end snapshots of 2025 (day numbers), each a frame of 10 rows with a churn label
     /// from `labelled` months on (`None`: the outcome is not known yet).
@@ -1013,20 +1150,20 @@ mod tests {
         // Labelled Jan..Sep; holdout Sep 28. A 90-day horizon reaches back to Jun 30: Jul and
         // Aug share the holdout's outcome window and are purged; Jan..Jun train.
         let history = InMemory(months(12, 9));
-        let split = temporal_split(&CHURN, &history, 1, 90).unwrap();
+        let split = temporal_split(&CHURN, &history, 1, 90, &Solo).unwrap();
         assert_eq!(split.holdout_date.to_string(), "2025-09-28");
         let names = |d: &[Date]| d.iter().map(Date::to_string).collect::<Vec<_>>();
         assert_eq!(names(&split.purged), ["2025-07-28", "2025-08-28"]);
         assert_eq!(split.training_dates.len(), 6);
         assert_eq!(split.training_dates.last().unwrap().to_string(), "2025-06-28");
-        let (_, x, y) = training_matrix(&CHURN, &history, &split.train).unwrap();
+        let (_, x, y) = training_matrix(&CHURN, &history, &split.train, &Solo).unwrap();
         assert_eq!((x.rows, y.len()), (60, 60));
         // Without a horizon (the regressors) every earlier month trains.
-        let split = temporal_split(&CHURN, &history, 1, 0).unwrap();
+        let split = temporal_split(&CHURN, &history, 1, 0, &Solo).unwrap();
         assert!(split.purged.is_empty());
         assert_eq!(split.training_dates.len(), 8);
         // When purging would leave nothing, nothing is purged.
-        let split = temporal_split(&CHURN, &InMemory(months(4, 3)), 1, 90).unwrap();
+        let split = temporal_split(&CHURN, &InMemory(months(4, 3)), 1, 90, &Solo).unwrap();
         assert!(split.purged.is_empty());
         assert_eq!(split.training_dates.len(), 2);
     }

@@ -10,6 +10,7 @@ mod corpus;
 mod crash;
 mod daemon;
 mod disk;
+mod distributed;
 mod evaluate;
 mod features;
 mod generate;
