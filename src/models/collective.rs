@@ -20,6 +20,13 @@ use xgboost_lib_sys as sys;
 pub enum CollectiveError {
     #[error("XGBoost's collective: {0}")]
     Xgboost(String),
+    #[error("worker {rank} of {world} cannot join the tracker at {tracker}: {message}")]
+    Join {
+        rank: usize,
+        world: usize,
+        tracker: String,
+        message: String,
+    },
     #[error(
         "the tracker put this worker at rank {got_rank} of {got_world}, expected rank {rank} of {world} (every worker must be started with the same --workers)"
     )]
@@ -35,18 +42,11 @@ pub enum CollectiveError {
 
 type Result<T> = std::result::Result<T, CollectiveError>;
 
-fn last_error() -> String {
-    // SAFETY: XGBGetLastError returns a thread-local, NUL-terminated message (never null).
-    unsafe { CStr::from_ptr(sys::XGBGetLastError()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn check(code: c_int) -> Result<()> {
     if code == 0 {
         Ok(())
     } else {
-        Err(CollectiveError::Xgboost(last_error()))
+        Err(CollectiveError::Xgboost(super::quantile::last_error()))
     }
 }
 
@@ -209,6 +209,13 @@ impl Tracker {
     }
 }
 
+/// How many connection attempts XGBoost makes within `timeout`: it pauses 2·k seconds before
+/// attempt k, so n attempts take n·(n − 1) seconds.
+fn attempts_within(timeout: Duration) -> u64 {
+    let seconds = timeout.as_secs();
+    (1..=64u64).take_while(|n| n * (n - 1) <= seconds).last().unwrap_or(1)
+}
+
 /// XGBoost's data types and operations for `XGCommunicatorAllreduce`
 /// (`ArrayInterfaceHandler::Type` and `collective::Op` in its source).
 const KIND_F64: c_int = 2;
@@ -242,13 +249,20 @@ impl Communicator {
             "dmlc_tracker_port": tracker.port,
             // Zero-padded: the tracker sorts task ids as text.
             "dmlc_task_id": format!("{rank:06}"),
-            // Connecting is retried with growing pauses (0, 2, 4 … 14 s): pods and processes
-            // start in any order, and the tracker may not be listening yet.
-            "dmlc_retry": 8,
+            // Connecting is retried with growing pauses (0, 2, 4 … s) within the timeout:
+            // pods and processes start in any order, and the tracker may not listen yet.
+            "dmlc_retry": attempts_within(timeout),
             "dmlc_timeout": timeout.as_secs().max(1),
         }))?;
         // SAFETY: a NUL-terminated JSON config.
-        check(unsafe { sys::XGCommunicatorInit(config.as_ptr()) })?;
+        if unsafe { sys::XGCommunicatorInit(config.as_ptr()) } != 0 {
+            return Err(CollectiveError::Join {
+                rank,
+                world,
+                tracker: format!("{}:{}", tracker.host, tracker.port),
+                message: super::quantile::last_error(),
+            });
+        }
         // SAFETY: plain queries of this thread's communicator.
         let (got_rank, got_world) = unsafe { (sys::XGCommunicatorGetRank(), sys::XGCommunicatorGetWorldSize()) };
         let joined = Communicator {
@@ -376,6 +390,13 @@ mod tests {
             assert_eq!(refused, Err("the check failed on worker 1: no".to_string()));
         }
         tracker.wait().unwrap();
+    }
+
+    #[test]
+    fn connection_attempts_fit_in_the_timeout() {
+        assert_eq!(attempts_within(Duration::from_secs(1)), 1);
+        assert_eq!(attempts_within(Duration::from_secs(60)), 8);
+        assert_eq!(attempts_within(Duration::from_secs(300)), 17);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use xgboost_lib_sys as sys;
 /// is ~100 MB of our own matrix, referenced, not copied.
 const ROWS_PER_BATCH: usize = 262_144;
 
-fn last_error() -> String {
+/// XGBoost's message for the last call that failed on this thread.
+pub(super) fn last_error() -> String {
     // SAFETY: XGBGetLastError returns a thread-local, NUL-terminated message (never null).
     unsafe { CStr::from_ptr(sys::XGBGetLastError()) }
         .to_string_lossy()

@@ -271,6 +271,31 @@ fn workers_started_with_different_settings_refuse_to_train_together() {
 }
 
 #[test]
+fn a_worker_whose_tracker_cannot_be_reached_says_so() {
+    let dir = bucketized_bank();
+    let tracker = format!("127.0.0.1:{}", free_port());
+    let printed = text(&bankml(
+        dir.path(),
+        &[
+            "worker",
+            "--rank",
+            "1",
+            "--workers",
+            "2",
+            "--tracker",
+            &tracker,
+            "--timeout",
+            "1s",
+        ],
+    ));
+    assert!(
+        printed.contains(&format!("worker 1 of 2 cannot join the tracker at {tracker}")),
+        "{printed}"
+    );
+    assert_eq!(versions(dir.path()), 0);
+}
+
+#[test]
 fn the_kubernetes_launcher_writes_an_indexed_job_and_a_headless_service() {
     let dir = bucketized_bank();
     let printed = ok(
