@@ -33,7 +33,11 @@ pub fn run(args: BucketizeArgs, config: &EngineConfig) -> anyhow::Result<()> {
     let count = bankml::data::snapshot::list_snapshots(&config.data.raw_dir)?.len();
     let bar = progress::bar(count as u64, "bucketizing snapshots");
     let started = std::time::Instant::now();
-    let layout = buckets::bucketize(config, &out, args.buckets, |_| bar.inc(1))?;
+    let mut kept = 0;
+    let layout = buckets::bucketize(config, &out, args.buckets, |_, written| {
+        kept += usize::from(!written);
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     let clients: u64 = layout
         .snapshots
@@ -42,11 +46,15 @@ pub fn run(args: BucketizeArgs, config: &EngineConfig) -> anyhow::Result<()> {
         .and_then(|tables| tables.get("clients"))
         .map_or(0, |counts| counts.iter().sum());
     println!(
-        "{} snapshot(s) spread over {} buckets in {} ({} clients in the latest), {:.1} s",
+        "{} snapshot(s) spread over {} buckets in {} ({} clients in the latest){}, {:.1} s",
         layout.snapshots.len(),
         layout.buckets,
         out.display(),
         thousands(clients as usize),
+        match kept {
+            0 => String::new(),
+            n => format!("; {n} unchanged since the last run, kept"),
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(())

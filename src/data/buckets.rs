@@ -23,6 +23,7 @@ use crate::data::problem::{Problem, Problems};
 use crate::data::schema::Table;
 use crate::data::snapshot::{self, IngestError, list_snapshots};
 use crate::data::source;
+use crate::data::store::{BuiltFrom, FeatureStore, StoreError};
 use crate::fsutil::{self, FsError, StagedDir};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,11 +38,13 @@ pub const HASH: &str = "splitmix64(cli) mod buckets";
 pub enum BucketError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{} problem(s) in {}:\n{}", .problems.len(), .dir.display(), .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid { dir: PathBuf, problems: Vec<Problem> },
     #[error("{path}: {message}")]
     Layout { path: PathBuf, message: String },
-    #[error("bucket {bucket} of {table} for {date} is missing: {path}")]
+    #[error("bucket {bucket} of {table} for {date} is missing: {path} (`bankml bucketize` writes it again)")]
     MissingBucket {
         bucket: usize,
         table: &'static str,
@@ -70,6 +73,10 @@ pub struct Layout {
     /// tool's) leaves each worker its share's own.
     #[serde(default)]
     pub caps: BTreeMap<Date, Caps>,
+    /// What each snapshot's buckets were written from (its export files' hashes, the ingest
+    /// and cleaning settings, the code): `bucketize` rewrites only the snapshots that changed.
+    #[serde(default)]
+    pub sources: BTreeMap<Date, BuiltFrom>,
 }
 
 /// The tables spread by client; the others (catalog, managers, agencies) go whole.
@@ -137,7 +144,9 @@ impl Layout {
 }
 
 /// Spreads every snapshot of `config.data.raw_dir` over `buckets` buckets in `out`, replacing
-/// what was there; `on_snapshot` is told each date as it is done. Each snapshot is validated
+/// what was there; `on_snapshot` is told each date as it is done, and whether it was written
+/// (`false`: its buckets were already written from the same exports and settings, and are
+/// kept). Each snapshot is validated
 /// whole first (a problem is said here, located, not by a worker later) and its cleaning caps
 /// computed; each snapshot folder is written aside and renamed into place, `layout.json`
 /// last: a reader sees a whole layout or the previous one.
@@ -145,7 +154,7 @@ pub fn bucketize(
     config: &EngineConfig,
     out: &Path,
     buckets: usize,
-    mut on_snapshot: impl FnMut(Date),
+    mut on_snapshot: impl FnMut(Date, bool),
 ) -> Result<Layout, BucketError> {
     let raw_dir = &config.data.raw_dir;
     if buckets == 0 {
@@ -156,9 +165,26 @@ pub fn bucketize(
         hash: HASH.into(),
         snapshots: BTreeMap::new(),
         caps: BTreeMap::new(),
+        sources: BTreeMap::new(),
     };
+    let previous = Layout::read(out).ok().filter(|l| l.buckets == buckets);
+    let store = FeatureStore::new(config);
     for (date, dir) in list_snapshots(raw_dir)? {
         let target = out.join(date.to_string());
+        let from = store.built_from(date)?;
+        let unchanged = previous.as_ref().and_then(|p| {
+            let rows = p.snapshots.get(&date).filter(|rows| all_files_there(&target, rows))?;
+            (p.sources.get(&date) == Some(&from)).then(|| (rows.clone(), p.caps.get(&date).cloned()))
+        });
+        if let Some((rows, caps)) = unchanged {
+            layout.snapshots.insert(date, rows);
+            if let Some(caps) = caps {
+                layout.caps.insert(date, caps);
+            }
+            layout.sources.insert(date, from);
+            on_snapshot(date, false);
+            continue;
+        }
         let staged = StagedDir::new(&target)?;
         let mut rows = BTreeMap::new();
         let mut exported = snapshot::load_as_exported(&dir, date, config)?;
@@ -200,7 +226,8 @@ pub fn bucketize(
         }
         staged.commit()?;
         layout.snapshots.insert(date, rows);
-        on_snapshot(date);
+        layout.sources.insert(date, from);
+        on_snapshot(date, true);
     }
     let text = serde_json::to_string_pretty(&layout).map_err(|e| layout_error(out)(e.to_string()))?;
     fsutil::write_bytes_atomic(&out.join(LAYOUT_FILE), text.as_bytes())?;
@@ -209,6 +236,19 @@ pub fn bucketize(
 
 fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
+}
+
+/// Whether every file a snapshot's `rows` name is in its folder `dir` (a bucket deleted by
+/// hand is written again).
+fn all_files_there(dir: &Path, rows: &BTreeMap<String, Vec<u64>>) -> bool {
+    Table::ALL
+        .into_iter()
+        .chain(Table::OPTIONAL)
+        .all(|table| match rows.get(table.name()) {
+            None => true,
+            Some(counts) if by_client(table) => (0..counts.len()).all(|b| bucket_path(dir, table, b).is_file()),
+            Some(_) => whole_path(dir, table).is_file(),
+        })
 }
 
 /// Writes `frame`'s rows bucket by bucket (each bucket's rows in their order in the export);
@@ -364,6 +404,7 @@ mod tests {
             hash: HASH.into(),
             snapshots: BTreeMap::new(),
             caps: BTreeMap::new(),
+            sources: BTreeMap::new(),
         };
         let mut all: Vec<usize> = (0..3).flat_map(|r| layout.buckets_of(r, 3)).collect();
         all.sort();

@@ -15,6 +15,7 @@ fn bucketized_bank() -> tempfile::TempDir {
     );
     let printed = ok(dir.path(), &["bucketize", "--buckets", "8"]);
     assert!(printed.contains("7 snapshot(s) spread over 8 buckets"), "{printed}");
+    assert!(!printed.contains("unchanged"), "{printed}");
     dir
 }
 
@@ -51,6 +52,22 @@ fn one_worker_trains_the_in_process_model_and_two_train_one_model_together() {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert_eq!(counted as usize, clients.height());
+
+    // Run again, only what changed is written again: here, the latest month's holdings.
+    let latest = dir.path().join("data/buckets/2025-12-31/holdings/bucket-00000.parquet");
+    let earlier = dir.path().join("data/buckets/2025-11-30/holdings/bucket-00000.parquet");
+    let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (latest_before, earlier_before) = (stamp(&latest), stamp(&earlier));
+    let holdings = dir.path().join("data/raw/2025-12-31/holdings.parquet");
+    let mut frame = read_parquet(&holdings);
+    let mut file = std::fs::File::create(&holdings).unwrap();
+    polars::prelude::ParquetWriter::new(&mut file)
+        .with_compression(polars::prelude::ParquetCompression::Uncompressed)
+        .finish(&mut frame)
+        .unwrap();
+    let printed = ok(dir.path(), &["bucketize", "--buckets", "8"]);
+    assert!(printed.contains("6 unchanged since the last run, kept"), "{printed}");
+    assert!(stamp(&latest) != latest_before && stamp(&earlier) == earlier_before);
 
     ok(dir.path(), &["train", "--model", "churn"]);
     let printed = ok(dir.path(), &["train", "--model", "churn", "--workers", "1"]);
@@ -157,6 +174,15 @@ fn a_missing_bucket_fails_every_worker_naming_it_and_writes_no_model() {
         "{printed}"
     );
     assert_eq!(versions(dir.path()), 0, "no model from part of the data");
+    // What the message calls for puts it right: bucketize writes that snapshot again.
+    let printed = ok(dir.path(), &["bucketize", "--buckets", "8"]);
+    assert!(printed.contains("6 unchanged since the last run, kept"), "{printed}");
+    assert!(
+        dir.path()
+            .join("data/buckets/2025-09-30/holdings/bucket-00003.parquet")
+            .is_file()
+    );
+    std::fs::remove_file(dir.path().join("data/buckets/2025-09-30/holdings/bucket-00003.parquet")).unwrap();
     // More workers than buckets is refused before any starts.
     let printed = bad_input(dir.path(), &["train", "--model", "churn", "--workers", "9"]);
     assert!(printed.contains("has 8 buckets, fewer than workers"), "{printed}");
