@@ -274,6 +274,19 @@ fn train_together(
         ))
         .into());
     }
+    // Buckets older than the exports would train on last month's bank: said, not trained.
+    if config.data.raw_dir.is_dir() && !layout.sources.is_empty() {
+        let stale = bankml::data::buckets::stale_snapshots(config, &layout)?;
+        if !stale.is_empty() {
+            return Err(UserError(format!(
+                "the buckets in {} are older than the exports in {} ({}): run `bankml bucketize` first",
+                layout_dir.display(),
+                config.data.raw_dir.display(),
+                stale.join(", ")
+            ))
+            .into());
+        }
+    }
     let exe = std::env::current_exe()?;
     // Workers on this machine share its cores, unless the settings fix the threads.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -311,7 +324,9 @@ fn train_together(
                 .arg("--timeout")
                 .arg(humantime::format_duration(args.timeout).to_string())
                 .args(["--threads", &threads.to_string()])
-                .stdin(std::process::Stdio::null());
+                .stdin(std::process::Stdio::null())
+                // What a worker prints for whoever started it by hand; this run prints the summary.
+                .stdout(std::process::Stdio::null());
             command
         },
         |rank, pid| tracing::info!(rank, pid, "worker started"),
@@ -327,7 +342,8 @@ fn train_together(
     let meta: ModelMeta = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     print_summary(&meta, &registry)?;
     println!(
-        "  trained by {workers} workers together in {:.1} s (buckets: {})",
+        "  trained by {workers} {} together in {:.1} s (buckets: {})",
+        if workers == 1 { "worker" } else { "workers" },
         started.elapsed().as_secs_f64(),
         layout_dir.display()
     );

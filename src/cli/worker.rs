@@ -1,5 +1,4 @@
 use super::UserError;
-use super::train::ModelChoice;
 use bankml::config::EngineConfig;
 use bankml::jobs::distributed::{self, WorkerPlan};
 use bankml::models::collective::{Tracker, TrackerAddress};
@@ -13,9 +12,9 @@ use std::time::Duration;
 /// Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`, Slurm's `SLURM_PROCID` and `SLURM_NTASKS`.
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
-    /// The model trained together (churn).
-    #[arg(long, value_enum, default_value_t = ModelChoice::Churn)]
-    pub model: ModelChoice,
+    /// The model trained together.
+    #[arg(long, value_enum, default_value_t = Together::Churn)]
+    pub model: Together,
     /// This worker's rank, 0 to WORKERS-1 (default: DMLC_TASK_ID, JOB_COMPLETION_INDEX or SLURM_PROCID).
     #[arg(long)]
     pub rank: Option<usize>,
@@ -45,15 +44,21 @@ pub struct WorkerArgs {
     pub timeout: Duration,
 }
 
+/// The models workers train together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Together {
+    Churn,
+}
+
 /// The first of `names` set in the environment, parsed.
 fn from_env<T: std::str::FromStr>(names: &[&str]) -> Result<Option<T>, UserError> {
     for name in names {
         if let Ok(text) = std::env::var(name) {
-            return text
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| UserError(format!("{name}={text:?} is not what a worker expects there")));
+            return text.trim().parse().map(Some).map_err(|_| {
+                UserError(format!(
+                    "{name}={text:?}: expected a whole number (a port for DMLC_TRACKER_PORT)"
+                ))
+            });
         }
     }
     Ok(None)
@@ -117,13 +122,14 @@ pub fn run(args: WorkerArgs, config: &EngineConfig, config_path: &Path) -> anyho
             let port: Option<u16> = from_env(&["DMLC_TRACKER_PORT"])?;
             match (host, port) {
                 (Some(host), Some(port)) => TrackerAddress { host, port },
-                _ => return Err(missing("tracker", "DMLC_TRACKER_URI and DMLC_TRACKER_PORT").into()),
+                (Some(_), None) => return Err(missing("tracker", "DMLC_TRACKER_PORT (DMLC_TRACKER_URI is set)").into()),
+                (None, Some(_)) => return Err(missing("tracker", "DMLC_TRACKER_URI (DMLC_TRACKER_PORT is set)").into()),
+                (None, None) => return Err(missing("tracker", "DMLC_TRACKER_URI and DMLC_TRACKER_PORT").into()),
             }
         }
     };
     let model = match args.model {
-        ModelChoice::Churn => ModelKind::Churn,
-        other => return Err(UserError(format!("--model {other:?}: workers train the churn model together")).into()),
+        Together::Churn => ModelKind::Churn,
     };
     // Rank 0 hosts the tracker where no launcher does; it runs on its own threads until the
     // workers are done.
@@ -152,7 +158,12 @@ pub fn run(args: WorkerArgs, config: &EngineConfig, config_path: &Path) -> anyho
         tracker.wait()?;
     }
     if let Some(meta) = meta {
-        tracing::info!(version = meta.version, "model written");
+        println!(
+            "{} v{} written by worker 0 of {workers} (holdout AUC {:.4})",
+            meta.model,
+            meta.version,
+            meta.holdout.headline().1
+        );
     }
     Ok(())
 }

@@ -128,6 +128,23 @@ impl Layout {
         if layout.buckets == 0 {
             return Err(layout_error(&path)("`buckets` is 0".into()));
         }
+        for (date, tables) in &layout.snapshots {
+            for (name, counts) in tables {
+                let client_table = Table::ALL
+                    .into_iter()
+                    .chain(Table::OPTIONAL)
+                    .find(|t| t.name() == name)
+                    .is_some_and(by_client);
+                let expected = if client_table { layout.buckets } else { 1 };
+                if counts.len() != expected {
+                    return Err(layout_error(&path)(format!(
+                        "{date} {name}: {} row counts where {expected} are expected ({} buckets)",
+                        counts.len(),
+                        layout.buckets
+                    )));
+                }
+            }
+        }
         if layout.hash != HASH {
             return Err(layout_error(&path)(format!(
                 "`hash` is {:?}; bankml places clients by {HASH:?}",
@@ -236,6 +253,27 @@ pub fn bucketize(
 
 fn parent(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
+}
+
+/// The snapshots of `config.data.raw_dir` that `layout` does not hold as they are now
+/// ("2025-12-31 changed", "2026-01-31 missing"), and those it holds that are gone from there.
+pub fn stale_snapshots(config: &EngineConfig, layout: &Layout) -> Result<Vec<String>, BucketError> {
+    let store = FeatureStore::new(config);
+    let mut stale = Vec::new();
+    let exported = list_snapshots(&config.data.raw_dir)?;
+    for (date, _) in &exported {
+        match layout.sources.get(date) {
+            None => stale.push(format!("{date} not bucketized")),
+            Some(from) if *from != store.built_from(*date)? => stale.push(format!("{date} changed since")),
+            Some(_) => {}
+        }
+    }
+    for date in layout.snapshots.keys() {
+        if !exported.iter().any(|(d, _)| d == date) {
+            stale.push(format!("{date} no longer exported"));
+        }
+    }
+    Ok(stale)
 }
 
 /// Whether every file a snapshot's `rows` name is in its folder `dir` (a bucket deleted by

@@ -40,7 +40,9 @@ pub enum DistributedError {
     NotDistributed(ModelKind),
     #[error("cannot start worker {rank}: {source}")]
     Spawn { rank: usize, source: std::io::Error },
-    #[error("worker {rank} {status}; the other workers were stopped and no model was written")]
+    #[error(
+        "worker {rank} {status}; the other workers were stopped and no model was written (the workers' own messages are above)"
+    )]
     WorkerFailed { rank: usize, status: String },
 }
 

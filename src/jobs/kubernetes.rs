@@ -54,6 +54,8 @@ metadata:
     app.kubernetes.io/component: {name}
 spec:
   clusterIP: None
+  # Rank 0's name resolves while the pods start, before any is ready.
+  publishNotReadyAddresses: true
   selector:
     job-name: {name}
   ports:
@@ -72,6 +74,8 @@ spec:
   completions: {workers}
   parallelism: {workers}
   backoffLimit: 0
+  # Finished Jobs go after a day, so the next run's `kubectl apply` creates a new one.
+  ttlSecondsAfterFinished: 86400
   template:
     metadata:
       labels:

@@ -20,12 +20,17 @@ use xgboost_lib_sys as sys;
 /// is ~100 MB of our own matrix, referenced, not copied.
 const ROWS_PER_BATCH: usize = 262_144;
 
-/// XGBoost's message for the last call that failed on this thread.
+/// XGBoost's message for the last call that failed on this thread, without the C++ stack
+/// trace it appends (`Stack trace:` and `[bt]` lines), which says nothing to a user.
 pub(super) fn last_error() -> String {
     // SAFETY: XGBGetLastError returns a thread-local, NUL-terminated message (never null).
-    unsafe { CStr::from_ptr(sys::XGBGetLastError()) }
-        .to_string_lossy()
-        .into_owned()
+    let text = unsafe { CStr::from_ptr(sys::XGBGetLastError()) }.to_string_lossy();
+    text.lines()
+        .take_while(|line| !line.trim_start().starts_with("Stack trace") && !line.trim_start().starts_with("[bt]"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
 }
 
 fn check(code: c_int) -> Result<()> {

@@ -72,7 +72,7 @@ fn one_worker_trains_the_in_process_model_and_two_train_one_model_together() {
     ok(dir.path(), &["train", "--model", "churn"]);
     let printed = ok(dir.path(), &["train", "--model", "churn", "--workers", "1"]);
     assert!(printed.contains("churn v2 (challenger)"), "{printed}");
-    assert!(printed.contains("trained by 1 workers together"), "{printed}");
+    assert!(printed.contains("trained by 1 worker together"), "{printed}");
     // One worker through the tracker, from its share (all buckets) rebuilt from the layout:
     // the in-process model, bit for bit.
     assert!(
@@ -186,6 +186,32 @@ fn a_missing_bucket_fails_every_worker_naming_it_and_writes_no_model() {
     // More workers than buckets is refused before any starts.
     let printed = bad_input(dir.path(), &["train", "--model", "churn", "--workers", "9"]);
     assert!(printed.contains("has 8 buckets, fewer than workers"), "{printed}");
+    // A layout whose bucket count does not match its row counts would drop clients: refused.
+    let layout_path = dir.path().join("data/buckets/layout.json");
+    let layout = std::fs::read_to_string(&layout_path).unwrap();
+    std::fs::write(&layout_path, layout.replace("\"buckets\": 8", "\"buckets\": 7")).unwrap();
+    let output = bankml(dir.path(), &["train", "--model", "churn", "--workers", "2"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("8 row counts where 7 are expected"),
+        "{}",
+        text(&output)
+    );
+    std::fs::write(&layout_path, &layout).unwrap();
+    // Exports changed since `bucketize`: the buckets are refused as stale.
+    let holdings = dir.path().join("data/raw/2025-12-31/holdings.parquet");
+    let mut frame = read_parquet(&holdings);
+    let mut file = std::fs::File::create(&holdings).unwrap();
+    polars::prelude::ParquetWriter::new(&mut file)
+        .with_compression(polars::prelude::ParquetCompression::Uncompressed)
+        .finish(&mut frame)
+        .unwrap();
+    let printed = bad_input(dir.path(), &["train", "--model", "churn", "--workers", "2"]);
+    assert!(
+        printed.contains("older than the exports") && printed.contains("2025-12-31 changed since"),
+        "{printed}"
+    );
+    assert_eq!(versions(dir.path()), 0);
     // No layout at all: said, with what writes one.
     std::fs::remove_file(dir.path().join("data/buckets/layout.json")).unwrap();
     let output = bankml(dir.path(), &["train", "--model", "churn", "--workers", "2"]);
