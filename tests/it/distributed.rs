@@ -19,6 +19,17 @@ fn bucketized_bank() -> tempfile::TempDir {
     dir
 }
 
+/// Writes the export at `path` again, the same rows in other bytes: a changed export to
+/// whoever hashes it.
+fn rewrite_uncompressed(path: &Path) {
+    let mut frame = read_parquet(path);
+    let mut file = std::fs::File::create(path).unwrap();
+    polars::prelude::ParquetWriter::new(&mut file)
+        .with_compression(polars::prelude::ParquetCompression::Uncompressed)
+        .finish(&mut frame)
+        .unwrap();
+}
+
 fn meta(dir: &Path, version: u32) -> serde_json::Value {
     let path = dir.join(format!("data/models/churn/{version}/meta.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -59,12 +70,7 @@ fn one_worker_trains_the_in_process_model_and_two_train_one_model_together() {
     let stamp = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let (latest_before, earlier_before) = (stamp(&latest), stamp(&earlier));
     let holdings = dir.path().join("data/raw/2025-12-31/holdings.parquet");
-    let mut frame = read_parquet(&holdings);
-    let mut file = std::fs::File::create(&holdings).unwrap();
-    polars::prelude::ParquetWriter::new(&mut file)
-        .with_compression(polars::prelude::ParquetCompression::Uncompressed)
-        .finish(&mut frame)
-        .unwrap();
+    rewrite_uncompressed(&holdings);
     let printed = ok(dir.path(), &["bucketize", "--buckets", "8"]);
     assert!(printed.contains("6 unchanged since the last run, kept"), "{printed}");
     assert!(stamp(&latest) != latest_before && stamp(&earlier) == earlier_before);
@@ -200,12 +206,7 @@ fn a_missing_bucket_fails_every_worker_naming_it_and_writes_no_model() {
     std::fs::write(&layout_path, &layout).unwrap();
     // Exports changed since `bucketize`: the buckets are refused as stale.
     let holdings = dir.path().join("data/raw/2025-12-31/holdings.parquet");
-    let mut frame = read_parquet(&holdings);
-    let mut file = std::fs::File::create(&holdings).unwrap();
-    polars::prelude::ParquetWriter::new(&mut file)
-        .with_compression(polars::prelude::ParquetCompression::Uncompressed)
-        .finish(&mut frame)
-        .unwrap();
+    rewrite_uncompressed(&holdings);
     let printed = bad_input(dir.path(), &["train", "--model", "churn", "--workers", "2"]);
     assert!(
         printed.contains("older than the exports") && printed.contains("2025-12-31 changed since"),
