@@ -109,24 +109,11 @@ pub fn run(args: TrainArgs, config: &EngineConfig, config_path: &std::path::Path
     for spec in specs {
         let months = KeptMonths::new(config, spec.model, dates.clone(), &latest);
         let spinner = progress::spinner(&format!("training {}", spec.model));
-        let cv = if spec.model == ModelKind::Churn {
-            0
-        } else {
-            config.models.cv_folds
-        };
         let export = args.export.as_ref().map(|d| d.join(spec.model.as_str()));
         if let Some(dir) = &export {
             std::fs::create_dir_all(dir)?;
         }
-        let settings = tabular::TrainSettings {
-            boosting: &config.models.boosting,
-            churn: &config.models.churn,
-            cv_folds: cv,
-            reference_snapshots: config.models.reference_snapshots,
-            label_horizon_days: config.features.churn_horizon_days,
-            scratch: &config.data.processed_dir,
-            peers: &bankml::models::collective::Solo,
-        };
+        let settings = tabular::TrainSettings::of(config, spec.model);
         let meta = tabular::train(spec, &months, settings, &registry, export.as_deref())?;
         spinner.finish_and_clear();
         print_summary(&meta, &registry)?;

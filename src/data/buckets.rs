@@ -130,11 +130,7 @@ impl Layout {
         }
         for (date, tables) in &layout.snapshots {
             for (name, counts) in tables {
-                let client_table = Table::ALL
-                    .into_iter()
-                    .chain(Table::OPTIONAL)
-                    .find(|t| t.name() == name)
-                    .is_some_and(by_client);
+                let client_table = Table::from_name(name).is_some_and(by_client);
                 let expected = if client_table { layout.buckets } else { 1 };
                 if counts.len() != expected {
                     return Err(layout_error(&path)(format!(
@@ -251,10 +247,6 @@ pub fn bucketize(
     Ok(layout)
 }
 
-fn parent(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
-}
-
 /// The snapshots of `config.data.raw_dir` that `layout` does not hold as they are now
 /// ("2025-12-31 changed", "2026-01-31 missing"), and those it holds that are gone from there.
 pub fn stale_snapshots(config: &EngineConfig, layout: &Layout) -> Result<Vec<String>, BucketError> {
@@ -324,12 +316,13 @@ fn write_buckets(
     let mut order: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
     order.sort_by_key(|i| of_row[*i as usize]);
     let sorted = frame.take(&IdxCa::from_vec("idx".into(), order))?;
+    let folder = dir.join(table.name());
+    std::fs::create_dir_all(&folder).map_err(fsutil::io_error("cannot create folder", &folder))?;
     let mut start = 0i64;
     for (bucket, count) in counts.iter().enumerate() {
         let mut part = sorted.slice(start, *count as usize);
         start += *count as i64;
         let path = bucket_path(dir, table, bucket);
-        std::fs::create_dir_all(parent(&path)).map_err(fsutil::io_error("cannot create folder", &path))?;
         write_frame(&mut part, &path, FileFormat::Parquet)?;
     }
     Ok(counts)

@@ -125,14 +125,10 @@ pub fn run_worker(
     let (dates, latest) = kept?;
     let latest = latest.holdings_only();
     let months = KeptMonths::new(&shard, model, dates, &latest);
+    // The shard's settings are the run's but for its folders (external memory's pages too).
     let settings = tabular::TrainSettings {
-        boosting: &config.models.boosting,
-        churn: &config.models.churn,
-        cv_folds: 0,
-        reference_snapshots: config.models.reference_snapshots,
-        label_horizon_days: config.features.churn_horizon_days,
-        scratch: &shard.data.processed_dir,
         peers: &peers,
+        ..tabular::TrainSettings::of(&shard, model)
     };
     let registry = Registry::new(&config.models.dir);
     Ok(tabular::train_as_worker(spec, &months, settings, &registry, None)?)

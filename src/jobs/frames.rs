@@ -284,14 +284,10 @@ mod tests {
             managers.push((*date, built.managers));
         }
         let latest = latest.holdings_only();
+        // No cross-validation for either model: the comparison is of the fitted model.
         let settings = TrainSettings {
-            boosting: &config.models.boosting,
-            churn: &config.models.churn,
             cv_folds: 0,
-            reference_snapshots: config.models.reference_snapshots,
-            label_horizon_days: horizon,
-            scratch: &config.data.processed_dir,
-            peers: &crate::models::collective::Solo,
+            ..TrainSettings::of(&config, ModelKind::Churn)
         };
         for (spec, in_memory) in [(&tabular::CHURN, clients), (&tabular::MANAGER, managers)] {
             let kept = KeptMonths::new(&config, spec.model, dates.clone(), &latest);

@@ -60,20 +60,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
         let months = frames::KeptMonths::new(config, spec.model, dates.clone(), &latest);
         let before = registry.aliases(spec.model).map_err(TrainError::from)?.champion;
-        let cv = if spec.model == ModelKind::Churn {
-            0
-        } else {
-            config.models.cv_folds
-        };
-        let settings = tabular::TrainSettings {
-            boosting: &config.models.boosting,
-            churn: &config.models.churn,
-            cv_folds: cv,
-            reference_snapshots: config.models.reference_snapshots,
-            label_horizon_days: config.features.churn_horizon_days,
-            scratch: &config.data.processed_dir,
-            peers: &crate::models::collective::Solo,
-        };
+        let settings = tabular::TrainSettings::of(config, spec.model);
         let meta = tabular::train(spec, &months, settings, &registry, None)?;
         let label = [(Label::Model, spec.model.as_str())];
         observations.push(Observation::of(

@@ -412,6 +412,26 @@ pub struct TrainSettings<'a> {
     pub peers: &'a dyn Peers,
 }
 
+impl<'a> TrainSettings<'a> {
+    /// How `config` trains `model` in one process: cross-validated at training unless it is
+    /// churn (whose cross-validation runs in the weekly validation).
+    pub fn of(config: &'a crate::config::EngineConfig, model: ModelKind) -> TrainSettings<'a> {
+        TrainSettings {
+            boosting: &config.models.boosting,
+            churn: &config.models.churn,
+            cv_folds: if model == ModelKind::Churn {
+                0
+            } else {
+                config.models.cv_folds
+            },
+            reference_snapshots: config.models.reference_snapshots,
+            label_horizon_days: config.features.churn_horizon_days,
+            scratch: &config.data.processed_dir,
+            peers: &super::collective::Solo,
+        }
+    }
+}
+
 /// The drift reference window: the last `count` snapshots with complete history (from the
 /// [`HISTORY_SNAPSHOTS`]th on), or the last `count` of all when none is complete (a short
 /// history).
