@@ -179,6 +179,13 @@ impl<'a> KeptMonths<'a> {
             latest,
         }
     }
+
+    fn unreadable(&self, date: Date, e: crate::data::store::StoreError) -> tabular::TrainError {
+        tabular::TrainError::File {
+            path: self.store.dir(date).display().to_string(),
+            message: e.to_string(),
+        }
+    }
 }
 
 impl tabular::Months for KeptMonths<'_> {
@@ -187,10 +194,7 @@ impl tabular::Months for KeptMonths<'_> {
     }
 
     fn frame(&self, date: Date, columns: Option<&[&str]>) -> Result<DataFrame, tabular::TrainError> {
-        let failed = |e: crate::data::store::StoreError| tabular::TrainError::File {
-            path: self.store.dir(date).display().to_string(),
-            message: e.to_string(),
-        };
+        let failed = |e| self.unreadable(date, e);
         if self.table != FeatureTable::Clients {
             return self.store.read(date, self.table, columns).map_err(failed);
         }
@@ -212,6 +216,12 @@ impl tabular::Months for KeptMonths<'_> {
             Some(columns) => labelled.select(columns.iter().copied())?,
             None => labelled,
         })
+    }
+
+    fn inputs(&self, date: Date, columns: &[&str]) -> Result<DataFrame, tabular::TrainError> {
+        self.store
+            .read(date, self.table, Some(columns))
+            .map_err(|e| self.unreadable(date, e))
     }
 }
 
