@@ -1036,12 +1036,12 @@ pub fn cross_validate(
     Ok(CrossValidation { folds: k, metrics })
 }
 
-/// Reference statistics of every column `columns` reads, over the `months` of the reference
-/// window (oldest first), each with its per-month PSIs, for drift checks.
 /// Features whose window months are read together for their reference statistics: a few at
 /// a time, so memory holds a few columns of the window, not every feature of three months.
 const REFERENCE_COLUMNS_AT_ONCE: usize = 8;
 
+/// Reference statistics of every column `columns` reads, over the `window` months of `months`
+/// (oldest first), each with its per-month PSIs, for drift checks.
 fn reference_statistics(
     columns: &Design,
     months: &dyn Months,
