@@ -5,9 +5,10 @@
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
 use super::collective::{Peers, Solo};
-use super::quantile::XgbMatrix;
+use super::quantile::{RowBatches, XgbMatrix};
 pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use xgb::{Booster, DMatrix};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,9 @@ pub enum BoostError {
     Empty,
     #[error("{0}")]
     Shape(String),
+    /// A batch of training rows could not be read while XGBoost asked for it.
+    #[error("reading the training rows: {0}")]
+    Rows(String),
 }
 
 impl From<xgb::XGBError> for BoostError {
@@ -251,20 +255,19 @@ pub fn prepare(
         )));
     }
     let threads = params.thread_count();
-    use crate::config::models::TrainingMatrix;
     let kind = params.matrix.resolve(train.len() * train.matrix.cols());
     tracing::info!(matrix = ?kind, rows = train.len(), "training matrix");
-    let binned = matches!(kind, TrainingMatrix::Quantile | TrainingMatrix::ExternalMemory);
-    let matrices = if binned && params.tree_method == "hist" {
-        let temporary = std::env::temp_dir();
-        let pages_in = (kind == TrainingMatrix::ExternalMemory).then(|| scratch.unwrap_or(&temporary));
+    let matrices = if let Some(pages_in) = binned(params, train.len() * train.matrix.cols(), scratch) {
         Matrices::Quantile {
-            train: XgbMatrix::quantile(train.matrix, train.rows, Some(train.labels), weights, threads, pages_in)?,
-            // Evaluated every round: kept dense, where XGBoost predicts fastest.
-            valid: match &validation {
-                Some(v) => Some(XgbMatrix::dense(&v.materialized(), v.labels, threads)?),
-                None => None,
-            },
+            train: XgbMatrix::quantile(
+                train.matrix,
+                train.rows,
+                Some(train.labels),
+                weights,
+                threads,
+                pages_in.as_deref(),
+            )?,
+            valid: dense_validation(validation.as_ref(), threads)?,
         }
     } else {
         Matrices::Dense {
@@ -280,6 +283,66 @@ pub fn prepare(
         matrices,
         base_score: base_score(task, train.labels, weights),
         names: train.matrix.names.clone(),
+        watch_labels: validation.map(|v| v.labels.to_vec()).unwrap_or_default(),
+    })
+}
+
+/// Whether `params` train `values` training values (rows × columns) on a quantile matrix,
+/// and where its pages go: `Some(None)` in memory, `Some(Some(folder))` in external memory
+/// under `scratch` (default: the system's temporary folder), `None` on a dense `DMatrix`.
+pub fn binned(params: &BoostParams, values: usize, scratch: Option<&Path>) -> Option<Option<PathBuf>> {
+    use crate::config::models::TrainingMatrix;
+    match params.matrix.resolve(values) {
+        _ if params.tree_method != "hist" => None,
+        TrainingMatrix::Quantile => Some(None),
+        TrainingMatrix::ExternalMemory => Some(Some(scratch.map_or_else(std::env::temp_dir, Path::to_path_buf))),
+        TrainingMatrix::Dense | TrainingMatrix::Auto => None,
+    }
+}
+
+/// The validation rows as a `DMatrix`: evaluated every round, they are kept dense, where
+/// XGBoost predicts fastest.
+fn dense_validation(validation: Option<&Split>, threads: usize) -> Result<Option<XgbMatrix>> {
+    validation
+        .map(|v| XgbMatrix::dense(&v.materialized(), v.labels, threads))
+        .transpose()
+}
+
+/// [`prepare`] for training rows read batch by batch as XGBoost asks for them, so they are
+/// never in memory together (a bank beyond this machine's memory): `rows` rows of `names`,
+/// whose labels sum to `label_sums` (see [`label_sums`]). Only a quantile matrix
+/// (`tree_method: hist`, `matrix` not `dense`) can be built this way.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_streamed(
+    task: Task,
+    params: &BoostParams,
+    batches: &mut dyn RowBatches,
+    rows: usize,
+    names: Vec<String>,
+    label_sums: (f64, f64),
+    validation: Option<Split>,
+    scratch: Option<&Path>,
+) -> Result<Prepared> {
+    if rows == 0 {
+        return Err(BoostError::Empty);
+    }
+    let kind = params.matrix.resolve(rows * names.len());
+    tracing::info!(matrix = ?kind, rows, "training matrix, streamed");
+    let Some(pages_in) = binned(params, rows * names.len(), scratch) else {
+        return Err(BoostError::Shape(
+            "streamed training rows need a quantile matrix (tree_method: hist, matrix not dense)".into(),
+        ));
+    };
+    let threads = params.thread_count();
+    let matrices = Matrices::Quantile {
+        train: XgbMatrix::quantile_from(batches, threads, pages_in.as_deref())?,
+        valid: dense_validation(validation.as_ref(), threads)?,
+    };
+    Ok(Prepared {
+        task,
+        matrices,
+        base_score: base_score_of(task, label_sums.0, label_sums.1),
+        names,
         watch_labels: validation.map(|v| v.labels.to_vec()).unwrap_or_default(),
     })
 }

@@ -9,5 +9,6 @@ pub mod domain;
 pub mod quantile;
 pub mod recommender;
 pub mod registry;
+pub mod streamed;
 pub mod support;
 pub mod tabular;

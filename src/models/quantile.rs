@@ -18,7 +18,7 @@ use xgboost_lib_sys as sys;
 /// Rows handed to XGBoost per callback: the sketch merges batches, so fewer, larger batches
 /// keep its cuts closest to the single-matrix ones; a quarter million rows of ~100 features
 /// is ~100 MB of our own matrix, referenced, not copied.
-const ROWS_PER_BATCH: usize = 262_144;
+pub const ROWS_PER_BATCH: usize = 262_144;
 
 /// XGBoost's message for the last call that failed on this thread, without the C++ stack
 /// trace it appends (`Stack trace:` and `[bt]` lines), which says nothing to a user.
@@ -74,8 +74,30 @@ fn one_per_row(rows: usize, what: &str, data: Option<&[f32]>) -> Result<()> {
     }
 }
 
-/// What the callbacks read from: our matrix, its labels and weights, and where they are.
-struct Batches<'a> {
+/// Training rows handed to XGBoost batch by batch. XGBoost reads them several times while it
+/// builds a quantile matrix (their shape, the sketch, the bins), and every pass must see the
+/// same batches in the same order.
+pub trait RowBatches {
+    /// Columns of every batch.
+    fn cols(&self) -> usize;
+    /// Back to the first batch.
+    fn restart(&mut self);
+    /// The next batch, `None` after the last; an error stops the matrix being built.
+    fn next_batch(&mut self) -> std::result::Result<Option<Batch<'_>>, String>;
+}
+
+/// One batch: `labels.len()` rows of [`RowBatches::cols`] values each, row-major, and their
+/// weights when there are some. Borrowed until the next batch is asked for.
+pub struct Batch<'a> {
+    pub values: &'a [f32],
+    pub labels: Option<&'a [f32]>,
+    pub weights: Option<&'a [f32]>,
+    pub rows: usize,
+}
+
+/// The rows of a matrix in memory (all, or `rows` in that order) with their labels and
+/// weights, [`ROWS_PER_BATCH`] at a time.
+struct MatrixBatches<'a> {
     matrix: &'a Matrix,
     /// The rows of `matrix` used, in this order (`None`: all): early stopping's watch rows
     /// stay out of the training matrix without a copy of the other 85 %.
@@ -84,21 +106,26 @@ struct Batches<'a> {
     gathered: Vec<f32>,
     labels: Option<&'a [f32]>,
     weights: Option<&'a [f32]>,
-    proxy: sys::DMatrixHandle,
     next_row: usize,
-    /// An error met inside a callback (which can only say "stop"), reported after.
-    failure: Option<String>,
 }
 
-impl Batches<'_> {
-    /// Hands XGBoost the next batch through the proxy; `false` at the end or on failure.
-    fn next(&mut self) -> bool {
+impl RowBatches for MatrixBatches<'_> {
+    fn cols(&self) -> usize {
+        self.matrix.cols()
+    }
+
+    fn restart(&mut self) {
+        self.next_row = 0;
+    }
+
+    fn next_batch(&mut self) -> std::result::Result<Option<Batch<'_>>, String> {
         let cols = self.matrix.cols();
-        let rows = self.rows.map_or(self.matrix.rows, <[usize]>::len);
-        if self.next_row >= rows || self.failure.is_some() {
-            return false;
+        let used = self.rows.map_or(self.matrix.rows, <[usize]>::len);
+        if self.next_row >= used {
+            return Ok(None);
         }
-        let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(rows));
+        let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(used));
+        self.next_row = end;
         let values: &[f32] = match self.rows {
             None => &self.matrix.values[start * cols..end * cols],
             Some(picked) => {
@@ -109,25 +136,62 @@ impl Batches<'_> {
                 &self.gathered
             }
         };
-        let set = array_interface(values, end - start, cols).and_then(|interface| {
-            // SAFETY: the proxy is alive for the iteration; `values` (borrowed from `matrix`, or
-            // `gathered`, rewritten only at the next call) stays valid until XGBoost asks for
-            // the next batch, which is as long as it reads it.
-            check(unsafe { sys::XGProxyDMatrixSetDataDense(self.proxy, interface.as_ptr()) })?;
-            for (field, data) in [("label", self.labels), ("weight", self.weights)] {
-                if let Some(data) = data {
-                    set_info(self.proxy, field, &data[start..end])?;
+        Ok(Some(Batch {
+            values,
+            labels: self.labels.map(|l| &l[start..end]),
+            weights: self.weights.map(|w| &w[start..end]),
+            rows: end - start,
+        }))
+    }
+}
+
+/// What XGBoost's callbacks hold: the batches and the proxy each is handed through.
+struct Feed<'a> {
+    batches: &'a mut dyn RowBatches,
+    proxy: sys::DMatrixHandle,
+    /// An error met inside a callback (which can only say "stop"), reported after.
+    failure: Option<String>,
+}
+
+impl Feed<'_> {
+    /// Hands XGBoost the next batch through the proxy; `false` at the end or on failure.
+    fn next(&mut self) -> bool {
+        if self.failure.is_some() {
+            return false;
+        }
+        let cols = self.batches.cols();
+        let proxy = self.proxy;
+        let set = match self.batches.next_batch() {
+            Ok(None) => return false,
+            Err(e) => Err(e),
+            Ok(Some(batch)) => (|| {
+                if batch.values.len() != batch.rows * cols {
+                    return Err(BoostError::Shape(format!(
+                        "a batch of {} values for {} rows of {cols}",
+                        batch.values.len(),
+                        batch.rows
+                    )));
                 }
-            }
-            Ok(())
-        });
+                one_per_row(batch.rows, "labels", batch.labels)?;
+                one_per_row(batch.rows, "weights", batch.weights)?;
+                let interface = array_interface(batch.values, batch.rows, cols)?;
+                // SAFETY: the proxy is alive for the iteration; the batch's values stay
+                // valid until XGBoost asks for the next batch, which is as long as it reads
+                // them.
+                check(unsafe { sys::XGProxyDMatrixSetDataDense(proxy, interface.as_ptr()) })?;
+                for (field, data) in [("label", batch.labels), ("weight", batch.weights)] {
+                    if let Some(data) = data {
+                        set_info(proxy, field, data)?;
+                    }
+                }
+                Ok(())
+            })()
+            .map_err(|e| e.to_string()),
+        };
         match set {
-            Ok(()) => {
-                self.next_row = end;
-                true
-            }
+            Ok(()) => true,
             Err(e) => {
-                self.failure = Some(e.to_string());
+                self.failure = Some(e);
                 false
             }
         }
@@ -135,16 +199,16 @@ impl Batches<'_> {
 }
 
 unsafe extern "C" fn reset(handle: sys::DataIterHandle) {
-    // SAFETY: `handle` is the `Batches` passed to XGQuantileDMatrixCreateFromCallback, alive
+    // SAFETY: `handle` is the `Feed` passed to XGQuantileDMatrixCreateFromCallback, alive
     // and not otherwise borrowed while XGBoost calls back.
-    let batches = unsafe { &mut *(handle as *mut Batches) };
-    batches.next_row = 0;
+    let feed = unsafe { &mut *(handle as *mut Feed) };
+    feed.batches.restart();
 }
 
 unsafe extern "C" fn next(handle: sys::DataIterHandle) -> c_int {
     // SAFETY: as in `reset`.
-    let batches = unsafe { &mut *(handle as *mut Batches) };
-    c_int::from(batches.next())
+    let feed = unsafe { &mut *(handle as *mut Feed) };
+    c_int::from(feed.next())
 }
 
 /// A matrix owned by XGBoost: quantised from batches ([`XgbMatrix::quantile`]) or an
@@ -184,17 +248,32 @@ impl XgbMatrix {
         }
         one_per_row(used, "labels", labels)?;
         one_per_row(used, "weights", weights)?;
-        let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
-        // SAFETY: writes a new handle into `proxy`.
-        check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
-        let mut batches = Batches {
+        let mut batches = MatrixBatches {
             matrix,
             rows,
             gathered: Vec::new(),
             labels,
             weights,
-            proxy,
             next_row: 0,
+        };
+        XgbMatrix::quantile_from(&mut batches, threads, pages_in)
+    }
+
+    /// The rows `batches` hands out, quantised into XGBoost's bins (max_bin, 256), in memory;
+    /// with `pages_in`, in page files of a scratch folder made there (XGBoost's external
+    /// memory). The rows need never be in memory together: a batch is read while XGBoost
+    /// asks for it, and dropped at the next.
+    pub fn quantile_from(
+        batches: &mut dyn RowBatches,
+        threads: usize,
+        pages_in: Option<&std::path::Path>,
+    ) -> Result<XgbMatrix> {
+        let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
+        // SAFETY: writes a new handle into `proxy`.
+        check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
+        let mut feed = Feed {
+            batches,
+            proxy,
             failure: None,
         };
         let cache = match pages_in {
@@ -214,7 +293,7 @@ impl XgbMatrix {
             }
         };
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();
-        let iter = &mut batches as *mut Batches as sys::DataIterHandle;
+        let iter = &mut feed as *mut Feed as sys::DataIterHandle;
         // The two constructors take the same arguments; external memory adds the cache.
         type Create = unsafe extern "C" fn(
             sys::DataIterHandle,
@@ -229,7 +308,7 @@ impl XgbMatrix {
             None => sys::XGQuantileDMatrixCreateFromCallback,
             Some(_) => sys::XGExtMemQuantileDMatrixCreateFromCallback,
         };
-        // SAFETY: `batches` lives across the call, which is the only time the callbacks run;
+        // SAFETY: `feed` lives across the call, which is the only time the callbacks run;
         // no reference matrix; `out` receives a new handle; the cache folder exists.
         let code = unsafe {
             create(
@@ -245,15 +324,19 @@ impl XgbMatrix {
         let made = check(code);
         // SAFETY: the proxy is not used after this.
         unsafe { sys::XGDMatrixFree(proxy) };
+        // A batch that could not be read is the cause of whatever XGBoost made of its end.
+        if let Some(failure) = feed.failure {
+            if made.is_ok() {
+                // SAFETY: a handle XGBoost made, not kept.
+                unsafe { sys::XGDMatrixFree(out) };
+            }
+            return Err(BoostError::Rows(failure));
+        }
         made?;
-        let built = XgbMatrix {
+        Ok(XgbMatrix {
             handle: out,
             _cache: cache,
-        };
-        if let Some(failure) = batches.failure {
-            return Err(BoostError::Xgboost(failure));
-        }
-        Ok(built)
+        })
     }
 
     /// `matrix` as an ordinary XGBoost `DMatrix` (a copy of every value), for the validation

@@ -7,6 +7,7 @@ use super::collective::Peers;
 use super::design::{Design, DesignCounts, DesignError};
 use super::domain;
 use super::registry::{Registry, RegistryError};
+use super::streamed;
 use crate::data::date::Date;
 use crate::fsutil;
 use crate::metrics::calibration::Isotonic;
@@ -172,7 +173,6 @@ pub fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> 
     Ok(cast.f32()?.iter().map(|v| v.unwrap_or(f32::NAN)).collect())
 }
 
-/// FNV-1a over the training matrix and labels: the same data gives the same hash.
 /// The training data's hash when workers trained together: theirs, hashed in rank order.
 fn data_hash_of_workers(hashes: &[Vec<u8>]) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -239,15 +239,12 @@ fn reference_from(
     Ok((columns, references, samples))
 }
 
+/// FNV-1a over the training matrix and labels: the same data gives the same hash.
 fn data_hash(matrix: &Matrix, labels: &[f32]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in matrix.values.iter().chain(labels) {
-        for byte in v.to_bits().to_le_bytes() {
-            hash ^= byte as u64;
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
+    let mut hash = streamed::Fnv::default();
+    hash.floats(&matrix.values);
+    hash.floats(labels);
+    hash.finish()
 }
 
 /// Flagging the High risk level as a decision: precision, recall and F1 of the clients flagged.
@@ -514,7 +511,9 @@ enum TrainRows {
 /// The rows a model is fitted and judged on.
 struct TemporalSplit {
     train: TrainRows,
-    holdout: DataFrame,
+    /// The held-out rows when they are a share of the one labelled month; `None`: all of
+    /// `holdout_date`'s, read when the model is to be judged (not held while it is trained).
+    holdout: Option<DataFrame>,
     training_dates: Vec<Date>,
     holdout_date: Date,
     purged: Vec<Date>,
@@ -562,7 +561,7 @@ fn temporal_split(
         let rest: Vec<usize> = folds[1..].concat();
         return Ok(TemporalSplit {
             train: TrainRows::Rows(take(&rest)?),
-            holdout,
+            holdout: Some(holdout),
             training_dates: vec![holdout_date],
             holdout_date,
             purged: Vec::new(),
@@ -577,29 +576,47 @@ fn temporal_split(
     labelled_dates.retain(|d| !purged.contains(d));
     Ok(TemporalSplit {
         train: TrainRows::Months(labelled_dates.clone()),
-        holdout: labelled(months, spec, holdout_date)?,
+        holdout: None,
         training_dates: labelled_dates,
         holdout_date,
         purged,
     })
 }
 
-/// The design fitted on the training rows, their matrix and targets. Months are read one at
-/// a time, twice (categories, then values), so no concatenated frame ever exists: the f32
-/// matrix is the only copy of the training data.
-fn training_matrix(
+/// The training rows, as training holds them.
+enum TrainingData {
+    /// Every row's inputs and targets, in memory.
+    InMemory { x: Matrix, y: Vec<f32> },
+    /// Read month by month whenever they are needed: these months, with this many labelled
+    /// rows each.
+    Streamed { dates: Vec<Date>, heights: Vec<usize> },
+}
+
+/// Where the training rows' inputs are once their targets are in hand.
+enum Inputs {
+    InMemory(Matrix),
+    Streamed { dates: Vec<Date>, heights: Vec<usize> },
+}
+
+/// The design fitted on the training rows, and the rows: in memory, or — when `stream` says
+/// so of the training values (rows × inputs) and they are whole months — left in the store to
+/// be read month by month. Months are read one at a time (categories first, then values), so
+/// no concatenated frame ever exists: in memory, the f32 matrix is the only copy of the rows.
+fn training_data(
     spec: &TabularSpec,
     months: &dyn Months,
     rows: &TrainRows,
+    stream: impl Fn(usize) -> bool,
     peers: &dyn Peers,
-) -> Result<(Design, Matrix, Vec<f32>), TrainError> {
+) -> Result<(Design, TrainingData), TrainError> {
     match rows {
         TrainRows::Rows(frame) => {
             let mut counts = DesignCounts::default();
             counts.observe(frame, spec.exclude)?;
             let design = design_of_all(counts, peers)?;
             let x = design.matrix(frame)?;
-            Ok((design, x, target_values(frame, spec.target)?))
+            let y = target_values(frame, spec.target)?;
+            Ok((design, TrainingData::InMemory { x, y }))
         }
         TrainRows::Months(dates) => {
             let mut heights = Vec::with_capacity(dates.len());
@@ -612,19 +629,23 @@ fn training_matrix(
             let design = design_of_all(counts, peers)?;
             let names = design.names();
             let total: usize = heights.iter().sum();
+            if stream(total * names.len()) {
+                let dates = dates.clone();
+                return Ok((design, TrainingData::Streamed { dates, heights }));
+            }
             let mut values = Vec::with_capacity(total * names.len());
             let mut y = Vec::with_capacity(total);
             for date in dates {
-                let frame = labelled(months, spec, *date)?;
-                values.extend(design.matrix(&frame)?.values);
-                y.extend(target_values(&frame, spec.target)?);
+                let (x, targets) = streamed::labelled_inputs(months, spec, &design, *date)?;
+                values.extend(x.values);
+                y.extend(targets);
             }
             let x = Matrix {
                 values,
                 rows: y.len(),
                 names,
             };
-            Ok((design, x, y))
+            Ok((design, TrainingData::InMemory { x, y }))
         }
     }
 }
@@ -735,22 +756,56 @@ pub fn train_as_worker(
         holdout_date,
         purged,
     } = temporal_split(spec, months, params.seed, purge_days, peers)?;
-    let (design, x, y) = training_matrix(spec, months, &train_rows, peers)?;
+    // Rows go to a quantile matrix straight from the store, month by month, unless the
+    // cross-validation or the export need them in memory anyway.
+    let stream = |values: usize| export.is_none() && cv_folds < 2 && boosted::binned(params, values, None).is_some();
+    let (design, data) = training_data(spec, months, &train_rows, stream, peers)?;
     drop(train_rows);
+    // Early stopping watches a seeded 15 % of the training rows; both sets in row order.
+    let rows_all = match &data {
+        TrainingData::InMemory { y, .. } => y.len(),
+        TrainingData::Streamed { heights, .. } => heights.iter().sum(),
+    };
+    let watched = streamed::Watched::new(rows_all, params.seed);
+    // Every row's targets, the watched rows (evaluated every round, so they get their own
+    // dense matrix) and the data's hash; the inputs too when they are in memory.
+    let (inputs, y, x_watch, y_watch, hash) = match data {
+        TrainingData::InMemory { x, y } => {
+            let watch_rows = watched.watch_rows();
+            let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
+            let hash = data_hash(&x, &y);
+            let x_watch = x.take(&watch_rows);
+            (Inputs::InMemory(x), y, x_watch, y_watch, hash)
+        }
+        TrainingData::Streamed { dates, heights } => {
+            let gathered = streamed::TrainingMonths {
+                spec,
+                months,
+                dates: &dates,
+                heights: &heights,
+                design: &design,
+            }
+            .gather(&watched)?;
+            let streamed::Gathered {
+                labels,
+                watch,
+                watch_labels,
+                hash,
+            } = gathered;
+            (Inputs::Streamed { dates, heights }, labels, watch, watch_labels, hash)
+        }
+    };
     let extra = class_balance(spec, &y, churn, peers)?;
-    // Early stopping watches a seeded 15 % of the training rows.
-    let folds = boosted::folds(x.rows, 7, params.seed);
-    let (fit_rows, watch_rows): (Vec<usize>, Vec<usize>) = (folds[1..].concat(), folds[0].clone());
-    // The fitted rows are read from `x` in place (no copy of 85 % of it); the watched ones are
-    // evaluated every round, so they get their own dense matrix.
-    let x_watch = x.take(&watch_rows);
-    let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
-    let y_watch: Vec<f32> = watch_rows.iter().map(|&i| y[i]).collect();
-    let (rows_train, hash) = (x.rows, data_hash(&x, &y));
+    let y_fit: Vec<f32> = y
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !watched.is_watched(*i))
+        .map(|(_, v)| *v)
+        .collect();
     let (rows_train, hash) = match peers.world() {
-        1 => (rows_train, hash),
+        1 => (y.len(), hash),
         _ => {
-            let mut rows = [rows_train as u64];
+            let mut rows = [y.len() as u64];
             peers.sum_counts(&mut rows)?;
             let hashes = peers.gather(hash.as_bytes())?;
             (rows[0] as usize, data_hash_of_workers(&hashes))
@@ -758,18 +813,41 @@ pub fn train_as_worker(
     };
     let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
     let boosting_started = std::time::Instant::now();
-    let mut prepared = boosted::prepare(
-        spec.task,
-        params,
-        Split {
-            matrix: &x,
-            rows: Some(&fit_rows),
-            labels: &y_fit,
-        },
-        watch,
-        None,
-        Some(scratch),
-    )?;
+    // The fitted rows are read from `x` in place (no copy of 85 % of it), or from the store.
+    let mut prepared = match &inputs {
+        Inputs::InMemory(x) => boosted::prepare(
+            spec.task,
+            params,
+            Split {
+                matrix: x,
+                rows: Some(&watched.fit_rows()),
+                labels: &y_fit,
+            },
+            watch,
+            None,
+            Some(scratch),
+        )?,
+        Inputs::Streamed { dates, heights } => {
+            let months = streamed::TrainingMonths {
+                spec,
+                months,
+                dates,
+                heights,
+                design: &design,
+            };
+            let mut batches = streamed::MonthBatches::new(months, &watched);
+            boosted::prepare_streamed(
+                spec.task,
+                params,
+                &mut batches,
+                y_fit.len(),
+                design.names(),
+                boosted::label_sums(&y_fit, None),
+                watch,
+                Some(scratch),
+            )?
+        }
+    };
     if peers.world() > 1 {
         let (sum, total) = boosted::label_sums(&y_fit, None);
         let mut sums = [sum, total];
@@ -779,15 +857,25 @@ pub fn train_as_worker(
     // XGBoost has its own copy of the rows now: the matrix is needed again only by
     // cross-validation and the export, and freed otherwise (at a million clients, over a
     // gigabyte) before the boosting rounds.
-    let x_fit = export.map(|_| x.take(&fit_rows));
-    let x = (cv_folds >= 2).then_some(x);
+    let x_fit = match (export, &inputs) {
+        (Some(_), Inputs::InMemory(x)) => Some(x.take(&watched.fit_rows())),
+        _ => None,
+    };
+    let x = match inputs {
+        Inputs::InMemory(x) if cv_folds >= 2 => Some(x),
+        _ => None,
+    };
     fsutil::release_freed_memory();
     let booster = prepared.train_together(params, &extra, peers)?;
     fsutil::release_freed_memory();
     let boosting_seconds = boosting_started.elapsed().as_secs_f64();
 
-    let x_holdout = design.matrix(&holdout_frame)?;
-    let y_holdout = target_values(&holdout_frame, spec.target)?;
+    // The holdout month is read now, its inputs only, once the training rows are gone.
+    let (x_holdout, y_holdout) = match &holdout_frame {
+        Some(frame) => (design.matrix(frame)?, target_values(frame, spec.target)?),
+        None => streamed::labelled_inputs(months, spec, &design, holdout_date)?,
+    };
+    drop(holdout_frame);
     if let (Some(dir), Some(x_fit)) = (export, &x_fit) {
         let splits: [(&str, &Matrix, &[f32]); 3] = [
             ("fit", x_fit, &y_fit),
@@ -1187,8 +1275,17 @@ mod tests {
         assert_eq!(names(&split.purged), ["2025-07-28", "2025-08-28"]);
         assert_eq!(split.training_dates.len(), 6);
         assert_eq!(split.training_dates.last().unwrap().to_string(), "2025-06-28");
-        let (_, x, y) = training_matrix(&CHURN, &history, &split.train, &Solo).unwrap();
+        let Ok((_, TrainingData::InMemory { x, y })) = training_data(&CHURN, &history, &split.train, |_| false, &Solo)
+        else {
+            panic!("the rows in memory when not streamed");
+        };
         assert_eq!((x.rows, y.len()), (60, 60));
+        let Ok((_, TrainingData::Streamed { dates, heights })) =
+            training_data(&CHURN, &history, &split.train, |_| true, &Solo)
+        else {
+            panic!("the rows left in the store when streamed");
+        };
+        assert_eq!((dates, heights), (split.training_dates.clone(), vec![10; 6]));
         // Without a horizon (the regressors) every earlier month trains.
         let split = temporal_split(&CHURN, &history, 1, 0, &Solo).unwrap();
         assert!(split.purged.is_empty());

@@ -446,7 +446,7 @@ fn challengers_treat_their_lists_challenger_arm() {
     std::fs::write(dir.join("config/bankml.yaml"), settings(20)).unwrap();
     ok(dir, &["--config", &config, "train", "--model", "churn"]);
     ok(dir, &["--config", &config, "train", "--model", "recommender"]);
-    std::fs::write(dir.join("config/bankml.yaml"), settings(4)).unwrap();
+    std::fs::write(dir.join("config/bankml.yaml"), settings(10)).unwrap();
     ok(dir, &["--config", &config, "train", "--model", "churn"]);
     // The recommender challenger: popularity alone, so its picks differ from EASE's.
     std::fs::write(
