@@ -27,7 +27,11 @@ pub struct BoostParams {
 }
 
 /// How training hands its data to XGBoost (`models.boosting.matrix`). Every kind trains the
-/// same model (tested byte for byte); they differ in memory and time.
+/// same model (tested byte for byte); they differ in memory and time. With either quantile
+/// kind, a model trained on whole months (churn) never holds its training rows: they are read
+/// a month at a time from the feature store, spooled to a scratch file under
+/// `data/processed/` and fed to XGBoost from there (`src/models/streamed.rs`), unless the
+/// cross-validation at training needs them in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TrainingMatrix {

@@ -537,6 +537,8 @@ fn train_quantile(
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
     for round in 0..params.rounds {
         booster.update(round, &dtrain)?;
+        // A large bank boosts for most of an hour: the rounds say how far it is (`-v`).
+        tracing::debug!(round, of = params.rounds, "boosted");
         if let Some(dvalid) = &dvalid
             && stopping.stop_after(round, watch.metric(task, &booster, round, dvalid)?)
         {

@@ -1,12 +1,15 @@
-//! Training rows read month by month from the feature store while XGBoost builds its
-//! quantile matrix, so a bank's training rows are never in memory together.
+//! Training rows read month by month from the feature store, spooled to a scratch file, and
+//! handed to XGBoost from there, so a bank's training rows are never in memory together.
 //!
 //! Why: at 10,000,000 clients a year of churn rows is 44.8 M rows × 54 inputs, 9.7 GiB of
 //! f32 before XGBoost has seen one; with the month being read and XGBoost's own pages the
-//! kernel killed training at 23 GiB. XGBoost asks for the rows in batches, several times
-//! over (their shape, the sketch, the bins), so [`MonthBatches`] reads each month again on
-//! each pass and hands out exactly the batches the in-memory path would (the same rows,
-//! [`ROWS_PER_BATCH`] at a time across month boundaries): both train one model, byte for byte.
+//! kernel killed training at 23 GiB. XGBoost asks for the rows in batches, three times over
+//! (their shape, the sketch, the bins). One pass over the months ([`TrainingMonths::gather`])
+//! writes the fitted rows' inputs in row order to a file and keeps what is small (targets,
+//! the watched rows, the hash); [`SpooledBatches`] then reads the file back
+//! [`ROWS_PER_BATCH`] rows at a time — exactly the batches the in-memory path hands out, so
+//! both train one model, byte for byte. Reading the file back (mostly from the page cache)
+//! costs far less than building every month's inputs from the store on each pass.
 
 use super::boosted::{self, Matrix};
 use super::design::Design;
@@ -14,6 +17,8 @@ use super::quantile::{Batch, ROWS_PER_BATCH, RowBatches};
 use super::tabular::{Months, TabularSpec, TrainError, target_values};
 use crate::data::date::Date;
 use polars::prelude::*;
+use std::io::{BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 /// Which training rows early stopping watches instead of fitting: a seeded seventh (the
 /// first of 7 shuffled folds), one flag per row in month order. Rows are fitted and watched
@@ -68,7 +73,7 @@ impl Fnv {
     }
 }
 
-/// The training months as the streamed path reads them: which months, how many labelled
+/// The training months as the spooled path reads them: which months, how many labelled
 /// rows each had when the design was counted, the design turning them into inputs.
 pub struct TrainingMonths<'a> {
     pub spec: &'a TabularSpec,
@@ -80,8 +85,9 @@ pub struct TrainingMonths<'a> {
 
 impl TrainingMonths<'_> {
     /// `dates[m]`'s labelled rows as the design's inputs and their targets. The month must
-    /// have as many rows as when the design was counted: the store changing under a training
-    /// would otherwise train on rows XGBoost never counted.
+    /// have as many rows as when the design's categories were counted: the store changing
+    /// under a training would otherwise train on rows the design and the watched share were
+    /// never drawn from.
     fn read(&self, m: usize) -> Result<(Matrix, Vec<f32>), TrainError> {
         let date = self.dates[m];
         let (x, y) = labelled_inputs(self.months, self.spec, self.design, date)?;
@@ -98,15 +104,30 @@ impl TrainingMonths<'_> {
         Ok((x, y))
     }
 
-    /// Every row's target, the watched rows' inputs and targets, and the hash of every row's
-    /// inputs then targets (the in-memory path's [`Fnv`] over the same values): one pass.
-    pub fn gather(&self, watched: &Watched) -> Result<Gathered, TrainError> {
+    /// One pass over the months: every row's target, the watched rows' inputs and targets,
+    /// the hash of every row's inputs then targets (the in-memory path's [`Fnv`] over the
+    /// same values), and the fitted rows' inputs spooled to a file in a scratch folder made
+    /// in `scratch`.
+    pub fn gather(&self, watched: &Watched, scratch: &Path) -> Result<Gathered, TrainError> {
         let names = self.design.names();
+        let cols = names.len();
         let total: usize = self.heights.iter().sum();
         let mut labels = Vec::with_capacity(total);
         let mut watch = Vec::new();
         let mut watch_labels = Vec::new();
         let mut hash = Fnv::default();
+        let dir = crate::fsutil::staging_dir(scratch).map_err(|e| TrainError::File {
+            path: scratch.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let path = dir.path().join("fitted-rows.f32");
+        let failed = |e: std::io::Error| TrainError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let mut spool = BufWriter::with_capacity(1 << 22, std::fs::File::create(&path).map_err(failed)?);
+        let mut row_bytes = Vec::with_capacity(cols * 4);
+        let mut fitted = 0;
         for m in 0..self.dates.len() {
             let (x, y) = self.read(m)?;
             hash.floats(&x.values);
@@ -114,10 +135,17 @@ impl TrainingMonths<'_> {
                 if watched.is_watched(labels.len() + r) {
                     watch.extend_from_slice(x.row(r));
                     watch_labels.push(*label);
+                } else {
+                    row_bytes.clear();
+                    row_bytes.extend(x.row(r).iter().flat_map(|v| v.to_le_bytes()));
+                    spool.write_all(&row_bytes).map_err(failed)?;
+                    fitted += 1;
                 }
             }
             labels.extend(y);
         }
+        spool.flush().map_err(failed)?;
+        drop(spool);
         hash.floats(&labels);
         Ok(Gathered {
             labels,
@@ -128,6 +156,12 @@ impl TrainingMonths<'_> {
             },
             watch_labels,
             hash: hash.finish(),
+            fitted: SpooledRows {
+                path,
+                rows: fitted,
+                cols,
+                _dir: dir,
+            },
         })
     }
 }
@@ -155,104 +189,87 @@ pub struct Gathered {
     pub watch: Matrix,
     pub watch_labels: Vec<f32>,
     pub hash: String,
+    pub fitted: SpooledRows,
 }
 
-/// The fitted rows of the training months, [`ROWS_PER_BATCH`] at a time, read a month at a
-/// time as XGBoost asks for them.
-pub struct MonthBatches<'a> {
-    months: TrainingMonths<'a>,
-    watched: &'a Watched,
+/// The fitted rows' inputs in a scratch file, row-major little-endian f32, in row order;
+/// the file and its folder are removed when this is dropped.
+pub struct SpooledRows {
+    path: PathBuf,
+    rows: usize,
     cols: usize,
-    /// The month read (inputs and targets), the next month to read, the read month's first
-    /// row among all months' rows, and the next of its rows to hand out.
-    loaded: Option<(Matrix, Vec<f32>)>,
-    next_month: usize,
-    first_row: usize,
-    next_in_month: usize,
+    _dir: tempfile::TempDir,
+}
+
+impl SpooledRows {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The rows with `labels` (one per row), for XGBoost.
+    pub fn batches<'a>(&'a self, labels: &'a [f32]) -> Result<SpooledBatches<'a>, TrainError> {
+        let file = std::fs::File::open(&self.path).map_err(|e| TrainError::File {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(SpooledBatches {
+            spooled: self,
+            file,
+            labels,
+            next_row: 0,
+            bytes: Vec::new(),
+            values: Vec::new(),
+        })
+    }
+}
+
+/// [`SpooledRows`] read back [`ROWS_PER_BATCH`] at a time.
+pub struct SpooledBatches<'a> {
+    spooled: &'a SpooledRows,
+    file: std::fs::File,
+    labels: &'a [f32],
+    next_row: usize,
+    bytes: Vec<u8>,
     /// The batch handed out, kept until the next is asked for.
     values: Vec<f32>,
-    labels: Vec<f32>,
 }
 
-impl<'a> MonthBatches<'a> {
-    pub fn new(months: TrainingMonths<'a>, watched: &'a Watched) -> MonthBatches<'a> {
-        MonthBatches {
-            cols: months.design.names().len(),
-            months,
-            watched,
-            loaded: None,
-            next_month: 0,
-            first_row: 0,
-            next_in_month: 0,
-            values: Vec::new(),
-            labels: Vec::new(),
-        }
-    }
-
-    /// Makes sure a month with rows left to hand out is read; `false` after the last month.
-    fn month_with_rows(&mut self) -> Result<bool, TrainError> {
-        loop {
-            if let Some((x, _)) = &self.loaded {
-                if self.next_in_month < x.rows {
-                    return Ok(true);
-                }
-                self.first_row += x.rows;
-                // Dropped before the next is read: two months of inputs are never held.
-                self.loaded = None;
-            }
-            if self.next_month >= self.months.dates.len() {
-                return Ok(false);
-            }
-            self.loaded = Some(self.months.read(self.next_month)?);
-            self.next_month += 1;
-            self.next_in_month = 0;
-        }
-    }
-
-    /// The next batch's fitted rows, into `values` and `labels`.
-    fn fill(&mut self) -> Result<(), TrainError> {
-        self.values.clear();
-        self.labels.clear();
-        while self.labels.len() < ROWS_PER_BATCH && self.month_with_rows()? {
-            let Some((x, y)) = &self.loaded else {
-                break;
-            };
-            let mut r = self.next_in_month;
-            while r < x.rows && self.labels.len() < ROWS_PER_BATCH {
-                if !self.watched.is_watched(self.first_row + r) {
-                    self.values.extend_from_slice(x.row(r));
-                    self.labels.push(y[r]);
-                }
-                r += 1;
-            }
-            self.next_in_month = r;
-        }
-        Ok(())
-    }
-}
-
-impl RowBatches for MonthBatches<'_> {
+impl RowBatches for SpooledBatches<'_> {
     fn cols(&self) -> usize {
-        self.cols
+        self.spooled.cols
     }
 
     fn restart(&mut self) {
-        self.loaded = None;
-        self.next_month = 0;
-        self.first_row = 0;
-        self.next_in_month = 0;
+        self.next_row = 0;
     }
 
     fn next_batch(&mut self) -> Result<Option<Batch<'_>>, String> {
-        self.fill().map_err(|e| e.to_string())?;
-        if self.labels.is_empty() {
+        let SpooledRows { path, rows, cols, .. } = self.spooled;
+        if self.next_row >= *rows {
             return Ok(None);
         }
+        let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(*rows));
+        if self.labels.len() != *rows {
+            return Err(format!("{} labels for {rows} rows", self.labels.len()));
+        }
+        let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+        self.file
+            .seek(std::io::SeekFrom::Start((start * cols * 4) as u64))
+            .map_err(failed)?;
+        self.bytes.resize((end - start) * cols * 4, 0);
+        self.file.read_exact(&mut self.bytes).map_err(failed)?;
+        self.values.clear();
+        self.values.extend(
+            self.bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+        self.next_row = end;
         Ok(Some(Batch {
             values: &self.values,
-            labels: Some(&self.labels),
+            labels: Some(&self.labels[start..end]),
             weights: None,
-            rows: self.labels.len(),
+            rows: end - start,
         }))
     }
 }
@@ -335,7 +352,9 @@ mod tests {
         };
 
         // One pass keeps what the in-memory path takes from its matrix.
-        let gathered = stream().gather(&watched).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let gathered = stream().gather(&watched, scratch.path()).unwrap();
+        assert_eq!(gathered.fitted.rows(), fit_rows.len());
         assert_eq!(gathered.labels, y);
         // Bit for bit: the inputs have missing values (NaN), which equal nothing.
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -350,7 +369,6 @@ mod tests {
         assert_eq!(gathered.hash, hash.finish());
 
         let y_fit: Vec<f32> = fit_rows.iter().map(|&i| y[i]).collect();
-        let scratch = tempfile::tempdir().unwrap();
         for matrix in [TrainingMatrix::Quantile, TrainingMatrix::ExternalMemory] {
             let params = BoostParams {
                 rounds: 6,
@@ -375,7 +393,7 @@ mod tests {
             .unwrap()
             .train(&params, &[])
             .unwrap();
-            let mut batches = MonthBatches::new(stream(), &watched);
+            let mut batches = gathered.fitted.batches(&y_fit).unwrap();
             let streamed = boosted::prepare_streamed(
                 Task::Binary,
                 &params,
@@ -395,6 +413,12 @@ mod tests {
                 "{matrix:?}: the same trees"
             );
         }
+        drop(gathered);
+        assert_eq!(
+            std::fs::read_dir(scratch.path()).unwrap().count(),
+            0,
+            "the spool removed"
+        );
     }
 
     #[test]
@@ -419,35 +443,71 @@ mod tests {
             design: &design,
         };
         let watched = Watched::new(heights.iter().sum(), 1);
-        let Err(e) = streamed.gather(&watched) else {
+        let scratch = tempfile::tempdir().unwrap();
+        let Err(e) = streamed.gather(&watched, scratch.path()) else {
             panic!("a changed month read");
         };
         assert!(
             e.to_string().contains("2025-02-28") && e.to_string().contains(&now),
             "{e}"
         );
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0, "no spool left");
+    }
+
+    #[test]
+    fn a_spool_cut_short_fails_the_matrix_naming_the_file() {
+        let months = bank(2, 1_000);
+        let dates = months.0.iter().map(|(d, _)| *d).collect::<Vec<_>>();
+        let mut counts = DesignCounts::default();
+        counts.observe(&months.0[0].1, CHURN.exclude).unwrap();
+        let design = counts.finish();
+        let heights: Vec<usize> = months
+            .0
+            .iter()
+            .map(|(_, f)| f.column("churn").unwrap().len() - f.column("churn").unwrap().null_count())
+            .collect();
+        let streamed = TrainingMonths {
+            spec: &CHURN,
+            months: &months,
+            dates: &dates,
+            heights: &heights,
+            design: &design,
+        };
+        let watched = Watched::new(heights.iter().sum(), 1);
+        let scratch = tempfile::tempdir().unwrap();
+        let gathered = streamed.gather(&watched, scratch.path()).unwrap();
+        let y_fit: Vec<f32> = (0..gathered.labels.len())
+            .filter(|i| !watched.is_watched(*i))
+            .map(|i| gathered.labels[i])
+            .collect();
+        // The disk lost the file's end.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&gathered.fitted.path)
+            .unwrap();
+        file.set_len(100).unwrap();
         let params = BoostParams {
             rounds: 2,
             threads: 1,
             matrix: TrainingMatrix::Quantile,
             ..BoostParams::default()
         };
-        let mut batches = MonthBatches::new(streamed, &watched);
+        let mut batches = gathered.fitted.batches(&y_fit).unwrap();
         let refused = boosted::prepare_streamed(
             Task::Binary,
             &params,
             &mut batches,
-            1_500,
+            y_fit.len(),
             design.names(),
-            (700.0, 1_500.0),
+            boosted::label_sums(&y_fit, None),
             None,
             None,
         );
         let Err(e) = refused else {
-            panic!("trained on a changed month");
+            panic!("trained on a cut file");
         };
         assert!(
-            matches!(e, boosted::BoostError::Rows(_)) && e.to_string().contains("2025-02-28"),
+            matches!(e, boosted::BoostError::Rows(_)) && e.to_string().contains("fitted-rows.f32"),
             "{e}"
         );
     }

@@ -592,10 +592,11 @@ enum TrainingData {
     Streamed { dates: Vec<Date>, heights: Vec<usize> },
 }
 
-/// Where the training rows' inputs are once their targets are in hand.
+/// Where the training rows' inputs are once their targets are in hand: in memory, or the
+/// fitted rows' spooled to a scratch file for XGBoost to read in batches.
 enum Inputs {
     InMemory(Matrix),
-    Streamed { dates: Vec<Date>, heights: Vec<usize> },
+    Spooled(streamed::SpooledRows),
 }
 
 /// The design fitted on the training rows, and the rows: in memory, or — when `stream` says
@@ -785,14 +786,15 @@ pub fn train_as_worker(
                 heights: &heights,
                 design: &design,
             }
-            .gather(&watched)?;
+            .gather(&watched, scratch)?;
             let streamed::Gathered {
                 labels,
                 watch,
                 watch_labels,
                 hash,
+                fitted,
             } = gathered;
-            (Inputs::Streamed { dates, heights }, labels, watch, watch_labels, hash)
+            (Inputs::Spooled(fitted), labels, watch, watch_labels, hash)
         }
     };
     let extra = class_balance(spec, &y, churn, peers)?;
@@ -827,15 +829,8 @@ pub fn train_as_worker(
             None,
             Some(scratch),
         )?,
-        Inputs::Streamed { dates, heights } => {
-            let months = streamed::TrainingMonths {
-                spec,
-                months,
-                dates,
-                heights,
-                design: &design,
-            };
-            let mut batches = streamed::MonthBatches::new(months, &watched);
+        Inputs::Spooled(fitted) => {
+            let mut batches = fitted.batches(&y_fit)?;
             boosted::prepare_streamed(
                 spec.task,
                 params,
@@ -861,9 +856,13 @@ pub fn train_as_worker(
         (Some(_), Inputs::InMemory(x)) => Some(x.take(&watched.fit_rows())),
         _ => None,
     };
+    // The spool goes too (its file, as big as the rows, is XGBoost's to forget now).
     let x = match inputs {
         Inputs::InMemory(x) if cv_folds >= 2 => Some(x),
-        _ => None,
+        unneeded => {
+            drop(unneeded);
+            None
+        }
     };
     fsutil::release_freed_memory();
     let booster = prepared.train_together(params, &extra, peers)?;
