@@ -109,14 +109,20 @@ pub fn coverage<U, I: Eq + Hash, L: AsRef<[I]>, S: BuildHasher>(
     catalog: &HashSet<I>,
     k: usize,
 ) -> Result<f64> {
+    // A million users share a few thousand lists: each distinct one is looked at once.
+    let lists: foldhash::HashSet<&[I]> = recommended.values().map(|list| top(list.as_ref(), k)).collect();
+    let lists: Vec<&[I]> = lists.into_iter().collect();
+    coverage_of_lists(&lists, catalog, k)
+}
+
+/// [`coverage`] of the distinct lists users see (each at least once).
+pub fn coverage_of_lists<I: Eq + Hash, L: AsRef<[I]>>(lists: &[L], catalog: &HashSet<I>, k: usize) -> Result<f64> {
     if catalog.is_empty() {
         return Err(MetricError::Empty);
     }
-    // A million users share a few thousand lists: each distinct one is looked at once.
-    let lists: foldhash::HashSet<&[I]> = recommended.values().map(|list| top(list.as_ref(), k)).collect();
     let shown: HashSet<&I> = lists
         .iter()
-        .flat_map(|list| list.iter())
+        .flat_map(|list| top(list.as_ref(), k).iter())
         .filter(|item| catalog.contains(*item))
         .collect();
     Ok(shown.len() as f64 / catalog.len() as f64)
@@ -130,6 +136,32 @@ pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString, L: AsRef<[I]>, S: B
     vectors: &HashMap<I, Vec<f64>>,
     k: usize,
 ) -> Result<f64> {
+    let mut ordered: Vec<(&U, &[I])> = recommended.iter().map(|(u, l)| (u, top(l.as_ref(), k))).collect();
+    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut index: foldhash::HashMap<&[I], usize> = foldhash::HashMap::default();
+    let mut lists: Vec<&[I]> = Vec::new();
+    let seen: Vec<usize> = ordered
+        .iter()
+        .map(|(_, list)| {
+            *index.entry(list).or_insert_with(|| {
+                lists.push(list);
+                lists.len() - 1
+            })
+        })
+        .collect();
+    shared_list_diversity(&lists, &seen, vectors, k)
+}
+
+/// [`intra_list_diversity`] of lists users share: `lists` each distinct list, `seen` the list
+/// each user sees (by index, in the users' order). Each list is measured once and the users'
+/// values summed in their order, so it is the map form's figure to the last digit, without a
+/// map of every user (ten million at a large bank) to build and sort.
+pub fn shared_list_diversity<I: Eq + Hash + ToString, L: AsRef<[I]>>(
+    lists: &[L],
+    seen: &[usize],
+    vectors: &HashMap<I, Vec<f64>>,
+    k: usize,
+) -> Result<f64> {
     let mut dimension = None;
     for v in vectors.values() {
         match dimension {
@@ -138,24 +170,26 @@ pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString, L: AsRef<[I]>, S: B
             _ => {}
         }
     }
+    let mut measured: Vec<Option<Option<f64>>> = vec![None; lists.len()];
     let (mut total, mut users) = (0.0, 0usize);
-    let mut ordered: Vec<(&U, &[I])> = recommended.iter().map(|(u, l)| (u, top(l.as_ref(), k))).collect();
-    ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut measured: foldhash::HashMap<&[I], f64> = foldhash::HashMap::default();
-    for (_, list) in ordered {
-        if list.len() < 2 {
-            continue;
-        }
-        let diversity = match measured.get(list) {
-            Some(d) => *d,
+    for &s in seen {
+        let diversity = match measured[s] {
+            Some(d) => d,
             None => {
-                let d = list_diversity(list, vectors)?;
-                measured.insert(list, d);
+                let list = top(lists[s].as_ref(), k);
+                let d = if list.len() < 2 {
+                    None
+                } else {
+                    Some(list_diversity(list, vectors)?)
+                };
+                measured[s] = Some(d);
                 d
             }
         };
-        total += diversity;
-        users += 1;
+        if let Some(d) = diversity {
+            total += d;
+            users += 1;
+        }
     }
     if users == 0 {
         return Err(MetricError::Empty);
@@ -227,5 +261,25 @@ mod tests {
         for round in 0..10 {
             assert_eq!(figures(round % 2 == 1), first, "round {round}");
         }
+        // Shared lists (each distinct list once, every user pointing at one) give the map's
+        // figures: the users below share 23 lists, each user's top 5 of a longer one.
+        let distinct: Vec<Vec<u32>> = (0..23u32)
+            .map(|l| (0..7).map(|r| (l * 5 + r * 2) % 23).collect())
+            .collect();
+        let seen: Vec<usize> = (0..2_000usize).map(|u| (u * 13) % 23).collect();
+        let recommended: HashMap<usize, Vec<u32>> = seen
+            .iter()
+            .enumerate()
+            .map(|(u, s)| (u, distinct[*s].clone()))
+            .collect();
+        let catalog: HashSet<u32> = (0..30).collect();
+        assert_eq!(
+            shared_list_diversity(&distinct, &seen, &vectors, 5).unwrap().to_bits(),
+            intra_list_diversity(&recommended, &vectors, 5).unwrap().to_bits()
+        );
+        assert_eq!(
+            coverage_of_lists(&distinct, &catalog, 5).unwrap().to_bits(),
+            coverage(&recommended, &catalog, 5).unwrap().to_bits()
+        );
     }
 }

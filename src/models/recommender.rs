@@ -245,27 +245,33 @@ pub fn evaluate_by_user(
     k: usize,
 ) -> Result<(RecommenderMetrics, Vec<(usize, ranking::UserAccuracy)>), crate::metrics::MetricError> {
     // Many clients hold the very same basket (a million clients, a few dozen products): each
-    // distinct one, in its order (the scores are summed in it), is ranked once.
-    // Each client then points at its basket's list, none copied.
-    let mut ranked: foldhash::HashMap<&[usize], Vec<usize>> = foldhash::HashMap::default();
-    for held in baskets {
-        ranked
-            .entry(held.as_slice())
-            .or_insert_with(|| model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
-    }
-    let recommended: foldhash::HashMap<usize, &[usize]> = baskets
+    // distinct one, in its order (the scores are summed in it), is ranked once, and each
+    // client points at its basket's list by index, none copied and no map of every client.
+    let mut index: foldhash::HashMap<&[usize], usize> = foldhash::HashMap::default();
+    let mut lists: Vec<Vec<usize>> = Vec::new();
+    let seen: Vec<usize> = baskets
         .iter()
-        .enumerate()
-        .filter_map(|(c, held)| ranked.get(held.as_slice()).map(|list| (c, list.as_slice())))
+        .map(|held| {
+            *index.entry(held.as_slice()).or_insert_with(|| {
+                lists.push(model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
+                lists.len() - 1
+            })
+        })
         .collect();
+    drop(index);
     tracing::debug!("recommender: lists ranked");
+    // Accuracy looks only at the clients with something to find.
+    let recommended: foldhash::HashMap<usize, &[usize]> = truth
+        .keys()
+        .filter_map(|c| seen.get(*c).map(|s| (*c, lists[*s].as_slice())))
+        .collect();
     let users: Vec<(usize, ranking::UserAccuracy)> = ranking::by_user(&recommended, truth, k)?
         .into_iter()
         .map(|(c, u)| (*c, u))
         .collect();
     let accuracy = ranking::summarize(&users, k)?;
     let catalog: HashSet<usize> = (0..model.items.len()).collect();
-    let coverage = ranking::coverage(&recommended, &catalog, k)?;
+    let coverage = ranking::coverage_of_lists(&lists, &catalog, k)?;
     tracing::debug!("recommender: accuracy and coverage measured");
     let distinct: Vec<String> = {
         let mut c = categories.to_vec();
@@ -278,7 +284,7 @@ pub fn evaluate_by_user(
         .enumerate()
         .map(|(i, c)| (i, distinct.iter().map(|d| f64::from(u8::from(d == c))).collect()))
         .collect();
-    let diversity = ranking::intra_list_diversity(&recommended, &vectors, k).unwrap_or(0.0);
+    let diversity = ranking::shared_list_diversity(&lists, &seen, &vectors, k).unwrap_or(0.0);
     Ok((
         RecommenderMetrics {
             accuracy,
