@@ -118,22 +118,6 @@ impl<'a> Timeline<'a> {
         store.ensure(date, self.loaded(date), Some(&self.latest))?;
         Ok(store.read(date, table, columns)?)
     }
-
-    /// The newest snapshots whose churn outcome is known (up to `count`), newest first, with
-    /// only their labelled clients kept.
-    pub fn matured(&self, count: usize) -> Result<Vec<(Date, DataFrame)>, JobError> {
-        let mut out = Vec::new();
-        for date in self.matured_dates() {
-            if out.len() >= count {
-                break;
-            }
-            let clients = self.labelled_clients(date, None)?;
-            if clients.height() > 0 {
-                out.push((date, clients));
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// A model's predictions for every row of `frame`.

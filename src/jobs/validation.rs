@@ -41,13 +41,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         _ => None,
     };
 
-    // Recent data: the last `recent` snapshots with a matured churn outcome for churn, the last
-    // `recent` snapshots for managers and agencies (their score is known at the snapshot).
-    let matured = if wanted.contains(&ModelKind::Churn) {
-        timeline.matured(recent)?
-    } else {
-        Vec::new()
-    };
+    // Recent data: the last `recent` snapshots with a matured churn outcome for churn (read in
+    // the loop, once the models say which columns they read), the last `recent` snapshots for
+    // managers and agencies (their score is known at the snapshot).
     let mut recent_dates: Vec<Date> = timeline.dates.iter().rev().take(recent).map(|(d, _)| *d).collect();
     recent_dates.reverse();
     let mut entity_frames: Vec<(Date, DataFrame, DataFrame)> = Vec::new();
@@ -68,13 +64,40 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         let Some(champion) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
             continue;
         };
-        // Oldest first; the newest is where champion and challenger meet.
-        let frames: Vec<(Date, DataFrame)> = match spec.model {
-            ModelKind::Churn => matured.iter().rev().map(|(d, f)| (*d, f.clone())).collect(),
-            ModelKind::Manager => entity_frames.iter().map(|(d, m, _)| (*d, m.clone())).collect(),
-            _ => entity_frames.iter().map(|(d, _, a)| (*d, a.clone())).collect(),
+        let challenger = match registry
+            .aliases(spec.model)
+            .map_err(tabular::TrainError::from)?
+            .challenger
+        {
+            Some(version) => Some((
+                version,
+                TabularModel::load(&registry, spec.model, Some(version), threads)?,
+            )),
+            None => None,
         };
-        let Some((newest_date, newest)) = frames.last().cloned() else {
+        // Oldest first; the newest is where champion and challenger meet. Clients' months are
+        // read one at a time, with only the columns the two models read, into one matrix: at
+        // ten million clients three months of every feature are more than this machine has.
+        let months: Vec<(Date, Option<DataFrame>)> = match spec.model {
+            ModelKind::Churn => {
+                // The newest `recent` matured months with labelled clients (their outcome alone
+                // read to decide).
+                let mut dates = Vec::new();
+                for date in timeline.matured_dates() {
+                    if dates.len() >= recent {
+                        break;
+                    }
+                    if timeline.labelled_clients(date, Some(&[]))?.height() > 0 {
+                        dates.push((date, None));
+                    }
+                }
+                dates.reverse();
+                dates
+            }
+            ModelKind::Manager => entity_frames.iter().map(|(d, m, _)| (*d, Some(m.clone()))).collect(),
+            _ => entity_frames.iter().map(|(d, _, a)| (*d, Some(a.clone()))).collect(),
+        };
+        let Some(newest_date) = months.last().map(|(d, _)| *d) else {
             summary.models.insert(
                 spec.model,
                 ModelValidation::NoData {
@@ -84,13 +107,30 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             continue;
         };
         validated += 1;
-        let stacked = concat(
-            frames.iter().map(|(_, f)| f.clone().lazy()).collect::<Vec<_>>(),
-            UnionArgs::default(),
-        )?
-        .collect()?;
-        let x = champion.design.matrix(&stacked)?;
-        let y = tabular::target_values(&stacked, spec.target)?;
+        let mut columns: Vec<&str> = champion.design.inputs().collect();
+        if let Some((_, challenger)) = &challenger {
+            columns.extend(challenger.design.inputs());
+        }
+        columns.sort_unstable();
+        columns.dedup();
+        let mut x = crate::models::boosted::Matrix {
+            values: Vec::new(),
+            rows: 0,
+            names: champion.design.names(),
+        };
+        let mut y = Vec::new();
+        let mut newest = DataFrame::empty();
+        for (date, frame) in months.iter() {
+            let frame = match frame {
+                Some(frame) => frame.clone(),
+                None => timeline.labelled_clients(*date, Some(&columns))?,
+            };
+            x.values.extend(champion.design.matrix(&frame)?.values);
+            y.extend(tabular::target_values(&frame, spec.target)?);
+            newest = frame;
+        }
+        x.rows = y.len();
+        let rows = y.len();
         let cv = tabular::cross_validate(
             spec,
             &x,
@@ -118,13 +158,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         if let Some(change) = change {
             observations.push(Observation::of(&obs::CV_METRIC_CHANGE, &label, change));
         }
-        let challenger = match registry
-            .aliases(spec.model)
-            .map_err(tabular::TrainError::from)?
-            .challenger
-        {
-            Some(version) => {
-                let challenger = TabularModel::load(&registry, spec.model, Some(version), threads)?;
+        drop((x, y));
+        let challenger = match challenger {
+            Some((version, challenger)) => {
                 let test = paired(
                     spec,
                     &champion,
@@ -148,8 +184,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             spec.model,
             ModelValidation::Validated(Box::new(Validated {
                 champion: champion.meta.version,
-                snapshots: frames.iter().map(|(d, _)| d.to_string()).collect(),
-                rows: stacked.height(),
+                snapshots: months.iter().map(|(d, _)| d.to_string()).collect(),
+                rows,
                 cross_validation: cv,
                 previous_mean,
                 change_from_previous: change,
