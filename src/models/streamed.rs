@@ -421,20 +421,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_month_that_changed_under_the_training_stops_it_naming_the_month() {
+    /// Two months of 1,000 clients: the months, their dates, the first month's design, and
+    /// each month's labelled rows.
+    fn small_bank() -> (InMemory, Vec<Date>, Design, Vec<usize>) {
         let months = bank(2, 1_000);
-        let dates = months.0.iter().map(|(d, _)| *d).collect::<Vec<_>>();
+        let dates = months.0.iter().map(|(d, _)| *d).collect();
         let mut counts = DesignCounts::default();
         counts.observe(&months.0[0].1, CHURN.exclude).unwrap();
-        let design = counts.finish();
+        let labelled = months
+            .0
+            .iter()
+            .map(|(_, f)| f.column("churn").unwrap().len() - f.column("churn").unwrap().null_count())
+            .collect();
+        (months, dates, counts.finish(), labelled)
+    }
+
+    #[test]
+    fn a_month_that_changed_under_the_training_stops_it_naming_the_month() {
+        let (months, dates, design, labelled) = small_bank();
         // The second month had one row fewer when the design was counted.
-        let labelled = |m: usize| {
-            let churn = months.0[m].1.column("churn").unwrap();
-            churn.len() - churn.null_count()
-        };
-        let heights = [labelled(0), labelled(1) - 1];
-        let now = format!("{} labelled rows now, {}", labelled(1), labelled(1) - 1);
+        let heights = [labelled[0], labelled[1] - 1];
+        let now = format!("{} labelled rows now, {}", labelled[1], labelled[1] - 1);
         let streamed = TrainingMonths {
             spec: &CHURN,
             months: &months,
@@ -456,16 +463,7 @@ mod tests {
 
     #[test]
     fn a_spool_cut_short_fails_the_matrix_naming_the_file() {
-        let months = bank(2, 1_000);
-        let dates = months.0.iter().map(|(d, _)| *d).collect::<Vec<_>>();
-        let mut counts = DesignCounts::default();
-        counts.observe(&months.0[0].1, CHURN.exclude).unwrap();
-        let design = counts.finish();
-        let heights: Vec<usize> = months
-            .0
-            .iter()
-            .map(|(_, f)| f.column("churn").unwrap().len() - f.column("churn").unwrap().null_count())
-            .collect();
+        let (months, dates, design, heights) = small_bank();
         let streamed = TrainingMonths {
             spec: &CHURN,
             months: &months,
