@@ -757,8 +757,8 @@ pub fn train_as_worker(
         holdout_date,
         purged,
     } = temporal_split(spec, months, params.seed, purge_days, peers)?;
-    // Rows go to a quantile matrix straight from the store, month by month, unless the
-    // cross-validation or the export need them in memory anyway.
+    // Rows go to a quantile matrix month by month from the store, through a spool, unless
+    // the cross-validation or the export need them in memory anyway.
     let stream = |values: usize| export.is_none() && cv_folds < 2 && boosted::binned(params, values, None).is_some();
     let (design, data) = training_data(spec, months, &train_rows, stream, peers)?;
     drop(train_rows);
@@ -815,7 +815,7 @@ pub fn train_as_worker(
     };
     let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
     let boosting_started = std::time::Instant::now();
-    // The fitted rows are read from `x` in place (no copy of 85 % of it), or from the store.
+    // The fitted rows are read from `x` in place (no copy of 85 % of it), or from the spool.
     let mut prepared = match &inputs {
         Inputs::InMemory(x) => boosted::prepare(
             spec.task,
