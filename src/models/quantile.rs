@@ -164,29 +164,7 @@ impl Feed<'_> {
         let set = match self.batches.next_batch() {
             Ok(None) => return false,
             Err(e) => Err(e),
-            Ok(Some(batch)) => (|| {
-                if batch.values.len() != batch.rows * cols {
-                    return Err(BoostError::Shape(format!(
-                        "a batch of {} values for {} rows of {cols}",
-                        batch.values.len(),
-                        batch.rows
-                    )));
-                }
-                one_per_row(batch.rows, "labels", batch.labels)?;
-                one_per_row(batch.rows, "weights", batch.weights)?;
-                let interface = array_interface(batch.values, batch.rows, cols)?;
-                // SAFETY: the proxy is alive for the iteration; the batch's values stay
-                // valid until XGBoost asks for the next batch, which is as long as it reads
-                // them.
-                check(unsafe { sys::XGProxyDMatrixSetDataDense(proxy, interface.as_ptr()) })?;
-                for (field, data) in [("label", batch.labels), ("weight", batch.weights)] {
-                    if let Some(data) = data {
-                        set_info(proxy, field, data)?;
-                    }
-                }
-                Ok(())
-            })()
-            .map_err(|e| e.to_string()),
+            Ok(Some(batch)) => hand_over(proxy, cols, &batch).map_err(|e| e.to_string()),
         };
         match set {
             Ok(()) => true,
@@ -196,6 +174,29 @@ impl Feed<'_> {
             }
         }
     }
+}
+
+/// Points the proxy at `batch` (`cols` values a row) and its labels and weights.
+fn hand_over(proxy: sys::DMatrixHandle, cols: usize, batch: &Batch) -> Result<()> {
+    if batch.values.len() != batch.rows * cols {
+        return Err(BoostError::Shape(format!(
+            "a batch of {} values for {} rows of {cols}",
+            batch.values.len(),
+            batch.rows
+        )));
+    }
+    one_per_row(batch.rows, "labels", batch.labels)?;
+    one_per_row(batch.rows, "weights", batch.weights)?;
+    let interface = array_interface(batch.values, batch.rows, cols)?;
+    // SAFETY: the proxy is alive for the iteration; the batch's values stay valid until
+    // XGBoost asks for the next batch, which is as long as it reads them.
+    check(unsafe { sys::XGProxyDMatrixSetDataDense(proxy, interface.as_ptr()) })?;
+    for (field, data) in [("label", batch.labels), ("weight", batch.weights)] {
+        if let Some(data) = data {
+            set_info(proxy, field, data)?;
+        }
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn reset(handle: sys::DataIterHandle) {
@@ -268,14 +269,6 @@ impl XgbMatrix {
         threads: usize,
         pages_in: Option<&std::path::Path>,
     ) -> Result<XgbMatrix> {
-        let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
-        // SAFETY: writes a new handle into `proxy`.
-        check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
-        let mut feed = Feed {
-            batches,
-            proxy,
-            failure: None,
-        };
         let cache = match pages_in {
             Some(parent) => Some(
                 crate::fsutil::staging_dir(parent).map_err(|e| BoostError::Xgboost(format!("external memory: {e}")))?,
@@ -291,6 +284,15 @@ impl XgbMatrix {
                     "{{\"missing\": NaN, \"nthread\": {threads}, \"cache_prefix\": {prefix}}}"
                 ))?
             }
+        };
+        // The proxy last: nothing that can fail comes between it and its free.
+        let mut proxy: sys::DMatrixHandle = std::ptr::null_mut();
+        // SAFETY: writes a new handle into `proxy`.
+        check(unsafe { sys::XGProxyDMatrixCreate(&mut proxy) })?;
+        let mut feed = Feed {
+            batches,
+            proxy,
+            failure: None,
         };
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();
         let iter = &mut feed as *mut Feed as sys::DataIterHandle;
