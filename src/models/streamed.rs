@@ -11,7 +11,7 @@
 //! both train one model, byte for byte. Reading the file back (mostly from the page cache)
 //! costs far less than building every month's inputs from the store on each pass.
 
-use super::boosted::{self, Matrix};
+use super::boosted::{self, BoostError, Matrix};
 use super::design::Design;
 use super::quantile::{Batch, ROWS_PER_BATCH, RowBatches};
 use super::tabular::{Months, TabularSpec, TrainError, target_values};
@@ -49,7 +49,7 @@ impl Watched {
     }
 }
 
-/// FNV-1a over f32 values' bits, little-endian: the training data's hash, fed in pieces.
+/// FNV-1a, fed in pieces: over f32 values' bits (little-endian), the training data's hash.
 pub struct Fnv(u64);
 
 impl Default for Fnv {
@@ -59,12 +59,16 @@ impl Default for Fnv {
 }
 
 impl Fnv {
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= *byte as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
     pub fn floats(&mut self, values: &[f32]) {
         for v in values {
-            for byte in v.to_bits().to_le_bytes() {
-                self.0 ^= byte as u64;
-                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-            }
+            self.bytes(&v.to_bits().to_le_bytes());
         }
     }
 
@@ -208,6 +212,9 @@ impl SpooledRows {
 
     /// The rows with `labels` (one per row), for XGBoost.
     pub fn batches<'a>(&'a self, labels: &'a [f32]) -> Result<SpooledBatches<'a>, TrainError> {
+        if labels.len() != self.rows {
+            return Err(BoostError::Shape(format!("{} labels for {} rows", labels.len(), self.rows)).into());
+        }
         let file = std::fs::File::open(&self.path).map_err(|e| TrainError::File {
             path: self.path.display().to_string(),
             message: e.to_string(),
@@ -249,9 +256,6 @@ impl RowBatches for SpooledBatches<'_> {
             return Ok(None);
         }
         let (start, end) = (self.next_row, (self.next_row + ROWS_PER_BATCH).min(*rows));
-        if self.labels.len() != *rows {
-            return Err(format!("{} labels for {rows} rows", self.labels.len()));
-        }
         let failed = |e: std::io::Error| format!("{}: {e}", path.display());
         self.file
             .seek(std::io::SeekFrom::Start((start * cols * 4) as u64))

@@ -175,12 +175,12 @@ pub fn target_values(frame: &DataFrame, target: &str) -> PolarsResult<Vec<f32>> 
 
 /// The training data's hash when workers trained together: theirs, hashed in rank order.
 fn data_hash_of_workers(hashes: &[Vec<u8>]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in hashes.iter().flat_map(|h| h.iter().chain(b"/")) {
-        hash ^= *byte as u64;
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    let mut hash = streamed::Fnv::default();
+    for worker in hashes {
+        hash.bytes(worker);
+        hash.bytes(b"/");
     }
-    format!("{hash:016x}")
+    hash.finish()
 }
 
 /// Every worker's values of each list, concatenated in rank order (alone: the lists).
