@@ -138,18 +138,29 @@ pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString, L: AsRef<[I]>, S: B
 ) -> Result<f64> {
     let mut ordered: Vec<(&U, &[I])> = recommended.iter().map(|(u, l)| (u, top(l.as_ref(), k))).collect();
     ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut index: foldhash::HashMap<&[I], usize> = foldhash::HashMap::default();
-    let mut lists: Vec<&[I]> = Vec::new();
-    let seen: Vec<usize> = ordered
-        .iter()
-        .map(|(_, list)| {
-            *index.entry(list).or_insert_with(|| {
-                lists.push(list);
-                lists.len() - 1
+    let (lists, seen) = shared_by_key(ordered.iter().map(|(_, list)| *list), |list| list);
+    shared_list_diversity(&lists, &seen, vectors, k)
+}
+
+/// Each distinct key once (in the order first met) made into a value by `make`, and for each
+/// key met the index of its value: what many users share (their lists, their baskets' lists)
+/// made and looked at once each.
+pub fn shared_by_key<'k, K: Eq + Hash + ?Sized + 'k, V>(
+    keys: impl IntoIterator<Item = &'k K>,
+    mut make: impl FnMut(&'k K) -> V,
+) -> (Vec<V>, Vec<usize>) {
+    let mut index: foldhash::HashMap<&K, usize> = foldhash::HashMap::default();
+    let mut values = Vec::new();
+    let seen = keys
+        .into_iter()
+        .map(|key| {
+            *index.entry(key).or_insert_with(|| {
+                values.push(make(key));
+                values.len() - 1
             })
         })
         .collect();
-    shared_list_diversity(&lists, &seen, vectors, k)
+    (values, seen)
 }
 
 /// [`intra_list_diversity`] of lists users share: `lists` each distinct list, `seen` the list

@@ -247,18 +247,9 @@ pub fn evaluate_by_user(
     // Many clients hold the very same basket (a million clients, a few dozen products): each
     // distinct one, in its order (the scores are summed in it), is ranked once, and each
     // client points at its basket's list by index, none copied and no map of every client.
-    let mut index: foldhash::HashMap<&[usize], usize> = foldhash::HashMap::default();
-    let mut lists: Vec<Vec<usize>> = Vec::new();
-    let seen: Vec<usize> = baskets
-        .iter()
-        .map(|held| {
-            *index.entry(held.as_slice()).or_insert_with(|| {
-                lists.push(model.recommend(held, k).into_iter().map(|(j, _)| j).collect());
-                lists.len() - 1
-            })
-        })
-        .collect();
-    drop(index);
+    let (lists, seen): (Vec<Vec<usize>>, _) = ranking::shared_by_key(baskets.iter().map(Vec::as_slice), |held| {
+        model.recommend(held, k).into_iter().map(|(j, _)| j).collect()
+    });
     tracing::debug!("recommender: lists ranked");
     // Accuracy looks only at the clients with something to find.
     let recommended: foldhash::HashMap<usize, &[usize]> = truth
