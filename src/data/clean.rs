@@ -195,72 +195,89 @@ fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
     Some(*v)
 }
 
-/// Each row's product category in `snapshot`'s holdings.
-fn holding_categories(snapshot: &Snapshot) -> Option<Vec<Option<String>>> {
-    let category_of: HashMap<String, String> = match (
-        snapshot.catalog.column("product_id").and_then(|c| c.str().cloned()),
-        snapshot.catalog.column("category").and_then(|c| c.str().cloned()),
-    ) {
-        (Ok(ids), Ok(categories)) => ids
-            .iter()
-            .zip(categories.iter())
-            .filter_map(|(i, c)| Some((i?.to_string(), c?.to_string())))
-            .collect(),
-        _ => return None,
-    };
+/// Each holdings row's product category in `snapshot`: the categories' names, and per row an
+/// index into them (none: the product is not in the catalog). Indices, not a `String` per
+/// row: at 10M clients the holdings are 31M rows.
+fn holding_categories(snapshot: &Snapshot) -> Option<(Vec<String>, Vec<Option<u32>>)> {
+    let ids = snapshot
+        .catalog
+        .column("product_id")
+        .and_then(|c| c.str().cloned())
+        .ok()?;
+    let categories = snapshot
+        .catalog
+        .column("category")
+        .and_then(|c| c.str().cloned())
+        .ok()?;
+    let mut names: Vec<String> = Vec::new();
+    let mut category_of: HashMap<&str, u32> = HashMap::new();
+    for (id, category) in ids.iter().zip(categories.iter()) {
+        let (Some(id), Some(category)) = (id, category) else {
+            continue;
+        };
+        let index = match names.iter().position(|n| n == category) {
+            Some(index) => index,
+            None => {
+                names.push(category.to_string());
+                names.len() - 1
+            }
+        };
+        category_of.insert(id, index as u32);
+    }
     let products = snapshot
         .holdings
         .column("product_id")
         .and_then(|c| c.str().cloned())
         .ok()?;
-    Some(
-        products
-            .iter()
-            .map(|p| p.and_then(|p| category_of.get(p)).cloned())
-            .collect(),
-    )
+    let rows = products
+        .iter()
+        .map(|p| p.and_then(|p| category_of.get(p)).copied())
+        .collect();
+    Some((names, rows))
 }
 
 /// Each category's balance cap: the `q` quantile of its positive balances.
 fn balance_caps(snapshot: &Snapshot, q: f64) -> Vec<(String, f64)> {
-    let (Some(categories), Ok(balances)) = (
+    let (Some((names, categories)), Ok(balances)) = (
         holding_categories(snapshot),
         snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
     ) else {
         return Vec::new();
     };
-    let mut by_category: HashMap<&str, Vec<f64>> = HashMap::new();
+    let mut by_category: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for (category, balance) in categories.iter().zip(balances.iter()) {
         if let (Some(c), Some(b)) = (category, balance)
             && b > 0.0
         {
-            by_category.entry(c).or_default().push(b);
+            by_category[*c as usize].push(b);
         }
     }
-    by_category
+    names
         .into_iter()
+        .zip(by_category)
         .filter(|(_, v)| v.len() >= MIN_VALUES_TO_CAP)
-        .filter_map(|(c, mut v)| Some((c.to_string(), quantile_in_place(&mut v, q)?)))
+        .filter_map(|(c, mut v)| Some((c, quantile_in_place(&mut v, q)?)))
         .collect()
 }
 
 fn apply_balance_caps(snapshot: &mut Snapshot, caps: &std::collections::BTreeMap<String, f64>) -> usize {
-    let (Some(categories), Ok(balances)) = (
+    let (Some((names, categories)), Ok(balances)) = (
         holding_categories(snapshot),
         snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
     ) else {
         return 0;
     };
+    let cap_of: Vec<Option<f64>> = names.iter().map(|n| caps.get(n).copied()).collect();
     let mut changed = 0;
     let capped: Float64Chunked = categories
         .iter()
         .zip(balances.iter())
         .map(|(c, b)| {
-            let cap = c.as_ref().and_then(|c| caps.get(c));
+            let cap = c.and_then(|c| cap_of[c as usize]);
             match (b, cap) {
-                (Some(b), Some(cap)) if b > *cap => {
+                (Some(b), Some(cap)) if b > cap => {
                     changed += 1;
-                    Some(*cap)
+                    Some(cap)
                 }
                 (b, _) => b,
             }
