@@ -129,9 +129,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     .equals(clients.column("cli")?.as_materialized_series())
                 {
                     let dimensions = [
-                        ("region", optional_texts(&grouping, "region")?),
-                        ("segment", optional_texts(&grouping, "segment")?),
-                        ("agency", optional_texts(&grouping, "age")?),
+                        segments::Dimension::of_column("region", &grouping, "region")?,
+                        segments::Dimension::of_column("segment", &grouping, "segment")?,
+                        segments::Dimension::of_column("agency", &grouping, "age")?,
                     ];
                     let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
                     let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
@@ -226,7 +226,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         };
         let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
         let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
-        let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[("region", regions)]);
+        let regions = segments::Dimension::new("region", regions.iter().map(Option::as_deref));
+        let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[regions]);
         segments::record(figures, &mut summary, &mut observations);
         let pairs: Vec<[f64; 2]> = truth
             .iter()
@@ -522,35 +523,27 @@ fn drift(
     let mut thresholds = BTreeMap::new();
     let mut quality = BTreeMap::new();
     let mut judged = Vec::new();
-    for (name, reference) in &references {
-        let Ok(column) = frame.column(name) else { continue };
+    // The costly part (a cast and a sort of every value per feature) runs on every core; the
+    // observations are then written in the references' order, as before.
+    let compared: Vec<(&String, &FeatureReference, &Column)> = references
+        .iter()
+        .filter_map(|(name, reference)| frame.column(name).ok().map(|column| (name, reference, column)))
+        .collect();
+    let measured: Vec<FeatureMeasure> = {
+        use rayon::prelude::*;
+        compared
+            .par_iter()
+            .map(|(_, reference, column)| measure_feature(reference, column, rows))
+            .collect::<Result<_, JobError>>()?
+    };
+    for ((name, reference, column), measure) in compared.into_iter().zip(measured) {
         let labels = [(Label::Model, model_name.as_str()), (Label::Feature, name.as_str())];
-        // What lies outside the reference: unseen categories, or values beyond its range.
-        let (result, figures, present, (share_spec, ratio_spec, outside_floor)) = match reference {
-            FeatureReference::Categorical { .. } => {
-                let values: Vec<&str> = column.str()?.iter().flatten().collect();
-                let figures = reference.categorical_quality(&values, rows, crate::data::clean::UNKNOWN);
-                let result = reference
-                    .categorical_drift(&values)
-                    .map(|d| (d.psi, None, FeatureDrift::Categorical(d)));
-                let outside = (&obs::FEATURE_UNSEEN_SHARE, &obs::FEATURE_UNSEEN_RATIO, UNSEEN_FLOOR);
-                (result, figures, values.len(), outside)
-            }
-            _ => {
-                let cast = column.cast(&DataType::Float64)?;
-                let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
-                let figures = reference.numeric_quality(&values, rows);
-                let result = reference
-                    .numeric_drift(&values)
-                    .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d)));
-                let outside = (
-                    &obs::FEATURE_OUT_OF_RANGE_SHARE,
-                    &obs::FEATURE_OUT_OF_RANGE_RATIO,
-                    OUT_OF_RANGE_FLOOR,
-                );
-                (result, figures, values.len(), outside)
-            }
-        };
+        let FeatureMeasure {
+            result,
+            figures,
+            present,
+            outside: (share_spec, ratio_spec, outside_floor),
+        } = measure;
         let limit = reference.learned_outside_limit(outside_floor, policy.sigmas);
         observations.push(Observation::of(share_spec, &labels, figures.outside_share));
         observations.push(Observation::of(ratio_spec, &labels, figures.outside_share / limit));
@@ -630,6 +623,51 @@ fn drift(
         quality,
         reference_snapshots: model.meta.reference_snapshots.clone(),
         domain: Some(domain),
+    })
+}
+
+/// One feature's drift statistics and data-quality figures against its reference, before
+/// they become observations.
+struct FeatureMeasure {
+    /// PSI, KS (numeric features) and the detail; an error when no current value is present.
+    result: Result<(f64, Option<f64>, FeatureDrift), crate::metrics::MetricError>,
+    figures: crate::metrics::reference::Quality,
+    /// Rows with a value.
+    present: usize,
+    /// What lies outside the reference (unseen categories or values beyond its range): the
+    /// share's and ratio's observations and the floor of its limit.
+    outside: (&'static obs::ObservationSpec, &'static obs::ObservationSpec, f64),
+}
+
+fn measure_feature(reference: &FeatureReference, column: &Column, rows: usize) -> Result<FeatureMeasure, JobError> {
+    Ok(match reference {
+        FeatureReference::Categorical { .. } => {
+            let values: Vec<&str> = column.str()?.iter().flatten().collect();
+            FeatureMeasure {
+                figures: reference.categorical_quality(&values, rows, crate::data::clean::UNKNOWN),
+                result: reference
+                    .categorical_drift(&values)
+                    .map(|d| (d.psi, None, FeatureDrift::Categorical(d))),
+                present: values.len(),
+                outside: (&obs::FEATURE_UNSEEN_SHARE, &obs::FEATURE_UNSEEN_RATIO, UNSEEN_FLOOR),
+            }
+        }
+        _ => {
+            let cast = column.cast(&DataType::Float64)?;
+            let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
+            FeatureMeasure {
+                figures: reference.numeric_quality(&values, rows),
+                result: reference
+                    .numeric_drift(&values)
+                    .map(|d| (d.psi, Some(d.ks_statistic), FeatureDrift::Numeric(d))),
+                present: values.len(),
+                outside: (
+                    &obs::FEATURE_OUT_OF_RANGE_SHARE,
+                    &obs::FEATURE_OUT_OF_RANGE_RATIO,
+                    OUT_OF_RANGE_FLOOR,
+                ),
+            }
+        }
     })
 }
 
@@ -843,18 +881,18 @@ fn holdout_groups(
 ) -> Result<[segments::Dimension<'static>; 3], JobError> {
     // The holdout's clients are indices into the product index, built from this table: rows.
     let clients = &timeline.latest.clients;
-    let by_position = |name: &str| -> Result<Vec<Option<String>>, JobError> {
-        let column = clients.column(name)?.cast(&DataType::String)?;
+    let by_position = |name: &'static str, column: &str| -> Result<segments::Dimension<'static>, JobError> {
+        let column = clients.column(column)?.cast(&DataType::String)?;
         let values = column.str()?;
-        let mut out = vec![None; held_out.clients.len()];
+        let mut at = vec![None; held_out.clients.len()];
         for (position, _) in users {
-            out[*position] = values.get(held_out.clients[*position]).map(str::to_string);
+            at[*position] = values.get(held_out.clients[*position]);
         }
-        Ok(out)
+        Ok(segments::Dimension::new(name, at))
     };
     Ok([
-        ("region", by_position("region")?),
-        ("segment", by_position("segment")?),
-        ("agency", by_position("age")?),
+        by_position("region", "region")?,
+        by_position("segment", "segment")?,
+        by_position("agency", "age")?,
     ])
 }

@@ -26,18 +26,78 @@ const MIN_ENTITIES: usize = 5;
 /// The false-discovery rate of the groups flagged worse.
 const FDR: f64 = 0.05;
 
-/// A way to group rows (region, segment, agency) and each row's group (none: left out).
-pub type Dimension<'a> = (&'a str, Vec<Option<String>>);
+/// A way to group rows (region, segment, agency): each row's group as a number into the
+/// group names, sorted. Numbers, not a `String` per row: at 10M clients three dimensions were
+/// 30M small strings made and dropped.
+#[derive(Debug)]
+pub struct Dimension<'a> {
+    pub name: &'a str,
+    /// The groups' names, ascending (the order the figures come out in).
+    groups: Vec<String>,
+    /// Each row's index into `groups`, or [`NO_GROUP`].
+    rows: Vec<u32>,
+}
 
-/// Row indices per value of `column` (rows with no value are left out).
-fn groups_of(values: &[Option<String>]) -> BTreeMap<String, Vec<usize>> {
-    let mut out: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, value) in values.iter().enumerate() {
-        if let Some(v) = value {
-            out.entry(v.clone()).or_default().push(i);
+/// A row without a value for the dimension: left out.
+const NO_GROUP: u32 = u32::MAX;
+
+impl<'a> Dimension<'a> {
+    /// The dimension `name` with each row's value (none: left out).
+    pub fn new<'v>(name: &'a str, values: impl IntoIterator<Item = Option<&'v str>>) -> Self {
+        let mut seen: std::collections::HashMap<&'v str, u32> = std::collections::HashMap::new();
+        let mut rows: Vec<u32> = values
+            .into_iter()
+            .map(|value| match value {
+                Some(v) => {
+                    let next = seen.len() as u32;
+                    *seen.entry(v).or_insert(next)
+                }
+                None => NO_GROUP,
+            })
+            .collect();
+        let mut named: Vec<(&str, u32)> = seen.into_iter().collect();
+        named.sort_unstable();
+        let mut renumber = vec![NO_GROUP; named.len()];
+        for (position, (_, first_seen)) in named.iter().enumerate() {
+            renumber[*first_seen as usize] = position as u32;
+        }
+        for row in &mut rows {
+            if *row != NO_GROUP {
+                *row = renumber[*row as usize];
+            }
+        }
+        Dimension {
+            name,
+            groups: named.into_iter().map(|(v, _)| v.to_string()).collect(),
+            rows,
         }
     }
-    out
+
+    /// The dimension `name` from `column` of `frame` (any type, read as text).
+    pub fn of_column(
+        name: &'a str,
+        frame: &polars::prelude::DataFrame,
+        column: &str,
+    ) -> polars::prelude::PolarsResult<Self> {
+        let values = frame.column(column)?.cast(&polars::prelude::DataType::String)?;
+        Ok(Dimension::new(name, values.str()?.iter()))
+    }
+
+    /// The group of row `row`, if it has one.
+    fn group_of(&self, row: usize) -> Option<usize> {
+        self.rows.get(row).filter(|g| **g != NO_GROUP).map(|g| *g as usize)
+    }
+
+    /// Each group's name with its rows, ascending by name.
+    fn members(&self) -> impl Iterator<Item = (&str, Vec<usize>)> {
+        let mut members = vec![Vec::new(); self.groups.len()];
+        for (row, group) in self.rows.iter().enumerate() {
+            if *group != NO_GROUP {
+                members[*group as usize].push(row);
+            }
+        }
+        self.groups.iter().map(String::as_str).zip(members)
+    }
 }
 
 /// Churn's AUC per group of each dimension (`(name, values per row)`), tested; its other
@@ -53,8 +113,8 @@ pub fn churn(
         return Vec::new();
     };
     let mut figures = Vec::new();
-    for (dimension, values) in dimensions {
-        for (segment, rows) in groups_of(values) {
+    for dimension in dimensions {
+        for (segment, rows) in dimension.members() {
             let positives = rows.iter().filter(|i| labels[**i]).count();
             let negatives = rows.len() - positives;
             if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
@@ -62,16 +122,18 @@ pub fn churn(
             }
             let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
             let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
-            let Ok(auc) = Ranked::new(&l, &s).map(|r| r.roc_auc()) else {
+            // One sort per group: the AUC and the other metrics share it.
+            let Ok(ranked) = Ranked::new(&l, &s) else {
                 continue;
             };
+            let auc = ranked.roc_auc();
             let Ok(p) = groups::auc_below_p_value(auc, positives, negatives, overall) else {
                 continue;
             };
             let mut f = figure(
                 ModelKind::Churn,
-                dimension,
-                segment,
+                dimension.name,
+                segment.to_string(),
                 rows.len(),
                 "roc_auc",
                 auc,
@@ -79,7 +141,7 @@ pub fn churn(
                 p,
             );
             // The rest need probabilities (a churn model's scores are); shown, not tested.
-            if let Ok(m) = classification::evaluate(&l, &s, threshold) {
+            if let Ok(m) = classification::evaluate_ranked(&ranked, &l, &s, threshold) {
                 f.other = finite(&[
                     ("average_precision", m.average_precision),
                     ("precision", m.precision),
@@ -106,8 +168,8 @@ pub fn performance(model: ModelKind, truth: &[f64], predicted: &[f64], dimension
     let squared: Vec<f64> = (0..rows).map(|i| (truth[i] - predicted[i]).powi(2)).collect();
     let overall_mse = squared.iter().sum::<f64>() / rows as f64;
     let mut figures = Vec::new();
-    for (dimension, values) in dimensions {
-        for (segment, members) in groups_of(values) {
+    for dimension in dimensions {
+        for (segment, members) in dimension.members() {
             let members: Vec<usize> = members.into_iter().filter(|i| *i < rows).collect();
             if members.len() < MIN_ENTITIES {
                 continue;
@@ -119,8 +181,8 @@ pub fn performance(model: ModelKind, truth: &[f64], predicted: &[f64], dimension
             };
             let mut f = figure(
                 model,
-                dimension,
-                segment,
+                dimension.name,
+                segment.to_string(),
                 members.len(),
                 "rmse",
                 rmse,
@@ -148,14 +210,14 @@ pub fn recommender(
     min_clients: usize,
 ) -> Vec<SegmentFigure> {
     let mut figures = Vec::new();
-    for (dimension, values) in dimensions {
-        let mut groups: BTreeMap<&str, Vec<(usize, UserAccuracy)>> = BTreeMap::new();
+    for dimension in dimensions {
+        let mut groups: Vec<Vec<(usize, UserAccuracy)>> = vec![Vec::new(); dimension.groups.len()];
         for (user, figures) in users {
-            if let Some(Some(segment)) = values.get(*user) {
-                groups.entry(segment.as_str()).or_default().push((*user, *figures));
+            if let Some(group) = dimension.group_of(*user) {
+                groups[group].push((*user, *figures));
             }
         }
-        for (segment, members) in groups {
+        for (segment, members) in dimension.groups.iter().zip(groups) {
             if members.len() < min_clients {
                 continue;
             }
@@ -168,8 +230,8 @@ pub fn recommender(
             };
             let mut f = figure(
                 ModelKind::Recommender,
-                dimension,
-                segment.to_string(),
+                dimension.name,
+                segment.clone(),
                 members.len(),
                 "precision_at_k",
                 m.precision_at_k,
@@ -319,10 +381,10 @@ mod tests {
                 };
                 labels.push(label);
                 scores.push(signal + uniform());
-                regions.push(Some(region.to_string()));
+                regions.push(Some(region));
             }
         }
-        let figures = churn(&labels, &scores, 0.5, &[("region", regions)], MIN_CLIENTS);
+        let figures = churn(&labels, &scores, 0.5, &[Dimension::new("region", regions)], MIN_CLIENTS);
         assert_eq!(figures.len(), 5);
         let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
         assert_eq!(flagged, ["E"]);
@@ -352,22 +414,35 @@ mod tests {
                     average_precision: f64::from(hits),
                 };
                 users.push((r * 1_000 + i, figures));
-                regions.push(Some(region.to_string()));
+                regions.push(Some(region));
             }
         }
         let overall = ranking::summarize(&users, 5).unwrap();
-        let figures = recommender(&users, &overall, &[("region", regions)], MIN_CLIENTS);
+        let figures = recommender(&users, &overall, &[Dimension::new("region", regions)], MIN_CLIENTS);
         let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
         assert_eq!(flagged, ["E"]);
         assert!((figures[4].value - 0.05).abs() < 1e-12 && (figures[0].value - 0.1).abs() < 1e-12);
-        assert!(recommender(&users, &overall, &[("region", vec![None; 5_000])], MIN_CLIENTS).is_empty());
+        let nowhere = Dimension::new("region", vec![None; 5_000]);
+        assert!(recommender(&users, &overall, &[nowhere], MIN_CLIENTS).is_empty());
+    }
+
+    /// Groups come out ascending by name whatever order rows name them in; rows without a
+    /// value belong to none.
+    #[test]
+    fn a_dimension_numbers_its_groups_by_name() {
+        let dimension = Dimension::new("region", [Some("S"), None, Some("N"), Some("S"), Some("E")]);
+        let members: Vec<(&str, Vec<usize>)> = dimension.members().collect();
+        assert_eq!(members, [("E", vec![4]), ("N", vec![2]), ("S", vec![0, 3])]);
+        assert_eq!(dimension.group_of(1), None);
+        assert_eq!(dimension.group_of(3), Some(2));
+        assert_eq!(dimension.group_of(9), None);
     }
 
     #[test]
     fn small_groups_are_not_measured() {
         let truth = [50.0, 60.0, 70.0, 55.0];
         let predicted = [52.0, 58.0, 71.0, 50.0];
-        let regions: Vec<Option<String>> = ["N", "N", "S", "S"].iter().map(|r| Some(r.to_string())).collect();
-        assert!(performance(ModelKind::Agency, &truth, &predicted, &[("region", regions)]).is_empty());
+        let regions = Dimension::new("region", ["N", "N", "S", "S"].map(Some));
+        assert!(performance(ModelKind::Agency, &truth, &predicted, &[regions]).is_empty());
     }
 }

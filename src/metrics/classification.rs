@@ -263,7 +263,15 @@ pub fn evaluate(labels: &[bool], scores: &[f64], threshold: f64) -> Result<Binar
     if !threshold.is_finite() {
         return Err(MetricError::BadThreshold(threshold));
     }
-    let ranked = Ranked::new(labels, scores)?;
+    evaluate_ranked(&Ranked::new(labels, scores)?, labels, scores, threshold)
+}
+
+/// [`evaluate`] with the scores already ranked (`ranked` made from these `labels` and
+/// `scores`): a caller that needs the ranking for more sorts once.
+pub fn evaluate_ranked(ranked: &Ranked, labels: &[bool], scores: &[f64], threshold: f64) -> Result<BinaryMetrics> {
+    if !threshold.is_finite() {
+        return Err(MetricError::BadThreshold(threshold));
+    }
     let roc_auc = ranked.roc_auc();
     let c = confusion(labels, scores, threshold);
     Ok(BinaryMetrics {

@@ -308,10 +308,12 @@ impl FeatureReference {
         let FeatureReference::Categorical { counts, .. } = self else {
             return Err(MetricError::Empty);
         };
-        let mut current_counts = BTreeMap::new();
+        // Counted by borrowed text, owned once per category: not a `String` per value.
+        let mut by_text: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
         for v in current {
-            *current_counts.entry(v.as_ref().to_string()).or_insert(0u64) += 1;
+            *by_text.entry(v.as_ref()).or_insert(0) += 1;
         }
+        let current_counts: BTreeMap<String, u64> = by_text.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
         drift::categorical_counts(counts, &current_counts)
     }
 }
