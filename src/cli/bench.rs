@@ -120,6 +120,11 @@ pub enum BenchWhat {
         /// Another bankml binary to compare with, run alternately on the same project.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// A copy of the project for the baseline to run on. Needed when the two builds read
+        /// or build features differently: each keeps its own stored features instead of
+        /// rebuilding the other's on every run.
+        #[arg(long, requires = "baseline")]
+        baseline_dir: Option<PathBuf>,
     },
     /// The business job scored against planted campaign effects over many generated banks:
     /// interval coverage, and the share of banks declaring the challenger different — false
@@ -351,7 +356,14 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
             jobs,
             repeats,
             baseline,
-        } => super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_deref()),
+            baseline_dir,
+        } => {
+            let baseline = baseline.map(|binary| {
+                let dir = baseline_dir.unwrap_or_else(|| dir.clone());
+                (binary, dir)
+            });
+            super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_ref())
+        }
         BenchWhat::Distributed { dir, workers, buckets } => {
             let project = bankml::data::load_config(&dir.join("config/bankml.yaml"), false)?;
             super::bench_distributed::run(&dir, &workers, buckets, &project)

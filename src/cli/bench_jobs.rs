@@ -2,7 +2,7 @@
 //! (wall, CPU, peak RSS), optionally side by side with another bankml binary.
 
 use super::bench::{Cost, measure};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
@@ -13,18 +13,18 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-/// Runs every job `repeats` times (alternating with `baseline` when given) and prints the
-/// median and minimum of each figure.
-pub fn run(dir: &Path, jobs: &[String], repeats: usize, baseline: Option<&Path>) -> anyhow::Result<()> {
+/// Runs every job `repeats` times (alternating with `baseline`, a binary and the project it
+/// runs on, when given) and prints the median and minimum of each figure.
+pub fn run(dir: &Path, jobs: &[String], repeats: usize, baseline: Option<&(PathBuf, PathBuf)>) -> anyhow::Result<()> {
     let this = std::env::current_exe()?;
-    let mut binaries = vec![("this build", this.as_path())];
-    if let Some(other) = baseline {
-        binaries.push(("baseline", other));
+    let mut binaries = vec![("this build", this.as_path(), dir)];
+    if let Some((other, other_dir)) = baseline {
+        binaries.push(("baseline", other.as_path(), other_dir.as_path()));
     }
     let mut costs: Vec<Vec<Vec<Cost>>> = vec![vec![Vec::new(); jobs.len()]; binaries.len()];
     for round in 0..repeats.max(1) {
         for (j, job) in jobs.iter().enumerate() {
-            for (b, (name, binary)) in binaries.iter().enumerate() {
+            for (b, (name, binary, dir)) in binaries.iter().enumerate() {
                 eprintln!("round {}: {job} with {name} …", round + 1);
                 let cost = measure(binary, &["run", job.as_str()], Some(dir))?;
                 eprintln!(
@@ -53,7 +53,7 @@ pub fn run(dir: &Path, jobs: &[String], repeats: usize, baseline: Option<&Path>)
     };
     for (j, job) in jobs.iter().enumerate() {
         let mut rows = Vec::new();
-        for (b, (name, _)) in binaries.iter().enumerate() {
+        for (b, (name, _, _)) in binaries.iter().enumerate() {
             let (wall, wall_min, cpu, cpu_min, peak) = summary(&costs[b][j]);
             println!(
                 "{job:<20} {name:<11} {:>16} {:>16} {:>14.2}",

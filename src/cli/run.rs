@@ -40,6 +40,14 @@ pub struct RunArgs {
     pub wait: bool,
 }
 
+impl RunArgs {
+    /// Whether this run trains models: a child attempt of the monthly retraining or the weekly
+    /// validation (its `--kind`, written by the process executor as the kind's lower-case name).
+    pub fn trains(&self) -> bool {
+        matches!(self.kind.as_deref(), Some("retrain" | "validation"))
+    }
+}
+
 pub fn run(args: RunArgs, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
     match args.run_id {
         Some(id) => attempt(&args, id, config),
