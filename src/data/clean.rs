@@ -66,11 +66,13 @@ const COUNT_COLUMNS: [&str; 3] = ["logins", "transactions", "complaints"];
 /// The caps of `snapshot` at quantile `q`, as exported or as cleaning sees it (the same:
 /// missing counts count as the zeros they become, missing balances are never capped).
 pub fn caps_of(snapshot: &Snapshot, q: f64) -> Caps {
+    caps_with(snapshot, holding_balances(snapshot).as_ref(), q)
+}
+
+/// [`caps_of`] with the holdings' balances already read.
+fn caps_with(snapshot: &Snapshot, holdings: Option<&HoldingBalances>, q: f64) -> Caps {
     Caps {
-        balance: balance_caps(snapshot, q)
-            .into_iter()
-            .map(|(c, cap)| (c.to_string(), cap))
-            .collect(),
+        balance: holdings.map(|h| balance_caps(h, q)).unwrap_or_default(),
         activity: COUNT_COLUMNS
             .iter()
             .filter_map(|c| Some((c.to_string(), count_cap(&snapshot.activity, c, q)?)))
@@ -105,11 +107,13 @@ pub fn clean_with(snapshot: &mut Snapshot, config: &CleaningConfig, given: Optio
         ),
         rows,
     );
+    // Read once, after the fills above: the caps and capping both need every row's category.
+    let holdings = holding_balances(snapshot);
     let caps = match given {
         Some(caps) => caps.clone(),
-        None => caps_of(snapshot, config.cap_quantile),
+        None => caps_with(snapshot, holdings.as_ref(), config.cap_quantile),
     };
-    let rows = apply_balance_caps(snapshot, &caps.balance);
+    let rows = holdings.map_or(0, |h| apply_balance_caps(snapshot, h, &caps.balance));
     report.record(
         "holdings",
         "balance",
@@ -236,42 +240,57 @@ fn holding_categories(snapshot: &Snapshot) -> Option<(Vec<String>, Vec<Option<u3
     Some((names, rows))
 }
 
+/// The holdings' balances with each row's product category ([`holding_categories`]).
+struct HoldingBalances {
+    names: Vec<String>,
+    categories: Vec<Option<u32>>,
+    balances: Float64Chunked,
+}
+
+fn holding_balances(snapshot: &Snapshot) -> Option<HoldingBalances> {
+    let (names, categories) = holding_categories(snapshot)?;
+    let balances = snapshot
+        .holdings
+        .column("balance")
+        .and_then(|c| c.f64().cloned())
+        .ok()?;
+    Some(HoldingBalances {
+        names,
+        categories,
+        balances,
+    })
+}
+
 /// Each category's balance cap: the `q` quantile of its positive balances.
-fn balance_caps(snapshot: &Snapshot, q: f64) -> Vec<(String, f64)> {
-    let (Some((names, categories)), Ok(balances)) = (
-        holding_categories(snapshot),
-        snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
-    ) else {
-        return Vec::new();
-    };
-    let mut by_category: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    for (category, balance) in categories.iter().zip(balances.iter()) {
+fn balance_caps(holdings: &HoldingBalances, q: f64) -> std::collections::BTreeMap<String, f64> {
+    let mut by_category: Vec<Vec<f64>> = vec![Vec::new(); holdings.names.len()];
+    for (category, balance) in holdings.categories.iter().zip(holdings.balances.iter()) {
         if let (Some(c), Some(b)) = (category, balance)
             && b > 0.0
         {
             by_category[*c as usize].push(b);
         }
     }
-    names
-        .into_iter()
+    holdings
+        .names
+        .iter()
         .zip(by_category)
         .filter(|(_, v)| v.len() >= MIN_VALUES_TO_CAP)
-        .filter_map(|(c, mut v)| Some((c, quantile_in_place(&mut v, q)?)))
+        .filter_map(|(c, mut v)| Some((c.clone(), quantile_in_place(&mut v, q)?)))
         .collect()
 }
 
-fn apply_balance_caps(snapshot: &mut Snapshot, caps: &std::collections::BTreeMap<String, f64>) -> usize {
-    let (Some((names, categories)), Ok(balances)) = (
-        holding_categories(snapshot),
-        snapshot.holdings.column("balance").and_then(|c| c.f64().cloned()),
-    ) else {
-        return 0;
-    };
-    let cap_of: Vec<Option<f64>> = names.iter().map(|n| caps.get(n).copied()).collect();
+fn apply_balance_caps(
+    snapshot: &mut Snapshot,
+    holdings: HoldingBalances,
+    caps: &std::collections::BTreeMap<String, f64>,
+) -> usize {
+    let cap_of: Vec<Option<f64>> = holdings.names.iter().map(|n| caps.get(n).copied()).collect();
     let mut changed = 0;
-    let capped: Float64Chunked = categories
+    let capped: Float64Chunked = holdings
+        .categories
         .iter()
-        .zip(balances.iter())
+        .zip(holdings.balances.iter())
         .map(|(c, b)| {
             let cap = c.and_then(|c| cap_of[c as usize]);
             match (b, cap) {
