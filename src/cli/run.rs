@@ -41,11 +41,20 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Whether this run trains models: a child attempt of the monthly retraining or the weekly
-    /// validation (its `--kind`, written by the process executor as the kind's lower-case name).
+    /// Whether this run trains models: a child attempt (its `--kind` given) of the monthly
+    /// retraining or the weekly validation.
     pub fn trains(&self) -> bool {
-        matches!(self.kind.as_deref(), Some("retrain" | "validation"))
+        self.kind
+            .as_deref()
+            .and_then(|text| parse_kind(text).ok())
+            .is_some_and(|kind| matches!(kind, JobKind::Retrain | JobKind::Validation))
     }
+}
+
+/// A job kind as `--kind` gives it (the name the job files use).
+fn parse_kind(text: &str) -> Result<JobKind, UserError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| UserError(format!("--kind {text}: unknown job kind")))
 }
 
 pub fn run(args: RunArgs, config: &EngineConfig, config_path: &Path) -> anyhow::Result<()> {
@@ -144,8 +153,7 @@ fn foreground(name: &str, wait: bool, config: &EngineConfig, config_path: &Path)
 /// One attempt in this process: run the job, write its report.
 fn attempt(args: &RunArgs, run_id: i64, config: &EngineConfig) -> anyhow::Result<()> {
     let kind: JobKind = match args.kind.as_deref() {
-        Some(text) => serde_json::from_value(serde_json::Value::String(text.to_string()))
-            .map_err(|_| UserError(format!("--kind {text}: unknown job kind")))?,
+        Some(text) => parse_kind(text)?,
         None => {
             let jobs = load_jobs(&config.data.jobs_dir).map_err(|e| UserError(e.join("; ")))?;
             jobs.iter()
@@ -218,5 +226,28 @@ fn checks(config: &EngineConfig, job: &str) -> Vec<report::Check> {
             eprintln!("the report shows no rule beside its figures: {}", problems.join("; "));
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// What the process executor writes (`--kind` the kind's lower-case name) is what `trains`
+    /// reads: the retraining and validation attempts train, the others and a foreground run not.
+    #[test]
+    fn retraining_and_validation_attempts_train() {
+        let trains = |extra: &[&str]| {
+            let args = [&["bankml", "run", "some-job"][..], extra].concat();
+            match crate::cli::Cli::try_parse_from(args).map(|cli| cli.command) {
+                Ok(crate::cli::Command::Run(run)) => run.trains(),
+                other => panic!("not a run: {other:?}"),
+            }
+        };
+        assert!(trains(&["--run-id", "1", "--kind", "retrain"]));
+        assert!(trains(&["--run-id", "1", "--kind", "validation"]));
+        assert!(!trains(&["--run-id", "1", "--kind", "benchmark"]));
+        assert!(!trains(&["--run-id", "1", "--kind", "scoring"]));
+        assert!(!trains(&[]));
     }
 }
