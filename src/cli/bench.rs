@@ -579,7 +579,10 @@ pub fn measure(program: &std::path::Path, args: &[&str], dir: Option<&std::path:
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    let child = command.spawn()?;
+    let child = command.spawn().map_err(|e| {
+        let place = dir.map(|d| format!(" in {}", d.display())).unwrap_or_default();
+        anyhow::anyhow!("cannot start {}{place}: {e}", program.display())
+    })?;
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills; the pid is our own child's.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
