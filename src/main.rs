@@ -45,8 +45,26 @@ fn give_freed_memory_back() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
 
+/// Commands whose output is the point — a listing someone pipes into `head` or `grep` — end
+/// quietly when the reader goes away, as `ls` does: Rust ignores SIGPIPE, so the next
+/// `println!` panicked with "failed printing to stdout: Broken pipe" and exit code 101. The
+/// commands that do work (a run, a training, the daemon) keep ignoring it: their reader
+/// leaving must not stop the work half-way; they print a summary only at the end.
+fn ends_quietly_on_a_closed_pipe(command: &cli::Command) -> bool {
+    use cli::Command::*;
+    match command {
+        Runs(_) | Alerts(_) | Models(_) | Evaluate(_) | ValidateConfig => true,
+        Daemon(_) | Run(_) | Backfill(_) | Generate(_) | Features(_) | Train(_) | Bucketize(_) | Worker(_)
+        | Score(_) | Bench(_) => false,
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if ends_quietly_on_a_closed_pipe(&args.command) {
+        // SAFETY: restores the default disposition of one signal before any thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match &args.command {
         cli::Command::Daemon(_) => give_freed_memory_back(),
         cli::Command::Train(_) | cli::Command::Worker(_) => tune_allocator_for_batch_work(true),

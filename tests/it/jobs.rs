@@ -114,6 +114,22 @@ fn retraining_promotes_only_a_better_challenger_and_validation_compares_them() {
 
     let refused = bad_input(dir, &["--config", config_arg, "run", "no-such-job"]);
     assert!(refused.contains("monthly-retrain, weekly-validation"), "{refused}");
+
+    // `bankml runs | head -1`: the reader has gone before the listing is written. The
+    // listing ends as `ls` would (SIGPIPE), not with a panic's backtrace and exit code 101.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let piped = std::process::Command::new(env!("CARGO_BIN_EXE_bankml"))
+        .args(["--config", config_arg, "runs"])
+        .current_dir(dir)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&piped.stderr);
+    assert!(!said.contains("panicked"), "{said}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(piped.status.signal(), Some(libc::SIGPIPE), "{:?}: {said}", piped.status);
 }
 
 /// Realized performance per prediction cohort: the predictions the scoring job stored for a
