@@ -108,14 +108,17 @@ pub fn run(args: TrainArgs, config: &EngineConfig, config_path: &std::path::Path
     let latest = latest.holdings_only();
     for spec in specs {
         let months = KeptMonths::new(config, spec.model, dates.clone(), &latest);
-        let spinner = progress::spinner(&format!("training {}", spec.model));
+        let bar = progress::TrainingBar::new(spec.model.as_str());
         let export = args.export.as_ref().map(|d| d.join(spec.model.as_str()));
         if let Some(dir) = &export {
             std::fs::create_dir_all(dir)?;
         }
-        let settings = tabular::TrainSettings::of(config, spec.model);
+        let settings = tabular::TrainSettings {
+            progress: &bar,
+            ..tabular::TrainSettings::of(config, spec.model)
+        };
         let meta = tabular::train(spec, &months, settings, &registry, export.as_deref())?;
-        spinner.finish_and_clear();
+        bar.finish();
         print_summary(&meta, &registry)?;
     }
     Ok(())

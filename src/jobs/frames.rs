@@ -249,8 +249,39 @@ mod tests {
     use super::*;
     use crate::data::format::FileFormat;
     use crate::data::synth::{BankSpec, write_bank};
+    use crate::models::progress::{TrainingProgress, TrainingStep};
     use crate::models::registry::Registry;
     use crate::models::tabular::{InMemory, Months, TrainSettings};
+
+    /// Every step a training told of.
+    #[derive(Debug, Default)]
+    struct Told(std::cell::RefCell<Vec<TrainingStep>>);
+
+    impl TrainingProgress for Told {
+        fn step(&self, step: TrainingStep) {
+            self.0.borrow_mut().push(step);
+        }
+    }
+
+    impl Told {
+        /// Reading every month, the matrix of the fitted rows (the watched ones are not in it),
+        /// rounds 1, 2, … up to early stopping's end, then the finish.
+        fn were_in_order(&self, months: usize, rows_train: usize, best_rounds: u32, rounds: u32) {
+            let steps = self.0.borrow();
+            assert_eq!(steps.first(), Some(&TrainingStep::Reading { months }), "{steps:?}");
+            let Some(TrainingStep::Matrix { rows }) = steps.get(1) else {
+                panic!("the matrix second: {steps:?}");
+            };
+            assert!(*rows > 0 && *rows < rows_train, "{rows} of {rows_train}");
+            assert_eq!(steps.last(), Some(&TrainingStep::Finishing));
+            let boosted: Vec<TrainingStep> = steps[2..steps.len() - 1].to_vec();
+            assert!(boosted.len() >= best_rounds as usize && best_rounds > 0, "{steps:?}");
+            for (i, step) in boosted.iter().enumerate() {
+                let done = i as u32 + 1;
+                assert_eq!(*step, TrainingStep::Boosting { done, of: rounds });
+            }
+        }
+    }
 
     #[test]
     fn training_from_kept_months_gives_the_model_trained_on_frames_in_memory() {
@@ -288,7 +319,14 @@ mod tests {
             assert_eq!(kept.dates(), dates);
             let registries = [Registry::new(dir.path().join("a")), Registry::new(dir.path().join("b"))];
             let a = tabular::train(spec, &InMemory(in_memory), settings, &registries[0], None).unwrap();
-            let b = tabular::train(spec, &kept, settings, &registries[1], None).unwrap();
+            // Training from the store also says where it is, step by step and round by round.
+            let told = Told::default();
+            let told_settings = TrainSettings {
+                progress: &told,
+                ..settings
+            };
+            let b = tabular::train(spec, &kept, told_settings, &registries[1], None).unwrap();
+            told.were_in_order(dates.len(), b.rows_train, b.best_rounds, settings.boosting.rounds);
             assert!(a.rows_train > 0);
             assert_eq!(
                 (a.rows_train, &a.data_hash),

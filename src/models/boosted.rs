@@ -5,6 +5,7 @@
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
 use super::collective::{Peers, Solo};
+use super::progress::{TrainingProgress, TrainingStep};
 use super::quantile::{RowBatches, XgbMatrix};
 pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
@@ -356,7 +357,7 @@ impl Prepared {
 
     /// The boosting rounds, stopping early on the validation rows when there are some.
     pub fn train(self, params: &BoostParams, extra: &[(&str, String)]) -> Result<TrainedBooster> {
-        self.train_together(params, extra, &Solo)
+        self.train_together(params, extra, &Solo, &super::progress::Logged)
     }
 
     /// [`Prepared::train`] as one of `peers`, who boost one model together: XGBoost sums their
@@ -368,6 +369,7 @@ impl Prepared {
         params: &BoostParams,
         extra: &[(&str, String)],
         peers: &dyn Peers,
+        progress: &dyn TrainingProgress,
     ) -> Result<TrainedBooster> {
         let Prepared {
             task,
@@ -381,11 +383,12 @@ impl Prepared {
             Matrices::Dense { .. } if peers.world() > 1 => Err(BoostError::Shape(
                 "workers training together need XGBoost's quantile matrices (models.boosting.matrix: quantile, tree_method: hist)".into(),
             )),
-            Matrices::Dense { train, valid } => train_dense(task, params, &parameters, train, valid, names),
+            Matrices::Dense { train, valid } => train_dense(task, params, &parameters, train, valid, names, progress),
             Matrices::Quantile { train, valid } => {
                 let watch = Watch {
                     labels: &watch_labels,
                     peers,
+                    progress,
                 };
                 train_quantile(task, params, &parameters, train, valid, names, watch)
             }
@@ -400,6 +403,7 @@ fn train_dense(
     dtrain: DMatrix,
     dvalid: Option<DMatrix>,
     names: Vec<String>,
+    progress: &dyn TrainingProgress,
 ) -> Result<TrainedBooster> {
     let cached: Vec<&DMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = Booster::new_with_cached_dmats(&xgb::parameters::BoosterParameters::default(), &cached)?;
@@ -410,6 +414,10 @@ fn train_dense(
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
     for round in 0..params.rounds {
         booster.update(&dtrain, round as i32)?;
+        progress.step(TrainingStep::Boosting {
+            done: round + 1,
+            of: params.rounds,
+        });
         if let Some(dvalid) = &dvalid {
             let scores = booster.evaluate(dvalid)?;
             let value = scores.get(metric).copied().unwrap_or(f32::NAN) as f64;
@@ -470,10 +478,12 @@ impl EarlyStopping {
     }
 }
 
-/// Who early stopping's validation rows belong to.
+/// Who watches the rounds: the workers early stopping's validation rows belong to, and who
+/// is told of each round.
 struct Watch<'a> {
     labels: &'a [f32],
     peers: &'a dyn Peers,
+    progress: &'a dyn TrainingProgress,
 }
 
 impl Watch<'_> {
@@ -537,8 +547,10 @@ fn train_quantile(
     let mut stopping = EarlyStopping::new(task, params.early_stopping_rounds);
     for round in 0..params.rounds {
         booster.update(round, &dtrain)?;
-        // A large bank boosts for most of an hour: the rounds say how far it is (`-v`).
-        tracing::debug!(round, of = params.rounds, "boosted");
+        watch.progress.step(TrainingStep::Boosting {
+            done: round + 1,
+            of: params.rounds,
+        });
         if let Some(dvalid) = &dvalid
             && stopping.stop_after(round, watch.metric(task, &booster, round, dvalid)?)
         {

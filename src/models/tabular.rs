@@ -6,6 +6,7 @@ use super::churn::{ChurnConfig, ClassWeight};
 use super::collective::Peers;
 use super::design::{Design, DesignCounts, DesignError};
 use super::domain;
+use super::progress::{TrainingProgress, TrainingStep};
 use super::registry::{Registry, RegistryError};
 use super::streamed;
 use crate::data::date::Date;
@@ -409,6 +410,8 @@ pub struct TrainSettings<'a> {
     /// The workers training this model together ([`Solo`](super::collective::Solo) alone):
     /// each holds its own clients' rows; rank 0 writes the model.
     pub peers: &'a dyn Peers,
+    /// Told of each step and boosting round (default: the log).
+    pub progress: &'a dyn TrainingProgress,
 }
 
 impl<'a> TrainSettings<'a> {
@@ -427,6 +430,7 @@ impl<'a> TrainSettings<'a> {
             label_horizon_days: config.features.churn_horizon_days,
             scratch: &config.data.processed_dir,
             peers: &super::collective::Solo,
+            progress: &super::progress::Logged,
         }
     }
 }
@@ -732,9 +736,11 @@ pub fn train_as_worker(
         label_horizon_days,
         scratch,
         peers,
+        progress,
     } = settings;
     let started = std::time::Instant::now();
     let dates = months.dates();
+    progress.step(TrainingStep::Reading { months: dates.len() });
     let window = reference_window(&dates, reference_snapshots);
     // The reference comes first, from the window's frames as they are (every client of the
     // month, labelled or not); they are dropped before the training rows are read. Workers
@@ -815,6 +821,7 @@ pub fn train_as_worker(
     };
     let watch = (x_watch.rows > 0 && params.early_stopping_rounds > 0).then_some(Split::all(&x_watch, &y_watch));
     let boosting_started = std::time::Instant::now();
+    progress.step(TrainingStep::Matrix { rows: y_fit.len() });
     // The fitted rows are read from `x` in place (no copy of 85 % of it), or from the spool.
     let mut prepared = match &inputs {
         Inputs::InMemory(x) => boosted::prepare(
@@ -865,7 +872,8 @@ pub fn train_as_worker(
         }
     };
     fsutil::release_freed_memory();
-    let booster = prepared.train_together(params, &extra, peers)?;
+    let booster = prepared.train_together(params, &extra, peers, progress)?;
+    progress.step(TrainingStep::Finishing);
     fsutil::release_freed_memory();
     let boosting_seconds = boosting_started.elapsed().as_secs_f64();
 
