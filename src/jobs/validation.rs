@@ -131,15 +131,14 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
         x.rows = y.len();
         let rows = y.len();
-        let cv = tabular::cross_validate(
-            spec,
-            &x,
-            &y,
-            &champion.meta.parameters,
-            &config.models.churn,
-            folds,
-            champion.meta.best_rounds,
-        )?;
+        // The champion's own parameters, the run's folds; the rest (scratch folder for
+        // XGBoost's pages, churn settings) as training has them.
+        let settings = tabular::TrainSettings {
+            boosting: &champion.meta.parameters,
+            cv_folds: folds,
+            ..tabular::TrainSettings::of(config, spec.model)
+        };
+        let cv = tabular::cross_validate(spec, &x, &y, settings, champion.meta.best_rounds)?;
         let key = headline(spec);
         let label = [(Label::Model, spec.model.as_str()), (Label::Metric, key)];
         let figure = cv

@@ -946,7 +946,7 @@ pub fn train_as_worker(
         calibration.as_ref().map(|c| &c.isotonic),
     )?;
     let cross_validation = match &x {
-        Some(x) => Some(cross_validate(spec, x, &y, params, churn, cv_folds, best_rounds)?),
+        Some(x) => Some(cross_validate(spec, x, &y, settings, best_rounds)?),
         None => None,
     };
 
@@ -1074,16 +1074,24 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
     })
 }
 
-/// k-fold cross-validation with the chosen number of rounds: mean and spread of each metric.
+/// k-fold cross-validation (`settings.cv_folds`) with the chosen number of rounds: mean and
+/// spread of each metric. A fold too large for memory keeps XGBoost's pages under
+/// `settings.scratch`, as training does (at 10M clients a fold's pages are ~17 GB: the
+/// system's temporary folder may be a small tmpfs).
 pub fn cross_validate(
     spec: &TabularSpec,
     x: &Matrix,
     y: &[f32],
-    params: &BoostParams,
-    churn: &ChurnConfig,
-    k: usize,
+    settings: TrainSettings,
     rounds: u32,
 ) -> Result<CrossValidation, TrainError> {
+    let TrainSettings {
+        boosting: params,
+        churn,
+        cv_folds: k,
+        scratch,
+        ..
+    } = settings;
     let folds = boosted::folds(x.rows, k, params.seed.wrapping_add(1));
     let fixed = BoostParams {
         rounds: rounds.max(1),
@@ -1102,18 +1110,12 @@ pub fn cross_validate(
         let y_test: Vec<f32> = test.iter().map(|&i| y[i]).collect();
         // Cross-validation runs in one process, on its own rows.
         let extra = class_balance(spec, &y_train, churn, &super::collective::Solo)?;
-        let model = boosted::train(
-            spec.task,
-            &fixed,
-            Split {
-                matrix: x,
-                rows: Some(&train_rows),
-                labels: &y_train,
-            },
-            None,
-            None,
-            &extra,
-        )?;
+        let fold = Split {
+            matrix: x,
+            rows: Some(&train_rows),
+            labels: &y_train,
+        };
+        let model = boosted::prepare(spec.task, &fixed, fold, None, None, Some(scratch))?.train(&fixed, &extra)?;
         let predicted = model.predict(&x.take(test))?;
         per_fold.push(holdout_metrics(spec, &y_test, &predicted, churn, None)?);
     }
@@ -1257,6 +1259,46 @@ mod metrics_shape_tests {
 mod tests {
     use super::*;
     use crate::models::collective::Solo;
+
+    /// A fold too large for memory keeps XGBoost's pages where training keeps them (under
+    /// `data/`), not in the system's temporary folder: a "folder" that is a file fails the
+    /// cross-validation, naming it; a real one is used and left empty.
+    #[test]
+    fn cross_validation_keeps_xgboost_pages_in_the_training_scratch_folder() {
+        let config = crate::config::EngineConfig::default();
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_folder = dir.path().join("a-file");
+        std::fs::write(&not_a_folder, "").unwrap();
+        let params = BoostParams {
+            rounds: 2,
+            threads: 1,
+            matrix: crate::config::models::TrainingMatrix::ExternalMemory,
+            ..BoostParams::default()
+        };
+        let rows = 400;
+        let x = Matrix {
+            values: (0..rows * 2).map(|i| (i % 17) as f32).collect(),
+            rows,
+            names: vec!["a".into(), "b".into()],
+        };
+        let y: Vec<f32> = (0..rows).map(|i| f32::from(i % 3 == 0)).collect();
+        let settings = |scratch| TrainSettings {
+            boosting: &params,
+            cv_folds: 2,
+            scratch,
+            ..TrainSettings::of(&config, ModelKind::Churn)
+        };
+        let refused = cross_validate(&CHURN, &x, &y, settings(&not_a_folder), 2).unwrap_err();
+        assert!(
+            refused.to_string().contains(&not_a_folder.display().to_string()),
+            "{refused}"
+        );
+        let scratch = dir.path().join("scratch");
+        let validated = cross_validate(&CHURN, &x, &y, settings(&scratch), 2).unwrap();
+        assert_eq!(validated.folds, 2);
+        assert!(validated.metrics["roc_auc"].mean > 0.0);
+        assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "pages removed");
+    }
 
     /// Month-end snapshots of 2025 (day numbers), each a frame of 10 rows with a churn label
     /// from `labelled` months on (`None`: the outcome is not known yet).
