@@ -78,7 +78,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         // Oldest first; the newest is where champion and challenger meet. Clients' months are
         // read one at a time, with only the columns the two models read, into one matrix: at
         // ten million clients three months of every feature are more than this machine has.
-        let months: Vec<(Date, Option<DataFrame>)> = match spec.model {
+        // Each month's row count comes with it, so the matrix is allocated once at its size
+        // (grown by doubling, it briefly held its old and new buffers: 11 GB at 10M).
+        let months: Vec<(Date, Option<DataFrame>, usize)> = match spec.model {
             ModelKind::Churn => {
                 // The newest `recent` matured months with labelled clients (their outcome alone
                 // read to decide).
@@ -87,17 +89,24 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     if dates.len() >= recent {
                         break;
                     }
-                    if timeline.labelled_clients(date, Some(&[]))?.height() > 0 {
-                        dates.push((date, None));
+                    let rows = timeline.labelled_clients(date, Some(&[]))?.height();
+                    if rows > 0 {
+                        dates.push((date, None, rows));
                     }
                 }
                 dates.reverse();
                 dates
             }
-            ModelKind::Manager => entity_frames.iter().map(|(d, m, _)| (*d, Some(m.clone()))).collect(),
-            _ => entity_frames.iter().map(|(d, _, a)| (*d, Some(a.clone()))).collect(),
+            ModelKind::Manager => entity_frames
+                .iter()
+                .map(|(d, m, _)| (*d, Some(m.clone()), m.height()))
+                .collect(),
+            _ => entity_frames
+                .iter()
+                .map(|(d, _, a)| (*d, Some(a.clone()), a.height()))
+                .collect(),
         };
-        let Some(newest_date) = months.last().map(|(d, _)| *d) else {
+        let Some(newest_date) = months.last().map(|(d, _, _)| *d) else {
             summary.models.insert(
                 spec.model,
                 ModelValidation::NoData {
@@ -113,21 +122,22 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         }
         columns.sort_unstable();
         columns.dedup();
-        let mut x = crate::models::boosted::Matrix {
-            values: Vec::new(),
-            rows: 0,
-            names: champion.design.names(),
+        let read = |date: Date, frame: &Option<DataFrame>| match frame {
+            Some(frame) => Ok(frame.clone()),
+            None => timeline.labelled_clients(date, Some(&columns)),
         };
-        let mut y = Vec::new();
-        let mut newest = DataFrame::empty();
-        for (date, frame) in months.iter() {
-            let frame = match frame {
-                Some(frame) => frame.clone(),
-                None => timeline.labelled_clients(*date, Some(&columns))?,
-            };
+        let names = champion.design.names();
+        let expected: usize = months.iter().map(|(_, _, rows)| rows).sum();
+        let mut x = crate::models::boosted::Matrix {
+            values: Vec::with_capacity(expected * names.len()),
+            rows: 0,
+            names,
+        };
+        let mut y = Vec::with_capacity(expected);
+        for (date, frame, _) in months.iter() {
+            let frame = read(*date, frame)?;
             x.values.extend(champion.design.matrix(&frame)?.values);
             y.extend(tabular::target_values(&frame, spec.target)?);
-            newest = frame;
         }
         x.rows = y.len();
         let rows = y.len();
@@ -158,12 +168,18 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             observations.push(Observation::of(&obs::CV_METRIC_CHANGE, &label, change));
         }
         drop((x, y));
-        let challenger = match challenger {
+        let challenger = match &challenger {
             Some((version, challenger)) => {
+                // The newest month read again rather than kept through the folds (at 10M, a
+                // few GB the cross-validation can use).
+                let newest = match months.last() {
+                    Some((date, frame, _)) => read(*date, frame)?,
+                    None => DataFrame::empty(),
+                };
                 let test = paired(
                     spec,
                     &champion,
-                    &challenger,
+                    challenger,
                     &newest,
                     resamples,
                     config.models.boosting.seed,
@@ -172,7 +188,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 observations.push(Observation::of(&obs::CHALLENGER_DIFFERENCE, &label, test.difference));
                 observations.push(Observation::of(&obs::CHALLENGER_P_VALUE, &label, test.p_value));
                 Some(ChallengerTest {
-                    version,
+                    version: *version,
                     snapshot: newest_date.to_string(),
                     test,
                 })
@@ -183,7 +199,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             spec.model,
             ModelValidation::Validated(Box::new(Validated {
                 champion: champion.meta.version,
-                snapshots: months.iter().map(|(d, _)| d.to_string()).collect(),
+                snapshots: months.iter().map(|(d, _, _)| d.to_string()).collect(),
                 rows,
                 cross_validation: cv,
                 previous_mean,
