@@ -77,6 +77,25 @@ fn tracker_of(text: &str) -> Result<TrackerAddress, UserError> {
     })
 }
 
+/// The tracker from `DMLC_TRACKER_URI` and `DMLC_TRACKER_PORT`. Some launchers put the port in
+/// the URI too (`host:9091`); it is taken from there when the port variable is missing, and
+/// refused when the two disagree (a worker would wait for a tracker that is not there).
+fn tracker_from_env(uri: Option<String>, port: Option<u16>) -> Result<TrackerAddress, UserError> {
+    let missing = |vars: &str| UserError(format!("no tracker: give --tracker or set {vars}"));
+    let in_uri = uri.as_deref().and_then(|uri| tracker_of(uri).ok());
+    match (uri, port, in_uri) {
+        (Some(uri), Some(port), Some(given)) if given.port != port => Err(UserError(format!(
+            "DMLC_TRACKER_URI={uri:?} names port {} but DMLC_TRACKER_PORT={port}",
+            given.port
+        ))),
+        (Some(_), _, Some(given)) => Ok(given),
+        (Some(host), Some(port), None) => Ok(TrackerAddress { host, port }),
+        (Some(_), None, None) => Err(missing("DMLC_TRACKER_PORT (DMLC_TRACKER_URI is set)")),
+        (None, Some(_), _) => Err(missing("DMLC_TRACKER_URI (DMLC_TRACKER_PORT is set)")),
+        (None, None, _) => Err(missing("DMLC_TRACKER_URI and DMLC_TRACKER_PORT")),
+    }
+}
+
 /// The settings file's hash (every worker must run with the same one); without a file, the
 /// built-in defaults.
 pub fn settings_hash(path: &Path) -> anyhow::Result<String> {
@@ -117,16 +136,7 @@ pub fn run(args: WorkerArgs, config: &EngineConfig, config_path: &Path) -> anyho
     }
     let tracker = match &args.tracker {
         Some(text) => tracker_of(text)?,
-        None => {
-            let host: Option<String> = from_env(&["DMLC_TRACKER_URI"])?;
-            let port: Option<u16> = from_env(&["DMLC_TRACKER_PORT"])?;
-            match (host, port) {
-                (Some(host), Some(port)) => TrackerAddress { host, port },
-                (Some(_), None) => return Err(missing("tracker", "DMLC_TRACKER_PORT (DMLC_TRACKER_URI is set)").into()),
-                (None, Some(_)) => return Err(missing("tracker", "DMLC_TRACKER_URI (DMLC_TRACKER_PORT is set)").into()),
-                (None, None) => return Err(missing("tracker", "DMLC_TRACKER_URI and DMLC_TRACKER_PORT").into()),
-            }
-        }
+        None => tracker_from_env(from_env(&["DMLC_TRACKER_URI"])?, from_env(&["DMLC_TRACKER_PORT"])?)?,
     };
     let model = match args.model {
         Together::Churn => ModelKind::Churn,
@@ -166,4 +176,28 @@ pub fn run(args: WorkerArgs, config: &EngineConfig, config_path: &Path) -> anyho
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tracker_comes_from_dmlc_variables_with_or_without_the_port_in_the_uri() {
+        let at = |uri: Option<&str>, port: Option<u16>| {
+            tracker_from_env(uri.map(String::from), port).map(|t| format!("{}:{}", t.host, t.port))
+        };
+        assert_eq!(at(Some("tracker-0"), Some(9091)).unwrap(), "tracker-0:9091");
+        assert_eq!(at(Some("10.0.0.5:9091"), None).unwrap(), "10.0.0.5:9091");
+        assert_eq!(at(Some("10.0.0.5:9091"), Some(9091)).unwrap(), "10.0.0.5:9091");
+        let disagree = at(Some("10.0.0.5:9091"), Some(9092)).unwrap_err().0;
+        assert!(
+            disagree.contains("port 9091") && disagree.contains("9092"),
+            "{disagree}"
+        );
+        let no_port = at(Some("tracker-0"), None).unwrap_err().0;
+        assert!(no_port.contains("DMLC_TRACKER_PORT"), "{no_port}");
+        let no_host = at(None, Some(9091)).unwrap_err().0;
+        assert!(no_host.contains("DMLC_TRACKER_URI"), "{no_host}");
+    }
 }
