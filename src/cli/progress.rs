@@ -4,13 +4,16 @@ use bankml::models::progress::{Logged, TrainingProgress, TrainingStep};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 
+/// The look of every bar: `template` with `=>` for its filled part.
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg:24} [{bar:30}] {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    bar.set_style(bar_style("{spinner} {msg:24} [{bar:30}] {pos}/{len} {elapsed}"));
     bar.set_message(what.to_string());
     bar
 }
@@ -58,13 +61,9 @@ impl TrainingProgress for TrainingBar {
                 .set_message(format!("{model}: XGBoost's matrix of {} rows", super::thousands(rows))),
             TrainingStep::Boosting { done, of } => {
                 if self.bar.length() != Some(u64::from(of)) {
-                    self.bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} {msg} [{bar:30}] {pos}/{len} rounds {elapsed} (~{eta} left)",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
+                    self.bar.set_style(bar_style(
+                        "{spinner} {msg} [{bar:30}] {pos}/{len} rounds {elapsed} (~{eta} left)",
+                    ));
                     self.bar.set_length(u64::from(of));
                     self.bar.set_message(format!("{model}: boosting"));
                 }
