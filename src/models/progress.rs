@@ -5,7 +5,8 @@
 /// One step of a training, in the order they come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrainingStep {
-    /// The training months' rows are read from the feature store.
+    /// The kept months' features are read from the store: the drift reference's window,
+    /// then the training and holdout months (`months` counts every kept month).
     Reading { months: usize },
     /// XGBoost's matrix is built from them (binned, or paged out to disk).
     Matrix { rows: usize },

@@ -1076,7 +1076,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
 
 /// k-fold cross-validation (`settings.cv_folds`) with the chosen number of rounds: mean and
 /// spread of each metric. A fold too large for memory keeps XGBoost's pages under
-/// `settings.scratch`, as training does (at 10M clients a fold's pages are ~17 GB: the
+/// `settings.scratch`, as training does (at 10M clients a fold's pages took ~16 GB: the
 /// system's temporary folder may be a small tmpfs).
 pub fn cross_validate(
     spec: &TabularSpec,
