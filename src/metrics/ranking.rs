@@ -147,20 +147,30 @@ pub fn intra_list_diversity<U: Ord, I: Eq + Hash + ToString, L: AsRef<[I]>, S: B
 /// made and looked at once each.
 pub fn shared_by_key<'k, K: Eq + Hash + ?Sized + 'k, V>(
     keys: impl IntoIterator<Item = &'k K>,
-    mut make: impl FnMut(&'k K) -> V,
+    make: impl FnMut(&'k K) -> V,
 ) -> (Vec<V>, Vec<usize>) {
+    let (distinct, seen) = distinct_keys(keys);
+    (distinct.into_iter().map(make).collect(), seen)
+}
+
+/// Each distinct key once, in the order first met, and for each key met the index of its
+/// distinct one: [`shared_by_key`] before anything is made, for callers that make the values
+/// on every core.
+pub fn distinct_keys<'k, K: Eq + Hash + ?Sized + 'k>(
+    keys: impl IntoIterator<Item = &'k K>,
+) -> (Vec<&'k K>, Vec<usize>) {
     let mut index: foldhash::HashMap<&K, usize> = foldhash::HashMap::default();
-    let mut values = Vec::new();
+    let mut distinct = Vec::new();
     let seen = keys
         .into_iter()
         .map(|key| {
             *index.entry(key).or_insert_with(|| {
-                values.push(make(key));
-                values.len() - 1
+                distinct.push(key);
+                distinct.len() - 1
             })
         })
         .collect();
-    (values, seen)
+    (distinct, seen)
 }
 
 /// [`intra_list_diversity`] of lists users share: `lists` each distinct list, `seen` the list

@@ -1,6 +1,7 @@
 //! Models: boosted trees (one wrapper over XGBoost), churn, manager and agency performance,
 //! the product recommender, and the versioned registry they live in.
 
+pub mod baskets;
 pub mod boosted;
 pub mod churn;
 pub mod collective;

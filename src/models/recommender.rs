@@ -15,6 +15,7 @@
 // Item-by-item loops over small dense matrices read best with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
+pub use super::baskets::Baskets;
 pub use crate::config::models::{Method, RecommenderConfig};
 use crate::metrics::ranking;
 use crate::vocab::ModelKind;
@@ -25,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 /// Clients' held products as item indices, and recent openings per item.
 pub struct Interactions {
     pub items: Vec<String>,
-    pub baskets: Vec<Vec<usize>>,
+    pub baskets: Baskets,
     pub recent_openings: Vec<f64>,
 }
 
@@ -94,8 +95,14 @@ impl Recommender {
             .filter(|j| !held.contains(j))
             .map(|j| (j, scores[j]))
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Higher score first, then the lower index: a total order, so picking the first k
+        // before sorting them gives the full sort's first k.
+        let order = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if k > 0 && k < ranked.len() {
+            ranked.select_nth_unstable_by(k - 1, order);
+        }
         ranked.truncate(k);
+        ranked.sort_unstable_by(order);
         ranked
     }
 
@@ -119,7 +126,7 @@ impl Recommender {
 
 fn gram(data: &Interactions, n: usize) -> Vec<Vec<f64>> {
     let mut g = vec![vec![0.0; n]; n];
-    for basket in &data.baskets {
+    for basket in data.baskets.iter() {
         for &i in basket {
             for &j in basket {
                 g[i][j] += 1.0;
@@ -227,7 +234,7 @@ fn svd_knn(data: &Interactions, n: usize, components: usize, neighbours: usize) 
 /// `truth` (client index → products opened after the cut-off).
 pub fn evaluate(
     model: &Recommender,
-    baskets: &[Vec<usize>],
+    baskets: &Baskets,
     truth: &HashMap<usize, HashSet<usize>>,
     categories: &[String],
     k: usize,
@@ -239,7 +246,7 @@ pub fn evaluate(
 /// group.
 pub fn evaluate_by_user(
     model: &Recommender,
-    baskets: &[Vec<usize>],
+    baskets: &Baskets,
     truth: &HashMap<usize, HashSet<usize>>,
     categories: &[String],
     k: usize,
@@ -247,9 +254,14 @@ pub fn evaluate_by_user(
     // Many clients hold the very same basket (a million clients, a few dozen products): each
     // distinct one, in its order (the scores are summed in it), is ranked once, and each
     // client points at its basket's list by index, none copied and no map of every client.
-    let (lists, seen): (Vec<Vec<usize>>, _) = ranking::shared_by_key(baskets.iter().map(Vec::as_slice), |held| {
-        model.recommend(held, k).into_iter().map(|(j, _)| j).collect()
-    });
+    let (distinct, seen) = ranking::distinct_keys(baskets.iter());
+    let lists: Vec<Vec<usize>> = {
+        use rayon::prelude::*;
+        distinct
+            .par_iter()
+            .map(|held| model.recommend(held, k).into_iter().map(|(j, _)| j).collect())
+            .collect()
+    };
     tracing::debug!("recommender: lists ranked");
     // Accuracy looks only at the clients with something to find.
     let recommended: foldhash::HashMap<usize, &[usize]> = truth
@@ -300,7 +312,7 @@ mod tests {
         }
         Interactions {
             items: (0..5).map(|i| format!("P{i}")).collect(),
-            baskets,
+            baskets: Baskets::from(baskets),
             recent_openings: vec![1.0, 1.0, 1.0, 1.0, 9.0],
         }
     }
@@ -386,6 +398,77 @@ mod tests {
         .to_string();
         assert!(err.contains("ease_lambda"), "{err}");
     }
+
+    #[test]
+    fn the_first_k_are_the_full_sorts_first_k_ties_included() {
+        let mut rng = crate::data::synth::rng::Rng::new(7);
+        for _ in 0..200 {
+            // Few distinct scores, so ties are common and broken by index.
+            let scores: Vec<f64> = (0..23).map(|_| (rng.normal() * 2.0).round()).collect();
+            let held: Vec<usize> = (0..23).filter(|_| rng.normal() > 1.0).collect();
+            let mut full: Vec<(usize, f64)> = (0..23).filter(|j| !held.contains(j)).map(|j| (j, scores[j])).collect();
+            full.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            for k in [0, 1, 5, 22, 23, 40] {
+                let expected: Vec<(usize, f64)> = full.iter().take(k).copied().collect();
+                assert_eq!(
+                    Recommender::top(&scores, &held, k),
+                    expected,
+                    "k {k}, scores {scores:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn client_rows_find_the_same_row_dense_or_hashed() {
+        // Compact ids (a sequence with gaps) go dense, scattered ones hashed; both answer alike.
+        let compact: Vec<i64> = vec![-3, 7, 0, 12, 5, 7];
+        let scattered: Vec<i64> = vec![i64::MIN, 1 << 40, 5, i64::MAX];
+        assert!(matches!(ClientRows::new(&compact), ClientRows::Dense { .. }));
+        assert!(matches!(ClientRows::new(&scattered), ClientRows::Hashed(_)));
+        for ids in [&compact, &scattered] {
+            let dense_or_not = ClientRows::new(ids);
+            let hashed: foldhash::HashMap<i64, usize> = ids.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+            for probe in ids.iter().copied().chain([-4, 1, 13, 6, i64::MIN + 1, i64::MAX - 1]) {
+                assert_eq!(
+                    dense_or_not.row(probe),
+                    hashed.get(&probe).copied(),
+                    "id {probe} in {ids:?}"
+                );
+            }
+        }
+        assert_eq!(
+            ClientRows::new(&compact).row(7),
+            Some(5),
+            "a repeated id keeps its last row"
+        );
+        assert_eq!(ClientRows::new(&[]).row(0), None);
+    }
+
+    #[test]
+    fn a_basket_is_the_same_whatever_order_the_holdings_came_in() {
+        let index = |rows: Vec<(usize, usize, i32, i32)>| HoldingsIndex {
+            items: (0..4).map(|i| format!("P{i}")).collect(),
+            names: Vec::new(),
+            categories: vec!["a".into(); 4],
+            clients: vec![10, 20],
+            rows,
+            tenure: vec![(0, i32::MAX); 2],
+        };
+        let forward = index(vec![
+            (0, 3, 1, i32::MAX),
+            (0, 1, 1, i32::MAX),
+            (1, 1, 1, i32::MAX),
+            (1, 3, 1, i32::MAX),
+        ]);
+        let (active, baskets) = forward.baskets_at(5);
+        assert_eq!(active, vec![0, 1]);
+        assert_eq!(
+            baskets.iter().collect::<Vec<_>>(),
+            vec![&[1, 3][..], &[1, 3]],
+            "one basket for one set of products"
+        );
+    }
 }
 
 /// Holdings and catalog of a snapshot, as indices: what fitting and scoring read.
@@ -412,11 +495,7 @@ impl HoldingsIndex {
                 .collect())
         };
         let days = |frame: &polars::prelude::DataFrame, name: &str| -> polars::prelude::PolarsResult<Vec<i32>> {
-            Ok(frame
-                .column(name)?
-                .date()?
-                .physical()
-                .iter()
+            Ok(optional_values(frame.column(name)?.date()?.physical())
                 .map(|v| v.unwrap_or(i32::MAX))
                 .collect())
         };
@@ -425,29 +504,28 @@ impl HoldingsIndex {
         let categories = text(&snapshot.catalog, "category")?;
         let item_index: foldhash::HashMap<&str, usize> =
             items.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
-        let clients: Vec<i64> = snapshot
-            .clients
-            .column("cli")?
-            .i64()?
-            .iter()
+        let clients: Vec<i64> = optional_values(snapshot.clients.column("cli")?.i64()?)
             .map(|v| v.unwrap_or_default())
             .collect();
-        // A million clients and a few million holdings: a fast hash for integer keys.
-        let client_index: foldhash::HashMap<i64, usize> = clients.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let client_rows = ClientRows::new(&clients);
         let tenure = days(&snapshot.clients, "client_since")?
             .into_iter()
             .zip(days(&snapshot.clients, "closed_on")?)
             .collect();
-        let holders = snapshot.holdings.column("cli")?.i64()?.clone();
-        let products = snapshot.holdings.column("product_id")?.str()?.clone();
+        let products = snapshot.holdings.column("product_id")?.str()?;
+        let item_of: Vec<Option<usize>> = products
+            .iter()
+            .map(|p| p.and_then(|p| item_index.get(p).copied()))
+            .collect();
+        let holders = snapshot.holdings.column("cli")?.i64()?;
         let opened = days(&snapshot.holdings, "opened_on")?;
         let closed = days(&snapshot.holdings, "closed_on")?;
-        let rows = holders
-            .iter()
-            .zip(products.iter())
-            .zip(opened.into_iter().zip(closed))
-            .filter_map(|((c, p), (o, x))| Some((*client_index.get(&c?)?, *item_index.get(p?)?, o, x)))
-            .collect();
+        let mut rows = Vec::with_capacity(holders.len());
+        for (((holder, item), opened), closed) in optional_values(holders).zip(item_of).zip(opened).zip(closed) {
+            if let (Some(client), Some(item)) = (holder.and_then(|h| client_rows.row(h)), item) {
+                rows.push((client, item, opened, closed));
+            }
+        }
         Ok(HoldingsIndex {
             items,
             names,
@@ -459,21 +537,17 @@ impl HoldingsIndex {
     }
 
     /// Clients who are clients on `day` (index list) and what each holds then.
-    pub fn baskets_at(&self, day: i32) -> (Vec<usize>, Vec<Vec<usize>>) {
+    pub fn baskets_at(&self, day: i32) -> (Vec<usize>, Baskets) {
         let active: Vec<usize> = (0..self.clients.len())
             .filter(|&c| self.tenure[c].0 <= day && self.tenure[c].1 > day)
             .collect();
         let position = self.positions(&active);
-        let mut baskets = vec![Vec::new(); active.len()];
-        for &(c, i, opened, closed) in &self.rows {
-            if opened <= day
-                && closed > day
-                && let Some(p) = position[c]
-                && !baskets[p].contains(&i)
-            {
-                baskets[p].push(i);
-            }
-        }
+        let held = self
+            .rows
+            .iter()
+            .filter(move |(_, _, opened, closed)| *opened <= day && *closed > day)
+            .filter_map(|&(c, i, _, _)| Some((position[c]?, i)));
+        let baskets = Baskets::from_pairs(active.len(), held);
         (active, baskets)
     }
 
@@ -499,6 +573,70 @@ impl HoldingsIndex {
     }
 }
 
+/// A numeric column's values in order (`None` for a null), read from each chunk's buffer:
+/// polars' own `iter` zips every value with its validity bit through a chain of adapters,
+/// which costs more than the work done on three million holdings.
+fn optional_values<T: polars::prelude::PolarsNumericType>(
+    column: &polars::prelude::ChunkedArray<T>,
+) -> impl Iterator<Item = Option<T::Native>> + '_ {
+    column.downcast_iter().flat_map(|array| {
+        let validity = array.validity().filter(|bits| bits.unset_bits() > 0);
+        array
+            .values()
+            .iter()
+            .enumerate()
+            .map(move |(at, value)| match validity {
+                Some(bits) if !bits.get_bit(at) => None,
+                _ => Some(*value),
+            })
+    })
+}
+
+/// Client id → its row in the clients table, looked up for every holding (millions). Banks
+/// number clients from a sequence, so the ids usually span little more than their count: then
+/// a dense table indexed by `id − min` (one memory read per holding, no hashing); otherwise,
+/// or past `u32` rows, a hash map.
+enum ClientRows {
+    Dense { min: i64, rows: Vec<u32> },
+    Hashed(foldhash::HashMap<i64, usize>),
+}
+
+impl ClientRows {
+    /// Ids spanning at most this many times their count (plus a little) go in a dense table.
+    const DENSE_SPAN_PER_CLIENT: u64 = 4;
+
+    fn new(clients: &[i64]) -> ClientRows {
+        let (Some(&min), Some(&max)) = (clients.iter().min(), clients.iter().max()) else {
+            return ClientRows::Hashed(Default::default());
+        };
+        let span = max.abs_diff(min).saturating_add(1);
+        let dense_limit = (clients.len() as u64)
+            .saturating_mul(Self::DENSE_SPAN_PER_CLIENT)
+            .saturating_add(1024);
+        if span <= dense_limit && clients.len() < u32::MAX as usize {
+            let mut rows = vec![u32::MAX; span as usize];
+            // A repeated id keeps its last row, as the hash map's `collect` would.
+            for (row, id) in clients.iter().enumerate() {
+                rows[id.abs_diff(min) as usize] = row as u32;
+            }
+            ClientRows::Dense { min, rows }
+        } else {
+            ClientRows::Hashed(clients.iter().enumerate().map(|(i, c)| (*c, i)).collect())
+        }
+    }
+
+    fn row(&self, id: i64) -> Option<usize> {
+        match self {
+            ClientRows::Dense { min, rows } => {
+                let offset = id.checked_sub(*min)?;
+                let row = *rows.get(usize::try_from(offset).ok()?)?;
+                (row != u32::MAX).then_some(row as usize)
+            }
+            ClientRows::Hashed(rows) => rows.get(&id).copied(),
+        }
+    }
+}
+
 /// One candidate's measured figures on the temporal holdout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -521,7 +659,7 @@ pub struct Holdout {
     pub cutoff: crate::data::date::Date,
     /// Client indices (into the index) active at the cut-off, and their baskets then.
     pub clients: Vec<usize>,
-    pub baskets: Vec<Vec<usize>>,
+    pub baskets: Baskets,
     /// Position in `clients` → products opened after the cut-off.
     pub truth: HashMap<usize, HashSet<usize>>,
 }
@@ -539,7 +677,7 @@ pub fn holdout_from(index: &HoldingsIndex, cutoff: crate::data::date::Date, toda
         if opened > cutoff.0
             && opened <= today.0
             && let Some(p) = position[c]
-            && !baskets[p].contains(&i)
+            && !baskets.holds(p, i)
         {
             truth.entry(p).or_default().insert(i);
         }
@@ -715,14 +853,11 @@ impl SavedRecommender {
         let (active, baskets) = index.baskets_at(day);
         active
             .iter()
-            .zip(baskets)
-            .map(|(client, mut basket)| {
-                // In place: a million clients, a million baskets not allocated twice.
-                basket.retain(|i| model_item[*i].is_some());
-                for item in basket.iter_mut() {
-                    *item = model_item[*item].unwrap_or(*item);
-                }
-                (index.clients[*client], basket)
+            .zip(baskets.iter())
+            .map(|(client, basket)| {
+                let mut held: Vec<usize> = basket.iter().filter_map(|i| model_item[*i]).collect();
+                held.sort_unstable();
+                (index.clients[*client], held)
             })
             .collect()
     }
