@@ -6,7 +6,7 @@
 
 use super::collective::{Peers, Solo};
 use super::progress::{TrainingProgress, TrainingStep};
-use super::quantile::{RowBatches, XgbMatrix};
+use super::quantile::{Prediction, RawBooster, RowBatches, XgbMatrix};
 pub use crate::config::models::BoostParams;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -99,7 +99,9 @@ impl Matrix {
 }
 
 pub struct TrainedBooster {
-    booster: Booster,
+    booster: RawBooster,
+    /// Threads XGBoost uses to build a matrix for contributions.
+    threads: usize,
     pub best_rounds: u32,
     pub names: Vec<String>,
     /// The stopping metric on the validation set per round (empty without one).
@@ -305,7 +307,7 @@ pub fn binned(params: &BoostParams, values: usize, scratch: Option<&Path>) -> Op
 /// XGBoost predicts fastest.
 fn dense_validation(validation: Option<&Split>, threads: usize) -> Result<Option<XgbMatrix>> {
     validation
-        .map(|v| XgbMatrix::dense(&v.materialized(), v.labels, threads))
+        .map(|v| XgbMatrix::dense(&v.materialized(), Some(v.labels), threads))
         .transpose()
 }
 
@@ -437,12 +439,13 @@ fn train_dense(
     } else {
         booster
     };
-    Ok(TrainedBooster {
-        booster,
-        best_rounds,
-        names,
-        validation_curve: curve,
-    })
+    // Read back as the raw booster every model is predicted with: the JSON a saved model is.
+    let model = booster.save_buffer(false)?;
+    drop((booster, dvalid, dtrain));
+    let mut trained = TrainedBooster::from_json(&model, names, params.thread_count())?;
+    trained.best_rounds = best_rounds;
+    trained.validation_curve = curve;
+    Ok(trained)
 }
 
 /// Round by round, the best on the validation metric so far, and when to stop.
@@ -538,7 +541,6 @@ fn train_quantile(
     names: Vec<String>,
     watch: Watch,
 ) -> Result<TrainedBooster> {
-    use super::quantile::RawBooster;
     let cached: Vec<&XgbMatrix> = std::iter::once(&dtrain).chain(dvalid.as_ref()).collect();
     let mut booster = RawBooster::new(&cached)?;
     for (name, value) in parameters {
@@ -578,7 +580,7 @@ impl TrainedBooster {
         if matrix.rows == 0 {
             return Ok(Vec::new());
         }
-        Ok(self.booster.predict(&matrix.dmatrix(None, None)?)?)
+        self.booster.predict_in_place(matrix)
     }
 
     /// SHAP contributions: per row, one value per feature then the bias; a row sums to the
@@ -593,10 +595,13 @@ impl TrainedBooster {
         if matrix.rows == 0 {
             return Ok(Vec::new());
         }
-        let kind = if approximate { 3 } else { 2 };
-        let config =
-            format!(r#"{{"type":{kind},"training":false,"iteration_begin":0,"iteration_end":0,"strict_shape":false}}"#);
-        Ok(self.booster.predict_matrix(&matrix.dmatrix(None, None)?, &config)?.0)
+        let kind = if approximate {
+            Prediction::ApproximateContributions
+        } else {
+            Prediction::Contributions
+        };
+        self.booster
+            .predict_kind(&XgbMatrix::dense(matrix, None, self.threads)?, kind)
     }
 
     /// Gain importance per feature (average gain of its splits, as Python's
@@ -622,7 +627,7 @@ impl TrainedBooster {
     /// Per column, the summed gain of its splits and their count, from the model's dump.
     fn split_gains(&self) -> Result<Vec<(f64, usize)>> {
         let mut totals = vec![(0.0f64, 0usize); self.names.len()];
-        for tree in self.booster.dump_model_vec(true)? {
+        for tree in self.booster.dump(true)? {
             for line in tree.lines() {
                 let Some(split) = line.split('[').nth(1).and_then(|rest| rest.split(['<', ']']).next()) else {
                     continue;
@@ -646,14 +651,15 @@ impl TrainedBooster {
 
     /// XGBoost's JSON model format.
     pub fn to_json(&self) -> Result<Vec<u8>> {
-        Ok(self.booster.save_buffer(false)?)
+        self.booster.to_json(None)
     }
 
     pub fn from_json(bytes: &[u8], names: Vec<String>, threads: usize) -> Result<TrainedBooster> {
-        let mut booster = Booster::load_buffer(bytes)?;
+        let mut booster = RawBooster::load(bytes)?;
         booster.set_param("nthread", &threads.max(1).to_string())?;
         Ok(TrainedBooster {
             booster,
+            threads: threads.max(1),
             best_rounds: 0,
             names,
             validation_curve: Vec::new(),
@@ -698,6 +704,40 @@ mod tests {
         }
         let names = (0..5).map(|j| format!("x{j}")).collect();
         (Matrix { values, rows, names }, labels)
+    }
+
+    #[test]
+    fn predicting_in_place_gives_the_dmatrix_predictions_bit_for_bit() {
+        // Missing values included: both paths must send them down the trees' default branch.
+        let (x, y) = problem(20_000, 8);
+        let params = BoostParams {
+            rounds: 20,
+            threads: 2,
+            ..BoostParams::default()
+        };
+        let model = train(Task::Binary, &params, Split::all(&x, &y), None, None, &[]).unwrap();
+        let in_place = model.predict(&x).unwrap();
+        let through_dmatrix = model.booster.predict(&XgbMatrix::dense(&x, None, 2).unwrap()).unwrap();
+        assert_eq!(in_place.len(), x.rows);
+        let differ = in_place
+            .iter()
+            .zip(&through_dmatrix)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "of {} predictions", x.rows);
+        assert!(
+            in_place.iter().any(|p| *p != in_place[0]),
+            "a model that predicts one value"
+        );
+        // The same model read back from its JSON predicts the same.
+        let reloaded = TrainedBooster::from_json(&model.to_json().unwrap(), x.names.clone(), 1).unwrap();
+        assert_eq!(reloaded.predict(&x).unwrap(), in_place);
+        let empty = Matrix {
+            values: Vec::new(),
+            rows: 0,
+            names: x.names.clone(),
+        };
+        assert!(model.predict(&empty).unwrap().is_empty());
     }
 
     #[test]

@@ -54,6 +54,41 @@ fn array_interface(values: &[f32], rows: usize, cols: usize) -> Result<CString> 
     ))
 }
 
+/// What a prediction gives per row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prediction {
+    /// The model's output (a probability for a binary objective).
+    Value,
+    /// TreeSHAP contributions: one per feature, then the bias.
+    Contributions,
+    /// Saabas's per-path contributions (XGBoost's `approx_contribs`), much faster.
+    ApproximateContributions,
+}
+
+fn prediction_config(kind: Prediction) -> Result<CString> {
+    let code = match kind {
+        Prediction::Value => 0,
+        Prediction::Contributions => 2,
+        Prediction::ApproximateContributions => 3,
+    };
+    c_string(&format!(
+        "{{\"type\": {code}, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}}"
+    ))
+}
+
+/// A copy of a prediction XGBoost returned (its buffer is reused by the next call).
+///
+/// # Safety
+/// `shape` must hold `dims` extents and `out` their product of values, as a successful
+/// `XGBoosterPredictFrom*` call leaves them.
+unsafe fn copied_prediction(shape: *const u64, dims: u64, out: *const f32) -> Vec<f32> {
+    // SAFETY: by the caller's promise.
+    let extents = unsafe { std::slice::from_raw_parts(shape, dims as usize) };
+    let len: u64 = extents.iter().product();
+    // SAFETY: by the caller's promise.
+    unsafe { std::slice::from_raw_parts(out, len as usize) }.to_vec()
+}
+
 /// How a matrix is built: NaN is missing, on `threads` threads.
 fn matrix_config(threads: usize) -> Result<CString> {
     c_string(&format!("{{\"missing\": NaN, \"nthread\": {threads}}}"))
@@ -344,11 +379,11 @@ impl XgbMatrix {
     /// `matrix` as an ordinary XGBoost `DMatrix` (a copy of every value), for the validation
     /// rows: the booster evaluates them every round, and predicting from a quantised matrix
     /// made training ~25 % slower (4.92 s against 4.18 s, 400k × 40, 60 rounds).
-    pub fn dense(matrix: &Matrix, labels: &[f32], threads: usize) -> Result<XgbMatrix> {
+    pub fn dense(matrix: &Matrix, labels: Option<&[f32]>, threads: usize) -> Result<XgbMatrix> {
         if matrix.rows == 0 {
             return Err(BoostError::Empty);
         }
-        one_per_row(matrix.rows, "labels", Some(labels))?;
+        one_per_row(matrix.rows, "labels", labels)?;
         let interface = array_interface(&matrix.values, matrix.rows, matrix.cols())?;
         let config = matrix_config(threads)?;
         let mut out: sys::DMatrixHandle = std::ptr::null_mut();
@@ -358,12 +393,14 @@ impl XgbMatrix {
             handle: out,
             _cache: None,
         };
-        set_info(built.handle, "label", labels)?;
+        if let Some(labels) = labels {
+            set_info(built.handle, "label", labels)?;
+        }
         Ok(built)
     }
 }
 
-/// A booster trained on [`XgbMatrix`]es.
+/// An XGBoost booster: trained on [`XgbMatrix`]es, or read from a saved model to predict.
 pub struct RawBooster {
     handle: sys::BoosterHandle,
 }
@@ -427,9 +464,12 @@ impl RawBooster {
     /// objective). A matrix the booster caches is predicted from XGBoost's cache: each call
     /// after a round adds only that round's trees.
     pub fn predict(&self, matrix: &XgbMatrix) -> Result<Vec<f32>> {
-        let config = c_string(
-            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}",
-        )?;
+        self.predict_kind(matrix, Prediction::Value)
+    }
+
+    /// What `kind` asks of `matrix`'s rows: values, or per-feature contributions.
+    pub fn predict_kind(&self, matrix: &XgbMatrix, kind: Prediction) -> Result<Vec<f32>> {
+        let config = prediction_config(kind)?;
         let mut shape: *const u64 = std::ptr::null();
         let mut dims: u64 = 0;
         let mut out: *const f32 = std::ptr::null();
@@ -445,11 +485,88 @@ impl RawBooster {
                 &mut out,
             )
         })?;
-        // SAFETY: `shape` holds `dims` extents.
-        let extents = unsafe { std::slice::from_raw_parts(shape, dims as usize) };
-        let len: u64 = extents.iter().product();
-        // SAFETY: `out` holds the product of the extents' values.
-        Ok(unsafe { std::slice::from_raw_parts(out, len as usize) }.to_vec())
+        // SAFETY: XGBoost filled the three outputs of the call above.
+        Ok(unsafe { copied_prediction(shape, dims, out) })
+    }
+
+    /// A booster read from a saved model (XGBoost's JSON), to predict with.
+    pub fn load(model: &[u8]) -> Result<RawBooster> {
+        let mut handle: sys::BoosterHandle = std::ptr::null_mut();
+        // SAFETY: no matrices to cache; `handle` receives a new booster.
+        check(unsafe { sys::XGBoosterCreate(std::ptr::null(), 0, &mut handle) })?;
+        // Freed by its wrapper if the model cannot be read.
+        let booster = RawBooster { handle };
+        // SAFETY: valid handle; `model` is alive for the call and XGBoost copies what it reads.
+        check(unsafe { sys::XGBoosterLoadModelFromBuffer(booster.handle, model.as_ptr().cast(), model.len() as u64) })?;
+        Ok(booster)
+    }
+
+    /// Predictions for `matrix`'s rows read where they are (XGBoost's in-place prediction):
+    /// the same trees and values as [`predict`](Self::predict) on a `DMatrix` of them, without
+    /// copying every value into one first (for 870k clients × 54 features, 0.4 GB and ~15 % of
+    /// the prediction's time).
+    pub fn predict_in_place(&self, matrix: &Matrix) -> Result<Vec<f32>> {
+        if matrix.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let interface = array_interface(&matrix.values, matrix.rows, matrix.cols())?;
+        let config = c_string(
+            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN}",
+        )?;
+        let mut shape: *const u64 = std::ptr::null();
+        let mut dims: u64 = 0;
+        let mut out: *const f32 = std::ptr::null();
+        // SAFETY: valid handle; the interface points at `matrix.values`, alive for the call; no
+        // proxy matrix. XGBoost owns the outputs until the next call on this booster.
+        check(unsafe {
+            sys::XGBoosterPredictFromDense(
+                self.handle,
+                interface.as_ptr(),
+                config.as_ptr(),
+                std::ptr::null_mut(),
+                &mut shape,
+                &mut dims,
+                &mut out,
+            )
+        })?;
+        // SAFETY: XGBoost filled the three outputs of the call above.
+        let predicted = unsafe { copied_prediction(shape, dims, out) };
+        if predicted.len() != matrix.rows {
+            return Err(BoostError::Shape(format!(
+                "{} predictions for {} rows",
+                predicted.len(),
+                matrix.rows
+            )));
+        }
+        Ok(predicted)
+    }
+
+    /// Each tree as XGBoost's text dump (with gain and cover when `statistics`).
+    pub fn dump(&self, statistics: bool) -> Result<Vec<String>> {
+        let (feature_map, format) = (c_string("")?, c_string("text")?);
+        let mut count: u64 = 0;
+        let mut trees: *mut *const std::ffi::c_char = std::ptr::null_mut();
+        // SAFETY: valid handle; XGBoost owns the returned strings until the next call.
+        check(unsafe {
+            sys::XGBoosterDumpModelEx(
+                self.handle,
+                feature_map.as_ptr(),
+                c_int::from(statistics),
+                format.as_ptr(),
+                &mut count,
+                &mut trees,
+            )
+        })?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: `trees` holds `count` NUL-terminated strings.
+        let pointers = unsafe { std::slice::from_raw_parts(trees, count as usize) };
+        // SAFETY: each pointer is a NUL-terminated string XGBoost still owns.
+        Ok(pointers
+            .iter()
+            .map(|p| unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned())
+            .collect())
     }
 
     /// The model as XGBoost's JSON, its first `rounds` rounds only when given.
