@@ -155,9 +155,13 @@ impl Problems {
         self.listed.is_empty()
     }
 
+    /// `other`'s problems after these. Kinds are counted on, so a kind pushed here afterwards
+    /// is still cut short after [`LISTED_PER_KIND`]; two lists holding the same kind each keep
+    /// their own listed ones.
     pub fn extend(&mut self, other: Problems) {
-        for p in other.listed {
-            self.listed.push(p);
+        self.listed.extend(other.listed);
+        for (kind, seen) in other.per_kind {
+            *self.per_kind.entry(kind).or_insert(0) += seen;
         }
         self.hidden.extend(other.hidden);
     }
