@@ -615,7 +615,9 @@ fn drift(
         &label,
         f64::from(u8::from(verdict.dataset_drift)),
     ));
+    tracing::debug!(model = model_name.as_str(), "drift: every feature measured");
     let domain = domain_check(registry, model_name, model, frame, policy.sigmas, observations)?;
+    tracing::debug!(model = model_name.as_str(), "drift: domain classifier measured");
     Ok(Drift::Measured {
         verdict,
         features,

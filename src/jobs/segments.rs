@@ -112,51 +112,90 @@ pub fn churn(
     let Ok(overall) = Ranked::new(labels, scores).map(|r| r.roc_auc()) else {
         return Vec::new();
     };
-    let mut figures = Vec::new();
-    for dimension in dimensions {
-        for (segment, rows) in dimension.members() {
-            let positives = rows.iter().filter(|i| labels[**i]).count();
-            let negatives = rows.len() - positives;
-            if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
-                continue;
-            }
-            let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
-            let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
-            // One sort per group: the AUC and the other metrics share it.
-            let Ok(ranked) = Ranked::new(&l, &s) else {
-                continue;
-            };
-            let auc = ranked.roc_auc();
-            let Ok(p) = groups::auc_below_p_value(auc, positives, negatives, overall) else {
-                continue;
-            };
-            let mut f = figure(
-                ModelKind::Churn,
-                dimension.name,
-                segment.to_string(),
-                rows.len(),
-                "roc_auc",
-                auc,
-                overall,
-                p,
-            );
-            // The rest need probabilities (a churn model's scores are); shown, not tested.
-            if let Ok(m) = classification::evaluate_ranked(&ranked, &l, &s, threshold) {
-                f.other = finite(&[
-                    ("average_precision", m.average_precision),
-                    ("precision", m.precision),
-                    ("recall", m.recall),
-                    ("f1", m.f1),
-                    ("brier", m.brier),
-                    ("log_loss", m.log_loss),
-                    ("ks", m.ks),
-                    ("positive_rate", positives as f64 / rows.len() as f64),
-                ]);
-            }
-            figures.push(f);
-        }
-    }
+    // Every group of every dimension is measured apart (a sort of its scores each): on
+    // every core, the figures kept in the dimensions' and groups' order.
+    let groups: Vec<(&str, &str, Vec<usize>)> = dimensions
+        .iter()
+        .flat_map(|dimension| {
+            dimension
+                .members()
+                .map(move |(segment, rows)| (dimension.name, segment, rows))
+        })
+        .collect();
+    let whole = Whole {
+        labels,
+        scores,
+        threshold,
+        overall,
+        min_clients,
+    };
+    let figures = {
+        use rayon::prelude::*;
+        groups
+            .par_iter()
+            .filter_map(|(dimension, segment, rows)| whole.group(dimension, segment, rows))
+            .collect()
+    };
     corrected(figures)
+}
+
+/// Every measured client of a churn model: what each group is compared with.
+struct Whole<'a> {
+    labels: &'a [bool],
+    scores: &'a [f64],
+    threshold: f64,
+    /// The AUC of all of them.
+    overall: f64,
+    min_clients: usize,
+}
+
+impl Whole<'_> {
+    /// One group's AUC against the whole's, with the other figures shown beside it; `None`
+    /// when the group is too small or of one class.
+    fn group(&self, dimension: &str, segment: &str, rows: &[usize]) -> Option<SegmentFigure> {
+        let Whole {
+            labels,
+            scores,
+            threshold,
+            overall,
+            min_clients,
+        } = *self;
+        let positives = rows.iter().filter(|i| labels[**i]).count();
+        let negatives = rows.len() - positives;
+        if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
+            return None;
+        }
+        let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
+        let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
+        // One sort per group: the AUC and the other metrics share it.
+        let ranked = Ranked::new(&l, &s).ok()?;
+        let auc = ranked.roc_auc();
+        let p = groups::auc_below_p_value(auc, positives, negatives, overall).ok()?;
+        let mut f = figure(
+            ModelKind::Churn,
+            dimension,
+            segment.to_string(),
+            rows.len(),
+            "roc_auc",
+            auc,
+            overall,
+            p,
+        );
+        // The rest need probabilities (a churn model's scores are); shown, not tested.
+        if let Ok(m) = classification::evaluate_ranked(&ranked, &l, &s, threshold) {
+            f.other = finite(&[
+                ("average_precision", m.average_precision),
+                ("precision", m.precision),
+                ("recall", m.recall),
+                ("f1", m.f1),
+                ("brier", m.brier),
+                ("log_loss", m.log_loss),
+                ("ks", m.ks),
+                ("positive_rate", positives as f64 / rows.len() as f64),
+            ]);
+        }
+        Some(f)
+    }
 }
 
 /// A regressor's RMSE per group of each dimension.
