@@ -17,6 +17,7 @@ pub mod store;
 pub mod synth;
 pub mod table;
 pub mod validate;
+pub mod values;
 
 /// The engine configuration with the ingestion checks only `data` can make (the column
 /// mapping names our tables and columns): what every command loads.

@@ -367,7 +367,13 @@ fn matured_churn(
             let predicted = stored.iter().map(|p| *p as f32).collect();
             return Ok(Some((date, ids, predicted)));
         }
-        let clients = timeline.labelled_clients(date, None)?;
+        // Features built just now come back whole: read them again only when the store gave
+        // the two columns asked for.
+        let clients = if model.design.inputs().all(|input| ids.column(input).is_ok()) {
+            ids
+        } else {
+            timeline.labelled_clients(date, None)?
+        };
         let predicted = frames::predict(model, &clients)?;
         return Ok(Some((date, clients, predicted)));
     }

@@ -122,7 +122,17 @@ impl<'a> Timeline<'a> {
 
 /// A model's predictions for every row of `frame`.
 pub fn predict(model: &TabularModel, frame: &DataFrame) -> Result<Vec<f32>, JobError> {
-    Ok(model.booster.predict(&model.design.matrix(frame)?)?)
+    let started = std::time::Instant::now();
+    let matrix = model.design.matrix(frame)?;
+    let built = started.elapsed().as_secs_f64();
+    let predicted = model.booster.predict(&matrix)?;
+    tracing::debug!(
+        rows = matrix.rows,
+        matrix_seconds = built,
+        seconds = started.elapsed().as_secs_f64(),
+        "predicted"
+    );
+    Ok(predicted)
 }
 
 /// The headline figure of a model's training holdout (what decay is measured against).

@@ -9,6 +9,45 @@ use serde::{Deserialize, Serialize};
 /// At most this many categories per text column become indicator columns (most frequent first).
 pub const MAX_CATEGORIES: usize = 30;
 
+/// Numeric columns read and written per walk over the matrix ([`Design::matrix`]): sixteen
+/// columns' f32 copies (56 MB at a million rows) for a sixteenth of the walks.
+const COLUMNS_PER_PASS: usize = 16;
+
+/// A row whose text is none of the design's categories (or missing): all its indicators 0.
+const NO_CATEGORY: u32 = u32::MAX;
+
+/// A numeric column as f32, NaN where missing (through f64, as it always was: an integer
+/// above 2^24 rounds once to f64 and then to f32, and training saw the same numbers).
+fn numeric_column(frame: &DataFrame, name: &str) -> Result<Vec<f32>, DesignError> {
+    let column = frame.column(name).map_err(|_| DesignError::Missing(name.to_string()))?;
+    let failed = |e: PolarsError| DesignError::Column {
+        column: name.to_string(),
+        message: e.to_string(),
+    };
+    let cast = column.cast(&DataType::Float64).map_err(failed)?;
+    let values = cast.f64().map_err(failed)?;
+    Ok(crate::data::values::optional_values(values)
+        .map(|v| v.map_or(f32::NAN, |v| v as f32))
+        .collect())
+}
+
+/// Each row's position among `categories` (the first equal one), [`NO_CATEGORY`] otherwise.
+fn category_positions(frame: &DataFrame, name: &str, categories: &[String]) -> Result<Vec<u32>, DesignError> {
+    let column = frame.column(name).map_err(|_| DesignError::Missing(name.to_string()))?;
+    let texts = column.str().map_err(|e| DesignError::Column {
+        column: name.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut position: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    for (k, category) in categories.iter().enumerate() {
+        position.entry(category.as_str()).or_insert(k as u32);
+    }
+    Ok(texts
+        .iter()
+        .map(|v| v.and_then(|v| position.get(v).copied()).unwrap_or(NO_CATEGORY))
+        .collect())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Design {
     pub numeric: Vec<String>,
@@ -156,38 +195,138 @@ impl Design {
             .collect()
     }
 
+    /// The row-major f32 matrix of `frame`'s rows: numbers as they are (NaN when missing),
+    /// each category's indicator 1 where the row has it.
+    ///
+    /// Built a group of columns at a time: writing one column into a row-major matrix touches
+    /// a cache line per row, so a column at a time walked the whole matrix once per column
+    /// (54 walks of 190 MB for 870k clients, ~2 s). Each group's columns are first read into
+    /// their own vectors, then written row by row, on every core.
     pub fn matrix(&self, frame: &DataFrame) -> Result<Matrix, DesignError> {
+        use rayon::prelude::*;
         let names = self.names();
         let (rows, cols) = (frame.height(), names.len());
         let mut values = vec![0f32; rows * cols];
-        for (j, name) in self.numeric.iter().enumerate() {
-            let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
-            let cast = column.cast(&DataType::Float64).map_err(|e| DesignError::Column {
-                column: name.clone(),
-                message: e.to_string(),
-            })?;
-            let ca = cast.f64().map_err(|e| DesignError::Column {
-                column: name.clone(),
-                message: e.to_string(),
-            })?;
-            for (i, v) in ca.iter().enumerate() {
+        if cols == 0 {
+            return Ok(Matrix { values, rows, names });
+        }
+        for (group, columns) in self.numeric.chunks(COLUMNS_PER_PASS).enumerate() {
+            let read: Vec<Vec<f32>> = columns
+                .par_iter()
+                .map(|name| numeric_column(frame, name))
+                .collect::<Result<_, _>>()?;
+            let first = group * COLUMNS_PER_PASS;
+            values.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
+                for (slot, column) in row[first..first + read.len()].iter_mut().zip(&read) {
+                    *slot = column[i];
+                }
+            });
+        }
+        // Each text column as its category's position (NO_CATEGORY: none of the design's).
+        let positions: Vec<Vec<u32>> = self
+            .categorical
+            .par_iter()
+            .map(|(name, categories)| category_positions(frame, name, categories))
+            .collect::<Result<_, _>>()?;
+        let mut offsets = Vec::with_capacity(self.categorical.len());
+        let mut offset = self.numeric.len();
+        for (_, categories) in &self.categorical {
+            offsets.push(offset);
+            offset += categories.len();
+        }
+        values.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
+            for (column, offset) in positions.iter().zip(&offsets) {
+                if column[i] != NO_CATEGORY {
+                    row[offset + column[i] as usize] = 1.0;
+                }
+            }
+        });
+        Ok(Matrix { values, rows, names })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The matrix as it was built before the column groups: one column at a time, straight
+    /// from polars' iterators.
+    fn one_column_at_a_time(design: &Design, frame: &DataFrame) -> Vec<f32> {
+        let cols = design.names().len();
+        let mut values = vec![0f32; frame.height() * cols];
+        for (j, name) in design.numeric.iter().enumerate() {
+            let cast = frame.column(name).unwrap().cast(&DataType::Float64).unwrap();
+            for (i, v) in cast.f64().unwrap().iter().enumerate() {
                 values[i * cols + j] = v.map_or(f32::NAN, |v| v as f32);
             }
         }
-        let mut offset = self.numeric.len();
-        for (name, categories) in &self.categorical {
-            let column = frame.column(name).map_err(|_| DesignError::Missing(name.clone()))?;
-            let ca = column.str().map_err(|e| DesignError::Column {
-                column: name.clone(),
-                message: e.to_string(),
-            })?;
-            for (i, v) in ca.iter().enumerate() {
+        let mut offset = design.numeric.len();
+        for (name, categories) in &design.categorical {
+            for (i, v) in frame.column(name).unwrap().str().unwrap().iter().enumerate() {
                 if let Some(k) = v.and_then(|v| categories.iter().position(|c| c == v)) {
                     values[i * cols + offset + k] = 1.0;
                 }
             }
             offset += categories.len();
         }
-        Ok(Matrix { values, rows, names })
+        values
+    }
+
+    #[test]
+    fn the_matrix_holds_every_value_where_a_column_at_a_time_put_it() {
+        // 37 numeric columns (three groups), integers past 2^24 and nulls, text with a
+        // category the design does not know and a missing one; frames of several chunks.
+        let rows = 1_000;
+        let mut columns: Vec<Column> = (0..37)
+            .map(|j| {
+                let name = format!("n{j}");
+                if j % 3 == 0 {
+                    let v: Vec<Option<i64>> = (0..rows)
+                        .map(|i| (i % 11 != 0).then_some((1i64 << 40) / (i as i64 + 1) + j))
+                        .collect();
+                    Column::new(name.into(), v)
+                } else {
+                    let v: Vec<Option<f64>> = (0..rows)
+                        .map(|i| (i % 7 != 1).then_some((i as f64).sin() * 1e3 / (j as f64 + 1.0)))
+                        .collect();
+                    Column::new(name.into(), v)
+                }
+            })
+            .collect();
+        let texts: Vec<Option<&str>> = (0..rows)
+            .map(|i| match i % 4 {
+                0 => Some("Retail"),
+                1 => Some("Private"),
+                2 => Some("never seen"),
+                _ => None,
+            })
+            .collect();
+        columns.push(Column::new("segment".into(), texts));
+        let half = DataFrame::new(rows, columns).unwrap();
+        let mut frame = half.clone();
+        frame.vstack_mut(&half).unwrap();
+        assert!(frame.first_col_n_chunks() > 1);
+        let design = Design {
+            numeric: (0..37).map(|j| format!("n{j}")).collect(),
+            categorical: vec![("segment".into(), vec!["Private".into(), "Retail".into()])],
+        };
+        let built = design.matrix(&frame).unwrap();
+        let expected = one_column_at_a_time(&design, &frame);
+        assert_eq!((built.rows, built.names.len()), (2 * rows, 39));
+        let differ = built
+            .values
+            .iter()
+            .zip(&expected)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "of {} values", expected.len());
+        assert!(matches!(
+            Design {
+                numeric: vec!["absent".into()],
+                categorical: Vec::new(),
+            }
+            .matrix(&frame),
+            Err(DesignError::Missing(name)) if name == "absent"
+        ));
     }
 }

@@ -17,6 +17,7 @@
 
 pub use super::baskets::Baskets;
 pub use crate::config::models::{Method, RecommenderConfig};
+use crate::data::values::optional_values;
 use crate::metrics::ranking;
 use crate::vocab::ModelKind;
 use nalgebra::DMatrix;
@@ -571,25 +572,6 @@ impl HoldingsIndex {
         }
         counts
     }
-}
-
-/// A numeric column's values in order (`None` for a null), read from each chunk's buffer:
-/// polars' own `iter` zips every value with its validity bit through a chain of adapters,
-/// which costs more than the work done on three million holdings.
-fn optional_values<T: polars::prelude::PolarsNumericType>(
-    column: &polars::prelude::ChunkedArray<T>,
-) -> impl Iterator<Item = Option<T::Native>> + '_ {
-    column.downcast_iter().flat_map(|array| {
-        let validity = array.validity().filter(|bits| bits.unset_bits() > 0);
-        array
-            .values()
-            .iter()
-            .enumerate()
-            .map(move |(at, value)| match validity {
-                Some(bits) if !bits.get_bit(at) => None,
-                _ => Some(*value),
-            })
-    })
 }
 
 /// Client id → its row in the clients table, looked up for every holding (millions). Banks
