@@ -65,28 +65,35 @@ pub enum Prediction {
     ApproximateContributions,
 }
 
-fn prediction_config(kind: Prediction) -> Result<CString> {
+/// A prediction's configuration; `in_place` adds the missing value (NaN), which in-place
+/// prediction reads from it rather than from a matrix.
+fn prediction_config(kind: Prediction, in_place: bool) -> Result<CString> {
     let code = match kind {
         Prediction::Value => 0,
         Prediction::Contributions => 2,
         Prediction::ApproximateContributions => 3,
     };
+    let missing = if in_place { ", \"missing\": NaN" } else { "" };
     c_string(&format!(
-        "{{\"type\": {code}, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false}}"
+        "{{\"type\": {code}, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false{missing}}}"
     ))
 }
 
-/// A copy of a prediction XGBoost returned (its buffer is reused by the next call).
-///
-/// # Safety
-/// `shape` must hold `dims` extents and `out` their product of values, as a successful
-/// `XGBoosterPredictFrom*` call leaves them.
-unsafe fn copied_prediction(shape: *const u64, dims: u64, out: *const f32) -> Vec<f32> {
-    // SAFETY: by the caller's promise.
+/// Runs one `XGBoosterPredictFrom*` call, given its three outputs (shape, dimensions,
+/// values), and copies what it returned: XGBoost reuses the buffer at the next call.
+fn prediction(call: impl FnOnce(*mut *const u64, *mut u64, *mut *const f32) -> c_int) -> Result<Vec<f32>> {
+    let mut shape: *const u64 = std::ptr::null();
+    let mut dims: u64 = 0;
+    let mut out: *const f32 = std::ptr::null();
+    check(call(&mut shape, &mut dims, &mut out))?;
+    if shape.is_null() || out.is_null() {
+        return Err(BoostError::Xgboost("XGBoost returned no prediction".into()));
+    }
+    // SAFETY: a successful call left `shape` holding `dims` extents.
     let extents = unsafe { std::slice::from_raw_parts(shape, dims as usize) };
     let len: u64 = extents.iter().product();
-    // SAFETY: by the caller's promise.
-    unsafe { std::slice::from_raw_parts(out, len as usize) }.to_vec()
+    // SAFETY: and `out` holding their product of values.
+    Ok(unsafe { std::slice::from_raw_parts(out, len as usize) }.to_vec())
 }
 
 /// How a matrix is built: NaN is missing, on `threads` threads.
@@ -469,24 +476,11 @@ impl RawBooster {
 
     /// What `kind` asks of `matrix`'s rows: values, or per-feature contributions.
     pub fn predict_kind(&self, matrix: &XgbMatrix, kind: Prediction) -> Result<Vec<f32>> {
-        let config = prediction_config(kind)?;
-        let mut shape: *const u64 = std::ptr::null();
-        let mut dims: u64 = 0;
-        let mut out: *const f32 = std::ptr::null();
-        // SAFETY: valid handles; XGBoost owns the returned shape and values until the next
-        // call on this booster, and they are copied before that.
-        check(unsafe {
-            sys::XGBoosterPredictFromDMatrix(
-                self.handle,
-                matrix.handle,
-                config.as_ptr(),
-                &mut shape,
-                &mut dims,
-                &mut out,
-            )
-        })?;
-        // SAFETY: XGBoost filled the three outputs of the call above.
-        Ok(unsafe { copied_prediction(shape, dims, out) })
+        let config = prediction_config(kind, false)?;
+        // SAFETY: valid handles and outputs to fill.
+        prediction(|shape, dims, out| unsafe {
+            sys::XGBoosterPredictFromDMatrix(self.handle, matrix.handle, config.as_ptr(), shape, dims, out)
+        })
     }
 
     /// A booster read from a saved model (XGBoost's JSON), to predict with.
@@ -510,27 +504,20 @@ impl RawBooster {
             return Ok(Vec::new());
         }
         let interface = array_interface(&matrix.values, matrix.rows, matrix.cols())?;
-        let config = c_string(
-            "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN}",
-        )?;
-        let mut shape: *const u64 = std::ptr::null();
-        let mut dims: u64 = 0;
-        let mut out: *const f32 = std::ptr::null();
+        let config = prediction_config(Prediction::Value, true)?;
         // SAFETY: valid handle; the interface points at `matrix.values`, alive for the call; no
-        // proxy matrix. XGBoost owns the outputs until the next call on this booster.
-        check(unsafe {
+        // proxy matrix.
+        let predicted = prediction(|shape, dims, out| unsafe {
             sys::XGBoosterPredictFromDense(
                 self.handle,
                 interface.as_ptr(),
                 config.as_ptr(),
                 std::ptr::null_mut(),
-                &mut shape,
-                &mut dims,
-                &mut out,
+                shape,
+                dims,
+                out,
             )
         })?;
-        // SAFETY: XGBoost filled the three outputs of the call above.
-        let predicted = unsafe { copied_prediction(shape, dims, out) };
         if predicted.len() != matrix.rows {
             return Err(BoostError::Shape(format!(
                 "{} predictions for {} rows",
