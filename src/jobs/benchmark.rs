@@ -41,6 +41,22 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let min_rows = ctx.param_usize("drift_min_rows", 50);
     let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     tracing::info!(seconds = started.seconds(), "latest snapshot read");
+    let churn_model = if ctx.wants(ModelKind::Churn)? {
+        absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?
+    } else {
+        None
+    };
+    // The matured snapshot before the latest one's features: when both must be built (the
+    // first run after an upgrade that changes them), one build's peak then no longer stacks on
+    // the other's result — at 10M clients that sum was 22.6 GiB of this 24 GiB machine.
+    let matured = match &churn_model {
+        Some(model) => matured_churn(config, &timeline, model)?,
+        None => None,
+    };
+    tracing::info!(
+        seconds = started.seconds(),
+        "matured snapshot's outcome and scores read"
+    );
     let current = timeline.features(timeline.latest.date)?;
     tracing::info!(seconds = started.seconds(), "its features ready");
     let mut observations = Vec::new();
@@ -63,9 +79,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     ));
 
     let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
-    if ctx.wants(ModelKind::Churn)?
-        && let Some(model) = absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?
-    {
+    if let Some(model) = churn_model {
         observations.push(Observation::of(
             &obs::CHAMPION_VERSION,
             &churn_label,
@@ -91,12 +105,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             &mut observations,
         )?);
         tracing::info!(seconds = started.seconds(), "churn estimated before labels");
-        match matured_churn(config, &timeline, &model)? {
+        match matured {
             Some((date, clients, predicted)) => {
-                tracing::info!(
-                    seconds = started.seconds(),
-                    "matured snapshot's outcome and scores read"
-                );
                 let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
                 let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
                 let metrics =
@@ -348,16 +358,17 @@ fn estimate_churn(
     })
 }
 
-/// The newest snapshot with a matured churn outcome: its labelled clients and the champion's
-/// predictions for them — those the scoring job stored when the same version scored that
-/// snapshot (then only `cli` and `churn` are read from the kept features), otherwise predicted
-/// now from every feature.
+/// The newest snapshot with a matured churn outcome: its labelled clients (ids and outcome
+/// only) and the champion's predictions for them — those the scoring job stored when the same
+/// version scored that snapshot, otherwise predicted now from the model's inputs.
 fn matured_churn(
     config: &crate::config::EngineConfig,
     timeline: &Timeline,
     model: &TabularModel,
 ) -> Result<Option<(crate::data::date::Date, DataFrame, Vec<f32>)>, JobError> {
+    let outcome = ["cli", tabular::CHURN.target];
     for date in timeline.matured_dates() {
+        // Features built just now come back whole; kept ones give only the ids and outcome.
         let ids = timeline.labelled_clients(date, Some(&[]))?;
         if ids.height() == 0 {
             continue;
@@ -365,17 +376,16 @@ fn matured_churn(
         if let Some(stored) = frames::stored_churn_scores(config, date, model.meta.version, &ids)? {
             // Stored from the f32 predictions: the cast back is exact.
             let predicted = stored.iter().map(|p| *p as f32).collect();
-            return Ok(Some((date, ids, predicted)));
+            return Ok(Some((date, ids.select(outcome)?, predicted)));
         }
-        // Features built just now come back whole: read them again only when the store gave
-        // the two columns asked for.
-        let clients = if model.design.inputs().all(|input| ids.column(input).is_ok()) {
+        let inputs: Vec<&str> = model.design.inputs().collect();
+        let clients = if inputs.iter().all(|input| ids.column(input).is_ok()) {
             ids
         } else {
-            timeline.labelled_clients(date, None)?
+            timeline.labelled_clients(date, Some(&inputs))?
         };
         let predicted = frames::predict(model, &clients)?;
-        return Ok(Some((date, clients, predicted)));
+        return Ok(Some((date, clients.select(outcome)?, predicted)));
     }
     Ok(None)
 }
