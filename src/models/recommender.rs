@@ -257,12 +257,10 @@ pub fn evaluate_by_user(
     // distinct one, in its order (the scores are summed in it), is ranked once, and each
     // client points at its basket's list by index, none copied and no map of every client.
     let (distinct, seen) = ranking::distinct_keys(baskets.iter());
-    let lists: Vec<Vec<usize>> = {
-        distinct
-            .par_iter()
-            .map(|held| model.recommend(held, k).into_iter().map(|(j, _)| j).collect())
-            .collect()
-    };
+    let lists: Vec<Vec<usize>> = distinct
+        .par_iter()
+        .map(|held| model.recommend(held, k).into_iter().map(|(j, _)| j).collect())
+        .collect();
     tracing::debug!("recommender: lists ranked");
     // Accuracy looks only at the clients with something to find.
     let recommended: foldhash::HashMap<usize, &[usize]> = truth
