@@ -11,7 +11,7 @@ use super::{
 use crate::data::features::INHERITED_FEATURES;
 use crate::data::table::optional_texts;
 use crate::metrics::drift::{self, DriftPolicy};
-use crate::metrics::reference::FeatureReference;
+use crate::metrics::reference::{CategoryCounts, FeatureReference};
 use crate::models::domain::{self, DomainReference};
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
@@ -132,6 +132,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     section.trained_auc = trained;
                 }
                 tracing::info!(seconds = started.seconds(), "its metrics measured");
+                let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
+                let scores = frames::to_f64(&predicted);
+                // One sort of the scores: the figures by group and the curves walk it.
+                let order = crate::metrics::sort::argsort_floats(&scores);
                 let grouping = timeline.labelled_clients(date, Some(&["region", "segment", "age"]))?;
                 if grouping
                     .column("cli")?
@@ -143,11 +147,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                         segments::Dimension::of_column("segment", &grouping, "segment")?,
                         segments::Dimension::of_column("agency", &grouping, "age")?,
                     ];
-                    let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
-                    let scores: Vec<f64> = predicted.iter().map(|p| f64::from(*p)).collect();
                     let figures = segments::churn(
                         &labels,
                         &scores,
+                        &order,
                         config.models.churn.threshold,
                         &dimensions,
                         segments::min_clients(ctx),
@@ -158,7 +161,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
                 section.evaluated_snapshot = Some(date.to_string());
                 section.metrics = Some(metrics);
-                section.curves = Some(curves(&truth, &predicted)?);
+                section.curves = Some(curves(&labels, &scores, &order)?);
             }
             None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
         }
@@ -450,11 +453,12 @@ fn realized_cohort(
         return Ok(None);
     }
     // Any other refusal (a stored score that is not a number) is the file's fault: said.
-    let realized = Ranked::new(&labels, &scores)
+    let order = crate::metrics::sort::argsort_floats(&scores);
+    let realized = Ranked::from_order(&labels, &scores, &order)
         .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
         .roc_auc();
     let estimated = column("churn_rate")?
-        .and_then(|rates| crate::metrics::estimation::estimated_auc(&rates, &scores).ok())
+        .and_then(|rates| crate::metrics::estimation::estimated_auc_in_order(&rates, &order).ok())
         .filter(|v| v.is_finite());
     let (cohort, version_text) = (date.to_string(), version.to_string());
     let labels = [
@@ -479,16 +483,15 @@ fn realized_cohort(
     }))
 }
 
-/// ROC, precision-recall and calibration points for the report's charts.
-fn curves(truth: &[f32], predicted: &[f32]) -> Result<Curves, JobError> {
+/// ROC, precision-recall and calibration points for the report's charts, from the scores'
+/// ascending `order`.
+fn curves(labels: &[bool], scores: &[f64], order: &[usize]) -> Result<Curves, JobError> {
     use crate::metrics::classification::{Ranked, calibration};
-    let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
-    let scores = frames::to_f64(predicted);
-    let ranked = Ranked::new(&labels, &scores)?;
+    let ranked = Ranked::from_order(labels, scores, order)?;
     Ok(Curves {
         roc: ranked.roc_curve(101),
         precision_recall: ranked.pr_curve(101),
-        calibration: calibration(&labels, &scores, 10)?,
+        calibration: calibration(labels, scores, 10)?,
     })
 }
 
@@ -660,19 +663,22 @@ struct FeatureMeasure {
 fn measure_feature(reference: &FeatureReference, column: &Column, rows: usize) -> Result<FeatureMeasure, JobError> {
     Ok(match reference {
         FeatureReference::Categorical { .. } => {
-            let values: Vec<&str> = column.str()?.iter().flatten().collect();
+            let counts = CategoryCounts::of(column.str()?.iter().flatten());
             FeatureMeasure {
-                figures: reference.categorical_quality(&values, rows, crate::data::clean::UNKNOWN),
+                figures: reference.categorical_quality_of(&counts, rows, crate::data::clean::UNKNOWN),
                 result: reference
-                    .categorical_drift(&values)
+                    .categorical_drift_of(&counts)
                     .map(|d| (d.psi, None, FeatureDrift::Categorical(d))),
-                present: values.len(),
+                present: counts.total(),
                 outside: (&obs::FEATURE_UNSEEN_SHARE, &obs::FEATURE_UNSEEN_RATIO, UNSEEN_FLOOR),
             }
         }
         _ => {
             let cast = column.cast(&DataType::Float64)?;
-            let values: Vec<f64> = cast.f64()?.iter().flatten().filter(|v| v.is_finite()).collect();
+            let values: Vec<f64> = crate::data::values::optional_values(cast.f64()?)
+                .flatten()
+                .filter(|v| v.is_finite())
+                .collect();
             FeatureMeasure {
                 figures: reference.numeric_quality(&values, rows),
                 result: reference

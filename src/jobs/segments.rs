@@ -44,7 +44,7 @@ const NO_GROUP: u32 = u32::MAX;
 impl<'a> Dimension<'a> {
     /// The dimension `name` with each row's value (none: left out).
     pub fn new<'v>(name: &'a str, values: impl IntoIterator<Item = Option<&'v str>>) -> Self {
-        let mut seen: std::collections::HashMap<&'v str, u32> = std::collections::HashMap::new();
+        let mut seen: foldhash::HashMap<&'v str, u32> = foldhash::HashMap::default();
         let mut rows: Vec<u32> = values
             .into_iter()
             .map(|value| match value {
@@ -98,30 +98,62 @@ impl<'a> Dimension<'a> {
         }
         self.groups.iter().map(String::as_str).zip(members)
     }
+
+    /// Each group, ascending by name: its rows, and its scores by class in the scores'
+    /// ascending order.
+    fn ranked_members<'s>(&'s self, ranked: &RankedRows) -> Vec<Group<'s>> {
+        let mut groups: Vec<Group> = self
+            .members()
+            .map(|(segment, rows)| Group {
+                dimension: self.name,
+                segment,
+                rows,
+                positives: Vec::new(),
+                negatives: Vec::new(),
+            })
+            .collect();
+        for (position, &row) in ranked.order.iter().enumerate() {
+            if let Some(group) = self.group_of(row) {
+                let (group, score) = (&mut groups[group], ranked.scores[position]);
+                match ranked.labels[position] {
+                    true => group.positives.push(score),
+                    false => group.negatives.push(score),
+                }
+            }
+        }
+        groups
+    }
 }
 
 /// Churn's AUC per group of each dimension (`(name, values per row)`), tested; its other
-/// metrics at `threshold` beside it.
+/// metrics at `threshold` beside it. `order` is the scores' ascending order
+/// ([`argsort_floats`](crate::metrics::sort::argsort_floats)): every group's ranking is read
+/// off it, one walk per dimension instead of a sort per group.
 pub fn churn(
     labels: &[bool],
     scores: &[f64],
+    order: &[usize],
     threshold: f64,
     dimensions: &[Dimension],
     min_clients: usize,
 ) -> Vec<SegmentFigure> {
-    let Ok(overall) = Ranked::new(labels, scores).map(|r| r.roc_auc()) else {
+    let Ok(overall) = Ranked::from_order(labels, scores, order).map(|r| r.roc_auc()) else {
         return Vec::new();
     };
-    // Every group of every dimension is measured apart (a sort of its scores each): on
-    // every core, the figures kept in the dimensions' and groups' order.
-    let groups: Vec<(&str, &str, Vec<usize>)> = dimensions
-        .iter()
-        .flat_map(|dimension| {
-            dimension
-                .members()
-                .map(move |(segment, rows)| (dimension.name, segment, rows))
-        })
+    use rayon::prelude::*;
+    // Labels and scores gathered in the scores' order once; each dimension then reads its
+    // groups off them in one pass.
+    let (ranked_labels, ranked_scores): (Vec<bool>, Vec<f64>) = order.iter().map(|&i| (labels[i], scores[i])).unzip();
+    let ranked = RankedRows {
+        order,
+        labels: &ranked_labels,
+        scores: &ranked_scores,
+    };
+    let by_dimension: Vec<Vec<Group>> = dimensions
+        .par_iter()
+        .map(|dimension| dimension.ranked_members(&ranked))
         .collect();
+    let groups: Vec<Group> = by_dimension.into_iter().flatten().collect();
     let whole = Whole {
         labels,
         scores,
@@ -129,14 +161,25 @@ pub fn churn(
         overall,
         min_clients,
     };
-    let figures = {
-        use rayon::prelude::*;
-        groups
-            .par_iter()
-            .filter_map(|(dimension, segment, rows)| whole.group(dimension, segment, rows))
-            .collect()
-    };
+    // The figures on every core, kept in the dimensions' and groups' order.
+    let figures = groups.into_par_iter().filter_map(|group| whole.group(group)).collect();
     corrected(figures)
+}
+
+/// Every row's label and score in the scores' ascending order, with that order.
+struct RankedRows<'a> {
+    order: &'a [usize],
+    labels: &'a [bool],
+    scores: &'a [f64],
+}
+
+/// One group of a dimension: its rows, and its positives' and negatives' scores ascending.
+struct Group<'a> {
+    dimension: &'a str,
+    segment: &'a str,
+    rows: Vec<usize>,
+    positives: Vec<f64>,
+    negatives: Vec<f64>,
 }
 
 /// Every measured client of a churn model: what each group is compared with.
@@ -152,7 +195,7 @@ struct Whole<'a> {
 impl Whole<'_> {
     /// One group's AUC against the whole's, with the other figures shown beside it; `None`
     /// when the group is too small or of one class.
-    fn group(&self, dimension: &str, segment: &str, rows: &[usize]) -> Option<SegmentFigure> {
+    fn group(&self, group: Group) -> Option<SegmentFigure> {
         let Whole {
             labels,
             scores,
@@ -160,15 +203,25 @@ impl Whole<'_> {
             overall,
             min_clients,
         } = *self;
-        let positives = rows.iter().filter(|i| labels[**i]).count();
-        let negatives = rows.len() - positives;
+        let Group {
+            dimension,
+            segment,
+            rows,
+            positives,
+            negatives,
+        } = group;
+        let (positives, negatives, ranked) = (
+            positives.len(),
+            negatives.len(),
+            Ranked::from_sorted(positives, negatives),
+        );
         if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
             return None;
         }
+        let ranked = ranked.ok()?;
+        // In row order, as the other metrics' sums have always been taken.
         let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
         let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
-        // One sort per group: the AUC and the other metrics share it.
-        let ranked = Ranked::new(&l, &s).ok()?;
         let auc = ranked.roc_auc();
         let p = groups::auc_below_p_value(auc, positives, negatives, overall).ok()?;
         let mut f = figure(
@@ -423,8 +476,25 @@ mod tests {
                 regions.push(Some(region));
             }
         }
-        let figures = churn(&labels, &scores, 0.5, &[Dimension::new("region", regions)], MIN_CLIENTS);
+        let order = crate::metrics::sort::argsort_floats(&scores);
+        let dimension = Dimension::new("region", regions.iter().copied());
+        let figures = churn(&labels, &scores, &order, 0.5, &[dimension], MIN_CLIENTS);
         assert_eq!(figures.len(), 5);
+        // Each group's AUC, read off the whole's order, is that of its own rows sorted apart.
+        for figure in &figures {
+            let rows: Vec<usize> = (0..labels.len())
+                .filter(|i| regions[*i] == Some(figure.segment.as_str()))
+                .collect();
+            let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
+            let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();
+            assert_eq!(
+                figure.value,
+                Ranked::new(&l, &s).unwrap().roc_auc(),
+                "{}",
+                figure.segment
+            );
+            assert_eq!(figure.rows, rows.len());
+        }
         let flagged: Vec<&str> = figures.iter().filter(|f| f.worse).map(|f| f.segment.as_str()).collect();
         assert_eq!(flagged, ["E"]);
         let spread = region_spread(&figures).unwrap();

@@ -76,6 +76,39 @@ impl Ranked {
         Ok(Ranked { positives, negatives })
     }
 
+    /// [`Ranked::new`] without a sort, from the scores' ascending `order`
+    /// ([`argsort_floats`](super::sort::argsort_floats) of `scores`), for a caller that ranks
+    /// the same scores more than once (the churn figures by group walk the same order).
+    pub fn from_order(labels: &[bool], scores: &[f64], order: &[usize]) -> Result<Ranked> {
+        check_same_length("labels", labels.len(), "scores", scores.len())?;
+        check_same_length("order", order.len(), "scores", scores.len())?;
+        check_finite("score", scores)?;
+        let n_pos = labels.iter().filter(|l| **l).count();
+        let mut positives = Vec::with_capacity(n_pos);
+        let mut negatives = Vec::with_capacity(labels.len() - n_pos);
+        for &i in order {
+            if labels[i] {
+                positives.push(scores[i]);
+            } else {
+                negatives.push(scores[i]);
+            }
+        }
+        Ranked::from_sorted(positives, negatives)
+    }
+
+    /// The ranking of the positives' and the negatives' scores, each already ascending.
+    pub fn from_sorted(positives: Vec<f64>, negatives: Vec<f64>) -> Result<Ranked> {
+        debug_assert!(positives.is_sorted_by(|a, b| a.total_cmp(b).is_le()));
+        debug_assert!(negatives.is_sorted_by(|a, b| a.total_cmp(b).is_le()));
+        if positives.is_empty() {
+            return Err(MetricError::SingleClass(0, "ROC AUC"));
+        }
+        if negatives.is_empty() {
+            return Err(MetricError::SingleClass(1, "ROC AUC"));
+        }
+        Ok(Ranked { positives, negatives })
+    }
+
     pub fn n_pos(&self) -> u64 {
         self.positives.len() as u64
     }
@@ -353,6 +386,34 @@ mod tests {
             evaluate(&[true, false], &[1.5, 0.2], 0.5),
             Err(MetricError::NotAProbability { index: 0, .. })
         ));
+    }
+
+    #[test]
+    fn a_ranking_from_the_order_is_the_sorted_one() {
+        let mut state = 7u64;
+        let (labels, scores): (Vec<bool>, Vec<f64>) = (0..20_000)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let x = (state >> 11) as f64 / (1u64 << 53) as f64;
+                // Coarse scores (many ties) leaning towards the positives.
+                (
+                    x < 0.3 + 0.4 * ((i % 7) as f64 / 7.0),
+                    ((x + (i % 7) as f64) * 20.0).floor() / 160.0,
+                )
+            })
+            .unzip();
+        let sorted = Ranked::new(&labels, &scores).unwrap();
+        let order = super::super::sort::argsort_floats(&scores);
+        let ordered = Ranked::from_order(&labels, &scores, &order).unwrap();
+        assert_eq!(sorted.positives, ordered.positives);
+        assert_eq!(sorted.negatives, ordered.negatives);
+        assert!(sorted.roc_auc() > 0.0 && sorted.roc_auc() < 1.0);
+        assert_eq!(
+            Ranked::from_order(&[true, true], &[0.1, 0.2], &[0, 1]).err(),
+            Some(MetricError::SingleClass(1, "ROC AUC"))
+        );
     }
 
     #[test]

@@ -21,16 +21,22 @@ pub fn estimated_auc(calibrated: &[f64], scores: &[f64]) -> Result<f64> {
     check_same_length("calibrated", calibrated.len(), "scores", scores.len())?;
     check_finite("calibrated probability", calibrated)?;
     check_finite("score", scores)?;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
+    estimated_auc_in_order(calibrated, &super::sort::argsort_floats(scores))
+}
+
+/// [`estimated_auc`] from the scores' ascending `order`
+/// ([`argsort_floats`](super::sort::argsort_floats)), for a caller that has it already.
+pub fn estimated_auc_in_order(calibrated: &[f64], order: &[usize]) -> Result<f64> {
+    check_same_length("calibrated", calibrated.len(), "order", order.len())?;
+    check_finite("calibrated probability", calibrated)?;
     // Descending by score (numpy's argsort reversed: ties in reverse index order).
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
-    order.reverse();
-    let mut tps = Vec::with_capacity(order.len() + 1);
-    let mut fps = Vec::with_capacity(order.len() + 1);
+    let order = order.iter().rev();
+    let mut tps = Vec::with_capacity(calibrated.len() + 1);
+    let mut fps = Vec::with_capacity(calibrated.len() + 1);
     tps.push(0.0);
     fps.push(0.0);
     let mut cumulative = 0.0;
-    for (n, &i) in order.iter().enumerate() {
+    for (n, &i) in order.enumerate() {
         cumulative += calibrated[i];
         tps.push(round5(cumulative));
         fps.push(round5(1.0 + n as f64 - cumulative));

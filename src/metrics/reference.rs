@@ -236,21 +236,36 @@ impl FeatureReference {
     /// outside; the category `missing_marker` (what cleaning fills a missing value with), as
     /// missing, on both sides.
     pub fn categorical_quality<S: AsRef<str>>(&self, values: &[S], rows: usize, missing_marker: &str) -> Quality {
+        self.categorical_quality_of(
+            &CategoryCounts::of(values.iter().map(AsRef::as_ref)),
+            rows,
+            missing_marker,
+        )
+    }
+
+    /// [`categorical_quality`](Self::categorical_quality) from the values' counts.
+    pub fn categorical_quality_of(&self, current: &CategoryCounts, rows: usize, missing_marker: &str) -> Quality {
+        let present = current.total as usize;
         let (unseen, reference_missing) = match self {
             FeatureReference::Categorical {
                 counts, missing, count, ..
             } => (
-                values.iter().filter(|v| !counts.contains_key(v.as_ref())).count(),
+                current
+                    .counts
+                    .iter()
+                    .filter(|(category, _)| !counts.contains_key(**category))
+                    .map(|(_, n)| *n)
+                    .sum::<u64>() as usize,
                 (*missing + counts.get(missing_marker).copied().unwrap_or(0)) as f64
                     / (*missing as f64 + *count as f64).max(1.0),
             ),
             FeatureReference::Numeric { .. } => (0, 0.0),
         };
-        let marked = values.iter().filter(|v| v.as_ref() == missing_marker).count();
+        let marked = current.counts.get(missing_marker).copied().unwrap_or(0) as usize;
         Quality {
-            missing_share: (rows.saturating_sub(values.len()) + marked) as f64 / rows.max(1) as f64,
+            missing_share: (rows.saturating_sub(present) + marked) as f64 / rows.max(1) as f64,
             reference_missing_share: reference_missing,
-            outside_share: unseen as f64 / values.len().max(1) as f64,
+            outside_share: unseen as f64 / present.max(1) as f64,
         }
     }
 
@@ -305,16 +320,40 @@ impl FeatureReference {
 
     /// Drift of categorical `current` values against this reference.
     pub fn categorical_drift<S: AsRef<str>>(&self, current: &[S]) -> Result<CategoricalDrift> {
+        self.categorical_drift_of(&CategoryCounts::of(current.iter().map(AsRef::as_ref)))
+    }
+
+    /// [`categorical_drift`](Self::categorical_drift) from the values' counts.
+    pub fn categorical_drift_of(&self, current: &CategoryCounts) -> Result<CategoricalDrift> {
         let FeatureReference::Categorical { counts, .. } = self else {
             return Err(MetricError::Empty);
         };
-        // Counted by borrowed text, owned once per category: not a `String` per value.
-        let mut by_text: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        for v in current {
-            *by_text.entry(v.as_ref()).or_insert(0) += 1;
-        }
-        let current_counts: BTreeMap<String, u64> = by_text.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
+        let current_counts: BTreeMap<String, u64> = current.counts.iter().map(|(k, n)| (k.to_string(), *n)).collect();
         drift::categorical_counts(counts, &current_counts)
+    }
+}
+
+/// How often each category occurs in a sample, counted once by borrowed text (not a `String`
+/// per value): the categorical drift and quality figures both read it.
+#[derive(Debug, Default)]
+pub struct CategoryCounts<'a> {
+    counts: foldhash::HashMap<&'a str, u64>,
+    total: u64,
+}
+
+impl<'a> CategoryCounts<'a> {
+    pub fn of(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut counted = CategoryCounts::default();
+        for value in values {
+            *counted.counts.entry(value).or_insert(0) += 1;
+            counted.total += 1;
+        }
+        counted
+    }
+
+    /// Values counted.
+    pub fn total(&self) -> usize {
+        self.total as usize
     }
 }
 
