@@ -59,242 +59,255 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     );
     let current = timeline.features(timeline.latest.date)?;
     tracing::info!(seconds = started.seconds(), "its features ready");
-    let mut observations = Vec::new();
-    let mut summary = BenchmarkSummary {
-        snapshot: timeline.latest.date.to_string(),
-        drift_policy: policy,
-        churn: None,
-        manager: None,
-        agency: None,
-        recommender: None,
-        table_rows: None,
-        segments: Vec::new(),
-        region_spread: Vec::new(),
-    };
-    summary.table_rows = Some(table_rows(
-        timeline.latest.date,
-        &timeline.raw_rows,
-        ctx.previous.as_ref(),
-        &mut observations,
-    ));
-
-    let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
-    if let Some(model) = churn_model {
-        observations.push(Observation::of(
-            &obs::CHAMPION_VERSION,
-            &churn_label,
-            model.meta.version as f64,
-        ));
-        let mut section = ChurnBenchmark {
-            version: model.meta.version,
-            importance: model.meta.importance.iter().take(10).cloned().collect(),
-            evaluated_snapshot: None,
-            metrics: None,
-            trained_auc: None,
-            curves: None,
-            note: None,
-            estimated: None,
-            cohort: None,
-            drift: Drift::NotMeasured { note: String::new() },
+    // The recommender reads only the latest holdings and clients: it is measured on a thread
+    // of its own while the tabular models are (their stages leave the second core idle much of
+    // the time), started once the features are ready so that its index never adds to the peak
+    // of a features build. Its observations join the others in the order they always had.
+    std::thread::scope(|scope| {
+        let recommender = scope.spawn(|| measure_recommender(ctx, &registry, &timeline));
+        let mut observations = Vec::new();
+        let mut summary = BenchmarkSummary {
+            snapshot: timeline.latest.date.to_string(),
+            drift_policy: policy,
+            churn: None,
+            manager: None,
+            agency: None,
+            recommender: None,
+            table_rows: None,
+            segments: Vec::new(),
+            region_spread: Vec::new(),
         };
-        section.estimated = Some(estimate_churn(
-            config,
-            &model,
-            &current.clients,
+        summary.table_rows = Some(table_rows(
             timeline.latest.date,
+            &timeline.raw_rows,
+            ctx.previous.as_ref(),
             &mut observations,
-        )?);
-        tracing::info!(seconds = started.seconds(), "churn estimated before labels");
-        match matured {
-            Some((date, clients, predicted)) => {
-                let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
-                let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
-                let metrics =
-                    tabular::holdout_metrics(&tabular::CHURN, &truth, &predicted, &config.models.churn, calibrator)?;
-                if let Some(m) = metrics.binary() {
-                    for (spec, value) in [
-                        (&obs::CHURN_AUC, m.roc_auc),
-                        (&obs::CHURN_AVERAGE_PRECISION, m.average_precision),
-                        (&obs::CHURN_PRECISION, m.precision),
-                        (&obs::CHURN_RECALL, m.recall),
-                        (&obs::CHURN_F1, m.f1),
-                        (&obs::CHURN_LOG_LOSS, m.log_loss),
-                        (&obs::CHURN_BRIER, m.brier),
-                        (&obs::CHURN_KS, m.ks),
-                        (&obs::CHURN_POSITIVE_RATE, m.positives as f64 / m.rows.max(1) as f64),
-                    ] {
-                        observations.push(Observation::of(spec, &churn_label, value));
-                    }
-                    let trained = frames::trained_headline(&model);
-                    if let Some(change) = frames::relative_change(m.roc_auc, trained) {
-                        observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
-                    }
-                    section.trained_auc = trained;
-                }
-                tracing::info!(seconds = started.seconds(), "its metrics measured");
-                let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
-                let scores = frames::to_f64(&predicted);
-                // One sort of the scores: the figures by group and the curves walk it.
-                let order = crate::metrics::sort::argsort_floats(&scores);
-                let grouping = timeline.labelled_clients(date, Some(&["region", "segment", "age"]))?;
-                if grouping
-                    .column("cli")?
-                    .as_materialized_series()
-                    .equals(clients.column("cli")?.as_materialized_series())
-                {
-                    let dimensions = [
-                        segments::Dimension::of_column("region", &grouping, "region")?,
-                        segments::Dimension::of_column("segment", &grouping, "segment")?,
-                        segments::Dimension::of_column("agency", &grouping, "age")?,
-                    ];
-                    let figures = segments::churn(
-                        &labels,
-                        &scores,
-                        &order,
-                        config.models.churn.threshold,
-                        &dimensions,
-                        segments::min_clients(ctx),
-                    );
-                    segments::record(figures, &mut summary, &mut observations);
-                }
-                tracing::info!(seconds = started.seconds(), "its segments measured");
-                section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
-                section.evaluated_snapshot = Some(date.to_string());
-                section.metrics = Some(metrics);
-                section.curves = Some(curves(&labels, &scores, &order)?);
-            }
-            None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
-        }
-        tracing::info!(seconds = started.seconds(), "churn measured on its matured snapshot");
-        section.drift = drift(
-            &registry,
-            ModelKind::Churn,
-            &model,
-            &current.clients,
-            &policy,
-            min_rows,
-            &mut observations,
-        )?;
-        summary.churn = Some(section);
-        tracing::info!(seconds = started.seconds(), "churn drift measured");
-    }
-
-    for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
-        if !ctx.wants(spec.model)? {
-            continue;
-        }
-        let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
-            continue;
-        };
-        let label = [(Label::Model, spec.model.as_str())];
-        observations.push(Observation::of(
-            &obs::CHAMPION_VERSION,
-            &label,
-            model.meta.version as f64,
         ));
-        // An entity the export gives no score for (the target column is optional) is left out
-        // of the metrics, as training leaves it out; the others are still measured.
-        let measured = frame.clone().lazy().filter(col(spec.target).is_not_null()).collect()?;
-        let without_score = frame.height() - measured.height();
-        if without_score > 0 {
-            tracing::warn!(
-                model = spec.model.as_str(),
-                without_score,
-                "entities without {} left out of the metrics",
-                spec.target
-            );
-        }
-        let truth = tabular::target_values(&measured, spec.target)?;
-        let predicted = frames::predict(&model, &measured)?;
-        let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn, None)?;
-        let trained = frames::trained_headline(&model);
-        if let Some(m) = metrics.regression() {
-            for (spec, value) in [
-                (&obs::PERFORMANCE_RMSE, m.rmse),
-                (&obs::PERFORMANCE_MAE, m.mae),
-                (&obs::PERFORMANCE_R2, m.r2),
-                (&obs::PERFORMANCE_SPEARMAN, m.spearman),
-            ] {
-                observations.push(Observation::of(spec, &label, value));
-            }
-            if let Some(change) = frames::relative_change(m.rmse, trained) {
-                observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
-            }
-        }
-        // By region: an agency's own, a manager's through their agency.
-        let regions = match spec.model {
-            ModelKind::Manager => {
-                let agencies = optional_texts(&current.agencies, "age")?;
-                let region_of: std::collections::HashMap<String, Option<String>> = agencies
-                    .into_iter()
-                    .zip(optional_texts(&current.agencies, "region")?)
-                    .filter_map(|(a, r)| Some((a?, r)))
-                    .collect();
-                optional_texts(&measured, "age")?
-                    .into_iter()
-                    .map(|a| a.and_then(|a| region_of.get(&a).cloned().flatten()))
-                    .collect()
-            }
-            _ => optional_texts(&measured, "region")?,
-        };
-        let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
-        let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
-        let regions = segments::Dimension::new("region", regions.iter().map(Option::as_deref));
-        let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[regions]);
-        segments::record(figures, &mut summary, &mut observations);
-        let pairs: Vec<[f64; 2]> = truth
-            .iter()
-            .zip(&predicted)
-            .map(|(t, p)| [*t as f64, (*p as f64).clamp(0.0, 100.0)])
-            .collect();
-        let section = PerformanceBenchmark {
-            version: model.meta.version,
-            evaluated_snapshot: timeline.latest.date.to_string(),
-            metrics,
-            trained_rmse: trained,
-            actual_vs_predicted: pairs,
-            without_score,
-            importance: model.meta.importance.iter().take(10).cloned().collect(),
-            drift: drift(
-                &registry,
-                spec.model,
+
+        let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
+        if let Some(model) = churn_model {
+            observations.push(Observation::of(
+                &obs::CHAMPION_VERSION,
+                &churn_label,
+                model.meta.version as f64,
+            ));
+            let mut section = ChurnBenchmark {
+                version: model.meta.version,
+                importance: model.meta.importance.iter().take(10).cloned().collect(),
+                evaluated_snapshot: None,
+                metrics: None,
+                trained_auc: None,
+                curves: None,
+                note: None,
+                estimated: None,
+                cohort: None,
+                drift: Drift::NotMeasured { note: String::new() },
+            };
+            section.estimated = Some(estimate_churn(
+                config,
                 &model,
-                frame,
+                &current.clients,
+                timeline.latest.date,
+                &mut observations,
+            )?);
+            tracing::info!(seconds = started.seconds(), "churn estimated before labels");
+            match matured {
+                Some((date, clients, predicted)) => {
+                    let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
+                    let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
+                    let metrics = tabular::holdout_metrics(
+                        &tabular::CHURN,
+                        &truth,
+                        &predicted,
+                        &config.models.churn,
+                        calibrator,
+                    )?;
+                    if let Some(m) = metrics.binary() {
+                        for (spec, value) in [
+                            (&obs::CHURN_AUC, m.roc_auc),
+                            (&obs::CHURN_AVERAGE_PRECISION, m.average_precision),
+                            (&obs::CHURN_PRECISION, m.precision),
+                            (&obs::CHURN_RECALL, m.recall),
+                            (&obs::CHURN_F1, m.f1),
+                            (&obs::CHURN_LOG_LOSS, m.log_loss),
+                            (&obs::CHURN_BRIER, m.brier),
+                            (&obs::CHURN_KS, m.ks),
+                            (&obs::CHURN_POSITIVE_RATE, m.positives as f64 / m.rows.max(1) as f64),
+                        ] {
+                            observations.push(Observation::of(spec, &churn_label, value));
+                        }
+                        let trained = frames::trained_headline(&model);
+                        if let Some(change) = frames::relative_change(m.roc_auc, trained) {
+                            observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
+                        }
+                        section.trained_auc = trained;
+                    }
+                    tracing::info!(seconds = started.seconds(), "its metrics measured");
+                    let labels: Vec<bool> = truth.iter().map(|t| *t >= 0.5).collect();
+                    let scores = frames::to_f64(&predicted);
+                    // One sort of the scores: the figures by group and the curves walk it.
+                    let order = crate::metrics::sort::argsort_floats(&scores);
+                    let grouping = timeline.labelled_clients(date, Some(&["region", "segment", "age"]))?;
+                    if grouping
+                        .column("cli")?
+                        .as_materialized_series()
+                        .equals(clients.column("cli")?.as_materialized_series())
+                    {
+                        let dimensions = [
+                            segments::Dimension::of_column("region", &grouping, "region")?,
+                            segments::Dimension::of_column("segment", &grouping, "segment")?,
+                            segments::Dimension::of_column("agency", &grouping, "age")?,
+                        ];
+                        let figures = segments::churn(
+                            &labels,
+                            &scores,
+                            &order,
+                            config.models.churn.threshold,
+                            &dimensions,
+                            segments::min_clients(ctx),
+                        );
+                        segments::record(figures, &mut summary, &mut observations);
+                    }
+                    tracing::info!(seconds = started.seconds(), "its segments measured");
+                    section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
+                    section.evaluated_snapshot = Some(date.to_string());
+                    section.metrics = Some(metrics);
+                    section.curves = Some(curves(&labels, &scores, &order)?);
+                }
+                None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
+            }
+            tracing::info!(seconds = started.seconds(), "churn measured on its matured snapshot");
+            section.drift = drift(
+                &registry,
+                ModelKind::Churn,
+                &model,
+                &current.clients,
                 &policy,
                 min_rows,
                 &mut observations,
-            )?,
-        };
-        match spec.model {
-            ModelKind::Manager => summary.manager = Some(section),
-            _ => summary.agency = Some(section),
+            )?;
+            summary.churn = Some(section);
+            tracing::info!(seconds = started.seconds(), "churn drift measured");
         }
-    }
 
-    tracing::info!(seconds = started.seconds(), "managers and agencies measured");
-    if ctx.wants(ModelKind::Recommender)?
-        && let Some(saved) = absent_if_untrained(SavedRecommender::load(&registry, None))?
-    {
-        let (section, figures) = benchmark_recommender(ctx, &registry, &saved, &timeline, &mut observations)?;
-        segments::record(figures, &mut summary, &mut observations);
-        summary.recommender = Some(section);
-    }
-    tracing::info!(seconds = started.seconds(), "recommender measured");
-    let measured = [
-        summary.churn.is_some(),
-        summary.manager.is_some(),
-        summary.agency.is_some(),
-        summary.recommender.is_some(),
-    ];
-    if !measured.contains(&true) {
-        return Err(JobError::NoModels);
-    }
-    Ok(started.succeeded(
-        "benchmark",
-        Vec::new(),
-        observations,
-        JobSummary::Benchmark(Box::new(summary)).to_value(),
-    ))
+        for (spec, frame) in [(&MANAGER, &current.managers), (&AGENCY, &current.agencies)] {
+            if !ctx.wants(spec.model)? {
+                continue;
+            }
+            let Some(model) = absent_if_untrained(TabularModel::load(&registry, spec.model, None, threads))? else {
+                continue;
+            };
+            let label = [(Label::Model, spec.model.as_str())];
+            observations.push(Observation::of(
+                &obs::CHAMPION_VERSION,
+                &label,
+                model.meta.version as f64,
+            ));
+            // An entity the export gives no score for (the target column is optional) is left out
+            // of the metrics, as training leaves it out; the others are still measured.
+            let measured = frame.clone().lazy().filter(col(spec.target).is_not_null()).collect()?;
+            let without_score = frame.height() - measured.height();
+            if without_score > 0 {
+                tracing::warn!(
+                    model = spec.model.as_str(),
+                    without_score,
+                    "entities without {} left out of the metrics",
+                    spec.target
+                );
+            }
+            let truth = tabular::target_values(&measured, spec.target)?;
+            let predicted = frames::predict(&model, &measured)?;
+            let metrics = tabular::holdout_metrics(spec, &truth, &predicted, &config.models.churn, None)?;
+            let trained = frames::trained_headline(&model);
+            if let Some(m) = metrics.regression() {
+                for (spec, value) in [
+                    (&obs::PERFORMANCE_RMSE, m.rmse),
+                    (&obs::PERFORMANCE_MAE, m.mae),
+                    (&obs::PERFORMANCE_R2, m.r2),
+                    (&obs::PERFORMANCE_SPEARMAN, m.spearman),
+                ] {
+                    observations.push(Observation::of(spec, &label, value));
+                }
+                if let Some(change) = frames::relative_change(m.rmse, trained) {
+                    observations.push(Observation::of(&obs::PERFORMANCE_RMSE_CHANGE, &label, change));
+                }
+            }
+            // By region: an agency's own, a manager's through their agency.
+            let regions = match spec.model {
+                ModelKind::Manager => {
+                    let agencies = optional_texts(&current.agencies, "age")?;
+                    let region_of: std::collections::HashMap<String, Option<String>> = agencies
+                        .into_iter()
+                        .zip(optional_texts(&current.agencies, "region")?)
+                        .filter_map(|(a, r)| Some((a?, r)))
+                        .collect();
+                    optional_texts(&measured, "age")?
+                        .into_iter()
+                        .map(|a| a.and_then(|a| region_of.get(&a).cloned().flatten()))
+                        .collect()
+                }
+                _ => optional_texts(&measured, "region")?,
+            };
+            let truth_f64: Vec<f64> = truth.iter().map(|t| f64::from(*t)).collect();
+            let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
+            let regions = segments::Dimension::new("region", regions.iter().map(Option::as_deref));
+            let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[regions]);
+            segments::record(figures, &mut summary, &mut observations);
+            let pairs: Vec<[f64; 2]> = truth
+                .iter()
+                .zip(&predicted)
+                .map(|(t, p)| [*t as f64, (*p as f64).clamp(0.0, 100.0)])
+                .collect();
+            let section = PerformanceBenchmark {
+                version: model.meta.version,
+                evaluated_snapshot: timeline.latest.date.to_string(),
+                metrics,
+                trained_rmse: trained,
+                actual_vs_predicted: pairs,
+                without_score,
+                importance: model.meta.importance.iter().take(10).cloned().collect(),
+                drift: drift(
+                    &registry,
+                    spec.model,
+                    &model,
+                    frame,
+                    &policy,
+                    min_rows,
+                    &mut observations,
+                )?,
+            };
+            match spec.model {
+                ModelKind::Manager => summary.manager = Some(section),
+                _ => summary.agency = Some(section),
+            }
+        }
+
+        tracing::info!(seconds = started.seconds(), "managers and agencies measured");
+        let measured = recommender
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        if let Some(recommender) = measured {
+            observations.extend(recommender.observations);
+            segments::record(recommender.figures, &mut summary, &mut observations);
+            summary.recommender = Some(recommender.section);
+        }
+        tracing::info!(seconds = started.seconds(), "recommender measured");
+        let measured = [
+            summary.churn.is_some(),
+            summary.manager.is_some(),
+            summary.agency.is_some(),
+            summary.recommender.is_some(),
+        ];
+        if !measured.contains(&true) {
+            return Err(JobError::NoModels);
+        }
+        Ok(started.succeeded(
+            "benchmark",
+            Vec::new(),
+            observations,
+            JobSummary::Benchmark(Box::new(summary)).to_value(),
+        ))
+    })
 }
 
 /// The churn champion's performance on the latest snapshot, before its labels exist: CBPE
@@ -796,6 +809,35 @@ fn table_rows(
         rows,
         previous: before.map(Box::new),
     }
+}
+
+/// What the recommender's benchmark adds to the report.
+struct RecommenderMeasured {
+    section: RecommenderBenchmark,
+    figures: Vec<SegmentFigure>,
+    observations: Vec<Observation>,
+}
+
+/// The recommender's section, figures by group and observations, when it is wanted and has a
+/// champion.
+fn measure_recommender(
+    ctx: &Context,
+    registry: &Registry,
+    timeline: &Timeline,
+) -> Result<Option<RecommenderMeasured>, JobError> {
+    if !ctx.wants(ModelKind::Recommender)? {
+        return Ok(None);
+    }
+    let Some(saved) = absent_if_untrained(SavedRecommender::load(registry, None))? else {
+        return Ok(None);
+    };
+    let mut observations = Vec::new();
+    let (section, figures) = benchmark_recommender(ctx, registry, &saved, timeline, &mut observations)?;
+    Ok(Some(RecommenderMeasured {
+        section,
+        figures,
+        observations,
+    }))
 }
 
 /// The recommender on the products opened in the last `holdout_months`. A champion trained
