@@ -59,12 +59,28 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     );
     let current = timeline.features(timeline.latest.date)?;
     tracing::info!(seconds = started.seconds(), "its features ready");
+    // Before the recommender starts: without stored scores this predicts every current client.
+    let mut estimate_observations = Vec::new();
+    let estimated = match &churn_model {
+        Some(model) => Some(estimate_churn(
+            config,
+            model,
+            &current.clients,
+            timeline.latest.date,
+            &mut estimate_observations,
+        )?),
+        None => None,
+    };
+    tracing::info!(seconds = started.seconds(), "churn estimated before labels");
     // The recommender reads only the latest holdings and clients: it is measured on a thread
     // of its own while the tabular models are (their stages leave the second core idle much of
-    // the time), started once the features are ready so that its index never adds to the peak
-    // of a features build. Its observations join the others in the order they always had.
+    // the time), started once the features are built, the estimate predicted and the figures
+    // by group measured, so that its index never adds to their peaks (without a matured
+    // snapshot, after the tabular models). Its observations join the others in the order they
+    // always had.
     std::thread::scope(|scope| {
-        let recommender = scope.spawn(|| measure_recommender(ctx, &registry, &timeline));
+        let start_recommender = || scope.spawn(|| measure_recommender(ctx, &registry, &timeline));
+        let mut recommender = None;
         let mut observations = Vec::new();
         let mut summary = BenchmarkSummary {
             snapshot: timeline.latest.date.to_string(),
@@ -103,14 +119,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 cohort: None,
                 drift: Drift::NotMeasured { note: String::new() },
             };
-            section.estimated = Some(estimate_churn(
-                config,
-                &model,
-                &current.clients,
-                timeline.latest.date,
-                &mut observations,
-            )?);
-            tracing::info!(seconds = started.seconds(), "churn estimated before labels");
+            observations.append(&mut estimate_observations);
+            section.estimated = estimated;
             match matured {
                 Some((date, clients, predicted)) => {
                     let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
@@ -169,6 +179,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                         segments::record(figures, &mut summary, &mut observations);
                     }
                     tracing::info!(seconds = started.seconds(), "its segments measured");
+                    // After the figures by group, whose groups hold every client three times.
+                    recommender = Some(start_recommender());
                     section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
                     section.evaluated_snapshot = Some(date.to_string());
                     section.metrics = Some(metrics);
@@ -284,6 +296,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
 
         tracing::info!(seconds = started.seconds(), "managers and agencies measured");
         let measured = recommender
+            .unwrap_or_else(start_recommender)
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         if let Some(recommender) = measured {
