@@ -210,15 +210,14 @@ impl Whole<'_> {
             positives,
             negatives,
         } = group;
+        if rows.len() < min_clients || positives.len() < MIN_CLASS || negatives.len() < MIN_CLASS {
+            return None;
+        }
         let (positives, negatives, ranked) = (
             positives.len(),
             negatives.len(),
-            Ranked::from_sorted(positives, negatives),
+            Ranked::from_sorted(positives, negatives).ok()?,
         );
-        if rows.len() < min_clients || positives < MIN_CLASS || negatives < MIN_CLASS {
-            return None;
-        }
-        let ranked = ranked.ok()?;
         // In row order, as the other metrics' sums have always been taken.
         let l: Vec<bool> = rows.iter().map(|i| labels[*i]).collect();
         let s: Vec<f64> = rows.iter().map(|i| scores[*i]).collect();

@@ -51,22 +51,8 @@ impl Ranked {
     pub fn new(labels: &[bool], scores: &[f64]) -> Result<Ranked> {
         check_same_length("labels", labels.len(), "scores", scores.len())?;
         check_finite("score", scores)?;
-        let n_pos = labels.iter().filter(|l| **l).count();
-        let mut positives = Vec::with_capacity(n_pos);
-        let mut negatives = Vec::with_capacity(labels.len() - n_pos);
-        for (label, score) in labels.iter().zip(scores) {
-            if *label {
-                positives.push(*score)
-            } else {
-                negatives.push(*score)
-            }
-        }
-        if positives.is_empty() {
-            return Err(MetricError::SingleClass(0, "ROC AUC"));
-        }
-        if negatives.is_empty() {
-            return Err(MetricError::SingleClass(1, "ROC AUC"));
-        }
+        let (mut positives, mut negatives) = by_class(labels, scores, 0..labels.len());
+        both_classes(&positives, &negatives)?;
         // The two classes sort side by side: half the wall time on two cores.
         std::thread::scope(|scope| {
             let handle = scope.spawn(|| sort_floats(&mut positives));
@@ -83,16 +69,7 @@ impl Ranked {
         check_same_length("labels", labels.len(), "scores", scores.len())?;
         check_same_length("order", order.len(), "scores", scores.len())?;
         check_finite("score", scores)?;
-        let n_pos = labels.iter().filter(|l| **l).count();
-        let mut positives = Vec::with_capacity(n_pos);
-        let mut negatives = Vec::with_capacity(labels.len() - n_pos);
-        for &i in order {
-            if labels[i] {
-                positives.push(scores[i]);
-            } else {
-                negatives.push(scores[i]);
-            }
-        }
+        let (positives, negatives) = by_class(labels, scores, order.iter().copied());
         Ranked::from_sorted(positives, negatives)
     }
 
@@ -100,12 +77,7 @@ impl Ranked {
     pub fn from_sorted(positives: Vec<f64>, negatives: Vec<f64>) -> Result<Ranked> {
         debug_assert!(positives.is_sorted_by(|a, b| a.total_cmp(b).is_le()));
         debug_assert!(negatives.is_sorted_by(|a, b| a.total_cmp(b).is_le()));
-        if positives.is_empty() {
-            return Err(MetricError::SingleClass(0, "ROC AUC"));
-        }
-        if negatives.is_empty() {
-            return Err(MetricError::SingleClass(1, "ROC AUC"));
-        }
+        both_classes(&positives, &negatives)?;
         Ok(Ranked { positives, negatives })
     }
 
@@ -193,6 +165,32 @@ impl Ranked {
             .collect();
         thin(points, max_points)
     }
+}
+
+/// The scores of `rows` (in that order) split by label: positives, negatives.
+fn by_class(labels: &[bool], scores: &[f64], rows: impl Iterator<Item = usize>) -> (Vec<f64>, Vec<f64>) {
+    let n_pos = labels.iter().filter(|l| **l).count();
+    let mut positives = Vec::with_capacity(n_pos);
+    let mut negatives = Vec::with_capacity(labels.len() - n_pos);
+    for i in rows {
+        if labels[i] {
+            positives.push(scores[i]);
+        } else {
+            negatives.push(scores[i]);
+        }
+    }
+    (positives, negatives)
+}
+
+/// A ranking needs a score of each class.
+fn both_classes(positives: &[f64], negatives: &[f64]) -> Result<()> {
+    if positives.is_empty() {
+        return Err(MetricError::SingleClass(0, "ROC AUC"));
+    }
+    if negatives.is_empty() {
+        return Err(MetricError::SingleClass(1, "ROC AUC"));
+    }
+    Ok(())
 }
 
 /// Keeps the first and last points and evenly spaced ones between.
