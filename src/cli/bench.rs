@@ -163,6 +163,17 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 64)]
         buckets: usize,
     },
+    /// Every champion's predictions of the latest snapshot by XGBoost's own predictor and by
+    /// bankml's laid-out trees, alternately in one process: wall and CPU seconds, the ratio,
+    /// and whether they agree bit for bit (exit 1 if not). Builds the snapshot's features if
+    /// they are not kept.
+    Predict {
+        /// A project folder with data and trained champions (e.g. made by `generate` + `train`).
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// One stage in a fresh process, so its peak memory is its own (used by `bench data`).
     #[command(hide = true)]
     Stage {
@@ -363,6 +374,10 @@ pub fn run(args: BenchArgs, config: &EngineConfig, config_path: &std::path::Path
                 (binary, dir)
             });
             super::bench_jobs::run(&dir, &jobs, repeats, baseline.as_ref())
+        }
+        BenchWhat::Predict { dir, repeats } => {
+            let project = bankml::data::load_config(&dir.join("config/bankml.yaml"), false)?;
+            super::bench_predict::run(&dir, repeats, &project)
         }
         BenchWhat::Distributed { dir, workers, buckets } => {
             let project = bankml::data::load_config(&dir.join("config/bankml.yaml"), false)?;

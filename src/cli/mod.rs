@@ -9,6 +9,7 @@ mod bench_crash;
 mod bench_distributed;
 mod bench_jobs;
 mod bench_monitor;
+mod bench_predict;
 mod bucketize;
 mod daemon;
 mod evaluate;

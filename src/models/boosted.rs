@@ -5,6 +5,7 @@
 //! JSON, so a model trained by the bank's data scientists in Python loads here and ours there.
 
 use super::collective::{Peers, Solo};
+use super::forest::Forest;
 use super::progress::{TrainingProgress, TrainingStep};
 use super::quantile::{Prediction, RawBooster, RowBatches, XgbMatrix};
 pub use crate::config::models::BoostParams;
@@ -100,6 +101,9 @@ impl Matrix {
 
 pub struct TrainedBooster {
     booster: RawBooster,
+    /// The same trees laid out for fast prediction, when they were checked to predict
+    /// XGBoost's values bit for bit (`None`: XGBoost predicts).
+    forest: Option<Forest>,
     /// Threads XGBoost uses to build a matrix for contributions.
     threads: usize,
     pub best_rounds: u32,
@@ -575,12 +579,33 @@ fn train_quantile(
 }
 
 impl TrainedBooster {
-    /// Probabilities (binary) or values (regression), one per row.
+    /// Probabilities (binary) or values (regression), one per row: XGBoost's values, from
+    /// the laid-out trees when the model has them (`forest.rs`; 3.7× less time and CPU for 870 k
+    /// clients × 200 trees, `bankml bench predict`), else from XGBoost.
     pub fn predict(&self, matrix: &Matrix) -> Result<Vec<f32>> {
         if matrix.rows == 0 {
             return Ok(Vec::new());
         }
+        match &self.forest {
+            Some(forest) if matrix.cols() == forest.features() => forest
+                .predict(&matrix.values, matrix.cols(), self.threads > 1)
+                .map_err(|e| BoostError::Shape(e.to_string())),
+            // A matrix of another width gets XGBoost's own error.
+            _ => self.booster.predict_in_place(matrix),
+        }
+    }
+
+    /// [`predict`](Self::predict) by XGBoost's own predictor, whatever the model.
+    pub fn predict_with_xgboost(&self, matrix: &Matrix) -> Result<Vec<f32>> {
+        if matrix.rows == 0 {
+            return Ok(Vec::new());
+        }
         self.booster.predict_in_place(matrix)
+    }
+
+    /// Whether predictions come from the laid-out trees rather than XGBoost's predictor.
+    pub fn has_forest(&self) -> bool {
+        self.forest.is_some()
     }
 
     /// SHAP contributions: per row, one value per feature then the bias; a row sums to the
@@ -657,14 +682,50 @@ impl TrainedBooster {
     pub fn from_json(bytes: &[u8], names: Vec<String>, threads: usize) -> Result<TrainedBooster> {
         let mut booster = RawBooster::load(bytes)?;
         booster.set_param("nthread", &threads.max(1).to_string())?;
+        let forest = checked_forest(bytes, &booster);
         Ok(TrainedBooster {
             booster,
+            forest,
             threads: threads.max(1),
             best_rounds: 0,
             names,
             validation_curve: Vec::new(),
         })
     }
+}
+
+/// Rows of probe values each forest must predict exactly as XGBoost before it is used.
+const PROBE_ROWS: usize = 512;
+
+/// `model`'s trees laid out for prediction, if they can be and then predict XGBoost's own
+/// values bit for bit on [`PROBE_ROWS`] rows that reach both sides of every split: a model the
+/// layout does not cover, or (a bug) one it would predict differently, stays on XGBoost.
+fn checked_forest(model: &[u8], booster: &RawBooster) -> Option<Forest> {
+    let forest = match Forest::compile(model) {
+        Ok(forest) => forest,
+        Err(why) => {
+            tracing::debug!(%why, "model predicted by XGBoost's own predictor");
+            return None;
+        }
+    };
+    let probes = Matrix {
+        values: forest.probe_rows(PROBE_ROWS),
+        rows: PROBE_ROWS,
+        names: (0..forest.features()).map(|i| format!("f{i}")).collect(),
+    };
+    let ours = forest.predict(&probes.values, forest.features(), false).ok()?;
+    let theirs = match booster.predict_in_place(&probes) {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            tracing::warn!(error = %e, "XGBoost could not predict the probe rows; it predicts this model itself");
+            return None;
+        }
+    };
+    let agree = ours.len() == theirs.len() && ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
+    if !agree {
+        tracing::warn!("the laid-out trees differ from XGBoost on probe rows; XGBoost predicts this model itself");
+    }
+    agree.then_some(forest)
 }
 
 /// Indices of `k` folds over `rows` rows, shuffled by `seed` (each row in one test fold).

@@ -7,6 +7,7 @@ pub mod churn;
 pub mod collective;
 pub mod design;
 pub mod domain;
+pub mod forest;
 pub mod progress;
 pub mod quantile;
 pub mod recommender;

@@ -43,6 +43,16 @@ fn generate_train_score_end_to_end() {
 
     let printed = ok(dir.path(), &["score"]);
     assert!(printed.contains("recommendations: top 5"), "{printed}");
+    // Every champion is predicted by bankml's laid-out trees, XGBoost's values bit for bit.
+    let benchmark = ok(dir.path(), &["bench", "predict", "--dir", ".", "--repeats", "1"]);
+    for (model, rows) in [("churn", "2"), ("manager", ""), ("agency", "")] {
+        let line = benchmark
+            .lines()
+            .find(|l| l.starts_with(model))
+            .unwrap_or_else(|| panic!("no {model} line in:\n{benchmark}"));
+        assert!(line.ends_with("yes"), "{line}");
+        assert!(line.split_whitespace().nth(1).unwrap().starts_with(rows), "{line}");
+    }
     let out = dir.path().join("data/scores/2025-12-31");
     let clients = read_parquet(&out.join("clients.parquet"));
     let probabilities = clients.column("churn_probability").unwrap().f64().unwrap().clone();
@@ -355,7 +365,9 @@ fn a_model_trained_in_python_predicts_the_same_here() {
         names: names.clone(),
     };
     let model = TrainedBooster::from_json(include_bytes!("../fixtures/python_model.json"), names, 1).unwrap();
+    assert!(model.has_forest(), "Python's model is laid out for prediction too");
     let predicted = model.predict(&matrix).unwrap();
+    assert_eq!(predicted, model.predict_with_xgboost(&matrix).unwrap());
     let theirs = expected["predictions"].as_array().unwrap();
     assert_eq!(theirs.len(), rows.len(), "one Python prediction per row");
     assert_eq!(predicted.len(), theirs.len(), "one prediction here per row");
