@@ -163,10 +163,10 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 64)]
         buckets: usize,
     },
-    /// Every champion's predictions of the latest snapshot by XGBoost's own predictor and by
-    /// bankml's laid-out trees, alternately in one process: wall and CPU seconds, the ratio,
-    /// and whether they agree bit for bit (exit 1 if not). Builds the snapshot's features if
-    /// they are not kept.
+    /// Every champion's predictions of the latest snapshot's features by XGBoost's own
+    /// predictor (design matrix, then prediction) and by bankml's laid-out trees (as the jobs
+    /// predict), alternately in one process: wall and CPU seconds, the ratio, and whether
+    /// they agree bit for bit (exit 1 if not). Builds the snapshot's features if not kept.
     Predict {
         /// A project folder with data and trained champions (e.g. made by `generate` + `train`).
         #[arg(long)]

@@ -1,6 +1,8 @@
-//! `bankml bench predict`: every champion's predictions of the latest snapshot by XGBoost's
-//! own predictor and by the laid-out trees (`models/forest.rs`), alternately in one process:
-//! wall and CPU seconds of each pass, the ratio, and whether the two agree bit for bit.
+//! `bankml bench predict`: every champion's predictions of the latest snapshot's features by
+//! XGBoost's own predictor (from the design matrix, built first) and by the laid-out trees
+//! (`models/forest.rs`, reading the design's columns a block of rows at a time), alternately
+//! in one process: wall and CPU seconds of each pass from the frame, the ratio, and whether the
+//! two agree bit for bit.
 
 use bankml::config::EngineConfig;
 use bankml::data::snapshot;
@@ -65,22 +67,26 @@ pub fn run(dir: &Path, repeats: usize, config: &EngineConfig) -> anyhow::Result<
             ModelKind::Manager => &features.managers,
             _ => &features.agencies,
         };
-        let matrix = model.design.matrix(frame)?;
         if !model.booster.has_forest() {
             eprintln!("{kind}: predicted by XGBoost only (the model's trees are not laid out)");
             continue;
         }
         let (mut ours, mut theirs) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
         let mut identical = true;
+        let mut shape = (0, 0);
         for round in 1..=repeats.max(1) {
             eprintln!("{kind}: round {round} of {repeats} …");
-            let (wall, cpu, xgboost) = timed(|| model.booster.predict_with_xgboost(&matrix));
+            let (wall, cpu, xgboost) = timed(|| {
+                let matrix = model.design.matrix(frame)?;
+                anyhow::Ok((matrix.cols(), model.booster.predict_with_xgboost(&matrix)?))
+            });
             theirs.0.push(wall);
             theirs.1.push(cpu);
-            let (wall, cpu, laid_out) = timed(|| model.booster.predict(&matrix));
+            let (wall, cpu, laid_out) = timed(|| model.predict_frame(frame));
             ours.0.push(wall);
             ours.1.push(cpu);
-            let (xgboost, laid_out) = (xgboost?, laid_out?);
+            let ((cols, xgboost), laid_out) = (xgboost?, laid_out?);
+            shape = (xgboost.len(), cols);
             identical &= xgboost.len() == laid_out.len()
                 && xgboost.iter().zip(&laid_out).all(|(a, b)| a.to_bits() == b.to_bits());
         }
@@ -88,9 +94,9 @@ pub fn run(dir: &Path, repeats: usize, config: &EngineConfig) -> anyhow::Result<
         println!(
             "{:<9} {:>9} {:>6} {:>9} {:>20} {:>20} {:>12} {:>9}",
             kind.to_string(),
-            matrix.rows,
+            shape.0,
             model.meta.best_rounds,
-            matrix.cols(),
+            shape.1,
             format!("{:.4} / {:.4}", theirs.0, theirs.1),
             format!("{:.4} / {:.4}", ours.0, ours.1),
             format!("{:.2} / {:.2}", ours.0 / theirs.0, ours.1 / theirs.1),

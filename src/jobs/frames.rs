@@ -123,12 +123,9 @@ impl<'a> Timeline<'a> {
 /// A model's predictions for every row of `frame`.
 pub fn predict(model: &TabularModel, frame: &DataFrame) -> Result<Vec<f32>, JobError> {
     let started = std::time::Instant::now();
-    let matrix = model.design.matrix(frame)?;
-    let built = started.elapsed().as_secs_f64();
-    let predicted = model.booster.predict(&matrix)?;
+    let predicted = model.predict_frame(frame)?;
     tracing::debug!(
-        rows = matrix.rows,
-        matrix_seconds = built,
+        rows = predicted.len(),
         seconds = started.elapsed().as_secs_f64(),
         "predicted"
     );

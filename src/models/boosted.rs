@@ -608,6 +608,23 @@ impl TrainedBooster {
         self.forest.is_some()
     }
 
+    /// The predictions of `rows` rows of `cols` values written a block at a time by `write`
+    /// (see [`Forest::predict_rows`]); `None` when this model has no laid-out trees or rows
+    /// of another width (the caller then builds a [`Matrix`] for XGBoost).
+    pub fn predict_rows(
+        &self,
+        rows: usize,
+        cols: usize,
+        write: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Option<Result<Vec<f32>>> {
+        let forest = self.forest.as_ref().filter(|f| f.features() == cols)?;
+        Some(
+            forest
+                .predict_rows(rows, cols, self.threads > 1, write)
+                .map_err(|e| BoostError::Shape(e.to_string())),
+        )
+    }
+
     /// SHAP contributions: per row, one value per feature then the bias; a row sums to the
     /// margin (log-odds for binary).
     pub fn contributions(&self, matrix: &Matrix) -> Result<Vec<f32>> {

@@ -342,28 +342,45 @@ impl Forest {
     /// features first; NaN is missing): probabilities for `binary:logistic`, values for
     /// `reg:squarederror`. On rayon's threads when `parallel` and there are rows enough.
     pub fn predict(&self, values: &[f32], cols: usize, parallel: bool) -> Result<Vec<f32>, Unsupported> {
+        if !values.len().is_multiple_of(cols) {
+            return Err(unsupported(format!("{} values are not rows of {cols}", values.len())));
+        }
+        let rows = values.len().checked_div(cols).unwrap_or(0);
+        self.predict_rows(rows, cols, parallel, |first, block| {
+            block.copy_from_slice(&values[first * cols..first * cols + block.len()]);
+        })
+    }
+
+    /// [`predict`](Self::predict) of `rows` rows that `write` puts in place a block at a time:
+    /// `write(first, block)` fills `block` with rows `first..` (row-major, `cols` a row), so a
+    /// caller holding columns never builds the whole row-major matrix.
+    pub fn predict_rows(
+        &self,
+        rows: usize,
+        cols: usize,
+        parallel: bool,
+        write: impl Fn(usize, &mut [f32]) + Sync,
+    ) -> Result<Vec<f32>, Unsupported> {
         use rayon::prelude::*;
-        if cols < self.features || !values.len().is_multiple_of(cols) {
+        if cols < self.features {
             return Err(unsupported(format!(
-                "{} values in rows of {cols} for a model of {} features",
-                values.len(),
+                "rows of {cols} values for a model of {} features",
                 self.features
             )));
         }
-        let rows = values.len().checked_div(cols).unwrap_or(0);
         let mut out = vec![0f32; rows];
-        let task = |(out, values): (&mut [f32], &[f32])| {
-            let mut keys = vec![0u32; BLOCK * 2 * self.features];
-            for (out, block) in out.chunks_mut(BLOCK).zip(values.chunks(BLOCK * cols)) {
-                self.predict_block(block, cols, out, &mut keys);
+        let task = |(task, out): (usize, &mut [f32])| {
+            let (mut values, mut keys) = (vec![0f32; BLOCK * cols], vec![0u32; BLOCK * 2 * self.features]);
+            for (b, out) in out.chunks_mut(BLOCK).enumerate() {
+                let values = &mut values[..out.len() * cols];
+                write(task * TASK + b * BLOCK, values);
+                self.predict_block(values, cols, out, &mut keys);
             }
         };
         if parallel && rows > TASK {
-            out.par_chunks_mut(TASK)
-                .zip(values.par_chunks(TASK * cols))
-                .for_each(task);
+            out.par_chunks_mut(TASK).enumerate().for_each(task);
         } else if rows > 0 {
-            task((&mut out, values));
+            out.chunks_mut(TASK).enumerate().for_each(task);
         }
         Ok(out)
     }

@@ -154,6 +154,20 @@ pub struct TabularModel {
 }
 
 impl TabularModel {
+    /// The model's prediction for every row of `frame`: from its design's columns straight
+    /// into the laid-out trees when it has them (no row-major matrix), else through a matrix
+    /// and XGBoost — the same values either way.
+    pub fn predict_frame(&self, frame: &DataFrame) -> Result<Vec<f32>, TrainError> {
+        if self.booster.has_forest() {
+            let columns = self.design.columns(frame)?;
+            let write = |first, block: &mut [f32]| columns.write_rows(first, block);
+            if let Some(predicted) = self.booster.predict_rows(columns.rows(), columns.cols(), write) {
+                return Ok(predicted?);
+            }
+        }
+        Ok(self.booster.predict(&self.design.matrix(frame)?)?)
+    }
+
     /// Churn rates of `scores`: the calibrator's, or the scores themselves for a version
     /// without one (whose risk levels then cut the class-weighted scores, as they used to).
     pub fn churn_rates(&self, scores: &[f64]) -> Vec<f64> {

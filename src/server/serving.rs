@@ -212,8 +212,7 @@ impl Clients {
         self.scores
             .get_or_init(|| {
                 tracing::info!(clients = self.ids.len(), "predicting every client's churn score");
-                let x = self.model.design.matrix(&self.features).map_err(|e| e.to_string())?;
-                let predicted = self.model.booster.predict(&x).map_err(|e| e.to_string())?;
+                let predicted = self.model.predict_frame(&self.features).map_err(|e| e.to_string())?;
                 Ok(Scores::of(&self.model, frames::to_f64(&predicted)))
             })
             .as_ref()
