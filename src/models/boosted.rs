@@ -711,11 +711,12 @@ impl TrainedBooster {
     }
 }
 
-/// Rows of probe values each forest must predict exactly as XGBoost before it is used.
+/// Random probe rows each forest must predict exactly as XGBoost before it is used (then
+/// one row more for every leaf of every tree).
 const PROBE_ROWS: usize = 512;
 
 /// `model`'s trees laid out for prediction, if they can be and then predict XGBoost's own
-/// values bit for bit on [`PROBE_ROWS`] rows that reach both sides of every split: a model the
+/// values bit for bit on probe rows that reach every leaf (`Forest::probe_rows`): a model the
 /// layout does not cover, or (a bug) one it would predict differently, stays on XGBoost.
 fn checked_forest(model: &[u8], booster: &RawBooster) -> Option<Forest> {
     let forest = match Forest::compile(model) {
@@ -725,9 +726,10 @@ fn checked_forest(model: &[u8], booster: &RawBooster) -> Option<Forest> {
             return None;
         }
     };
+    let values = forest.probe_rows(PROBE_ROWS);
     let probes = Matrix {
-        values: forest.probe_rows(PROBE_ROWS),
-        rows: PROBE_ROWS,
+        rows: values.len() / forest.features(),
+        values,
         names: (0..forest.features()).map(|i| format!("f{i}")).collect(),
     };
     let ours = forest.predict(&probes.values, forest.features(), false).ok()?;
@@ -782,6 +784,32 @@ mod tests {
         }
         let names = (0..5).map(|j| format!("x{j}")).collect();
         (Matrix { values, rows, names }, labels)
+    }
+
+    #[test]
+    fn a_forest_that_differs_from_xgboost_on_the_probes_is_not_used() {
+        let (x, y) = problem(5_000, 11);
+        let params = BoostParams {
+            rounds: 10,
+            threads: 1,
+            ..BoostParams::default()
+        };
+        let model = train(Task::Binary, &params, Split::all(&x, &y), None, None, &[]).unwrap();
+        let json = model.to_json().unwrap();
+        assert!(checked_forest(&json, &model.booster).is_some());
+        // The trees of this model with another base score, or one rarely reached leaf moved by
+        // 0.25 (9 of the 5,000 rows reach it, none of 512 random probes): a forest that would
+        // predict differently from the booster is refused. (A one-ulp leaf change can vanish
+        // in the f32 sum.)
+        let mut edited: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        edited["learner"]["learner_model_param"]["base_score"] = "[3E-1]".into();
+        assert!(checked_forest(edited.to_string().as_bytes(), &model.booster).is_none());
+        let mut edited: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let tree = &mut edited["learner"]["gradient_booster"]["model"]["trees"][9];
+        let leaf = (0..).find(|&n| tree["left_children"][n] == -1).unwrap();
+        let value = tree["split_conditions"][leaf].as_f64().unwrap() as f32;
+        tree["split_conditions"][leaf] = f64::from(value + 0.25).into();
+        assert!(checked_forest(edited.to_string().as_bytes(), &model.booster).is_none());
     }
 
     #[test]

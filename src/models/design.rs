@@ -390,25 +390,30 @@ mod tests {
             })
             .collect();
         columns.push(Column::new("segment".into(), texts));
+        let regions: Vec<Option<&str>> = (0..rows).map(|i| [Some("North"), Some("South"), None][i % 3]).collect();
+        columns.push(Column::new("region".into(), regions));
         let half = DataFrame::new(rows, columns).unwrap();
         let mut frame = half.clone();
         frame.vstack_mut(&half).unwrap();
         assert!(frame.first_col_n_chunks() > 1);
         let design = Design {
             numeric: (0..37).map(|j| format!("n{j}")).collect(),
-            categorical: vec![("segment".into(), vec!["Private".into(), "Retail".into()])],
+            categorical: vec![
+                ("segment".into(), vec!["Private".into(), "Retail".into()]),
+                ("region".into(), vec!["South".into(), "North".into(), "South".into()]),
+            ],
         };
         let built = design.matrix(&frame).unwrap();
         let expected = one_column_at_a_time(&design, &frame);
-        assert_eq!((built.rows, built.names.len()), (2 * rows, 39));
+        assert_eq!((built.rows, built.names.len()), (2 * rows, 42));
         let differ = differing(&built.values, &expected);
         assert_eq!(differ, 0, "of {} values", expected.len());
         // Read by column and written a block of rows at a time (blocks of 64, and a last one
         // cut short): the same values.
         let columns = design.columns(&frame).unwrap();
-        assert_eq!((columns.rows(), columns.cols()), (2 * rows, 39));
+        assert_eq!((columns.rows(), columns.cols()), (2 * rows, 42));
         let mut blocks = vec![f32::NAN; built.values.len()];
-        for (b, block) in blocks.chunks_mut(64 * 39).enumerate() {
+        for (b, block) in blocks.chunks_mut(64 * 42).enumerate() {
             columns.write_rows(b * 64, block);
         }
         assert_eq!(differing(&blocks, &built.values), 0);

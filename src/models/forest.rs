@@ -200,8 +200,8 @@ impl Forest {
             .num_feature
             .parse()
             .map_err(|_| unsupported("num_feature is not a number"))?;
-        if features >= (u32::MAX / 2) as usize {
-            return Err(unsupported("too many features"));
+        if features == 0 || features >= (u32::MAX / 2) as usize {
+            return Err(unsupported(format!("{features} features")));
         }
         let base_score = param
             .base_score
@@ -235,6 +235,10 @@ impl Forest {
             forest
                 .lay_out(tree)
                 .map_err(|Unsupported(why)| unsupported(format!("tree {number}: {why}")))?;
+        }
+        // What `walk`'s unchecked reads rely on: every split reads one of a row's 2 × features keys.
+        if forest.nodes.iter().any(|n| n.column as usize >= 2 * forest.features) {
+            return Err(unsupported("a split reads past a row's keys"));
         }
         Ok(forest)
     }
@@ -447,11 +451,64 @@ impl Forest {
         }
     }
 
-    /// Rows (row-major, [`features`](Self::features) values each) that reach every side of
-    /// every split: per feature, its thresholds, the float just below each, a missing value,
-    /// ±∞ and ±0, mixed across features so rows differ — what a forest is checked with
-    /// against XGBoost before it is used.
-    pub fn probe_rows(&self, rows: usize) -> Vec<f32> {
+    /// Rows (row-major, [`features`](Self::features) values each) to check a forest with
+    /// against XGBoost before use: `random` rows drawn from the values where splits turn (per
+    /// feature its thresholds, the float just below each, a missing value, ±∞ and ±0, mixed
+    /// across features), then one row down to every reachable leaf of every tree (its path's
+    /// features set at the edge of their interval, the others from a random row).
+    pub fn probe_rows(&self, random: usize) -> Vec<f32> {
+        let mut values = self.random_rows(random.max(1));
+        let base_rows = values.len() / self.features;
+        for tree in &self.trees {
+            let nodes = &self.nodes[tree.nodes..tree.nodes + (1 << tree.depth) - 1];
+            'leaves: for leaf in 0..1usize << tree.depth {
+                // Per feature the interval [low, high) the path to `leaf` asks of it.
+                let mut bounds: Vec<(f32, f32)> = Vec::new();
+                let mut wanted: Vec<usize> = Vec::new();
+                let mut slot = 0;
+                for level in (0..tree.depth).rev() {
+                    let right = (leaf >> level) & 1 == 1;
+                    let node = nodes[slot];
+                    match unkey(node.threshold) {
+                        // Padding: every row goes left; the right side is never reached.
+                        None if right => continue 'leaves,
+                        None => {}
+                        Some(threshold) => {
+                            let feature = node.column as usize % self.features;
+                            let at = match wanted.iter().position(|&f| f == feature) {
+                                Some(at) => at,
+                                None => {
+                                    wanted.push(feature);
+                                    bounds.push((f32::NEG_INFINITY, f32::INFINITY));
+                                    bounds.len() - 1
+                                }
+                            };
+                            let (low, high) = &mut bounds[at];
+                            if right {
+                                *low = low.max(threshold);
+                            } else {
+                                *high = high.min(threshold);
+                            }
+                        }
+                    }
+                    slot = 2 * slot + 1 + usize::from(right);
+                }
+                if bounds.iter().any(|(low, high)| low >= high) {
+                    continue; // a path no value takes
+                }
+                let base = (leaf % base_rows) * self.features;
+                let mut row = values[base..base + self.features].to_vec();
+                for (&feature, &(low, high)) in wanted.iter().zip(&bounds) {
+                    row[feature] = if low.is_finite() { low } else { high.next_down() };
+                }
+                values.extend(row);
+            }
+        }
+        values
+    }
+
+    /// `rows` rows of values where splits turn, mixed across features.
+    fn random_rows(&self, rows: usize) -> Vec<f32> {
         let mut candidates: Vec<Vec<f32>> =
             vec![vec![f32::NAN, 0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY]; self.features];
         for tree in &self.trees {
@@ -571,14 +628,17 @@ mod tests {
                 xgboost.iter().any(|p| *p != xgboost[0]),
                 "{task:?}: one value for every row"
             );
-            // Values on every threshold, just below it, missing, ±0 and ±∞, and rows of a few
-            // (a block's last lanes walk one at a time).
-            for n in [2_000, 67, 1] {
+            // Values on every threshold, just below it, missing, ±0 and ±∞, a row to every
+            // leaf; and rows of a few (a block's last lanes walk one at a time).
+            let leaves: usize = forest.trees.iter().map(|t| 1 << t.depth).sum();
+            for values in [forest.probe_rows(2_000), forest.random_rows(67), forest.random_rows(1)] {
+                let n = values.len() / x.cols();
                 let probes = Matrix {
-                    values: forest.probe_rows(n),
+                    values,
                     rows: n,
                     names: x.names.clone(),
                 };
+                assert!(n <= 67 || n > 2_000 + leaves / 4, "{task:?}: {n} probe rows");
                 let ours = forest.predict(&probes.values, probes.cols(), true).unwrap();
                 assert_eq!(
                     differing(&ours, &booster.predict_with_xgboost(&probes).unwrap()),
