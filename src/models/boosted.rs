@@ -101,9 +101,9 @@ impl Matrix {
 
 pub struct TrainedBooster {
     booster: RawBooster,
-    /// The same trees laid out for fast prediction, when they were checked to predict
-    /// XGBoost's values bit for bit (`None`: XGBoost predicts).
-    forest: Option<Forest>,
+    /// The same trees laid out for fast prediction, built and checked against XGBoost the
+    /// first time rows enough are predicted (`None` inside: XGBoost predicts).
+    forest: std::sync::OnceLock<Option<Forest>>,
     /// Threads XGBoost uses to build a matrix for contributions.
     threads: usize,
     pub best_rounds: u32,
@@ -580,13 +580,14 @@ fn train_quantile(
 
 impl TrainedBooster {
     /// Probabilities (binary) or values (regression), one per row: XGBoost's values, from
-    /// the laid-out trees when the model has them (`forest.rs`; 3.7× less time and CPU for 870 k
-    /// clients × 200 trees, `bankml bench predict`), else from XGBoost.
+    /// the laid-out trees when the model has them and there are [`FOREST_MIN_ROWS`] rows or
+    /// more (`forest.rs`; 3.7× less time and CPU for 870 k clients × 200 trees, `bankml bench
+    /// predict`), else from XGBoost.
     pub fn predict(&self, matrix: &Matrix) -> Result<Vec<f32>> {
         if matrix.rows == 0 {
             return Ok(Vec::new());
         }
-        match &self.forest {
+        match self.forest_for(matrix.rows) {
             Some(forest) if matrix.cols() == forest.features() => forest
                 .predict(&matrix.values, matrix.cols(), self.threads > 1)
                 .map_err(|e| BoostError::Shape(e.to_string())),
@@ -605,7 +606,27 @@ impl TrainedBooster {
 
     /// Whether predictions come from the laid-out trees rather than XGBoost's predictor.
     pub fn has_forest(&self) -> bool {
-        self.forest.is_some()
+        self.laid_out().is_some()
+    }
+
+    /// The laid-out trees, built and checked on first call (XGBoost's JSON of this booster,
+    /// then [`checked_forest`]).
+    fn laid_out(&self) -> Option<&Forest> {
+        self.forest
+            .get_or_init(|| {
+                let json = self.booster.to_json(None).ok()?;
+                checked_forest(&json, &self.booster)
+            })
+            .as_ref()
+    }
+
+    /// The laid-out trees for a prediction of `rows` rows: below [`FOREST_MIN_ROWS`] XGBoost
+    /// predicts (a single client, a small fold: a booster used only so never builds one).
+    fn forest_for(&self, rows: usize) -> Option<&Forest> {
+        if rows < FOREST_MIN_ROWS {
+            return None;
+        }
+        self.laid_out()
     }
 
     /// The predictions of `rows` rows of `cols` values written a block at a time by `write`
@@ -617,7 +638,7 @@ impl TrainedBooster {
         cols: usize,
         write: impl Fn(usize, &mut [f32]) + Sync,
     ) -> Option<Result<Vec<f32>>> {
-        let forest = self.forest.as_ref().filter(|f| f.features() == cols)?;
+        let forest = self.laid_out().filter(|f| f.features() == cols)?;
         Some(
             forest
                 .predict_rows(rows, cols, self.threads > 1, write)
@@ -699,10 +720,9 @@ impl TrainedBooster {
     pub fn from_json(bytes: &[u8], names: Vec<String>, threads: usize) -> Result<TrainedBooster> {
         let mut booster = RawBooster::load(bytes)?;
         booster.set_param("nthread", &threads.max(1).to_string())?;
-        let forest = checked_forest(bytes, &booster);
         Ok(TrainedBooster {
             booster,
-            forest,
+            forest: std::sync::OnceLock::new(),
             threads: threads.max(1),
             best_rounds: 0,
             names,
@@ -710,6 +730,10 @@ impl TrainedBooster {
         })
     }
 }
+
+/// Predictions of fewer rows stay on XGBoost: building and checking a forest (a probe row to
+/// every leaf of every tree) costs more than predicting a few thousand rows with XGBoost.
+const FOREST_MIN_ROWS: usize = 4096;
 
 /// Random probe rows each forest must predict exactly as XGBoost before it is used (then
 /// one row more for every leaf of every tree).

@@ -373,7 +373,8 @@ fn a_model_trained_in_python_predicts_the_same_here() {
     let model = TrainedBooster::from_json(include_bytes!("../fixtures/python_model.json"), names, 1).unwrap();
     assert!(model.has_forest(), "Python's model is laid out for prediction too");
     let predicted = model.predict(&matrix).unwrap();
-    assert_eq!(predicted, model.predict_with_xgboost(&matrix).unwrap());
+    let laid_out = bankml::models::forest::Forest::compile(include_bytes!("../fixtures/python_model.json")).unwrap();
+    assert_eq!(laid_out.predict(&matrix.values, 4, false).unwrap(), predicted);
     let theirs = expected["predictions"].as_array().unwrap();
     assert_eq!(theirs.len(), rows.len(), "one Python prediction per row");
     assert_eq!(predicted.len(), theirs.len(), "one prediction here per row");
