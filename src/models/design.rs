@@ -233,26 +233,33 @@ impl Design {
                 }
             });
         }
-        // Each text column as its category's position (NO_CATEGORY: none of the design's).
+        let categorical = self.categorical_columns(frame)?;
+        values.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
+            for (offset, positions) in &categorical {
+                if positions[i] != NO_CATEGORY {
+                    row[offset + positions[i] as usize] = 1.0;
+                }
+            }
+        });
+        Ok(Matrix { values, rows, names })
+    }
+
+    /// Each text column as where its indicators start and each row's category position
+    /// ([`NO_CATEGORY`]: none of the design's), read on every core.
+    fn categorical_columns(&self, frame: &DataFrame) -> Result<Vec<(usize, Vec<u32>)>, DesignError> {
+        use rayon::prelude::*;
         let positions: Vec<Vec<u32>> = self
             .categorical
             .par_iter()
             .map(|(name, categories)| category_positions(frame, name, categories))
             .collect::<Result<_, _>>()?;
-        let mut offsets = Vec::with_capacity(self.categorical.len());
         let mut offset = self.numeric.len();
-        for (_, categories) in &self.categorical {
-            offsets.push(offset);
+        let mut columns = Vec::with_capacity(positions.len());
+        for ((_, categories), positions) in self.categorical.iter().zip(positions) {
+            columns.push((offset, positions));
             offset += categories.len();
         }
-        values.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
-            for (column, offset) in positions.iter().zip(&offsets) {
-                if column[i] != NO_CATEGORY {
-                    row[offset + column[i] as usize] = 1.0;
-                }
-            }
-        });
-        Ok(Matrix { values, rows, names })
+        Ok(columns)
     }
 }
 
@@ -308,22 +315,11 @@ impl Design {
             .par_iter()
             .map(|name| numeric_column(frame, name))
             .collect::<Result<_, _>>()?;
-        let positions: Vec<Vec<u32>> = self
-            .categorical
-            .par_iter()
-            .map(|(name, categories)| category_positions(frame, name, categories))
-            .collect::<Result<_, _>>()?;
-        let mut offset = self.numeric.len();
-        let mut categorical = Vec::with_capacity(positions.len());
-        for ((_, categories), positions) in self.categorical.iter().zip(positions) {
-            categorical.push((offset, positions));
-            offset += categories.len();
-        }
         Ok(DesignColumns {
             rows: frame.height(),
             numeric,
-            categorical,
-            cols: offset,
+            categorical: self.categorical_columns(frame)?,
+            cols: self.numeric.len() + self.categorical.iter().map(|(_, c)| c.len()).sum::<usize>(),
         })
     }
 }

@@ -521,16 +521,11 @@ impl Forest {
             }
         }
         let mut values = Vec::with_capacity(rows * self.features);
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        // A fixed seed: the same probes for the same model every time.
+        let mut rng = crate::data::synth::rng::Rng::new(0x9E37_79B9_7F4A_7C15);
         for _ in 0..rows {
             for candidates in &candidates {
-                // splitmix64: a fixed, well-mixed choice per cell.
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                values.push(candidates[(z % candidates.len() as u64) as usize]);
+                values.push(candidates[rng.below(candidates.len() as u64) as usize]);
             }
         }
         values
