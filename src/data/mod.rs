@@ -4,6 +4,7 @@
 pub mod buckets;
 pub mod campaign;
 pub mod clean;
+pub mod client_rows;
 pub mod contacts;
 pub mod date;
 pub mod features;

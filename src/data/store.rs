@@ -115,7 +115,9 @@ pub fn code_hash() -> &'static str {
     HASH.get_or_init(|| {
         let mut hasher = blake3::Hasher::new();
         for source in [
-            include_str!("features.rs"),
+            include_str!("features/mod.rs"),
+            include_str!("features/client_totals.rs"),
+            include_str!("client_rows.rs"),
             include_str!("clean.rs"),
             include_str!("source.rs"),
             include_str!("table.rs"),

@@ -10,6 +10,8 @@ use crate::data::snapshot::Snapshot;
 use crate::data::synth::catalog::CATEGORIES;
 use polars::prelude::*;
 
+mod client_totals;
+
 /// The client target: 1 when every product held at the snapshot closed within the horizon.
 pub const CHURN_LABEL: &str = "churn";
 
@@ -59,14 +61,6 @@ fn count(condition: Expr) -> Expr {
     condition.cast(DataType::Int64).sum()
 }
 
-fn in_categories(names: &[&str]) -> Expr {
-    names
-        .iter()
-        .map(|n| col("category").eq(lit(*n)))
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false))
-}
-
 const DEPOSIT_CATEGORIES: [&str; 4] = ["accounts", "savings", "investments", "pensions"];
 const CREDIT_CATEGORIES: [&str; 4] = ["cards", "consumer_loans", "mortgages", "business"];
 
@@ -85,92 +79,13 @@ pub const INHERITED_FEATURES: [&str; 2] = ["manager_score", "agency_score"];
 pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
     let d = lit(day);
-    let month_start = snapshot.date.month_start().0;
-    let active = col("active");
-    let since_closing = d.clone() - col("closed").max();
-
-    let mut holding_aggs = vec![
-        len().cast(DataType::Int64).alias("n_products_ever"),
-        count(active.clone()).alias("n_products_active"),
-        count(col("closed").gt(lit(day - 90))).alias("n_products_closed_90d"),
-        count(col("opened").gt(lit(day - 90))).alias("n_products_opened_90d"),
-        count(col("opened").gt_eq(lit(month_start))).alias("n_products_opened_month"),
-        (d.clone() - col("opened").max()).alias("days_since_last_opening"),
-        // Capped: an export holds closings only since its first month, so uncapped the
-        // largest values grow with the history's length and drift by construction.
-        when(since_closing.clone().gt(lit(CLOSING_HORIZON_DAYS)))
-            .then(lit(CLOSING_HORIZON_DAYS))
-            .otherwise(since_closing)
-            .alias("days_since_last_closing"),
-        when(active.clone())
-            .then(col("balance"))
-            .otherwise(lit(0.0))
-            .sum()
-            .alias("balance_total"),
-        when(active.clone().and(in_categories(&DEPOSIT_CATEGORIES)))
-            .then(col("balance"))
-            .otherwise(lit(0.0))
-            .sum()
-            .alias("balance_deposits"),
-        when(active.clone().and(in_categories(&CREDIT_CATEGORIES)))
-            .then(col("balance"))
-            .otherwise(lit(0.0))
-            .sum()
-            .alias("balance_credit"),
-    ];
-    for category in CATEGORIES {
-        holding_aggs
-            .push(count(active.clone().and(col("category").eq(lit(category)))).alias(format!("n_active_{category}")));
-    }
-    let per_client = holdings_at(snapshot, day)
-        .group_by([col("cli")])
-        .agg(holding_aggs)
-        .with_column(
-            CATEGORIES
-                .iter()
-                .map(|c| col(format!("n_active_{c}")).gt(lit(0)).cast(DataType::Int64))
-                .reduce(|a, b| a + b)
-                .unwrap_or(lit(0i64))
-                .alias("n_categories_active"),
-        );
-
-    let months: Vec<i32> = (0..3)
-        .map(|k| snapshot.date.month_end_after(-k).month_start().0)
-        .collect();
-    let in_month = |k: usize| col("month_day").eq(lit(months[k]));
-    let mut activity_aggs = Vec::new();
-    for measure in ["logins", "transactions"] {
-        for k in 0..3 {
-            activity_aggs.push(
-                when(in_month(k))
-                    .then(col(measure))
-                    .otherwise(lit(0i64))
-                    .sum()
-                    .alias(format!("{measure}_m{k}")),
-            );
-        }
-    }
-    activity_aggs.push(col("complaints").sum().alias("complaints_3m"));
-    activity_aggs.push(
-        when(in_month(0))
-            .then(col("complaints"))
-            .otherwise(lit(0i64))
-            .sum()
-            .alias("complaints_m0"),
+    let months: [i32; 3] = std::array::from_fn(|k| snapshot.date.month_end_after(-(k as i32)).month_start().0);
+    let client_ids = client_totals::ClientIds::of(snapshot)?;
+    let (per_client, per_client_activity) = rayon::join(
+        || client_totals::holding_totals(snapshot, day, &client_ids),
+        || client_totals::activity_totals(snapshot, months, &client_ids),
     );
-    activity_aggs.push(len().cast(DataType::Int64).alias("months_with_activity"));
-    let per_client_activity = snapshot
-        .activity
-        .clone()
-        .lazy()
-        .with_column(col("month").cast(DataType::Int32).alias("month_day"))
-        .filter(
-            col("month_day")
-                .gt_eq(lit(months[2]))
-                .and(col("month_day").lt_eq(lit(months[0]))),
-        )
-        .group_by([col("cli")])
-        .agg(activity_aggs);
+    let (per_client, per_client_activity) = (per_client?.lazy(), per_client_activity?.lazy());
 
     let managers = snapshot
         .managers
