@@ -120,17 +120,19 @@ impl Groups {
     }
 }
 
-/// The clients table's ids, and their rows for lookups.
+/// The ids of a table of clients (the clients table, a features table), and their rows for
+/// lookups.
 pub(super) struct ClientIds {
     ids: Vec<i64>,
     rows: ClientRows,
 }
 
 impl ClientIds {
-    pub(super) fn of(snapshot: &Snapshot) -> PolarsResult<ClientIds> {
+    /// `frame`'s `cli` column.
+    pub(super) fn of(frame: &DataFrame) -> PolarsResult<ClientIds> {
         // A missing id matches no row; −1 stands in so rows stay aligned (never looked up:
         // validation refuses a client without an id).
-        let ids: Vec<i64> = optional_values(snapshot.clients.column("cli")?.i64()?)
+        let ids: Vec<i64> = optional_values(frame.column("cli")?.i64()?)
             .map(|id| id.unwrap_or(-1))
             .collect();
         let rows = ClientRows::new(&ids);
@@ -239,6 +241,33 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
     groups.frame(&clients.ids, columns)
 }
 
+/// Each client's churn outcome from a later snapshot's holdings: 1 when the client held a
+/// product at `day` and none at `horizon_day` — polars' `group_by("cli")` of `holdings_at`
+/// in `add_churn_label`, as a frame of `cli` and `churn` for the clients with holdings then.
+pub(super) fn churn_outcome(
+    later: &Snapshot,
+    day: i32,
+    horizon_day: i32,
+    clients: &ClientIds,
+) -> PolarsResult<DataFrame> {
+    let holdings = &later.holdings;
+    let opened = days(holdings, "opened_on")?;
+    let closed = days(holdings, "closed_on")?;
+    let groups = Groups::new(
+        holdings.column("cli")?.i64()?,
+        &clients.rows,
+        clients.ids.len(),
+        |row| opened[row].is_some_and(|o| o <= later.date.0),
+    );
+    let held_at = |t: i32| groups.count(|row| opened[row].is_some_and(|o| o <= t) && closed[row].is_none_or(|c| c > t));
+    let churned: Vec<i32> = held_at(day)
+        .into_iter()
+        .zip(held_at(horizon_day))
+        .map(|(then, after)| i32::from(then > 0 && after == 0))
+        .collect();
+    groups.frame(&clients.ids, vec![Column::new(super::CHURN_LABEL.into(), churned)])
+}
+
 /// Per-client totals of the activity of the three months starting `months` (this month
 /// first): logins and transactions per month, complaints, months with activity — polars'
 /// `group_by("cli")` of the activity in `client_features`, as a frame.
@@ -279,8 +308,36 @@ pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &C
 mod tests {
     use super::*;
     use crate::data::date::Date;
-    use crate::data::features::{count, holdings_at};
     use crate::data::synth::rng::Rng;
+
+    /// Holdings with their category, opening/closing as day numbers and an `active` flag at `day`.
+    fn holdings_at(snapshot: &Snapshot, day: i32) -> LazyFrame {
+        let d = lit(day);
+        snapshot
+            .holdings
+            .clone()
+            .lazy()
+            .join(
+                snapshot
+                    .catalog
+                    .clone()
+                    .lazy()
+                    .select([col("product_id"), col("category")]),
+                [col("product_id")],
+                [col("product_id")],
+                JoinArgs::new(JoinType::Left),
+            )
+            .with_columns([
+                col("opened_on").cast(DataType::Int32).alias("opened"),
+                col("closed_on").cast(DataType::Int32).alias("closed"),
+            ])
+            .filter(col("opened").lt_eq(d.clone()))
+            .with_column(col("closed").is_null().or(col("closed").gt(d)).alias("active"))
+    }
+
+    fn count(condition: Expr) -> Expr {
+        condition.cast(DataType::Int64).sum()
+    }
 
     /// The polars expressions these totals replace, kept as the reference they must equal.
     fn reference_holdings(snapshot: &Snapshot, day: i32) -> PolarsResult<DataFrame> {
@@ -327,6 +384,31 @@ mod tests {
                     .unwrap_or(lit(0i64))
                     .alias("n_categories_active"),
             )
+            .collect()
+    }
+
+    fn reference_outcome(later: &Snapshot, day: i32, horizon_day: i32) -> PolarsResult<DataFrame> {
+        let active_at = |t: i32| {
+            count(
+                col("opened")
+                    .lt_eq(lit(t))
+                    .and(col("closed").is_null().or(col("closed").gt(lit(t)))),
+            )
+        };
+        holdings_at(later, later.date.0)
+            .group_by([col("cli")])
+            .agg([
+                active_at(day).alias("held_then"),
+                active_at(horizon_day).alias("held_after"),
+            ])
+            .select([
+                col("cli"),
+                col("held_then")
+                    .gt(lit(0))
+                    .and(col("held_after").eq(lit(0)))
+                    .cast(DataType::Int32)
+                    .alias(super::super::CHURN_LABEL),
+            ])
             .collect()
     }
 
@@ -510,7 +592,7 @@ mod tests {
     fn totals_equal_polars_group_by_bit_for_bit() {
         for seed in 0..4 {
             let snapshot = bank(seed);
-            let ids = ClientIds::of(&snapshot).expect("ids");
+            let ids = ClientIds::of(&snapshot.clients).expect("ids");
             let day = snapshot.date.0;
             let ours = holding_totals(&snapshot, day, &ids).expect("totals");
             assert_same(
@@ -524,6 +606,19 @@ mod tests {
                 &ours,
                 &reference_activity(&snapshot, months).expect("reference"),
                 "activity",
+            );
+            // The snapshot as the later one of a snapshot 60 days earlier, with a 45-day horizon.
+            let ours = churn_outcome(&snapshot, day - 60, day - 15, &ids).expect("outcome");
+            let reference = reference_outcome(&snapshot, day - 60, day - 15).expect("reference");
+            assert_same(&ours, &reference, "churn outcome");
+            let churners = ours
+                .column("churn")
+                .and_then(|c| c.i32().cloned())
+                .expect("churn")
+                .sum();
+            assert!(
+                churners.is_some_and(|n| n > 10),
+                "{churners:?} churners: too few to tell"
             );
         }
     }
@@ -542,7 +637,7 @@ mod tests {
             Column::new("balance".into(), vec![1e16, 1.0, 1.0, -1e16]),
         ])
         .expect("holdings");
-        let ids = ClientIds::of(&snapshot).expect("ids");
+        let ids = ClientIds::of(&snapshot.clients).expect("ids");
         let ours = holding_totals(&snapshot, day, &ids).expect("totals");
         let total = ours
             .column("balance_total")

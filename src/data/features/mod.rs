@@ -24,41 +24,12 @@ pub struct Features {
     pub agencies: DataFrame,
 }
 
-/// Holdings with their category, opening/closing as day numbers and an `active` flag at `day`.
-fn holdings_at(snapshot: &Snapshot, day: i32) -> LazyFrame {
-    let d = lit(day);
-    snapshot
-        .holdings
-        .clone()
-        .lazy()
-        .join(
-            snapshot
-                .catalog
-                .clone()
-                .lazy()
-                .select([col("product_id"), col("category")]),
-            [col("product_id")],
-            [col("product_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col("opened_on").cast(DataType::Int32).alias("opened"),
-            col("closed_on").cast(DataType::Int32).alias("closed"),
-        ])
-        .filter(col("opened").lt_eq(d.clone()))
-        .with_column(col("closed").is_null().or(col("closed").gt(d)).alias("active"))
-}
-
 /// New products over the objective; empty where no objective is set (0 or missing), where a
 /// division would give infinity for a model to learn from.
 fn attainment() -> Expr {
     when(col("objective").gt(lit(0)))
         .then(col("new_products_month").cast(DataType::Float64) / col("objective").cast(DataType::Float64))
         .otherwise(lit(NULL).cast(DataType::Float64))
-}
-
-fn count(condition: Expr) -> Expr {
-    condition.cast(DataType::Int64).sum()
 }
 
 const DEPOSIT_CATEGORIES: [&str; 4] = ["accounts", "savings", "investments", "pensions"];
@@ -80,7 +51,7 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
     let d = lit(day);
     let months: [i32; 3] = std::array::from_fn(|k| snapshot.date.month_end_after(-(k as i32)).month_start().0);
-    let client_ids = client_totals::ClientIds::of(snapshot)?;
+    let client_ids = client_totals::ClientIds::of(&snapshot.clients)?;
     let (per_client, per_client_activity) = rayon::join(
         || client_totals::holding_totals(snapshot, day, &client_ids),
         || client_totals::activity_totals(snapshot, months, &client_ids),
@@ -202,30 +173,15 @@ pub fn add_churn_label(
             .with_column(lit(NULL).cast(DataType::Int32).alias(CHURN_LABEL))
             .collect();
     };
-    let active_at = |t: i32| {
-        count(
-            col("opened")
-                .lt_eq(lit(t))
-                .and(col("closed").is_null().or(col("closed").gt(lit(t)))),
-        )
-    };
-    let outcome = holdings_at(later, later.date.0)
-        .group_by([col("cli")])
-        .agg([
-            active_at(day).alias("held_then"),
-            active_at(horizon_day).alias("held_after"),
-        ])
-        .select([
-            col("cli"),
-            col("held_then")
-                .gt(lit(0))
-                .and(col("held_after").eq(lit(0)))
-                .cast(DataType::Int32)
-                .alias(CHURN_LABEL),
-        ]);
+    let outcome = client_totals::churn_outcome(later, day, horizon_day, &client_totals::ClientIds::of(&features)?)?;
     features
         .lazy()
-        .join(outcome, [col("cli")], [col("cli")], JoinArgs::new(JoinType::Left))
+        .join(
+            outcome.lazy(),
+            [col("cli")],
+            [col("cli")],
+            JoinArgs::new(JoinType::Left),
+        )
         .with_column(col(CHURN_LABEL).fill_null(lit(0i32)))
         .collect()
 }
