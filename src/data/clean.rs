@@ -66,18 +66,19 @@ const COUNT_COLUMNS: [&str; 3] = ["logins", "transactions", "complaints"];
 /// The caps of `snapshot` at quantile `q`, as exported or as cleaning sees it (the same:
 /// missing counts count as the zeros they become, missing balances are never capped).
 pub fn caps_of(snapshot: &Snapshot, q: f64) -> Caps {
-    caps_with(snapshot, holding_balances(snapshot).as_ref(), q)
+    Caps {
+        balance: holding_balances(&snapshot.catalog, &snapshot.holdings)
+            .map(|h| balance_caps(&h, q))
+            .unwrap_or_default(),
+        activity: activity_caps(&snapshot.activity, q),
+    }
 }
 
-/// [`caps_of`] with the holdings' balances already read.
-fn caps_with(snapshot: &Snapshot, holdings: Option<&HoldingBalances>, q: f64) -> Caps {
-    Caps {
-        balance: holdings.map(|h| balance_caps(h, q)).unwrap_or_default(),
-        activity: COUNT_COLUMNS
-            .iter()
-            .filter_map(|c| Some((c.to_string(), count_cap(&snapshot.activity, c, q)?)))
-            .collect(),
-    }
+fn activity_caps(activity: &DataFrame, q: f64) -> std::collections::BTreeMap<String, i64> {
+    COUNT_COLUMNS
+        .iter()
+        .filter_map(|c| Some((c.to_string(), count_cap(activity, c, q)?)))
+        .collect()
 }
 
 pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport {
@@ -85,19 +86,36 @@ pub fn clean(snapshot: &mut Snapshot, config: &CleaningConfig) -> CleaningReport
 }
 
 /// [`clean`], capping at `given` caps instead of this snapshot's own (a worker's share).
+///
+/// The clients, holdings and activity are cleaned apart, side by side (no rule reads another
+/// table's cleaned values); their changes are listed in the order of the rules above.
 pub fn clean_with(snapshot: &mut Snapshot, config: &CleaningConfig, given: Option<&Caps>) -> CleaningReport {
+    let Snapshot {
+        date,
+        clients,
+        holdings,
+        catalog,
+        activity,
+        ..
+    } = snapshot;
+    let q = config.cap_quantile;
+    let (clients, (holdings, activity)) = rayon::join(
+        || clean_clients(clients, *date, config),
+        || {
+            rayon::join(
+                || clean_holdings(holdings, catalog, given.map(|c| &c.balance), q),
+                || clean_activity(activity, given.map(|c| &c.activity), q),
+            )
+        },
+    );
     let mut report = CleaningReport::default();
-    for column in ["sex", "segment", "region", "income_band"] {
-        let rows = fill_text(&mut snapshot.clients, column, UNKNOWN);
+    for (column, rows) in CLIENT_TEXT_COLUMNS.into_iter().zip(clients.filled) {
         report.record("clients", column, "missing → \"Unknown\"".into(), rows);
     }
-    let rows = fill_number(&mut snapshot.holdings, "balance");
-    report.record("holdings", "balance", "missing → 0".into(), rows);
-    for column in ["logins", "transactions", "complaints"] {
-        let rows = fill_number(&mut snapshot.activity, column);
+    report.record("holdings", "balance", "missing → 0".into(), holdings.filled);
+    for (column, rows) in COUNT_COLUMNS.into_iter().zip(activity.filled) {
         report.record("activity", column, "missing → 0".into(), rows);
     }
-    let rows = blank_implausible_birth_dates(snapshot, config);
     report.record(
         "clients",
         "birth_date",
@@ -105,34 +123,76 @@ pub fn clean_with(snapshot: &mut Snapshot, config: &CleaningConfig, given: Optio
             "age outside {}–{} years → missing",
             config.min_age_years, config.max_age_years
         ),
-        rows,
+        clients.implausible_births,
     );
-    // Read once, after the fills above: the caps and capping both need every row's category.
-    let holdings = holding_balances(snapshot);
-    let caps = match given {
-        Some(caps) => caps.clone(),
-        None => caps_with(snapshot, holdings.as_ref(), config.cap_quantile),
-    };
-    let rows = holdings.map_or(0, |h| apply_balance_caps(snapshot, h, &caps.balance));
     report.record(
         "holdings",
         "balance",
-        format!("above the {} quantile of its category → capped", config.cap_quantile),
-        rows,
+        format!("above the {q} quantile of its category → capped"),
+        holdings.capped,
     );
-    for column in COUNT_COLUMNS {
-        let rows = caps
-            .activity
-            .get(column)
-            .map_or(0, |cap| apply_count_cap(&mut snapshot.activity, column, *cap));
-        report.record(
-            "activity",
-            column,
-            format!("above the {} quantile → capped", config.cap_quantile),
-            rows,
-        );
+    for (column, rows) in COUNT_COLUMNS.into_iter().zip(activity.capped) {
+        report.record("activity", column, format!("above the {q} quantile → capped"), rows);
     }
     report
+}
+
+const CLIENT_TEXT_COLUMNS: [&str; 4] = ["sex", "segment", "region", "income_band"];
+
+/// Rows changed in the clients table: text filled per column, birth dates blanked.
+struct CleanedClients {
+    filled: [usize; 4],
+    implausible_births: usize,
+}
+
+fn clean_clients(clients: &mut DataFrame, date: crate::data::date::Date, config: &CleaningConfig) -> CleanedClients {
+    let filled = CLIENT_TEXT_COLUMNS.map(|column| fill_text(clients, column, UNKNOWN));
+    let implausible_births = blank_implausible_birth_dates(clients, date, config);
+    CleanedClients {
+        filled,
+        implausible_births,
+    }
+}
+
+/// Rows changed in the holdings: balances filled, balances capped.
+struct CleanedHoldings {
+    filled: usize,
+    capped: usize,
+}
+
+fn clean_holdings(
+    holdings: &mut DataFrame,
+    catalog: &DataFrame,
+    given: Option<&std::collections::BTreeMap<String, f64>>,
+    q: f64,
+) -> CleanedHoldings {
+    let filled = fill_number(holdings, "balance");
+    // Read once, after the fill: the caps and capping both need every row's category.
+    let capped = holding_balances(catalog, holdings).map_or(0, |balances| {
+        let caps = given.cloned().unwrap_or_else(|| balance_caps(&balances, q));
+        apply_balance_caps(holdings, balances, &caps)
+    });
+    CleanedHoldings { filled, capped }
+}
+
+/// Rows changed in the activity per count column: filled, capped.
+struct CleanedActivity {
+    filled: [usize; 3],
+    capped: [usize; 3],
+}
+
+fn clean_activity(
+    activity: &mut DataFrame,
+    given: Option<&std::collections::BTreeMap<String, i64>>,
+    q: f64,
+) -> CleanedActivity {
+    let filled = COUNT_COLUMNS.map(|column| fill_number(activity, column));
+    let caps = given.cloned().unwrap_or_else(|| activity_caps(activity, q));
+    let capped = COUNT_COLUMNS.map(|column| {
+        caps.get(column)
+            .map_or(0, |cap| apply_count_cap(activity, column, *cap))
+    });
+    CleanedActivity { filled, capped }
 }
 
 fn fill_text(frame: &mut DataFrame, column: &str, value: &str) -> usize {
@@ -160,15 +220,18 @@ fn fill_number(frame: &mut DataFrame, column: &str) -> usize {
     missing
 }
 
-fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfig) -> usize {
-    let Ok(births) = snapshot
-        .clients
+fn blank_implausible_birth_dates(
+    clients: &mut DataFrame,
+    date: crate::data::date::Date,
+    config: &CleaningConfig,
+) -> usize {
+    let Ok(births) = clients
         .column("birth_date")
         .and_then(|c| c.date().map(|d| d.physical().clone()))
     else {
         return 0;
     };
-    let today = snapshot.date.0 as f64;
+    let today = date.0 as f64;
     let mut changed = 0;
     let cleaned: Vec<Option<i32>> = births
         .iter()
@@ -182,9 +245,7 @@ fn blank_implausible_birth_dates(snapshot: &mut Snapshot, config: &CleaningConfi
         })
         .collect();
     if changed > 0 {
-        let _ = snapshot
-            .clients
-            .with_column(crate::data::date::date_column("birth_date", cleaned));
+        let _ = clients.with_column(crate::data::date::date_column("birth_date", cleaned));
     }
     changed
 }
@@ -199,20 +260,12 @@ fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
     Some(*v)
 }
 
-/// Each holdings row's product category in `snapshot`: the categories' names, and per row an
+/// Each holdings row's product category, from the catalog: the categories' names, and per row an
 /// index into them (none: the product is not in the catalog). Indices, not a `String` per
 /// row: at 10M clients the holdings are 31M rows.
-fn holding_categories(snapshot: &Snapshot) -> Option<(Vec<String>, Vec<Option<u32>>)> {
-    let ids = snapshot
-        .catalog
-        .column("product_id")
-        .and_then(|c| c.str().cloned())
-        .ok()?;
-    let categories = snapshot
-        .catalog
-        .column("category")
-        .and_then(|c| c.str().cloned())
-        .ok()?;
+fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> Option<(Vec<String>, Vec<Option<u32>>)> {
+    let ids = catalog.column("product_id").and_then(|c| c.str().cloned()).ok()?;
+    let categories = catalog.column("category").and_then(|c| c.str().cloned()).ok()?;
     let mut names: Vec<String> = Vec::new();
     let mut category_of: HashMap<&str, u32> = HashMap::new();
     for (id, category) in ids.iter().zip(categories.iter()) {
@@ -228,11 +281,7 @@ fn holding_categories(snapshot: &Snapshot) -> Option<(Vec<String>, Vec<Option<u3
         };
         category_of.insert(id, index as u32);
     }
-    let products = snapshot
-        .holdings
-        .column("product_id")
-        .and_then(|c| c.str().cloned())
-        .ok()?;
+    let products = holdings.column("product_id").and_then(|c| c.str().cloned()).ok()?;
     let rows = products
         .iter()
         .map(|p| p.and_then(|p| category_of.get(p)).copied())
@@ -247,13 +296,9 @@ struct HoldingBalances {
     balances: Float64Chunked,
 }
 
-fn holding_balances(snapshot: &Snapshot) -> Option<HoldingBalances> {
-    let (names, categories) = holding_categories(snapshot)?;
-    let balances = snapshot
-        .holdings
-        .column("balance")
-        .and_then(|c| c.f64().cloned())
-        .ok()?;
+fn holding_balances(catalog: &DataFrame, holdings: &DataFrame) -> Option<HoldingBalances> {
+    let (names, categories) = holding_categories(catalog, holdings)?;
+    let balances = holdings.column("balance").and_then(|c| c.f64().cloned()).ok()?;
     Some(HoldingBalances {
         names,
         categories,
@@ -281,7 +326,7 @@ fn balance_caps(holdings: &HoldingBalances, q: f64) -> std::collections::BTreeMa
 }
 
 fn apply_balance_caps(
-    snapshot: &mut Snapshot,
+    frame: &mut DataFrame,
     holdings: HoldingBalances,
     caps: &std::collections::BTreeMap<String, f64>,
 ) -> usize {
@@ -303,9 +348,7 @@ fn apply_balance_caps(
         })
         .collect();
     if changed > 0 {
-        let _ = snapshot
-            .holdings
-            .with_column(capped.with_name("balance".into()).into_column());
+        let _ = frame.with_column(capped.with_name("balance".into()).into_column());
     }
     changed
 }
@@ -335,6 +378,104 @@ fn apply_count_cap(frame: &mut DataFrame, column: &str, cap: i64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every rule once, on tables cleaned side by side: the changes are listed in the rules'
+    /// order with their counts, worked out by hand below, and the values are the cleaned ones.
+    #[test]
+    fn every_rule_is_counted_in_order() {
+        use crate::data::date::{Date, date_column};
+        let date = Date::from_ymd(2025, 6, 30).expect("a date");
+        let n = 1200;
+        let text = |missing: &[usize]| -> Vec<Option<&str>> {
+            (0..n).map(|i| (!missing.contains(&i)).then_some("x")).collect()
+        };
+        // Two births give ages of 10 and 120 years; the rest 40.
+        let births: Vec<Option<i32>> = (0..n)
+            .map(|i| {
+                Some(date.0 - (365.25 * [40.0, 10.0, 120.0][usize::from(i == 7) + 2 * usize::from(i == 8)]) as i32)
+            })
+            .collect();
+        let clients = DataFrame::new_infer_height(vec![
+            Column::new("sex".into(), text(&[1, 2, 3])),
+            Column::new("segment".into(), text(&[])),
+            Column::new("region".into(), text(&[4])),
+            Column::new("income_band".into(), text(&[5, 6])),
+            date_column("birth_date", births),
+        ])
+        .expect("clients");
+        // Balances 1..=1500 of one category, 1..=5 missing: the 0.999 nearest rank of the
+        // 1,495 positive ones is 1,499, so only 1,500 is capped.
+        let balances: Vec<Option<f64>> = (1..=1500).map(|b| (b > 5).then_some(f64::from(b))).collect();
+        let holdings = DataFrame::new_infer_height(vec![
+            Column::new("product_id".into(), vec!["P0"; 1500]),
+            Column::new("balance".into(), balances),
+        ])
+        .expect("holdings");
+        let catalog = DataFrame::new_infer_height(vec![
+            Column::new("product_id".into(), ["P0"]),
+            Column::new("category".into(), ["cards"]),
+        ])
+        .expect("catalog");
+        // Logins 0..1200 with 10..=13 missing (→ 0): rank 1,198 of 1,200 is 1,198, so only
+        // 1,199 is capped; transactions all 1 and complaints all 0 change nothing.
+        let logins: Vec<Option<i64>> = (0..n as i64).map(|v| (!(10..=13).contains(&v)).then_some(v)).collect();
+        let activity = DataFrame::new_infer_height(vec![
+            Column::new("logins".into(), logins),
+            Column::new("transactions".into(), vec![1i64; n]),
+            Column::new("complaints".into(), vec![0i64; n]),
+        ])
+        .expect("activity");
+        let mut snapshot = Snapshot {
+            date,
+            dir: "bank".into(),
+            clients,
+            holdings,
+            catalog,
+            managers: DataFrame::default(),
+            agencies: DataFrame::default(),
+            activity,
+            warnings: Vec::new(),
+            cleaning: CleaningReport::default(),
+        };
+        let report = clean(&mut snapshot, &CleaningConfig::default());
+        let listed: Vec<(&str, &str, usize)> = report
+            .changes
+            .iter()
+            .map(|c| (c.table.as_str(), c.column.as_str(), c.rows))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("clients", "sex", 3),
+                ("clients", "region", 1),
+                ("clients", "income_band", 2),
+                ("holdings", "balance", 5),
+                ("activity", "logins", 4),
+                ("clients", "birth_date", 2),
+                ("holdings", "balance", 1),
+                ("activity", "logins", 1),
+            ]
+        );
+        assert!(report.changes[6].rule.contains("0.999 quantile of its category"));
+        let column = |frame: &DataFrame, name: &str| frame.column(name).expect("column").clone();
+        assert_eq!(
+            column(&snapshot.clients, "sex").str().expect("text").get(1),
+            Some(UNKNOWN)
+        );
+        assert_eq!(column(&snapshot.clients, "birth_date").null_count(), 2);
+        let balance = column(&snapshot.holdings, "balance");
+        let balance = balance.f64().expect("numbers");
+        assert_eq!(
+            (balance.get(0), balance.get(1498), balance.get(1499)),
+            (Some(0.0), Some(1499.0), Some(1499.0))
+        );
+        let logins = column(&snapshot.activity, "logins");
+        let logins = logins.i64().expect("counts");
+        assert_eq!(
+            (logins.get(10), logins.get(1198), logins.get(1199)),
+            (Some(0), Some(1198), Some(1198))
+        );
+    }
 
     #[test]
     fn nearest_rank_quantile() {
