@@ -425,18 +425,7 @@ mod tests {
             Column::new("complaints".into(), vec![0i64; n]),
         ])
         .expect("activity");
-        let mut snapshot = Snapshot {
-            date,
-            dir: "bank".into(),
-            clients,
-            holdings,
-            catalog,
-            managers: DataFrame::default(),
-            agencies: DataFrame::default(),
-            activity,
-            warnings: Vec::new(),
-            cleaning: CleaningReport::default(),
-        };
+        let mut snapshot = Snapshot::of_tables(date, clients, holdings, catalog, activity);
         let report = clean(&mut snapshot, &CleaningConfig::default());
         let listed: Vec<(&str, &str, usize)> = report
             .changes

@@ -46,6 +46,32 @@ pub struct Snapshot {
     pub cleaning: CleaningReport,
 }
 
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of hand-built tables, without managers or agencies: for tests of the
+    /// readers of clients, holdings, catalog and activity.
+    pub fn of_tables(
+        date: Date,
+        clients: DataFrame,
+        holdings: DataFrame,
+        catalog: DataFrame,
+        activity: DataFrame,
+    ) -> Snapshot {
+        Snapshot {
+            date,
+            dir: "bank".into(),
+            clients,
+            holdings,
+            catalog,
+            managers: DataFrame::default(),
+            agencies: DataFrame::default(),
+            activity,
+            warnings: Vec::new(),
+            cleaning: CleaningReport::default(),
+        }
+    }
+}
+
 /// This reading's problems and those an earlier validation of the same bytes gave, once each.
 fn merged(mut now: Vec<Problem>, earlier: Vec<Problem>) -> Vec<Problem> {
     for problem in earlier {

@@ -538,18 +538,8 @@ mod tests {
             ])
             .expect("activity")
         });
-        Snapshot {
-            date,
-            dir: "bank".into(),
-            clients: DataFrame::new_infer_height(vec![Column::new("cli".into(), clients)]).expect("clients"),
-            holdings,
-            catalog,
-            managers: DataFrame::default(),
-            agencies: DataFrame::default(),
-            activity,
-            warnings: Vec::new(),
-            cleaning: Default::default(),
-        }
+        let clients = DataFrame::new_infer_height(vec![Column::new("cli".into(), clients)]).expect("clients");
+        Snapshot::of_tables(date, clients, holdings, catalog, activity)
     }
 
     /// Both frames' rows by client, every column the same type and the same bits.
