@@ -310,7 +310,9 @@ fn report_out_of_range(
 }
 
 /// Rows of `from` whose `column` names no `to_column` of `to`: whole-number ids (clients)
-/// looked up in a dense table where they are compact, text in a set.
+/// looked up in a dense table where they are compact, text in a set. Reading gives every
+/// column its schema type and every reference joins ids to ids or text to text; another pair
+/// of types is not compared.
 fn check_reference(from: &LoadedTable, column: &str, to: &LoadedTable, to_column: &str, problems: &mut Problems) {
     let (Ok(sources), Ok(targets)) = (from.frame.column(column), to.frame.column(to_column)) else {
         return;

@@ -13,6 +13,10 @@
 //! Rows of a client missing from the clients table are left out (the features join the totals
 //! to the clients table, which would drop them anyway); validation refuses such rows, as it
 //! refuses repeated clients and products, on which a `group_by` and a join would differ.
+//!
+//! One input gives other bits than polars did: a Parquet export whose metadata declares `cli`
+//! sorted made polars sum each client's slice of rows without Kahan's compensation; these
+//! totals are Kahan sums whatever the file's metadata says.
 
 use super::{CLOSING_HORIZON_DAYS, CREDIT_CATEGORIES, DEPOSIT_CATEGORIES};
 use crate::data::client_rows::ClientRows;
@@ -130,8 +134,8 @@ pub(super) struct ClientIds {
 impl ClientIds {
     /// `frame`'s `cli` column.
     pub(super) fn of(frame: &DataFrame) -> PolarsResult<ClientIds> {
-        // A missing id matches no row; −1 stands in so rows stay aligned (never looked up:
-        // validation refuses a client without an id).
+        // A missing id (validation refuses one) becomes −1 so rows stay aligned; rows naming
+        // client −1 would total against it, and the join on `cli` then treats them as before.
         let ids: Vec<i64> = optional_values(frame.column("cli")?.i64()?)
             .map(|id| id.unwrap_or(-1))
             .collect();
