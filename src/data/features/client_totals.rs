@@ -39,11 +39,11 @@ impl Groups {
     const LEFT_OUT: u32 = u32::MAX;
 
     /// `kept(row)`: whether a row counts (its client must also be in `clients`).
-    fn new(ids: &Int64Chunked, clients: &ClientRows, n_clients: usize, kept: impl Fn(usize) -> bool) -> Groups {
-        let mut rows = vec![0u32; n_clients];
+    fn new(ids: &Int64Chunked, clients: &ClientIds, kept: impl Fn(usize) -> bool) -> Groups {
+        let mut rows = vec![0u32; clients.ids.len()];
         let client_of_row = optional_values(ids)
             .enumerate()
-            .map(|(row, id)| match id.and_then(|id| clients.row(id)) {
+            .map(|(row, id)| match id.and_then(|id| clients.rows.row(id)) {
                 Some(client) if kept(row) => {
                     rows[client] += 1;
                     client as u32
@@ -113,12 +113,12 @@ impl Groups {
     }
 
     /// The totals frame: `cli` and `columns`, one row per client with counted rows.
-    fn frame(&self, ids: &[i64], columns: Vec<Column>) -> PolarsResult<DataFrame> {
+    fn frame(&self, clients: &ClientIds, columns: Vec<Column>) -> PolarsResult<DataFrame> {
         let with_rows: Vec<IdxSize> = (0..self.rows.len())
             .filter(|client| self.rows[*client] > 0)
             .map(|client| client as IdxSize)
             .collect();
-        let mut all = vec![Column::new("cli".into(), ids)];
+        let mut all = vec![Column::new("cli".into(), &clients.ids)];
         all.extend(columns);
         DataFrame::new_infer_height(all)?.take(&IdxCa::from_vec("rows".into(), with_rows))
     }
@@ -178,12 +178,9 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
         .iter()
         .map(|product| product.and_then(|p| positions.get(p).copied()))
         .collect();
-    let groups = Groups::new(
-        holdings.column("cli")?.i64()?,
-        &clients.rows,
-        clients.ids.len(),
-        |row| opened[row].is_some_and(|o| o <= day),
-    );
+    let groups = Groups::new(holdings.column("cli")?.i64()?, clients, |row| {
+        opened[row].is_some_and(|o| o <= day)
+    });
     let active = |row: usize| closed[row].is_none_or(|c| c > day);
     let in_any = |row: usize, names: &[&str]| category[row].is_some_and(|c| names.contains(&CATEGORIES[c]));
     let balance_where =
@@ -242,7 +239,7 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
             .map(|(name, counts)| Column::new(format!("n_active_{name}").into(), counts)),
     );
     columns.push(Column::new("n_categories_active".into(), categories_active));
-    groups.frame(&clients.ids, columns)
+    groups.frame(clients, columns)
 }
 
 /// Each client's churn outcome from a later snapshot's holdings: 1 when the client held a
@@ -257,19 +254,16 @@ pub(super) fn churn_outcome(
     let holdings = &later.holdings;
     let opened = days(holdings, "opened_on")?;
     let closed = days(holdings, "closed_on")?;
-    let groups = Groups::new(
-        holdings.column("cli")?.i64()?,
-        &clients.rows,
-        clients.ids.len(),
-        |row| opened[row].is_some_and(|o| o <= later.date.0),
-    );
+    let groups = Groups::new(holdings.column("cli")?.i64()?, clients, |row| {
+        opened[row].is_some_and(|o| o <= later.date.0)
+    });
     let held_at = |t: i32| groups.count(|row| opened[row].is_some_and(|o| o <= t) && closed[row].is_none_or(|c| c > t));
     let churned: Vec<i32> = held_at(day)
         .into_iter()
         .zip(held_at(horizon_day))
         .map(|(then, after)| i32::from(then > 0 && after == 0))
         .collect();
-    groups.frame(&clients.ids, vec![Column::new(super::CHURN_LABEL.into(), churned)])
+    groups.frame(clients, vec![Column::new(super::CHURN_LABEL.into(), churned)])
 }
 
 /// Per-client totals of the activity of the three months starting `months` (this month
@@ -281,12 +275,9 @@ pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &C
     let measure =
         |name: &str| -> PolarsResult<Vec<Option<i64>>> { Ok(optional_values(activity.column(name)?.i64()?).collect()) };
     let (logins, transactions, complaints) = (measure("logins")?, measure("transactions")?, measure("complaints")?);
-    let groups = Groups::new(
-        activity.column("cli")?.i64()?,
-        &clients.rows,
-        clients.ids.len(),
-        |row| month[row].is_some_and(|m| m >= months[2] && m <= months[0]),
-    );
+    let groups = Groups::new(activity.column("cli")?.i64()?, clients, |row| {
+        month[row].is_some_and(|m| m >= months[2] && m <= months[0])
+    });
     let in_month = |row: usize, k: usize| month[row] == Some(months[k]);
     let mut columns = Vec::new();
     for (name, values) in [("logins", &logins), ("transactions", &transactions)] {
@@ -305,7 +296,7 @@ pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &C
         ),
         Column::new("months_with_activity".into(), groups.count(|_| true)),
     ]);
-    groups.frame(&clients.ids, columns)
+    groups.frame(clients, columns)
 }
 
 #[cfg(test)]
