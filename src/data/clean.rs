@@ -12,8 +12,8 @@
 
 use crate::config::CleaningConfig;
 use crate::data::snapshot::Snapshot;
+use crate::data::values::text_positions;
 use polars::prelude::*;
-use std::collections::HashMap;
 
 pub const MIN_VALUES_TO_CAP: usize = 1000;
 
@@ -267,7 +267,8 @@ fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> Option<(Vec<
     let ids = catalog.column("product_id").and_then(|c| c.str().cloned()).ok()?;
     let categories = catalog.column("category").and_then(|c| c.str().cloned()).ok()?;
     let mut names: Vec<String> = Vec::new();
-    let mut category_of: HashMap<&str, u32> = HashMap::new();
+    // Products with a category, and each one's category (a product listed twice: its last).
+    let (mut known, mut category_of): (Vec<&str>, Vec<u32>) = (Vec::new(), Vec::new());
     for (id, category) in ids.iter().zip(categories.iter()) {
         let (Some(id), Some(category)) = (id, category) else {
             continue;
@@ -279,12 +280,13 @@ fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> Option<(Vec<
                 names.len() - 1
             }
         };
-        category_of.insert(id, index as u32);
+        known.push(id);
+        category_of.push(index as u32);
     }
     let products = holdings.column("product_id").and_then(|c| c.str().cloned()).ok()?;
-    let rows = products
-        .iter()
-        .map(|p| p.and_then(|p| category_of.get(p)).copied())
+    let rows = text_positions(&products, &known)
+        .into_iter()
+        .map(|p| p.map(|p| category_of[p as usize]))
         .collect();
     Some((names, rows))
 }

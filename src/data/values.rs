@@ -1,8 +1,9 @@
 //! A column's values read from its chunks' buffers. polars' own `iter` zips every value with
 //! its validity bit through a chain of adapters, which costs more than the work done on
-//! millions of rows (holdings indexed, design matrices built).
+//! millions of rows (holdings indexed, design matrices built, products looked up).
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, View};
 
 /// A numeric column's values in order, `None` for a null.
 pub fn optional_values<T: PolarsNumericType>(column: &ChunkedArray<T>) -> impl Iterator<Item = Option<T::Native>> + '_ {
@@ -19,9 +20,79 @@ pub fn optional_values<T: PolarsNumericType>(column: &ChunkedArray<T>) -> impl I
     })
 }
 
+/// Each row's position in `keys` (`None` for a null or a value not among them; a repeated key
+/// gives its last position). For looking up millions of rows among a few dozen keys (a
+/// holding's product in the catalog): a short string (at most 12 bytes, such as `P10`) lives
+/// whole inside its 16-byte view with zeroed padding — an invariant polars validates and its
+/// own comparisons rely on — so it is found by the view's bits, without hashing or comparing
+/// bytes; longer ones are looked up as text.
+pub fn text_positions(column: &StringChunked, keys: &[&str]) -> Vec<Option<u32>> {
+    let mut short: foldhash::HashMap<u128, u32> = foldhash::HashMap::default();
+    let mut long: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
+    for (position, key) in keys.iter().enumerate() {
+        if key.len() <= View::MAX_INLINE_SIZE as usize {
+            short.insert(View::new_inline(key.as_bytes()).as_u128(), position as u32);
+        } else {
+            long.insert(key, position as u32);
+        }
+    }
+    let mut positions = Vec::with_capacity(column.len());
+    for array in column.downcast_iter() {
+        let validity = array.validity().filter(|bits| bits.unset_bits() > 0);
+        positions.extend(array.views().iter().enumerate().map(|(at, view)| {
+            if validity.is_some_and(|bits| !bits.get_bit(at)) {
+                None
+            } else if view.is_inline() {
+                short.get(&view.as_u128()).copied()
+            } else {
+                long.get(array.value(at)).copied()
+            }
+        }));
+    }
+    positions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_positions_find_short_and_long_keys_as_a_map_of_text_would() {
+        let keys = [
+            "P1",
+            "",
+            "P10",
+            "exactly12chr",
+            "thirteen_char",
+            "a much longer product id",
+            "P1",
+        ];
+        let rows = [
+            Some("P10"),
+            None,
+            Some("P1"),
+            Some(""),
+            Some("P100"),
+            Some("exactly12chr"),
+            Some("exactly12chX"),
+            Some("thirteen_char"),
+            Some("thirteen_chaR"),
+            Some("a much longer product id"),
+            Some("p1"),
+        ];
+        let mut column = StringChunked::new("id".into(), &rows[..6]);
+        column.append(&StringChunked::new("id".into(), &rows[6..])).unwrap();
+        assert!(column.chunks().len() > 1, "the case of several chunks");
+        let by_text: foldhash::HashMap<&str, u32> = keys.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
+        let expected: Vec<Option<u32>> = rows.iter().map(|r| r.and_then(|r| by_text.get(r).copied())).collect();
+        assert_eq!(text_positions(&column, &keys), expected);
+        assert_eq!(expected[2], Some(6), "a repeated key gives its last position");
+        assert_eq!(
+            expected.iter().flatten().count(),
+            6,
+            "short, empty, 12-byte and long keys all found"
+        );
+    }
 
     #[test]
     fn values_and_nulls_come_out_in_order_across_chunks() {

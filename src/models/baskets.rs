@@ -54,6 +54,36 @@ impl Baskets {
         Baskets { starts, items }
     }
 
+    /// No baskets yet, room for `baskets` holding `items` in all, for [`Baskets::push_basket`].
+    pub fn with_capacity(baskets: usize, items: usize) -> Baskets {
+        let mut starts = Vec::with_capacity(baskets + 1);
+        starts.push(0);
+        Baskets {
+            starts,
+            items: Vec::with_capacity(items),
+        }
+    }
+
+    /// Adds the next position's basket from its items in any order, repeats allowed: sorted
+    /// and without repeats where it is written, as [`Baskets::from_pairs`] makes them.
+    pub fn push_basket(&mut self, items: impl IntoIterator<Item = usize>) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        let begin = self.items.len();
+        self.items.extend(items);
+        self.items[begin..].sort_unstable();
+        let mut written = begin;
+        for at in begin..self.items.len() {
+            if at == begin || self.items[at] != self.items[written - 1] {
+                self.items[written] = self.items[at];
+                written += 1;
+            }
+        }
+        self.items.truncate(written);
+        self.starts.push(written);
+    }
+
     pub fn len(&self) -> usize {
         self.starts.len().saturating_sub(1)
     }
@@ -112,6 +142,20 @@ mod tests {
         assert!(baskets.holds(0, 3) && !baskets.holds(0, 2) && !baskets.holds(1, 3));
         let reversed = Baskets::from_pairs(4, pairs.iter().rev().copied());
         assert_eq!(baskets, reversed, "the holdings' order does not matter");
+    }
+
+    #[test]
+    fn baskets_pushed_one_by_one_equal_their_pairs() {
+        let lists = [vec![4, 2, 4, 4], vec![], vec![0], vec![9, 1, 9, 1, 5]];
+        let mut pushed = Baskets::with_capacity(lists.len(), 0);
+        for list in &lists {
+            pushed.push_basket(list.iter().copied());
+        }
+        assert_eq!(pushed, Baskets::from(lists.to_vec()));
+        assert_eq!(pushed.get(3), &[1, 5, 9]);
+        let mut from_default = Baskets::default();
+        from_default.push_basket([3, 3]);
+        assert_eq!(from_default, Baskets::from(vec![vec![3]]));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod collective;
 pub mod design;
 pub mod domain;
 pub mod forest;
+pub mod holdings_index;
 pub mod progress;
 pub mod quantile;
 pub mod recommender;

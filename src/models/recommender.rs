@@ -16,9 +16,8 @@
 #![allow(clippy::needless_range_loop)]
 
 pub use super::baskets::Baskets;
+pub use super::holdings_index::{Holding, HoldingsIndex, Holdout, holdout, holdout_from};
 pub use crate::config::models::{Method, RecommenderConfig};
-use crate::data::client_rows::ClientRows;
-use crate::data::values::optional_values;
 use crate::metrics::ranking;
 use crate::vocab::ModelKind;
 use nalgebra::DMatrix;
@@ -421,20 +420,22 @@ mod tests {
 
     #[test]
     fn a_basket_is_the_same_whatever_order_the_holdings_came_in() {
-        let index = |rows: Vec<(usize, usize, i32, i32)>| HoldingsIndex {
-            items: (0..4).map(|i| format!("P{i}")).collect(),
-            names: Vec::new(),
-            categories: vec!["a".into(); 4],
-            clients: vec![10, 20],
-            rows,
-            tenure: vec![(0, i32::MAX); 2],
+        let index = |rows: Vec<(u32, u32)>| {
+            let rows = rows
+                .into_iter()
+                .map(|(client, item)| {
+                    let holding = Holding {
+                        item,
+                        opened: 1,
+                        closed: i32::MAX,
+                    };
+                    (client, holding)
+                })
+                .collect();
+            let items = (0..4).map(|i| format!("P{i}")).collect();
+            HoldingsIndex::of_rows(items, vec!["a".into(); 4], vec![10, 20], vec![(0, i32::MAX); 2], rows)
         };
-        let forward = index(vec![
-            (0, 3, 1, i32::MAX),
-            (0, 1, 1, i32::MAX),
-            (1, 1, 1, i32::MAX),
-            (1, 3, 1, i32::MAX),
-        ]);
+        let forward = index(vec![(0, 3), (0, 1), (1, 1), (1, 3)]);
         let (active, baskets) = forward.baskets_at(5);
         assert_eq!(active, vec![0, 1]);
         assert_eq!(
@@ -442,122 +443,6 @@ mod tests {
             vec![&[1, 3][..], &[1, 3]],
             "one basket for one set of products"
         );
-    }
-}
-
-/// Holdings and catalog of a snapshot, as indices: what fitting and scoring read.
-pub struct HoldingsIndex {
-    pub items: Vec<String>,
-    pub names: Vec<String>,
-    pub categories: Vec<String>,
-    /// Client ids in the clients table's row order: a client's index is its row.
-    pub clients: Vec<i64>,
-    /// Per holding: (client index, item index, opened day, closed day or i32::MAX).
-    pub rows: Vec<(usize, usize, i32, i32)>,
-    /// Per client: the day they became a client and left (or i32::MAX).
-    pub tenure: Vec<(i32, i32)>,
-}
-
-impl HoldingsIndex {
-    /// Holdings indexed per task: a few slices per core at a million clients' 3 M holdings.
-    const SLICE_ROWS: usize = 1 << 19;
-
-    pub fn new(snapshot: &crate::data::snapshot::Snapshot) -> polars::prelude::PolarsResult<HoldingsIndex> {
-        let text = |frame: &polars::prelude::DataFrame, name: &str| -> polars::prelude::PolarsResult<Vec<String>> {
-            Ok(frame
-                .column(name)?
-                .str()?
-                .iter()
-                .map(|v| v.unwrap_or_default().to_string())
-                .collect())
-        };
-        let days = |frame: &polars::prelude::DataFrame, name: &str| -> polars::prelude::PolarsResult<Vec<i32>> {
-            Ok(optional_values(frame.column(name)?.date()?.physical())
-                .map(|v| v.unwrap_or(i32::MAX))
-                .collect())
-        };
-        let items = text(&snapshot.catalog, "product_id")?;
-        let names = text(&snapshot.catalog, "product_name")?;
-        let categories = text(&snapshot.catalog, "category")?;
-        let item_index: foldhash::HashMap<&str, usize> =
-            items.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
-        let clients: Vec<i64> = optional_values(snapshot.clients.column("cli")?.i64()?)
-            .map(|v| v.unwrap_or_default())
-            .collect();
-        let client_rows = ClientRows::new(&clients);
-        let tenure = days(&snapshot.clients, "client_since")?
-            .into_iter()
-            .zip(days(&snapshot.clients, "closed_on")?)
-            .collect();
-        // Slices of the holdings (zero-copy) indexed on every core, kept in the table's order.
-        let holdings = &snapshot.holdings;
-        let slices = holdings.height().div_ceil(Self::SLICE_ROWS);
-        let rows = (0..slices)
-            .into_par_iter()
-            .map(|k| {
-                let slice = holdings.slice((k * Self::SLICE_ROWS) as i64, Self::SLICE_ROWS);
-                let products = slice.column("product_id")?.str()?;
-                let holders = slice.column("cli")?.i64()?;
-                let opened = days(&slice, "opened_on")?;
-                let closed = days(&slice, "closed_on")?;
-                let mut rows = Vec::with_capacity(slice.height());
-                for (((holder, product), opened), closed) in
-                    optional_values(holders).zip(products.iter()).zip(opened).zip(closed)
-                {
-                    let client = holder.and_then(|h| client_rows.row(h));
-                    let item = product.and_then(|p| item_index.get(p).copied());
-                    if let (Some(client), Some(item)) = (client, item) {
-                        rows.push((client, item, opened, closed));
-                    }
-                }
-                Ok(rows)
-            })
-            .collect::<polars::prelude::PolarsResult<Vec<_>>>()?
-            .concat();
-        Ok(HoldingsIndex {
-            items,
-            names,
-            categories,
-            clients,
-            rows,
-            tenure,
-        })
-    }
-
-    /// Clients who are clients on `day` (index list) and what each holds then.
-    pub fn baskets_at(&self, day: i32) -> (Vec<usize>, Baskets) {
-        let active: Vec<usize> = (0..self.clients.len())
-            .filter(|&c| self.tenure[c].0 <= day && self.tenure[c].1 > day)
-            .collect();
-        let position = self.positions(&active);
-        let held = self
-            .rows
-            .iter()
-            .filter(move |(_, _, opened, closed)| *opened <= day && *closed > day)
-            .filter_map(|&(c, i, _, _)| Some((position[c]?, i)));
-        let baskets = Baskets::from_pairs(active.len(), held);
-        (active, baskets)
-    }
-
-    /// Client index → its position in `active` (a dense table: a million clients, a few
-    /// million holdings looked up).
-    fn positions(&self, active: &[usize]) -> Vec<Option<usize>> {
-        let mut position = vec![None; self.clients.len()];
-        for (p, c) in active.iter().enumerate() {
-            position[*c] = Some(p);
-        }
-        position
-    }
-
-    /// Openings per item in (`from`, `to`].
-    pub fn openings(&self, from: i32, to: i32) -> Vec<f64> {
-        let mut counts = vec![0.0; self.items.len()];
-        for &(_, i, opened, _) in &self.rows {
-            if opened > from && opened <= to {
-                counts[i] += 1.0;
-            }
-        }
-        counts
     }
 }
 
@@ -575,43 +460,6 @@ pub struct RecommenderMetrics {
     pub accuracy: ranking::RankingMetrics,
     pub coverage: f64,
     pub intra_list_diversity: f64,
-}
-
-/// The temporal holdout of a snapshot: what clients held at the cut-off `holdout_months`
-/// before `today`, and the products each opened since (the truth).
-pub struct Holdout {
-    pub cutoff: crate::data::date::Date,
-    /// Client indices (into the index) active at the cut-off, and their baskets then.
-    pub clients: Vec<usize>,
-    pub baskets: Baskets,
-    /// Position in `clients` → products opened after the cut-off.
-    pub truth: HashMap<usize, HashSet<usize>>,
-}
-
-pub fn holdout(index: &HoldingsIndex, today: crate::data::date::Date, months: i32) -> Holdout {
-    holdout_from(index, today.month_end_after(-months), today)
-}
-
-/// Baskets at `cutoff` and products opened in (`cutoff`, `today`].
-pub fn holdout_from(index: &HoldingsIndex, cutoff: crate::data::date::Date, today: crate::data::date::Date) -> Holdout {
-    let (clients, baskets) = index.baskets_at(cutoff.0);
-    let mut truth: HashMap<usize, HashSet<usize>> = HashMap::new();
-    let position = index.positions(&clients);
-    for &(c, i, opened, _) in &index.rows {
-        if opened > cutoff.0
-            && opened <= today.0
-            && let Some(p) = position[c]
-            && !baskets.holds(p, i)
-        {
-            truth.entry(p).or_default().insert(i);
-        }
-    }
-    Holdout {
-        cutoff,
-        clients,
-        baskets,
-        truth,
-    }
 }
 
 /// The interactions a model fitted at the holdout's cut-off learns from.
