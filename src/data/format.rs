@@ -4,6 +4,7 @@
 
 use crate::fsutil::{self, FsError};
 use polars::prelude::*;
+use polars_utils::compression::ZstdLevel;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format as CellFormat, Workbook};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -180,7 +181,11 @@ pub fn write_frame(frame: &mut DataFrame, path: &Path, format: FileFormat) -> Re
             .include_header(true)
             .finish(frame)
             .map_err(|e| encode(e.to_string())),
+        // zstd's fastest level (kept features, scores, exports): against polars' default, 3,
+        // `bankml features` at 1M clients took ~4 % less CPU (compression was ~6 % of it), for
+        // files 16 % larger (30 → 35 MB a snapshot) that decompress as fast.
         FileFormat::Parquet => ParquetWriter::new(file)
+            .with_compression(ParquetCompression::Zstd(ZstdLevel::try_new(1).ok()))
             .finish(frame)
             .map(|_| ())
             .map_err(|e| encode(e.to_string())),
