@@ -11,8 +11,8 @@
 //! Every change is counted in the [`CleaningReport`], written beside the features.
 
 use crate::config::CleaningConfig;
+use crate::data::products;
 use crate::data::snapshot::Snapshot;
-use crate::data::values::text_positions;
 use polars::prelude::*;
 
 pub const MIN_VALUES_TO_CAP: usize = 1000;
@@ -264,15 +264,8 @@ fn quantile_in_place(values: &mut [f64], q: f64) -> Option<f64> {
 /// index into them (none: the product is not in the catalog). Indices, not a `String` per
 /// row: at 10M clients the holdings are 31M rows.
 fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> Option<(Vec<String>, Vec<Option<u32>>)> {
-    let ids = catalog.column("product_id").and_then(|c| c.str().cloned()).ok()?;
-    let categories = catalog.column("category").and_then(|c| c.str().cloned()).ok()?;
     let mut names: Vec<String> = Vec::new();
-    // Products with a category, and each one's category (a product listed twice: its last).
-    let (mut known, mut category_of): (Vec<&str>, Vec<u32>) = (Vec::new(), Vec::new());
-    for (id, category) in ids.iter().zip(categories.iter()) {
-        let (Some(id), Some(category)) = (id, category) else {
-            continue;
-        };
+    let rows = products::holding_categories(catalog, holdings, |category| {
         let index = match names.iter().position(|n| n == category) {
             Some(index) => index,
             None => {
@@ -280,14 +273,9 @@ fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> Option<(Vec<
                 names.len() - 1
             }
         };
-        known.push(id);
-        category_of.push(index as u32);
-    }
-    let products = holdings.column("product_id").and_then(|c| c.str().cloned()).ok()?;
-    let rows = text_positions(&products, &known)
-        .into_iter()
-        .map(|p| p.map(|p| category_of[p as usize]))
-        .collect();
+        Some(index as u32)
+    })
+    .ok()?;
     Some((names, rows))
 }
 

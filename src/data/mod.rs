@@ -11,6 +11,7 @@ pub mod features;
 pub mod format;
 pub mod history;
 pub mod problem;
+pub mod products;
 pub mod schema;
 pub mod snapshot;
 pub mod source;

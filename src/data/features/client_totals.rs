@@ -20,9 +20,10 @@
 
 use super::{CLOSING_HORIZON_DAYS, CREDIT_CATEGORIES, DEPOSIT_CATEGORIES};
 use crate::data::client_rows::ClientRows;
+use crate::data::products::holding_categories;
 use crate::data::snapshot::Snapshot;
 use crate::data::synth::catalog::CATEGORIES;
-use crate::data::values::{optional_values, text_positions};
+use crate::data::values::optional_values;
 use polars::prelude::*;
 use polars_utils::kahan_sum::KahanSum;
 
@@ -148,25 +149,6 @@ fn days(frame: &DataFrame, column: &str) -> PolarsResult<Vec<Option<i32>>> {
     Ok(optional_values(frame.column(column)?.date()?.physical()).collect())
 }
 
-/// Each holding's category as its position in [`CATEGORIES`], from the catalog (none for a
-/// product not in it, or of another category; a product listed twice takes its last listing).
-fn holding_categories(catalog: &DataFrame, holdings: &DataFrame) -> PolarsResult<Vec<Option<usize>>> {
-    let products = catalog.column("product_id")?.str()?;
-    let categories = catalog.column("category")?.str()?;
-    let (known, category): (Vec<&str>, Vec<usize>) = products
-        .iter()
-        .zip(categories.iter())
-        .filter_map(|(product, category)| {
-            let position = CATEGORIES.iter().position(|c| Some(*c) == category)?;
-            Some((product?, position))
-        })
-        .unzip();
-    Ok(text_positions(holdings.column("product_id")?.str()?, &known)
-        .into_iter()
-        .map(|product| product.map(|p| category[p as usize]))
-        .collect())
-}
-
 /// Per-client totals of the holdings opened by `day`: products ever held, active, opened and
 /// closed lately, days since the last opening and closing, balances, active products per
 /// category — polars' `group_by("cli")` of `holdings_at(day)` in `client_features`, as a frame.
@@ -175,7 +157,10 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
     let opened = days(holdings, "opened_on")?;
     let closed = days(holdings, "closed_on")?;
     let balance: Vec<Option<f64>> = optional_values(holdings.column("balance")?.f64()?).collect();
-    let category = holding_categories(&snapshot.catalog, holdings)?;
+    // Each holding's category as its position in CATEGORIES (none: another category).
+    let category = holding_categories(&snapshot.catalog, holdings, |name| {
+        CATEGORIES.iter().position(|c| *c == name)
+    })?;
     let groups = Groups::new(holdings.column("cli")?.i64()?, clients, |row| {
         opened[row].is_some_and(|o| o <= day)
     });
