@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod date;
 pub mod features;
 pub mod format;
+pub mod grouping;
 pub mod history;
 pub mod problem;
 pub mod products;

@@ -120,6 +120,7 @@ pub fn code_hash() -> &'static str {
             include_str!("client_rows.rs"),
             include_str!("values.rs"),
             include_str!("products.rs"),
+            include_str!("grouping.rs"),
             include_str!("clean.rs"),
             include_str!("source.rs"),
             include_str!("table.rs"),

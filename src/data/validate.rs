@@ -3,6 +3,7 @@
 //! that cannot be (negative balances, scores outside 0–100, closing before opening).
 
 use crate::data::client_rows::ClientRows;
+use crate::data::grouping::group_by_key;
 use crate::data::problem::{Origin, Problems};
 use crate::data::schema::{REFERENCES, Table};
 use crate::data::source::LoadedTable;
@@ -175,20 +176,8 @@ fn sorted_by_hash(pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
     const PAIRS_PER_BUCKET: usize = 16;
     let bits = (pairs.len() / PAIRS_PER_BUCKET).max(2).ilog2().min(24);
     let bucket = |hash: u64| (hash >> (u64::BITS - bits)) as usize;
-    let mut starts = vec![0usize; (1 << bits) + 1];
-    for (hash, _) in &pairs {
-        starts[bucket(*hash) + 1] += 1;
-    }
-    for b in 1..starts.len() {
-        starts[b] += starts[b - 1];
-    }
-    let mut next = starts.clone();
-    let mut sorted = vec![(0u64, 0u32); pairs.len()];
-    for pair in pairs {
-        let at = &mut next[bucket(pair.0)];
-        sorted[*at] = pair;
-        *at += 1;
-    }
+    let (starts, mut sorted) = group_by_key(pairs.iter().copied(), 1 << bits, |(hash, _)| bucket(*hash), |pair| pair);
+    drop(pairs);
     // Runs of whole buckets, each run's buckets sorted one by one, the runs on every core.
     const BUCKETS_PER_TASK: usize = 1 << 12;
     let buckets = starts.len() - 1;

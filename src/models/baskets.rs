@@ -18,24 +18,8 @@ impl Baskets {
     /// allowed (a product held twice is in the basket once). Positions past `clients` are a
     /// caller's bug and are left out.
     pub fn from_pairs(clients: usize, pairs: impl Iterator<Item = (usize, usize)> + Clone) -> Baskets {
-        // A counting sort by position: count, then place.
-        let mut starts = vec![0usize; clients + 1];
-        for (p, _) in pairs.clone() {
-            if let Some(slot) = starts.get_mut(p + 1) {
-                *slot += 1;
-            }
-        }
-        for p in 0..clients {
-            starts[p + 1] += starts[p];
-        }
-        let mut next = starts.clone();
-        let mut items = vec![0usize; starts[clients]];
-        for (p, item) in pairs {
-            if p < clients {
-                items[next[p]] = item;
-                next[p] += 1;
-            }
-        }
+        let (mut starts, mut items) =
+            crate::data::grouping::group_by_key(pairs, clients, |(p, _)| *p, |(_, item)| item);
         // Each basket sorted and its repeats dropped, compacted in place.
         let mut written = 0;
         for p in 0..clients {

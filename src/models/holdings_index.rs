@@ -11,14 +11,15 @@
 use super::baskets::Baskets;
 use crate::data::client_rows::ClientRows;
 use crate::data::date::Date;
+use crate::data::grouping::group_by_key;
 use crate::data::values::{optional_values, text_positions};
-use polars::prelude::{DataFrame, PolarsError, PolarsResult};
+use polars::prelude::{DataFrame, PolarsResult};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// One holding of a client: the product (its catalog position), opened and closed (or
 /// `i32::MAX`) as day numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Holding {
     pub item: u32,
     pub opened: i32,
@@ -41,7 +42,7 @@ pub struct HoldingsIndex {
     /// Per client: the day they became a client and left (or i32::MAX).
     pub tenure: Vec<(i32, i32)>,
     /// Client `c`'s holdings are `holdings[starts[c]..starts[c + 1]]`, in the table's order.
-    starts: Vec<u32>,
+    starts: Vec<usize>,
     holdings: Vec<Holding>,
 }
 
@@ -98,7 +99,7 @@ impl HoldingsIndex {
                 Ok(rows)
             })
             .collect::<PolarsResult<Vec<_>>>()?;
-        let (starts, holdings) = group_by_client(clients.len(), &slices)?;
+        let (starts, holdings) = group_by_client(clients.len(), &slices);
         Ok(HoldingsIndex {
             items,
             names,
@@ -119,7 +120,7 @@ impl HoldingsIndex {
         tenure: Vec<(i32, i32)>,
         rows: Vec<(u32, Holding)>,
     ) -> HoldingsIndex {
-        let (starts, holdings) = group_by_client(clients.len(), &[rows]).expect("a test's few holdings");
+        let (starts, holdings) = group_by_client(clients.len(), &[rows]);
         HoldingsIndex {
             items,
             names: Vec::new(),
@@ -133,7 +134,7 @@ impl HoldingsIndex {
 
     /// Client `client`'s holdings, in the table's order.
     pub fn holdings_of(&self, client: usize) -> &[Holding] {
-        &self.holdings[self.starts[client] as usize..self.starts[client + 1] as usize]
+        &self.holdings[self.starts[client]..self.starts[client + 1]]
     }
 
     /// Clients who are clients on `day` (index list).
@@ -170,37 +171,15 @@ impl HoldingsIndex {
     }
 }
 
-/// `slices` of `(client, holding)` rows (in the table's order) grouped by client with a
-/// counting sort: each client's holdings keep their order.
-fn group_by_client(clients: usize, slices: &[Vec<(u32, Holding)>]) -> PolarsResult<(Vec<u32>, Vec<Holding>)> {
-    let total: usize = slices.iter().map(Vec::len).sum();
-    if u32::try_from(total).is_err() {
-        return Err(PolarsError::ComputeError(
-            format!("{total} holdings: the recommender's index holds at most {}", u32::MAX).into(),
-        ));
-    }
-    let mut starts = vec![0u32; clients + 1];
-    for &(client, _) in slices.iter().flatten() {
-        starts[client as usize + 1] += 1;
-    }
-    for c in 0..clients {
-        starts[c + 1] += starts[c];
-    }
-    let mut next = starts.clone();
-    let mut holdings = vec![
-        Holding {
-            item: 0,
-            opened: 0,
-            closed: 0
-        };
-        total
-    ];
-    for &(client, holding) in slices.iter().flatten() {
-        let at = &mut next[client as usize];
-        holdings[*at as usize] = holding;
-        *at += 1;
-    }
-    Ok((starts, holdings))
+/// `slices` of `(client, holding)` rows (in the table's order) grouped by client: each
+/// client's holdings keep their order.
+fn group_by_client(clients: usize, slices: &[Vec<(u32, Holding)>]) -> (Vec<usize>, Vec<Holding>) {
+    group_by_key(
+        slices.iter().flatten(),
+        clients,
+        |(client, _)| *client as usize,
+        |(_, holding)| *holding,
+    )
 }
 
 /// The temporal holdout of a snapshot: what clients held at the cut-off `holdout_months`
@@ -326,11 +305,11 @@ mod tests {
         let mut rng = Rng::new(3);
         let rows = random_rows(&mut rng, 20, 5, 200);
         let halves = [rows[..77].to_vec(), rows[77..].to_vec()];
-        let (starts, holdings) = group_by_client(20, &halves).unwrap();
+        let (starts, holdings) = group_by_client(20, &halves);
         for client in 0..20u32 {
             let expected: Vec<Holding> = rows.iter().filter(|(c, _)| *c == client).map(|(_, h)| *h).collect();
             let c = client as usize;
-            assert_eq!(holdings[starts[c] as usize..starts[c + 1] as usize], expected);
+            assert_eq!(holdings[starts[c]..starts[c + 1]], expected);
         }
     }
 }
