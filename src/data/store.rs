@@ -325,6 +325,7 @@ impl<'a> FeatureStore<'a> {
             warnings: snapshot.warnings.clone(),
         };
         self.write(date, &mut built, &manifest, false)?;
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "features: written");
         Ok((manifest, built))
     }
 

@@ -113,14 +113,37 @@ impl Groups {
         largest
     }
 
-    /// The totals frame: `cli` and `columns`, one row per client with counted rows.
-    fn frame(&self, clients: &ClientIds, columns: Vec<Column>) -> PolarsResult<DataFrame> {
+    /// The totals as columns of one value per client row.
+    fn totals(self, columns: Vec<Column>) -> Totals {
+        Totals {
+            columns,
+            #[cfg(test)]
+            rows: self.rows,
+        }
+    }
+}
+
+/// Per-client totals: columns of one value per row of the table of clients they were added up
+/// for, in its order — a client without rows has zero counts and sums and no largest value,
+/// what a left join of polars' `group_by` and a `fill_null(0)` of its counts and sums give.
+pub(super) struct Totals {
+    pub(super) columns: Vec<Column>,
+    /// Counted rows per client.
+    #[cfg(test)]
+    rows: Vec<u32>,
+}
+
+#[cfg(test)]
+impl Totals {
+    /// As polars' `group_by("cli")` gives them: `cli` and the columns, one row per client
+    /// with counted rows.
+    pub(super) fn frame(&self, clients: &ClientIds) -> PolarsResult<DataFrame> {
         let with_rows: Vec<IdxSize> = (0..self.rows.len())
             .filter(|client| self.rows[*client] > 0)
             .map(|client| client as IdxSize)
             .collect();
         let mut all = vec![Column::new("cli".into(), &clients.ids)];
-        all.extend(columns);
+        all.extend(self.columns.iter().cloned());
         DataFrame::new_infer_height(all)?.take(&IdxCa::from_vec("rows".into(), with_rows))
     }
 }
@@ -152,7 +175,7 @@ fn days(frame: &DataFrame, column: &str) -> PolarsResult<Vec<Option<i32>>> {
 /// Per-client totals of the holdings opened by `day`: products ever held, active, opened and
 /// closed lately, days since the last opening and closing, balances, active products per
 /// category — polars' `group_by("cli")` of `holdings_at(day)` in `client_features`, as a frame.
-pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds) -> PolarsResult<DataFrame> {
+pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds) -> PolarsResult<Totals> {
     let holdings = &snapshot.holdings;
     let opened = days(holdings, "opened_on")?;
     let closed = days(holdings, "closed_on")?;
@@ -222,18 +245,13 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
             .map(|(name, counts)| Column::new(format!("n_active_{name}").into(), counts)),
     );
     columns.push(Column::new("n_categories_active".into(), categories_active));
-    groups.frame(clients, columns)
+    Ok(groups.totals(columns))
 }
 
 /// Each client's churn outcome from a later snapshot's holdings: 1 when the client held a
 /// product at `day` and none at `horizon_day` — polars' `group_by("cli")` of `holdings_at`
-/// in `add_churn_label`, as a frame of `cli` and `churn` for the clients with holdings then.
-pub(super) fn churn_outcome(
-    later: &Snapshot,
-    day: i32,
-    horizon_day: i32,
-    clients: &ClientIds,
-) -> PolarsResult<DataFrame> {
+/// in `add_churn_label`, as a `churn` column (0 for the clients without holdings then).
+pub(super) fn churn_outcome(later: &Snapshot, day: i32, horizon_day: i32, clients: &ClientIds) -> PolarsResult<Totals> {
     let holdings = &later.holdings;
     let opened = days(holdings, "opened_on")?;
     let closed = days(holdings, "closed_on")?;
@@ -246,13 +264,13 @@ pub(super) fn churn_outcome(
         .zip(held_at(horizon_day))
         .map(|(then, after)| i32::from(then > 0 && after == 0))
         .collect();
-    groups.frame(clients, vec![Column::new(super::CHURN_LABEL.into(), churned)])
+    Ok(groups.totals(vec![Column::new(super::CHURN_LABEL.into(), churned)]))
 }
 
 /// Per-client totals of the activity of the three months starting `months` (this month
 /// first): logins and transactions per month, complaints, months with activity — polars'
 /// `group_by("cli")` of the activity in `client_features`, as a frame.
-pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &ClientIds) -> PolarsResult<DataFrame> {
+pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &ClientIds) -> PolarsResult<Totals> {
     let activity = &snapshot.activity;
     let month = days(activity, "month")?;
     let measure =
@@ -279,7 +297,7 @@ pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &C
         ),
         Column::new("months_with_activity".into(), groups.count(|_| true)),
     ]);
-    groups.frame(clients, columns)
+    Ok(groups.totals(columns))
 }
 
 #[cfg(test)]
@@ -562,21 +580,27 @@ mod tests {
             let snapshot = bank(seed);
             let ids = ClientIds::of(&snapshot.clients).expect("ids");
             let day = snapshot.date.0;
-            let ours = holding_totals(&snapshot, day, &ids).expect("totals");
+            let ours = holding_totals(&snapshot, day, &ids)
+                .and_then(|t| t.frame(&ids))
+                .expect("totals");
             assert_same(
                 &ours,
                 &reference_holdings(&snapshot, day).expect("reference"),
                 "holdings",
             );
             let months: [i32; 3] = std::array::from_fn(|k| snapshot.date.month_end_after(-(k as i32)).month_start().0);
-            let ours = activity_totals(&snapshot, months, &ids).expect("totals");
+            let ours = activity_totals(&snapshot, months, &ids)
+                .and_then(|t| t.frame(&ids))
+                .expect("totals");
             assert_same(
                 &ours,
                 &reference_activity(&snapshot, months).expect("reference"),
                 "activity",
             );
             // The snapshot as the later one of a snapshot 60 days earlier, with a 45-day horizon.
-            let ours = churn_outcome(&snapshot, day - 60, day - 15, &ids).expect("outcome");
+            let ours = churn_outcome(&snapshot, day - 60, day - 15, &ids)
+                .and_then(|t| t.frame(&ids))
+                .expect("outcome");
             let reference = reference_outcome(&snapshot, day - 60, day - 15).expect("reference");
             assert_same(&ours, &reference, "churn outcome");
             let churners = ours
@@ -606,7 +630,9 @@ mod tests {
         ])
         .expect("holdings");
         let ids = ClientIds::of(&snapshot.clients).expect("ids");
-        let ours = holding_totals(&snapshot, day, &ids).expect("totals");
+        let ours = holding_totals(&snapshot, day, &ids)
+            .and_then(|t| t.frame(&ids))
+            .expect("totals");
         let total = ours
             .column("balance_total")
             .and_then(|c| c.f64().cloned())
