@@ -27,102 +27,6 @@ use crate::data::values::optional_values;
 use polars::prelude::*;
 use polars_utils::kahan_sum::KahanSum;
 
-/// Rows of one table grouped by client: each kept row's client row, and how many rows each
-/// client has.
-struct Groups {
-    /// The clients table's row of each table row; [`Groups::LEFT_OUT`] for rows not counted.
-    client_of_row: Vec<u32>,
-    /// Counted rows per client row.
-    rows: Vec<u32>,
-}
-
-impl Groups {
-    const LEFT_OUT: u32 = u32::MAX;
-
-    /// `kept(row)`: whether a row counts (its client must also be in `clients`).
-    fn new(ids: &Int64Chunked, clients: &ClientIds, kept: impl Fn(usize) -> bool) -> Groups {
-        let mut rows = vec![0u32; clients.ids.len()];
-        let client_of_row = optional_values(ids)
-            .enumerate()
-            .map(|(row, id)| match id.and_then(|id| clients.rows.row(id)) {
-                Some(client) if kept(row) => {
-                    rows[client] += 1;
-                    client as u32
-                }
-                _ => Self::LEFT_OUT,
-            })
-            .collect();
-        Groups { client_of_row, rows }
-    }
-
-    /// Each counted row's index and client row, in the table's order.
-    fn counted(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.client_of_row
-            .iter()
-            .enumerate()
-            .filter(|(_, client)| **client != Self::LEFT_OUT)
-            .map(|(row, client)| (row, *client as usize))
-    }
-
-    /// Rows per client where `counts(row)`.
-    fn count(&self, counts: impl Fn(usize) -> bool) -> Vec<i64> {
-        self.sum_ints(|row| counts(row).then_some(1))
-    }
-
-    /// Whole-number sums per client (a missing value adds nothing; a client whose values are
-    /// all missing sums to 0, as polars' integer `sum` over a group).
-    fn sum_ints(&self, value: impl Fn(usize) -> Option<i64>) -> Vec<i64> {
-        let mut sums = vec![0i64; self.rows.len()];
-        for (row, client) in self.counted() {
-            if let Some(value) = value(row) {
-                sums[client] = sums[client].wrapping_add(value);
-            }
-        }
-        sums
-    }
-
-    /// Kahan sums per client in row order; a client's lone row gives its value unchanged (so
-    /// −0 stays −0), a missing value adds nothing and a lone missing one gives 0 — polars'
-    /// float `sum` over a group.
-    fn sum_floats(&self, value: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
-        let mut sums = vec![KahanSum::default(); self.rows.len()];
-        let mut lone = vec![0.0; self.rows.len()];
-        for (row, client) in self.counted() {
-            let value = value(row);
-            if self.rows[client] == 1 {
-                lone[client] = value.unwrap_or(0.0);
-            } else if let Some(value) = value {
-                sums[client] += value;
-            }
-        }
-        sums.iter()
-            .zip(lone)
-            .zip(&self.rows)
-            .map(|((sum, lone), rows)| if *rows == 1 { lone } else { sum.sum() })
-            .collect()
-    }
-
-    /// The largest value per client, or none when every one is missing.
-    fn max(&self, value: impl Fn(usize) -> Option<i32>) -> Vec<Option<i32>> {
-        let mut largest: Vec<Option<i32>> = vec![None; self.rows.len()];
-        for (row, client) in self.counted() {
-            if let Some(value) = value(row) {
-                largest[client] = Some(largest[client].map_or(value, |l| l.max(value)));
-            }
-        }
-        largest
-    }
-
-    /// The totals as columns of one value per client row.
-    fn totals(self, columns: Vec<Column>) -> Totals {
-        Totals {
-            columns,
-            #[cfg(test)]
-            rows: self.rows,
-        }
-    }
-}
-
 /// Per-client totals: columns of one value per row of the table of clients they were added up
 /// for, in its order — a client without rows has zero counts and sums and no largest value,
 /// what a left join of polars' `group_by` and a `fill_null(0)` of its counts and sums give.
@@ -131,6 +35,18 @@ pub(super) struct Totals {
     /// Counted rows per client.
     #[cfg(test)]
     rows: Vec<u32>,
+}
+
+impl Totals {
+    fn new(columns: Vec<Column>, rows: Vec<u32>) -> Totals {
+        #[cfg(not(test))]
+        let _ = rows;
+        Totals {
+            columns,
+            #[cfg(test)]
+            rows,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +61,49 @@ impl Totals {
         let mut all = vec![Column::new("cli".into(), &clients.ids)];
         all.extend(self.columns.iter().cloned());
         DataFrame::new_infer_height(all)?.take(&IdxCa::from_vec("rows".into(), with_rows))
+    }
+}
+
+/// Per-client float sums as polars' `sum` over a group gives them: Kahan sums in row order;
+/// a client's lone row gives its value unchanged (so −0 stays −0), a missing value adds
+/// nothing and a lone missing one gives 0.
+struct FloatSums {
+    sums: Vec<KahanSum<f64>>,
+    first: Vec<f64>,
+}
+
+impl FloatSums {
+    fn new(clients: usize) -> FloatSums {
+        FloatSums {
+            sums: vec![KahanSum::default(); clients],
+            first: vec![0.0; clients],
+        }
+    }
+
+    /// Adds the client's next row; `first` when it is the client's first counted row.
+    fn add(&mut self, client: usize, first: bool, value: Option<f64>) {
+        if first {
+            self.first[client] = value.unwrap_or(0.0);
+        }
+        if let Some(value) = value {
+            self.sums[client] += value;
+        }
+    }
+
+    fn finish(self, rows: &[u32]) -> Vec<f64> {
+        self.sums
+            .iter()
+            .zip(self.first)
+            .zip(rows)
+            .map(|((sum, first), rows)| if *rows == 1 { first } else { sum.sum() })
+            .collect()
+    }
+}
+
+/// The larger of a running maximum and a value, a missing value leaving it as it is.
+fn raise(largest: &mut Option<i32>, value: Option<i32>) {
+    if let Some(value) = value {
+        *largest = Some(largest.map_or(value, |l| l.max(value)));
     }
 }
 
@@ -168,75 +127,84 @@ impl ClientIds {
     }
 }
 
-fn days(frame: &DataFrame, column: &str) -> PolarsResult<Vec<Option<i32>>> {
-    Ok(optional_values(frame.column(column)?.date()?.physical()).collect())
-}
-
 /// Per-client totals of the holdings opened by `day`: products ever held, active, opened and
 /// closed lately, days since the last opening and closing, balances, active products per
 /// category — polars' `group_by("cli")` of `holdings_at(day)` in `client_features`, as a frame.
 pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds) -> PolarsResult<Totals> {
     let holdings = &snapshot.holdings;
-    let opened = days(holdings, "opened_on")?;
-    let closed = days(holdings, "closed_on")?;
-    let balance: Vec<Option<f64>> = optional_values(holdings.column("balance")?.f64()?).collect();
     // Each holding's category as its position in CATEGORIES (none: another category).
     let category = holding_categories(&snapshot.catalog, holdings, |name| {
-        CATEGORIES.iter().position(|c| *c == name)
+        CATEGORIES.iter().position(|c| *c == name).map(|c| c as u8)
     })?;
-    let groups = Groups::new(holdings.column("cli")?.i64()?, clients, |row| {
-        opened[row].is_some_and(|o| o <= day)
-    });
-    let active = |row: usize| closed[row].is_none_or(|c| c > day);
-    let in_any = |row: usize, names: &[&str]| category[row].is_some_and(|c| names.contains(&CATEGORIES[c]));
-    let balance_where =
-        |when: &dyn Fn(usize) -> bool| groups.sum_floats(|row| if when(row) { balance[row] } else { Some(0.0) });
+    let among = |names: &[&str]| CATEGORIES.map(|c| names.contains(&c));
+    let (deposit, credit) = (among(&DEPOSIT_CATEGORIES), among(&CREDIT_CATEGORIES));
     let month_start = crate::data::date::Date(day).month_start().0;
-
-    let n_active: Vec<Vec<i64>> = (0..CATEGORIES.len())
-        .map(|c| groups.count(|row| active(row) && category[row] == Some(c)))
-        .collect();
-    let categories_active: Vec<i64> = (0..groups.rows.len())
+    let n = clients.ids.len();
+    let mut rows = vec![0u32; n];
+    let [mut active, mut closed_90d, mut opened_90d, mut opened_month] = std::array::from_fn(|_| vec![0i64; n]);
+    let mut n_active: Vec<Vec<i64>> = vec![vec![0i64; n]; CATEGORIES.len()];
+    let (mut last_opened, mut last_closed) = (vec![None; n], vec![None; n]);
+    let [mut balance_total, mut balance_deposits, mut balance_credit] = std::array::from_fn(|_| FloatSums::new(n));
+    let each_row = optional_values(holdings.column("cli")?.i64()?)
+        .zip(optional_values(holdings.column("opened_on")?.date()?.physical()))
+        .zip(optional_values(holdings.column("closed_on")?.date()?.physical()))
+        .zip(optional_values(holdings.column("balance")?.f64()?))
+        .zip(category);
+    // One pass over the rows, each total kept as it goes: the exports list each client's
+    // holdings together, so a client's totals stay in cache.
+    for ((((id, opened), closed), balance), category) in each_row {
+        let Some(client) = id.and_then(|id| clients.rows.row(id)) else {
+            continue;
+        };
+        let Some(opened) = opened.filter(|o| *o <= day) else {
+            continue;
+        };
+        rows[client] += 1;
+        let first = rows[client] == 1;
+        let is_active = closed.is_none_or(|c| c > day);
+        active[client] += i64::from(is_active);
+        closed_90d[client] += i64::from(closed.is_some_and(|c| c > day - 90));
+        opened_90d[client] += i64::from(opened > day - 90);
+        opened_month[client] += i64::from(opened >= month_start);
+        raise(&mut last_opened[client], Some(opened));
+        raise(&mut last_closed[client], closed);
+        let active_in = |of: &[bool]| is_active && category.is_some_and(|c| of[usize::from(c)]);
+        if let Some(c) = category.filter(|_| is_active) {
+            n_active[usize::from(c)][client] += 1;
+        }
+        // A row left out of a balance adds 0.0, as `when(..).then(balance).otherwise(0.0).sum()` does.
+        let only = |counts: bool| if counts { balance } else { Some(0.0) };
+        balance_total.add(client, first, only(is_active));
+        balance_deposits.add(client, first, only(active_in(&deposit)));
+        balance_credit.add(client, first, only(active_in(&credit)));
+    }
+    let categories_active: Vec<i64> = (0..n)
         .map(|client| n_active.iter().filter(|counts| counts[client] > 0).count() as i64)
         .collect();
-    let last_opening: Vec<Option<i32>> = groups
-        .max(|row| opened[row])
+    let last_opening: Vec<Option<i32>> = last_opened
         .into_iter()
-        .map(|last| last.map(|l| day.wrapping_sub(l)))
+        .map(|last| last.map(|l: i32| day.wrapping_sub(l)))
         .collect();
     // Capped: an export holds closings only since its first month, so uncapped the largest
     // values grow with the history's length and drift by construction.
-    let last_closing: Vec<Option<i32>> = groups
-        .max(|row| closed[row])
+    let last_closing: Vec<Option<i32>> = last_closed
         .into_iter()
-        .map(|last| last.map(|l| day.wrapping_sub(l).min(CLOSING_HORIZON_DAYS)))
+        .map(|last| last.map(|l: i32| day.wrapping_sub(l).min(CLOSING_HORIZON_DAYS)))
         .collect();
     let mut columns = vec![
-        Column::new("n_products_ever".into(), groups.count(|_| true)),
-        Column::new("n_products_active".into(), groups.count(active)),
         Column::new(
-            "n_products_closed_90d".into(),
-            groups.count(|row| closed[row].is_some_and(|c| c > day - 90)),
+            "n_products_ever".into(),
+            rows.iter().map(|r| i64::from(*r)).collect::<Vec<i64>>(),
         ),
-        Column::new(
-            "n_products_opened_90d".into(),
-            groups.count(|row| opened[row].is_some_and(|o| o > day - 90)),
-        ),
-        Column::new(
-            "n_products_opened_month".into(),
-            groups.count(|row| opened[row].is_some_and(|o| o >= month_start)),
-        ),
+        Column::new("n_products_active".into(), active),
+        Column::new("n_products_closed_90d".into(), closed_90d),
+        Column::new("n_products_opened_90d".into(), opened_90d),
+        Column::new("n_products_opened_month".into(), opened_month),
         Column::new("days_since_last_opening".into(), last_opening),
         Column::new("days_since_last_closing".into(), last_closing),
-        Column::new("balance_total".into(), balance_where(&active)),
-        Column::new(
-            "balance_deposits".into(),
-            balance_where(&|row| active(row) && in_any(row, &DEPOSIT_CATEGORIES)),
-        ),
-        Column::new(
-            "balance_credit".into(),
-            balance_where(&|row| active(row) && in_any(row, &CREDIT_CATEGORIES)),
-        ),
+        Column::new("balance_total".into(), balance_total.finish(&rows)),
+        Column::new("balance_deposits".into(), balance_deposits.finish(&rows)),
+        Column::new("balance_credit".into(), balance_credit.finish(&rows)),
     ];
     columns.extend(
         CATEGORIES
@@ -245,7 +213,7 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
             .map(|(name, counts)| Column::new(format!("n_active_{name}").into(), counts)),
     );
     columns.push(Column::new("n_categories_active".into(), categories_active));
-    Ok(groups.totals(columns))
+    Ok(Totals::new(columns, rows))
 }
 
 /// Each client's churn outcome from a later snapshot's holdings: 1 when the client held a
@@ -253,18 +221,29 @@ pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds)
 /// in `add_churn_label`, as a `churn` column (0 for the clients without holdings then).
 pub(super) fn churn_outcome(later: &Snapshot, day: i32, horizon_day: i32, clients: &ClientIds) -> PolarsResult<Totals> {
     let holdings = &later.holdings;
-    let opened = days(holdings, "opened_on")?;
-    let closed = days(holdings, "closed_on")?;
-    let groups = Groups::new(holdings.column("cli")?.i64()?, clients, |row| {
-        opened[row].is_some_and(|o| o <= later.date.0)
-    });
-    let held_at = |t: i32| groups.count(|row| opened[row].is_some_and(|o| o <= t) && closed[row].is_none_or(|c| c > t));
-    let churned: Vec<i32> = held_at(day)
+    let n = clients.ids.len();
+    let (mut rows, mut held_then, mut held_after) = (vec![0u32; n], vec![0u32; n], vec![0u32; n]);
+    let each_row = optional_values(holdings.column("cli")?.i64()?)
+        .zip(optional_values(holdings.column("opened_on")?.date()?.physical()))
+        .zip(optional_values(holdings.column("closed_on")?.date()?.physical()));
+    for ((id, opened), closed) in each_row {
+        let Some(client) = id.and_then(|id| clients.rows.row(id)) else {
+            continue;
+        };
+        let Some(opened) = opened.filter(|o| *o <= later.date.0) else {
+            continue;
+        };
+        rows[client] += 1;
+        let held_at = |t: i32| u32::from(opened <= t && closed.is_none_or(|c| c > t));
+        held_then[client] += held_at(day);
+        held_after[client] += held_at(horizon_day);
+    }
+    let churned: Vec<i32> = held_then
         .into_iter()
-        .zip(held_at(horizon_day))
+        .zip(held_after)
         .map(|(then, after)| i32::from(then > 0 && after == 0))
         .collect();
-    Ok(groups.totals(vec![Column::new(super::CHURN_LABEL.into(), churned)]))
+    Ok(Totals::new(vec![Column::new(super::CHURN_LABEL.into(), churned)], rows))
 }
 
 /// Per-client totals of the activity of the three months starting `months` (this month
@@ -272,32 +251,51 @@ pub(super) fn churn_outcome(later: &Snapshot, day: i32, horizon_day: i32, client
 /// `group_by("cli")` of the activity in `client_features`, as a frame.
 pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &ClientIds) -> PolarsResult<Totals> {
     let activity = &snapshot.activity;
-    let month = days(activity, "month")?;
-    let measure =
-        |name: &str| -> PolarsResult<Vec<Option<i64>>> { Ok(optional_values(activity.column(name)?.i64()?).collect()) };
-    let (logins, transactions, complaints) = (measure("logins")?, measure("transactions")?, measure("complaints")?);
-    let groups = Groups::new(activity.column("cli")?.i64()?, clients, |row| {
-        month[row].is_some_and(|m| m >= months[2] && m <= months[0])
-    });
-    let in_month = |row: usize, k: usize| month[row] == Some(months[k]);
+    let n = clients.ids.len();
+    let mut rows = vec![0u32; n];
+    let [mut logins, mut transactions]: [[Vec<i64>; 3]; 2] =
+        std::array::from_fn(|_| std::array::from_fn(|_| vec![0i64; n]));
+    let (mut complaints_3m, mut complaints_m0) = (vec![0i64; n], vec![0i64; n]);
+    let measure = |name: &str| -> PolarsResult<_> { Ok(optional_values(activity.column(name)?.i64()?)) };
+    let each_row = optional_values(activity.column("cli")?.i64()?)
+        .zip(optional_values(activity.column("month")?.date()?.physical()))
+        .zip(measure("logins")?)
+        .zip(measure("transactions")?)
+        .zip(measure("complaints")?);
+    // A missing count adds nothing, as polars' integer `sum` over a group.
+    let add = |sum: &mut i64, value: Option<i64>| *sum = sum.wrapping_add(value.unwrap_or(0));
+    for ((((id, month), login), transaction), complaint) in each_row {
+        let Some(client) = id.and_then(|id| clients.rows.row(id)) else {
+            continue;
+        };
+        let Some(month) = month.filter(|m| *m >= months[2] && *m <= months[0]) else {
+            continue;
+        };
+        rows[client] += 1;
+        if let Some(k) = months.iter().position(|m| *m == month) {
+            add(&mut logins[k][client], login);
+            add(&mut transactions[k][client], transaction);
+        }
+        add(&mut complaints_3m[client], complaint);
+        if month == months[0] {
+            add(&mut complaints_m0[client], complaint);
+        }
+    }
     let mut columns = Vec::new();
-    for (name, values) in [("logins", &logins), ("transactions", &transactions)] {
-        for k in 0..3 {
-            columns.push(Column::new(
-                format!("{name}_m{k}").into(),
-                groups.sum_ints(|row| if in_month(row, k) { values[row] } else { Some(0) }),
-            ));
+    for (name, sums) in [("logins", logins), ("transactions", transactions)] {
+        for (k, sums) in sums.into_iter().enumerate() {
+            columns.push(Column::new(format!("{name}_m{k}").into(), sums));
         }
     }
     columns.extend([
-        Column::new("complaints_3m".into(), groups.sum_ints(|row| complaints[row])),
+        Column::new("complaints_3m".into(), complaints_3m),
+        Column::new("complaints_m0".into(), complaints_m0),
         Column::new(
-            "complaints_m0".into(),
-            groups.sum_ints(|row| if in_month(row, 0) { complaints[row] } else { Some(0) }),
+            "months_with_activity".into(),
+            rows.iter().map(|r| i64::from(*r)).collect::<Vec<i64>>(),
         ),
-        Column::new("months_with_activity".into(), groups.count(|_| true)),
     ]);
-    Ok(groups.totals(columns))
+    Ok(Totals::new(columns, rows))
 }
 
 #[cfg(test)]

@@ -50,9 +50,9 @@ pub const INHERITED_FEATURES: [&str; 2] = ["manager_score", "agency_score"];
 /// Client features at the snapshot date, for clients who are still clients then, in `cli`
 /// order.
 ///
-/// Assembled by row position, not joined: the totals come as one value per row of the
-/// clients table, the manager's and agency's scores are looked up by code, and the kept rows
-/// are gathered once, in `cli` order. polars' left joins on `cli`, `ges` and `age` hashed
+/// Assembled by row position, not joined: the kept clients' rows are gathered once, in `cli`
+/// order, their totals added up straight into that order, the manager's and agency's scores
+/// looked up by code. polars' left joins on `cli`, `ges` and `age` hashed
 /// every client's keys (hashing the codes' text alone was ~16 % of `bankml features`' CPU
 /// after reading) and its sort gathered every column again.
 pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
@@ -60,30 +60,34 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let d = lit(day);
     let months: [i32; 3] = std::array::from_fn(|k| snapshot.date.month_end_after(-(k as i32)).month_start().0);
     let clients = &snapshot.clients;
-    let client_ids = client_totals::ClientIds::of(clients)?;
+    let kept = clients
+        .select([
+            "cli",
+            "ges",
+            "age",
+            "sex",
+            "segment",
+            "region",
+            "income_band",
+            "birth_date",
+            "client_since",
+        ])?
+        .take(&kept_in_cli_order(clients, day)?)?;
+    // Totals for the kept clients only, in their order: nothing to gather afterwards.
+    let client_ids = client_totals::ClientIds::of(&kept)?;
     let (holdings, activity) = rayon::join(
         || client_totals::holding_totals(snapshot, day, &client_ids),
         || client_totals::activity_totals(snapshot, months, &client_ids),
     );
-    let mut columns = [
-        "cli",
-        "ges",
-        "age",
-        "sex",
-        "segment",
-        "region",
-        "income_band",
-        "birth_date",
-        "client_since",
-    ]
-    .into_iter()
-    .map(|name| clients.column(name).cloned())
-    .collect::<PolarsResult<Vec<Column>>>()?;
-    columns.push(score_by_code(clients, "ges", &snapshot.managers, "manager_score")?);
-    columns.push(score_by_code(clients, "age", &snapshot.agencies, "agency_score")?);
+    let scores = [
+        score_by_code(&kept, "ges", &snapshot.managers, "manager_score")?,
+        score_by_code(&kept, "age", &snapshot.agencies, "agency_score")?,
+    ];
+    let mut columns = kept.into_columns();
+    columns.extend(scores);
     columns.extend(holdings?.columns);
     columns.extend(activity?.columns);
-    let assembled = DataFrame::new_infer_height(columns)?.take(&kept_in_cli_order(clients, day)?)?;
+    let assembled = DataFrame::new_infer_height(columns)?;
 
     let mut selected = vec![
         lit(day).cast(DataType::Date).alias("snapshot"),
