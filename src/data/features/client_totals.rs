@@ -555,20 +555,11 @@ mod tests {
         our_names.sort_unstable();
         assert_eq!(our_names, names, "{what}: columns");
         for name in names {
-            let (a, b) = (
+            super::super::tests::assert_same_column(
                 ours.column(name).expect("ours"),
                 reference.column(name).expect("reference"),
+                what,
             );
-            assert_eq!(a.dtype(), b.dtype(), "{what}: {name}'s type");
-            if let (Ok(a), Ok(b)) = (a.f64(), b.f64()) {
-                let bits = |c: &Float64Chunked| c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
-                assert_eq!(bits(a), bits(b), "{what}: {name}");
-            } else {
-                assert!(
-                    a.as_materialized_series().equals_missing(b.as_materialized_series()),
-                    "{what}: {name}"
-                );
-            }
         }
     }
 

@@ -57,7 +57,6 @@ pub const INHERITED_FEATURES: [&str; 2] = ["manager_score", "agency_score"];
 /// after reading) and its sort gathered every column again.
 pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     let day = snapshot.date.0;
-    let d = lit(day);
     let months: [i32; 3] = std::array::from_fn(|k| snapshot.date.month_end_after(-(k as i32)).month_start().0);
     let clients = &snapshot.clients;
     let kept = clients
@@ -87,8 +86,15 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
     columns.extend(scores);
     columns.extend(holdings?.columns);
     columns.extend(activity?.columns);
-    let assembled = DataFrame::new_infer_height(columns)?;
+    DataFrame::new_infer_height(columns)?
+        .lazy()
+        .select(client_columns(day))
+        .collect()
+}
 
+/// The client features' columns, in order, from the clients' own columns and their totals.
+fn client_columns(day: i32) -> Vec<Expr> {
+    let d = lit(day);
     let mut selected = vec![
         lit(day).cast(DataType::Date).alias("snapshot"),
         col("cli"),
@@ -134,7 +140,7 @@ pub fn client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         .map(col),
     );
 
-    assembled.lazy().select(selected).collect()
+    selected
 }
 
 /// The rows of the clients who are clients at `day` (arrived by then, not gone), in `cli`
@@ -443,7 +449,8 @@ mod tests {
     use crate::data::snapshot;
     use crate::data::synth::{BankSpec, write_bank};
 
-    /// The joins `client_features` replaced, kept as the reference it must equal.
+    /// The joins `client_features` replaced, kept as the reference it must equal (the same
+    /// expressions of the columns, after them).
     fn reference_client_features(snapshot: &Snapshot) -> PolarsResult<DataFrame> {
         let day = snapshot.date.0;
         let d = lit(day);
@@ -487,51 +494,6 @@ mod tests {
         .chain(["balance_total", "balance_deposits", "balance_credit"].map(|n| col(n).fill_null(lit(0.0))))
         .collect();
 
-        let mut selected = vec![
-            lit(day).cast(DataType::Date).alias("snapshot"),
-            col("cli"),
-            col("ges"),
-            col("age"),
-            col("sex"),
-            col("segment"),
-            col("region"),
-            col("income_band"),
-            ((d.clone() - col("birth_date").cast(DataType::Int32)).cast(DataType::Float64) / lit(365.25))
-                .alias("age_years"),
-            ((d.clone() - col("client_since").cast(DataType::Int32)).cast(DataType::Float64) / lit(DAYS_PER_MONTH))
-                .alias("tenure_months"),
-        ];
-        for name in [
-            "n_products_ever",
-            "n_products_active",
-            "n_categories_active",
-            "n_products_opened_90d",
-            "n_products_opened_month",
-            "n_products_closed_90d",
-            "days_since_last_opening",
-            "days_since_last_closing",
-        ] {
-            selected.push(col(name));
-        }
-        selected.extend(CATEGORIES.iter().map(|c| col(format!("n_active_{c}"))));
-        selected.extend(["balance_total", "balance_deposits", "balance_credit"].map(col));
-        for measure in ["logins", "transactions"] {
-            let m = |k: usize| col(format!("{measure}_m{k}")).cast(DataType::Float64);
-            selected.push(col(format!("{measure}_m0")));
-            selected.push(((m(0) + m(1) + m(2)) / lit(3.0)).alias(format!("{measure}_avg_3m")));
-            selected.push((m(0) - (m(1) + m(2)) / lit(2.0)).alias(format!("{measure}_trend")));
-        }
-        selected.extend(
-            [
-                "complaints_m0",
-                "complaints_3m",
-                "months_with_activity",
-                "manager_score",
-                "agency_score",
-            ]
-            .map(col),
-        );
-
         snapshot
             .clients
             .clone()
@@ -548,7 +510,7 @@ mod tests {
             .join(managers, [col("ges")], [col("ges")], left())
             .join(agencies, [col("age")], [col("age")], left())
             .with_columns(zero_filled)
-            .select(selected)
+            .select(client_columns(day))
             .sort(["cli"], SortMultipleOptions::default())
             .collect()
     }
@@ -577,17 +539,22 @@ mod tests {
         assert_eq!(ours.get_column_names(), reference.get_column_names(), "{what}: columns");
         assert_eq!(ours.height(), reference.height(), "{what}: rows");
         for (a, b) in ours.columns().iter().zip(reference.columns()) {
-            let name = a.name();
-            assert_eq!(a.dtype(), b.dtype(), "{what}: {name}'s type");
-            if let (Ok(a), Ok(b)) = (a.f64(), b.f64()) {
-                let bits = |c: &Float64Chunked| c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
-                assert_eq!(bits(a), bits(b), "{what}: {name}");
-            } else {
-                assert!(
-                    a.as_materialized_series().equals_missing(b.as_materialized_series()),
-                    "{what}: {name}"
-                );
-            }
+            assert_same_column(a, b, what);
+        }
+    }
+
+    /// Same type, same values bit for bit (floats by their bits: −0 is not 0).
+    pub(super) fn assert_same_column(a: &Column, b: &Column, what: &str) {
+        let name = a.name();
+        assert_eq!(a.dtype(), b.dtype(), "{what}: {name}'s type");
+        if let (Ok(a), Ok(b)) = (a.f64(), b.f64()) {
+            let bits = |c: &Float64Chunked| c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "{what}: {name}");
+        } else {
+            assert!(
+                a.as_materialized_series().equals_missing(b.as_materialized_series()),
+                "{what}: {name}"
+            );
         }
     }
 
