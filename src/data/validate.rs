@@ -167,35 +167,60 @@ fn duplicate_rows(frame: &DataFrame, key: &[&str]) -> Option<Vec<(usize, usize)>
 }
 
 /// `pairs` in ascending order, as a sort gives them. Key hashes are uniform, so the pairs are
-/// scattered into buckets by their hash's top bits (a counting sort, ~16 pairs a bucket) and
-/// each small bucket is sorted — at 3 M holdings a fraction of a comparison sort's work, which
-/// was a tenth of building a snapshot's features. Equal hashes (repeated keys) share a bucket,
-/// so many of them only make that bucket's sort longer.
+/// scattered into buckets by their hash's top bits (a counting sort) and each bucket is
+/// ordered on its own — at 3 M holdings a fraction of a comparison sort's work, which was a
+/// tenth of building a snapshot's features. At most 2¹¹ buckets at first: at 10 M clients
+/// (31 M holdings) scattering straight into ~16 pairs a bucket meant a million write streams
+/// over 500 MB, a quarter of validation's time in cache and TLB misses; each bucket, now in
+/// cache, is spread again by the next bits (`sort_bucket`). Equal hashes (repeated keys)
+/// share a bucket, so many of them only make that bucket's sort longer.
 fn sorted_by_hash(pairs: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
     use rayon::prelude::*;
-    const PAIRS_PER_BUCKET: usize = 16;
-    let bits = (pairs.len() / PAIRS_PER_BUCKET).max(2).ilog2().min(24);
-    let bucket = |hash: u64| (hash >> (u64::BITS - bits)) as usize;
-    let (starts, mut sorted) = group_by_key(pairs.iter().copied(), 1 << bits, |(hash, _)| bucket(*hash), |pair| pair);
+    const FIRST_BITS: u32 = 11;
+    let bits = bucket_bits(pairs.len()).min(FIRST_BITS);
+    let (starts, mut sorted) = group_by_key(
+        pairs.iter().copied(),
+        1 << bits,
+        |(hash, _)| (hash >> (u64::BITS - bits)) as usize,
+        |pair| pair,
+    );
     drop(pairs);
-    // Runs of whole buckets, each run's buckets sorted one by one, the runs on every core.
-    const BUCKETS_PER_TASK: usize = 1 << 12;
-    let buckets = starts.len() - 1;
-    let mut runs = Vec::with_capacity(buckets.div_ceil(BUCKETS_PER_TASK));
+    let mut buckets = Vec::with_capacity(starts.len() - 1);
     let mut rest = sorted.as_mut_slice();
-    for first in (0..buckets).step_by(BUCKETS_PER_TASK) {
-        let end = (first + BUCKETS_PER_TASK).min(buckets);
-        let (run, tail) = std::mem::take(&mut rest).split_at_mut(starts[end] - starts[first]);
-        runs.push((first..end, run));
+    for bucket in starts.windows(2) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(bucket[1] - bucket[0]);
+        buckets.push(head);
         rest = tail;
     }
-    runs.into_par_iter().for_each(|(range, run)| {
-        let base = starts[range.start];
-        for b in range {
-            run[starts[b] - base..starts[b + 1] - base].sort_unstable();
-        }
-    });
+    buckets.into_par_iter().for_each(|bucket| sort_bucket(bucket, bits));
     sorted
+}
+
+/// Bits of a hash that spread `pairs` pairs ~16 to a bucket.
+fn bucket_bits(pairs: usize) -> u32 {
+    const PAIRS_PER_BUCKET: usize = 16;
+    (pairs / PAIRS_PER_BUCKET).max(2).ilog2()
+}
+
+/// One bucket of pairs whose hashes share their top `used` bits, in ascending order: a small
+/// one sorted as it is, a larger one spread by the next bits, ~16 pairs a group, each sorted.
+fn sort_bucket(bucket: &mut [(u64, u32)], used: u32) {
+    const SMALL: usize = 64;
+    if bucket.len() <= SMALL {
+        bucket.sort_unstable();
+        return;
+    }
+    let bits = bucket_bits(bucket.len()).min(16).min(u64::BITS - used);
+    let (starts, spread) = group_by_key(
+        bucket.iter().copied(),
+        1 << bits,
+        |(hash, _)| ((hash << used) >> (u64::BITS - bits)) as usize,
+        |pair| pair,
+    );
+    bucket.copy_from_slice(&spread);
+    for group in starts.windows(2) {
+        bucket[group[0]..group[1]].sort_unstable();
+    }
 }
 
 fn check_unique(loaded: &LoadedTable, problems: &mut Problems) {
@@ -392,7 +417,8 @@ mod tests {
     #[test]
     fn pairs_sorted_by_hash_as_a_sort_orders_them() {
         let mut rng = crate::data::synth::rng::Rng::new(17);
-        for rows in [0usize, 1, 2, 31, 5_000, 70_000] {
+        // Past 2¹¹ × 64 pairs the buckets are spread again.
+        for rows in [0usize, 1, 2, 31, 5_000, 70_000, 300_000] {
             // Uniform hashes, a few repeated (duplicate keys) and a block of one hash.
             let mut pairs: Vec<(u64, u32)> = (0..rows as u32).map(|row| (rng.next_u64(), row)).collect();
             for row in (0..rows).step_by(7) {
