@@ -144,6 +144,20 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// How likely a failed worker's end is the run's cause, lowest first: killed by a signal (the
+/// kernel's OOM killer, an operator, a node going away); then aborted — XGBoost's collective
+/// calls `std::terminate` in the workers whose peer vanished (`dmlc::Error`, "Broken pipe"),
+/// so an abort is usually the consequence of another worker's end, seen in the same poll;
+/// then an exit with a status (a worker's own error, or one that saw a peer fail).
+fn cause_first(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(libc::SIGABRT) => 1,
+        Some(_) => 0,
+        None => 2,
+    }
+}
+
 /// Runs `workers` local worker processes through a tracker in this process (`command` makes
 /// worker `rank`'s, pointed at the tracker); as soon as one fails the others are killed and
 /// the run fails, naming it. `on_started` is told each worker's process id.
@@ -176,21 +190,21 @@ pub fn launch_processes(
     }
     let mut running: Vec<(usize, Child)> = children;
     while !running.is_empty() {
-        // (rank, what happened, killed): a worker killed is the cause of the others' failing.
-        let mut failed: Vec<(usize, String, bool)> = Vec::new();
+        // (rank, what happened, how likely the cause): see `cause_first`.
+        let mut failed: Vec<(usize, String, u8)> = Vec::new();
         running.retain_mut(|(rank, child)| match child.try_wait() {
             Ok(None) => true,
             Ok(Some(status)) if status.success() => false,
             Ok(Some(status)) => {
-                failed.push((*rank, describe(status), status.code().is_none()));
+                failed.push((*rank, describe(status), cause_first(status)));
                 false
             }
             Err(e) => {
-                failed.push((*rank, format!("could not be waited for ({e})"), false));
+                failed.push((*rank, format!("could not be waited for ({e})"), 2));
                 false
             }
         });
-        failed.sort_by_key(|(rank, _, killed)| (!killed, *rank));
+        failed.sort_by_key(|(rank, _, cause)| (*cause, *rank));
         if let Some((rank, status, _)) = failed.into_iter().next() {
             stop_all(&mut running);
             // The tracker is freed, not waited for: its connections close with it.
@@ -201,4 +215,24 @@ pub fn launch_processes(
     }
     tracker.wait()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn a_killed_worker_is_named_before_the_peers_its_end_aborted() {
+        // Wait statuses as the kernel gives them: a signal in the low bits, an exit code above.
+        let killed = ExitStatus::from_raw(libc::SIGKILL);
+        let aborted = ExitStatus::from_raw(libc::SIGABRT);
+        let exited = ExitStatus::from_raw(3 << 8);
+        assert_eq!(describe(killed), "was killed by signal 9");
+        assert_eq!(describe(exited), "exited with status 3");
+        // Seen in one poll: rank 0 aborted by XGBoost (its peer vanished), rank 1 killed.
+        let mut failed = [(0, aborted), (1, killed), (2, exited)];
+        failed.sort_by_key(|(rank, status)| (cause_first(*status), *rank));
+        assert_eq!(failed.map(|(rank, _)| rank), [1, 0, 2]);
+    }
 }
