@@ -2,7 +2,7 @@
 //! and the features (products and balances per category) both need, millions of rows a
 //! snapshot.
 
-use crate::data::values::text_positions;
+use crate::data::values::looked_up;
 use polars::prelude::*;
 
 /// Each holding's category as `category_of` names it (from the category's text): none for a
@@ -16,13 +16,10 @@ pub fn holding_categories<T: Copy>(
 ) -> PolarsResult<Vec<Option<T>>> {
     let products = catalog.column("product_id")?.str()?;
     let categories = catalog.column("category")?.str()?;
-    let (known, named): (Vec<&str>, Vec<T>) = products
+    // Named only for a listing with a product: `category_of` may count what it names.
+    let listings = products
         .iter()
         .zip(categories.iter())
-        .filter_map(|(product, category)| Some((product?, category_of(category?)?)))
-        .unzip();
-    Ok(text_positions(holdings.column("product_id")?.str()?, &known)
-        .into_iter()
-        .map(|listing| listing.map(|l| named[l as usize]))
-        .collect())
+        .map(|(product, category)| (product, product.and(category).and_then(&mut category_of)));
+    Ok(looked_up(holdings.column("product_id")?.str()?, listings))
 }

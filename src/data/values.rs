@@ -52,6 +52,23 @@ pub fn text_positions(column: &StringChunked, keys: &[&str]) -> Vec<Option<u32>>
     positions
 }
 
+/// Each row's value in `listings` of (key, value) — a listing without a key or a value left
+/// out, a key listed twice taking its last listing — or `None` for a null or a key no listing
+/// has: a holding's category from the catalog, a client's manager's score.
+pub fn looked_up<'a, T: Copy>(
+    column: &StringChunked,
+    listings: impl IntoIterator<Item = (Option<&'a str>, Option<T>)>,
+) -> Vec<Option<T>> {
+    let (keys, values): (Vec<&str>, Vec<T>) = listings
+        .into_iter()
+        .filter_map(|(key, value)| Some((key?, value?)))
+        .unzip();
+    text_positions(column, &keys)
+        .into_iter()
+        .map(|at| at.map(|at| values[at as usize]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +122,33 @@ mod tests {
         let read: Vec<Option<i64>> = optional_values(&column).collect();
         assert_eq!(read, column.iter().collect::<Vec<_>>());
         assert_eq!(read, vec![Some(1), None, Some(3), Some(4), Some(5), None, Some(7)]);
+    }
+
+    #[test]
+    fn looked_up_values_skip_incomplete_listings_and_take_a_repeated_key_s_last() {
+        let listings = [
+            (Some("G1"), Some(10)),
+            (None, Some(99)),
+            (Some("G2"), None),
+            (Some("G3"), Some(30)),
+            (Some("G3"), Some(31)),
+            (Some("a code longer than twelve"), Some(40)),
+        ];
+        let rows = StringChunked::from_iter_options(
+            "ges".into(),
+            [
+                Some("G1"),
+                None,
+                Some("G2"),
+                Some("G3"),
+                Some("G9"),
+                Some("a code longer than twelve"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            looked_up(&rows, listings),
+            [Some(10), None, None, Some(31), None, Some(40)]
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Per-client totals of a snapshot's holdings and activity, added up in one pass over each
-//! table's rows into arrays indexed by the client's row in the clients table.
+//! table's rows into arrays indexed by the client's row in a table of clients (the features'
+//! kept clients, in `cli` order: nothing is gathered or joined afterwards).
 //!
 //! Why not polars' `group_by`: with a million clients of two or three rows each, polars
 //! aggregates client by client (a closure call per client per total), which took 2.1 s for the
@@ -10,9 +11,9 @@
 //! the table's row order, a lone row's balance taken as it is — what polars' `sum` over a
 //! group does.
 //!
-//! Rows of a client missing from the clients table are left out (the features join the totals
-//! to the clients table, which would drop them anyway); validation refuses such rows, as it
-//! refuses repeated clients and products, on which a `group_by` and a join would differ.
+//! Rows of a client missing from that table are left out (a join of the totals to it would
+//! drop them anyway); validation refuses rows of unknown clients, as it refuses repeated
+//! clients and products, on which a `group_by` and a join would differ.
 //!
 //! One input gives other bits than polars did: a Parquet export whose metadata declares `cli`
 //! sorted made polars sum each client's slice of rows without Kahan's compensation; these
@@ -129,7 +130,7 @@ impl ClientIds {
 
 /// Per-client totals of the holdings opened by `day`: products ever held, active, opened and
 /// closed lately, days since the last opening and closing, balances, active products per
-/// category — polars' `group_by("cli")` of `holdings_at(day)` in `client_features`, as a frame.
+/// category — polars' `group_by("cli")` of `holdings_at(day)`, as [`Totals`].
 pub(super) fn holding_totals(snapshot: &Snapshot, day: i32, clients: &ClientIds) -> PolarsResult<Totals> {
     let holdings = &snapshot.holdings;
     // Each holding's category as its position in CATEGORIES (none: another category).
@@ -248,7 +249,7 @@ pub(super) fn churn_outcome(later: &Snapshot, day: i32, horizon_day: i32, client
 
 /// Per-client totals of the activity of the three months starting `months` (this month
 /// first): logins and transactions per month, complaints, months with activity — polars'
-/// `group_by("cli")` of the activity in `client_features`, as a frame.
+/// `group_by("cli")` of the activity, as [`Totals`].
 pub(super) fn activity_totals(snapshot: &Snapshot, months: [i32; 3], clients: &ClientIds) -> PolarsResult<Totals> {
     let activity = &snapshot.activity;
     let n = clients.ids.len();

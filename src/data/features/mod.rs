@@ -8,7 +8,7 @@
 use crate::data::date::Date;
 use crate::data::snapshot::Snapshot;
 use crate::data::synth::catalog::CATEGORIES;
-use crate::data::values::{optional_values, text_positions};
+use crate::data::values::{looked_up, optional_values};
 use polars::prelude::*;
 
 mod client_totals;
@@ -165,20 +165,12 @@ fn kept_in_cli_order(clients: &DataFrame, day: i32) -> PolarsResult<IdxCa> {
 /// Each client's `name`: the `performance_score` of the entity (manager or agency) whose code
 /// is the client's `key`; missing without a code or for a code `entities` does not list.
 fn score_by_code(clients: &DataFrame, key: &str, entities: &DataFrame, name: &str) -> PolarsResult<Column> {
+    let codes = entities.column(key)?.str()?;
     let scores = entities.column("performance_score")?.f64()?;
-    let (codes, score): (Vec<&str>, Vec<Option<f64>>) = entities
-        .column(key)?
-        .str()?
-        .iter()
-        .zip(scores.iter())
-        .filter_map(|(code, score)| Some((code?, score)))
-        .unzip();
-    let found = text_positions(clients.column(key)?.str()?, &codes);
-    Ok(Float64Chunked::from_iter_options(
-        name.into(),
-        found.into_iter().map(|at| at.and_then(|at| score[at as usize])),
-    )
-    .into_column())
+    // A listed code with no score is a listing too: its clients get no score.
+    let listings = codes.iter().zip(scores.iter().map(Some));
+    let found = looked_up(clients.column(key)?.str()?, listings);
+    Ok(Float64Chunked::from_iter_options(name.into(), found.into_iter().map(Option::flatten)).into_column())
 }
 
 /// Adds `churn` from a later snapshot's holdings (which carry every closing up to its
