@@ -96,16 +96,20 @@ impl Snapshot {
         }
     }
 
+    /// Lets go of every table but the holdings and the catalog (what labelling churn reads),
+    /// in place.
+    pub fn keep_holdings_only(&mut self) {
+        self.clients = DataFrame::default();
+        self.managers = DataFrame::default();
+        self.agencies = DataFrame::default();
+        self.activity = DataFrame::default();
+    }
+
     /// The snapshot with only what labelling churn reads (holdings and the catalog); the
     /// client, activity, manager and agency tables are let go.
-    pub fn holdings_only(self) -> Snapshot {
-        Snapshot {
-            clients: DataFrame::default(),
-            managers: DataFrame::default(),
-            agencies: DataFrame::default(),
-            activity: DataFrame::default(),
-            ..self
-        }
+    pub fn holdings_only(mut self) -> Snapshot {
+        self.keep_holdings_only();
+        self
     }
 }
 

@@ -223,6 +223,23 @@ impl<'a> FeatureStore<'a> {
         serde_json::from_str(&text).ok()
     }
 
+    /// Whether `table`'s export of `date` is still the file the kept features were built from
+    /// (for a reader that validated it earlier in the same run and reads it again).
+    pub fn export_unchanged(&self, date: Date, table: crate::data::schema::Table) -> Result<bool, StoreError> {
+        let Some(manifest) = self.manifest(date) else {
+            return Ok(false);
+        };
+        let mut ignored = crate::data::problem::Problems::default();
+        let Some((path, _)) = crate::data::source::locate(&self.raw_dir(date), table, &mut ignored) else {
+            return Ok(false);
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(manifest.built_from.inputs.get(&name) == Some(&hash_file(&path)?))
+    }
+
     /// The kept manifest of `date` when its features are fresh (built from the exports, settings
     /// and code as they are now): then the exports passed validation as they are.
     pub fn fresh_manifest(&self, date: Date) -> Result<Option<Manifest>, StoreError> {

@@ -39,16 +39,18 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     };
     // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
     let min_rows = ctx.param_usize("drift_min_rows", 50);
-    let timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
+    let mut timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     tracing::info!(seconds = started.seconds(), "latest snapshot read");
+    timeline.keep_latest_features()?;
+    tracing::info!(seconds = started.seconds(), "its features kept");
     let churn_model = if ctx.wants(ModelKind::Churn)? {
         absent_if_untrained(TabularModel::load(&registry, ModelKind::Churn, None, threads))?
     } else {
         None
     };
-    // The matured snapshot before the latest one's features: when both must be built (the
-    // first run after an upgrade that changes them), one build's peak then no longer stacks on
-    // the other's result — at 10M clients that sum was 22.6 GiB of this 24 GiB machine.
+    // The matured snapshot's features are built (when not kept) after the latest's were kept
+    // and let go: one build's peak never stacks on the other's result — at 10M clients that
+    // sum was 22.6 GiB of this 24 GiB machine.
     let matured = match &churn_model {
         Some(model) => matured_churn(config, &timeline, model)?,
         None => None,
@@ -57,8 +59,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         seconds = started.seconds(),
         "matured snapshot's outcome and scores read"
     );
+    timeline.read_latest_clients()?;
     let current = timeline.features(timeline.latest.date)?;
-    tracing::info!(seconds = started.seconds(), "its features ready");
+    tracing::info!(seconds = started.seconds(), "latest features read");
     // Before the recommender starts: without stored scores this predicts every current client.
     let mut estimate_observations = Vec::new();
     let estimated = match &churn_model {

@@ -322,6 +322,27 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         let clients = read_parquet(&dir.join("data/scores/2025-09-30/clients.parquet"));
         clients.height() as f64
     });
+
+    // Nothing kept: the benchmark builds both snapshots' features itself — December's first,
+    // then September's beside December's holdings only, December's clients read again — and
+    // measures the same figures as from the kept features.
+    std::fs::remove_dir_all(dir.join("data/processed")).unwrap();
+    let rebuilt = printed_report(dir, &ok(dir, &["--config", config, "run", "daily-benchmark"]));
+    for section in ["churn", "manager", "agency", "recommender", "segments", "region_spread"] {
+        let (cold, kept) = (
+            &rebuilt["outcome"]["summary"][section],
+            &december["outcome"]["summary"][section],
+        );
+        assert_eq!(cold, kept, "{section}");
+    }
+    for measured in ["churn", "recommender", "segments"] {
+        assert!(
+            !december["outcome"]["summary"][measured].is_null(),
+            "{measured} measured"
+        );
+    }
+    assert!(dir.join("data/processed/2025-09-30/clients.parquet").is_file());
+    assert!(dir.join("data/processed/2025-12-31/clients.parquet").is_file());
 }
 
 /// `report: PATH` for the newest report of `job`, as `bankml run` prints it.
