@@ -507,12 +507,13 @@ fn table_of_mut(features: &mut Features, table: FeatureTable) -> &mut DataFrame 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::format::FileFormat;
     use crate::data::synth::{BankSpec, write_bank};
 
-    fn bank(months: usize) -> (tempfile::TempDir, EngineConfig) {
+    /// A generated bank of 600 clients over `months` Parquet snapshots, with its config.
+    pub(crate) fn bank(months: usize) -> (tempfile::TempDir, EngineConfig) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EngineConfig::default();
         config.data.raw_dir = dir.path().join("raw");

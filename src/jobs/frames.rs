@@ -336,16 +336,7 @@ mod tests {
 
     #[test]
     fn the_latest_clients_read_again_are_those_of_the_whole_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::default();
-        config.data.raw_dir = dir.path().join("raw");
-        config.data.processed_dir = dir.path().join("processed");
-        let spec = BankSpec {
-            clients: 600,
-            months: 4,
-            ..BankSpec::default()
-        };
-        write_bank(spec, FileFormat::Parquet, &config.data.raw_dir, |_| {}).unwrap();
+        let (_dir, config) = crate::data::store::tests::bank(4);
         let (date, raw) = snapshot::find_snapshot(&config.data.raw_dir, None).unwrap();
         // Some regions and segments missing, so that cleaning changes the table.
         let path = raw.join("clients.parquet");
