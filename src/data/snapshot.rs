@@ -8,7 +8,7 @@ use crate::data::problem::{Problem, Problems, Severity};
 use crate::data::schema::Table;
 use crate::data::source::{self, LoadedTable};
 use crate::data::validate;
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, PolarsResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -105,6 +105,16 @@ impl Snapshot {
         self.activity = DataFrame::default();
     }
 
+    /// Lets go of every table but the holdings' holders and opening and closing dates — all
+    /// that labelling churn reads — in place: the product ids and balances are most of the
+    /// holdings' bytes. Read the tables again before anything else reads them.
+    pub fn keep_label_inputs_only(&mut self) -> PolarsResult<()> {
+        self.keep_holdings_only();
+        self.catalog = DataFrame::default();
+        self.holdings = self.holdings.select(LABEL_HOLDINGS_COLUMNS)?;
+        Ok(())
+    }
+
     /// The snapshot with only what labelling churn reads (holdings and the catalog); the
     /// client, activity, manager and agency tables are let go.
     pub fn holdings_only(mut self) -> Snapshot {
@@ -112,6 +122,9 @@ impl Snapshot {
         self
     }
 }
+
+/// The holdings' columns a later snapshot's churn label is counted from.
+pub const LABEL_HOLDINGS_COLUMNS: [&str; 3] = ["cli", "opened_on", "closed_on"];
 
 /// What a table a snapshot does not hold reads as.
 static EMPTY: DataFrame = DataFrame::empty();

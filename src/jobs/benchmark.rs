@@ -59,7 +59,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         seconds = started.seconds(),
         "matured snapshot's outcome and scores read"
     );
-    timeline.read_latest_clients()?;
+    timeline.read_latest_tables()?;
     let current = timeline.features(timeline.latest.date)?;
     tracing::info!(seconds = started.seconds(), "latest features read");
     // Before the recommender starts: without stored scores this predicts every current client.

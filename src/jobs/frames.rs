@@ -14,6 +14,10 @@ use polars::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The latest snapshot's tables the evaluating jobs read after its features are kept: the
+/// churn labels' holdings, the recommender's clients, holdings and catalog.
+const READ_AGAIN: [Table; 3] = [Table::Clients, Table::Holdings, Table::Catalog];
+
 pub struct Timeline<'a> {
     config: &'a EngineConfig,
     /// One store for the run: the latest snapshot's holdings are hashed once.
@@ -41,13 +45,12 @@ impl<'a> Timeline<'a> {
         // client), and their row counts come from the manifest.
         let (latest, complete, raw_rows) = match store.fresh_manifest(date)? {
             Some(kept) => {
-                let wanted = [Table::Clients, Table::Holdings, Table::Catalog];
                 let latest = snapshot::tables_validated_before(
                     &dir,
                     date,
                     config,
                     kept.warnings,
-                    &wanted,
+                    &READ_AGAIN,
                     snapshot::Cleaning::Cleaned,
                 )?;
                 (latest, false, kept.raw_rows)
@@ -72,46 +75,52 @@ impl<'a> Timeline<'a> {
     }
 
     /// Builds and keeps the latest snapshot's features now if they are not kept (from the whole
-    /// snapshot read), then lets go of every table but its holdings and catalog, and of the
-    /// built frames: an older snapshot's build (labelled by those holdings) then runs beside
-    /// them only, and later steps read from the kept files just the columns they use. Call
-    /// [`Timeline::read_latest_clients`] before reading the latest clients. The cold daily
-    /// benchmark's peak with the whole latest snapshot held through the older build: 1.33 GiB
-    /// at a million clients, 13.7 GiB at ten million; this way 1.20 and 12.5 GiB, for reading
-    /// the clients and features back (0.25 s at 1M, ~2 s at 10M).
+    /// snapshot read), then lets go of the built frames and of every table but the holdings'
+    /// holders and dates (what labelling the older snapshots reads): an older snapshot's build
+    /// then runs beside those three columns only, and later steps read from the kept files just
+    /// the columns they use. Call [`Timeline::read_latest_tables`] before reading the latest
+    /// clients, holdings or catalog. The cold daily benchmark's peak with the whole latest
+    /// snapshot held through the older build: 1.33 GiB at a million clients, 13.7 GiB at ten
+    /// million; with its holdings and catalog held, 1.20 and 12.5 GiB.
     pub fn keep_latest_features(&mut self) -> Result<(), JobError> {
         if self.complete {
             self.store
                 .ensure(self.latest.date, Some(&self.latest), Some(&self.latest))?;
-            self.latest.keep_holdings_only();
+            self.latest.keep_label_inputs_only()?;
             self.complete = false;
         }
         Ok(())
     }
 
-    /// The latest clients table read again when [`Timeline::keep_latest_features`] let it go:
-    /// the export validated at the start of the run, unless it was replaced since (then the
-    /// run fails rather than measure unvalidated rows).
-    pub fn read_latest_clients(&mut self) -> Result<(), JobError> {
+    /// The latest clients, holdings and catalog read again when
+    /// [`Timeline::keep_latest_features`] let them go: the exports validated at the start of
+    /// the run, unless one was replaced since (then the run fails rather than measure
+    /// unvalidated rows).
+    pub fn read_latest_tables(&mut self) -> Result<(), JobError> {
         if self.latest.clients.width() > 0 {
             return Ok(());
         }
         let latest = &self.latest;
-        if !self.store.export_unchanged(latest.date, Table::Clients)? {
-            return Err(JobError::Invalid(format!(
-                "{}: the clients export changed during this run; run it again",
-                latest.dir.display()
-            )));
+        for table in READ_AGAIN {
+            if !self.store.export_unchanged(latest.date, table)? {
+                return Err(JobError::Invalid(format!(
+                    "{}: the {} export changed during this run; run it again",
+                    latest.dir.display(),
+                    table.name()
+                )));
+            }
         }
         let again = snapshot::tables_validated_before(
             &latest.dir,
             latest.date,
             self.config,
             latest.warnings.clone(),
-            &[Table::Clients],
+            &READ_AGAIN,
             snapshot::Cleaning::Cleaned,
         )?;
         self.latest.clients = again.clients;
+        self.latest.holdings = again.holdings;
+        self.latest.catalog = again.catalog;
         Ok(())
     }
 
@@ -335,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_clients_read_again_are_those_of_the_whole_snapshot() {
+    fn the_latest_tables_read_again_are_those_of_the_whole_snapshot() {
         let (_dir, config) = crate::data::store::tests::bank(4);
         let (date, raw) = snapshot::find_snapshot(&config.data.raw_dir, None).unwrap();
         // Some regions and segments missing, so that cleaning changes the table.
@@ -370,10 +379,14 @@ mod tests {
         timeline.keep_latest_features().unwrap();
         assert_eq!(timeline.latest.clients.width(), 0);
         assert_eq!(timeline.latest.activity.width(), 0);
-        assert!(timeline.latest.holdings.equals_missing(&whole.holdings));
+        assert_eq!(timeline.latest.catalog.width(), 0);
+        let label_inputs = whole.holdings.select(snapshot::LABEL_HOLDINGS_COLUMNS).unwrap();
+        assert!(timeline.latest.holdings.equals_missing(&label_inputs));
         assert!(FeatureStore::new(&config).fresh_manifest(date).unwrap().is_some());
-        timeline.read_latest_clients().unwrap();
+        timeline.read_latest_tables().unwrap();
         assert!(timeline.latest.clients.equals_missing(&whole.clients));
+        assert!(timeline.latest.holdings.equals_missing(&whole.holdings));
+        assert!(timeline.latest.catalog.equals_missing(&whole.catalog));
 
         // An export replaced after it was validated is not read unvalidated.
         std::fs::remove_dir_all(&config.data.processed_dir).unwrap();
@@ -381,7 +394,7 @@ mod tests {
         timeline.keep_latest_features().unwrap();
         let mut shorter = whole.clients.head(Some(10));
         crate::data::format::write_frame(&mut shorter, &path, FileFormat::Parquet).unwrap();
-        let refused = timeline.read_latest_clients().unwrap_err().to_string();
+        let refused = timeline.read_latest_tables().unwrap_err().to_string();
         assert!(refused.contains("clients export changed during this run"), "{refused}");
         assert!(refused.contains(&raw.display().to_string()), "{refused}");
     }
