@@ -324,8 +324,9 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     });
 
     // Nothing kept: the benchmark builds both snapshots' features itself — December's first,
-    // then September's beside December's holdings only, December's clients read again — and
-    // measures the same figures as from the kept features.
+    // then September's beside only the holders and dates of December's holdings, December's
+    // clients, holdings and catalog read again — and measures the same figures as from the
+    // kept features.
     std::fs::remove_dir_all(dir.join("data/processed")).unwrap();
     let rebuilt = printed_report(dir, &ok(dir, &["--config", config, "run", "daily-benchmark"]));
     for section in ["churn", "manager", "agency", "recommender", "segments", "region_spread"] {
