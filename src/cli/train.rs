@@ -104,8 +104,9 @@ pub fn run(args: TrainArgs, config: &EngineConfig, config_path: &std::path::Path
         spinner.finish_and_clear();
         print_recommender(&meta, &registry)?;
     }
-    // Churn is labelled from the latest snapshot's holdings; the rest of it is let go.
-    let latest = latest.holdings_only();
+    // Churn is labelled from the latest snapshot's holders and holding dates; the rest of it
+    // (balances, product ids, every other table) is let go before training's matrices are built.
+    let latest = latest.label_inputs_only()?;
     for spec in specs {
         let months = KeptMonths::new(config, spec.model, dates.clone(), &latest);
         let bar = progress::TrainingBar::new(spec.model.as_str());

@@ -96,30 +96,24 @@ impl Snapshot {
         }
     }
 
-    /// Lets go of every table but the holdings and the catalog (what labelling churn reads),
-    /// in place.
-    pub fn keep_holdings_only(&mut self) {
-        self.clients = DataFrame::default();
-        self.managers = DataFrame::default();
-        self.agencies = DataFrame::default();
-        self.activity = DataFrame::default();
-    }
-
     /// Lets go of every table but the holdings' holders and opening and closing dates — all
     /// that labelling churn reads — in place: the product ids and balances are most of the
     /// holdings' bytes. Read the tables again before anything else reads them.
     pub fn keep_label_inputs_only(&mut self) -> PolarsResult<()> {
-        self.keep_holdings_only();
+        self.clients = DataFrame::default();
+        self.managers = DataFrame::default();
+        self.agencies = DataFrame::default();
+        self.activity = DataFrame::default();
         self.catalog = DataFrame::default();
         self.holdings = self.holdings.select(LABEL_HOLDINGS_COLUMNS)?;
         Ok(())
     }
 
-    /// The snapshot with only what labelling churn reads (holdings and the catalog); the
-    /// client, activity, manager and agency tables are let go.
-    pub fn holdings_only(mut self) -> Snapshot {
-        self.keep_holdings_only();
-        self
+    /// The snapshot with only what labelling churn reads (see
+    /// [`Snapshot::keep_label_inputs_only`]), for training, which reads nothing else of it.
+    pub fn label_inputs_only(mut self) -> PolarsResult<Snapshot> {
+        self.keep_label_inputs_only()?;
+        Ok(self)
     }
 }
 

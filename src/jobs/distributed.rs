@@ -123,7 +123,7 @@ pub fn run_worker(
         kept.as_ref().map(|_| ()).map_err(ToString::to_string),
     )?;
     let (dates, latest) = kept?;
-    let latest = latest.holdings_only();
+    let latest = latest.label_inputs_only().map_err(TrainError::from)?;
     let months = KeptMonths::new(&shard, model, dates, &latest);
     // The shard's settings are the run's but for its folders (external memory's pages too).
     let settings = tabular::TrainSettings {

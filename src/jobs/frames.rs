@@ -425,7 +425,7 @@ mod tests {
             clients.push((*date, built.clients));
             managers.push((*date, built.managers));
         }
-        let latest = latest.holdings_only();
+        let latest = latest.label_inputs_only().unwrap();
         // No cross-validation for either model: the comparison is of the fitted model.
         let settings = TrainSettings {
             cv_folds: 0,

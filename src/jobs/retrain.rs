@@ -48,8 +48,9 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     if wanted.contains(&ModelKind::Recommender) {
         summary.recommender = Some(retrain_recommender(&latest, ctx, &registry, margin, &mut observations)?);
     }
-    // Churn is labelled from the latest snapshot's holdings; the rest of it is let go.
-    let latest = latest.holdings_only();
+    // Churn is labelled from the latest snapshot's holders and holding dates; the rest of it
+    // (balances, product ids, every other table) is let go before training's matrices are built.
+    let latest = latest.label_inputs_only().map_err(TrainError::from)?;
     // Read only when a comparison needs it (after the memory-hungry churn training), then kept:
     // manager and agency share their holdout snapshot and its features.
     let mut timeline: Option<Timeline> = None;
