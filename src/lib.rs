@@ -2,11 +2,13 @@
 //!
 //! Rooms, from the top down (arrows point down, never up — `tests/it/arrows.rs` checks it):
 //! `daemon` (wiring) → `server` (HTTP) and `engine` (schedule, runner, history) → `alerts`,
-//! `jobs` → `report`, `models` → `data` → `config` → `metrics` (pure numbers) and `fsutil`
-//! (atomic writes) → `vocab` (model kinds, the observation catalogue, `RunOutcome`, time and
-//! duration helpers), which every room may use and which uses nothing of ours.
+//! `jobs` → `report`, `models` → `data` → `config` → `metrics` (pure numbers), `fsutil`
+//! (atomic writes) and `allocator` (when freed memory goes back to the kernel) → `vocab`
+//! (model kinds, the observation catalogue, `RunOutcome`, time and duration helpers), which
+//! every room may use and which uses nothing of ours.
 
 pub mod alerts;
+pub mod allocator;
 pub mod config;
 pub mod daemon;
 pub mod data;

@@ -6,10 +6,11 @@ use std::path::Path;
 
 /// The rooms from the bottom up. A room may use rooms of a lower rank only; `metrics` and
 /// `vocab` use nothing of ours at all.
-const RANKS: [(&str, u8); 14] = [
+const RANKS: [(&str, u8); 15] = [
     ("vocab", 0),
     ("metrics", 1),
     ("fsutil", 1),
+    ("allocator", 1),
     ("config", 2),
     ("data", 3),
     ("models", 4),
