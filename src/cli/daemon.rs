@@ -14,12 +14,6 @@ pub struct DaemonArgs {
 }
 
 pub fn run(args: DaemonArgs, config: EngineConfig, config_path: &Path) -> anyhow::Result<()> {
-    // Before XGBoost's OpenMP starts in this process: idle worker threads sleep instead of
-    // spinning on the cores the HTTP server and the jobs share.
-    // SAFETY: no other thread exists yet (the runtime is built below).
-    unsafe {
-        std::env::set_var("OMP_WAIT_POLICY", "passive");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let options = DaemonOptions {
         config_path: config_path.to_path_buf(),
