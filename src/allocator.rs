@@ -53,9 +53,9 @@ pub fn give_freed_memory_back() {
 /// Hands what has been freed so far back to the kernel now: for the step between two phases
 /// whose peaks would otherwise stack. The next phase's pages are faulted in and zeroed once
 /// more: measured ~0.25 s per GiB at a million clients, ~1 s per GiB at ten million (where
-/// the kernel also has to reclaim page cache to find them). Every worker thread — polars' and rayon's — collects its own
-/// heap: mimalloc keeps a thread's emptied pages with that thread, and most of a build's
-/// memory is allocated and freed on the workers.
+/// the kernel also has to reclaim page cache to find them). Every worker thread — polars' and
+/// rayon's — collects its own heap: mimalloc keeps a thread's emptied pages with that thread,
+/// and most of a build's memory is allocated and freed on the workers.
 pub fn return_freed_memory() {
     let collect = || {
         // SAFETY: a forced collection of the calling thread's allocator heap and of the

@@ -25,21 +25,20 @@ fn ends_quietly_on_a_closed_pipe(command: &cli::Command) -> bool {
     }
 }
 
-/// XGBoost's OpenMP (libgomp) reads `OMP_WAIT_POLICY` once, when the process loads it —
-/// before `main`, so setting it here would be too late. Its default lets idle workers spin at
-/// every barrier: measured on `train --model churn` at 1M, 149–159 s of user CPU with
-/// `passive` against 189–191 s without (21 % of the samples were workers waiting), the same
-/// wall time (130–138 s against 135 s) and the same `model.json` byte for byte. The commands
-/// that train, or serve beside the jobs (the daemon), therefore start once more with
-/// `passive` set, unless the caller chose a policy. Job attempts get it from the runner
+/// XGBoost's OpenMP reads its wait policy once, when the process loads it — before `main`, so
+/// setting it here would be too late (`models::boosted::OPENMP_SLEEPS_WHEN_IDLE` says why it
+/// matters). The commands that train, or serve beside the jobs (the daemon), therefore start
+/// once more with it set, unless the caller chose a policy. Job attempts get it from the runner
 /// (`engine::process`). If the restart cannot happen, the command runs as it is.
 fn restart_with_passive_openmp(command: &cli::Command) {
+    use bankml::models::boosted::OPENMP_SLEEPS_WHEN_IDLE;
     use std::os::unix::process::CommandExt;
     let trains_or_serves = matches!(
         command,
         cli::Command::Train(_) | cli::Command::Worker(_) | cli::Command::Daemon(_)
     );
-    if !trains_or_serves || std::env::var_os("OMP_WAIT_POLICY").is_some() {
+    let (variable, value) = OPENMP_SLEEPS_WHEN_IDLE;
+    if !trains_or_serves || std::env::var_os(variable).is_some() {
         return;
     }
     let Ok(program) = std::env::current_exe() else {
@@ -51,7 +50,7 @@ fn restart_with_passive_openmp(command: &cli::Command) {
     let _failed = std::process::Command::new(&program)
         .arg0(name)
         .args(args)
-        .env("OMP_WAIT_POLICY", "passive")
+        .env(variable, value)
         .exec();
 }
 

@@ -8,6 +8,7 @@ use crate::config::jobs::{Job, JobKind};
 use crate::engine::history::Trigger;
 use crate::engine::process::ProcessExecutor;
 use crate::engine::runner::{self, Shared};
+use crate::models::boosted::OPENMP_SLEEPS_WHEN_IDLE;
 use crate::models::registry::Registry;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,7 @@ async fn child(program: &Path, config_path: &Path, args: &[&str]) -> Result<(), 
         .arg("--config")
         .arg(config_path)
         .args(args)
-        .env("OMP_WAIT_POLICY", "passive")
+        .env(OPENMP_SLEEPS_WHEN_IDLE.0, OPENMP_SLEEPS_WHEN_IDLE.1)
         .kill_on_drop(true)
         .status()
         .await

@@ -6,6 +6,7 @@
 use super::history::RunState;
 use super::runner::{AttemptReport, Executor};
 use crate::config::jobs::Job;
+use crate::models::boosted::OPENMP_SLEEPS_WHEN_IDLE;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -68,7 +69,7 @@ impl Executor for ProcessExecutor {
             .arg(&self.config_path)
             .args(["run", &job.name, "--run-id", &run_id.to_string(), "--kind", &kind])
             .args(["--params", &params])
-            .env("OMP_WAIT_POLICY", "passive")
+            .env(OPENMP_SLEEPS_WHEN_IDLE.0, OPENMP_SLEEPS_WHEN_IDLE.1)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(if self.forward_output {
