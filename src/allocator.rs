@@ -50,6 +50,16 @@ pub fn give_freed_memory_back() {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
 }
 
+/// For the end of `main`: the kernel takes the whole address space back when the process
+/// exits, so mimalloc's own clean-up at exit must not purge first. It did (a forced
+/// collection of the main thread's heap, which purges every arena page still held): 3.6 % of a
+/// warm 1M daily benchmark's CPU samples went to those `madvise` calls, on the run's last,
+/// single-threaded step. With purging turned off the collection leaves the pages in place.
+pub fn skip_purge_at_exit() {
+    // SAFETY: sets one integer option of the allocator; any value is valid for this option.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Hands what has been freed so far back to the kernel now: for the step between two phases
 /// whose peaks would otherwise stack. The next phase's pages are faulted in and zeroed once
 /// more: measured ~0.25 s per GiB at a million clients, ~1 s per GiB at ten million (where

@@ -72,12 +72,14 @@ fn main() -> ExitCode {
         matches!(args.command, cli::Command::Daemon(_)),
         args.log_format,
     );
-    match cli::run(args) {
+    let code = match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let code = cli::exit_code(&error);
             eprintln!("error: {error:#}");
             ExitCode::from(code)
         }
-    }
+    };
+    bankml::allocator::skip_purge_at_exit();
+    code
 }
