@@ -763,8 +763,7 @@ fn domain_check(
             ),
         });
     }
-    let threads = model.meta.parameters.thread_count();
-    let separability = domain::separability(&reference, &current, threads, seed)?;
+    let separability = domain::separability(&reference, &current, seed)?;
     let limit = learned.limit(sigmas);
     let label = [(Label::Model, model_name.as_str())];
     observations.push(Observation::of(&obs::DOMAIN_AUC, &label, separability.auc));

@@ -931,7 +931,7 @@ pub fn train_as_worker(
         .iter()
         .map(|f| domain_columns.matrix(f))
         .collect::<Result<_, _>>()?;
-    let domain_reference = domain::learn(&sample_matrices, params.thread_count(), params.seed)?;
+    let domain_reference = domain::learn(&sample_matrices, params.seed)?;
     // Only the model's input columns are kept (no client ids), with the month each row is of.
     let kept: Vec<PlSmallStr> = std::iter::once("snapshot")
         .chain(columns.inputs())
