@@ -125,7 +125,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             observations.append(&mut estimate_observations);
             section.estimated = estimated;
             match matured {
-                Some((date, clients, predicted)) => {
+                Some(MaturedChurn {
+                    date,
+                    clients,
+                    predicted,
+                    stored,
+                }) => {
                     let truth = tabular::target_values(&clients, tabular::CHURN.target)?;
                     let calibrator = model.calibration.as_ref().map(|c| &c.isotonic);
                     let metrics = tabular::holdout_metrics(
@@ -184,7 +189,13 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     tracing::info!(seconds = started.seconds(), "its segments measured");
                     // After the figures by group, whose groups hold every client three times.
                     recommender = Some(start_recommender());
-                    section.cohort = realized_cohort(config, date, &clients, &mut observations)?;
+                    let ranked = stored.then_some(RankedScores {
+                        version: model.meta.version,
+                        labels: &labels,
+                        scores: &scores,
+                        order: &order,
+                    });
+                    section.cohort = realized_cohort(config, date, &clients, ranked, &mut observations)?;
                     section.evaluated_snapshot = Some(date.to_string());
                     section.metrics = Some(metrics);
                     section.curves = Some(curves(&labels, &scores, &order)?);
@@ -393,11 +404,22 @@ fn estimate_churn(
 /// The newest snapshot with a matured churn outcome: its labelled clients (ids and outcome
 /// only) and the champion's predictions for them — those the scoring job stored when the same
 /// version scored that snapshot, otherwise predicted now from the model's inputs.
+/// The churn champion's predictions for its newest snapshot whose outcome has matured.
+struct MaturedChurn {
+    date: crate::data::date::Date,
+    /// Client ids and their outcome, in the order of `predicted`.
+    clients: DataFrame,
+    predicted: Vec<f32>,
+    /// Whether `predicted` are the scores the scoring job stored for `date`, row for row (by the
+    /// same champion version): then the realized cohort is the same ranking.
+    stored: bool,
+}
+
 fn matured_churn(
     config: &crate::config::EngineConfig,
     timeline: &Timeline,
     model: &TabularModel,
-) -> Result<Option<(crate::data::date::Date, DataFrame, Vec<f32>)>, JobError> {
+) -> Result<Option<MaturedChurn>, JobError> {
     let outcome = ["cli", tabular::CHURN.target];
     for date in timeline.matured_dates() {
         // Features built just now come back whole; kept ones give only the ids and outcome.
@@ -406,9 +428,13 @@ fn matured_churn(
             continue;
         }
         if let Some(stored) = frames::stored_churn_scores(config, date, model.meta.version, &ids)? {
-            // Stored from the f32 predictions: the cast back is exact.
-            let predicted = stored.iter().map(|p| *p as f32).collect();
-            return Ok(Some((date, ids.select(outcome)?, predicted)));
+            return Ok(Some(MaturedChurn {
+                date,
+                clients: ids.select(outcome)?,
+                // Stored from the f32 predictions: the cast back is exact.
+                predicted: stored.iter().map(|p| *p as f32).collect(),
+                stored: true,
+            }));
         }
         let inputs: Vec<&str> = model.design.inputs().collect();
         let clients = if inputs.iter().all(|input| ids.column(input).is_ok()) {
@@ -417,22 +443,37 @@ fn matured_churn(
             timeline.labelled_clients(date, Some(&inputs))?
         };
         let predicted = frames::predict(model, &clients)?;
-        return Ok(Some((date, clients.select(outcome)?, predicted)));
+        return Ok(Some(MaturedChurn {
+            date,
+            clients: clients.select(outcome)?,
+            predicted,
+            stored: false,
+        }));
     }
     Ok(None)
+}
+
+/// The matured snapshot's outcomes and scores, already sorted, when they are the stored scores
+/// of `version`: the realized cohort of that version is this ranking, not read and sorted again.
+struct RankedScores<'a> {
+    version: u32,
+    labels: &'a [bool],
+    scores: &'a [f64],
+    order: &'a [usize],
 }
 
 /// The churn predictions the scoring job stored for `date` (`data/scores/<date>/`), scored
 /// against the outcome now known in `clients` (the matured snapshot's labelled features): what
 /// the champion of that day was actually worth, and how far the estimate made from its
-/// calibrated rates was off. `None` when the snapshot was never scored.
+/// calibrated rates was off. `None` when the snapshot was never scored. `ranked` are the
+/// matured metrics' stored scores, used when the cohort was scored by their version.
 fn realized_cohort(
     config: &crate::config::EngineConfig,
     date: crate::data::date::Date,
     clients: &DataFrame,
+    ranked: Option<RankedScores<'_>>,
     observations: &mut Vec<Observation>,
 ) -> Result<Option<CohortRealized>, JobError> {
-    use crate::metrics::classification::Ranked;
     let dir = config.data.scores_dir.join(date.to_string());
     let Some(scored) = read_json_if_present::<ScoringSummary>(&dir.join("summary.json"))? else {
         return Ok(None);
@@ -441,6 +482,25 @@ fn realized_cohort(
         return Ok(None);
     };
     let path = dir.join("clients.parquet");
+    if let Some(ranked) = ranked.filter(|r| r.version == version) {
+        // The same file's rows, in the same order: only its calibrated rates are still to read.
+        let rates = super::read_parquet_columns(&path, &["churn_rate"])
+            .ok()
+            .map(|frame| column_f64(&frame, "churn_rate"))
+            .transpose()?
+            .flatten();
+        if rates.as_ref().is_none_or(|r| r.len() == ranked.scores.len()) {
+            return cohort_figures(
+                &path,
+                (date, version),
+                ranked.labels,
+                ranked.scores,
+                ranked.order,
+                rates.as_deref(),
+                observations,
+            );
+        }
+    }
     // Only the scores (the rate is there when the version has a calibrator): the file's
     // reasons and actions are most of its bytes.
     let stored = super::read_parquet_columns(&path, &["cli", "churn_probability", "churn_rate"])
@@ -459,35 +519,62 @@ fn realized_cohort(
         .iter()
         .map(|v| *v >= 0.5)
         .collect();
-    let column = |name: &str| -> Result<Option<Vec<f64>>, JobError> {
-        match joined.column(name) {
-            Ok(c) => Ok(Some(
-                c.cast(&DataType::Float64)?
-                    .f64()?
-                    .iter()
-                    .map(|v| v.unwrap_or(f64::NAN))
-                    .collect(),
-            )),
-            Err(_) => Ok(None),
-        }
-    };
-    let Some(scores) = column("churn_probability")? else {
+    let Some(scores) = column_f64(&joined, "churn_probability")? else {
         return Err(JobError::Invalid(format!(
             "{}: no churn_probability column",
             path.display()
         )));
     };
+    let order = crate::metrics::sort::argsort_floats(&scores);
+    let rates = column_f64(&joined, "churn_rate")?;
+    cohort_figures(
+        &path,
+        (date, version),
+        &labels,
+        &scores,
+        &order,
+        rates.as_deref(),
+        observations,
+    )
+}
+
+/// `name` of `frame` as numbers (missing ones as NaN); `None` without such a column.
+fn column_f64(frame: &DataFrame, name: &str) -> Result<Option<Vec<f64>>, JobError> {
+    match frame.column(name) {
+        Ok(c) => Ok(Some(
+            c.cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect(),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The realized AUC of a scored cohort (`path`, by `version`) and how far its estimate from
+/// the calibrated `rates` was off, from its scores' ascending `order`.
+fn cohort_figures(
+    path: &std::path::Path,
+    (date, version): (crate::data::date::Date, u32),
+    labels: &[bool],
+    scores: &[f64],
+    order: &[usize],
+    rates: Option<&[f64]>,
+    observations: &mut Vec<Observation>,
+) -> Result<Option<CohortRealized>, JobError> {
+    use crate::metrics::classification::Ranked;
+    let rows = labels.len();
     // A cohort of one class (a tiny bank, a month nobody left) has no AUC: nothing to report.
     if labels.iter().all(|l| *l) || labels.iter().all(|l| !*l) {
         return Ok(None);
     }
     // Any other refusal (a stored score that is not a number) is the file's fault: said.
-    let order = crate::metrics::sort::argsort_floats(&scores);
-    let realized = Ranked::from_order(&labels, &scores, &order)
+    let realized = Ranked::from_order(labels, scores, order)
         .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?
         .roc_auc();
-    let estimated = column("churn_rate")?
-        .and_then(|rates| crate::metrics::estimation::estimated_auc_in_order(&rates, &order).ok())
+    let estimated = rates
+        .and_then(|rates| crate::metrics::estimation::estimated_auc_in_order(rates, order).ok())
         .filter(|v| v.is_finite());
     let (cohort, version_text) = (date.to_string(), version.to_string());
     let labels = [
@@ -506,7 +593,7 @@ fn realized_cohort(
     Ok(Some(CohortRealized {
         snapshot: cohort,
         version,
-        rows: joined.height(),
+        rows,
         realized_auc: realized,
         estimated_auc: estimated,
     }))
