@@ -344,6 +344,31 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     }
     assert!(dir.join("data/processed/2025-09-30/clients.parquet").is_file());
     assert!(dir.join("data/processed/2025-12-31/clients.parquet").is_file());
+
+    // A new champion: September's cohort was still scored by version 1, so its realized
+    // figures no longer come from the benchmark's own ranking (version 2 predicts September
+    // now) but from the stored file joined to the outcome — and are the same numbers.
+    let retrain = [
+        "--config",
+        config,
+        "train",
+        "--model",
+        "churn",
+        "--snapshot",
+        "2025-10-31",
+    ];
+    ok(dir, &retrain);
+    ok(dir, &["--config", config, "models", "promote", "churn", "2"]);
+    let promoted = printed_report(dir, &ok(dir, &["--config", config, "run", "daily-benchmark"]));
+    let cohort = &promoted["outcome"]["summary"]["churn"]["cohort"];
+    assert_eq!(cohort["version"], 1, "{cohort}");
+    assert_eq!(cohort["realized_auc"].as_f64(), Some(realized), "{cohort}");
+    assert_eq!(cohort, &december["outcome"]["summary"]["churn"]["cohort"]);
+    assert_ne!(
+        observation(&promoted, "churn_auc", "churn"),
+        benchmark_auc,
+        "version 2 measured on September"
+    );
 }
 
 /// `report: PATH` for the newest report of `job`, as `bankml run` prints it.
