@@ -12,10 +12,11 @@ use crate::data::features::INHERITED_FEATURES;
 use crate::data::table::optional_texts;
 use crate::metrics::drift::{self, DriftPolicy};
 use crate::metrics::reference::{CategoryCounts, FeatureReference};
+use crate::models::design::Design;
 use crate::models::domain::{self, DomainReference};
 use crate::models::recommender::{self, HoldingsIndex, Recommender, RecommenderMeta, SavedRecommender};
 use crate::models::registry::Registry;
-use crate::models::tabular::{self, AGENCY, MANAGER, TabularModel};
+use crate::models::tabular::{self, AGENCY, MANAGER, ModelMeta, TabularModel};
 use crate::report::summary::{
     BenchmarkSummary, ChurnBenchmark, CohortRealized, Curves, DomainDrift, Drift, EstimatedChurn, FeatureDrift,
     JobSummary, PerformanceBenchmark, RecommenderBenchmark, ScoringSummary, SegmentFigure, TableRows,
@@ -31,14 +32,15 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     let registry = Registry::new(&config.models.dir);
     let threads = config.models.boosting.thread_count();
     let defaults = DriftPolicy::default();
-    let policy = DriftPolicy {
-        psi_threshold: ctx.param_f64("psi_threshold", defaults.psi_threshold),
-        drift_share: ctx.param_f64("drift_share", defaults.drift_share),
-        sigmas: ctx.param_f64("drift_sigmas", defaults.sigmas),
-        noise_alpha: ctx.param_f64("drift_noise_alpha", defaults.noise_alpha),
+    let rules = DriftRules {
+        policy: DriftPolicy {
+            psi_threshold: ctx.param_f64("psi_threshold", defaults.psi_threshold),
+            drift_share: ctx.param_f64("drift_share", defaults.drift_share),
+            sigmas: ctx.param_f64("drift_sigmas", defaults.sigmas),
+            noise_alpha: ctx.param_f64("drift_noise_alpha", defaults.noise_alpha),
+        },
+        min_rows: ctx.param_usize("drift_min_rows", 50),
     };
-    // Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
-    let min_rows = ctx.param_usize("drift_min_rows", 50);
     let mut timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     tracing::info!(seconds = started.seconds(), "latest snapshot read");
     timeline.keep_latest_features()?;
@@ -83,11 +85,24 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
     // always had.
     std::thread::scope(|scope| {
         let start_recommender = || scope.spawn(|| measure_recommender(ctx, &registry, &timeline));
+        // The churn champion's domain classifier (three small fits on one thread, ~0.2 s) needs
+        // only today's features and the version's stored rows: it runs beside the matured
+        // snapshot's figures instead of last. Its memory is a few thousand rows; the drift of
+        // every feature, which sorts every column, still runs after the figures by group.
+        let churn_domain = churn_model.as_ref().map(|model| {
+            let (registry, clients, sigmas) = (&registry, &current.clients, rules.policy.sigmas);
+            let model = ModelDescription::from(model);
+            scope.spawn(move || {
+                let mut observations = Vec::new();
+                domain_check(registry, ModelKind::Churn, model, clients, sigmas, &mut observations)
+                    .map(|domain| (domain, observations))
+            })
+        });
         let mut recommender = None;
         let mut observations = Vec::new();
         let mut summary = BenchmarkSummary {
             snapshot: timeline.latest.date.to_string(),
-            drift_policy: policy,
+            drift_policy: rules.policy,
             churn: None,
             manager: None,
             agency: None,
@@ -104,7 +119,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         ));
 
         let churn_label = [(Label::Model, ModelKind::Churn.as_str())];
-        if let Some(model) = churn_model {
+        if let (Some(model), Some(churn_domain)) = (&churn_model, churn_domain) {
             observations.push(Observation::of(
                 &obs::CHAMPION_VERSION,
                 &churn_label,
@@ -154,7 +169,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                         ] {
                             observations.push(Observation::of(spec, &churn_label, value));
                         }
-                        let trained = frames::trained_headline(&model);
+                        let trained = frames::trained_headline(model);
                         if let Some(change) = frames::relative_change(m.roc_auc, trained) {
                             observations.push(Observation::of(&obs::CHURN_AUC_CHANGE, &churn_label, change));
                         }
@@ -203,13 +218,20 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                 None => section.note = Some("no snapshot has a matured churn outcome yet".into()),
             }
             tracing::info!(seconds = started.seconds(), "churn measured on its matured snapshot");
+            let domain = |observations: &mut Vec<Observation>| {
+                let (domain, mut measured) = churn_domain
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                observations.append(&mut measured);
+                Ok(domain)
+            };
             section.drift = drift(
                 &registry,
                 ModelKind::Churn,
-                &model,
+                model,
                 &current.clients,
-                &policy,
-                min_rows,
+                rules,
+                domain,
                 &mut observations,
             )?;
             summary.churn = Some(section);
@@ -297,8 +319,17 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     spec.model,
                     &model,
                     frame,
-                    &policy,
-                    min_rows,
+                    rules,
+                    |observations| {
+                        domain_check(
+                            &registry,
+                            spec.model,
+                            (&model).into(),
+                            frame,
+                            rules.policy.sigmas,
+                            observations,
+                        )
+                    },
                     &mut observations,
                 )?,
             };
@@ -632,10 +663,11 @@ fn drift(
     model_name: ModelKind,
     model: &TabularModel,
     frame: &DataFrame,
-    policy: &DriftPolicy,
-    min_rows: usize,
+    rules: DriftRules,
+    domain: impl FnOnce(&mut Vec<Observation>) -> Result<DomainDrift, JobError>,
     observations: &mut Vec<Observation>,
 ) -> Result<Drift, JobError> {
+    let DriftRules { policy, min_rows } = rules;
     if frame.height() < min_rows {
         return Ok(Drift::NotMeasured {
             note: format!(
@@ -751,7 +783,7 @@ fn drift(
         f64::from(u8::from(verdict.dataset_drift)),
     ));
     tracing::debug!(model = model_name.as_str(), "drift: every feature measured");
-    let domain = domain_check(registry, model_name, model, frame, policy.sigmas, observations)?;
+    let domain = domain(observations)?;
     tracing::debug!(model = model_name.as_str(), "drift: domain classifier measured");
     Ok(Drift::Measured {
         verdict,
@@ -761,6 +793,14 @@ fn drift(
         reference_snapshots: model.meta.reference_snapshots.clone(),
         domain: Some(domain),
     })
+}
+
+/// How this run judges drift: the policy, and the fewest rows worth measuring.
+#[derive(Clone, Copy)]
+struct DriftRules {
+    policy: DriftPolicy,
+    /// Decile PSI on a handful of rows (20 agencies) is noise: such frames get no drift figures.
+    min_rows: usize,
 }
 
 /// One feature's drift statistics and data-quality figures against its reference, before
@@ -811,13 +851,30 @@ fn measure_feature(reference: &FeatureReference, column: &Column, rows: usize) -
     })
 }
 
+/// What the domain check reads of a champion: its stored facts and its design, never its
+/// booster (which stays on the thread that loaded it), so the check can run on another.
+#[derive(Clone, Copy)]
+struct ModelDescription<'a> {
+    meta: &'a ModelMeta,
+    design: &'a Design,
+}
+
+impl<'a> From<&'a TabularModel> for ModelDescription<'a> {
+    fn from(model: &'a TabularModel) -> Self {
+        Self {
+            meta: &model.meta,
+            design: &model.design,
+        }
+    }
+}
+
 /// The multivariate check: the champion's stored reference rows against a sample of today's
 /// as large, told apart by a classifier (`models::domain`); its AUC against the limit learned
 /// from the reference months.
 fn domain_check(
     registry: &Registry,
     model_name: ModelKind,
-    model: &TabularModel,
+    model: ModelDescription<'_>,
     frame: &DataFrame,
     sigmas: f64,
     observations: &mut Vec<Observation>,
@@ -832,7 +889,7 @@ fn domain_check(
         });
     };
     let sample = read_parquet(&dir.join(tabular::DOMAIN_SAMPLE_FILE))?;
-    let columns = domain::columns(&model.design);
+    let columns = domain::columns(model.design);
     let reference = columns.matrix(&sample)?;
     let seed = model.meta.parameters.seed;
     let current = columns.matrix(&tabular::sample_frame(
