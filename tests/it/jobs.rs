@@ -167,16 +167,11 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
         "2025-12-31",
     ];
     ok(dir, &generate);
-    let train = [
-        "--config",
-        config,
-        "train",
-        "--model",
-        "churn",
-        "--snapshot",
-        "2025-09-30",
-    ];
-    ok(dir, &train);
+    let train_churn_on = |snapshot: &str| {
+        let train = ["--config", config, "train", "--model", "churn", "--snapshot", snapshot];
+        ok(dir, &train)
+    };
+    train_churn_on("2025-09-30");
     ok(dir, &["--config", config, "train", "--model", "recommender"]);
     // September as the bank lived it: scored, and benchmarked (its outcome still unknown).
     let backfill = [
@@ -348,16 +343,7 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     // A new champion: September's cohort was still scored by version 1, so its realized
     // figures no longer come from the benchmark's own ranking (version 2 predicts September
     // now) but from the stored file joined to the outcome — and are the same numbers.
-    let retrain = [
-        "--config",
-        config,
-        "train",
-        "--model",
-        "churn",
-        "--snapshot",
-        "2025-10-31",
-    ];
-    ok(dir, &retrain);
+    train_churn_on("2025-10-31");
     ok(dir, &["--config", config, "models", "promote", "churn", "2"]);
     let promoted = printed_report(dir, &ok(dir, &["--config", config, "run", "daily-benchmark"]));
     let cohort = &promoted["outcome"]["summary"]["churn"]["cohort"];
