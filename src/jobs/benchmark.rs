@@ -432,9 +432,6 @@ fn estimate_churn(
     })
 }
 
-/// The newest snapshot with a matured churn outcome: its labelled clients (ids and outcome
-/// only) and the champion's predictions for them — those the scoring job stored when the same
-/// version scored that snapshot, otherwise predicted now from the model's inputs.
 /// The churn champion's predictions for its newest snapshot whose outcome has matured.
 struct MaturedChurn {
     date: crate::data::date::Date,
@@ -446,6 +443,9 @@ struct MaturedChurn {
     stored: bool,
 }
 
+/// The newest snapshot with a matured churn outcome: its labelled clients (ids and outcome
+/// only) and the champion's predictions for them — those the scoring job stored when the same
+/// version scored that snapshot, otherwise predicted now from the model's inputs.
 fn matured_churn(
     config: &crate::config::EngineConfig,
     timeline: &Timeline,
@@ -513,24 +513,22 @@ fn realized_cohort(
         return Ok(None);
     };
     let path = dir.join("clients.parquet");
-    if let Some(ranked) = ranked.filter(|r| r.version == version) {
-        // The same file's rows, in the same order: only its calibrated rates are still to read.
-        let rates = super::read_parquet_columns(&path, &["churn_rate"])
-            .ok()
-            .map(|frame| column_f64(&frame, "churn_rate"))
-            .transpose()?
-            .flatten();
-        if rates.as_ref().is_none_or(|r| r.len() == ranked.scores.len()) {
-            return cohort_figures(
-                &path,
-                (date, version),
-                ranked.labels,
-                ranked.scores,
-                ranked.order,
-                rates.as_deref(),
-                observations,
-            );
-        }
+    // The same file's rows, in the same order: only its calibrated rates are still to read.
+    // Anything unexpected (no rates: a version without a calibrator) takes the general way.
+    if let Some(ranked) = ranked.filter(|r| r.version == version)
+        && let Ok(frame) = super::read_parquet_columns(&path, &["churn_rate"])
+        && let Some(rates) = column_f64(&frame, "churn_rate")?
+        && rates.len() == ranked.scores.len()
+    {
+        return cohort_figures(
+            &path,
+            (date, version),
+            ranked.labels,
+            ranked.scores,
+            ranked.order,
+            Some(&rates),
+            observations,
+        );
     }
     // Only the scores (the rate is there when the version has a calibrator): the file's
     // reasons and actions are most of its bytes.
