@@ -33,8 +33,7 @@ const HELD_UNTIL_ASKED_MS: libc::c_long = 24 * 60 * 60 * 1000;
 /// from 1.21 to 1.84 GiB, a risk where 10M already peaks at 11 GiB.
 pub fn tune_for_batch_work(trains: bool) {
     if !trains {
-        // SAFETY: sets one integer option of the allocator; any value is valid for this option.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, HELD_UNTIL_ASKED_MS) };
+        set_purge_delay(HELD_UNTIL_ASKED_MS);
     }
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours; failing
     // (an old kernel) leaves huge pages on, which is only slower.
@@ -46,8 +45,7 @@ pub fn tune_for_batch_work(trains: bool) {
 /// purged while no one allocates, and the daemon stayed at 900 MiB after loading the 1M
 /// bank's champions and snapshot for its first prediction (434 MiB with glibc).
 pub fn give_freed_memory_back() {
-    // SAFETY: sets one integer option of the allocator; any value is valid for this option.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    set_purge_delay(0);
 }
 
 /// For the end of `main`: the kernel takes the whole address space back when the process
@@ -56,8 +54,13 @@ pub fn give_freed_memory_back() {
 /// warm 1M daily benchmark's CPU samples went to those `madvise` calls, on the run's last,
 /// single-threaded step. With purging turned off the collection leaves the pages in place.
 pub fn skip_purge_at_exit() {
+    set_purge_delay(-1);
+}
+
+/// mimalloc's purge delay in ms: 0 purges freed memory at once, a negative delay never.
+fn set_purge_delay(ms: libc::c_long) {
     // SAFETY: sets one integer option of the allocator; any value is valid for this option.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms) };
 }
 
 /// Hands what has been freed so far back to the kernel now: for the step between two phases
