@@ -517,7 +517,7 @@ fn realized_cohort(
     // Anything unexpected (no rates: a version without a calibrator) takes the general way.
     if let Some(ranked) = ranked.filter(|r| r.version == version)
         && let Ok(frame) = super::read_parquet_columns(&path, &["churn_rate"])
-        && let Some(rates) = column_f64(&frame, "churn_rate")?
+        && let Some(rates) = frames::column_f64(&frame, "churn_rate")?
         && rates.len() == ranked.scores.len()
     {
         return cohort_figures(
@@ -548,14 +548,14 @@ fn realized_cohort(
         .iter()
         .map(|v| *v >= 0.5)
         .collect();
-    let Some(scores) = column_f64(&joined, "churn_probability")? else {
+    let Some(scores) = frames::column_f64(&joined, "churn_probability")? else {
         return Err(JobError::Invalid(format!(
             "{}: no churn_probability column",
             path.display()
         )));
     };
     let order = crate::metrics::sort::argsort_floats(&scores);
-    let rates = column_f64(&joined, "churn_rate")?;
+    let rates = frames::column_f64(&joined, "churn_rate")?;
     cohort_figures(
         &path,
         (date, version),
@@ -565,20 +565,6 @@ fn realized_cohort(
         rates.as_deref(),
         observations,
     )
-}
-
-/// `name` of `frame` as numbers (missing ones as NaN); `None` without such a column.
-fn column_f64(frame: &DataFrame, name: &str) -> Result<Option<Vec<f64>>, JobError> {
-    match frame.column(name) {
-        Ok(c) => Ok(Some(
-            c.cast(&DataType::Float64)?
-                .f64()?
-                .iter()
-                .map(|v| v.unwrap_or(f64::NAN))
-                .collect(),
-        )),
-        Err(_) => Ok(None),
-    }
 }
 
 /// The realized AUC of a scored cohort (`path`, by `version`) and how far its estimate from

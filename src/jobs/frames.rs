@@ -312,9 +312,25 @@ pub fn stored_churn_scores(
     if !same_clients {
         return Ok(None);
     }
-    let probabilities = stored.column("churn_probability")?.cast(&DataType::Float64)?;
-    let values: Vec<f64> = probabilities.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    // Read with the ids just above: the column is there.
+    let Some(values) = column_f64(&stored, "churn_probability")? else {
+        return Ok(None);
+    };
     Ok(values.iter().all(|v| v.is_finite()).then_some(values))
+}
+
+/// `name` of `frame` as numbers (missing ones as NaN); `None` without such a column.
+pub fn column_f64(frame: &DataFrame, name: &str) -> Result<Option<Vec<f64>>, JobError> {
+    match frame.column(name) {
+        Ok(c) => Ok(Some(
+            c.cast(&DataType::Float64)?
+                .f64()?
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect(),
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]
