@@ -201,6 +201,14 @@ fn known_params(kind: JobKind) -> &'static [(&'static str, Accepts)] {
             ("drift_min_rows", WholeFrom(1)),
             ("group_min_clients", WholeFrom(2)),
             (
+                "group_fdr",
+                Number {
+                    low: 0.0,
+                    high: 1.0,
+                    low_open: true,
+                },
+            ),
+            (
                 "drift_noise_alpha",
                 Number {
                     low: 0.0,

@@ -4,6 +4,7 @@
 //! champion's reference statistics, and decay against the champion's own training figures.
 
 use super::frames::{self, Timeline};
+use super::group_baseline::Baselines;
 use super::segments;
 use super::{
     Context, JobError, Observation, RunOutcome, Started, absent_if_untrained, read_json_if_present, read_parquet,
@@ -40,6 +41,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             noise_alpha: ctx.param_f64("drift_noise_alpha", defaults.noise_alpha),
         },
         min_rows: ctx.param_usize("drift_min_rows", 50),
+    };
+    let baselines = Baselines {
+        registry: &registry,
+        fdr: segments::fdr(ctx),
     };
     let mut timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     tracing::info!(seconds = started.seconds(), "latest snapshot read");
@@ -199,6 +204,8 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                             &dimensions,
                             segments::min_clients(ctx),
                         );
+                        let figures =
+                            baselines.judge(ModelKind::Churn, model.meta.version, &date.to_string(), figures)?;
                         segments::record(figures, &mut summary, &mut observations);
                     }
                     tracing::info!(seconds = started.seconds(), "its segments measured");
@@ -300,6 +307,12 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             let predicted_f64: Vec<f64> = predicted.iter().map(|p| f64::from(*p).clamp(0.0, 100.0)).collect();
             let regions = segments::Dimension::new("region", regions.iter().map(Option::as_deref));
             let figures = segments::performance(spec.model, &truth_f64, &predicted_f64, &[regions]);
+            let figures = baselines.judge(
+                spec.model,
+                model.meta.version,
+                &timeline.latest.date.to_string(),
+                figures,
+            )?;
             segments::record(figures, &mut summary, &mut observations);
             let pairs: Vec<[f64; 2]> = truth
                 .iter()
@@ -1030,6 +1043,16 @@ fn benchmark_recommender(
         &holdout_groups(timeline, &held_out, &users)?,
         segments::min_clients(ctx),
     );
+    let baselines = Baselines {
+        registry,
+        fdr: segments::fdr(ctx),
+    };
+    let figures = baselines.judge(
+        ModelKind::Recommender,
+        version,
+        &timeline.latest.date.to_string(),
+        figures,
+    )?;
     tracing::debug!(seconds = seconds(), "recommender: measured by group");
     let k_text = k.to_string();
     let model_label = [(Label::Model, ModelKind::Recommender.as_str())];

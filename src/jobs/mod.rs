@@ -9,6 +9,7 @@ pub mod business;
 pub mod campaign_lists;
 pub mod distributed;
 pub mod frames;
+pub mod group_baseline;
 pub mod kubernetes;
 pub mod retrain;
 pub mod score;

@@ -398,8 +398,8 @@ fn benchmark_sections(out: &mut String, summary: &BenchmarkSummary) {
     segments_section(out, summary);
 }
 
-/// Each model's headline metric by region, segment and agency: groups worse than the whole
-/// (at a 5 % false-discovery rate) first, and the spread across regions.
+/// Each model's headline metric by region, segment and agency: groups flagged worse than at
+/// their baseline first, and the spread across regions.
 fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
     if summary.segments.is_empty() {
         return;
@@ -408,9 +408,11 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
         "<h2>By region, segment and agency</h2><p>Each model's metrics on every group with enough \
          rows (the benchmark's <code>group_min_clients</code>, 200 by default: clients with 20 of \
          each outcome for churn, clients who opened a product for the recommender; 5 managers \
-         or agencies); the headline one (ROC AUC, precision at k, RMSE) \
-         tested against all rows (one-sided: worse only) with Benjamini–Hochberg across the \
-         model's groups.</p>",
+         or agencies). The headline one (ROC AUC, precision at k, RMSE) is read as a share of \
+         all rows' and tested against the same group's share at its baseline — the champion's \
+         first benchmark that measured it — one-sided (worse only), with Benjamini–Hochberg \
+         across the model's groups (the job's <code>group_fdr</code>). A group that was always \
+         weaker than the rest is no finding; one that fell behind since is.</p>",
     );
     for spread in &summary.region_spread {
         let _ = write!(
@@ -437,7 +439,24 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
                 f.model.to_string(),
                 format!("{} {}", f.dimension, f.segment),
                 f.rows.to_string(),
-                format!("{} = {} (all: {})", f.metric, number(f.value), number(f.overall)),
+                format!(
+                    "{} = {} ± {} (all: {})",
+                    f.metric,
+                    number(f.value),
+                    number(f.standard_error),
+                    number(f.overall)
+                ),
+                f.baseline
+                    .as_ref()
+                    .map(|b| {
+                        format!(
+                            "{} (all: {}) on {}",
+                            number(b.value),
+                            number(b.overall),
+                            escape(&b.snapshot)
+                        )
+                    })
+                    .unwrap_or_else(|| "this run".into()),
                 f.other
                     .iter()
                     .map(|(k, v)| format!("{k} {}", number(*v)))
@@ -450,7 +469,16 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
         .collect();
     table(
         out,
-        &["model", "group", "rows", "tested metric", "other metrics", "p (BH)", ""],
+        &[
+            "model",
+            "group",
+            "rows",
+            "tested metric",
+            "baseline",
+            "other metrics",
+            "p (BH)",
+            "",
+        ],
         &rows,
     );
 }

@@ -109,7 +109,16 @@ pub struct SegmentFigure {
     pub value: f64,
     /// The same metric on every row.
     pub overall: f64,
-    /// One-sided: the group is worse than the whole.
+    /// Of `value` (Hanley & McNeil's for an AUC, the clients' spread for precision at k, the
+    /// delta method's for an RMSE); 0 in reports written before it was kept.
+    #[serde(default)]
+    pub standard_error: f64,
+    /// The group's figures at the champion's first benchmark that measured it, which this
+    /// run's are tested against; `None` on that first run (then it *is* the baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<SegmentBaseline>,
+    /// One-sided: the group's share of the whole's figure is worse than at its baseline (1
+    /// without a baseline).
     pub p_value: f64,
     /// Benjamini–Hochberg over the model's groups.
     pub adjusted_p_value: f64,
@@ -119,6 +128,17 @@ pub struct SegmentFigure {
     /// for managers and agencies MAE and Spearman.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub other: std::collections::BTreeMap<String, f64>,
+}
+
+/// A group's figures when its baseline was measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentBaseline {
+    /// The snapshot that benchmark measured.
+    pub snapshot: String,
+    pub rows: usize,
+    pub value: f64,
+    pub overall: f64,
+    pub standard_error: f64,
 }
 
 /// How much a model's metric varies across regions (the seed's "performance variance

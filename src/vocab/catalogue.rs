@@ -216,7 +216,7 @@ catalogue! {
     SEGMENT_METRIC = "segment_metric" [Model, Metric, Dimension, Segment] Dimensionless:
         "A model's benchmark metric on one region, client segment or agency (the metric label names it)";
     SEGMENT_WORSE = "segment_worse" [Model, Metric, Dimension, Segment] Flag:
-        "1 when the group is worse than all rows at a 5 % false-discovery rate (Benjamini-Hochberg across the model's groups)";
+        "1 when the group's share of the whole's figure got worse than at its baseline (the champion's first benchmark of it), at the job's group_fdr (Benjamini-Hochberg across the model's groups)";
     REGION_SPREAD = "region_spread" [Model, Metric] Dimensionless:
         "Standard deviation of a model's headline metric across regions";
     // Benchmark: data quality.

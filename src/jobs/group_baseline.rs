@@ -1,0 +1,90 @@
+//! Each group's baseline: its figures at the first benchmark of a champion version that
+//! measured it, kept in the version's folder (`groups.json`, pruned with the version).
+//!
+//! Why the first benchmark and not the training holdout: the baseline is then measured exactly
+//! the way every later run is — the same outcome window, the same holdout of recent openings
+//! for the recommender, the same snapshot kind for managers — so a lasting difference between
+//! groups cancels, and only a change is left to find. Training's holdout measures the
+//! recommender another way (a cut-off inside the training holdings), and its groups would
+//! differ from the benchmark's by that alone. A group first measured later (it grew past
+//! `group_min_clients`, or is new) gets its baseline then.
+
+use super::{JobError, read_json_if_present, segments};
+use crate::models::registry::Registry;
+use crate::report::summary::{SegmentBaseline, SegmentFigure};
+use crate::vocab::ModelKind;
+use serde::{Deserialize, Serialize};
+
+/// The file in a version's folder.
+pub const FILE: &str = "groups.json";
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Kept {
+    groups: Vec<KeptGroup>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeptGroup {
+    dimension: String,
+    segment: String,
+    metric: String,
+    at: SegmentBaseline,
+}
+
+impl KeptGroup {
+    fn is_of(&self, figure: &SegmentFigure) -> bool {
+        self.dimension == figure.dimension && self.segment == figure.segment && self.metric == figure.metric
+    }
+}
+
+/// Judges a model's figures against their groups' baselines, keeping the first measurement of
+/// each group as its baseline.
+pub struct Baselines<'a> {
+    pub registry: &'a Registry,
+    /// The false-discovery rate across a model's groups (`group_fdr`).
+    pub fdr: f64,
+}
+
+impl Baselines<'_> {
+    /// `figures` of `model`'s `version`, measured on `snapshot`, tested against the kept
+    /// baselines; the groups without one get it from these figures.
+    pub fn judge(
+        &self,
+        model: ModelKind,
+        version: u32,
+        snapshot: &str,
+        figures: Vec<SegmentFigure>,
+    ) -> Result<Vec<SegmentFigure>, JobError> {
+        let path = self.registry.version_dir(model, version).join(FILE);
+        let mut kept: Kept = read_json_if_present(&path)?.unwrap_or_default();
+        let baseline_of = |figure: &SegmentFigure| kept.groups.iter().find(|g| g.is_of(figure)).map(|g| g.at.clone());
+        let judged = segments::judged(figures, baseline_of, self.fdr);
+        let known = kept.groups.len();
+        for figure in judged.iter().filter(|f| f.baseline.is_none()) {
+            kept.groups.push(KeptGroup {
+                dimension: figure.dimension.clone(),
+                segment: figure.segment.clone(),
+                metric: figure.metric.clone(),
+                at: SegmentBaseline {
+                    snapshot: snapshot.to_string(),
+                    rows: figure.rows,
+                    value: figure.value,
+                    overall: figure.overall,
+                    standard_error: figure.standard_error,
+                },
+            });
+        }
+        if kept.groups.len() > known {
+            let text = serde_json::to_string_pretty(&kept)
+                .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?;
+            crate::fsutil::write_bytes_atomic(&path, text.as_bytes())?;
+            tracing::info!(
+                model = model.as_str(),
+                version,
+                groups = kept.groups.len() - known,
+                "groups' baselines kept"
+            );
+        }
+        Ok(judged)
+    }
+}
