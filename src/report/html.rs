@@ -411,8 +411,9 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
          or agencies). The headline one (ROC AUC, precision at k, RMSE) is read as a share of \
          all rows' and tested against the same group's share at its baseline — the champion's \
          first benchmark that measured it — one-sided (worse only), with Benjamini–Hochberg \
-         across the model's groups (the job's <code>group_fdr</code>). A group that was always \
-         weaker than the rest is no finding; one that fell behind since is.</p>",
+         across the model's groups (the job's <code>group_fdr</code>); managers and agencies are \
+         tested in groups of 30 or more. A group that was always weaker than the rest is no \
+         finding; one that fell behind since is.</p>",
     );
     for spread in &summary.region_spread {
         let _ = write!(

@@ -69,6 +69,48 @@ pub struct Snapshot {
     pub tables: Vec<(Table, DataFrame)>,
 }
 
+/// A planted concept drift: how strongly who leaves follows the hidden trait, and the clients
+/// it is limited to (one region or one segment), if any.
+#[derive(Debug, Clone, Copy, Default)]
+struct ConceptDrift {
+    strength: f64,
+    only: Option<ConceptScope>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ConceptScope {
+    /// An index into [`catalog::REGIONS`].
+    Region(usize),
+    /// An index into [`catalog::SEGMENTS`].
+    Segment(u8),
+}
+
+impl ConceptDrift {
+    fn of(event: &scenario::Event) -> ConceptDrift {
+        let value = event.value.as_deref();
+        let position = |values: &[&str]| values.iter().position(|v| Some(*v) == value);
+        let only = match event.column.as_deref() {
+            Some("clients.region") => position(&catalog::REGIONS).map(ConceptScope::Region),
+            Some("clients.segment") => position(&catalog::SEGMENTS).map(|i| ConceptScope::Segment(i as u8)),
+            _ => None,
+        };
+        ConceptDrift {
+            strength: event.by,
+            only,
+        }
+    }
+
+    /// The strength for a client of `region` and `segment` (indexes into the catalog's lists).
+    fn strength_for(&self, region: usize, segment: u8) -> f64 {
+        match self.only {
+            None => self.strength,
+            Some(ConceptScope::Region(r)) if r == region => self.strength,
+            Some(ConceptScope::Segment(s)) if s == segment => self.strength,
+            Some(_) => 0.0,
+        }
+    }
+}
+
 struct Agency {
     code: String,
     region: usize,
@@ -561,6 +603,7 @@ impl Simulation {
             if c.since > end || c.closed_on.is_some_and(|d| d < start) {
                 continue;
             }
+            let concept_here = concept.strength_for(self.agencies[agency].region, c.segment);
             let leaving = c.closed_on.is_some();
             let skill = self.managers[manager].skill;
             let quality = self.agencies[agency].quality;
@@ -610,9 +653,9 @@ impl Simulation {
                 };
             // Planted concept drift: who leaves follows a trait the data do not show, so the
             // old relationship (engagement, complaints, products) loses its hold.
-            let logit = if concept > 0.0 {
+            let logit = if concept_here > 0.0 {
                 let hidden = rng::hashed_normal(self.spec.seed, self.clients[index].id as u64, 0xC0C0);
-                (1.0 - concept) * logit + concept * (-5.0 + 1.6 * hidden)
+                (1.0 - concept_here) * logit + concept_here * (-5.0 + 1.6 * hidden)
             } else {
                 logit
             };
@@ -655,10 +698,10 @@ impl Simulation {
     }
 
     /// The planted covariate shifts of activity in a scenario month (factors on the logins',
-    /// transactions' and complaints' rates) and the strength of a planted concept drift.
-    fn planted_rates(&self, planted_month: Option<usize>) -> ([f64; 3], f64) {
+    /// transactions' and complaints' rates) and the planted concept drift.
+    fn planted_rates(&self, planted_month: Option<usize>) -> ([f64; 3], ConceptDrift) {
         let mut rate = [1.0f64; 3];
-        let mut concept = 0.0f64;
+        let mut concept = ConceptDrift::default();
         let Some(month) = planted_month else {
             return (rate, concept);
         };
@@ -672,8 +715,11 @@ impl Simulation {
                 }
             }
         }
+        // The strongest one, with the clients it is limited to.
         for event in self.spec.scenario.active(EventKind::Concept, month) {
-            concept = concept.max(event.by);
+            if event.by > concept.strength {
+                concept = ConceptDrift::of(event);
+            }
         }
         (rate, concept)
     }

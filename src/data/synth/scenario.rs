@@ -81,8 +81,15 @@ impl EventKind {
             EventKind::NewCategory | EventKind::Share | EventKind::Rename => &CATEGORY_COLUMNS,
             EventKind::Missing => &NULLABLE_COLUMNS,
             EventKind::Rows => &["activity", "holdings"],
-            EventKind::Concept | EventKind::Reshuffle => &[],
+            // Optional: a concept drift of one region's or one segment's clients.
+            EventKind::Concept => &["clients.region", "clients.segment"],
+            EventKind::Reshuffle => &[],
         }
+    }
+
+    /// Whether the kind may leave its column out (a concept drift of every client).
+    fn column_optional(self) -> bool {
+        self == EventKind::Concept
     }
 }
 
@@ -246,7 +253,10 @@ fn names_for(event: &Event) -> Vec<String> {
     let column = event.column.as_deref().unwrap_or_default();
     let base = column.rsplit('.').next().unwrap_or(column);
     match (event.kind, column) {
-        (EventKind::Concept, _) => vec!["churn_auc".into()],
+        // A concept drift of one group's clients: named by the churn AUC, or by the figures of
+        // that region or segment (`segment_performance_worse{segment=East}`).
+        (EventKind::Concept, "") => vec!["churn_auc".into()],
+        (EventKind::Concept, _) => vec!["churn_auc".into(), event.value.clone().unwrap_or_default()],
         // Every manager's portfolio changes: any figure of the manager model (or a client's
         // manager score) is about it.
         (EventKind::Reshuffle, _) => vec!["manager".into()],
@@ -380,6 +390,7 @@ fn validate_event(raw: &EventFile, path: &Path, months: usize, problems: &mut Ve
             None
         }
         (true, None) => None,
+        (false, None) if kind.column_optional() => None,
         (false, None) => {
             problems.push(format!(
                 "{}: {} needs a {key} (one of: {})",
@@ -443,6 +454,8 @@ fn validate_event(raw: &EventFile, path: &Path, months: usize, problems: &mut Ve
     // Which of value/from/to each kind needs, and that `from` is a value the column has.
     let needs: &[&str] = match kind {
         EventKind::NewCategory => &["value"],
+        // The region or segment whose clients it changes.
+        EventKind::Concept if column.is_some() => &["value"],
         EventKind::Share | EventKind::Rename => &["from", "to"],
         _ => &[],
     };
@@ -465,7 +478,19 @@ fn validate_event(raw: &EventFile, path: &Path, months: usize, problems: &mut Ve
             ));
         }
     }
-    if let (Some(column), Some(value)) = (&column, &raw.value)
+    if let (EventKind::Concept, Some(column), Some(value)) = (kind, &column, &raw.value) {
+        let values = category_values(column);
+        if !values.contains(&value.value.as_str()) {
+            problems.push(format!(
+                "{}: {column} has no value \"{}\"{}; its values: {}",
+                place(path, value),
+                value.value,
+                text::did_you_mean(&value.value, values.iter().copied()),
+                values.join(", ")
+            ));
+        }
+    }
+    if let (EventKind::NewCategory, Some(column), Some(value)) = (kind, &column, &raw.value)
         && category_values(column).contains(&value.value.as_str())
     {
         problems.push(format!(
@@ -510,6 +535,29 @@ mod tests {
         assert_eq!(s.events[1].by, 0.5, "rows keeps half by default");
         assert!(s.events[0].active(8) && !s.events[0].active(7), "month 9 is index 8");
         assert!(s.gradual_drift);
+    }
+
+    #[test]
+    fn a_concept_drift_may_be_limited_to_one_region_that_exists() {
+        let s = parse(
+            "events:\n  - {kind: concept, month: 9, column: clients.region, value: East}\n  - {kind: concept, month: 3}\n",
+            Path::new("s.yaml"),
+            12,
+        )
+        .unwrap();
+        assert_eq!(s.events[0].value.as_deref(), Some("East"));
+        assert_eq!(s.events[1].column, None, "every client");
+        let truth = GroundTruth::new(&s, 1, 10, &[]);
+        assert_eq!(truth.planted[0].names, ["churn_auc", "East"]);
+        let found = problems("events:\n  - {kind: concept, month: 9, column: clients.region, value: Eats}\n");
+        assert!(
+            found[0].contains("s.yaml:2") && found[0].contains("\"Eats\"") && found[0].contains("East"),
+            "{found:?}"
+        );
+        let found = problems("events:\n  - {kind: concept, month: 9, column: clients.region}\n");
+        assert!(found[0].contains("concept needs `value`"), "{found:?}");
+        let found = problems("events:\n  - {kind: concept, month: 9, column: activity.logins, value: x}\n");
+        assert!(found[0].contains("cannot act on column"), "{found:?}");
     }
 
     #[test]
