@@ -522,14 +522,15 @@ mod tests {
         parse(text, Path::new("s.yaml"), 12).unwrap_err()
     }
 
+    fn valid(text: &str) -> Scenario {
+        parse(text, Path::new("s.yaml"), 12).unwrap()
+    }
+
     #[test]
     fn a_valid_scenario_reads_into_typed_events() {
-        let s = parse(
+        let s = valid(
             "name: x\nevents:\n  - {kind: shift, month: 9, column: activity.logins, by: -0.4}\n  - {kind: rows, month: 10, table: activity}\n",
-            Path::new("s.yaml"),
-            12,
-        )
-        .unwrap();
+        );
         assert_eq!(s.events.len(), 2);
         assert_eq!(s.events[0].kind, EventKind::Shift);
         assert_eq!(s.events[1].by, 0.5, "rows keeps half by default");
@@ -539,12 +540,9 @@ mod tests {
 
     #[test]
     fn a_concept_drift_may_be_limited_to_one_region_that_exists() {
-        let s = parse(
+        let s = valid(
             "events:\n  - {kind: concept, month: 9, column: clients.region, value: East}\n  - {kind: concept, month: 3}\n",
-            Path::new("s.yaml"),
-            12,
-        )
-        .unwrap();
+        );
         assert_eq!(s.events[0].value.as_deref(), Some("East"));
         assert_eq!(s.events[1].column, None, "every client");
         let truth = GroundTruth::new(&s, 1, 10, &[]);
