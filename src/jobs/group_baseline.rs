@@ -88,3 +88,97 @@ impl Baselines<'_> {
         Ok(judged)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::registry::RegistryError;
+
+    fn figure(segment: &str, value: f64) -> SegmentFigure {
+        SegmentFigure {
+            model: ModelKind::Churn,
+            dimension: "region".into(),
+            segment: segment.into(),
+            rows: 5_000,
+            metric: "roc_auc".into(),
+            value,
+            overall: 0.88,
+            standard_error: 0.01,
+            baseline: None,
+            p_value: 1.0,
+            adjusted_p_value: 1.0,
+            worse: false,
+            other: Default::default(),
+        }
+    }
+
+    /// The first run keeps its figures untested; the next is tested against them, and a group
+    /// first measured then gets its own baseline; every kept float reads back bit for bit.
+    #[test]
+    fn the_first_measurement_of_a_group_is_its_baseline() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let version = registry
+            .add_version::<RegistryError>(ModelKind::Churn, |_| Ok(()))
+            .unwrap();
+        let baselines = Baselines {
+            registry: &registry,
+            fdr: segments::FDR,
+        };
+        let first = baselines
+            .judge(
+                ModelKind::Churn,
+                version,
+                "2025-06-30",
+                vec![figure("East", 0.1 + 0.77)],
+            )
+            .unwrap();
+        assert!(first[0].baseline.is_none() && first[0].p_value == 1.0 && !first[0].worse);
+        let later = baselines
+            .judge(
+                ModelKind::Churn,
+                version,
+                "2025-07-31",
+                vec![figure("East", 0.80), figure("West", 0.88)],
+            )
+            .unwrap();
+        let east = later[0].baseline.as_ref().unwrap();
+        assert_eq!((east.snapshot.as_str(), east.value), ("2025-06-30", 0.1 + 0.77));
+        assert!(
+            later[0].worse,
+            "0.87 → 0.80 of 0.88 with errors of 0.01: {:?}",
+            later[0]
+        );
+        assert!(later[1].baseline.is_none(), "West is measured first now");
+        let third = baselines
+            .judge(ModelKind::Churn, version, "2025-08-31", vec![figure("West", 0.88)])
+            .unwrap();
+        assert_eq!(third[0].baseline.as_ref().unwrap().snapshot, "2025-07-31");
+        assert_eq!(third[0].p_value, 0.5);
+    }
+
+    #[test]
+    fn an_unreadable_baseline_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let version = registry
+            .add_version::<RegistryError>(ModelKind::Churn, |_| Ok(()))
+            .unwrap();
+        let path = registry.version_dir(ModelKind::Churn, version).join(FILE);
+        std::fs::write(&path, "{\"groups\": [").unwrap();
+        let baselines = Baselines {
+            registry: &registry,
+            fdr: segments::FDR,
+        };
+        let error = baselines
+            .judge(ModelKind::Churn, version, "2025-06-30", vec![figure("East", 0.87)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"groups\": [",
+            "left as it was"
+        );
+    }
+}
