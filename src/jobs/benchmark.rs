@@ -186,6 +186,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                     // One sort of the scores: the figures by group and the curves walk it.
                     let order = crate::metrics::sort::argsort_floats(&scores);
                     let grouping = timeline.labelled_clients(date, Some(&["region", "segment", "age"]))?;
+                    tracing::debug!(seconds = started.seconds(), "segments: groups read");
                     if grouping
                         .column("cli")?
                         .as_materialized_series()
@@ -196,6 +197,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                             segments::Dimension::of_column("segment", &grouping, "segment")?,
                             segments::Dimension::of_column("agency", &grouping, "age")?,
                         ];
+                        tracing::debug!(seconds = started.seconds(), "segments: groups numbered");
                         let figures = segments::churn(
                             &labels,
                             &scores,
@@ -204,6 +206,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                             &dimensions,
                             segments::min_clients(ctx),
                         );
+                        tracing::debug!(seconds = started.seconds(), "segments: figures measured");
                         let figures =
                             baselines.judge(ModelKind::Churn, model.meta.version, &date.to_string(), figures)?;
                         segments::record(figures, &mut summary, &mut observations);
