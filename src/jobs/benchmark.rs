@@ -208,7 +208,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
                         );
                         tracing::debug!(seconds = started.seconds(), "segments: figures measured");
                         let figures =
-                            baselines.judge(ModelKind::Churn, model.meta.version, &date.to_string(), figures)?;
+                            baselines.judge(ModelKind::Churn, model.meta.version, "", &date.to_string(), figures);
                         segments::record(figures, &mut summary, &mut observations);
                     }
                     tracing::info!(seconds = started.seconds(), "its segments measured");
@@ -313,9 +313,10 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
             let figures = baselines.judge(
                 spec.model,
                 model.meta.version,
+                "",
                 &timeline.latest.date.to_string(),
                 figures,
-            )?;
+            );
             segments::record(figures, &mut summary, &mut observations);
             let pairs: Vec<[f64; 2]> = truth
                 .iter()
@@ -1053,9 +1054,10 @@ fn benchmark_recommender(
     let figures = baselines.judge(
         ModelKind::Recommender,
         version,
+        &format!("k={k}"),
         &timeline.latest.date.to_string(),
         figures,
-    )?;
+    );
     tracing::debug!(seconds = seconds(), "recommender: measured by group");
     let k_text = k.to_string();
     let model_label = [(Label::Model, ModelKind::Recommender.as_str())];

@@ -9,7 +9,7 @@
 //! differ from the benchmark's by that alone. A group first measured later (it grew past
 //! `group_min_clients`, or is new) gets its baseline then.
 
-use super::{JobError, read_json_if_present, segments};
+use super::{read_json_if_present, segments};
 use crate::models::registry::Registry;
 use crate::report::summary::{SegmentBaseline, SegmentFigure};
 use crate::vocab::ModelKind;
@@ -28,12 +28,19 @@ struct KeptGroup {
     dimension: String,
     segment: String,
     metric: String,
+    /// How the figure was measured beyond its metric (the recommender's `k=5`): a baseline
+    /// measured otherwise is another group's.
+    #[serde(default)]
+    measured_as: String,
     at: SegmentBaseline,
 }
 
 impl KeptGroup {
-    fn is_of(&self, figure: &SegmentFigure) -> bool {
-        self.dimension == figure.dimension && self.segment == figure.segment && self.metric == figure.metric
+    fn is_of(&self, figure: &SegmentFigure, measured_as: &str) -> bool {
+        self.dimension == figure.dimension
+            && self.segment == figure.segment
+            && self.metric == figure.metric
+            && self.measured_as == measured_as
     }
 }
 
@@ -46,25 +53,47 @@ pub struct Baselines<'a> {
 }
 
 impl Baselines<'_> {
-    /// `figures` of `model`'s `version`, measured on `snapshot`, tested against the kept
-    /// baselines; the groups without one get it from these figures.
+    /// `figures` of `model`'s `version`, measured on `snapshot` (and `measured_as`: see
+    /// [`KeptGroup::measured_as`]), tested against the kept baselines; the groups without one
+    /// get it from these figures when they can be tested against later.
+    ///
+    /// A baseline file that cannot be read or written costs the run its tests by group, not
+    /// the rest of the benchmark (drift, the headline metrics, the estimate): it is logged,
+    /// naming the file, and the figures are shown untested.
     pub fn judge(
         &self,
         model: ModelKind,
         version: u32,
+        measured_as: &str,
         snapshot: &str,
         figures: Vec<SegmentFigure>,
-    ) -> Result<Vec<SegmentFigure>, JobError> {
-        let path = self.registry.version_dir(model, version).join(FILE);
-        let mut kept: Kept = read_json_if_present(&path)?.unwrap_or_default();
-        let baseline_of = |figure: &SegmentFigure| kept.groups.iter().find(|g| g.is_of(figure)).map(|g| g.at.clone());
+    ) -> Vec<SegmentFigure> {
+        let dir = self.registry.version_dir(model, version);
+        let path = dir.join(FILE);
+        let mut kept: Kept = match read_json_if_present(&path) {
+            Ok(kept) => kept.unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(%error, "the groups' baselines cannot be read: no group is tested this run");
+                return segments::judged(figures, |_| None, self.fdr);
+            }
+        };
+        let baseline_of = |figure: &SegmentFigure| {
+            kept.groups
+                .iter()
+                .find(|g| g.is_of(figure, measured_as))
+                .map(|g| g.at.clone())
+        };
         let judged = segments::judged(figures, baseline_of, self.fdr);
         let known = kept.groups.len();
-        for figure in judged.iter().filter(|f| f.baseline.is_none()) {
+        for figure in judged
+            .iter()
+            .filter(|f| f.baseline.is_none() && segments::can_be_baseline(f))
+        {
             kept.groups.push(KeptGroup {
                 dimension: figure.dimension.clone(),
                 segment: figure.segment.clone(),
                 metric: figure.metric.clone(),
+                measured_as: measured_as.to_string(),
                 at: SegmentBaseline {
                     snapshot: snapshot.to_string(),
                     rows: figure.rows,
@@ -74,18 +103,24 @@ impl Baselines<'_> {
                 },
             });
         }
-        if kept.groups.len() > known {
-            let text = serde_json::to_string_pretty(&kept)
-                .map_err(|e| JobError::Invalid(format!("{}: {e}", path.display())))?;
-            crate::fsutil::write_bytes_atomic(&path, text.as_bytes())?;
-            tracing::info!(
-                model = model.as_str(),
-                version,
-                groups = kept.groups.len() - known,
-                "groups' baselines kept"
-            );
+        let added = kept.groups.len() - known;
+        // A version pruned while this run measured it is not brought back as a folder
+        // holding only this file.
+        if added > 0 && dir.is_dir() {
+            let written = serde_json::to_string_pretty(&kept)
+                .map_err(|e| e.to_string())
+                .and_then(|text| crate::fsutil::write_bytes_atomic(&path, text.as_bytes()).map_err(|e| e.to_string()));
+            match written {
+                Ok(()) => tracing::info!(
+                    model = model.as_str(),
+                    version,
+                    groups = added,
+                    "groups' baselines kept"
+                ),
+                Err(error) => tracing::warn!(path = %path.display(), %error, "the groups' baselines cannot be kept"),
+            }
         }
-        Ok(judged)
+        judged
     }
 }
 
@@ -105,6 +140,7 @@ mod tests {
             overall: 0.88,
             standard_error: 0.01,
             baseline: None,
+            tested: false,
             p_value: 1.0,
             adjusted_p_value: 1.0,
             worse: false,
@@ -125,23 +161,21 @@ mod tests {
             registry: &registry,
             fdr: segments::FDR,
         };
-        let first = baselines
-            .judge(
-                ModelKind::Churn,
-                version,
-                "2025-06-30",
-                vec![figure("East", 0.1 + 0.77)],
-            )
-            .unwrap();
+        let first = baselines.judge(
+            ModelKind::Churn,
+            version,
+            "",
+            "2025-06-30",
+            vec![figure("East", 0.1 + 0.77)],
+        );
         assert!(first[0].baseline.is_none() && first[0].p_value == 1.0 && !first[0].worse);
-        let later = baselines
-            .judge(
-                ModelKind::Churn,
-                version,
-                "2025-07-31",
-                vec![figure("East", 0.80), figure("West", 0.88)],
-            )
-            .unwrap();
+        let later = baselines.judge(
+            ModelKind::Churn,
+            version,
+            "",
+            "2025-07-31",
+            vec![figure("East", 0.80), figure("West", 0.88)],
+        );
         let east = later[0].baseline.as_ref().unwrap();
         assert_eq!((east.snapshot.as_str(), east.value), ("2025-06-30", 0.1 + 0.77));
         assert!(
@@ -150,15 +184,36 @@ mod tests {
             later[0]
         );
         assert!(later[1].baseline.is_none(), "West is measured first now");
-        let third = baselines
-            .judge(ModelKind::Churn, version, "2025-08-31", vec![figure("West", 0.88)])
-            .unwrap();
+        let third = baselines.judge(ModelKind::Churn, version, "", "2025-08-31", vec![figure("West", 0.88)]);
         assert_eq!(third[0].baseline.as_ref().unwrap().snapshot, "2025-07-31");
         assert_eq!(third[0].p_value, 0.5);
+        // Measured another way (the recommender's k), a group starts a baseline of its own.
+        let other_k = baselines.judge(
+            ModelKind::Churn,
+            version,
+            "k=10",
+            "2025-08-31",
+            vec![figure("West", 0.70)],
+        );
+        assert!(other_k[0].baseline.is_none() && !other_k[0].worse);
+        // A figure that could never be tested against (no spread) is not kept as a baseline.
+        let flat = SegmentFigure {
+            standard_error: 0.0,
+            ..figure("North", 0.88)
+        };
+        let untestable = baselines.judge(ModelKind::Churn, version, "", "2025-08-31", vec![flat.clone()]);
+        assert!(untestable[0].baseline.is_none());
+        let again = baselines.judge(ModelKind::Churn, version, "", "2025-09-30", vec![figure("North", 0.88)]);
+        assert!(
+            again[0].baseline.is_none(),
+            "North's first testable figure is its baseline"
+        );
     }
 
+    /// A baseline file that cannot be read leaves the groups untested, and as it was; the rest
+    /// of the benchmark goes on.
     #[test]
-    fn an_unreadable_baseline_file_is_an_error_naming_it() {
+    fn an_unreadable_baseline_file_leaves_the_groups_untested() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(dir.path());
         let version = registry
@@ -170,15 +225,25 @@ mod tests {
             registry: &registry,
             fdr: segments::FDR,
         };
-        let error = baselines
-            .judge(ModelKind::Churn, version, "2025-06-30", vec![figure("East", 0.87)])
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains(&path.display().to_string()), "{error}");
+        let judged = baselines.judge(ModelKind::Churn, version, "", "2025-06-30", vec![figure("East", 0.50)]);
+        assert!(judged[0].baseline.is_none() && judged[0].p_value == 1.0 && !judged[0].worse);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"groups\": [",
             "left as it was"
         );
+    }
+
+    /// A version pruned during the run does not come back as a folder holding only the file.
+    #[test]
+    fn a_pruned_version_gets_no_folder_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::new(dir.path());
+        let baselines = Baselines {
+            registry: &registry,
+            fdr: segments::FDR,
+        };
+        baselines.judge(ModelKind::Churn, 7, "", "2025-06-30", vec![figure("East", 0.87)]);
+        assert!(!registry.version_dir(ModelKind::Churn, 7).exists());
     }
 }

@@ -382,6 +382,7 @@ fn figure(
         overall: estimate.overall,
         standard_error: estimate.standard_error,
         baseline: None,
+        tested: false,
         p_value: 1.0,
         adjusted_p_value: 1.0,
         worse: false,
@@ -395,6 +396,22 @@ pub fn better(model: ModelKind) -> Better {
         ModelKind::Churn | ModelKind::Recommender => Better::Higher,
         ModelKind::Manager | ModelKind::Agency => Better::Lower,
     }
+}
+
+/// Whether a figure can be a baseline: later figures of its group can be tested against it
+/// (a share of the whole and a spread to weigh it by; enough managers or agencies). One that
+/// cannot is not kept, so that the group's first figure that can becomes its baseline.
+pub fn can_be_baseline(figure: &SegmentFigure) -> bool {
+    let measured = figure.value.is_finite()
+        && figure.overall.is_finite()
+        && figure.overall != 0.0
+        && figure.standard_error.is_finite()
+        && figure.standard_error > 0.0;
+    let enough = match figure.model {
+        ModelKind::Manager | ModelKind::Agency => figure.rows >= MIN_TESTED_ENTITIES,
+        ModelKind::Churn | ModelKind::Recommender => true,
+    };
+    measured && enough
 }
 
 /// Whether a group measured `now` against its `baseline` is large enough to test.
@@ -434,6 +451,7 @@ pub fn judged(
         };
         figure.p_value = groups::worse_since_p_value(&now, &then, better(figure.model));
         figure.baseline = Some(baseline);
+        figure.tested = true;
         tested.push(position);
     }
     let p: Vec<f64> = tested.iter().map(|i| figures[*i].p_value.clamp(0.0, 1.0)).collect();
@@ -613,7 +631,7 @@ mod tests {
         }
         let judged = judged(now.clone(), baselines(&then), FDR);
         assert_eq!(flagged(&judged), ["E"]);
-        assert!(judged.iter().all(|f| f.baseline.is_some()));
+        assert!(judged.iter().all(|f| f.baseline.is_some() && f.tested));
         let spread = region_spread(&judged).unwrap();
         assert!(spread.lowest < 0.6 && spread.highest > 0.85, "{spread:?}");
         // Without baselines (the version's first benchmark) nothing is tested.
@@ -621,7 +639,7 @@ mod tests {
         assert!(
             first
                 .iter()
-                .all(|f| !f.worse && f.p_value == 1.0 && f.baseline.is_none())
+                .all(|f| !f.worse && !f.tested && f.p_value == 1.0 && f.baseline.is_none())
         );
     }
 
@@ -728,7 +746,7 @@ mod tests {
         assert!(
             untested
                 .iter()
-                .all(|f| f.p_value == 1.0 && !f.worse && f.baseline.is_some()),
+                .all(|f| !f.tested && f.p_value == 1.0 && !f.worse && f.baseline.is_some()),
             "{untested:?}"
         );
     }

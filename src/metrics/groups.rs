@@ -88,8 +88,8 @@ impl GroupEstimate {
 }
 
 /// One-sided p-value of "the group's figure, as a share of all rows', is worse `now` than
-/// `then`" (a z-test of two independent estimates). 1 when either ratio is undefined: no
-/// evidence either way.
+/// `then`" (a z-test of two independent estimates). 1 when either ratio is undefined or the
+/// estimates have no spread to weigh the difference by: no evidence either way.
 pub fn worse_since_p_value(now: &GroupEstimate, then: &GroupEstimate, better: Better) -> f64 {
     let (Some((now, now_error)), Some((then, then_error))) = (now.ratio(), then.ratio()) else {
         return 1.0;
@@ -101,7 +101,7 @@ pub fn worse_since_p_value(now: &GroupEstimate, then: &GroupEstimate, better: Be
     };
     let error = now_error.hypot(then_error);
     if error == 0.0 || !error.is_finite() {
-        return if worsened > 0.0 { 0.0 } else { 1.0 };
+        return 1.0;
     }
     Normal::standard().sf(worsened / error)
 }
@@ -183,5 +183,16 @@ mod tests {
         );
         let undefined = GroupEstimate { overall: 0.0, ..fell };
         assert_eq!(worse_since_p_value(&undefined, &then, Better::Higher), 1.0);
+        // An AUC of 1 twice (Hanley & McNeil's error is 0): no spread, no evidence.
+        let perfect = GroupEstimate {
+            value: 1.0,
+            overall: 0.85,
+            standard_error: 0.0,
+        };
+        let whole_rose = GroupEstimate {
+            overall: 0.90,
+            ..perfect
+        };
+        assert_eq!(worse_since_p_value(&whole_rose, &perfect, Better::Higher), 1.0);
     }
 }

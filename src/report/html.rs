@@ -449,21 +449,18 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
                 ),
                 f.baseline
                     .as_ref()
-                    .map(|b| {
-                        format!(
-                            "{} (all: {}) on {}",
-                            number(b.value),
-                            number(b.overall),
-                            escape(&b.snapshot)
-                        )
-                    })
+                    .map(|b| format!("{} (all: {}) on {}", number(b.value), number(b.overall), b.snapshot))
                     .unwrap_or_else(|| "this run".into()),
                 f.other
                     .iter()
                     .map(|(k, v)| format!("{k} {}", number(*v)))
                     .collect::<Vec<_>>()
                     .join(" · "),
-                format!("{:.3}", f.adjusted_p_value),
+                if f.tested {
+                    format!("{:.3}", f.adjusted_p_value)
+                } else {
+                    "not tested".into()
+                },
                 if f.worse { "worse".into() } else { String::new() },
             ]
         })

@@ -96,7 +96,8 @@ pub struct BenchmarkSummary {
     pub region_spread: Vec<RegionSpread>,
 }
 
-/// A model's headline metric on one group of rows, and whether the group is worse than all.
+/// A model's headline metric on one group of rows, and whether the group fell behind the rest
+/// since its baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentFigure {
     pub model: ModelKind,
@@ -104,7 +105,7 @@ pub struct SegmentFigure {
     pub dimension: String,
     pub segment: String,
     pub rows: usize,
-    /// `roc_auc` (churn) or `rmse` (managers, agencies).
+    /// `roc_auc` (churn), `precision_at_k` (the recommender) or `rmse` (managers, agencies).
     pub metric: String,
     pub value: f64,
     /// The same metric on every row.
@@ -114,18 +115,24 @@ pub struct SegmentFigure {
     #[serde(default)]
     pub standard_error: f64,
     /// The group's figures at the champion's first benchmark that measured it, which this
-    /// run's are tested against; `None` on that first run (then it *is* the baseline).
+    /// run's are tested against; `None` on that first run (then it *is* the baseline), or
+    /// while no figure of the group could be tested against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<SegmentBaseline>,
+    /// Whether the figure was tested against its baseline: not without one, nor for fewer than
+    /// 30 managers or agencies.
+    #[serde(default)]
+    pub tested: bool,
     /// One-sided: the group's share of the whole's figure is worse than at its baseline (1
-    /// without a baseline).
+    /// when not tested).
     pub p_value: f64,
     /// Benjamini–Hochberg over the model's groups.
     pub adjusted_p_value: f64,
     pub worse: bool,
     /// The model's other benchmark metrics on the group (shown, not tested): for churn
     /// average precision, precision, recall, F1, Brier, log loss, KS and the positive rate;
-    /// for managers and agencies MAE and Spearman.
+    /// for the recommender recall, NDCG, hit rate and MAP at k; for managers and agencies MAE
+    /// and Spearman.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub other: std::collections::BTreeMap<String, f64>,
 }

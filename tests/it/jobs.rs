@@ -272,8 +272,12 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
     for (figure, kept) in first_churn.iter().zip(kept) {
         assert!(figure["baseline"].is_null(), "{figure}");
         assert_eq!(
-            (figure["p_value"].as_f64(), figure["worse"].as_bool()),
-            (Some(1.0), Some(false)),
+            (
+                figure["p_value"].as_f64(),
+                figure["worse"].as_bool(),
+                figure["tested"].as_bool()
+            ),
+            (Some(1.0), Some(false), Some(false)),
             "{figure}"
         );
         assert_eq!(kept["segment"], figure["segment"]);
@@ -297,6 +301,7 @@ fn stored_predictions_are_scored_once_their_outcome_is_known() {
             continue;
         };
         assert_eq!(figure["baseline"]["value"], then["value"], "{figure}");
+        assert_eq!(figure["tested"], true, "{figure}");
         let adjusted = figure["adjusted_p_value"].as_f64().unwrap();
         assert!(adjusted >= figure["p_value"].as_f64().unwrap() - 1e-15, "{figure}");
         assert_eq!(figure["worse"].as_bool().unwrap(), adjusted < 0.05, "{figure}");

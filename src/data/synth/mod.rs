@@ -69,12 +69,11 @@ pub struct Snapshot {
     pub tables: Vec<(Table, DataFrame)>,
 }
 
-/// A planted concept drift: how strongly who leaves follows the hidden trait, and the clients
-/// it is limited to (one region or one segment), if any.
-#[derive(Debug, Clone, Copy, Default)]
+/// The planted concept drifts of a month: how strongly who leaves follows the hidden trait,
+/// and the clients each is limited to (one region or one segment), if any.
+#[derive(Debug, Clone, Default)]
 struct ConceptDrift {
-    strength: f64,
-    only: Option<ConceptScope>,
+    events: Vec<(f64, Option<ConceptScope>)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +85,7 @@ enum ConceptScope {
 }
 
 impl ConceptDrift {
-    fn of(event: &scenario::Event) -> ConceptDrift {
+    fn add(&mut self, event: &scenario::Event) {
         let value = event.value.as_deref();
         let position = |values: &[&str]| values.iter().position(|v| Some(*v) == value);
         let only = match event.column.as_deref() {
@@ -94,20 +93,21 @@ impl ConceptDrift {
             Some("clients.segment") => position(&catalog::SEGMENTS).map(|i| ConceptScope::Segment(i as u8)),
             _ => None,
         };
-        ConceptDrift {
-            strength: event.by,
-            only,
-        }
+        self.events.push((event.by, only));
     }
 
-    /// The strength for a client of `region` and `segment` (indexes into the catalog's lists).
+    /// The strength for a client of `region` (its agency's) and `segment` (indexes into the
+    /// catalog's lists): the strongest event that reaches them.
     fn strength_for(&self, region: usize, segment: u8) -> f64 {
-        match self.only {
-            None => self.strength,
-            Some(ConceptScope::Region(r)) if r == region => self.strength,
-            Some(ConceptScope::Segment(s)) if s == segment => self.strength,
-            Some(_) => 0.0,
-        }
+        self.events
+            .iter()
+            .filter(|(_, only)| match only {
+                None => true,
+                Some(ConceptScope::Region(r)) => *r == region,
+                Some(ConceptScope::Segment(s)) => *s == segment,
+            })
+            .map(|(strength, _)| *strength)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -715,11 +715,8 @@ impl Simulation {
                 }
             }
         }
-        // The strongest one, with the clients it is limited to.
         for event in self.spec.scenario.active(EventKind::Concept, month) {
-            if event.by > concept.strength {
-                concept = ConceptDrift::of(event);
-            }
+            concept.add(event);
         }
         (rate, concept)
     }

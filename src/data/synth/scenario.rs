@@ -454,13 +454,28 @@ fn validate_event(raw: &EventFile, path: &Path, months: usize, problems: &mut Ve
     // Which of value/from/to each kind needs, and that `from` is a value the column has.
     let needs: &[&str] = match kind {
         EventKind::NewCategory => &["value"],
-        // The region or segment whose clients it changes.
-        EventKind::Concept if column.is_some() => &["value"],
+        // The region or segment whose clients it changes (a mistyped column is its own error).
+        EventKind::Concept if target.is_some() => &["value"],
         EventKind::Share | EventKind::Rename => &["from", "to"],
         _ => &[],
     };
     for (name, field) in [("value", &raw.value), ("from", &raw.from), ("to", &raw.to)] {
         match (needs.contains(&name), field) {
+            (false, Some(f)) if kind == EventKind::Concept && name == "value" => problems.push(format!(
+                "{}: a concept's `value` needs a column, the group it changes: {}",
+                place(path, f),
+                kind.targets().join(" or ")
+            )),
+            // A mistyped column is reported already.
+            (true, None) if kind == EventKind::Concept && column.is_none() => {}
+            (true, None) if kind == EventKind::Concept => {
+                let column = column.as_deref().unwrap_or_default();
+                problems.push(format!(
+                    "{}: concept needs `value`, the group of {column} it changes: one of {}",
+                    place(path, &raw.kind),
+                    category_values(column).join(", ")
+                ))
+            }
             (true, None) => problems.push(format!("{}: {} needs `{name}`", place(path, &raw.kind), kind.name())),
             (false, Some(f)) => problems.push(format!("{}: {} takes no `{name}`", place(path, f), kind.name())),
             _ => {}
@@ -553,9 +568,21 @@ mod tests {
             "{found:?}"
         );
         let found = problems("events:\n  - {kind: concept, month: 9, column: clients.region}\n");
-        assert!(found[0].contains("concept needs `value`"), "{found:?}");
-        let found = problems("events:\n  - {kind: concept, month: 9, column: activity.logins, value: x}\n");
-        assert!(found[0].contains("cannot act on column"), "{found:?}");
+        assert!(
+            found[0].contains("concept needs `value`") && found[0].contains("Capital, North"),
+            "{found:?}"
+        );
+        let found = problems("events:\n  - {kind: concept, month: 9, column: clients.regoin, value: East}\n");
+        assert_eq!(found.len(), 1, "the column alone is wrong: {found:?}");
+        assert!(
+            found[0].contains("cannot act on column") && found[0].contains("clients.region"),
+            "{found:?}"
+        );
+        let found = problems("events:\n  - {kind: concept, month: 9, value: East}\n");
+        assert!(
+            found[0].contains("needs a column") && found[0].contains("clients.region or clients.segment"),
+            "{found:?}"
+        );
     }
 
     #[test]
