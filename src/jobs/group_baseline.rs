@@ -148,19 +148,29 @@ mod tests {
         }
     }
 
-    /// The first run keeps its figures untested; the next is tested against them, and a group
-    /// first measured then gets its own baseline; every kept float reads back bit for bit.
-    #[test]
-    fn the_first_measurement_of_a_group_is_its_baseline() {
+    /// A registry with one churn version (its number).
+    fn registry_with_a_version() -> (tempfile::TempDir, Registry, u32) {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(dir.path());
         let version = registry
             .add_version::<RegistryError>(ModelKind::Churn, |_| Ok(()))
             .unwrap();
-        let baselines = Baselines {
-            registry: &registry,
+        (dir, registry, version)
+    }
+
+    fn baselines(registry: &Registry) -> Baselines<'_> {
+        Baselines {
+            registry,
             fdr: segments::FDR,
-        };
+        }
+    }
+
+    /// The first run keeps its figures untested; the next is tested against them, and a group
+    /// first measured then gets its own baseline; every kept float reads back bit for bit.
+    #[test]
+    fn the_first_measurement_of_a_group_is_its_baseline() {
+        let (_dir, registry, version) = registry_with_a_version();
+        let baselines = baselines(&registry);
         let first = baselines.judge(
             ModelKind::Churn,
             version,
@@ -214,17 +224,10 @@ mod tests {
     /// of the benchmark goes on.
     #[test]
     fn an_unreadable_baseline_file_leaves_the_groups_untested() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::new(dir.path());
-        let version = registry
-            .add_version::<RegistryError>(ModelKind::Churn, |_| Ok(()))
-            .unwrap();
+        let (_dir, registry, version) = registry_with_a_version();
         let path = registry.version_dir(ModelKind::Churn, version).join(FILE);
         std::fs::write(&path, "{\"groups\": [").unwrap();
-        let baselines = Baselines {
-            registry: &registry,
-            fdr: segments::FDR,
-        };
+        let baselines = baselines(&registry);
         let judged = baselines.judge(ModelKind::Churn, version, "", "2025-06-30", vec![figure("East", 0.50)]);
         assert!(judged[0].baseline.is_none() && judged[0].p_value == 1.0 && !judged[0].worse);
         assert_eq!(
@@ -239,10 +242,7 @@ mod tests {
     fn a_pruned_version_gets_no_folder_back() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::new(dir.path());
-        let baselines = Baselines {
-            registry: &registry,
-            fdr: segments::FDR,
-        };
+        let baselines = baselines(&registry);
         baselines.judge(ModelKind::Churn, 7, "", "2025-06-30", vec![figure("East", 0.87)]);
         assert!(!registry.version_dir(ModelKind::Churn, 7).exists());
     }
