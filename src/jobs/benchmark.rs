@@ -42,10 +42,7 @@ pub fn run(ctx: &Context) -> Result<RunOutcome, JobError> {
         },
         min_rows: ctx.param_usize("drift_min_rows", 50),
     };
-    let baselines = Baselines {
-        registry: &registry,
-        fdr: segments::fdr(ctx),
-    };
+    let baselines = Baselines::of(ctx, &registry);
     let mut timeline = Timeline::load(config, ctx.snapshot.as_deref())?;
     tracing::info!(seconds = started.seconds(), "latest snapshot read");
     timeline.keep_latest_features()?;
@@ -1047,11 +1044,7 @@ fn benchmark_recommender(
         &holdout_groups(timeline, &held_out, &users)?,
         segments::min_clients(ctx),
     );
-    let baselines = Baselines {
-        registry,
-        fdr: segments::fdr(ctx),
-    };
-    let figures = baselines.judge(
+    let figures = Baselines::of(ctx, registry).judge(
         ModelKind::Recommender,
         version,
         &format!("k={k}"),

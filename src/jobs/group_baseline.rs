@@ -52,7 +52,15 @@ pub struct Baselines<'a> {
     pub fdr: f64,
 }
 
-impl Baselines<'_> {
+impl<'a> Baselines<'a> {
+    /// The baselines of `registry`'s versions, judged at the benchmark `ctx`'s `group_fdr`.
+    pub fn of(ctx: &super::Context, registry: &'a Registry) -> Baselines<'a> {
+        Baselines {
+            registry,
+            fdr: segments::fdr(ctx),
+        }
+    }
+
     /// `figures` of `model`'s `version`, measured on `snapshot` (and `measured_as`: see
     /// [`KeptGroup::measured_as`]), tested against the kept baselines; the groups without one
     /// get it from these figures when they can be tested against later.

@@ -398,28 +398,41 @@ pub fn better(model: ModelKind) -> Better {
     }
 }
 
+impl From<&SegmentFigure> for GroupEstimate {
+    fn from(figure: &SegmentFigure) -> Self {
+        GroupEstimate {
+            value: figure.value,
+            overall: figure.overall,
+            standard_error: figure.standard_error,
+        }
+    }
+}
+
+impl From<&SegmentBaseline> for GroupEstimate {
+    fn from(baseline: &SegmentBaseline) -> Self {
+        GroupEstimate {
+            value: baseline.value,
+            overall: baseline.overall,
+            standard_error: baseline.standard_error,
+        }
+    }
+}
+
+/// Whether a group of `rows` of `model` is large enough to test: any for churn and the
+/// recommender (their groups' sizes are checked when measured), [`MIN_TESTED_ENTITIES`] for
+/// managers and agencies.
+fn enough_to_test(model: ModelKind, rows: usize) -> bool {
+    match model {
+        ModelKind::Manager | ModelKind::Agency => rows >= MIN_TESTED_ENTITIES,
+        ModelKind::Churn | ModelKind::Recommender => true,
+    }
+}
+
 /// Whether a figure can be a baseline: later figures of its group can be tested against it
 /// (a share of the whole and a spread to weigh it by; enough managers or agencies). One that
 /// cannot is not kept, so that the group's first figure that can becomes its baseline.
 pub fn can_be_baseline(figure: &SegmentFigure) -> bool {
-    let measured = figure.value.is_finite()
-        && figure.overall.is_finite()
-        && figure.overall != 0.0
-        && figure.standard_error.is_finite()
-        && figure.standard_error > 0.0;
-    let enough = match figure.model {
-        ModelKind::Manager | ModelKind::Agency => figure.rows >= MIN_TESTED_ENTITIES,
-        ModelKind::Churn | ModelKind::Recommender => true,
-    };
-    measured && enough
-}
-
-/// Whether a group measured `now` against its `baseline` is large enough to test.
-fn testable(figure: &SegmentFigure, baseline: &SegmentBaseline) -> bool {
-    match figure.model {
-        ModelKind::Manager | ModelKind::Agency => figure.rows.min(baseline.rows) >= MIN_TESTED_ENTITIES,
-        ModelKind::Churn | ModelKind::Recommender => true,
-    }
+    GroupEstimate::from(figure).is_comparable() && enough_to_test(figure.model, figure.rows)
 }
 
 /// Each of one model's figures tested against its group's baseline (`baseline_of`), with
@@ -435,20 +448,11 @@ pub fn judged(
         let Some(baseline) = baseline_of(figure) else {
             continue;
         };
-        if !testable(figure, &baseline) {
+        if !enough_to_test(figure.model, figure.rows.min(baseline.rows)) {
             figure.baseline = Some(baseline);
             continue;
         }
-        let now = GroupEstimate {
-            value: figure.value,
-            overall: figure.overall,
-            standard_error: figure.standard_error,
-        };
-        let then = GroupEstimate {
-            value: baseline.value,
-            overall: baseline.overall,
-            standard_error: baseline.standard_error,
-        };
+        let (now, then) = (GroupEstimate::from(&*figure), GroupEstimate::from(&baseline));
         figure.p_value = groups::worse_since_p_value(&now, &then, better(figure.model));
         figure.baseline = Some(baseline);
         figure.tested = true;

@@ -75,6 +75,12 @@ pub struct GroupEstimate {
 }
 
 impl GroupEstimate {
+    /// Whether another estimate of the group can be compared with this one: it has a share
+    /// of the whole and a spread to weigh a difference by.
+    pub fn is_comparable(&self) -> bool {
+        self.ratio().is_some() && self.standard_error.is_finite() && self.standard_error > 0.0
+    }
+
     /// The figure as a share of the whole's, with its standard error; `None` when the
     /// whole's is zero or not a number.
     fn ratio(&self) -> Option<(f64, f64)> {
