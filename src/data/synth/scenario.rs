@@ -481,28 +481,20 @@ fn validate_event(raw: &EventFile, path: &Path, months: usize, problems: &mut Ve
             _ => {}
         }
     }
-    if let (Some(column), Some(from)) = (&column, &raw.from) {
+    // `from` (share, rename) and a concept's `value` name a value the column has.
+    let existing = [Some(&raw.from), (kind == EventKind::Concept).then_some(&raw.value)];
+    if let Some(column) = &column {
         let values = category_values(column);
-        if !values.contains(&from.value.as_str()) {
-            problems.push(format!(
-                "{}: {column} has no value \"{}\"{}; its values: {}",
-                place(path, from),
-                from.value,
-                text::did_you_mean(&from.value, values.iter().copied()),
-                values.join(", ")
-            ));
-        }
-    }
-    if let (EventKind::Concept, Some(column), Some(value)) = (kind, &column, &raw.value) {
-        let values = category_values(column);
-        if !values.contains(&value.value.as_str()) {
-            problems.push(format!(
-                "{}: {column} has no value \"{}\"{}; its values: {}",
-                place(path, value),
-                value.value,
-                text::did_you_mean(&value.value, values.iter().copied()),
-                values.join(", ")
-            ));
+        for named in existing.into_iter().flatten().flatten() {
+            if !values.contains(&named.value.as_str()) {
+                problems.push(format!(
+                    "{}: {column} has no value \"{}\"{}; its values: {}",
+                    place(path, named),
+                    named.value,
+                    text::did_you_mean(&named.value, values.iter().copied()),
+                    values.join(", ")
+                ));
+            }
         }
     }
     if let (EventKind::NewCategory, Some(column), Some(value)) = (kind, &column, &raw.value)
