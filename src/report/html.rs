@@ -450,7 +450,7 @@ fn segments_section(out: &mut String, summary: &BenchmarkSummary) {
                 f.baseline
                     .as_ref()
                     .map(|b| format!("{} (all: {}) on {}", number(b.value), number(b.overall), b.snapshot))
-                    .unwrap_or_else(|| "this run".into()),
+                    .unwrap_or_else(|| "none yet".into()),
                 f.other
                     .iter()
                     .map(|(k, v)| format!("{k} {}", number(*v)))
